@@ -1,0 +1,64 @@
+# The two commands: `make run` and `make test`. Everything else is a step they use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 5000
+STRIPE_DOUBLE_PORT ?= 12111
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+CHROMIUM ?= /usr/bin/chromium
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint typecheck test-sqlite test-postgres test-browser test-double browser-deps postgres clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## make run: migrate, seed demo data, start the Stripe double and the app together (Ctrl-C stops both).
+run: install
+	PORT=$(PORT) STRIPE_DOUBLE_PORT=$(STRIPE_DOUBLE_PORT) $(PY) -m scripts.dev
+
+## make test: every check, on SQLite and PostgreSQL, plus the browser tests.
+test: install browser-deps postgres lint typecheck test-sqlite test-postgres test-browser
+
+lint: install
+	$(VENV)/bin/ruff check membership stripe_double tests bench scripts migrations/env.py
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test-sqlite: install
+	TEST_DATABASE_URL= $(VENV)/bin/pytest -q -m "not browser" --ignore=tests/browser $(PYTEST_ARGS)
+
+test-postgres: install postgres
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -q -m "not browser" --ignore=tests/browser \
+		--ignore=tests/stripe_double $(PYTEST_ARGS)
+
+test-browser: install browser-deps
+	TEST_DATABASE_URL= CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -q tests/browser $(PYTEST_ARGS)
+
+## Debian's Chromium for the browser tests (never `playwright install`, which downloads a browser).
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests need $(CHROMIUM))." >&2; exit 1; \
+		fi; \
+	fi
+
+## PostgreSQL must answer at TEST_DATABASE_URL; start the local cluster if it is installed but stopped.
+postgres:
+	@if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+		command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start || true; \
+		sleep 2; \
+	fi
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable at 127.0.0.1:5432 (TEST_DATABASE_URL=$(TEST_DATABASE_URL))." >&2; exit 1; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

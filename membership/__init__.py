@@ -1,0 +1,57 @@
+"""Reader-support membership service: the Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from membership.config import check_settings, ensure_secret_key, load_settings
+from membership.db import db
+from membership.extensions import csrf, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app from environment settings, with `overrides` on top (tests use these).
+
+    Settings are checked here, so a bad configuration stops start-up with a message naming the
+    variable. Migrations are never run here: `flask --app membership db upgrade` does that.
+    """
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "membership" / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.update(load_settings(instance_path=app.instance_path))
+    app.config.update(overrides or {})
+    generated_key = ensure_secret_key(app.config)
+    app.extensions["currency_rules"] = check_settings(app.config)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if generated_key:
+        log.warning("SECRET_KEY is not set: using a random development key (sessions end on restart).")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+
+    from membership import cli, errors, web
+    from membership.giving import views as giving_views
+    from membership.giving.stripe_gateway import StripeGateway
+
+    app.extensions["stripe_gateway"] = StripeGateway(
+        app.config["STRIPE_SECRET_KEY"],
+        api_base=app.config["STRIPE_API_BASE"],
+        timeout_seconds=app.config["STRIPE_TIMEOUT_SECONDS"],
+    )
+    web.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(giving_views.bp)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,190 @@
+"""Settings, read from environment variables and checked at start-up.
+
+Every setting the app reads is mapped here explicitly; the README lists them all. `load_settings()`
+returns a plain mapping for `app.config`; `check_settings()` refuses unsafe combinations with a message
+that names the variable to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from membership.money import AmountLimits, FeeRule, parse_major_amount
+
+DEFAULT_CURRENCIES = ("EUR", "USD", "GBP", "UAH")
+# Minimum and maximum gift per currency, in major units. UAH is roughly 40 to the euro.
+DEFAULT_LIMITS = "EUR:1-10000,USD:1-10000,GBP:1-10000,UAH:40-400000"
+# Stripe's published card pricing: percent in basis points plus a fixed fee in minor units.
+DEFAULT_FEES = "EUR:150+25,USD:290+30,GBP:150+20,UAH:290+1000"
+DEFAULT_OTHER_WAYS = (
+    "Share our reporting with a friend who would value it.\n\n"
+    "Send us a tip or a story idea: our newsroom reads every message.\n\n"
+    "Organisations and foundations can write to us about grants and partnerships."
+)
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class CurrencyRules:
+    """What the give form accepts for one currency."""
+
+    code: str
+    limits: AmountLimits
+    fee: FeeRule
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (got {raw!r}).")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number (got {raw!r}).") from None
+
+
+def _pairs(raw: str, name: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for chunk in raw.split(","):
+        code, sep, value = chunk.strip().partition(":")
+        if not sep or not code or not value:
+            raise ConfigError(f"{name} must look like 'EUR:…,USD:…' (bad part {chunk!r}).")
+        pairs[code.strip().upper()] = value.strip()
+    return pairs
+
+
+def parse_currency_rules(currencies: str, limits: str, fees: str) -> dict[str, CurrencyRules]:
+    """Build the per-currency rules from the three settings, or raise ConfigError."""
+    codes = [c.strip().upper() for c in currencies.split(",") if c.strip()]
+    if not codes:
+        raise ConfigError("MEMBERSHIP_CURRENCIES must list at least one currency, e.g. EUR,USD.")
+    limit_text = _pairs(limits, "MEMBERSHIP_AMOUNT_LIMITS")
+    fee_text = _pairs(fees, "MEMBERSHIP_FEES")
+    rules: dict[str, CurrencyRules] = {}
+    for code in codes:
+        if len(code) != 3 or not code.isalpha():
+            raise ConfigError(f"MEMBERSHIP_CURRENCIES: {code!r} is not an ISO 4217 code.")
+        if code not in limit_text:
+            raise ConfigError(f"MEMBERSHIP_AMOUNT_LIMITS has no limits for {code} (e.g. {code}:1-10000).")
+        if code not in fee_text:
+            raise ConfigError(f"MEMBERSHIP_FEES has no fee for {code} (e.g. {code}:150+25).")
+        low, dash, high = limit_text[code].partition("-")
+        try:
+            minimum = parse_major_amount(low, code)
+            maximum = parse_major_amount(high, code)
+        except ValueError:
+            raise ConfigError(f"MEMBERSHIP_AMOUNT_LIMITS for {code} must be 'min-max'.") from None
+        if not dash or minimum <= 0 or maximum < minimum:
+            raise ConfigError(f"MEMBERSHIP_AMOUNT_LIMITS for {code} must be 'min-max' with 0 < min <= max.")
+        percent, plus, fixed = fee_text[code].partition("+")
+        if not plus or not percent.isdigit() or not fixed.isdigit() or int(percent) >= 10_000:
+            raise ConfigError(
+                f"MEMBERSHIP_FEES for {code} must be '<basis points>+<fixed minor units>', e.g. 150+25."
+            )
+        rules[code] = CurrencyRules(
+            code=code,
+            limits=AmountLimits(minimum_minor=minimum, maximum_minor=maximum),
+            fee=FeeRule(percent_bps=int(percent), fixed_minor=int(fixed)),
+        )
+    return rules
+
+
+def database_url(raw: str | None, instance: Path) -> str:
+    """DATABASE_URL with PostgreSQL pointed at psycopg 3; SQLite in instance/ when unset."""
+    if not raw:
+        return f"sqlite:///{(instance / 'membership.db').resolve()}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None, instance_path: str | None = None) -> dict[str, Any]:
+    """Map environment variables to Flask config keys. Nothing here validates safety: see check_settings."""
+    env = os.environ if env is None else env
+    instance = Path(instance_path or "instance")
+    currencies = env.get("MEMBERSHIP_CURRENCIES") or ",".join(DEFAULT_CURRENCIES)
+    default_currency = (env.get("MEMBERSHIP_DEFAULT_CURRENCY") or currencies.split(",")[0]).strip().upper()
+    production = (env.get("MEMBERSHIP_ENV") or "development").strip().lower() == "production"
+    settings: dict[str, Any] = {
+        "MEMBERSHIP_ENV": "production" if production else "development",
+        "SECRET_KEY": env.get("SECRET_KEY") or "",
+        "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance),
+        "PUBLIC_URL": (env.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or "",
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or "",
+        "STRIPE_API_BASE": (env.get("STRIPE_API_BASE") or "").rstrip("/"),
+        "STRIPE_TIMEOUT_SECONDS": _int(env, "STRIPE_TIMEOUT_SECONDS", 20),
+        "MEMBERSHIP_ALLOW_LIVE_KEYS": _flag(env, "MEMBERSHIP_ALLOW_LIVE_KEYS"),
+        "MEMBERSHIP_CURRENCIES": currencies,
+        "MEMBERSHIP_DEFAULT_CURRENCY": default_currency,
+        "MEMBERSHIP_AMOUNT_LIMITS": env.get("MEMBERSHIP_AMOUNT_LIMITS") or DEFAULT_LIMITS,
+        "MEMBERSHIP_FEES": env.get("MEMBERSHIP_FEES") or DEFAULT_FEES,
+        "NEWSROOM_NAME": env.get("NEWSROOM_NAME") or "The Independent Newsroom",
+        "NEWSROOM_ADDRESS": env.get("NEWSROOM_ADDRESS") or "1 Example Street, 01001 Kyiv, Ukraine",
+        "NEWSROOM_OTHER_WAYS": env.get("NEWSROOM_OTHER_WAYS") or DEFAULT_OTHER_WAYS,
+        "MAIL_URL": env.get("MAIL_URL") or "",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+    return settings
+
+
+def ensure_secret_key(config: dict[str, Any]) -> bool:
+    """In development only, invent a per-process SECRET_KEY when none is set. True if one was invented."""
+    if config.get("SECRET_KEY") or config.get("MEMBERSHIP_ENV") == "production":
+        return False
+    config["SECRET_KEY"] = secrets.token_hex(32)
+    return True
+
+
+def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
+    """Refuse to start on an unsafe or inconsistent configuration; return the currency rules."""
+    key = str(config.get("STRIPE_SECRET_KEY") or "")
+    if key.startswith(("sk_live_", "rk_live_")) and not config.get("MEMBERSHIP_ALLOW_LIVE_KEYS"):
+        raise ConfigError(
+            "STRIPE_SECRET_KEY is a live key (sk_live_…). Live keys are refused unless "
+            "MEMBERSHIP_ALLOW_LIVE_KEYS=1 is set deliberately."
+        )
+    if key and not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+        raise ConfigError("STRIPE_SECRET_KEY must be a Stripe secret key (sk_test_… or sk_live_…).")
+    if config.get("MEMBERSHIP_ENV") == "production":
+        missing = [name for name in ("SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY")
+                   if not config.get(name)]
+        if missing:
+            raise ConfigError(
+                "MEMBERSHIP_ENV=production needs " + ", ".join(missing) + " to be set."
+            )
+        if len(str(config["SECRET_KEY"])) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters in production.")
+    rules = parse_currency_rules(
+        str(config["MEMBERSHIP_CURRENCIES"]),
+        str(config["MEMBERSHIP_AMOUNT_LIMITS"]),
+        str(config["MEMBERSHIP_FEES"]),
+    )
+    if config["MEMBERSHIP_DEFAULT_CURRENCY"] not in rules:
+        raise ConfigError("MEMBERSHIP_DEFAULT_CURRENCY must be one of MEMBERSHIP_CURRENCIES.")
+    return rules

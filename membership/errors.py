@@ -1,0 +1,57 @@
+"""Error pages: every failure gets a clear page, and nothing half-written is committed."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from membership.db import db
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("The request could not be understood", "Something in the request was not valid. Nothing was changed."),
+    403: ("Not allowed", "You don't have access to this page."),
+    404: ("Page not found", "We couldn't find that page. It may have moved, or the link may be incomplete."),
+    405: ("Not allowed", "That action isn't possible on this page."),
+    429: ("Too many requests", "Please wait a little and try again."),
+    500: ("Something went wrong", "An unexpected error happened on our side. Nothing was charged."),
+    503: ("Temporarily unavailable", "Please try again in a few minutes."),
+}
+
+
+def render_error(status: int, title: str | None = None, message: str | None = None) -> tuple[str, int]:
+    default_title, default_message = MESSAGES.get(status, MESSAGES[500])
+    return render_template(
+        "errors/error.html", status=status, title=title or default_title, message=message or default_message
+    ), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> tuple[str, int]:
+        db.session.rollback()
+        return render_error(
+            400,
+            "This form has expired",
+            "For your security the form could not be sent (its security token was missing or out of date). "
+            "Nothing was changed and nothing was charged. Please go back, reload the page and try again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[str, int]:
+        db.session.rollback()
+        status = error.code or 500
+        return render_error(status, message=error.description if status == 400 else None)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> tuple[str, int]:
+        db.session.rollback()
+        cause: BaseException = error
+        if isinstance(error, InternalServerError) and error.original_exception is not None:
+            cause = error.original_exception
+        log.error("Unhandled error", exc_info=cause)
+        return render_error(500)

@@ -1,0 +1,94 @@
+"""The give form. Amount rules (per-currency bounds, decimals) come from the catalogue service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields import EmailField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from membership.config import CurrencyRules
+from membership.giving.models import Frequency
+from membership.money import format_money, parse_major_amount
+
+FREQUENCY_CHOICES = [
+    SelectChoice(Frequency.ONCE.value, "Once"),
+    SelectChoice(Frequency.MONTHLY.value, "Monthly"),
+    SelectChoice(Frequency.YEARLY.value, "Yearly"),
+]
+MESSAGE_MAX = 500
+NAME_MAX = 120
+ATTRIBUTION_MAX = 200
+SOURCE_MAX = 2048
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class GiveForm(FlaskForm):
+    frequency = RadioField("How often", choices=FREQUENCY_CHOICES, default=Frequency.ONCE.value)
+    currency = SelectField("Currency")
+    preset = RadioField("Amount", validate_choice=False, validators=[Optional()])
+    amount = StringField("Other amount", validators=[Length(max=20)])
+    email = EmailField(
+        "Email", filters=[_strip], validators=[DataRequired("Enter your email address."), Email("Enter a valid email address."),
+                             Length(max=254)]
+    )
+    name = StringField(
+        "Your name", validators=[DataRequired("Enter your name."), Length(max=NAME_MAX)]
+    )
+    message = TextAreaField(
+        "A message for the newsroom (optional, may be shown publicly)",
+        validators=[Optional(), Length(max=MESSAGE_MAX)],
+    )
+    anonymous = BooleanField("Keep my name and message off any public list of supporters")
+    cover_fees = BooleanField("Cover the card processing fees, so the newsroom receives my full gift")
+    email_consent = BooleanField("Email me news and updates from the newsroom (you can stop any time)")
+    source = HiddenField(validators=[Optional(), Length(max=SOURCE_MAX)])
+    utm_source = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    utm_medium = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    utm_campaign = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    utm_term = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    utm_content = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+
+    def __init__(self, currency_rules: Mapping[str, CurrencyRules], *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency_rules = currency_rules
+        self.currency.choices = [SelectChoice(code, code) for code in currency_rules]
+        self.amount_minor: int | None = None
+
+    def validate_frequency(self, field: RadioField) -> None:
+        if field.data not in {choice.value for choice in FREQUENCY_CHOICES}:
+            raise ValidationError("Choose once, monthly or yearly.")
+
+    def validate_currency(self, field: SelectField) -> None:
+        if field.data not in self.currency_rules:
+            raise ValidationError("Choose one of the currencies listed.")
+
+    def validate_amount(self, field: StringField) -> None:
+        """Resolve the custom amount, or else the chosen preset, into minor units within the bounds."""
+        text = (field.data or "").strip() or (self.preset.data or "").strip()
+        rules = self.currency_rules.get(self.currency.data or "")
+        if rules is None:
+            return  # the currency field reports the problem
+        if not text:
+            raise ValidationError("Choose an amount or enter your own.")
+        try:
+            minor = parse_major_amount(text, rules.code)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        limits = rules.limits
+        if minor < limits.minimum_minor:
+            raise ValidationError(
+                f"The smallest amount we can accept is {format_money(limits.minimum_minor, rules.code)}."
+            )
+        if minor > limits.maximum_minor:
+            raise ValidationError(
+                f"The largest amount we can accept online is {format_money(limits.maximum_minor, rules.code)}. "
+                "For larger gifts, please write to us."
+            )
+        self.amount_minor = minor

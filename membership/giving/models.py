@@ -1,0 +1,268 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from membership.db import Base, UTCDateTime, utcnow
+from membership.supporters.models import Supporter
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as text with a CHECK constraint: portable across SQLite and PostgreSQL, easy to migrate.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Frequency(enum.StrEnum):
+    ONCE = "once"
+    MONTHLY = "monthly"
+    YEARLY = "yearly"
+
+    @property
+    def interval(self) -> str | None:
+        """Stripe's recurring interval for this frequency."""
+        return {"monthly": "month", "yearly": "year"}.get(self.value)
+
+
+class CheckoutStatus(enum.StrEnum):
+    PENDING = "pending"  # recorded, Stripe session not created yet (or Stripe was unreachable)
+    OPEN = "open"  # Stripe session created, the reader is paying
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    FAILED = "failed"  # an asynchronous payment failed after the session completed
+
+
+class MembershipStatus(enum.StrEnum):
+    """Stripe's subscription statuses, verbatim."""
+
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    UNPAID = "unpaid"
+    PAUSED = "paused"
+
+
+class PaymentKind(enum.StrEnum):
+    GIFT = "gift"  # a one-time gift
+    MEMBERSHIP = "membership"  # a membership's invoice: the first charge or a renewal
+
+
+class PaymentStatus(enum.StrEnum):
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
+class EventStatus(enum.StrEnum):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    FAILED = "failed"
+    IGNORED = "ignored"  # stored and acknowledged but not acted on (livemode mismatch)
+
+
+class Tier(Base):
+    """A named level of support shown on the support page, with suggested amounts per currency."""
+
+    __tablename__ = "tiers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    benefits: Mapped[str] = mapped_column(Text, default="")  # one benefit a line
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    amounts: Mapped[list[TierAmount]] = relationship(
+        back_populates="tier", cascade="all, delete-orphan", order_by="TierAmount.id"
+    )
+
+    @property
+    def benefit_lines(self) -> list[str]:
+        return [line.strip() for line in self.benefits.splitlines() if line.strip()]
+
+
+class TierAmount(Base):
+    """A tier's suggested amount for one currency and frequency."""
+
+    __tablename__ = "tier_amounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    frequency: Mapped[Frequency] = mapped_column(_enum(Frequency, "tier_frequency"))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+
+    tier: Mapped[Tier] = relationship(back_populates="amounts")
+
+    __table_args__ = (
+        UniqueConstraint("tier_id", "currency", "frequency"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+
+class AmountPreset(Base):
+    """A one-click amount on the give form for a currency and frequency."""
+
+    __tablename__ = "amount_presets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    frequency: Mapped[Frequency] = mapped_column(_enum(Frequency, "preset_frequency"))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("currency", "frequency", "amount_minor"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+
+class Checkout(Base):
+    """One attempt to give: what the reader chose, where they came from, and its Stripe session."""
+
+    __tablename__ = "checkouts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"), index=True)
+    frequency: Mapped[Frequency] = mapped_column(_enum(Frequency, "checkout_frequency"))
+    amount_minor: Mapped[int] = mapped_column(Integer)  # what the reader chose for the newsroom
+    fee_cover_minor: Mapped[int] = mapped_column(Integer, default=0)  # added when covering the fees
+    currency: Mapped[str] = mapped_column(String(3))
+    cover_fees: Mapped[bool] = mapped_column(Boolean, default=False)
+    message: Mapped[str] = mapped_column(Text, default="")
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_url: Mapped[str] = mapped_column(String(2048), default="")
+    utm_source: Mapped[str] = mapped_column(String(200), default="")
+    utm_medium: Mapped[str] = mapped_column(String(200), default="")
+    utm_campaign: Mapped[str] = mapped_column(String(200), default="")
+    utm_term: Mapped[str] = mapped_column(String(200), default="")
+    utm_content: Mapped[str] = mapped_column(String(200), default="")
+    stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    status: Mapped[CheckoutStatus] = mapped_column(
+        _enum(CheckoutStatus, "checkout_status"), default=CheckoutStatus.PENDING
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    supporter: Mapped[Supporter] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("fee_cover_minor >= 0", name="fee_cover_not_negative"),
+    )
+
+    @property
+    def total_minor(self) -> int:
+        """What the reader is charged: the chosen amount plus any fees they cover."""
+        return self.amount_minor + self.fee_cover_minor
+
+
+class Membership(Base):
+    """A recurring membership, mirroring one Stripe subscription. Stripe's status is the truth."""
+
+    __tablename__ = "memberships"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"), index=True)
+    checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"))
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id", ondelete="SET NULL"))
+    stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
+    stripe_price_id: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[MembershipStatus] = mapped_column(_enum(MembershipStatus, "membership_status"))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    interval: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    supporter: Mapped[Supporter] = relationship()
+    tier: Mapped[Tier | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("interval IN ('month', 'year')", name="interval_known"),
+    )
+
+
+class Payment(Base):
+    """One money movement: a one-time gift or one paid membership invoice, with Stripe's fee and net."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"), index=True)
+    membership_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id"), index=True)
+    checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), index=True)
+    kind: Mapped[PaymentKind] = mapped_column(_enum(PaymentKind, "payment_kind"))
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_balance_transaction_id: Mapped[str | None] = mapped_column(String(255))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    fee_minor: Mapped[int] = mapped_column(Integer, default=0)
+    net_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus, "payment_status"))
+    refunded_minor: Mapped[int] = mapped_column(Integer, default=0)
+    dispute_status: Mapped[str] = mapped_column(String(40), default="")
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    supporter: Mapped[Supporter] = relationship()
+    membership: Mapped[Membership | None] = relationship()
+    checkout: Mapped[Checkout | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("fee_minor >= 0", name="fee_not_negative"),
+        CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund_within_amount"),
+    )
+
+
+class StripeEvent(Base):
+    """Every webhook event, stored under Stripe's id before it is processed."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100), index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "event_status"), default=EventStatus.RECEIVED)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")

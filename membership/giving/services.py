@@ -1,0 +1,223 @@
+"""Giving rules: the catalogue of tiers and amounts, starting a checkout, and confirming it.
+
+Services take plain values and a session, flush but never commit: the request, webhook or CLI command
+that called them ends the transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from membership.config import CurrencyRules
+from membership.giving.models import AmountPreset, Checkout, CheckoutStatus, Frequency, Tier, TierAmount
+from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected, StripeUnavailable
+from membership.money import format_money, format_recurring
+from membership.supporters.services import find_or_create_supporter, record_consent
+
+
+class PaymentsUnavailable(RuntimeError):
+    """Stripe can't take payments right now; nothing was charged."""
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Where a gift came from: the article and the campaign's utm_* parameters."""
+
+    source_url: str = ""
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    utm_term: str = ""
+    utm_content: str = ""
+
+
+@dataclass(frozen=True)
+class GiftChoice:
+    """A reader's validated choices from the give form."""
+
+    email: str
+    name: str
+    frequency: Frequency
+    amount_minor: int
+    currency: str
+    cover_fees: bool = False
+    message: str = ""
+    anonymous: bool = False
+    email_consent: bool = False
+    attribution: Attribution = field(default_factory=Attribution)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    checkout: Checkout
+    confirmed: bool
+
+
+# Catalogue ------------------------------------------------------------------------------------------
+
+
+def list_tiers(session: Session) -> list[Tier]:
+    """Active tiers in display order, with their amounts loaded."""
+    return list(
+        session.scalars(
+            select(Tier).where(Tier.active.is_(True)).options(selectinload(Tier.amounts))
+            .order_by(Tier.position, Tier.id)
+        )
+    )
+
+
+def preset_amounts(session: Session, currency: str, frequency: Frequency) -> list[int]:
+    """The one-click amounts for a currency and frequency, in minor units, in display order."""
+    return list(
+        session.scalars(
+            select(AmountPreset.amount_minor)
+            .where(AmountPreset.currency == currency, AmountPreset.frequency == frequency)
+            .order_by(AmountPreset.position, AmountPreset.amount_minor)
+        )
+    )
+
+
+def tier_for_amount(session: Session, currency: str, frequency: Frequency, amount_minor: int) -> Tier | None:
+    """The highest active tier whose suggested amount for this currency and frequency is met."""
+    return session.scalar(
+        select(Tier)
+        .join(TierAmount)
+        .where(
+            Tier.active.is_(True),
+            TierAmount.currency == currency,
+            TierAmount.frequency == frequency,
+            TierAmount.amount_minor <= amount_minor,
+        )
+        .order_by(TierAmount.amount_minor.desc())
+        .limit(1)
+    )
+
+
+def fee_cover_for(rules: CurrencyRules, amount_minor: int) -> int:
+    """What a reader adds so that, after the card fee, the newsroom receives `amount_minor`."""
+    return rules.fee.gross_up(amount_minor) - amount_minor
+
+
+def describe_gift(amount_minor: int, currency: str, frequency: Frequency) -> str:
+    """'€5.00/month', '€50.00/year' or '€10.00'."""
+    return format_recurring(amount_minor, currency, frequency.interval)
+
+
+def product_name(newsroom: str, frequency: Frequency, amount_minor: int, fee_cover_minor: int,
+                 currency: str) -> str:
+    """The line the reader sees on Stripe's page, saying exactly what the total is made of."""
+    base = {
+        Frequency.ONCE: f"Gift to {newsroom}",
+        Frequency.MONTHLY: f"Monthly membership of {newsroom}",
+        Frequency.YEARLY: f"Yearly membership of {newsroom}",
+    }[frequency]
+    if fee_cover_minor:
+        return (
+            f"{base}: {format_money(amount_minor, currency)} "
+            f"+ {format_money(fee_cover_minor, currency)} to cover card fees"
+        )
+    return base
+
+
+# Checkout -------------------------------------------------------------------------------------------
+
+
+def start_checkout(
+    session: Session,
+    gateway: StripeGateway,
+    choice: GiftChoice,
+    rules: Mapping[str, CurrencyRules],
+    newsroom: str,
+    success_url: str,
+    cancel_url: Callable[[int], str],
+) -> tuple[Checkout, str]:
+    """Record a pending checkout for the reader and open a Stripe Checkout Session for it.
+
+    Returns the checkout and the URL to send the reader to. If Stripe is unreachable the pending
+    checkout stays recorded (so the attempt is not lost) and PaymentsUnavailable is raised.
+    """
+    supporter = find_or_create_supporter(session, choice.email, choice.name)
+    if choice.email_consent:
+        record_consent(session, supporter, True, source="give_form")
+    fee_cover = fee_cover_for(rules[choice.currency], choice.amount_minor) if choice.cover_fees else 0
+    checkout = Checkout(
+        supporter=supporter,
+        frequency=choice.frequency,
+        amount_minor=choice.amount_minor,
+        fee_cover_minor=fee_cover,
+        currency=choice.currency,
+        cover_fees=choice.cover_fees,
+        message=choice.message.strip(),
+        anonymous=choice.anonymous,
+        source_url=choice.attribution.source_url,
+        utm_source=choice.attribution.utm_source,
+        utm_medium=choice.attribution.utm_medium,
+        utm_campaign=choice.attribution.utm_campaign,
+        utm_term=choice.attribution.utm_term,
+        utm_content=choice.attribution.utm_content,
+        status=CheckoutStatus.PENDING,
+    )
+    session.add(checkout)
+    session.flush()
+    request = CheckoutRequest(
+        checkout_id=checkout.id,
+        supporter_id=supporter.id,
+        mode="payment" if choice.frequency is Frequency.ONCE else "subscription",
+        interval=choice.frequency.interval,
+        amount_minor=checkout.total_minor,
+        currency=choice.currency,
+        product_name=product_name(newsroom, choice.frequency, choice.amount_minor, fee_cover, choice.currency),
+        customer_id=supporter.stripe_customer_id,
+        customer_email=supporter.email or choice.email,
+        success_url=success_url,
+        cancel_url=cancel_url(checkout.id),
+        metadata={"checkout_id": str(checkout.id), "supporter_id": str(supporter.id)},
+    )
+    try:
+        ref = gateway.create_checkout_session(request)
+    except (StripeUnavailable, StripeRejected) as exc:
+        raise PaymentsUnavailable(str(exc)) from exc
+    checkout.stripe_session_id = ref.id
+    checkout.status = CheckoutStatus.OPEN
+    session.flush()
+    return checkout, ref.url
+
+
+def find_checkout_by_session(session: Session, stripe_session_id: str) -> Checkout | None:
+    return session.scalar(select(Checkout).where(Checkout.stripe_session_id == stripe_session_id))
+
+
+def confirm_checkout(session: Session, gateway: StripeGateway, stripe_session_id: str) -> Confirmation | None:
+    """Whether Stripe reports this checkout paid. Never trusts the URL; writes nothing (webhooks do)."""
+    checkout = find_checkout_by_session(session, stripe_session_id)
+    if checkout is None:
+        return None
+    if checkout.status is CheckoutStatus.COMPLETED:
+        return Confirmation(checkout, True)
+    try:
+        stripe_session = gateway.retrieve_checkout_session(stripe_session_id)
+    except (StripeUnavailable, StripeRejected):
+        return Confirmation(checkout, False)
+    paid = stripe_session.get("status") == "complete" and stripe_session.get("payment_status") == "paid"
+    return Confirmation(checkout, paid)
+
+
+def abandon_checkout(session: Session, gateway: StripeGateway, checkout_id: int) -> Checkout | None:
+    """The reader came back from Stripe without paying: expire the session so it can't be paid later.
+
+    Returns the checkout so its choices can fill the form again. Stripe's checkout.session.expired
+    webhook marks the row expired.
+    """
+    checkout = session.get(Checkout, checkout_id)
+    if checkout is None:
+        return None
+    if checkout.status is CheckoutStatus.OPEN and checkout.stripe_session_id:
+        # If Stripe can't be reached the session expires on its own after 24 hours; the reader isn't held up.
+        with contextlib.suppress(StripeUnavailable, StripeRejected):
+            gateway.expire_checkout_session(checkout.stripe_session_id)
+    return checkout

@@ -1,0 +1,246 @@
+"""The only module that talks to Stripe.
+
+It wraps `stripe.StripeClient`, points it at `STRIPE_API_BASE` when set (the offline double) and at
+Stripe otherwise, and hands plain dicts and dataclasses back so nothing else depends on the SDK.
+Every POST carries an idempotency key derived from one of our own rows, so a retried request never
+charges or creates twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import stripe
+
+API_VERSION = "2026-10-28.endive"
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+class StripeUnavailable(RuntimeError):
+    """Stripe could not be reached or answered with a server or authentication error."""
+
+
+class StripeRejected(RuntimeError):
+    """Stripe refused the request itself (bad parameters, over-refund, unknown object)."""
+
+    def __init__(self, message: str, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.param = param
+
+
+class InvalidWebhook(ValueError):
+    """A webhook whose Stripe-Signature does not verify (missing, wrong secret, tampered, too old)."""
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """What a Checkout Session is created from: our checkout row's values, already validated."""
+
+    checkout_id: int
+    supporter_id: int
+    mode: str  # "payment" or "subscription"
+    interval: str | None  # "month" / "year" for memberships
+    amount_minor: int  # the total charged, fees included
+    currency: str
+    product_name: str
+    customer_id: str | None
+    customer_email: str
+    success_url: str
+    cancel_url: str
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ChargeDetails:
+    """A settled charge with its balance transaction: what the newsroom actually receives."""
+
+    payment_intent_id: str
+    charge_id: str
+    balance_transaction_id: str | None
+    amount_minor: int
+    fee_minor: int
+    net_minor: int
+    currency: str
+    amount_refunded_minor: int
+    disputed: bool
+    created: int
+    card_brand: str
+    card_last4: str
+
+
+class StripeGateway:
+    """Stripe, as the app needs it. One instance per app; thread-safe like the SDK client it wraps."""
+
+    def __init__(self, secret_key: str, api_base: str = "", timeout_seconds: int = 20) -> None:
+        self.secret_key = secret_key
+        self.livemode = secret_key.startswith(("sk_live_", "rk_live_"))
+        base = {"api": api_base, "connect": api_base, "files": api_base} if api_base else None
+        self._client = stripe.StripeClient(
+            secret_key or "sk_test_unconfigured",
+            stripe_version=API_VERSION,
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=2,
+            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+        )
+        self.configured = bool(secret_key)
+
+    def _call(self, method: str, path: str, params: Mapping[str, Any] | None = None,
+              idempotency_key: str | None = None) -> dict[str, Any]:
+        if not self.configured:
+            raise StripeUnavailable("STRIPE_SECRET_KEY is not set.")
+        request_params = dict(params or {})
+        if idempotency_key:
+            request_params["idempotency_key"] = idempotency_key
+        try:
+            response = self._client.raw_request(method, path, **request_params)
+        except (stripe.APIConnectionError, stripe.AuthenticationError, stripe.RateLimitError) as exc:
+            raise StripeUnavailable(str(exc.user_message or exc)) from exc
+        except stripe.APIError as exc:
+            raise StripeUnavailable(str(exc.user_message or exc)) from exc
+        except stripe.StripeError as exc:
+            error = exc.error
+            raise StripeRejected(
+                str(exc.user_message or exc),
+                code=getattr(error, "code", None),
+                param=getattr(error, "param", None),
+            ) from exc
+        return dict(response.data)
+
+    # Checkout ---------------------------------------------------------------------------------------
+
+    def create_checkout_session(self, request: CheckoutRequest) -> SessionRef:
+        price_data: dict[str, Any] = {
+            "currency": request.currency.lower(),
+            "unit_amount": request.amount_minor,
+            "product_data": {"name": request.product_name},
+        }
+        params: dict[str, Any] = {
+            "mode": request.mode,
+            "line_items": [{"price_data": price_data, "quantity": 1}],
+            "client_reference_id": str(request.checkout_id),
+            "metadata": dict(request.metadata),
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+        }
+        if request.customer_id:
+            params["customer"] = request.customer_id
+        else:
+            params["customer_email"] = request.customer_email
+        if request.mode == "subscription":
+            price_data["recurring"] = {"interval": request.interval}
+            params["subscription_data"] = {"metadata": dict(request.metadata)}
+        else:
+            params["submit_type"] = "donate"
+            params["payment_intent_data"] = {"metadata": dict(request.metadata)}
+            if not request.customer_id:
+                params["customer_creation"] = "always"
+        session = self._call("post", "/v1/checkout/sessions", params,
+                             idempotency_key=f"checkout-{request.checkout_id}-session")
+        return SessionRef(id=session["id"], url=session["url"])
+
+    def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
+        return self._call("get", f"/v1/checkout/sessions/{session_id}")
+
+    def expire_checkout_session(self, session_id: str) -> dict[str, Any]:
+        return self._call("post", f"/v1/checkout/sessions/{session_id}/expire",
+                          idempotency_key=f"expire-{session_id}")
+
+    # Subscriptions, invoices, charges ---------------------------------------------------------------
+
+    def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self._call("get", f"/v1/subscriptions/{subscription_id}",
+                          {"expand": ["default_payment_method"]})
+
+    def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self._call("get", f"/v1/invoices/{invoice_id}")
+
+    def payment_intent_for_invoice(self, invoice_id: str) -> str | None:
+        """The PaymentIntent that paid an invoice (today's API keeps it on invoice_payments)."""
+        payments = self._call("get", "/v1/invoice_payments", {"invoice": invoice_id, "limit": 10})
+        for item in payments.get("data", []):
+            payment = item.get("payment") or {}
+            if item.get("status") == "paid" and payment.get("payment_intent"):
+                intent = payment["payment_intent"]
+                return str(intent["id"] if isinstance(intent, dict) else intent)
+        return None
+
+    def charge_details(self, payment_intent_id: str) -> ChargeDetails | None:
+        """The succeeded charge of a PaymentIntent with its fee and net, or None if not settled yet."""
+        intent = self._call("get", f"/v1/payment_intents/{payment_intent_id}",
+                            {"expand": ["latest_charge.balance_transaction"]})
+        charge = intent.get("latest_charge")
+        if not isinstance(charge, dict) or charge.get("status") != "succeeded":
+            return None
+        return self._details_from_charge(payment_intent_id, charge)
+
+    def retrieve_charge(self, charge_id: str) -> ChargeDetails:
+        charge = self._call("get", f"/v1/charges/{charge_id}", {"expand": ["balance_transaction"]})
+        return self._details_from_charge(str(charge.get("payment_intent") or ""), charge)
+
+    @staticmethod
+    def _details_from_charge(payment_intent_id: str, charge: dict[str, Any]) -> ChargeDetails:
+        txn = charge.get("balance_transaction")
+        amount = int(charge["amount"])
+        fee = int(txn["fee"]) if isinstance(txn, dict) else 0
+        net = int(txn["net"]) if isinstance(txn, dict) else amount
+        card = (charge.get("payment_method_details") or {}).get("card") or {}
+        return ChargeDetails(
+            payment_intent_id=payment_intent_id,
+            charge_id=str(charge["id"]),
+            balance_transaction_id=str(txn["id"]) if isinstance(txn, dict) else (txn or None),
+            amount_minor=amount,
+            fee_minor=fee,
+            net_minor=net,
+            currency=str(charge["currency"]).upper(),
+            amount_refunded_minor=int(charge.get("amount_refunded") or 0),
+            disputed=bool(charge.get("disputed")),
+            created=int(charge["created"]),
+            card_brand=str(card.get("brand") or ""),
+            card_last4=str(card.get("last4") or ""),
+        )
+
+    # Events -----------------------------------------------------------------------------------------
+
+    def list_events(self, since: datetime | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every event Stripe still holds (30 days), newest first, one page at a time."""
+        params: dict[str, Any] = {"limit": page_size}
+        if since is not None:
+            params["created"] = {"gte": int(since.timestamp())}
+        while True:
+            page = self._call("get", "/v1/events", params)
+            data = page.get("data", [])
+            yield from data
+            if not page.get("has_more") or not data:
+                return
+            params["starting_after"] = data[-1]["id"]
+
+    def verify_webhook(self, payload: bytes, signature_header: str | None, secret: str) -> dict[str, Any]:
+        """The event a webhook carries, once its signature verifies; raise InvalidWebhook otherwise."""
+        if not signature_header:
+            raise InvalidWebhook("Missing Stripe-Signature header.")
+        if not secret:
+            raise InvalidWebhook("STRIPE_WEBHOOK_SECRET is not configured.")
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8"), signature_header, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS
+            )
+        except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
+            raise InvalidWebhook(str(exc)) from None
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise InvalidWebhook("The body is not valid JSON.") from None
+        if not isinstance(event, dict) or not isinstance(event.get("id"), str) or "type" not in event:
+            raise InvalidWebhook("The body is not a Stripe event.")
+        return event

@@ -1,0 +1,260 @@
+"""Giving pages: the support page, the give form, Stripe's return pages, and the webhook."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from wtforms.fields.choices import SelectChoice
+
+from membership.db import current_session, db
+from membership.errors import render_error
+from membership.extensions import csrf
+from membership.giving import events, services
+from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm
+from membership.giving.models import Checkout, Frequency
+from membership.giving.stripe_gateway import InvalidWebhook
+from membership.money import parse_major_amount, to_major_text
+from membership.web import currency_rules, gateway
+
+bp = Blueprint("giving", __name__)
+
+ATTRIBUTION_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+FREQUENCY_ALIASES = {"once": "once", "one-time": "once", "onetime": "once", "monthly": "monthly",
+                     "month": "monthly", "yearly": "yearly", "year": "yearly", "annual": "yearly"}
+CANCEL_TOKEN_MAX_AGE = 7 * 24 * 3600
+
+
+def _cancel_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="give-cancelled")
+
+
+def _clean_source(value: str) -> str:
+    """An article URL for attribution: http(s) only and bounded; anything else is not kept."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc and len(value) <= SOURCE_MAX:
+        return value
+    return ""
+
+
+def _attribution_from(args: Mapping[str, str]) -> dict[str, str]:
+    values = {"source": _clean_source(args.get("source", ""))}
+    for name in ATTRIBUTION_FIELDS:
+        values[name] = args.get(name, "").strip()[:ATTRIBUTION_MAX]
+    return values
+
+
+def _prefill_from_query(args: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
+    """Form data from ?amount=&frequency=&currency= plus attribution, and notices for values we can't use."""
+    rules = currency_rules()
+    notices: list[str] = []
+    data: dict[str, object] = {"currency": current_app.config["MEMBERSHIP_DEFAULT_CURRENCY"]}
+    data.update(_attribution_from(args))
+    currency = args.get("currency", "").strip().upper()
+    if currency:
+        if currency in rules:
+            data["currency"] = currency
+        else:
+            notices.append(f"We can't accept {currency[:10]} here; please choose one of the currencies listed.")
+    frequency = args.get("frequency", "").strip().lower()
+    if frequency:
+        if frequency in FREQUENCY_ALIASES:
+            data["frequency"] = FREQUENCY_ALIASES[frequency]
+        else:
+            notices.append("The link asked for a frequency we don't offer; choose once, monthly or yearly.")
+    amount = args.get("amount", "").strip()
+    if amount:
+        try:
+            minor = parse_major_amount(amount, str(data["currency"]))
+        except ValueError:
+            notices.append("The amount in the link isn't one we can use; choose an amount below.")
+        else:
+            data["amount_minor"] = minor
+    return data, notices
+
+
+def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = None,
+                 chosen_minor: int | None = None) -> tuple[str, int]:
+    rules = currency_rules()
+    currency = form.currency.data if form.currency.data in rules else current_app.config[
+        "MEMBERSHIP_DEFAULT_CURRENCY"]
+    try:
+        frequency = Frequency(form.frequency.data)
+    except ValueError:
+        frequency = Frequency.ONCE
+    presets = services.preset_amounts(current_session(), currency, frequency)
+    form.preset.choices = [SelectChoice(to_major_text(p, currency), to_major_text(p, currency)) for p in presets]
+    if chosen_minor is not None:
+        if chosen_minor in presets:
+            form.preset.data = to_major_text(chosen_minor, currency)
+        elif not form.amount.data:
+            form.amount.data = to_major_text(chosen_minor, currency)
+    preset_table = {
+        code: {f.value: [to_major_text(p, code) for p in services.preset_amounts(current_session(), code, f)]
+               for f in Frequency}
+        for code in rules
+    }
+    fees = {code: {"bps": r.fee.percent_bps, "fixed": r.fee.fixed_minor} for code, r in rules.items()}
+    return render_template(
+        "giving/give.html",
+        form=form,
+        notices=notices or [],
+        currency=currency,
+        frequency=frequency,
+        presets=presets,
+        preset_table=preset_table,
+        fees=fees,
+        fee_rule=rules[currency].fee,
+    ), status
+
+
+@bp.get("/")
+def support_page() -> str:
+    rules = currency_rules()
+    currency = request.args.get("currency", "").upper()
+    if currency not in rules:
+        currency = current_app.config["MEMBERSHIP_DEFAULT_CURRENCY"]
+    attribution = {k: v for k, v in _attribution_from(request.args).items() if v}
+    other_ways = [p.strip() for p in current_app.config["NEWSROOM_OTHER_WAYS"].split("\n\n") if p.strip()]
+    return render_template(
+        "giving/support.html",
+        tiers=services.list_tiers(current_session()),
+        currency=currency,
+        currencies=list(rules),
+        attribution_query=urlencode(attribution),
+        other_ways=other_ways,
+        once_presets=services.preset_amounts(current_session(), currency, Frequency.ONCE),
+    )
+
+
+@bp.get("/give")
+def give_form() -> tuple[str, int]:
+    data, notices = _prefill_from_query(request.args)
+    chosen = data.pop("amount_minor", None)
+    form = GiveForm(currency_rules(), formdata=None, data=data)
+    return _render_form(form, notices=notices, chosen_minor=chosen if isinstance(chosen, int) else None)
+
+
+@bp.post("/give")
+def give() -> ResponseReturnValue:
+    form = GiveForm(currency_rules())
+    if "refresh" in request.form:
+        # Without JavaScript, "Update amounts" re-renders the presets for the chosen currency and frequency.
+        form.validate()
+        for field in form:
+            field.errors = []
+        return _render_form(form)
+    if not form.validate_on_submit():
+        return _render_form(form, status=400)
+    assert form.amount_minor is not None
+    choice = services.GiftChoice(
+        email=form.email.data,
+        name=form.name.data.strip(),
+        frequency=Frequency(form.frequency.data),
+        amount_minor=form.amount_minor,
+        currency=form.currency.data,
+        cover_fees=bool(form.cover_fees.data),
+        message=form.message.data or "",
+        anonymous=bool(form.anonymous.data),
+        email_consent=bool(form.email_consent.data),
+        attribution=services.Attribution(
+            source_url=_clean_source(form.source.data or ""),
+            **{name: (getattr(form, name).data or "").strip() for name in ATTRIBUTION_FIELDS},
+        ),
+    )
+    public_url = current_app.config["PUBLIC_URL"]
+    serializer = _cancel_serializer()
+    try:
+        _, url = services.start_checkout(
+            current_session(),
+            gateway(),
+            choice,
+            currency_rules(),
+            newsroom=current_app.config["NEWSROOM_NAME"],
+            success_url=f"{public_url}/give/thanks?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=lambda checkout_id: f"{public_url}/give/cancelled?ref={serializer.dumps(checkout_id)}",
+        )
+    except services.PaymentsUnavailable:
+        return render_template("giving/unavailable.html"), 503
+    return redirect(url, code=303)
+
+
+@bp.get("/give/thanks")
+def thanks() -> tuple[str, int]:
+    session_id = request.args.get("session_id", "").strip()
+    if not session_id or len(session_id) > 255:
+        return render_error(400, "Missing payment reference",
+                            "This page needs the payment reference Stripe adds when it sends you back.")
+    confirmation = services.confirm_checkout(current_session(), gateway(), session_id)
+    if confirmation is None:
+        return render_error(404, "Payment not found", "We have no record of that payment reference.")
+    checkout = confirmation.checkout
+    return render_template(
+        "giving/thanks.html",
+        checkout=checkout,
+        confirmed=confirmation.confirmed,
+        description=services.describe_gift(checkout.amount_minor, checkout.currency, checkout.frequency),
+    ), 200
+
+
+@bp.get("/give/cancelled")
+def cancelled() -> tuple[str, int]:
+    try:
+        checkout_id = _cancel_serializer().loads(request.args.get("ref", ""), max_age=CANCEL_TOKEN_MAX_AGE)
+    except BadSignature:
+        return render_error(400, "This return link isn't valid",
+                            "Nothing was charged. You can start again from the give page.")
+    checkout = services.abandon_checkout(current_session(), gateway(), int(checkout_id))
+    if checkout is None:
+        abort(404)
+    form = GiveForm(currency_rules(), formdata=None, data=_form_data_from_checkout(checkout))
+    return _render_form(
+        form,
+        notices=["Your payment was cancelled and nothing was charged. Your choices are kept below."],
+        chosen_minor=checkout.amount_minor,
+    )
+
+
+def _form_data_from_checkout(checkout: Checkout) -> dict[str, object]:
+    return {
+        "frequency": checkout.frequency.value,
+        "currency": checkout.currency,
+        "email": checkout.supporter.email or "",
+        "name": checkout.supporter.name,
+        "message": checkout.message,
+        "anonymous": checkout.anonymous,
+        "cover_fees": checkout.cover_fees,
+        "email_consent": checkout.supporter.email_consent,
+        "source": checkout.source_url,
+        "utm_source": checkout.utm_source,
+        "utm_medium": checkout.utm_medium,
+        "utm_campaign": checkout.utm_campaign,
+        "utm_term": checkout.utm_term,
+        "utm_content": checkout.utm_content,
+    }
+
+
+@bp.post("/stripe/webhook")
+def stripe_webhook() -> tuple[Response, int]:
+    """Verify → store → process → 2xx. Bad signatures are refused before anything is stored."""
+    try:
+        event = gateway().verify_webhook(
+            request.get_data(cache=False), request.headers.get("Stripe-Signature"),
+            current_app.config["STRIPE_WEBHOOK_SECRET"],
+        )
+    except InvalidWebhook as exc:
+        return jsonify(error=str(exc)), 400
+    try:
+        outcome = events.receive_event(current_session(), gateway(), event)
+    except Exception as exc:
+        db.session.rollback()
+        return jsonify(error="processing failed", event=event["id"], detail=type(exc).__name__), 500
+    return jsonify(received=True, event=outcome.event_id, result=outcome.result), 200
+
+
+# Stripe signs the webhook; a CSRF token can't apply to a server-to-server POST.
+csrf.exempt(stripe_webhook)

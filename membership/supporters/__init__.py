@@ -1,0 +1,1 @@
+"""Supporters: the people who give, identified by their normalised email address."""

@@ -1,0 +1,68 @@
+"""Finding and updating supporters. Plain values in, models out; the caller commits."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from membership.db import utcnow
+from membership.supporters.models import ConsentEvent, Supporter
+
+
+class InvalidEmail(ValueError):
+    pass
+
+
+def normalise_email(email: str) -> str:
+    """Lower-cased, trimmed and IDNA-normalised; raises InvalidEmail with a reader-facing reason."""
+    try:
+        result = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(str(exc)) from None
+    return result.normalized.lower()
+
+
+def find_supporter_by_email(session: Session, email: str) -> Supporter | None:
+    return session.scalar(select(Supporter).where(Supporter.email == normalise_email(email)))
+
+
+def find_or_create_supporter(session: Session, email: str, name: str = "") -> Supporter:
+    """The supporter for this address, created if new. Safe against two requests creating it at once."""
+    address = normalise_email(email)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    now = utcnow()
+    session.execute(
+        insert(Supporter)
+        .values(email=address, name=name.strip(), email_consent=False, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["email"])
+    )
+    supporter = session.scalars(
+        select(Supporter).where(Supporter.email == address).execution_options(populate_existing=True)
+    ).one()
+    if name.strip() and not supporter.name:
+        supporter.name = name.strip()
+    return supporter
+
+
+def record_consent(session: Session, supporter: Supporter, consented: bool, source: str) -> None:
+    """Set email-updates consent and keep the change in the consent history (only when it changes)."""
+    if supporter.email_consent == consented and supporter.email_consent_at is not None:
+        return
+    supporter.email_consent = consented
+    supporter.email_consent_at = utcnow()
+    session.add(ConsentEvent(supporter=supporter, consented=consented, source=source))
+    session.flush()
+
+
+def link_stripe_customer(session: Session, supporter: Supporter, customer_id: str | None) -> None:
+    """Remember the Stripe customer created by Checkout, unless another supporter already owns it."""
+    if not customer_id or supporter.stripe_customer_id == customer_id:
+        return
+    owner = session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer_id))
+    if owner is None and supporter.stripe_customer_id is None:
+        supporter.stripe_customer_id = customer_id
+        session.flush()

@@ -1,0 +1,77 @@
+"""Request plumbing shared by every blueprint: one transaction per request, template helpers, headers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from flask import Flask, Response, current_app
+
+from membership.config import CurrencyRules
+from membership.db import db
+from membership.giving.stripe_gateway import StripeGateway
+from membership.money import format_money, format_recurring, to_major_text
+
+# No third-party origins anywhere: scripts, styles, fonts and images come from this app only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; form-action 'self' {stripe}; frame-ancestors 'none'; base-uri 'self'"
+)
+
+
+def gateway() -> StripeGateway:
+    return cast(StripeGateway, current_app.extensions["stripe_gateway"])
+
+
+def currency_rules() -> Mapping[str, CurrencyRules]:
+    return cast(Mapping[str, CurrencyRules], current_app.extensions["currency_rules"])
+
+
+def _commit_request(response: Response) -> Response:
+    """The one place a request's transaction ends: commit what the view's services wrote.
+
+    Error handlers roll back before rendering, so a failed request commits nothing. A commit that
+    fails raises here and becomes a 500 page.
+    """
+    db.session.commit()
+    return response
+
+
+def _security_headers(response: Response) -> Response:
+    # Redirects to Stripe's hosted pages are 303s, not form posts, so form-action stays local
+    # plus the configured Stripe (or double) origin for the rare browser that checks redirects.
+    stripe_origin = current_app.config.get("STRIPE_API_BASE") or "https://checkout.stripe.com"
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(stripe=stripe_origin))
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def control_attrs(field: Any, hint: str | None = None, **extra: str | None) -> dict[str, str]:
+    """HTML attributes that tie a form control to its hint and errors for screen readers."""
+    described = [f"{field.id}-hint"] if hint else []
+    if field.errors:
+        described.append(f"{field.id}-error")
+    attrs = {name: value for name, value in extra.items() if value}
+    if described:
+        attrs["aria-describedby"] = " ".join(described)
+    if field.errors:
+        attrs["aria-invalid"] = "true"
+    return attrs
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_global(control_attrs)
+    app.after_request(_commit_request)
+    app.after_request(_security_headers)
+    app.add_template_filter(format_money, "money")
+    app.add_template_filter(format_recurring, "recurring")
+    app.add_template_filter(to_major_text, "major")
+
+    @app.context_processor
+    def newsroom() -> dict[str, object]:
+        return {
+            "newsroom_name": app.config["NEWSROOM_NAME"],
+            "newsroom_address": app.config["NEWSROOM_ADDRESS"],
+        }

@@ -1,0 +1,153 @@
+"""Shared fixtures: a migrated database (SQLite by default, PostgreSQL with TEST_DATABASE_URL), the app,
+the offline Stripe double, and a live app server for the double's webhooks to reach.
+
+Each test starts from empty tables: rows are deleted after every test, because the code under test
+commits (as the real request, webhook and CLI do) and a rolled-back outer transaction would hide that.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from membership import create_app
+from membership.config import database_url
+from membership.db import Base, db
+from stripe_double import DoubleConfig, DoubleServer
+
+WEBHOOK_SECRET = "whsec_test_secret_for_tests_only"
+STRIPE_KEY = "sk_test_membership_tests"
+
+
+def _database_url(tmp_root: Path) -> str:
+    raw = os.environ.get("TEST_DATABASE_URL")
+    return database_url(raw, tmp_root) if raw else f"sqlite:///{tmp_root / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def database_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An empty database upgraded to the newest migration, once per test run."""
+    uri = _database_url(tmp_path_factory.mktemp("db"))
+    engine = sa.create_engine(uri)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+    except sa.exc.OperationalError as exc:
+        pytest.exit(f"TEST_DATABASE_URL={uri} is not reachable: {exc}", returncode=3)
+    finally:
+        engine.dispose()
+    app = create_app(_overrides(uri, api_base=""))
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    yield uri
+
+
+def _overrides(uri: str, api_base: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": uri,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "STRIPE_SECRET_KEY": STRIPE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": api_base,
+        "STRIPE_TIMEOUT_SECONDS": 5,
+        "PUBLIC_URL": "http://testserver.local",
+        "NEWSROOM_NAME": "Kyiv Independent Test",
+        **extra,
+    }
+
+
+def _empty_tables(uri: str) -> None:
+    engine = sa.create_engine(uri)
+    try:
+        with engine.begin() as conn:
+            tables = list(reversed(Base.metadata.sorted_tables))
+            if engine.dialect.name == "postgresql":
+                names = ", ".join(t.name for t in tables)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(table.delete())
+    finally:
+        engine.dispose()
+
+
+class LiveServer:
+    """The app served over HTTP in a thread, so the double's webhooks (and a browser) can reach it."""
+
+    def __init__(self, app: Flask, port: int) -> None:
+        self.server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def live_port() -> Iterator[int]:
+    """A free port reserved for the live app, known before the double starts."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    yield port
+
+
+@pytest.fixture
+def double(live_port: int) -> Iterator[DoubleServer]:
+    server = DoubleServer(
+        DoubleConfig(
+            webhook_url=f"http://127.0.0.1:{live_port}/stripe/webhook",
+            webhook_secret=WEBHOOK_SECRET,
+            retry_base_seconds=0.05,
+            max_delivery_attempts=6,
+        )
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(database_uri: str, double: DoubleServer, live_port: int) -> Iterator[Flask]:
+    app = create_app(_overrides(database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}"))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    _empty_tables(database_uri)
+
+
+@pytest.fixture
+def live_app(app: Flask, live_port: int) -> Iterator[LiveServer]:
+    """The app listening on `live_port`, where the double delivers its webhooks."""
+    live = LiveServer(app, live_port)
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def db_session(app: Flask) -> Any:
+    return db.session

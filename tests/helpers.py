@@ -1,0 +1,49 @@
+"""Small helpers shared by the tests: CSRF tokens, signed webhook deliveries, row counts."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import hmac
+import json
+import re
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from membership.db import db
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/give") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = CSRF_RE.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header exactly as Stripe computes it."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={mac}"
+
+
+def post_event(client: FlaskClient, event: dict[str, Any], secret: str) -> TestResponse:
+    body = json.dumps(event).encode()
+    return client.post("/stripe/webhook", data=body, content_type="application/json",
+                       headers={"Stripe-Signature": sign(body, secret)})
+
+
+def count(model: Any) -> int:
+    db.session.rollback()
+    return int(db.session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
+
+
+def text(response: TestResponse) -> str:
+    """The page as a reader's browser shows its text: HTML entities decoded."""
+    return html.unescape(response.get_data(as_text=True))

@@ -1,0 +1,78 @@
+"""Start-up checks: unsafe or inconsistent settings stop the app with a message naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from membership import create_app
+from membership.config import ConfigError, check_settings, database_url, ensure_secret_key, load_settings
+
+
+def settings(**env: str) -> dict[str, Any]:
+    return load_settings(env, instance_path="/tmp/membership-instance")
+
+
+def test_defaults_run_on_embedded_sqlite_with_generated_dev_key() -> None:
+    config = settings()
+    assert config["SQLALCHEMY_DATABASE_URI"] == "sqlite:////tmp/membership-instance/membership.db"
+    assert ensure_secret_key(config) is True and len(config["SECRET_KEY"]) == 64
+    rules = check_settings(config)
+    assert list(rules) == ["EUR", "USD", "GBP", "UAH"]
+    assert rules["EUR"].limits.minimum_minor == 100 and rules["UAH"].limits.minimum_minor == 4000
+
+
+def test_postgres_urls_use_psycopg3() -> None:
+    assert database_url("postgresql://u@h/db", Path("/x")) == "postgresql+psycopg://u@h/db"
+    assert database_url("postgres://u@h/db", Path("/x")) == "postgresql+psycopg://u@h/db"
+
+
+def test_live_key_is_refused_unless_explicitly_allowed() -> None:
+    with pytest.raises(ConfigError, match="MEMBERSHIP_ALLOW_LIVE_KEYS=1"):
+        check_settings(settings(STRIPE_SECRET_KEY="sk_live_abc"))
+    assert check_settings(settings(STRIPE_SECRET_KEY="sk_live_abc", MEMBERSHIP_ALLOW_LIVE_KEYS="1"))
+
+
+def test_live_key_refused_by_create_app_too() -> None:
+    with pytest.raises(ConfigError, match="live key"):
+        create_app({"STRIPE_SECRET_KEY": "sk_live_abc", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY"])
+def test_production_needs_secrets(missing: str) -> None:
+    env = {"MEMBERSHIP_ENV": "production", "SECRET_KEY": "k" * 40, "STRIPE_WEBHOOK_SECRET": "whsec_x",
+           "STRIPE_SECRET_KEY": "sk_test_x"}
+    del env[missing]
+    with pytest.raises(ConfigError, match=missing):
+        check_settings(settings(**env))
+
+
+def test_production_does_not_invent_a_secret_key() -> None:
+    config = settings(MEMBERSHIP_ENV="production")
+    assert ensure_secret_key(config) is False
+    assert config["SECRET_KEY"] == "" and config["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MEMBERSHIP_CURRENCIES": "EUR,XX"}, "not an ISO 4217 code"),
+        ({"MEMBERSHIP_CURRENCIES": "EUR,CHF"}, "no limits for CHF"),
+        ({"MEMBERSHIP_AMOUNT_LIMITS": "EUR:10-1,USD:1-2,GBP:1-2,UAH:1-2"}, "0 < min <= max"),
+        ({"MEMBERSHIP_FEES": "EUR:abc,USD:1+1,GBP:1+1,UAH:1+1"}, "basis points"),
+        ({"MEMBERSHIP_DEFAULT_CURRENCY": "CHF"}, "one of MEMBERSHIP_CURRENCIES"),
+        ({"MEMBERSHIP_ALLOW_LIVE_KEYS": "maybe"}, "must be 1 or 0"),
+        ({"STRIPE_SECRET_KEY": "pk_test_abc"}, "secret key"),
+    ],
+)
+def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_settings(settings(**env))
+
+
+def test_currencies_and_bounds_are_configurable() -> None:
+    rules = check_settings(settings(MEMBERSHIP_CURRENCIES="EUR,CHF", MEMBERSHIP_AMOUNT_LIMITS="EUR:2-50,CHF:5-500",
+                                    MEMBERSHIP_FEES="EUR:150+25,CHF:290+30"))
+    assert rules["CHF"].limits.maximum_minor == 50000 and rules["EUR"].limits.minimum_minor == 200
