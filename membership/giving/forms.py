@@ -35,8 +35,9 @@ class GiveForm(FlaskForm):
     preset = RadioField("Amount", validate_choice=False, validators=[Optional()])
     amount = StringField("Other amount", validators=[Length(max=20)])
     email = EmailField(
-        "Email", filters=[_strip], validators=[DataRequired("Enter your email address."), Email("Enter a valid email address."),
-                             Length(max=254)]
+        "Email",
+        filters=[_strip],
+        validators=[DataRequired("Enter your email address."), Email("Enter a valid email address."), Length(max=254)],
     )
     name = StringField(
         "Your name", validators=[DataRequired("Enter your name."), Length(max=NAME_MAX)]
