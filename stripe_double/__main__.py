@@ -1,0 +1,44 @@
+"""`python -m stripe_double --port 12111 --webhook-url http://127.0.0.1:5000/stripe/webhook ...`"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .app import DoubleServer
+from .config import DoubleConfig
+
+
+def parse_args(argv: list[str]) -> DoubleConfig:
+    """Flags override environment variables (STRIPE_DOUBLE_PORT, STRIPE_DOUBLE_WEBHOOK_URL, ...)."""
+    config = DoubleConfig.from_env()
+    parser = argparse.ArgumentParser(prog="python -m stripe_double", description=__doc__)
+    parser.add_argument("--host", default=config.host)
+    parser.add_argument("--port", type=int, default=config.port)
+    parser.add_argument("--webhook-url", default=config.webhook_url)
+    parser.add_argument("--webhook-secret", default=config.webhook_secret)
+    parser.add_argument("--state-file", default=config.state_file)
+    parser.add_argument("--api-key", default=config.api_key, help="accept only this key (default: any)")
+    parser.add_argument("--public-url", default=config.public_url, help="address browsers use")
+    parser.add_argument("--tick-seconds", type=float, default=config.tick_seconds)
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    config.host, config.port = args.host, args.port
+    config.webhook_url, config.webhook_secret = args.webhook_url, args.webhook_secret
+    config.state_file, config.api_key, config.public_url = args.state_file, args.api_key, args.public_url
+    config.tick_seconds, config.quiet = args.tick_seconds, not args.verbose
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until Ctrl-C."""
+    config = parse_args(sys.argv[1:] if argv is None else argv)
+    server = DoubleServer(config).start()
+    print(f"Stripe double at {server.url} (dashboard: {server.url}/)", flush=True)
+    if config.webhook_url:
+        print(f"Webhooks → {config.webhook_url}", flush=True)
+    server.run_until_interrupted()
+
+
+if __name__ == "__main__":
+    main()

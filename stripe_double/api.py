@@ -1,0 +1,680 @@
+"""The /v1 API: Stripe's routes for what the membership gateway calls, in Stripe's wire format.
+
+`dispatch` does what every Stripe request shares (auth, params, idempotency, expand, request log, the
+Request-Id header); each handler below validates its params and calls a service.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from . import billing, checkout, objects, payments
+from .config import API_VERSION
+from .core import Double
+from .store import Obj, random_token, render
+from .wire import (
+    StripeError,
+    expand,
+    expand_paths,
+    get_bool,
+    get_dict,
+    get_int,
+    get_metadata,
+    get_str,
+    invalid,
+    list_page,
+    merge_metadata,
+    missing,
+    newest_first,
+    not_found,
+    parse_params,
+    reject_unknown,
+)
+
+Handler = Callable[..., Obj]
+bp = Blueprint("stripe_api", __name__)
+
+
+def current_double() -> Double:
+    """The Double this app serves."""
+    double: Double = current_app.extensions["stripe_double"]
+    return double
+
+
+def _api_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value).decode().split(":", 1)[0] or None
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return None
+
+
+def _auth_error(d: Double) -> StripeError | None:
+    key = _api_key()
+    if key is None:
+        return StripeError(
+            "You did not provide an API key. You need to provide your API key in the "
+            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+            "YOUR_SECRET_KEY').",
+            status=401,
+        )
+    wrong = key != d.config.api_key if d.config.api_key else not key.startswith(("sk_test_", "rk_test_"))
+    if wrong:
+        return StripeError(f"Invalid API Key provided: {key[:8]}{'*' * max(0, len(key) - 12)}{key[-4:]}", status=401)
+    return None
+
+
+def _fingerprint(params: Obj) -> str:
+    return json.dumps({"method": request.method, "path": request.path, "params": params}, sort_keys=True)
+
+
+def dispatch(handler: Handler, path_args: dict[str, Any]) -> Response:
+    """Serve one API request through `handler(d, params, **path_args)`."""
+    d = current_double()
+    request_id = "req_" + random_token(14)
+    idempotency_key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+    replayed = False
+    with d.store.lock:
+        if not d.config.public_url:
+            d.base_url = request.host_url.rstrip("/")
+        parse_error: StripeError | None = None
+        try:
+            params = parse_params([*request.args.items(multi=True), *request.form.items(multi=True)])
+        except StripeError as exc:
+            params, parse_error = {}, exc
+        stored = d.store.idempotency.get(idempotency_key) if idempotency_key else None
+        auth_error = _auth_error(d)
+        if auth_error or parse_error:
+            error = auth_error or parse_error
+            assert error is not None
+            status, body = error.status, error.body()
+        elif stored is not None and stored["fingerprint"] != _fingerprint(params):
+            status, body = (
+                400,
+                StripeError(
+                    "Keys for idempotent requests can only be used with the same parameters they were first "
+                    f"used with. Try using a key other than '{idempotency_key}' if you meant to execute a "
+                    "different request.",
+                    type="idempotency_error",
+                ).body(),
+            )
+        elif stored is not None:
+            status, body, replayed = stored["status"], stored["body"], True
+        else:
+            status, body = _run(d, handler, params, path_args, request_id, idempotency_key)
+            # Stripe saves the result once the endpoint ran, success or not (but not 5xx).
+            if idempotency_key and status < 500:
+                d.store.idempotency[idempotency_key] = {
+                    "fingerprint": _fingerprint(params),
+                    "status": status,
+                    "body": body,
+                }
+        d.store.requests.append(
+            {
+                "id": request_id,
+                "method": request.method,
+                "path": request.path,
+                "params": params,
+                "idempotency_key": idempotency_key,
+                "status": status,
+                "replayed": replayed,
+                "api_key": _api_key(),
+                "stripe_version": request.headers.get("Stripe-Version"),
+            }
+        )
+        if request.method != "GET":
+            d.persist()
+    response = Response(json.dumps(body, indent=2), status=status, mimetype="application/json")
+    response.headers["Request-Id"] = request_id
+    response.headers["Stripe-Version"] = request.headers.get("Stripe-Version", API_VERSION)
+    if idempotency_key:
+        response.headers["Idempotency-Key"] = idempotency_key
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _run(
+    d: Double,
+    handler: Handler,
+    params: Obj,
+    path_args: dict[str, Any],
+    request_id: str,
+    idempotency_key: str | None,
+) -> tuple[int, Obj]:
+    with d.request_context(request_id, idempotency_key):
+        try:
+            result = handler(d, params, **path_args)
+            return 200, expand(d.store, render(result), expand_paths(params))
+        except StripeError as exc:
+            return exc.status, exc.body()
+
+
+def route(rule: str, methods: list[str]) -> Callable[[Handler], Handler]:
+    """Register a handler for a /v1 route."""
+
+    def decorator(handler: Handler) -> Handler:
+        def view(**path_args: Any) -> Response:
+            return dispatch(handler, path_args)
+
+        bp.add_url_rule(rule, endpoint=f"{handler.__name__}_{'_'.join(methods)}", view_func=view, methods=methods)
+        return handler
+
+    return decorator
+
+
+def _get(d: Double, object_id: str, object_type: str, label: str | None = None, param: str = "id") -> Obj:
+    obj = d.store.get(object_id, object_type)
+    if obj is None:
+        raise not_found(label or object_type, object_id, param)
+    return obj
+
+
+def _list(items: list[Obj], params: Obj, url: str) -> Obj:
+    return list_page(newest_first(items), params, url)
+
+
+# -- checkout ----------------------------------------------------------------------------------------------
+
+
+@route("/v1/checkout/sessions", ["POST"])
+def create_checkout_session(d: Double, params: Obj) -> Obj:
+    return checkout.create_session(d, params)
+
+
+@route("/v1/checkout/sessions", ["GET"])
+def list_checkout_sessions(d: Double, params: Obj) -> Obj:
+    filters = {k: params[k] for k in ("customer", "payment_intent", "subscription", "status") if params.get(k)}
+    return _list(d.store.find("checkout.session", **filters), params, "/v1/checkout/sessions")
+
+
+@route("/v1/checkout/sessions/<session_id>", ["GET"])
+def retrieve_checkout_session(d: Double, params: Obj, session_id: str) -> Obj:
+    session = checkout.require_session(d, session_id)
+    if "line_items" in expand_paths(params):
+        body: Obj = render(session)
+        body["line_items"] = {
+            "object": "list",
+            "data": session["_line_items"],
+            "has_more": False,
+            "url": f"/v1/checkout/sessions/{session_id}/line_items",
+        }
+        return body
+    return session
+
+
+@route("/v1/checkout/sessions/<session_id>/line_items", ["GET"])
+def list_checkout_line_items(d: Double, params: Obj, session_id: str) -> Obj:
+    session = checkout.require_session(d, session_id)
+    return {
+        "object": "list",
+        "data": session["_line_items"],
+        "has_more": False,
+        "url": f"/v1/checkout/sessions/{session_id}/line_items",
+    }
+
+
+@route("/v1/checkout/sessions/<session_id>/expire", ["POST"])
+def expire_checkout_session(d: Double, params: Obj, session_id: str) -> Obj:
+    return checkout.expire(d, checkout.require_session(d, session_id))
+
+
+# -- customers ---------------------------------------------------------------------------------------------
+
+CUSTOMER_PARAMS = (
+    "email",
+    "name",
+    "metadata",
+    "description",
+    "phone",
+    "preferred_locales",
+    "address",
+    "invoice_settings",
+)
+
+
+def _require_customer(d: Double, customer_id: str, param: str = "id") -> Obj:
+    customer = _get(d, customer_id, "customer", param=param)
+    if customer.get("_deleted"):
+        raise not_found("customer", customer_id, param)
+    return customer
+
+
+@route("/v1/customers", ["POST"])
+def create_customer(d: Double, params: Obj) -> Obj:
+    reject_unknown(params, [*CUSTOMER_PARAMS, "test_clock", "payment_method"])
+    clock_id = get_str(params, "test_clock")
+    if clock_id is not None:
+        _get(d, clock_id, "test_helpers.test_clock", "test_clock", "test_clock")
+    meta = {k: v for k, v in get_metadata(params).items() if v is not None}
+    customer = objects.customer(
+        d.new("cus_"),
+        d.now(),
+        email=get_str(params, "email"),
+        name=get_str(params, "name"),
+        metadata=meta,
+        test_clock=clock_id,
+        invoice_prefix=billing.invoice_prefix(),
+    )
+    customer["description"] = get_str(params, "description")
+    d.store.add(customer)
+    d.emit("customer.created", customer)
+    return customer
+
+
+@route("/v1/customers", ["GET"])
+def list_customers(d: Double, params: Obj) -> Obj:
+    items = [c for c in d.store.all("customer") if not c.get("_deleted")]
+    email = get_str(params, "email")
+    if email is not None:
+        items = [c for c in items if c["email"] == email]
+    clock = get_str(params, "test_clock")
+    if clock is not None:
+        items = [c for c in items if c["test_clock"] == clock]
+    return _list(items, params, "/v1/customers")
+
+
+@route("/v1/customers/<customer_id>", ["GET"])
+def retrieve_customer(d: Double, params: Obj, customer_id: str) -> Obj:
+    customer = _get(d, customer_id, "customer")
+    if customer.get("_deleted"):
+        return {"id": customer_id, "object": "customer", "deleted": True}
+    return customer
+
+
+@route("/v1/customers/<customer_id>", ["POST"])
+def update_customer(d: Double, params: Obj, customer_id: str) -> Obj:
+    reject_unknown(params, CUSTOMER_PARAMS)
+    customer = _require_customer(d, customer_id)
+    before = render(customer)
+    for field in ("email", "name", "description", "phone"):
+        if field in params:
+            customer[field] = get_str(params, field)
+    if "metadata" in params:
+        customer["metadata"] = merge_metadata(customer["metadata"], get_metadata(params))
+    pm_id = get_str(get_dict(params, "invoice_settings"), "default_payment_method")
+    if pm_id is not None:
+        pm = d.store.get(pm_id, "payment_method")
+        if pm is None or pm["customer"] != customer_id:
+            raise invalid(
+                "invoice_settings[default_payment_method]",
+                f"No such PaymentMethod: '{pm_id}'",
+                "resource_missing",
+            )
+        customer["invoice_settings"]["default_payment_method"] = pm_id
+    d.emit_update("customer.updated", customer, before)
+    return customer
+
+
+@route("/v1/customers/<customer_id>", ["DELETE"])
+def delete_customer(d: Double, params: Obj, customer_id: str) -> Obj:
+    customer = _require_customer(d, customer_id)
+    now = d.now_for_customer(customer_id)
+    for sub in d.store.find("subscription", customer=customer_id):
+        billing.cancel_subscription(d, sub, now, reason="cancellation_requested")
+    customer["_deleted"] = True
+    d.emit("customer.deleted", customer)
+    return {"id": customer_id, "object": "customer", "deleted": True}
+
+
+# -- subscriptions -----------------------------------------------------------------------------------------
+
+
+@route("/v1/subscriptions", ["GET"])
+def list_subscriptions(d: Double, params: Obj) -> Obj:
+    items = d.store.all("subscription")
+    customer = get_str(params, "customer")
+    if customer is not None:
+        items = [s for s in items if s["customer"] == customer]
+    status = get_str(params, "status")
+    if status is None:
+        # Stripe hides canceled subscriptions unless asked for them.
+        items = [s for s in items if s["status"] != "canceled"]
+    elif status != "all":
+        items = [s for s in items if s["status"] == status]
+    clock = get_str(params, "test_clock")
+    if clock is not None:
+        items = [s for s in items if s["test_clock"] == clock]
+    return _list(items, params, "/v1/subscriptions")
+
+
+@route("/v1/subscriptions/<sub_id>", ["GET"])
+def retrieve_subscription(d: Double, params: Obj, sub_id: str) -> Obj:
+    return _get(d, sub_id, "subscription")
+
+
+@route("/v1/subscriptions/<sub_id>", ["POST"])
+def update_subscription(d: Double, params: Obj, sub_id: str) -> Obj:
+    return billing.update_subscription(d, _get(d, sub_id, "subscription"), params)
+
+
+@route("/v1/subscriptions/<sub_id>", ["DELETE"])
+def cancel_subscription(d: Double, params: Obj, sub_id: str) -> Obj:
+    reject_unknown(params, ["invoice_now", "prorate", "cancellation_details"])
+    sub = _get(d, sub_id, "subscription")
+    if sub["status"] == "canceled":
+        raise StripeError(f"No such subscription: '{sub_id}'", status=404, code="resource_missing", param="id")
+    comment = get_str(get_dict(params, "cancellation_details"), "comment")
+    return billing.cancel_subscription(
+        d, sub, d.now_for_customer(sub["customer"]), reason="cancellation_requested", comment=comment
+    )
+
+
+# -- invoices ----------------------------------------------------------------------------------------------
+
+
+@route("/v1/invoices", ["GET"])
+def list_invoices(d: Double, params: Obj) -> Obj:
+    items = d.store.all("invoice")
+    sub = get_str(params, "subscription")
+    if sub is not None:
+        items = [i for i in items if i["parent"]["subscription_details"]["subscription"] == sub]
+    for field in ("customer", "status"):
+        value = get_str(params, field)
+        if value is not None:
+            items = [i for i in items if i[field] == value]
+    return _list(items, params, "/v1/invoices")
+
+
+@route("/v1/invoices/<invoice_id>", ["GET"])
+def retrieve_invoice(d: Double, params: Obj, invoice_id: str) -> Obj:
+    return _get(d, invoice_id, "invoice")
+
+
+@route("/v1/invoice_payments", ["GET"])
+def list_invoice_payments(d: Double, params: Obj) -> Obj:
+    items = d.store.all("invoice_payment")
+    invoice = get_str(params, "invoice")
+    if invoice is not None:
+        items = [p for p in items if p["invoice"] == invoice]
+    pi = get_dict(params, "payment").get("payment_intent")
+    if pi:
+        items = [p for p in items if p["payment"]["payment_intent"] == pi]
+    return _list(items, params, "/v1/invoice_payments")
+
+
+@route("/v1/invoice_payments/<payment_id>", ["GET"])
+def retrieve_invoice_payment(d: Double, params: Obj, payment_id: str) -> Obj:
+    return _get(d, payment_id, "invoice_payment")
+
+
+# -- money -------------------------------------------------------------------------------------------------
+
+
+@route("/v1/payment_intents/<pi_id>", ["GET"])
+def retrieve_payment_intent(d: Double, params: Obj, pi_id: str) -> Obj:
+    return _get(d, pi_id, "payment_intent")
+
+
+@route("/v1/charges", ["GET"])
+def list_charges(d: Double, params: Obj) -> Obj:
+    filters = {k: params[k] for k in ("customer", "payment_intent") if params.get(k)}
+    return _list(d.store.find("charge", **filters), params, "/v1/charges")
+
+
+@route("/v1/charges/<charge_id>", ["GET"])
+def retrieve_charge(d: Double, params: Obj, charge_id: str) -> Obj:
+    return _get(d, charge_id, "charge")
+
+
+@route("/v1/balance_transactions/<txn_id>", ["GET"])
+def retrieve_balance_transaction(d: Double, params: Obj, txn_id: str) -> Obj:
+    return _get(d, txn_id, "balance_transaction")
+
+
+@route("/v1/payment_methods/<pm_id>", ["GET"])
+def retrieve_payment_method(d: Double, params: Obj, pm_id: str) -> Obj:
+    return _get(d, pm_id, "payment_method", "PaymentMethod")
+
+
+@route("/v1/products/<product_id>", ["GET"])
+def retrieve_product(d: Double, params: Obj, product_id: str) -> Obj:
+    return _get(d, product_id, "product")
+
+
+@route("/v1/prices/<price_id>", ["GET"])
+def retrieve_price(d: Double, params: Obj, price_id: str) -> Obj:
+    return _get(d, price_id, "price")
+
+
+@route("/v1/refunds", ["POST"])
+def create_refund(d: Double, params: Obj) -> Obj:
+    return payments.create_refund(d, params)
+
+
+@route("/v1/refunds", ["GET"])
+def list_refunds(d: Double, params: Obj) -> Obj:
+    filters = {k: params[k] for k in ("charge", "payment_intent") if params.get(k)}
+    return _list(d.store.find("refund", **filters), params, "/v1/refunds")
+
+
+@route("/v1/refunds/<refund_id>", ["GET"])
+def retrieve_refund(d: Double, params: Obj, refund_id: str) -> Obj:
+    return _get(d, refund_id, "refund")
+
+
+@route("/v1/disputes", ["GET"])
+def list_disputes(d: Double, params: Obj) -> Obj:
+    filters = {k: params[k] for k in ("charge", "payment_intent") if params.get(k)}
+    return _list(d.store.find("dispute", **filters), params, "/v1/disputes")
+
+
+@route("/v1/disputes/<dispute_id>", ["GET"])
+def retrieve_dispute(d: Double, params: Obj, dispute_id: str) -> Obj:
+    return _get(d, dispute_id, "dispute")
+
+
+@route("/v1/disputes/<dispute_id>", ["POST"])
+def update_dispute(d: Double, params: Obj, dispute_id: str) -> Obj:
+    reject_unknown(params, ["evidence", "metadata", "submit"])
+    dispute = _get(d, dispute_id, "dispute")
+    evidence = get_dict(params, "evidence")
+    dispute["evidence"].update({k: v for k, v in evidence.items() if isinstance(v, str)})
+    # Stripe's test convention: this evidence text wins the dispute, "losing_evidence" loses it.
+    text = evidence.get("uncategorized_text")
+    if text in ("winning_evidence", "losing_evidence") and get_bool(params, "submit") is not False:
+        return payments.close_dispute(d, dispute, won=text == "winning_evidence")
+    return dispute
+
+
+@route("/v1/disputes/<dispute_id>/close", ["POST"])
+def close_dispute(d: Double, params: Obj, dispute_id: str) -> Obj:
+    return payments.close_dispute(d, _get(d, dispute_id, "dispute"), won=False)
+
+
+# -- events ------------------------------------------------------------------------------------------------
+
+
+def _created_filter(params: Obj) -> Callable[[int], bool]:
+    created = params.get("created")
+    if created is None or created == "":
+        return lambda _: True
+    if isinstance(created, str):
+        exact = get_int(params, "created")
+        return lambda value: value == exact
+    bounds = {op: get_int(created, op, param=f"created[{op}]") for op in ("gt", "gte", "lt", "lte")}
+    checks: dict[str, Callable[[int, int], bool]] = {
+        "gt": lambda v, b: v > b,
+        "gte": lambda v, b: v >= b,
+        "lt": lambda v, b: v < b,
+        "lte": lambda v, b: v <= b,
+    }
+    return lambda value: all(b is None or checks[op](value, b) for op, b in bounds.items())
+
+
+def _type_matches(event_type: str, pattern: str) -> bool:
+    if pattern.endswith(".*"):
+        return event_type.startswith(pattern[:-1])
+    return event_type == pattern
+
+
+@route("/v1/events", ["GET"])
+def list_events(d: Double, params: Obj) -> Obj:
+    single = get_str(params, "type")
+    many = params.get("types")
+    if single is not None and many:
+        raise invalid("types", "You may only specify one of these parameters: type, types.", "parameter_invalid")
+    patterns = [single] if single else [str(t) for t in many] if isinstance(many, list) else []
+    created_ok = _created_filter(params)
+    events = [d.store.objects[i] for i in d.store.event_ids]
+    items = [
+        e
+        for e in events
+        if created_ok(int(e["created"])) and (not patterns or any(_type_matches(e["type"], p) for p in patterns))
+    ]
+    return _list(items, params, "/v1/events")
+
+
+@route("/v1/events/<event_id>", ["GET"])
+def retrieve_event(d: Double, params: Obj, event_id: str) -> Obj:
+    return _get(d, event_id, "event")
+
+
+# -- billing portal, test clocks, webhook endpoints --------------------------------------------------------
+
+
+@route("/v1/billing_portal/sessions", ["POST"])
+def create_portal_session(d: Double, params: Obj) -> Obj:
+    reject_unknown(params, ["customer", "return_url", "flow_data", "locale", "configuration", "on_behalf_of"])
+    customer_id = get_str(params, "customer", required=True)
+    assert customer_id is not None
+    _require_customer(d, customer_id, "customer")
+    flow_data = get_dict(params, "flow_data")
+    flow = None
+    if flow_data:
+        flow_type = get_str(flow_data, "type")
+        if flow_type is None:
+            raise missing("flow_data[type]")
+        if flow_type not in (
+            "payment_method_update",
+            "subscription_cancel",
+            "subscription_update",
+            "subscription_update_confirm",
+        ):
+            raise invalid("flow_data[type]", f"Invalid flow_data[type]: {flow_type}", "parameter_invalid")
+        flow = {
+            "type": flow_type,
+            "after_completion": {"type": "portal_homepage", "hosted_confirmation": None, "redirect": None},
+            "subscription_cancel": None,
+            "subscription_update": None,
+            "subscription_update_confirm": None,
+        }
+    session_id = d.new("bps_")
+    session = objects.portal_session(
+        session_id,
+        d.now(),
+        customer=customer_id,
+        return_url=get_str(params, "return_url"),
+        url=f"{d.base_url}/p/session/{session_id}",
+        flow=flow,
+        locale=get_str(params, "locale"),
+    )
+    return d.store.add(session)
+
+
+@route("/v1/test_helpers/test_clocks", ["POST"])
+def create_test_clock(d: Double, params: Obj) -> Obj:
+    return billing.create_clock(d, params)
+
+
+@route("/v1/test_helpers/test_clocks", ["GET"])
+def list_test_clocks(d: Double, params: Obj) -> Obj:
+    return _list(
+        [c for c in d.store.all("test_helpers.test_clock") if not c.get("_deleted")],
+        params,
+        "/v1/test_helpers/test_clocks",
+    )
+
+
+def _require_clock(d: Double, clock_id: str) -> Obj:
+    clock = _get(d, clock_id, "test_helpers.test_clock", "test_clock")
+    if clock.get("_deleted"):
+        raise not_found("test_clock", clock_id)
+    return clock
+
+
+@route("/v1/test_helpers/test_clocks/<clock_id>", ["GET"])
+def retrieve_test_clock(d: Double, params: Obj, clock_id: str) -> Obj:
+    return _require_clock(d, clock_id)
+
+
+@route("/v1/test_helpers/test_clocks/<clock_id>", ["DELETE"])
+def delete_test_clock(d: Double, params: Obj, clock_id: str) -> Obj:
+    _require_clock(d, clock_id)["_deleted"] = True
+    return {"id": clock_id, "object": "test_helpers.test_clock", "deleted": True}
+
+
+@route("/v1/test_helpers/test_clocks/<clock_id>/advance", ["POST"])
+def advance_test_clock(d: Double, params: Obj, clock_id: str) -> Obj:
+    reject_unknown(params, ["frozen_time"])
+    frozen = get_int(params, "frozen_time", required=True)
+    assert frozen is not None
+    return billing.advance_clock(d, _require_clock(d, clock_id), frozen)
+
+
+@route("/v1/webhook_endpoints", ["POST"])
+def create_webhook_endpoint(d: Double, params: Obj) -> Obj:
+    reject_unknown(params, ["url", "enabled_events", "description", "metadata", "api_version", "connect"])
+    url = get_str(params, "url", required=True)
+    assert url is not None
+    events = params.get("enabled_events")
+    if not events:
+        raise missing("enabled_events")
+    enabled = [str(e) for e in events] if isinstance(events, list) else [str(events)]
+    secret = "whsec_" + random_token(32)
+    endpoint = objects.webhook_endpoint(
+        d.new("we_"),
+        d.now(),
+        url=url,
+        enabled_events=enabled,
+        secret=secret,
+        description=get_str(params, "description"),
+    )
+    d.store.add(endpoint)
+    body: Obj = render(endpoint)
+    body["secret"] = secret
+    return body
+
+
+@route("/v1/webhook_endpoints", ["GET"])
+def list_webhook_endpoints(d: Double, params: Obj) -> Obj:
+    return _list(d.store.all("webhook_endpoint"), params, "/v1/webhook_endpoints")
+
+
+@route("/v1/webhook_endpoints/<endpoint_id>", ["GET"])
+def retrieve_webhook_endpoint(d: Double, params: Obj, endpoint_id: str) -> Obj:
+    return _get(d, endpoint_id, "webhook_endpoint")
+
+
+@route("/v1/webhook_endpoints/<endpoint_id>", ["DELETE"])
+def delete_webhook_endpoint(d: Double, params: Obj, endpoint_id: str) -> Obj:
+    _get(d, endpoint_id, "webhook_endpoint")
+    del d.store.objects[endpoint_id]
+    return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
+
+
+def _unknown_route(d: Double, params: Obj, path: str) -> Obj:
+    raise StripeError(
+        f"Unrecognized request URL ({request.method}: /v1/{path}). Please see "
+        f"https://stripe.com/docs or we can help at https://support.stripe.com/.",
+        status=404,
+    )
+
+
+bp.add_url_rule(
+    "/v1/<path:path>",
+    endpoint="unknown",
+    view_func=lambda path: dispatch(_unknown_route, {"path": path}),
+    methods=["GET", "POST", "DELETE"],
+)

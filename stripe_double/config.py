@@ -1,0 +1,66 @@
+"""Settings of the Stripe double: where to send webhooks, how to retry them, which fees to charge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+API_VERSION = "2026-10-28.endive"
+
+
+@dataclass(frozen=True)
+class FeeRule:
+    """Stripe's card pricing for one currency: a percentage of the amount plus a fixed part in minor units."""
+
+    percent: Decimal
+    fixed: int
+
+
+def _default_fees() -> dict[str, FeeRule]:
+    # Stripe's published standard pricing for domestic cards (EEA, UK, US; UAH as an international card).
+    return {
+        "eur": FeeRule(Decimal("1.5"), 25),
+        "gbp": FeeRule(Decimal("1.5"), 20),
+        "usd": FeeRule(Decimal("2.9"), 30),
+        "uah": FeeRule(Decimal("2.9"), 1000),
+    }
+
+
+@dataclass
+class DoubleConfig:
+    """Everything that can be tuned; tests shorten the timings, the CLI fills it from flags and env vars."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    webhook_url: str | None = None
+    webhook_secret: str = "whsec_stripe_double"  # noqa: S105 - test-mode default, overridden by config
+    api_key: str | None = None
+    state_file: str | None = None
+    public_url: str | None = None
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 3600.0
+    max_delivery_attempts: int = 8
+    delivery_timeout_seconds: float = 10.0
+    tick_seconds: float = 5.0
+    fees: dict[str, FeeRule] = field(default_factory=_default_fees)
+    default_fee: FeeRule = field(default_factory=lambda: FeeRule(Decimal("2.9"), 30))
+    quiet: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DoubleConfig:
+        """A config from STRIPE_DOUBLE_* variables and STRIPE_WEBHOOK_SECRET (unset ones keep defaults)."""
+        env = os.environ if environ is None else environ
+        config = cls(port=12111)
+        if env.get("STRIPE_DOUBLE_HOST"):
+            config.host = env["STRIPE_DOUBLE_HOST"]
+        if env.get("STRIPE_DOUBLE_PORT"):
+            config.port = int(env["STRIPE_DOUBLE_PORT"])
+        config.webhook_url = env.get("STRIPE_DOUBLE_WEBHOOK_URL") or None
+        if env.get("STRIPE_WEBHOOK_SECRET"):
+            config.webhook_secret = env["STRIPE_WEBHOOK_SECRET"]
+        config.state_file = env.get("STRIPE_DOUBLE_STATE_FILE") or None
+        config.api_key = env.get("STRIPE_DOUBLE_API_KEY") or None
+        config.public_url = env.get("STRIPE_DOUBLE_PUBLIC_URL") or None
+        return config

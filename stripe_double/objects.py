@@ -1,0 +1,950 @@
+"""Builders for every object the double emits, with the field names and nesting of Stripe's fixtures.
+
+Builders only shape dicts; the services decide the values. Private notes of the double use "_" keys,
+which `store.render` strips before anything leaves the process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import API_VERSION
+from .store import Obj
+
+EMPTY_ADDRESS: Obj = {
+    "city": None,
+    "country": None,
+    "line1": None,
+    "line2": None,
+    "postal_code": None,
+    "state": None,
+}
+
+
+def _address() -> Obj:
+    return dict(EMPTY_ADDRESS)
+
+
+def customer(
+    id: str,
+    created: int,
+    *,
+    email: str | None,
+    name: str | None,
+    metadata: Obj,
+    test_clock: str | None,
+    invoice_prefix: str,
+) -> Obj:
+    """A customer (fixture: customer)."""
+    return {
+        "id": id,
+        "object": "customer",
+        "address": None,
+        "balance": 0,
+        "created": created,
+        "currency": None,
+        "default_source": None,
+        "delinquent": False,
+        "description": None,
+        "discount": None,
+        "email": email,
+        "invoice_prefix": invoice_prefix,
+        "invoice_settings": {
+            "custom_fields": None,
+            "default_payment_method": None,
+            "footer": None,
+            "rendering_options": None,
+        },
+        "livemode": False,
+        "metadata": metadata,
+        "name": name,
+        "next_invoice_sequence": 1,
+        "phone": None,
+        "preferred_locales": [],
+        "shipping": None,
+        "tax_exempt": "none",
+        "test_clock": test_clock,
+    }
+
+
+def product(id: str, created: int, name: str) -> Obj:
+    """A product made from `price_data[product_data]`."""
+    return {
+        "id": id,
+        "object": "product",
+        "active": True,
+        "created": created,
+        "default_price": None,
+        "description": None,
+        "images": [],
+        "livemode": False,
+        "marketing_features": [],
+        "metadata": {},
+        "name": name,
+        "package_dimensions": None,
+        "shippable": None,
+        "statement_descriptor": None,
+        "tax_code": None,
+        "type": "service",
+        "unit_label": None,
+        "updated": created,
+        "url": None,
+    }
+
+
+def price(id: str, created: int, *, product_id: str, currency: str, unit_amount: int, interval: str | None) -> Obj:
+    """A price; `recurring` only for subscription prices."""
+    recurring = None
+    if interval:
+        recurring = {
+            "interval": interval,
+            "interval_count": 1,
+            "meter": None,
+            "usage_type": "licensed",
+            "trial_period_days": None,
+        }
+    return {
+        "id": id,
+        "object": "price",
+        "active": True,
+        "billing_scheme": "per_unit",
+        "created": created,
+        "currency": currency,
+        "custom_unit_amount": None,
+        "livemode": False,
+        "lookup_key": None,
+        "metadata": {},
+        "nickname": None,
+        "product": product_id,
+        "recurring": recurring,
+        "tax_behavior": "unspecified",
+        "tiers_mode": None,
+        "transform_quantity": None,
+        "type": "recurring" if interval else "one_time",
+        "unit_amount": unit_amount,
+        "unit_amount_decimal": str(unit_amount),
+    }
+
+
+def plan_from_price(p: Obj) -> Obj:
+    """The legacy `plan` view of a recurring price, still present on subscription items."""
+    recurring = p["recurring"] or {}
+    return {
+        "id": p["id"],
+        "object": "plan",
+        "active": True,
+        "amount": p["unit_amount"],
+        "amount_decimal": p["unit_amount_decimal"],
+        "billing_scheme": "per_unit",
+        "created": p["created"],
+        "currency": p["currency"],
+        "interval": recurring.get("interval"),
+        "interval_count": 1,
+        "livemode": False,
+        "metadata": {},
+        "meter": None,
+        "nickname": None,
+        "product": p["product"],
+        "tiers_mode": None,
+        "transform_usage": None,
+        "trial_period_days": None,
+        "usage_type": "licensed",
+    }
+
+
+def checkout_session(id: str, created: int, **fields: Any) -> Obj:
+    """A checkout session; `fields` carries the values taken from the create request."""
+    session: Obj = {
+        "id": id,
+        "object": "checkout.session",
+        "adaptive_pricing": {"enabled": False},
+        "after_expiration": None,
+        "allow_promotion_codes": None,
+        "amount_subtotal": None,
+        "amount_total": None,
+        "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
+        "billing_address_collection": None,
+        "cancel_url": None,
+        "client_reference_id": None,
+        "client_secret": None,
+        "collected_information": None,
+        "consent": None,
+        "consent_collection": None,
+        "created": created,
+        "currency": None,
+        "custom_fields": [],
+        "custom_text": {
+            "after_submit": None,
+            "shipping_address": None,
+            "submit": None,
+            "terms_of_service_acceptance": None,
+        },
+        "customer": None,
+        "customer_creation": None,
+        "customer_details": None,
+        "customer_email": None,
+        "discounts": [],
+        "expires_at": created + 24 * 3600,
+        "invoice": None,
+        "invoice_creation": None,
+        "livemode": False,
+        "locale": None,
+        "metadata": {},
+        "mode": "payment",
+        "origin_context": None,
+        "payment_intent": None,
+        "payment_link": None,
+        "payment_method_collection": "always",
+        "payment_method_configuration_details": None,
+        "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+        "payment_method_types": ["card"],
+        "payment_status": "unpaid",
+        "permissions": None,
+        "phone_number_collection": {"enabled": False},
+        "recovered_from": None,
+        "saved_payment_method_options": None,
+        "setup_intent": None,
+        "shipping_address_collection": None,
+        "shipping_cost": None,
+        "shipping_options": [],
+        "status": "open",
+        "submit_type": None,
+        "subscription": None,
+        "success_url": None,
+        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        "ui_mode": "hosted",
+        "url": None,
+        "wallet_options": None,
+    }
+    session.update(fields)
+    return session
+
+
+def customer_details(email: str | None, name: str | None) -> Obj:
+    """The `customer_details` a completed session reports."""
+    return {
+        "address": _address(),
+        "business_name": None,
+        "email": email,
+        "individual_name": None,
+        "name": name,
+        "phone": None,
+        "tax_exempt": "none",
+        "tax_ids": [],
+    }
+
+
+def line_item(id: str, *, price_obj: Obj, description: str, quantity: int) -> Obj:
+    """A checkout session line item (item object)."""
+    amount = int(price_obj["unit_amount"]) * quantity
+    return {
+        "id": id,
+        "object": "item",
+        "amount_discount": 0,
+        "amount_subtotal": amount,
+        "amount_tax": 0,
+        "amount_total": amount,
+        "currency": price_obj["currency"],
+        "description": description,
+        "price": price_obj,
+        "quantity": quantity,
+    }
+
+
+def payment_method(
+    id: str,
+    created: int,
+    *,
+    brand: str,
+    last4: str,
+    exp_month: int,
+    exp_year: int,
+    fingerprint: str,
+    name: str | None,
+    email: str | None,
+) -> Obj:
+    """A card payment method (fixture: payment_method)."""
+    return {
+        "id": id,
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": {
+            "address": _address(),
+            "email": email,
+            "name": name,
+            "phone": None,
+            "tax_id": None,
+        },
+        "card": {
+            "brand": brand,
+            "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+            "country": "US",
+            "display_brand": brand,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "fingerprint": fingerprint,
+            "funding": "credit",
+            "generated_from": None,
+            "last4": last4,
+            "networks": {"available": [brand], "preferred": None},
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": created,
+        "customer": None,
+        "livemode": False,
+        "metadata": {},
+        "type": "card",
+    }
+
+
+def payment_intent(
+    id: str,
+    created: int,
+    *,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    payment_method: str,
+    description: str | None,
+    metadata: Obj,
+) -> Obj:
+    """A payment intent (fixture: payment_intent), status set by the caller."""
+    return {
+        "id": id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_details": {"tip": {}},
+        "amount_received": 0,
+        "application": None,
+        "application_fee_amount": None,
+        "automatic_payment_methods": None,
+        "canceled_at": None,
+        "cancellation_reason": None,
+        "capture_method": "automatic",
+        "client_secret": f"{id}_secret_x",
+        "confirmation_method": "automatic",
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "description": description,
+        "excluded_payment_method_types": None,
+        "last_payment_error": None,
+        "latest_charge": None,
+        "livemode": False,
+        "metadata": metadata,
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": payment_method,
+        "payment_method_configuration_details": None,
+        "payment_method_options": {
+            "card": {
+                "installments": None,
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
+        },
+        "payment_method_types": ["card"],
+        "processing": None,
+        "receipt_email": None,
+        "review": None,
+        "setup_future_usage": None,
+        "shipping": None,
+        "source": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": "requires_payment_method",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def charge(
+    id: str,
+    created: int,
+    *,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    pi: Obj,
+    pm: Obj,
+    description: str | None,
+    metadata: Obj,
+) -> Obj:
+    """A card charge (fixture: charge); outcome fields are filled by the caller."""
+    card = pm["card"]
+    return {
+        "id": id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": 0,
+        "amount_refunded": 0,
+        "application": None,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "balance_transaction": None,
+        "billing_details": pm["billing_details"],
+        "calculated_statement_descriptor": "STRIPE DOUBLE",
+        "captured": False,
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "description": description,
+        "disputed": False,
+        "failure_balance_transaction": None,
+        "failure_code": None,
+        "failure_message": None,
+        "fraud_details": {},
+        "livemode": False,
+        "metadata": metadata,
+        "on_behalf_of": None,
+        "outcome": None,
+        "paid": False,
+        "payment_intent": pi["id"],
+        "payment_method": pm["id"],
+        "payment_method_details": {
+            "card": {
+                "amount_authorized": amount,
+                "authorization_code": None,
+                "brand": card["brand"],
+                "checks": card["checks"],
+                "country": card["country"],
+                "exp_month": card["exp_month"],
+                "exp_year": card["exp_year"],
+                "extended_authorization": {"status": "disabled"},
+                "fingerprint": card["fingerprint"],
+                "funding": card["funding"],
+                "incremental_authorization": {"status": "unavailable"},
+                "installments": None,
+                "last4": card["last4"],
+                "mandate": None,
+                "multicapture": {"status": "unavailable"},
+                "network": card["brand"],
+                "network_token": {"used": False},
+                "network_transaction_id": None,
+                "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
+                "regulated_status": "unregulated",
+                "three_d_secure": None,
+                "wallet": None,
+            },
+            "type": "card",
+        },
+        "receipt_email": None,
+        "receipt_number": None,
+        "receipt_url": None,
+        "refunded": False,
+        "refunds": {"object": "list", "data": [], "has_more": False, "url": f"/v1/charges/{id}/refunds"},
+        "review": None,
+        "shipping": None,
+        "source": None,
+        "source_transfer": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": "pending",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def outcome(*, ok: bool, reason: str | None = None, message: str | None = None) -> Obj:
+    """A charge's `outcome` (network verdict)."""
+    return {
+        "advice_code": None if ok else "try_again_later",
+        "network_advice_code": None,
+        "network_decline_code": None,
+        "network_status": "approved_by_network" if ok else "declined_by_network",
+        "reason": reason,
+        "risk_level": "normal",
+        "risk_score": 20,
+        "seller_message": "Payment complete."
+        if ok
+        else (message or "The bank did not return any further details with this decline."),
+        "type": "authorized" if ok else "issuer_declined",
+    }
+
+
+def balance_transaction(
+    id: str,
+    created: int,
+    *,
+    amount: int,
+    currency: str,
+    fee: int,
+    source: str,
+    type: str,
+    description: str | None,
+) -> Obj:
+    """A balance transaction with Stripe's fee breakdown (fixture: balance_transaction)."""
+    fee_details = []
+    if fee:
+        fee_details = [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": currency,
+                "description": "Stripe processing fees",
+                "type": "stripe_fee",
+            }
+        ]
+    category = {"charge": "charge", "refund": "refund", "adjustment": "dispute"}[type]
+    return {
+        "id": id,
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": created + 7 * 86400,
+        "balance_type": "payments",
+        "created": created,
+        "currency": currency,
+        "description": description,
+        "exchange_rate": None,
+        "fee": fee,
+        "fee_details": fee_details,
+        "net": amount - fee,
+        "reporting_category": category,
+        "source": source,
+        "status": "pending",
+        "type": type,
+    }
+
+
+def refund(
+    id: str,
+    created: int,
+    *,
+    amount: int,
+    charge_obj: Obj,
+    reason: str | None,
+    metadata: Obj,
+    balance_transaction: str,
+) -> Obj:
+    """A succeeded card refund (fixture: refund)."""
+    return {
+        "id": id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": balance_transaction,
+        "charge": charge_obj["id"],
+        "created": created,
+        "currency": charge_obj["currency"],
+        "destination_details": {
+            "card": {
+                "reference": None,
+                "reference_status": "pending",
+                "reference_type": "acquirer_reference_number",
+                "type": "refund",
+            },
+            "type": "card",
+        },
+        "metadata": metadata,
+        "payment_intent": charge_obj["payment_intent"],
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+
+
+def dispute(id: str, created: int, *, charge_obj: Obj, balance_transactions: list[Obj]) -> Obj:
+    """A dispute as 4000000000000259 raises it (fixture: dispute)."""
+    return {
+        "id": id,
+        "object": "dispute",
+        "amount": charge_obj["amount"],
+        "balance_transactions": balance_transactions,
+        "charge": charge_obj["id"],
+        "created": created,
+        "currency": charge_obj["currency"],
+        "enhanced_eligibility_types": [],
+        "evidence": {
+            "access_activity_log": None,
+            "billing_address": None,
+            "cancellation_policy": None,
+            "customer_email_address": None,
+            "customer_name": None,
+            "product_description": None,
+            "receipt": None,
+            "refund_policy": None,
+            "uncategorized_text": None,
+        },
+        "evidence_details": {
+            "due_by": created + 7 * 86400,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": charge_obj["payment_intent"],
+        "payment_method_details": {
+            "card": {
+                "brand": charge_obj["payment_method_details"]["card"]["brand"],
+                "case_type": "chargeback",
+                "network_reason_code": "10.4",
+            },
+            "type": "card",
+        },
+        "reason": "fraudulent",
+        "status": "needs_response",
+    }
+
+
+def subscription(
+    id: str,
+    created: int,
+    *,
+    customer: str,
+    currency: str,
+    item: Obj,
+    metadata: Obj,
+    default_payment_method: str | None,
+    test_clock: str | None,
+) -> Obj:
+    """A subscription in today's shape: periods on the items, not on the subscription."""
+    return {
+        "id": id,
+        "object": "subscription",
+        "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        "billing_cycle_anchor": created,
+        "billing_cycle_anchor_config": None,
+        "billing_mode": {"type": "classic"},
+        "billing_thresholds": None,
+        "cancel_at": None,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "collection_method": "charge_automatically",
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "days_until_due": None,
+        "default_payment_method": default_payment_method,
+        "default_source": None,
+        "default_tax_rates": [],
+        "description": None,
+        "discounts": [],
+        "ended_at": None,
+        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "items": {
+            "object": "list",
+            "data": [item],
+            "has_more": False,
+            "url": f"/v1/subscription_items?subscription={id}",
+        },
+        "latest_invoice": None,
+        "livemode": False,
+        "metadata": metadata,
+        "next_pending_invoice_item_invoice": None,
+        "on_behalf_of": None,
+        "pause_collection": None,
+        "payment_settings": {
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+        "pending_invoice_item_interval": None,
+        "pending_setup_intent": None,
+        "pending_update": None,
+        "schedule": None,
+        "start_date": created,
+        "status": "incomplete",
+        "test_clock": test_clock,
+        "transfer_data": None,
+        "trial_end": None,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_start": None,
+    }
+
+
+def subscription_item(
+    id: str, created: int, *, subscription_id: str, price_obj: Obj, period_start: int, period_end: int
+) -> Obj:
+    """A subscription item carrying the current period."""
+    return {
+        "id": id,
+        "object": "subscription_item",
+        "billing_thresholds": None,
+        "created": created,
+        "current_period_end": period_end,
+        "current_period_start": period_start,
+        "discounts": [],
+        "metadata": {},
+        "plan": plan_from_price(price_obj),
+        "price": price_obj,
+        "quantity": 1,
+        "subscription": subscription_id,
+        "tax_rates": [],
+    }
+
+
+def invoice(
+    id: str,
+    created: int,
+    *,
+    customer_obj: Obj,
+    sub: Obj,
+    billing_reason: str,
+    amount: int,
+    currency: str,
+    number: str,
+    hosted_url: str,
+    period_start: int,
+    period_end: int,
+    lines: list[Obj],
+) -> Obj:
+    """A draft subscription invoice; `parent.subscription_details.subscription` links the subscription."""
+    return {
+        "id": id,
+        "object": "invoice",
+        "account_country": "IE",
+        "account_name": "Stripe double",
+        "account_tax_ids": None,
+        "amount_due": amount,
+        "amount_overpaid": 0,
+        "amount_paid": 0,
+        "amount_remaining": amount,
+        "amount_shipping": 0,
+        "application": None,
+        "attempt_count": 0,
+        "attempted": False,
+        "auto_advance": True,
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": False,
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
+        "automatically_finalizes_at": None,
+        "billing_reason": billing_reason,
+        "collection_method": "charge_automatically",
+        "created": created,
+        "currency": currency,
+        "custom_fields": None,
+        "customer": customer_obj["id"],
+        "customer_address": None,
+        "customer_email": customer_obj["email"],
+        "customer_name": customer_obj["name"],
+        "customer_phone": None,
+        "customer_shipping": None,
+        "customer_tax_exempt": "none",
+        "customer_tax_ids": [],
+        "default_payment_method": None,
+        "default_source": None,
+        "default_tax_rates": [],
+        "description": None,
+        "discounts": [],
+        "due_date": None,
+        "effective_at": None,
+        "ending_balance": None,
+        "footer": None,
+        "from_invoice": None,
+        "hosted_invoice_url": hosted_url,
+        "invoice_pdf": f"{hosted_url}/pdf",
+        "issuer": {"type": "self"},
+        "last_finalization_error": None,
+        "latest_revision": None,
+        "lines": {"object": "list", "data": lines, "has_more": False, "url": f"/v1/invoices/{id}/lines"},
+        "livemode": False,
+        "metadata": {},
+        "next_payment_attempt": None,
+        "number": number,
+        "on_behalf_of": None,
+        "parent": {
+            "quote_details": None,
+            "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
+            "type": "subscription_details",
+        },
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
+        "period_end": period_end,
+        "period_start": period_start,
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "receipt_number": None,
+        "rendering": None,
+        "shipping_cost": None,
+        "shipping_details": None,
+        "starting_balance": 0,
+        "statement_descriptor": None,
+        "status": "draft",
+        "status_transitions": {
+            "finalized_at": None,
+            "marked_uncollectible_at": None,
+            "paid_at": None,
+            "voided_at": None,
+        },
+        "subtotal": amount,
+        "subtotal_excluding_tax": amount,
+        "test_clock": sub["test_clock"],
+        "total": amount,
+        "total_discount_amounts": [],
+        "total_excluding_tax": amount,
+        "total_pretax_credit_amounts": [],
+        "total_taxes": [],
+        "webhooks_delivered_at": None,
+    }
+
+
+def invoice_line(
+    id: str,
+    *,
+    invoice_id: str,
+    sub: Obj,
+    item: Obj,
+    price_obj: Obj,
+    description: str,
+    period_start: int,
+    period_end: int,
+) -> Obj:
+    """An invoice line for one subscription item (fixture: line_item, parent subscription_item_details)."""
+    return {
+        "id": id,
+        "object": "line_item",
+        "amount": price_obj["unit_amount"],
+        "currency": price_obj["currency"],
+        "description": description,
+        "discount_amounts": [],
+        "discountable": True,
+        "discounts": [],
+        "invoice": invoice_id,
+        "livemode": False,
+        "metadata": dict(sub["metadata"]),
+        "parent": {
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": sub["id"],
+                "subscription_item": item["id"],
+            },
+            "type": "subscription_item_details",
+        },
+        "period": {"end": period_end, "start": period_start},
+        "pretax_credit_amounts": [],
+        "pricing": {
+            "price_details": {"price": price_obj["id"], "product": price_obj["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": price_obj["unit_amount_decimal"],
+        },
+        "quantity": 1,
+        "subscription": sub["id"],
+        "taxes": [],
+    }
+
+
+def invoice_payment(id: str, created: int, *, invoice_obj: Obj, payment_intent_id: str) -> Obj:
+    """The link between an invoice and the payment intent that paid it."""
+    return {
+        "id": id,
+        "object": "invoice_payment",
+        "amount_paid": invoice_obj["amount_due"],
+        "amount_requested": invoice_obj["amount_due"],
+        "created": created,
+        "currency": invoice_obj["currency"],
+        "invoice": invoice_obj["id"],
+        "is_default": True,
+        "livemode": False,
+        "payment": {"payment_intent": payment_intent_id, "type": "payment_intent"},
+        "status": "paid",
+        "status_transitions": {"canceled_at": None, "paid_at": created},
+    }
+
+
+def event(
+    id: str,
+    created: int,
+    *,
+    type: str,
+    data_object: Obj,
+    previous: Obj | None,
+    request: Obj,
+    pending_webhooks: int,
+) -> Obj:
+    """A snapshot event (fixture: event) at today's API version."""
+    data: Obj = {"object": data_object}
+    if previous is not None:
+        data["previous_attributes"] = previous
+    return {
+        "id": id,
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": created,
+        "data": data,
+        "livemode": False,
+        "pending_webhooks": pending_webhooks,
+        "request": request,
+        "type": type,
+    }
+
+
+def portal_session(
+    id: str,
+    created: int,
+    *,
+    customer: str,
+    return_url: str | None,
+    url: str,
+    flow: Obj | None,
+    locale: str | None,
+) -> Obj:
+    """A billing portal session (fixture: billing_portal.session)."""
+    return {
+        "id": id,
+        "object": "billing_portal.session",
+        "configuration": "bpc_double_default",
+        "created": created,
+        "customer": customer,
+        "flow": flow,
+        "livemode": False,
+        "locale": locale,
+        "on_behalf_of": None,
+        "return_url": return_url,
+        "url": url,
+    }
+
+
+def test_clock(id: str, created: int, *, frozen_time: int, name: str | None) -> Obj:
+    """A test clock (fixture: test_helpers.test_clock)."""
+    return {
+        "id": id,
+        "object": "test_helpers.test_clock",
+        "created": created,
+        "deletes_after": created + 30 * 86400,
+        "frozen_time": frozen_time,
+        "livemode": False,
+        "name": name,
+        "status": "ready",
+        "status_details": {},
+    }
+
+
+def webhook_endpoint(
+    id: str, created: int, *, url: str, enabled_events: list[str], secret: str, description: str | None
+) -> Obj:
+    """A webhook endpoint; the secret is private (Stripe shows it only in the create response)."""
+    return {
+        "id": id,
+        "object": "webhook_endpoint",
+        "api_version": None,
+        "application": None,
+        "created": created,
+        "description": description,
+        "enabled_events": enabled_events,
+        "livemode": False,
+        "metadata": {},
+        "status": "enabled",
+        "url": url,
+        "_secret": secret,
+    }

@@ -1,0 +1,126 @@
+"""The in-memory state of the double: every object by id, the events, the request log, webhook deliveries.
+
+One re-entrant lock guards all of it; API requests, hosted pages, the clock ticker and the webhook worker take
+it for every read or write, so the double behaves as one serialised Stripe account.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import tempfile
+import threading
+from typing import Any
+
+Obj = dict[str, Any]
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def random_token(length: int = 24) -> str:
+    """A Stripe-looking random suffix (base62)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def render(value: Any) -> Any:
+    """A deep copy of an object as the API shows it: keys starting with "_" are the double's private notes."""
+    if isinstance(value, dict):
+        return {k: render(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, list):
+        return [render(v) for v in value]
+    return value
+
+
+class Store:
+    """All state of one fake Stripe account."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.objects: dict[str, Obj] = {}
+        self.event_ids: list[str] = []
+        self.requests: list[Obj] = []
+        self.idempotency: dict[str, Obj] = {}
+        self.deliveries: list[Obj] = []
+        self._seq = 0
+
+    def new_id(self, prefix: str) -> str:
+        """A fresh id with Stripe's prefix for the object type (cus_, sub_, cs_test_ ...)."""
+        return prefix + random_token(24 if prefix != "cs_test_" else 58)
+
+    def add(self, obj: Obj) -> Obj:
+        """Store a new object; the sequence number keeps creation order when `created` seconds tie."""
+        with self.lock:
+            self._seq += 1
+            obj["_seq"] = self._seq
+            self.objects[obj["id"]] = obj
+            if obj.get("object") == "event":
+                self.event_ids.append(obj["id"])
+            return obj
+
+    def get(self, object_id: str, object_type: str | None = None) -> Obj | None:
+        """The stored object with this id (and type, if given), or None."""
+        obj = self.objects.get(object_id)
+        if obj is None or (object_type is not None and obj.get("object") != object_type):
+            return None
+        return obj
+
+    def all(self, object_type: str) -> list[Obj]:
+        """Stored objects of one type, oldest first."""
+        with self.lock:
+            found = [o for o in self.objects.values() if o.get("object") == object_type]
+        return sorted(found, key=lambda o: int(o["_seq"]))
+
+    def events(self, event_type: str | None = None) -> list[Obj]:
+        """Events as the API shows them, oldest first, optionally of one type (handy in assertions)."""
+        with self.lock:
+            found = [self.objects[i] for i in self.event_ids]
+            return [render(e) for e in found if event_type is None or e["type"] == event_type]
+
+    def find(self, object_type: str, **fields: Any) -> list[Obj]:
+        """Objects of one type whose top-level fields equal the given values, oldest first."""
+        return [o for o in self.all(object_type) if all(o.get(k) == v for k, v in fields.items())]
+
+    def reset(self) -> None:
+        """Forget everything (the /_double/reset control endpoint)."""
+        with self.lock:
+            self.objects.clear()
+            self.event_ids.clear()
+            self.requests.clear()
+            self.idempotency.clear()
+            self.deliveries.clear()
+
+    def dump(self) -> Obj:
+        """Everything as one JSON-able dict."""
+        with self.lock:
+            return {
+                "seq": self._seq,
+                "objects": self.objects,
+                "event_ids": self.event_ids,
+                "idempotency": self.idempotency,
+                "deliveries": self.deliveries,
+            }
+
+    def save(self, path: str) -> None:
+        """Write the state atomically, so a crash never leaves half a file."""
+        with self.lock:
+            data = json.dumps(self.dump())
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".stripe-double-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+
+    def load(self, path: str) -> None:
+        """Read a state file written by `save` (a missing file means a fresh account)."""
+        if not os.path.exists(path):
+            return
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        with self.lock:
+            self._seq = int(data["seq"])
+            self.objects = data["objects"]
+            self.event_ids = data["event_ids"]
+            self.idempotency = data["idempotency"]
+            self.deliveries = data["deliveries"]

@@ -1,0 +1,317 @@
+"""The /v1 wire protocol through the stripe SDK: sessions, errors, auth, idempotency, expand, events."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+import stripe
+
+from stripe_double import DoubleServer
+
+from .conftest import payment_params, subscription_params
+
+
+def test_create_retrieve_and_expire_checkout_session(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    session = sdk.v1.checkout.sessions.create(params=payment_params())  # type: ignore[arg-type]
+    assert session.object == "checkout.session"
+    assert session.id.startswith("cs_test_")
+    assert session.url == f"{srv.url}/c/pay/{session.id}"
+    assert (session.status, session.payment_status) == ("open", "unpaid")
+    assert (session.amount_total, session.currency, session.mode) == (1000, "eur", "payment")
+    assert session.expires_at == session.created + 24 * 3600
+    assert session.metadata.to_dict() == {"checkout_id": "12"}
+    assert session.livemode is False
+
+    again = sdk.v1.checkout.sessions.retrieve(session.id)
+    assert again.client_reference_id == "12"
+
+    expired = sdk.v1.checkout.sessions.expire(session.id)
+    assert (expired.status, expired.url) == ("expired", None)
+    assert [e["type"] for e in srv.state.events("checkout.session.expired")] == ["checkout.session.expired"]
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        sdk.v1.checkout.sessions.expire(session.id)
+    assert excinfo.value.code == "checkout_session_not_open"
+
+
+def test_request_log_has_nested_params_and_idempotency_key(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    sdk.v1.checkout.sessions.create(params=payment_params(), options={"idempotency_key": "checkout-12"})  # type: ignore[arg-type]
+    logged = srv.requests[-1]
+    assert (logged["method"], logged["path"], logged["idempotency_key"]) == (
+        "POST",
+        "/v1/checkout/sessions",
+        "checkout-12",
+    )
+    assert logged["params"]["line_items"][0]["price_data"]["product_data"]["name"] == "Gift"
+    assert logged["params"]["payment_intent_data"]["metadata"] == {"checkout_id": "12"}
+
+
+def test_idempotent_replay_and_conflict(srv: DoubleServer) -> None:
+    body = urllib.parse.urlencode({"email": "a@example.com", "metadata[supporter]": "3"}).encode()
+
+    def post(data: bytes) -> tuple[int, dict[str, str], dict[str, object]]:
+        request = urllib.request.Request(  # noqa: S310
+            f"{srv.url}/v1/customers",
+            data=data,
+            method="POST",
+            headers={"Authorization": "Bearer sk_test_x", "Idempotency-Key": "supporter-3"},
+        )
+        try:
+            with urllib.request.urlopen(request) as response:  # noqa: S310
+                return response.status, dict(response.headers), json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, dict(exc.headers), json.loads(exc.read())
+
+    status, headers, first = post(body)
+    assert status == 200 and "Idempotent-Replayed" not in headers and headers["Request-Id"].startswith("req_")
+    status, headers, second = post(body)
+    assert status == 200 and headers["Idempotent-Replayed"] == "true"
+    assert second == first
+    assert len(srv.state.find("customer")) == 1
+    assert len(srv.state.events("customer.created")) == 1
+    status, _, error = post(urllib.parse.urlencode({"email": "b@example.com"}).encode())
+    assert status == 400
+    assert error["error"]["type"] == "idempotency_error"  # type: ignore[index]
+
+
+def test_sdk_replays_with_same_idempotency_key(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    first = sdk.v1.checkout.sessions.create(params=payment_params(), options={"idempotency_key": "k1"})  # type: ignore[arg-type]
+    second = sdk.v1.checkout.sessions.create(params=payment_params(), options={"idempotency_key": "k1"})  # type: ignore[arg-type]
+    assert first.id == second.id
+    assert srv.requests[-1]["replayed"] is True
+    with pytest.raises(stripe.IdempotencyError):
+        sdk.v1.checkout.sessions.create(
+            params=payment_params(client_reference_id="13"),  # type: ignore[arg-type]
+            options={"idempotency_key": "k1"},
+        )
+
+
+def test_auth_failures(srv: DoubleServer) -> None:
+    with pytest.raises(stripe.AuthenticationError):
+        stripe.StripeClient("sk_live_nope", base_addresses={"api": srv.url}).v1.customers.list()
+    request = urllib.request.Request(f"{srv.url}/v1/customers")  # noqa: S310
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(request)  # noqa: S310
+    with excinfo.value as error:
+        assert error.code == 401
+        assert "did not provide an API key" in json.loads(error.read())["error"]["message"]
+
+
+def test_configured_api_key_is_the_only_one_accepted(receiver: tuple[object, str]) -> None:
+    from stripe_double import DoubleConfig
+
+    with DoubleServer(DoubleConfig(api_key="sk_test_exact")) as server:
+        stripe.StripeClient("sk_test_exact", base_addresses={"api": server.url}).v1.customers.list()
+        with pytest.raises(stripe.AuthenticationError):
+            stripe.StripeClient("sk_test_other", base_addresses={"api": server.url}).v1.customers.list()
+
+
+@pytest.mark.parametrize(
+    ("changes", "param", "code"),
+    [
+        ({"mode": None}, "mode", "parameter_missing"),
+        ({"line_items": None}, "line_items", "parameter_missing"),
+        (
+            {
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {"currency": "eur", "unit_amount": 0, "product_data": {"name": "Gift"}},
+                    }
+                ]
+            },
+            "line_items[0][price_data][unit_amount]",
+            "parameter_invalid_integer",
+        ),
+        (
+            {
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {"currency": "eur", "unit_amount": "ten", "product_data": {"name": "Gift"}},
+                    }
+                ]
+            },
+            "line_items[0][price_data][unit_amount]",
+            "parameter_invalid_integer",
+        ),
+        (
+            {"line_items": [{"price_data": {"currency": "eur", "unit_amount": 500, "product_data": {"name": "G"}}}]},
+            "line_items[0][quantity]",
+            "parameter_missing",
+        ),
+        ({"customer": "cus_missing", "customer_email": None}, "customer", "resource_missing"),
+        ({"customer": "cus_x"}, "customer_email", "parameter_invalid"),
+        ({"colour": "blue"}, "colour", "parameter_unknown"),
+        (
+            {
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {"currency": "eur", "unit_amount": 10, "product_data": {"name": "Gift"}},
+                    }
+                ]
+            },
+            "line_items[0][price_data][unit_amount]",
+            "amount_too_small",
+        ),
+    ],
+)
+def test_create_session_validation(sdk: stripe.StripeClient, changes: dict[str, object], param: str, code: str) -> None:
+    params = payment_params()
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = value
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        sdk.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
+    assert excinfo.value.param == param
+    assert excinfo.value.code == code
+    assert excinfo.value.http_status in (400, 404)
+
+
+def test_donate_is_refused_in_subscription_mode(sdk: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        sdk.v1.checkout.sessions.create(params=subscription_params(submit_type="donate"))  # type: ignore[arg-type]
+    assert excinfo.value.param == "submit_type"
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        sdk.v1.checkout.sessions.create(
+            params=subscription_params(  # type: ignore[arg-type]
+                line_items=[
+                    {
+                        "quantity": 1,
+                        "price_data": {"currency": "eur", "unit_amount": 500, "product_data": {"name": "M"}},
+                    }
+                ]
+            )
+        )
+    assert excinfo.value.param == "line_items"
+
+
+def test_missing_object_is_404_with_resource_missing(sdk: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        sdk.v1.subscriptions.retrieve("sub_nope")
+    assert (excinfo.value.http_status, excinfo.value.code, excinfo.value.param) == (404, "resource_missing", "id")
+    assert excinfo.value.json_body is not None
+    assert excinfo.value.json_body["error"]["type"] == "invalid_request_error"
+
+
+def test_expand_payment_intent_chain(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    session = sdk.v1.checkout.sessions.create(params=payment_params())  # type: ignore[arg-type]
+    assert srv.pay_checkout(session.id).ok
+    paid = sdk.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["payment_intent.latest_charge.balance_transaction"]}
+    )
+    pi = paid.payment_intent
+    assert isinstance(pi, stripe.PaymentIntent)
+    assert pi.status == "succeeded" and pi.metadata.to_dict() == {"checkout_id": "12"}
+    charge = pi.latest_charge
+    assert isinstance(charge, stripe.Charge)
+    assert charge.payment_method_details is not None and charge.payment_method_details.card is not None
+    assert charge.payment_method_details.card.last4 == "4242"
+    txn = charge.balance_transaction
+    assert isinstance(txn, stripe.BalanceTransaction)
+    # €10.00 at 1.5% + €0.25 = 15 + 25 cents.
+    assert (txn.amount, txn.fee, txn.net) == (1000, 40, 960)
+    assert txn.fee_details[0].type == "stripe_fee"
+    assert paid.customer_details is not None and paid.customer_details.email == "reader@example.com"
+    assert isinstance(paid.customer, str) and paid.customer.startswith("cus_")
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount", "fee"), [("eur", 500, 33), ("gbp", 300, 25), ("usd", 1000, 59), ("uah", 20000, 1580)]
+)
+def test_fees_follow_published_pricing(
+    sdk: stripe.StripeClient, srv: DoubleServer, currency: str, amount: int, fee: int
+) -> None:
+    params = payment_params(
+        line_items=[
+            {
+                "quantity": 1,
+                "price_data": {"currency": currency, "unit_amount": amount, "product_data": {"name": "Gift"}},
+            }
+        ]
+    )
+    session = sdk.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
+    assert srv.pay_checkout(session.id).ok
+    charge = srv.state.find("charge")[-1]
+    assert sdk.v1.balance_transactions.retrieve(charge["balance_transaction"]).fee == fee
+
+
+def test_customers_crud_and_events(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    customer = sdk.v1.customers.create(params={"email": "c@example.com", "name": "C", "metadata": {"id": "4"}})
+    assert customer.object == "customer" and customer.metadata.to_dict() == {"id": "4"}
+    updated = sdk.v1.customers.update(customer.id, params={"name": "Cee"})
+    assert updated.name == "Cee"
+    listed = sdk.v1.customers.list(params={"email": "c@example.com"})
+    assert [c.id for c in listed.data] == [customer.id]
+    deleted = sdk.v1.customers.delete(customer.id)
+    assert deleted.deleted is True
+    types = [e["type"] for e in srv.state.events() if e["type"].startswith("customer.")]
+    assert types == ["customer.created", "customer.updated", "customer.deleted"]
+    update_event = srv.state.events("customer.updated")[0]
+    assert update_event["data"]["previous_attributes"] == {"name": "C"}
+    assert update_event["request"]["id"].startswith("req_")
+
+
+def test_events_list_pagination_and_filters(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    for n in range(5):
+        sdk.v1.customers.create(params={"email": f"p{n}@example.com"})
+    sdk.v1.test_helpers.test_clocks.create(params={"frozen_time": 1_767_225_600})
+    first = sdk.v1.events.list(params={"limit": 2, "type": "customer.created"})
+    assert len(first.data) == 2 and first.has_more
+    emails = [e.data.object["email"] for e in first.data]
+    assert emails == ["p4@example.com", "p3@example.com"]
+    rest = sdk.v1.events.list(params={"limit": 10, "type": "customer.created", "starting_after": first.data[-1].id})
+    assert [e.data.object["email"] for e in rest.data] == ["p2@example.com", "p1@example.com", "p0@example.com"]
+    assert rest.has_more is False
+    back = sdk.v1.events.list(params={"limit": 2, "type": "customer.created", "ending_before": rest.data[0].id})
+    assert [e.id for e in back.data] == [e.id for e in first.data]
+    many = sdk.v1.events.list(params={"types": ["customer.created", "test_helpers.test_clock.created"]})
+    assert len(many.data) == 6
+    wildcard = sdk.v1.events.list(params={"type": "test_helpers.*"})
+    assert [e.type for e in wildcard.data] == ["test_helpers.test_clock.created"]
+    newest = many.data[0]
+    assert sdk.v1.events.retrieve(newest.id).type == newest.type
+    assert len(sdk.v1.events.list(params={"created": {"gte": newest.created}}).data) >= 1
+    assert sdk.v1.events.list(params={"created": {"gt": newest.created + 10}}).data == []
+    assert newest.api_version == "2026-10-28.endive"
+
+
+def test_portal_session(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    customer = sdk.v1.customers.create(params={"email": "p@example.com"})
+    portal = sdk.v1.billing_portal.sessions.create(
+        params={
+            "customer": customer.id,
+            "return_url": "https://news.example/account",
+            "flow_data": {"type": "payment_method_update"},
+        }
+    )
+    assert portal.object == "billing_portal.session"
+    assert portal.url == f"{srv.url}/p/session/{portal.id}"
+    assert portal.flow is not None and portal.flow.type == "payment_method_update"
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        sdk.v1.billing_portal.sessions.create(params={"customer": "cus_nope"})
+    assert excinfo.value.param == "customer"
+
+
+def test_webhook_endpoint_creation_returns_secret(sdk: stripe.StripeClient) -> None:
+    endpoint = sdk.v1.webhook_endpoints.create(
+        params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["invoice.paid"]}
+    )
+    assert endpoint.secret is not None and endpoint.secret.startswith("whsec_")
+    assert sdk.v1.webhook_endpoints.retrieve(endpoint.id).to_dict().get("secret") is None
+
+
+def test_unknown_route_is_json_404(srv: DoubleServer) -> None:
+    request = urllib.request.Request(f"{srv.url}/v1/nonsense", headers={"Authorization": "Bearer sk_test_x"})  # noqa: S310
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(request)  # noqa: S310
+    with excinfo.value as error:
+        assert error.code == 404
+        assert "Unrecognized request URL" in json.loads(error.read())["error"]["message"]

@@ -1,0 +1,74 @@
+"""Webhook delivery: Stripe's signature (verified by the SDK itself), retries, ordering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import stripe
+
+from stripe_double import DoubleServer
+
+from .conftest import SECRET, Receiver
+
+
+def test_signature_verifies_with_the_sdk(
+    sdk: stripe.StripeClient, srv: DoubleServer, receiver: tuple[Receiver, str]
+) -> None:
+    sdk.v1.customers.create(params={"email": "w@example.com"})
+    assert srv.wait_for_deliveries(5)
+    delivery = receiver[0].delivered()[0]
+    event = stripe.Webhook.construct_event(delivery["body"], delivery["signature"], SECRET)
+    assert event.type == "customer.created"
+    assert event.api_version == "2026-10-28.endive"
+    assert event.data.object["email"] == "w@example.com"
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(delivery["body"], delivery["signature"], "whsec_wrong")
+
+
+def test_failed_deliveries_are_retried_until_2xx(
+    sdk: stripe.StripeClient, srv: DoubleServer, receiver: tuple[Receiver, str]
+) -> None:
+    app = receiver[0]
+    app.statuses.extend([500, 500, 503])
+    sdk.v1.customers.create(params={"email": "r@example.com"})
+    assert srv.wait_for_deliveries(10)
+    assert [r["status"] for r in app.received] == [500, 500, 503, 200]
+    delivery = srv.state.deliveries[0]
+    assert delivery["status"] == "succeeded" and len(delivery["attempts"]) == 4
+    event = srv.state.events("customer.created")[0]
+    assert event["pending_webhooks"] == 0
+
+
+def test_deliveries_keep_creation_order(
+    sdk: stripe.StripeClient, srv: DoubleServer, receiver: tuple[Receiver, str]
+) -> None:
+    for n in range(4):
+        sdk.v1.customers.create(params={"email": f"o{n}@example.com"})
+    assert srv.wait_for_deliveries(5)
+    emails = [json.loads(r["body"])["data"]["object"]["email"] for r in receiver[0].delivered()]
+    assert emails == [f"o{n}@example.com" for n in range(4)]
+
+
+def test_endpoint_down_gives_up_after_max_attempts(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    srv.double.config.max_delivery_attempts = 2
+    sdk.v1.webhook_endpoints.create(params={"url": "http://127.0.0.1:9/down", "enabled_events": ["*"]})
+    sdk.v1.customers.create(params={"email": "d@example.com"})
+    assert srv.wait_for_deliveries(5)
+    down = [d for d in srv.state.deliveries if d["url"].endswith("/down")]
+    assert [d["status"] for d in down] == ["failed"]
+    assert down[0]["attempts"][0]["error"]
+
+
+def test_state_file_round_trip(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from stripe_double import DoubleConfig
+
+    path = Path(str(tmp_path)) / "state.json"
+    with DoubleServer(DoubleConfig(state_file=str(path))) as first:
+        client = stripe.StripeClient("sk_test_x", base_addresses={"api": first.url})
+        customer = client.v1.customers.create(params={"email": "s@example.com"})
+    with DoubleServer(DoubleConfig(state_file=str(path))) as second:
+        client = stripe.StripeClient("sk_test_x", base_addresses={"api": second.url})
+        assert client.v1.customers.retrieve(customer.id).email == "s@example.com"
