@@ -59,7 +59,7 @@ def main() -> int:
     double = subprocess.Popen(
         [sys.executable, "-m", "stripe_double", "--host", "127.0.0.1", "--port", str(double_port),
          "--webhook-url", f"{app_url}/stripe/webhook", "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"],
-         "--state-file", str(INSTANCE / "stripe-double.json")],
+         "--state-file", str(INSTANCE / "stripe-double.json"), "--demo-clock"],
         env=env, cwd=ROOT,
     )
     app = subprocess.Popen([*flask, "run", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT)

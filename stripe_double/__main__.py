@@ -22,11 +22,14 @@ def parse_args(argv: list[str]) -> DoubleConfig:
     parser.add_argument("--public-url", default=config.public_url, help="address browsers use")
     parser.add_argument("--tick-seconds", type=float, default=config.tick_seconds)
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument("--demo-clock", action="store_true",
+                        help="put customers created by Checkout on one shared test clock (demo renewals)")
     args = parser.parse_args(argv)
     config.host, config.port = args.host, args.port
     config.webhook_url, config.webhook_secret = args.webhook_url, args.webhook_secret
     config.state_file, config.api_key, config.public_url = args.state_file, args.api_key, args.public_url
     config.tick_seconds, config.quiet = args.tick_seconds, not args.verbose
+    config.demo_clock = args.demo_clock
     return config
 
 

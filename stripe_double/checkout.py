@@ -323,7 +323,7 @@ def _complete(d: Double, session: Obj, card: CardInput, *, name: str | None, ema
             email=email,
             name=name,
             metadata={},
-            test_clock=None,
+            test_clock=d.demo_clock_id(),
             invoice_prefix=invoice_prefix(),
         )
         d.store.add(customer)

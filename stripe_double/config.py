@@ -47,6 +47,9 @@ class DoubleConfig:
     fees: dict[str, FeeRule] = field(default_factory=_default_fees)
     default_fee: FeeRule = field(default_factory=lambda: FeeRule(Decimal("2.9"), 30))
     quiet: bool = True
+    # Demo convenience (`make run`): customers created by Checkout join one shared test clock, so the
+    # dashboard's "Advance 1 month" renews every demo membership. Real Stripe never does this on its own.
+    demo_clock: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DoubleConfig:

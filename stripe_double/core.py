@@ -16,6 +16,9 @@ from .webhooks import WebhookDispatcher
 _current_request: contextvars.ContextVar[Obj | None] = contextvars.ContextVar("stripe_double_request", default=None)
 
 
+DEMO_CLOCK_NAME = "Demo clock (make run)"
+
+
 class Double:
     """One fake Stripe account: state plus the services' shared helpers."""
 
@@ -48,6 +51,19 @@ class Double:
                 )
                 endpoint["_from_config"] = True
                 self.store.add(endpoint)
+
+    def demo_clock_id(self) -> str | None:
+        """The shared demo clock's id when `demo_clock` is on (created at first use), else None."""
+        if not self.config.demo_clock:
+            return None
+        with self.store.lock:
+            for clock in self.store.all("test_helpers.test_clock"):
+                if clock.get("name") == DEMO_CLOCK_NAME and not clock.get("_deleted"):
+                    return str(clock["id"])
+            clock = objects.test_clock(self.new("clock_"), self.now(), frozen_time=self.now(), name=DEMO_CLOCK_NAME)
+            self.store.add(clock)
+            self.emit("test_helpers.test_clock.created", clock)
+            return str(clock["id"])
 
     def now(self) -> int:
         """Real time in unix seconds."""

@@ -203,3 +203,25 @@ def test_dashboard_invoice_page_and_clock_form(sdk: stripe.StripeClient, srv: Do
     assert invoice.hosted_invoice_url is not None
     page = pages.get(invoice.hosted_invoice_url.removeprefix(srv.url)).get_data(as_text=True)
     assert "€5.00" in page and "paid" in page
+
+
+def test_demo_clock_puts_checkout_customers_on_one_shared_clock() -> None:
+    from stripe_double import DoubleConfig, DoubleServer
+
+    with DoubleServer(DoubleConfig(demo_clock=True)) as srv:
+        client = stripe.StripeClient("sk_test_demo", base_addresses={"api": srv.url})
+        customers = []
+        for email in ("a@example.org", "b@example.org"):
+            session = client.v1.checkout.sessions.create({
+                "mode": "subscription", "customer_email": email, "success_url": "https://x.example/ok",
+                "line_items": [{"quantity": 1, "price_data": {"currency": "eur", "unit_amount": 500,
+                                "product_data": {"name": "Membership"}, "recurring": {"interval": "month"}}}],
+            })
+            assert srv.pay_checkout(session.id, email=email).ok
+            customers.append(client.v1.checkout.sessions.retrieve(session.id).customer)
+        clocks = {client.v1.customers.retrieve(str(c)).test_clock for c in customers}
+        assert len(clocks) == 1 and None not in clocks
+        clock = client.v1.test_helpers.test_clocks.retrieve(str(clocks.pop()))
+        srv.advance_clock(clock.id, clock.frozen_time + 32 * 86400)
+        renewals = [i for i in srv.state.all("invoice") if i["billing_reason"] == "subscription_cycle"]
+        assert len(renewals) == 2 and all(i["status"] == "paid" for i in renewals)
