@@ -41,9 +41,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
 
-    from membership import cli, errors, web
+    from membership import cli, errors, models, outbox, web  # noqa: F401  (models: every table on the metadata)
     from membership.giving import views as giving_views
     from membership.giving.stripe_gateway import StripeGateway
+    from membership.patrons import views as patrons_views
 
     app.extensions["stripe_gateway"] = StripeGateway(
         app.config["STRIPE_SECRET_KEY"],
@@ -53,5 +54,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     errors.init_app(app)
     app.register_blueprint(giving_views.bp)
+    app.register_blueprint(patrons_views.bp)
+    if app.config["MEMBERSHIP_ENV"] != "production":
+        # The development outbox shows every email instead of sending it; production never serves it.
+        app.register_blueprint(outbox.bp)
     cli.init_app(app)
     return app

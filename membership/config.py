@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from membership.money import AmountLimits, FeeRule, parse_major_amount
 
@@ -119,6 +120,37 @@ def database_url(raw: str | None, instance: Path) -> str:
     return raw
 
 
+@dataclass(frozen=True)
+class MailServer:
+    """Where MAIL_URL says to send mail: smtp://user:password@host:587?starttls=1 or smtps://host:465."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    use_ssl: bool
+    use_starttls: bool
+
+
+def parse_mail_url(url: str) -> MailServer:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError("MAIL_URL must look like smtp://user:password@host:587?starttls=1 or smtps://host:465.")
+    query = dict(parse_qsl(parts.query))
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+    except ValueError:
+        raise ConfigError("MAIL_URL has an invalid port.") from None
+    return MailServer(
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        use_ssl=parts.scheme == "smtps",
+        use_starttls=query.get("starttls", "0").lower() in ("1", "true", "yes"),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None, instance_path: str | None = None) -> dict[str, Any]:
     """Map environment variables to Flask config keys. Nothing here validates safety: see check_settings."""
     env = os.environ if env is None else env
@@ -143,6 +175,15 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "NEWSROOM_NAME": env.get("NEWSROOM_NAME") or "The Independent Newsroom",
         "NEWSROOM_ADDRESS": env.get("NEWSROOM_ADDRESS") or "1 Example Street, 01001 Kyiv, Ukraine",
         "NEWSROOM_OTHER_WAYS": env.get("NEWSROOM_OTHER_WAYS") or DEFAULT_OTHER_WAYS,
+        "MAIL_URL": env.get("MAIL_URL") or "",
+        "MAIL_FROM": env.get("MAIL_FROM") or "Newsroom supporters <supporters@localhost>",
+        "RENEWAL_RECEIPTS": _flag(env, "RENEWAL_RECEIPTS", default=True),
+        "SIGN_IN_LINK_MINUTES": _int(env, "SIGN_IN_LINK_MINUTES", 15),
+        "SIGN_IN_LIMIT_PER_ADDRESS": _int(env, "SIGN_IN_LIMIT_PER_ADDRESS", 3),
+        "SIGN_IN_LIMIT_PER_IP": _int(env, "SIGN_IN_LIMIT_PER_IP", 20),
+        "PATRON_SESSION_DAYS": _int(env, "PATRON_SESSION_DAYS", 30),
+        "PATRON_GRACE_DAYS": _int(env, "PATRON_GRACE_DAYS", 7),
+        "DUNNING_REMINDER_DAYS": _int(env, "DUNNING_REMINDER_DAYS", 3),
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -171,7 +212,7 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if key and not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
         raise ConfigError("STRIPE_SECRET_KEY must be a Stripe secret key (sk_test_… or sk_live_…).")
     if config.get("MEMBERSHIP_ENV") == "production":
-        missing = [name for name in ("SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY")
+        missing = [name for name in ("SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "MAIL_URL")
                    if not config.get(name)]
         if missing:
             raise ConfigError(
@@ -179,6 +220,14 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
             )
         if len(str(config["SECRET_KEY"])) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production.")
+    if config.get("MAIL_URL"):
+        parse_mail_url(str(config["MAIL_URL"]))
+    for name in ("SIGN_IN_LINK_MINUTES", "SIGN_IN_LIMIT_PER_ADDRESS", "SIGN_IN_LIMIT_PER_IP",
+                 "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS"):
+        if int(config[name]) < 1:
+            raise ConfigError(f"{name} must be at least 1.")
+    if int(config["PATRON_GRACE_DAYS"]) < 0:
+        raise ConfigError("PATRON_GRACE_DAYS must be 0 or more.")
     rules = parse_currency_rules(
         str(config["MEMBERSHIP_CURRENCIES"]),
         str(config["MEMBERSHIP_AMOUNT_LIMITS"]),

@@ -9,6 +9,7 @@ from flask import Flask, Response, current_app
 
 from membership.config import CurrencyRules
 from membership.db import db
+from membership.email import flush_committed_emails
 from membership.giving.stripe_gateway import StripeGateway
 from membership.money import format_money, format_recurring, to_major_text
 
@@ -34,6 +35,7 @@ def _commit_request(response: Response) -> Response:
     fails raises here and becomes a 500 page.
     """
     db.session.commit()
+    flush_committed_emails()
     return response
 
 

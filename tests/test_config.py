@@ -40,12 +40,19 @@ def test_live_key_refused_by_create_app_too() -> None:
         create_app({"STRIPE_SECRET_KEY": "sk_live_abc", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY"])
+PRODUCTION = {"MEMBERSHIP_ENV": "production", "SECRET_KEY": "k" * 40, "STRIPE_WEBHOOK_SECRET": "whsec_x",
+              "STRIPE_SECRET_KEY": "sk_test_x", "MAIL_URL": "smtp://mail.example.org:587?starttls=1"}
+
+
+def test_complete_production_settings_start() -> None:
+    assert check_settings(settings(**PRODUCTION))
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "MAIL_URL"])
 def test_production_needs_secrets(missing: str) -> None:
-    env = {"MEMBERSHIP_ENV": "production", "SECRET_KEY": "k" * 40, "STRIPE_WEBHOOK_SECRET": "whsec_x",
-           "STRIPE_SECRET_KEY": "sk_test_x"}
+    env = dict(PRODUCTION)
     del env[missing]
-    with pytest.raises(ConfigError, match=missing):
+    with pytest.raises(ConfigError, match=f"needs {missing} to be set"):
         check_settings(settings(**env))
 
 
@@ -65,6 +72,9 @@ def test_production_does_not_invent_a_secret_key() -> None:
         ({"MEMBERSHIP_DEFAULT_CURRENCY": "CHF"}, "one of MEMBERSHIP_CURRENCIES"),
         ({"MEMBERSHIP_ALLOW_LIVE_KEYS": "maybe"}, "must be 1 or 0"),
         ({"STRIPE_SECRET_KEY": "pk_test_abc"}, "secret key"),
+        ({"MAIL_URL": "mail.example.org"}, "MAIL_URL must look like"),
+        ({"SIGN_IN_LINK_MINUTES": "0"}, "SIGN_IN_LINK_MINUTES must be at least 1"),
+        ({"PATRON_GRACE_DAYS": "soon"}, "PATRON_GRACE_DAYS must be a whole number"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:

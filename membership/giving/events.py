@@ -306,6 +306,11 @@ def sync_membership(session: Session, gateway: StripeGateway, subscription_id: s
     membership.tier_id = tier.id if tier else None
     membership.current_period_end = from_unix(item.get("current_period_end"))
     membership.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
+    card = (subscription.get("default_payment_method") or {}).get("card") if isinstance(
+        subscription.get("default_payment_method"), dict) else None
+    if card:
+        membership.card_brand = str(card.get("brand") or "")
+        membership.card_last4 = str(card.get("last4") or "")
     membership.canceled_at = from_unix(subscription.get("canceled_at"))
     membership.ended_at = from_unix(subscription.get("ended_at"))
     session.flush()

@@ -21,7 +21,7 @@ from membership.db import Base, UTCDateTime, utcnow
 from membership.supporters.models import Supporter
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
+def enum_column(cls: type[enum.Enum], name: str) -> Enum:
     # Stored as text with a CHECK constraint: portable across SQLite and PostgreSQL, easy to migrate.
     return Enum(
         cls,
@@ -116,7 +116,7 @@ class TierAmount(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"), index=True)
     currency: Mapped[str] = mapped_column(String(3))
-    frequency: Mapped[Frequency] = mapped_column(_enum(Frequency, "tier_frequency"))
+    frequency: Mapped[Frequency] = mapped_column(enum_column(Frequency, "tier_frequency"))
     amount_minor: Mapped[int] = mapped_column(Integer)
 
     tier: Mapped[Tier] = relationship(back_populates="amounts")
@@ -134,7 +134,7 @@ class AmountPreset(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     currency: Mapped[str] = mapped_column(String(3))
-    frequency: Mapped[Frequency] = mapped_column(_enum(Frequency, "preset_frequency"))
+    frequency: Mapped[Frequency] = mapped_column(enum_column(Frequency, "preset_frequency"))
     amount_minor: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -151,7 +151,7 @@ class Checkout(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"), index=True)
-    frequency: Mapped[Frequency] = mapped_column(_enum(Frequency, "checkout_frequency"))
+    frequency: Mapped[Frequency] = mapped_column(enum_column(Frequency, "checkout_frequency"))
     amount_minor: Mapped[int] = mapped_column(Integer)  # what the reader chose for the newsroom
     fee_cover_minor: Mapped[int] = mapped_column(Integer, default=0)  # added when covering the fees
     currency: Mapped[str] = mapped_column(String(3))
@@ -166,7 +166,7 @@ class Checkout(Base):
     utm_content: Mapped[str] = mapped_column(String(200), default="")
     stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     status: Mapped[CheckoutStatus] = mapped_column(
-        _enum(CheckoutStatus, "checkout_status"), default=CheckoutStatus.PENDING
+        enum_column(CheckoutStatus, "checkout_status"), default=CheckoutStatus.PENDING
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -195,7 +195,7 @@ class Membership(Base):
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id", ondelete="SET NULL"))
     stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
     stripe_price_id: Mapped[str] = mapped_column(String(255), default="")
-    status: Mapped[MembershipStatus] = mapped_column(_enum(MembershipStatus, "membership_status"))
+    status: Mapped[MembershipStatus] = mapped_column(enum_column(MembershipStatus, "membership_status"))
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     interval: Mapped[str] = mapped_column(String(8))
@@ -205,6 +205,14 @@ class Membership(Base):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    card_brand: Mapped[str] = mapped_column(String(20), default="")
+    card_last4: Mapped[str] = mapped_column(String(4), default="")
+    # Why the patron cancelled (Stripe's feedback codes) and their words, kept for churn reports.
+    cancel_reason: Mapped[str] = mapped_column(String(40), default="")
+    cancel_comment: Mapped[str] = mapped_column(Text, default="")
+    # Dunning: when the payment-failed email, and its one reminder, went out for the current failure.
+    dunning_emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dunning_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     supporter: Mapped[Supporter] = relationship()
@@ -225,7 +233,7 @@ class Payment(Base):
     supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id"), index=True)
     membership_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id"), index=True)
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), index=True)
-    kind: Mapped[PaymentKind] = mapped_column(_enum(PaymentKind, "payment_kind"))
+    kind: Mapped[PaymentKind] = mapped_column(enum_column(PaymentKind, "payment_kind"))
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -234,7 +242,7 @@ class Payment(Base):
     fee_minor: Mapped[int] = mapped_column(Integer, default=0)
     net_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus, "payment_status"))
+    status: Mapped[PaymentStatus] = mapped_column(enum_column(PaymentStatus, "payment_status"))
     refunded_minor: Mapped[int] = mapped_column(Integer, default=0)
     dispute_status: Mapped[str] = mapped_column(String(40), default="")
     paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -261,7 +269,7 @@ class StripeEvent(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "event_status"), default=EventStatus.RECEIVED)
+    status: Mapped[EventStatus] = mapped_column(enum_column(EventStatus, "event_status"), default=EventStatus.RECEIVED)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -210,6 +210,48 @@ class StripeGateway:
             card_last4=str(card.get("last4") or ""),
         )
 
+    # Self-service --------------------------------------------------------------------------------------
+
+    def create_portal_session(self, customer_id: str, return_url: str, update_card: bool = False) -> str:
+        """A Billing Portal session's URL; with `update_card` it opens straight on the card update flow."""
+        params: dict[str, Any] = {"customer": customer_id, "return_url": return_url}
+        if update_card:
+            params["flow_data"] = {"type": "payment_method_update"}
+        session = self._call("post", "/v1/billing_portal/sessions", params)
+        return str(session["url"])
+
+    def change_subscription_amount(self, subscription_id: str, amount_minor: int, change_key: str) -> dict[str, Any]:
+        """Charge `amount_minor` per interval from the next renewal on (no proration, no charge now)."""
+        subscription = self.retrieve_subscription(subscription_id)
+        item = subscription["items"]["data"][0]
+        price = item["price"]
+        params = {
+            "items": [{
+                "id": item["id"],
+                "price_data": {
+                    "currency": price["currency"],
+                    "product": price["product"] if isinstance(price["product"], str) else price["product"]["id"],
+                    "unit_amount": amount_minor,
+                    "recurring": {"interval": price["recurring"]["interval"]},
+                },
+            }],
+            "proration_behavior": "none",
+        }
+        return self._call("post", f"/v1/subscriptions/{subscription_id}", params, idempotency_key=change_key)
+
+    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, change_key: str,
+                                 feedback: str = "", comment: str = "") -> dict[str, Any]:
+        """Cancel at the end of the paid period (or undo that), with the patron's reason."""
+        params: dict[str, Any] = {"cancel_at_period_end": cancel}
+        if cancel and (feedback or comment):
+            details: dict[str, str] = {}
+            if feedback:
+                details["feedback"] = feedback
+            if comment:
+                details["comment"] = comment
+            params["cancellation_details"] = details
+        return self._call("post", f"/v1/subscriptions/{subscription_id}", params, idempotency_key=change_key)
+
     # Events -----------------------------------------------------------------------------------------
 
     def list_events(self, since: datetime | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,169 @@
+"""Email: one module renders, queues and sends every message.
+
+A message is rendered from `templates/email/<message>/{subject.txt,body.txt,body.html}` and stored as
+an `outbound_emails` row in the same transaction as the work that caused it (a transactional outbox).
+Only after that transaction commits is it sent, over SMTP when MAIL_URL is set or into the development
+outbox otherwise. A failed send is logged and left queued for `flask --app membership email retry`;
+it never undoes the payment or sign-in that queued it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import smtplib
+import ssl
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+from flask import current_app, render_template
+from sqlalchemy import ForeignKey, Integer, String, Text, event, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from membership.config import parse_mail_url
+from membership.db import Base, UTCDateTime, db, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+PENDING_KEY = "membership.emails_to_send"
+
+
+class EmailStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"  # gave up after MAX_ATTEMPTS
+
+
+class OutboundEmail(Base):
+    """One rendered message, kept so sends can be retried and (in development) read in the outbox."""
+
+    __tablename__ = "outbound_emails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message: Mapped[str] = mapped_column(String(60), index=True)
+    to_address: Mapped[str] = mapped_column(String(320))
+    supporter_id: Mapped[int | None] = mapped_column(ForeignKey("supporters.id", ondelete="SET NULL"), index=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default=EmailStatus.QUEUED.value, index=True)
+    transport: Mapped[str] = mapped_column(String(10), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+def queue_email(session: Session, message: str, to: str, supporter_id: int | None = None, **context: Any) -> None:
+    """Render `message` for `to` and queue it to be sent once the current transaction commits."""
+    context = {
+        "newsroom_name": current_app.config["NEWSROOM_NAME"],
+        "newsroom_address": current_app.config["NEWSROOM_ADDRESS"],
+        "public_url": current_app.config["PUBLIC_URL"],
+        **context,
+    }
+    subject = " ".join(render_template(f"email/{message}/subject.txt", **context).split())
+    email = OutboundEmail(
+        message=message,
+        to_address=to,
+        supporter_id=supporter_id,
+        subject=subject,
+        body_text=render_template(f"email/{message}/body.txt", **context),
+        body_html=render_template(f"email/{message}/body.html", subject=subject, **context),
+    )
+    session.add(email)
+    session.flush()
+    session.info.setdefault(PENDING_KEY, []).append(email.id)
+
+
+def _build(email: OutboundEmail, sender: str) -> EmailMessage:
+    mime = EmailMessage()
+    mime["Subject"] = email.subject
+    mime["From"] = sender
+    mime["To"] = email.to_address
+    mime["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip("> ") or "localhost")
+    mime.set_content(email.body_text)
+    mime.add_alternative(email.body_html, subtype="html")
+    return mime
+
+
+def _deliver(email: OutboundEmail) -> str:
+    """Hand one message to SMTP (or the development outbox); return the transport used."""
+    mail_url = current_app.config.get("MAIL_URL") or ""
+    if not mail_url:
+        return "outbox"
+    server = parse_mail_url(mail_url)
+    smtp_class = smtplib.SMTP_SSL if server.use_ssl else smtplib.SMTP
+    with smtp_class(server.host, server.port, timeout=10) as smtp:
+        if server.use_starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if server.username:
+            smtp.login(server.username, server.password)
+        smtp.send_message(_build(email, current_app.config["MAIL_FROM"]))
+    return "smtp"
+
+
+def send_emails(session: Session, email_ids: Iterable[int]) -> tuple[int, int]:
+    """Try to send the given queued messages now. Returns (sent, failed); commits its own bookkeeping."""
+    sent = failed = 0
+    for email_id in email_ids:
+        email = session.get(OutboundEmail, email_id)
+        if email is None or email.status != EmailStatus.QUEUED.value:
+            continue
+        email.attempts += 1
+        try:
+            email.transport = _deliver(email)
+        except (OSError, smtplib.SMTPException) as exc:
+            failed += 1
+            email.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            # Back off 1, 2, 4 … minutes; give up (status failed) after MAX_ATTEMPTS.
+            email.next_attempt_at = utcnow() + timedelta(minutes=2 ** (email.attempts - 1))
+            if email.attempts >= MAX_ATTEMPTS:
+                email.status = EmailStatus.FAILED.value
+            log.warning("Sending %s to %s failed (attempt %s): %s", email.message, email.to_address,
+                        email.attempts, email.last_error)
+        else:
+            sent += 1
+            email.status = EmailStatus.SENT.value
+            email.sent_at = utcnow()
+            email.last_error = ""
+        session.commit()
+    return sent, failed
+
+
+def retry_due_emails(session: Session) -> tuple[int, int]:
+    """Send every queued message whose next attempt is due (the `email retry` command)."""
+    due = list(session.scalars(
+        select(OutboundEmail.id).where(OutboundEmail.status == EmailStatus.QUEUED.value,
+                                       OutboundEmail.next_attempt_at <= utcnow()).order_by(OutboundEmail.id)
+    ))
+    return send_emails(session, due)
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_committed(session: Session) -> None:
+    pending = session.info.pop(PENDING_KEY, None)
+    if pending:
+        session.info.setdefault("membership.emails_committed", []).extend(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(PENDING_KEY, None)
+
+
+def flush_committed_emails() -> None:
+    """Send what the just-committed transaction queued. Called after each commit point (never inside one)."""
+    session = db.session()
+    committed = session.info.pop("membership.emails_committed", None)
+    if committed:
+        try:
+            send_emails(session, committed)
+        except Exception:  # the work is committed; a mail problem must not turn it into an error page
+            session.rollback()
+            log.exception("Sending emails after commit failed; they stay queued for `email retry`.")
