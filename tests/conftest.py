@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +33,42 @@ def _database_url(tmp_root: Path) -> str:
     return database_url(raw, tmp_root) if raw else f"sqlite:///{tmp_root / 'test.db'}"
 
 
+def _private_postgres_database(uri: str) -> tuple[str, Callable[[], None]]:
+    """A fresh database beside TEST_DATABASE_URL's, so concurrent test runs never share tables.
+
+    Falls back to emptying TEST_DATABASE_URL's own schema when the role may not create databases.
+    """
+    admin = sa.create_engine(uri, isolation_level="AUTOCOMMIT")
+    name = f"{sa.engine.make_url(uri).database}_run_{os.getpid()}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.ProgrammingError:
+        with admin.connect() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        admin.dispose()
+        return uri, lambda: None
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return sa.engine.make_url(uri).set(database=name).render_as_string(hide_password=False), drop
+
+
 @pytest.fixture(scope="session")
 def database_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An empty database upgraded to the newest migration, once per test run."""
     uri = _database_url(tmp_path_factory.mktemp("db"))
-    engine = sa.create_engine(uri)
-    try:
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-                conn.execute(sa.text("CREATE SCHEMA public"))
-    except sa.exc.OperationalError as exc:
-        pytest.exit(f"TEST_DATABASE_URL={uri} is not reachable: {exc}", returncode=3)
-    finally:
-        engine.dispose()
+    cleanup: Callable[[], None] = lambda: None  # noqa: E731
+    if uri.startswith("postgresql"):
+        try:
+            uri, cleanup = _private_postgres_database(uri)
+        except sa.exc.OperationalError as exc:
+            pytest.exit(f"TEST_DATABASE_URL={uri} is not reachable: {exc}", returncode=3)
     app = create_app(_overrides(uri, api_base=""))
     with app.app_context():
         from flask_migrate import upgrade
@@ -54,6 +76,7 @@ def database_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         upgrade()
         db.engine.dispose()
     yield uri
+    cleanup()
 
 
 def _overrides(uri: str, api_base: str, **extra: Any) -> dict[str, Any]:
@@ -92,7 +115,7 @@ class LiveServer:
     def __init__(self, app: Flask, port: int) -> None:
         self.server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=lambda: self.server.serve_forever(poll_interval=0.05), daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
