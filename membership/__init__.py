@@ -45,6 +45,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from membership.giving import views as giving_views
     from membership.giving.stripe_gateway import StripeGateway
     from membership.patrons import views as patrons_views
+    from membership.staff import views as staff_views
 
     app.extensions["stripe_gateway"] = StripeGateway(
         app.config["STRIPE_SECRET_KEY"],
@@ -55,6 +56,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(giving_views.bp)
     app.register_blueprint(patrons_views.bp)
+    app.register_blueprint(staff_views.bp)
     if app.config["MEMBERSHIP_ENV"] != "production":
         # The development outbox shows every email instead of sending it; production never serves it.
         app.register_blueprint(outbox.bp)

@@ -5,6 +5,7 @@ Commands call the same services as the web and end their own transaction, once.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 import click
@@ -13,6 +14,8 @@ from flask.cli import AppGroup
 
 from membership.db import current_session, db
 from membership.giving import events
+from membership.staff import services as staff_services
+from membership.staff.models import Role
 from membership.web import gateway
 
 stripe_cli = AppGroup("stripe", help="Stripe maintenance.")
@@ -54,6 +57,31 @@ def seed_demo_command() -> None:
     click.echo(summary)
 
 
+staff_cli = AppGroup("staff", help="Staff accounts.")
+
+
+@staff_cli.command("create")
+@click.option("--email", required=True, help="The staff member's email address (their sign-in name).")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="What they may do.")
+@click.option("--name", default="", help="Their name, shown in the audit log.")
+@click.option("--one-time-password", "one_time", is_flag=True,
+              help="Print a one-time password instead of prompting (they must change it at first sign-in).")
+def create_staff_command(email: str, role: str, name: str, one_time: bool) -> None:
+    """Create a staff account: prompts for a password, or prints a one-time one."""
+    password = None
+    if not one_time and sys.stdin.isatty():
+        password = click.prompt("Password (at least 12 characters)", hide_input=True, confirmation_prompt=True)
+    try:
+        user, generated = staff_services.create_staff(current_session(), email, Role(role), name, password=password)
+    except staff_services.StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Created {user.role.value} {user.email}.")
+    if generated:
+        click.echo(f"One-time password (shown once; to be changed at first sign-in): {generated}")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(staff_cli)
     app.cli.add_command(stripe_cli)
     app.cli.add_command(seed_demo_command)

@@ -184,6 +184,10 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "PATRON_SESSION_DAYS": _int(env, "PATRON_SESSION_DAYS", 30),
         "PATRON_GRACE_DAYS": _int(env, "PATRON_GRACE_DAYS", 7),
         "DUNNING_REMINDER_DAYS": _int(env, "DUNNING_REMINDER_DAYS", 3),
+        "STAFF_SESSION_HOURS": _int(env, "STAFF_SESSION_HOURS", 12),
+        "STAFF_LOCKOUT_ATTEMPTS": _int(env, "STAFF_LOCKOUT_ATTEMPTS", 5),
+        "STAFF_LOCKOUT_MINUTES": _int(env, "STAFF_LOCKOUT_MINUTES", 15),
+        "STAFF_SIGN_IN_LIMIT_PER_IP": _int(env, "STAFF_SIGN_IN_LIMIT_PER_IP", 20),
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -223,7 +227,8 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if config.get("MAIL_URL"):
         parse_mail_url(str(config["MAIL_URL"]))
     for name in ("SIGN_IN_LINK_MINUTES", "SIGN_IN_LIMIT_PER_ADDRESS", "SIGN_IN_LIMIT_PER_IP",
-                 "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS"):
+                 "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
+                 "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP"):
         if int(config[name]) < 1:
             raise ConfigError(f"{name} must be at least 1.")
     if int(config["PATRON_GRACE_DAYS"]) < 0:

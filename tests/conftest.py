@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -103,8 +103,14 @@ def _empty_tables(uri: str) -> None:
                 names = ", ".join(t.name for t in tables)
                 conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             else:
+                # The audit log's append-only triggers would refuse the DELETE: lift them for the cleanup only.
+                triggers = conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+                for name, _ in triggers:
+                    conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
                 for table in tables:
                     conn.execute(table.delete())
+                for _, sql in triggers:
+                    conn.execute(sa.text(sql))
     finally:
         engine.dispose()
 
@@ -151,6 +157,13 @@ def double(live_port: int) -> Iterator[DoubleServer]:
 @pytest.fixture
 def app(database_uri: str, double: DoubleServer, live_port: int) -> Iterator[Flask]:
     app = create_app(_overrides(database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}"))
+
+    # The test holds one app context across many requests, so `g` outlives each request here (it never
+    # does in production). Flask-WTF caches the CSRF token in `g`: drop it per request, as production would.
+    @app.before_request
+    def fresh_csrf_cache() -> None:
+        g.pop("csrf_token", None)
+
     with app.app_context():
         yield app
         db.session.remove()

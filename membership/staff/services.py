@@ -1,0 +1,291 @@
+"""Staff accounts, sign-in, settings and the audit log. Plain values in; the caller commits."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from membership import ratelimit
+from membership.db import utcnow
+from membership.staff import totp
+from membership.staff.models import AuditEntry, Role, Setting, StaffUser
+
+MIN_PASSWORD_LENGTH = 12
+# Checked when the address is unknown, so a wrong address takes as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-real-password-but-the-same-cost")
+REQUIRE_TWO_FACTOR = "staff.require_two_factor"
+
+
+class StaffError(ValueError):
+    """A staff action that can't be done; the message is for the person who tried."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Sign-in limits, from settings."""
+
+    lockout_attempts: int = 5
+    lockout_minutes: int = 15
+    ip_limit: int = 20
+    ip_window_minutes: int = 15
+
+
+class SignInResult(enum.StrEnum):
+    OK = "ok"
+    NEEDS_CODE = "needs_code"
+    INVALID = "invalid"
+    LOCKED = "locked"
+    RATE_LIMITED = "rate_limited"
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    result: SignInResult
+    staff: StaffUser | None = None
+    locked_until: datetime | None = None
+
+
+# Audit log ------------------------------------------------------------------------------------------
+
+
+def record_audit(session: Session, actor: StaffUser | None, action: str, *, target_type: str = "",
+                 target_id: str | int = "", ip: str = "", actor_label: str = "", **details: Any) -> AuditEntry:
+    """Append one line to the audit log. Details hold ids and counts, never a supporter's personal data."""
+    entry = AuditEntry(
+        staff_user_id=actor.id if actor else None,
+        actor=actor.label if actor else (actor_label or "system"),
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        details=details,
+        ip_address=ip[:64],
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+# Settings -------------------------------------------------------------------------------------------
+
+
+def get_setting(session: Session, key: str, default: Any = None) -> Any:
+    row = session.get(Setting, key)
+    return default if row is None else row.value
+
+
+def set_setting(session: Session, key: str, value: Any) -> None:
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+    session.flush()
+
+
+def two_factor_required(session: Session) -> bool:
+    return bool(get_setting(session, REQUIRE_TWO_FACTOR, False))
+
+
+# Accounts -------------------------------------------------------------------------------------------
+
+
+def normalise_staff_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or " " in email:
+        raise StaffError("Enter a valid email address.")
+    return email
+
+
+def check_password_strength(password: str, email: str = "") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    if email and email.split("@")[0].lower() in password.lower():
+        raise StaffError("Don't use your email address in your password.")
+    if len(set(password)) < 5:
+        raise StaffError("Use a less repetitive password.")
+
+
+def one_time_password() -> str:
+    """A password to hand over once; the staff member must change it at first sign-in."""
+    return secrets.token_urlsafe(12)
+
+
+def create_staff(session: Session, email: str, role: Role, name: str = "", password: str | None = None,
+                 actor: StaffUser | None = None, ip: str = "") -> tuple[StaffUser, str | None]:
+    """A new staff account. Without a password, returns a one-time one (shown once, never stored in clear)."""
+    address = normalise_staff_email(email)
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == address)) is not None:
+        raise StaffError("A staff account with this email already exists.")
+    generated = None
+    if password is None:
+        generated = password = one_time_password()
+    else:
+        check_password_strength(password, address)
+    user = StaffUser(email=address, name=name.strip(), role=role, password_hash=generate_password_hash(password),
+                     must_change_password=generated is not None)
+    session.add(user)
+    session.flush()
+    record_audit(session, actor, "staff.created", target_type="staff_user", target_id=user.id, ip=ip,
+                 actor_label="command line" if actor is None else "", role=role.value)
+    return user, generated
+
+
+def change_password(session: Session, user: StaffUser, current: str, new: str, ip: str = "") -> None:
+    if not check_password_hash(user.password_hash, current):
+        raise StaffError("Your current password is not right.")
+    if current == new:
+        raise StaffError("Choose a password different from the current one.")
+    check_password_strength(new, user.email)
+    user.password_hash = generate_password_hash(new)
+    user.must_change_password = False
+    user.session_epoch += 1
+    record_audit(session, user, "staff.password_changed", target_type="staff_user", target_id=user.id, ip=ip)
+
+
+def update_staff(session: Session, admin: StaffUser, user: StaffUser, *, role: Role, active: bool,
+                 ip: str = "") -> None:
+    """Change a staff member's role or access; their open sessions end."""
+    if user.id == admin.id and (role is not Role.ADMIN or not active):
+        raise StaffError("You can't remove your own admin access; ask another admin.")
+    if user.role is Role.ADMIN and (role is not Role.ADMIN or not active) and _other_active_admins(session, user) == 0:
+        raise StaffError("There must always be at least one active admin.")
+    changes: dict[str, Any] = {}
+    if user.role is not role:
+        changes["role"] = [user.role.value, role.value]
+    if user.active != active:
+        changes["active"] = [user.active, active]
+    if not changes:
+        return
+    user.role, user.active = role, active
+    user.session_epoch += 1
+    record_audit(session, admin, "staff.updated", target_type="staff_user", target_id=user.id, ip=ip, **changes)
+
+
+def _other_active_admins(session: Session, user: StaffUser) -> int:
+    return int(session.scalar(
+        select(func.count()).select_from(StaffUser)
+        .where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True), StaffUser.id != user.id)
+    ) or 0)
+
+
+def reset_password(session: Session, admin: StaffUser, user: StaffUser, ip: str = "") -> str:
+    password = one_time_password()
+    user.password_hash = generate_password_hash(password)
+    user.must_change_password = True
+    user.failed_attempts = 0
+    user.locked_until = None
+    user.session_epoch += 1
+    record_audit(session, admin, "staff.password_reset", target_type="staff_user", target_id=user.id, ip=ip)
+    return password
+
+
+def reset_two_factor(session: Session, admin: StaffUser, user: StaffUser, ip: str = "") -> None:
+    user.totp_enabled = False
+    user.totp_secret = ""
+    user.session_epoch += 1
+    record_audit(session, admin, "staff.two_factor_reset", target_type="staff_user", target_id=user.id, ip=ip)
+
+
+def set_two_factor_policy(session: Session, admin: StaffUser, required: bool, ip: str = "") -> None:
+    if two_factor_required(session) == required:
+        return
+    set_setting(session, REQUIRE_TWO_FACTOR, required)
+    record_audit(session, admin, "settings.changed", target_type="setting", target_id=REQUIRE_TWO_FACTOR,
+                 ip=ip, value=required)
+
+
+# Sign-in --------------------------------------------------------------------------------------------
+
+
+def authenticate(session: Session, email: str, password: str, ip: str, policy: Policy,
+                 now: datetime | None = None) -> SignInAttempt:
+    """Check a password sign-in, counting failures toward the account's lockout and the IP's limit."""
+    now = now or utcnow()
+    if not ratelimit.allow(session, "staff_sign_in_ip", ip, policy.ip_limit,
+                           timedelta(minutes=policy.ip_window_minutes)):
+        record_audit(session, None, "staff.sign_in_failed", ip=ip, actor_label=email[:320], reason="rate_limited")
+        return SignInAttempt(SignInResult.RATE_LIMITED)
+    address = email.strip().lower()
+    user = session.scalar(select(StaffUser).where(StaffUser.email == address).with_for_update())
+    if user is None or not user.active:
+        check_password_hash(_DUMMY_HASH, password)
+        record_audit(session, None, "staff.sign_in_failed", ip=ip, actor_label=address[:320], reason="unknown")
+        return SignInAttempt(SignInResult.INVALID)
+    if user.locked_until is not None and user.locked_until > now:
+        record_audit(session, user, "staff.sign_in_failed", target_type="staff_user", target_id=user.id, ip=ip,
+                     reason="locked")
+        return SignInAttempt(SignInResult.LOCKED, locked_until=user.locked_until)
+    if not check_password_hash(user.password_hash, password):
+        return _failed(session, user, ip, policy, now, "password")
+    user.failed_attempts = 0
+    user.locked_until = None
+    if user.totp_enabled:
+        return SignInAttempt(SignInResult.NEEDS_CODE, user)
+    _signed_in(session, user, ip, now)
+    return SignInAttempt(SignInResult.OK, user)
+
+
+def verify_code(session: Session, user: StaffUser, code: str, ip: str, policy: Policy,
+                now: datetime | None = None) -> SignInAttempt:
+    """The second step: a TOTP code, not reused, counting failures toward the lockout."""
+    now = now or utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        return SignInAttempt(SignInResult.LOCKED, locked_until=user.locked_until)
+    step = totp.matching_step(user.totp_secret, code, now=now.timestamp())
+    if step is None or step <= user.totp_last_step:
+        return _failed(session, user, ip, policy, now, "code")
+    user.totp_last_step = step
+    user.failed_attempts = 0
+    _signed_in(session, user, ip, now)
+    return SignInAttempt(SignInResult.OK, user)
+
+
+def _failed(session: Session, user: StaffUser, ip: str, policy: Policy, now: datetime, reason: str) -> SignInAttempt:
+    user.failed_attempts += 1
+    details: dict[str, Any] = {"reason": reason, "failed_attempts": user.failed_attempts}
+    if user.failed_attempts >= policy.lockout_attempts:
+        user.locked_until = now + timedelta(minutes=policy.lockout_minutes)
+        user.failed_attempts = 0
+        details["locked_until"] = user.locked_until.isoformat()
+    record_audit(session, user, "staff.sign_in_failed", target_type="staff_user", target_id=user.id, ip=ip,
+                 **details)
+    if user.locked_until is not None and user.locked_until > now:
+        return SignInAttempt(SignInResult.LOCKED, locked_until=user.locked_until)
+    return SignInAttempt(SignInResult.INVALID)
+
+
+def _signed_in(session: Session, user: StaffUser, ip: str, now: datetime) -> None:
+    user.last_sign_in_at = now
+    record_audit(session, user, "staff.signed_in", target_type="staff_user", target_id=user.id, ip=ip)
+
+
+def start_two_factor_setup(user: StaffUser) -> str:
+    """A fresh secret for the user to scan; stored only once they confirm a code from it."""
+    return totp.new_secret()
+
+
+def enable_two_factor(session: Session, user: StaffUser, secret: str, code: str, ip: str = "") -> None:
+    step = totp.matching_step(secret, code)
+    if step is None:
+        raise StaffError("That code doesn't match. Check the time on your phone and try the newest code.")
+    user.totp_secret = secret
+    user.totp_enabled = True
+    user.totp_last_step = step
+    record_audit(session, user, "staff.two_factor_enabled", target_type="staff_user", target_id=user.id, ip=ip)
+
+
+def disable_two_factor(session: Session, user: StaffUser, password: str, ip: str = "") -> None:
+    if two_factor_required(session):
+        raise StaffError("Two-factor sign-in is required for all staff; it can't be turned off.")
+    if not check_password_hash(user.password_hash, password):
+        raise StaffError("Your password is not right.")
+    user.totp_enabled = False
+    user.totp_secret = ""
+    record_audit(session, user, "staff.two_factor_disabled", target_type="staff_user", target_id=user.id, ip=ip)

@@ -1,0 +1,338 @@
+"""Staff console: sign-in, account security, staff users and the audit log. Other staff pages build on it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from urllib.parse import urlsplit
+
+import segno
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from membership.db import current_session, utcnow
+from membership.errors import render_error
+from membership.staff import services, totp
+from membership.staff.auth import (
+    ROLE_PERMISSIONS,
+    SESSION_KEY,
+    Permission,
+    can,
+    client_ip,
+    current_staff,
+    sign_in_session,
+    sign_out_session,
+    staff_required,
+)
+from membership.staff.forms import (
+    AuditFilterForm,
+    CodeForm,
+    ConfirmForm,
+    DisableTwoFactorForm,
+    EditStaffForm,
+    EnableTwoFactorForm,
+    NewStaffForm,
+    PasswordForm,
+    SignInForm,
+    TwoFactorPolicyForm,
+)
+from membership.staff.models import AuditEntry, Role, StaffUser
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+PENDING_KEY = "staff_pending"
+PENDING_SECONDS = 300
+AUDIT_PAGE = 50
+
+
+# Every staff section, in menu order: (permission, endpoint, label). A section shows once its view exists.
+STAFF_NAV: list[tuple[Permission, str, str]] = [
+    (Permission.DASHBOARD, "staff_dashboard.dashboard", "Dashboard"),
+    (Permission.SUPPORTERS, "staff_supporters.index", "Supporters"),
+    (Permission.REPORTS, "staff_reports.index", "Reports"),
+    (Permission.TIERS, "staff_tiers.index", "Tiers and amounts"),
+    (Permission.BALLOTS, "staff_ballots.index", "Ballots"),
+    (Permission.STAFF, "staff.users", "Staff users"),
+    (Permission.AUDIT, "staff.audit", "Audit log"),
+]
+
+
+def staff_nav() -> list[tuple[Permission, str, str]]:
+    return [item for item in STAFF_NAV if item[1] in current_app.view_functions]
+
+
+@bp.app_context_processor
+def staff_context() -> dict[str, object]:
+    return {"can": can, "Permission": Permission, "current_staff": current_staff, "staff_nav": staff_nav,
+            "now": utcnow}
+
+
+def _policy() -> services.Policy:
+    config = current_app.config
+    return services.Policy(
+        lockout_attempts=int(config["STAFF_LOCKOUT_ATTEMPTS"]),
+        lockout_minutes=int(config["STAFF_LOCKOUT_MINUTES"]),
+        ip_limit=int(config["STAFF_SIGN_IN_LIMIT_PER_IP"]),
+    )
+
+
+def _safe_next(default: str) -> str:
+    """Only same-site paths under /staff are followed after sign-in."""
+    target = request.args.get("next", "")
+    parts = urlsplit(target)
+    if target.startswith("/staff") and not parts.scheme and not parts.netloc and "\\" not in target:
+        return target
+    return default
+
+
+def _refused(result: services.SignInAttempt) -> tuple[str, int] | None:
+    if result.result is services.SignInResult.RATE_LIMITED:
+        return render_error(429, "Too many sign-in attempts",
+                            "Too many sign-in attempts came from your network. Please wait 15 minutes.")
+    if result.result is services.SignInResult.LOCKED:
+        until = result.locked_until.strftime("%H:%M UTC") if result.locked_until else "later"
+        return render_error(429, "Account locked for now",
+                            f"After repeated failed attempts this account is locked until {until}.")
+    return None
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> ResponseReturnValue:
+    form = SignInForm()
+    if not form.validate_on_submit():
+        return render_template("staff/sign_in.html", form=form), 400 if request.method == "POST" else 200
+    result = services.authenticate(current_session(), form.email.data, form.password.data, client_ip(), _policy())
+    refused = _refused(result)
+    if refused is not None:
+        return refused
+    if result.result is services.SignInResult.INVALID or result.staff is None:
+        form.password.errors = ["That email and password don't match a staff account."]
+        return render_template("staff/sign_in.html", form=form), 401
+    if result.result is services.SignInResult.NEEDS_CODE:
+        session.pop(SESSION_KEY, None)
+        session[PENDING_KEY] = {"id": result.staff.id, "at": datetime.now(UTC).timestamp(),
+                                "next": _safe_next(url_for("staff.home"))}
+        return redirect(url_for("staff.sign_in_code"))
+    sign_in_session(result.staff)
+    return redirect(_safe_next(url_for("staff.home")))
+
+
+@bp.route("/sign-in/code", methods=["GET", "POST"])
+def sign_in_code() -> ResponseReturnValue:
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or datetime.now(UTC).timestamp() - pending.get("at", 0) > PENDING_SECONDS:
+        session.pop(PENDING_KEY, None)
+        return redirect(url_for("staff.sign_in"))
+    user = current_session().get(StaffUser, pending.get("id"))
+    if user is None or not user.active:
+        session.pop(PENDING_KEY, None)
+        return redirect(url_for("staff.sign_in"))
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return render_template("staff/sign_in_code.html", form=form), 400 if request.method == "POST" else 200
+    result = services.verify_code(current_session(), user, form.code.data, client_ip(), _policy())
+    refused = _refused(result)
+    if refused is not None:
+        session.pop(PENDING_KEY, None)
+        return refused
+    if result.result is not services.SignInResult.OK:
+        form.code.errors = ["That code isn't right, or was already used. Try the newest code."]
+        return render_template("staff/sign_in_code.html", form=form), 401
+    target = str(pending.get("next") or url_for("staff.home"))
+    sign_in_session(user)
+    return redirect(target)
+
+
+@bp.post("/sign-out")
+def sign_out() -> ResponseReturnValue:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    sign_out_session()
+    flash("You are signed out.")
+    return redirect(url_for("staff.sign_in"))
+
+
+@bp.get("/")
+@staff_required()
+def home() -> str:
+    user = current_staff()
+    assert user is not None
+    return render_template("staff/home.html", user=user, permissions=ROLE_PERMISSIONS[user.role])
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@staff_required()
+def password() -> ResponseReturnValue:
+    user = current_staff()
+    assert user is not None
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_session(), user, form.current.data, form.new.data, ip=client_ip())
+        except services.StaffError as exc:
+            form.new.errors = [str(exc)]
+        else:
+            sign_in_session(user)  # the epoch moved on: keep this session, end all others
+            flash("Your password is changed. Other sessions were signed out.")
+            return redirect(url_for("staff.home"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("staff/password.html", form=form, user=user), status
+
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+@staff_required()
+def two_factor() -> ResponseReturnValue:
+    user = current_staff()
+    assert user is not None
+    db = current_session()
+    if user.totp_enabled:
+        disable = DisableTwoFactorForm()
+        if disable.validate_on_submit():
+            try:
+                services.disable_two_factor(db, user, disable.password.data, ip=client_ip())
+            except services.StaffError as exc:
+                disable.password.errors = [str(exc)]
+            else:
+                flash("Two-factor sign-in is off.")
+                return redirect(url_for("staff.home"))
+        return render_template("staff/two_factor.html", user=user, disable=disable,
+                               required=services.two_factor_required(db)), 400 if disable.errors else 200
+    form = EnableTwoFactorForm()
+    if form.validate_on_submit():
+        try:
+            services.enable_two_factor(db, user, form.secret.data, form.code.data, ip=client_ip())
+        except services.StaffError as exc:
+            form.code.errors = [str(exc)]
+        else:
+            flash("Two-factor sign-in is on. You'll be asked for a code each time you sign in.")
+            return redirect(url_for("staff.home"))
+    secret = form.secret.data if form.secret.data and not form.secret.errors else services.start_two_factor_setup(user)
+    form.secret.data = secret
+    uri = totp.provisioning_uri(secret, user.email, current_app.config["NEWSROOM_NAME"])
+    qr_svg = segno.make(uri, error="m").svg_inline(scale=4, title="QR code for your authenticator app")
+    return render_template("staff/two_factor.html", user=user, form=form, secret=secret, uri=uri, qr_svg=qr_svg,
+                           required=services.two_factor_required(db)), 400 if form.errors else 200
+
+
+# Staff users (admin) ---------------------------------------------------------------------------------
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@staff_required(Permission.STAFF)
+def users() -> ResponseReturnValue:
+    admin = current_staff()
+    assert admin is not None
+    db = current_session()
+    form = NewStaffForm(prefix="new")
+    policy = TwoFactorPolicyForm(prefix="policy", required=services.two_factor_required(db))
+    if form.validate_on_submit():
+        try:
+            user, one_time = services.create_staff(db, form.email.data, Role(form.role.data), form.name.data or "",
+                                                   actor=admin, ip=client_ip())
+        except services.StaffError as exc:
+            form.email.errors = [str(exc)]
+        else:
+            return render_template("staff/one_time_password.html", user=user, password=one_time)
+    staff = db.scalars(select(StaffUser).order_by(StaffUser.email)).all()
+    status = 400 if form.errors else 200
+    return render_template("staff/users.html", staff=staff, form=form, policy=policy), status
+
+
+@bp.post("/users/two-factor-policy")
+@staff_required(Permission.STAFF)
+def two_factor_policy() -> ResponseReturnValue:
+    admin = current_staff()
+    assert admin is not None
+    form = TwoFactorPolicyForm(prefix="policy")
+    if not form.validate_on_submit():
+        abort(400)
+    services.set_two_factor_policy(current_session(), admin, bool(form.required.data), ip=client_ip())
+    flash("Two-factor sign-in is now " + ("required for all staff." if form.required.data else "optional."))
+    return redirect(url_for("staff.users"))
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@staff_required(Permission.STAFF)
+def edit_user(user_id: int) -> ResponseReturnValue:
+    admin = current_staff()
+    assert admin is not None
+    db = current_session()
+    user = db.get(StaffUser, user_id)
+    if user is None:
+        abort(404)
+    form = EditStaffForm(role=user.role.value, active=user.active)
+    if form.validate_on_submit():
+        try:
+            services.update_staff(db, admin, user, role=Role(form.role.data), active=bool(form.active.data),
+                                  ip=client_ip())
+        except services.StaffError as exc:
+            form.role.errors = [str(exc)]
+        else:
+            flash(f"Saved {user.email}.")
+            return redirect(url_for("staff.users"))
+    return render_template("staff/edit_user.html", user=user, form=form, confirm=ConfirmForm()), \
+        400 if form.errors else 200
+
+
+@bp.post("/users/<int:user_id>/reset-password")
+@staff_required(Permission.STAFF)
+def reset_password(user_id: int) -> ResponseReturnValue:
+    admin, user = _admin_and_target(user_id)
+    password = services.reset_password(current_session(), admin, user, ip=client_ip())
+    return render_template("staff/one_time_password.html", user=user, password=password)
+
+
+@bp.post("/users/<int:user_id>/reset-two-factor")
+@staff_required(Permission.STAFF)
+def reset_two_factor(user_id: int) -> ResponseReturnValue:
+    admin, user = _admin_and_target(user_id)
+    services.reset_two_factor(current_session(), admin, user, ip=client_ip())
+    flash(f"Two-factor sign-in was reset for {user.email}; they set it up again at their next sign-in.")
+    return redirect(url_for("staff.edit_user", user_id=user.id))
+
+
+def _admin_and_target(user_id: int) -> tuple[StaffUser, StaffUser]:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    admin = current_staff()
+    user = current_session().get(StaffUser, user_id)
+    if admin is None or user is None:
+        abort(404)
+    return admin, user
+
+
+# Audit log (admin) -----------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@staff_required(Permission.AUDIT)
+def audit() -> ResponseReturnValue:
+    form = AuditFilterForm(request.args)
+    if request.args and not form.validate():
+        return render_template("staff/audit.html", form=form, entries=[], next_before=None), 400
+    before = request.args.get("before", "")
+    if before and not before.isdigit():
+        return render_template("staff/audit.html", form=form, entries=[], next_before=None,
+                               error="That page link isn't valid."), 400
+    if form.date_from.data and form.date_to.data and form.date_from.data > form.date_to.data:
+        form.date_to.errors = ["The end date is before the start date."]
+        return render_template("staff/audit.html", form=form, entries=[], next_before=None), 400
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE + 1)
+    if before:
+        query = query.where(AuditEntry.id < int(before))
+    if form.action.data:
+        query = query.where(AuditEntry.action.startswith(form.action.data.strip()))
+    if form.actor.data:
+        query = query.where(AuditEntry.actor.icontains(form.actor.data.strip()))
+    if form.date_from.data:
+        query = query.where(AuditEntry.created_at >= datetime.combine(form.date_from.data, time.min, UTC))
+    if form.date_to.data:
+        query = query.where(
+            AuditEntry.created_at < datetime.combine(form.date_to.data, time.min, UTC) + timedelta(days=1))
+    entries = list(current_session().scalars(query))
+    next_url = None
+    if len(entries) > AUDIT_PAGE:
+        args: dict[str, object] = {k: v for k, v in request.args.items() if k != "before"}
+        next_url = url_for("staff.audit", before=entries[AUDIT_PAGE - 1].id, **args)  # type: ignore[arg-type]
+    return render_template("staff/audit.html", form=form, entries=entries[:AUDIT_PAGE], next_before=next_url,
+                           next_url=next_url)

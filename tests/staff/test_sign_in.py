@@ -1,0 +1,236 @@
+"""Staff sign-in: passwords, lockout, rate limits, one-time passwords, TOTP, sessions, the CLI."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from membership.db import db
+from membership.staff import totp
+from membership.staff.models import AuditEntry, Role, StaffUser
+from tests.helpers import CSRF_RE, text
+from tests.staff.conftest import PASSWORD, sign_in_as
+
+
+def token(client: FlaskClient, path: str) -> str:
+    match = CSRF_RE.search(client.get(path).get_data(as_text=True))
+    assert match, path
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> object:
+    return client.post(
+        "/staff/sign-in", data={"email": email, "password": password, "csrf_token": token(client, "/staff/sign-in")}
+    )
+
+
+def actions() -> list[str]:
+    db.session.rollback()
+    return list(db.session.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)))
+
+
+def test_password_sign_in_and_out(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:
+    user = make_staff(Role.ANALYST, email="ana@newsroom.example")
+    response = sign_in(client, "Ana@Newsroom.example")
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
+    home = client.get("/staff/")
+    assert home.status_code == 200 and "Signed in as Analyst <ana@newsroom.example> (analyst)" in text(home)
+    assert actions()[-1] == "staff.signed_in"
+    db.session.refresh(user)
+    assert user.last_sign_in_at is not None
+    out = client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    assert out.status_code == 302
+    assert client.get("/staff/").status_code == 302
+
+
+def test_wrong_password_and_unknown_email_get_the_same_answer(
+    client: FlaskClient, make_staff: Callable[..., StaffUser]
+) -> None:
+    make_staff(Role.ADMIN, email="boss@newsroom.example")
+    wrong = sign_in(client, "boss@newsroom.example", "not the password")
+    unknown = sign_in(client, "nobody@newsroom.example", "not the password")
+    for response in (wrong, unknown):
+        assert response.status_code == 401  # type: ignore[attr-defined]
+        assert "That email and password don't match a staff account." in text(response)  # type: ignore[arg-type]
+    assert actions().count("staff.sign_in_failed") == 2
+    assert client.get("/staff/").status_code == 302
+
+
+def test_account_locks_after_repeated_failures(
+    app: Flask, client: FlaskClient, make_staff: Callable[..., StaffUser]
+) -> None:
+    user = make_staff(Role.ADMIN, email="lock@newsroom.example")
+    for _ in range(app.config["STAFF_LOCKOUT_ATTEMPTS"]):
+        sign_in(client, "lock@newsroom.example", "guess guess guess")
+    locked = sign_in(client, "lock@newsroom.example", PASSWORD)
+    assert locked.status_code == 429 and "locked until" in text(locked)  # type: ignore[attr-defined,arg-type]
+    db.session.refresh(user)
+    assert user.locked_until is not None
+    assert client.get("/staff/").status_code == 302
+
+
+def test_sign_in_is_rate_limited_per_ip(app: Flask, client: FlaskClient) -> None:
+    app.config["STAFF_SIGN_IN_LIMIT_PER_IP"] = 3
+    for n in range(3):
+        assert sign_in(client, f"x{n}@newsroom.example", "nope nope nope").status_code == 401  # type: ignore[attr-defined]
+    limited = sign_in(client, "x9@newsroom.example", "nope nope nope")
+    assert limited.status_code == 429 and "Too many sign-in attempts" in text(limited)  # type: ignore[attr-defined,arg-type]
+
+
+def test_missing_csrf_is_refused(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:
+    make_staff(Role.ADMIN, email="csrf@newsroom.example")
+    response = client.post("/staff/sign-in", data={"email": "csrf@newsroom.example", "password": PASSWORD})
+    assert response.status_code == 400 and "This form has expired" in text(response)
+    assert "staff.signed_in" not in actions()
+
+
+def test_open_redirects_are_not_followed(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:
+    make_staff(Role.ADMIN, email="next@newsroom.example")
+    response = client.post(
+        "/staff/sign-in?next=https://evil.example/staff",
+        data={"email": "next@newsroom.example", "password": PASSWORD, "csrf_token": token(client, "/staff/sign-in")},
+    )
+    assert response.headers["Location"] == "/staff/"
+
+
+def test_one_time_password_must_be_changed_first(app: Flask, client: FlaskClient) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["staff", "create", "--email", "new@newsroom.example", "--role", "editor", "--one-time-password"]
+    )
+    assert result.exit_code == 0, result.output
+    one_time = result.output.strip().rsplit(" ", 1)[-1]
+    assert sign_in(client, "new@newsroom.example", one_time).status_code == 302  # type: ignore[attr-defined]
+    forced = client.get("/staff/")
+    assert forced.status_code == 302 and forced.headers["Location"] == "/staff/account/password"
+    weak = client.post(
+        "/staff/account/password",
+        data={
+            "current": one_time,
+            "new": "short",
+            "confirm": "short",
+            "csrf_token": token(client, "/staff/account/password"),
+        },
+    )
+    assert weak.status_code == 400 and "Use at least 12 characters." in text(weak)
+    ok = client.post(
+        "/staff/account/password",
+        data={
+            "current": one_time,
+            "new": "a much longer passphrase",
+            "confirm": "a much longer passphrase",
+            "csrf_token": token(client, "/staff/account/password"),
+        },
+    )
+    assert ok.status_code == 302
+    assert client.get("/staff/").status_code == 200
+    assert "staff.password_changed" in actions()
+
+
+def test_cli_rejects_bad_input(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    bad_role = runner.invoke(args=["staff", "create", "--email", "a@newsroom.example", "--role", "owner"])
+    assert bad_role.exit_code == 2 and "owner" in bad_role.output
+    runner.invoke(args=["staff", "create", "--email", "a@newsroom.example", "--role", "admin", "--one-time-password"])
+    duplicate = runner.invoke(
+        args=["staff", "create", "--email", "A@newsroom.example", "--role", "admin", "--one-time-password"]
+    )
+    assert duplicate.exit_code == 1 and "already exists" in duplicate.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(StaffUser)) == 1
+
+
+def enable_totp(client: FlaskClient) -> str:
+    page = client.get("/staff/account/two-factor").get_data(as_text=True)
+    secret = page.split("Key: <code>")[1].split("</code>")[0]
+    response = client.post(
+        "/staff/account/two-factor",
+        data={
+            "secret": secret,
+            "code": totp.code_at(secret, int(time.time()) // 30),
+            "csrf_token": token(client, "/staff/account/two-factor"),
+        },
+    )
+    assert response.status_code == 302, text(response)
+    return secret
+
+
+def test_two_factor_sign_in(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:
+    user = make_staff(Role.ADMIN, email="totp@newsroom.example")
+    sign_in_as(client, user)
+    secret = enable_totp(client)
+    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    step_one = sign_in(client, "totp@newsroom.example")
+    assert step_one.headers["Location"] == "/staff/sign-in/code"  # type: ignore[attr-defined]
+    assert client.get("/staff/").status_code == 302  # not signed in yet
+    wrong = client.post(
+        "/staff/sign-in/code", data={"code": "000000", "csrf_token": token(client, "/staff/sign-in/code")}
+    )
+    assert wrong.status_code == 401
+    code = totp.code_at(secret, int(time.time()) // 30 + 1)  # the next code: the current one set 2FA up
+    ok = client.post("/staff/sign-in/code", data={"code": code, "csrf_token": token(client, "/staff/sign-in/code")})
+    assert ok.status_code == 302 and client.get("/staff/").status_code == 200
+    # The same code can't be used again, even inside its 30 seconds.
+    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    sign_in(client, "totp@newsroom.example")
+    replay = client.post("/staff/sign-in/code", data={"code": code, "csrf_token": token(client, "/staff/sign-in/code")})
+    assert replay.status_code == 401
+
+
+def test_admin_can_require_two_factor(client: FlaskClient, app: Flask, make_staff: Callable[..., StaffUser]) -> None:
+    admin = make_staff(Role.ADMIN)
+    sign_in_as(client, admin)
+    response = client.post(
+        "/staff/users/two-factor-policy",
+        data={"policy-required": "y", "policy-csrf_token": token(client, "/staff/users")},
+    )
+    assert response.status_code == 302
+    assert client.get("/staff/users").headers["Location"] == "/staff/account/two-factor"
+    enable_totp(client)
+    assert client.get("/staff/users").status_code == 200
+    assert "settings.changed" in actions()
+
+
+def test_sessions_end_when_an_admin_deactivates_the_account(
+    client: FlaskClient, app: Flask, make_staff: Callable[..., StaffUser]
+) -> None:
+    analyst = make_staff(Role.ANALYST)
+    other = app.test_client()
+    sign_in_as(other, analyst)
+    assert other.get("/staff/").status_code == 200
+    sign_in_as(client, make_staff(Role.ADMIN))
+    response = client.post(
+        f"/staff/users/{analyst.id}",
+        data={"role": "analyst", "csrf_token": token(client, f"/staff/users/{analyst.id}")},
+    )
+    assert response.status_code == 302
+    assert other.get("/staff/").status_code == 302
+
+
+def test_staff_sessions_expire(client: FlaskClient, app: Flask, make_staff: Callable[..., StaffUser]) -> None:
+    user = make_staff(Role.ADMIN)
+    with client.session_transaction() as session:
+        session["staff"] = {
+            "id": user.id,
+            "epoch": user.session_epoch,
+            "at": int(time.time()) - app.config["STAFF_SESSION_HOURS"] * 3600 - 1,
+        }
+    assert client.get("/staff/").status_code == 302
+
+
+@pytest.mark.parametrize("code", ["", "12345", "abcdef", "1234567"])
+def test_code_form_rejects_malformed_codes(
+    client: FlaskClient, make_staff: Callable[..., StaffUser], code: str
+) -> None:
+    user = make_staff(Role.ADMIN, email="codes@newsroom.example")
+    sign_in_as(client, user)
+    enable_totp(client)
+    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    sign_in(client, "codes@newsroom.example")
+    response = client.post(
+        "/staff/sign-in/code", data={"code": code, "csrf_token": token(client, "/staff/sign-in/code")}
+    )
+    assert response.status_code == 400 and "Enter the 6-digit code." in text(response)

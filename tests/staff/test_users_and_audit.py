@@ -1,0 +1,137 @@
+"""Admins manage staff; the audit log records it and can't be rewritten; the authorization matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from membership.db import db
+from membership.staff.models import AuditEntry, Role, StaffUser
+from tests.helpers import text
+from tests.staff.conftest import sign_in_as
+from tests.staff.test_sign_in import token
+
+
+def count_staff() -> int:
+    db.session.rollback()
+    return int(db.session.scalar(sa.select(sa.func.count()).select_from(StaffUser)) or 0)
+
+
+def test_admin_adds_staff_with_a_one_time_password(staff_client: Callable[[Role], FlaskClient]) -> None:
+    client = staff_client(Role.ADMIN)
+    response = client.post("/staff/users", data={"new-email": "Reporter@Newsroom.example", "new-name": "Rita",
+                                                 "new-role": "editor", "new-csrf_token": token(client, "/staff/users")})
+    assert response.status_code == 200
+    page = text(response)
+    assert "One-time password for reporter@newsroom.example" in page
+    created = db.session.scalars(sa.select(StaffUser).where(StaffUser.email == "reporter@newsroom.example")).one()
+    assert created.role is Role.EDITOR and created.must_change_password
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "staff.created",
+                                                           AuditEntry.target_id == str(created.id))).one()
+    assert entry.details == {"role": "editor"} and entry.actor.endswith("@newsroom.example>")
+
+
+def test_forged_role_is_refused_and_changes_nothing(staff_client: Callable[[Role], FlaskClient]) -> None:
+    client = staff_client(Role.ADMIN)
+    before = count_staff()
+    response = client.post("/staff/users", data={"new-email": "x@newsroom.example", "new-role": "superuser",
+                                                 "new-csrf_token": token(client, "/staff/users")})
+    assert response.status_code == 400 and "Not a valid choice" in text(response)
+    assert count_staff() == before
+
+
+def test_admin_cannot_remove_the_last_admin(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:
+    admin = make_staff(Role.ADMIN)
+    sign_in_as(client, admin)
+    response = client.post(f"/staff/users/{admin.id}", data={"role": "analyst", "active": "y",
+                                                            "csrf_token": token(client, f"/staff/users/{admin.id}")})
+    assert response.status_code == 400 and "You can't remove your own admin access" in text(response)
+    db.session.refresh(admin)
+    assert admin.role is Role.ADMIN
+
+
+def test_role_change_is_audited(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:
+    analyst = make_staff(Role.ANALYST)
+    sign_in_as(client, make_staff(Role.ADMIN))
+    client.post(f"/staff/users/{analyst.id}", data={"role": "editor", "active": "y",
+                                                   "csrf_token": token(client, f"/staff/users/{analyst.id}")})
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "staff.updated")).one()
+    assert entry.details == {"role": ["analyst", "editor"]}
+
+
+def test_audit_log_is_append_only_in_the_database(app: Flask, make_staff: Callable[..., StaffUser]) -> None:
+    make_staff(Role.ADMIN)
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        db.session.execute(sa.update(AuditEntry).values(action="forged"))
+    db.session.rollback()
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        db.session.execute(sa.delete(AuditEntry))
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 1
+
+
+def test_audit_log_filters_and_pages(staff_client: Callable[[Role], FlaskClient]) -> None:
+    from membership.staff.services import record_audit
+
+    client = staff_client(Role.ADMIN)
+    for n in range(60):
+        record_audit(db.session, None, "export.payments", actor_label="cron", rows=n)
+    db.session.commit()
+    first = text(client.get("/staff/audit?action=export"))
+    assert first.count("export.payments") == 50 and "Older entries" in first
+    # Entry 1 is the admin's own creation; the exports are 2…61, so the ten before 12 are 2…11.
+    older = client.get("/staff/audit?action=export&before=12")
+    assert text(older).count("export.payments") == 10
+    end = client.get("/staff/audit?before=1")
+    assert end.status_code == 200 and "you have reached the end of the log" in text(end)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["date_from=2026-02-01&date_to=2026-01-01", "date_from=yesterday", "before=abc"],
+)
+def test_audit_log_rejects_bad_filters(staff_client: Callable[[Role], FlaskClient], query: str) -> None:
+    response = staff_client(Role.ADMIN).get(f"/staff/audit?{query}")
+    assert response.status_code == 400
+
+
+# The authorization matrix: every staff route, for anonymous, patron, analyst, editor, admin. Issues that add
+# staff pages add their routes here with the permission that guards them.
+STAFF_ROUTES: list[tuple[str, set[Role]]] = [
+    ("/staff/", {Role.ANALYST, Role.EDITOR, Role.ADMIN}),
+    ("/staff/account/password", {Role.ANALYST, Role.EDITOR, Role.ADMIN}),
+    ("/staff/account/two-factor", {Role.ANALYST, Role.EDITOR, Role.ADMIN}),
+    ("/staff/users", {Role.ADMIN}),
+    ("/staff/users/{admin_id}", {Role.ADMIN}),
+    ("/staff/audit", {Role.ADMIN}),
+]
+
+
+@pytest.mark.parametrize(("path", "allowed"), STAFF_ROUTES)
+@pytest.mark.parametrize("who", ["anonymous", "patron", "analyst", "editor", "admin"])
+def test_authorization_matrix(app: Flask, client: FlaskClient, make_staff: Callable[..., StaffUser],
+                              path: str, allowed: set[Role], who: str) -> None:
+    admin = make_staff(Role.ADMIN)
+    url = path.format(admin_id=admin.id)
+    if who == "patron":
+        from membership.supporters.models import Supporter
+
+        supporter = Supporter(email="patron@example.org", name="Pat")
+        db.session.add(supporter)
+        db.session.commit()
+        with client.session_transaction() as session:
+            session["supporter_id"] = supporter.id
+    elif who != "anonymous":
+        role = Role(who)
+        sign_in_as(client, admin if role is Role.ADMIN else make_staff(role))
+    response = client.get(url)
+    if who in ("anonymous", "patron"):
+        assert response.status_code == 302 and response.headers["Location"].startswith("/staff/sign-in")
+    elif Role(who) in allowed:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 403
