@@ -14,6 +14,10 @@
 
   Array.prototype.forEach.call(form.querySelectorAll(".js-hide"), function (el) { el.hidden = true; });
 
+  function setText(selector, text) {
+    var el = form.querySelector(selector);
+    if (el) { el.textContent = text; }
+  }
   function frequency() {
     var checked = form.querySelector("input[name=frequency]:checked");
     return checked ? checked.value : "once";
@@ -60,6 +64,12 @@
     Array.prototype.forEach.call(form.querySelectorAll(".input-affix:not([data-suffix-text])"), function (el) { el.textContent = code; });
     var legend = form.querySelector("[data-suffix]");
     if (legend) { legend.textContent = suffix ? "(charged " + suffix.slice(1) + "ly)" : ""; }
+    var rule = fees[code];
+    setText("#cover_fees-hint", "Adds " + rule.bps / 100 + "% + " + money(rule.fixed, code) +
+      " to your payment; the exact total is shown before you pay.");
+    setText("#amount-hint", "Choose an amount" + (suffix ? " per " + suffix.slice(1) : "") + " or enter your own.");
+    setText("#payment-hint", "You'll pay on Stripe's secure page" +
+      (suffix ? "; you can cancel your membership at any time." : "."));
   }
   function renderTotal() {
     var minor = chosenMinor(), code = currency(), suffix = suffixes[frequency()];
@@ -85,4 +95,7 @@
     renderTotal();
   });
   renderTotal();
+  // Move focus to the error summary so screen readers announce what needs fixing.
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
 })();

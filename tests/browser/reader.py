@@ -1,0 +1,67 @@
+"""What a reader does in the browser: fill the give form, pay on the double's hosted page, read the result.
+
+Locators use what the reader sees (labels, roles, button names), so a renamed label fails the tests as it
+would confuse a screen-reader user.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from playwright.sync_api import Page, expect
+
+from membership.db import db
+from membership.giving.models import Checkout
+from stripe_double import DoubleServer
+from tests.conftest import LiveServer
+
+EMAIL = "olena@example.org"
+NAME = "Olena"
+CARD_OK = "4242 4242 4242 4242"
+CARD_DECLINED = "4000 0000 0000 0002"
+CARD_FAILS_LATER = "4000 0000 0000 0341"
+CARD_3DS = "4000 0027 6000 3184"
+# The thanks page refreshes every 3 s until Stripe or the webhook confirms the payment.
+CONFIRMATION_TIMEOUT_MS = 15_000
+
+
+def choose_gift(page: Page, *, frequency: str = "Once", amount: str | None = "10", preset: str | None = None,
+                email: str = EMAIL, name: str = NAME) -> None:
+    """On /give: pick the frequency, then a preset (by its label, e.g. "€5.00/month") or an amount."""
+    page.get_by_label(frequency, exact=True).check()
+    if preset is not None:
+        page.get_by_label(preset, exact=True).check()
+    elif amount is not None:
+        page.get_by_label("Other amount").fill(amount)
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Your name").fill(name)
+
+
+def continue_to_payment(page: Page, double: DoubleServer) -> None:
+    """Submit the give form and arrive on the double's hosted checkout page."""
+    page.get_by_role("button", name="Continue to secure payment").click()
+    page.wait_for_url(re.compile(re.escape(f"{double.url}/c/pay/cs_test_")))
+
+
+def pay_with_card(page: Page, card: str) -> None:
+    """Type a card into the hosted form and press its one button (Pay, Donate or Subscribe)."""
+    page.get_by_label("Card number").fill(card)
+    page.get_by_label("Expiry (MM / YY)").fill("12 / 34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Name on card").fill("Olena Kovalenko")
+    page.locator("main form").get_by_role("button").click()
+
+
+def expect_thanks(page: Page, live_app: LiveServer, heading: str) -> None:
+    """Back on our thanks page, which shows `heading` once the payment is confirmed."""
+    expect(page).to_have_url(re.compile(re.escape(f"{live_app.url}/give/thanks?session_id=cs_test_")))
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading, timeout=CONFIRMATION_TIMEOUT_MS)
+
+
+def latest_checkout() -> Checkout:
+    """The newest checkout row, as committed by the live app."""
+    db.session.rollback()
+    checkout = db.session.scalars(sa.select(Checkout).order_by(Checkout.id.desc())).first()
+    assert checkout is not None, "the give form recorded no checkout"
+    return checkout
