@@ -1,0 +1,1 @@
+"""Benchmarks: runnable scripts, `python -m bench.<name> --help`. Results are kept in docs/benchmarks.md."""

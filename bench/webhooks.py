@@ -1,0 +1,635 @@
+"""Webhook throughput: signed gift and renewal events posted to the app under gunicorn on PostgreSQL.
+
+    .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W]
+
+1. A fresh `bench` database, migrated and seeded; the Stripe double in a subprocess with no webhook
+   endpoint, because this script delivers the events itself.
+2. Realistic events: checkouts opened by the app's own `start_checkout` service and paid in the double,
+   half of the events from one-time gifts and half from monthly memberships on a test clock advanced one
+   month, so every membership renews. The events of the types the app handles are read from /v1/events.
+3. The app under gunicorn: every event posted once, oldest first, signed as Stripe signs, by C clients.
+4. The ceiling: `bench.bare_insert` (one INSERT of the body per request) under the same gunicorn
+   settings, with the same bodies and clients.
+
+Prints events/s and p50/p99 latency for both and their ratio, then where the time went: CPU seconds per
+process, the machine's busy/iowait/steal time, and what PostgreSQL's connections were doing. Exits 1 if a
+request was not answered 2xx or the database does not hold the expected rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import queue
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import stripe
+
+from bench.bare_insert import CREATE_TABLE, DATABASE_URL_VARIABLE, TABLE
+from membership import create_app
+from membership.db import db
+from membership.giving.events import HANDLERS
+from membership.giving.models import Frequency
+from membership.giving.services import GiftChoice, start_checkout
+from membership.supporters.services import find_or_create_supporter, link_stripe_customer
+from membership.web import currency_rules, gateway
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+DATABASE = "bench"
+DATABASE_URL = f"{PG_SERVER}/{DATABASE}"
+STRIPE_KEY = "sk_test_bench_webhooks"
+WEBHOOK_SECRET = "whsec_bench_webhooks_secret"  # noqa: S105 - a throwaway test-mode secret
+SECRET_KEY = "bench-secret-key-that-is-long-enough-0123456789"  # noqa: S105 - same
+MONTH = 31 * 24 * 3600
+# Stripe allows three customers per test clock (and the double's clock advance slows down with more).
+CUSTOMERS_PER_CLOCK = 3
+# A monthly membership bought and renewed once: customer.subscription.created, customer.subscription.updated
+# (incomplete → active), invoice.paid and checkout.session.completed, then at the renewal
+# customer.subscription.updated (new period) and invoice.paid. A gift is one checkout.session.completed.
+EVENTS_PER_MEMBERSHIP = 6
+CURRENCIES = ("EUR", "USD", "GBP")
+GIFT_AMOUNTS = (1000, 2500, 5000, 10000, 1500)
+MONTHLY_AMOUNTS = (300, 500, 1000, 2500, 700)
+TEST_CARD = "4242424242424242"
+
+
+# Plan and processes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many gifts and memberships make about `events` events, half from each."""
+
+    gifts: int
+    memberships: int
+
+    @classmethod
+    def for_events(cls, events: int) -> Plan:
+        memberships = max(1, round(events / 2 / EVENTS_PER_MEMBERSHIP))
+        return cls(gifts=max(1, events - memberships * EVENTS_PER_MEMBERSHIP), memberships=memberships)
+
+    @property
+    def events(self) -> int:
+        return self.gifts + self.memberships * EVENTS_PER_MEMBERSHIP
+
+    @property
+    def payments(self) -> int:
+        """Each gift is one payment; each membership two (the first invoice and the renewal)."""
+        return self.gifts + 2 * self.memberships
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running(name: str, command: list[str], env: Mapping[str, str], logs: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A subprocess with its output in `logs/<name>.log`, always stopped on the way out."""
+    with (logs / f"{name}.log").open("wb") as log:
+        process = subprocess.Popen(command, env=dict(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}; see its log")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - a local URL we built
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+def gunicorn(app_spec: str, port: int, workers: int) -> list[str]:
+    """The one gunicorn command line both servers share: sync workers, as deployed."""
+    return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
+            "--bind", f"127.0.0.1:{port}", "--timeout", "120", app_spec]
+
+
+def prepare_database(env: Mapping[str, str]) -> None:
+    """Drop and recreate `bench`, migrate it to head, seed the catalogue, add the ceiling's table."""
+    server = ["-h", "127.0.0.1", "-U", "postgres"]
+    flask = [sys.executable, "-m", "flask", "--app", "membership"]
+    for command in (["dropdb", *server, "--if-exists", "--force", DATABASE], ["createdb", *server, DATABASE],
+                    [*flask, "db", "upgrade"], [*flask, "seed-demo"]):
+        done = subprocess.run(command, env=dict(env), cwd=ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute(CREATE_TABLE)
+
+
+# Generating the events ------------------------------------------------------------------------------
+
+
+def double_call(double_url: str, method: str, path: str, payload: Mapping[str, Any] | None = None) -> Any:
+    """A JSON request to the double, authenticated like the app's."""
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(  # noqa: S310 - a local URL we built
+        f"{double_url}{path}", data=data, method=method,
+        headers={"Authorization": f"Bearer {STRIPE_KEY}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def open_checkouts(double_url: str, app_url: str, plan: Plan, clock_ids: list[str]) -> list[tuple[str, str]]:
+    """Open every checkout through the app's own service; returns (session id, email) pairs.
+
+    Members' Stripe customers are created on a test clock first and linked to their supporter, as
+    after an earlier gift, so that Checkout bills their subscription on that clock.
+    """
+    sdk = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": double_url})
+    app = create_app({
+        "SQLALCHEMY_DATABASE_URI": DATABASE_URL.replace("postgresql://", "postgresql+psycopg://"),
+        "SECRET_KEY": SECRET_KEY,
+        "STRIPE_SECRET_KEY": STRIPE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": double_url,
+        "PUBLIC_URL": app_url,
+    })
+    opened: list[tuple[str, str]] = []
+    with app.app_context():
+        session = db.session()
+        for number in range(plan.gifts + plan.memberships):
+            monthly = number < plan.memberships
+            email, name = f"reader{number}@example.org", f"Reader {number}"
+            supporter = find_or_create_supporter(session, email, name)
+            if monthly:
+                clock_id = clock_ids[number // CUSTOMERS_PER_CLOCK]
+                customer = sdk.v1.customers.create({"email": email, "name": name, "test_clock": clock_id})
+                link_stripe_customer(session, supporter, customer.id)
+            amounts = MONTHLY_AMOUNTS if monthly else GIFT_AMOUNTS
+            choice = GiftChoice(
+                email=email,
+                name=name,
+                frequency=Frequency.MONTHLY if monthly else Frequency.ONCE,
+                amount_minor=amounts[number % len(amounts)],
+                currency=CURRENCIES[number % len(CURRENCIES)],
+                cover_fees=number % 3 == 0,
+            )
+            checkout, _ = start_checkout(
+                session, gateway(), choice, currency_rules(), newsroom="Bench Newsroom",
+                success_url=f"{app_url}/give/thanks?session_id={{CHECKOUT_SESSION_ID}}",
+                cancel_url=lambda checkout_id: f"{app_url}/give/cancelled?ref={checkout_id}",
+            )
+            session.commit()
+            assert checkout.stripe_session_id is not None
+            opened.append((checkout.stripe_session_id, email))
+        db.engine.dispose()
+    return opened
+
+
+def handled_events(double_url: str) -> list[dict[str, Any]]:
+    """Every event of a type the app handles, oldest first, read page by page from /v1/events."""
+    params: dict[str, str] = {"limit": "100"}
+    params.update({f"types[{i}]": event_type for i, event_type in enumerate(sorted(HANDLERS))})
+    newest_first: list[dict[str, Any]] = []
+    while True:
+        page = double_call(double_url, "GET", "/v1/events?" + urllib.parse.urlencode(params))
+        newest_first.extend(page["data"])
+        if not page["has_more"] or not page["data"]:
+            return list(reversed(newest_first))
+        params["starting_after"] = page["data"][-1]["id"]
+
+
+def expected_payments(events: list[dict[str, Any]]) -> int:
+    """One payment per paid one-time Checkout and per paid invoice: what the app must end up with."""
+    gifts = sum(1 for e in events if e["type"] == "checkout.session.completed"
+                and e["data"]["object"]["mode"] == "payment" and e["data"]["object"]["payment_status"] == "paid")
+    invoices = sum(1 for e in events if e["type"] == "invoice.paid" and e["data"]["object"]["amount_paid"] > 0)
+    return gifts + invoices
+
+
+def generate_events(double_url: str, app_url: str, plan: Plan) -> list[dict[str, Any]]:
+    """Gifts and memberships paid in the double, the members' clocks advanced a month: their events."""
+    sdk = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": double_url})
+    now = int(time.time())
+    phases = [time.perf_counter()]
+    clocks = [sdk.v1.test_helpers.test_clocks.create({"frozen_time": now, "name": f"bench {n}"})
+              for n in range(-(-plan.memberships // CUSTOMERS_PER_CLOCK))]
+    opened = open_checkouts(double_url, app_url, plan, [clock.id for clock in clocks])
+    phases.append(time.perf_counter())
+    for session_id, email in opened:
+        result = double_call(double_url, "POST", f"/_double/checkout/{session_id}/pay",
+                             {"card": TEST_CARD, "email": email})
+        if result["status"] != "succeeded":
+            raise RuntimeError(f"paying {session_id} gave {result['status']}: {result['message']}")
+    phases.append(time.perf_counter())
+    for clock in clocks:
+        sdk.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": now + MONTH})
+    phases.append(time.perf_counter())
+    events = handled_events(double_url)
+    phases.append(time.perf_counter())
+    steps = ("opening checkouts", "paying", "advancing clocks", "listing events")
+    durations = (end - start for start, end in pairwise(phases))
+    print("  " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in zip(steps, durations, strict=True)),
+          flush=True)
+    if len(events) != plan.events or expected_payments(events) != plan.payments:
+        raise RuntimeError(f"the double produced {len(events)} events for {expected_payments(events)} payments; "
+                           f"expected {plan.events} for {plan.payments}")
+    return events
+
+
+# Load -----------------------------------------------------------------------------------------------
+
+
+def sign(body: bytes, secret: str) -> str:
+    """A Stripe-Signature header as Stripe computes it: t=<unix>,v1=<HMAC-SHA256 of "<t>.<body>">."""
+    timestamp = int(time.time())
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One load run: per-request latencies (seconds) and statuses, the wall time of the whole run, the CPU
+    seconds each process and the machine used, and what PostgreSQL's connections did (samples per state)."""
+
+    latencies: list[float]
+    statuses: list[int]
+    wall_seconds: float
+    cpu_seconds: dict[str, float]
+    machine_seconds: dict[str, float]
+    activity: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cpu_bound_per_second(self) -> float:
+        """Events/s if the processes measured had every CPU of the machine to themselves and never waited."""
+        return (os.cpu_count() or 1) * len(self.latencies) / (sum(self.cpu_seconds.values()) or 1)
+
+    @property
+    def others_seconds(self) -> float:
+        """Busy CPU time of everything else: other programs, PostgreSQL's shared processes, the kernel."""
+        return max(0.0, self.machine_seconds["busy"] - sum(self.cpu_seconds.values()))
+
+    def machine_percent(self, kind: str) -> float:
+        """Share of all the machine's CPU time during the run that was `kind` (busy, iowait, steal, idle)."""
+        return 100 * self.machine_seconds[kind] / (sum(self.machine_seconds.values()) or 1)
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies) / self.wall_seconds
+
+    def percentile_ms(self, percent: int) -> float:
+        cut_points = statistics.quantiles(self.latencies, n=100, method="inclusive")
+        return 1000 * cut_points[percent - 1]
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for status in self.statuses if not 200 <= status < 300)
+
+
+def post_once(port: int, path: str, body: bytes) -> tuple[int, float]:
+    """POST one signed event on a new connection (gunicorn's sync workers close each one anyway)."""
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0 (bench)",
+               "Stripe-Signature": sign(body, WEBHOOK_SECRET)}
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        status = response.status
+    except OSError:
+        status = 0
+    finally:
+        conn.close()
+    return status, time.perf_counter() - started
+
+
+def post_all(port: int, path: str, bodies: list[bytes], concurrency: int,
+             measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Run:
+    """Every body posted once, in order, by `concurrency` client threads that start together."""
+    work: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    for body in bodies:
+        work.put(body)
+    results: list[tuple[int, float]] = []
+    results_lock = threading.Lock()
+    start = threading.Barrier(concurrency + 1)
+
+    def client() -> None:
+        mine: list[tuple[int, float]] = []
+        start.wait()
+        while True:
+            try:
+                body = work.get_nowait()
+            except queue.Empty:
+                break
+            mine.append(post_once(port, path, body))
+        with results_lock:
+            results.extend(mine)
+
+    threads = [threading.Thread(target=client, name=f"client-{n}") for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    cpu_before, machine_before = measure_cpu()
+    started = time.perf_counter()
+    start.wait()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    cpu_after, machine_after = measure_cpu()
+    return Run(
+        latencies=[latency for _, latency in results],
+        statuses=[status for status, _ in results],
+        wall_seconds=wall,
+        cpu_seconds={name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
+        machine_seconds={name: machine_after[name] - machine_before[name] for name in machine_after},
+    )
+
+
+def warm_up(url: str, workers: int) -> None:
+    """A few GETs so every worker has imported its code and opened its database connection."""
+    for _ in range(4 * workers):
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - a local URL we built
+            response.read()
+
+
+# CPU accounting from /proc --------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[str, int, float] | None:
+    """(command name, parent pid, CPU seconds used) of a process, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = raw[raw.index("(") + 1:raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2:].split()
+    # After the name: state, ppid, ... utime is field 14 and stime field 15 of the whole line.
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _all_processes() -> dict[int, tuple[str, int, float]]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            found[int(entry.name)] = stat
+    return found
+
+
+def _machine_seconds() -> dict[str, float]:
+    """CPU seconds of the whole machine (all CPUs) so far, from /proc/stat: busy, iowait, steal, idle."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(value) / CLOCK_TICKS for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]
+    )
+    return {"busy": user + nice + system + irq + softirq, "iowait": iowait, "steal": steal, "idle": idle}
+
+
+def cpu_meter(groups: Mapping[str, int]) -> Callable[[], tuple[dict[str, float], dict[str, float]]]:
+    """CPU seconds used so far by each named process and its children, by the PostgreSQL backends serving
+    the servers under test and by this script; and by the whole machine, to see what anything else took."""
+
+    def measure() -> tuple[dict[str, float], dict[str, float]]:
+        processes = _all_processes()
+        usage = {name: sum(cpu for pid, (_, ppid, cpu) in processes.items() if root in (pid, ppid))
+                 for name, root in groups.items()}
+        usage["postgres backends"] = sum(processes[pid][2] for pid in bench_backends() if pid in processes)
+        mine = resource.getrusage(resource.RUSAGE_SELF)
+        usage["load client"] = mine.ru_utime + mine.ru_stime
+        return usage, _machine_seconds()
+
+    return measure
+
+
+# What PostgreSQL's connections are doing ------------------------------------------------------------
+
+SAMPLER = "bench-sampler"
+# The connections of the servers under test: not this one, not the sampler's.
+SERVER_BACKENDS = f"""
+    FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
+    AND pid <> pg_backend_pid() AND application_name <> '{SAMPLER}'
+"""
+
+
+def bench_backends() -> list[int]:
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        return [int(pid) for (pid,) in conn.execute(f"SELECT pid {SERVER_BACKENDS}")]
+
+
+
+def _activity_label(state: str | None, wait_type: str | None, wait_event: str | None) -> str:
+    if state == "idle in transaction":
+        return "idle in transaction (app busy)"
+    if state != "active":
+        return "idle (between requests)"
+    if wait_type == "Lock":
+        return "waiting for a lock"
+    if wait_event and wait_event.startswith("WAL"):
+        return "writing WAL (commit)"
+    return "running a statement"
+
+
+@contextmanager
+def database_activity(every_seconds: float = 0.02) -> Iterator[Counter[str]]:
+    """Sample pg_stat_activity for the bench database while the block runs: connection samples per state."""
+    samples: Counter[str] = Counter()
+    stop = threading.Event()
+
+    def sample() -> None:
+        with psycopg.connect(DATABASE_URL, autocommit=True, application_name=SAMPLER) as conn:
+            while not stop.wait(every_seconds):
+                for state, wait_type, wait_event in conn.execute(f"SELECT state, wait_event_type, wait_event "
+                                                                 f"{SERVER_BACKENDS}"):
+                    samples[_activity_label(state, wait_type, wait_event)] += 1
+
+    sampler = threading.Thread(target=sample, name="pg-activity", daemon=True)
+    sampler.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        sampler.join()
+
+
+# The runs ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppCheck:
+    payments: int
+    processed: int
+    events: int
+    memberships: int
+
+
+def check_app_database() -> AppCheck:
+    with psycopg.connect(DATABASE_URL) as conn:
+        payments = conn.execute("SELECT count(*) FROM payments").fetchone()
+        processed = conn.execute("SELECT count(*) FROM stripe_events WHERE status = 'processed'").fetchone()
+        events = conn.execute("SELECT count(*) FROM stripe_events").fetchone()
+        memberships = conn.execute("SELECT count(*) FROM memberships WHERE status = 'active'").fetchone()
+    assert payments and processed and events and memberships
+    return AppCheck(int(payments[0]), int(processed[0]), int(events[0]), int(memberships[0]))
+
+
+def count_ceiling_rows() -> int:
+    with psycopg.connect(DATABASE_URL) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def stripe_calls(double_url: str) -> int:
+    return len(double_call(double_url, "GET", "/_double/requests"))
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What both load runs share."""
+
+    args: argparse.Namespace
+    env: Mapping[str, str]
+    double: subprocess.Popen[bytes]
+    logs: Path
+    bodies: list[bytes]
+
+
+def serve_and_load(bench: Bench, name: str, app_spec: str, port: int, ready_path: str, post_path: str) -> Run:
+    """Serve `app_spec` under gunicorn, warm it up with GETs of `ready_path`, post every body to `post_path`."""
+    ready = f"http://127.0.0.1:{port}{ready_path}"
+    with running(name, gunicorn(app_spec, port, bench.args.workers), bench.env, bench.logs) as server:
+        wait_until_up(ready, server)
+        warm_up(ready, bench.args.workers)
+        meter = cpu_meter({"gunicorn": server.pid, "stripe double": bench.double.pid})
+        with database_activity() as activity:
+            run = post_all(port, post_path, bench.bodies, bench.args.concurrency, meter)
+        return replace(run, activity=dict(activity))
+
+
+# Report -----------------------------------------------------------------------------------------------
+
+
+def report(plan: Plan, args: argparse.Namespace, app: Run, ceiling: Run, calls: int, check: AppCheck,
+           ceiling_rows: int) -> bool:
+    """Print the comparison; True if every request succeeded and the database holds what it should."""
+    ratio = app.per_second / ceiling.per_second
+    print(f"\n{plan.events} events ({plan.gifts} gifts; {plan.memberships} monthly memberships of "
+          f"{EVENTS_PER_MEMBERSHIP} events each, renewal included), {args.concurrency} clients, "
+          f"gunicorn --workers {args.workers} (sync)\n")
+    print(f"{'':34}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for label, run in (("app  POST /stripe/webhook", app), ("ceiling  one INSERT per request", ceiling)):
+        print(f"{label:34}{run.per_second:10.1f}{run.percentile_ms(50):10.1f}{run.percentile_ms(99):10.1f}"
+              f"{run.failures:10d}")
+    verdict = "met" if ratio >= 0.5 else "NOT met"
+    print(f"\napp / ceiling: {ratio:.2f} (target at least 0.50: {verdict})")
+    print(f"Stripe API calls from the app during its run: {calls} ({calls / plan.events:.2f} per event)\n")
+    print(f"{'CPU seconds per 1000 events':34}{'app run':>10}{'ceiling':>10}")
+    for name in app.cpu_seconds:
+        per_app = 1000 * app.cpu_seconds[name] / plan.events
+        per_ceiling = 1000 * ceiling.cpu_seconds.get(name, 0.0) / plan.events
+        print(f"  {name:32}{per_app:10.2f}{per_ceiling:10.2f}")
+    print(f"  {'other processes on the machine':32}{1000 * app.others_seconds / plan.events:10.2f}"
+          f"{1000 * ceiling.others_seconds / plan.events:10.2f}")
+    print(f"  {'(wall seconds of the run)':32}{app.wall_seconds:10.2f}{ceiling.wall_seconds:10.2f}")
+    print(f"\nBound from the CPU time above alone, as if nothing else ran on the {os.cpu_count()} CPUs: "
+          f"app {app.cpu_bound_per_second:.0f} events/s, ceiling {ceiling.cpu_bound_per_second:.0f} events/s, "
+          f"ratio {app.cpu_bound_per_second / ceiling.cpu_bound_per_second:.2f}")
+    print(f"\n{f'Machine CPU, {os.cpu_count()} CPUs (% of time)':34}{'app run':>10}{'ceiling':>10}")
+    for kind in ("busy", "iowait", "steal", "idle"):
+        print(f"  {kind:32}{app.machine_percent(kind):10.1f}{ceiling.machine_percent(kind):10.1f}")
+    print(f"\n{'PostgreSQL connections (% samples)':34}{'app run':>10}{'ceiling':>10}")
+    app_total, ceiling_total = sum(app.activity.values()) or 1, sum(ceiling.activity.values()) or 1
+    for state in sorted(set(app.activity) | set(ceiling.activity)):
+        print(f"  {state:32}{100 * app.activity.get(state, 0) / app_total:10.1f}"
+              f"{100 * ceiling.activity.get(state, 0) / ceiling_total:10.1f}")
+    ok = (app.failures == 0 and ceiling.failures == 0 and check.payments == plan.payments
+          and check.processed == check.events == plan.events and check.memberships == plan.memberships
+          and ceiling_rows == plan.events)
+    print(f"\nDatabase after the app run: {check.payments} payments (expected {plan.payments}), "
+          f"{check.processed} of {check.events} events processed, {check.memberships} active memberships "
+          f"(expected {plan.memberships}); ceiling table: {ceiling_rows} rows. {'OK' if ok else 'MISMATCH'}")
+    return ok
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=2000, help="about how many events to post (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers for both servers (default 4)")
+    args = parser.parse_args(argv)
+    if args.events < 2 * EVENTS_PER_MEMBERSHIP or args.concurrency < 1 or args.workers < 1:
+        parser.error(f"--events must be at least {2 * EVENTS_PER_MEMBERSHIP}; --concurrency and --workers >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = Plan.for_events(args.events)
+    logs = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+    double_port, app_port = free_port(), free_port()
+    double_url, app_url = f"http://127.0.0.1:{double_port}", f"http://127.0.0.1:{app_port}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("STRIPE_DOUBLE_")}
+    env.update({
+        "DATABASE_URL": DATABASE_URL, DATABASE_URL_VARIABLE: DATABASE_URL, "SECRET_KEY": SECRET_KEY,
+        "STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": double_url,
+        "PUBLIC_URL": app_url, "MEMBERSHIP_ENV": "development",
+    })
+    print(f"Preparing database {DATABASE!r} (logs in {logs})", flush=True)
+    prepare_database(env)
+    with ExitStack() as stack:
+        # No --webhook-url: the double keeps its events and delivers none; this script posts them.
+        double = stack.enter_context(running(
+            "stripe-double",
+            [sys.executable, "-m", "stripe_double", "--host", "127.0.0.1", "--port", str(double_port),
+             "--tick-seconds", "86400"],
+            env, logs,
+        ))
+        wait_until_up(f"{double_url}/", double)
+        started = time.perf_counter()
+        events = generate_events(double_url, app_url, plan)
+        print(f"Generated {len(events)} events in {time.perf_counter() - started:.1f} s; posting to the app",
+              flush=True)
+        bench = Bench(args, env, double, logs, [json.dumps(event, indent=2).encode() for event in events])
+        calls_before = stripe_calls(double_url)
+        app_run = serve_and_load(bench, "app", "membership:create_app()", app_port, "/give", "/stripe/webhook")
+        calls = stripe_calls(double_url) - calls_before
+        check = check_app_database()
+        print("Posting the same bodies to the ceiling", flush=True)
+        ceiling_run = serve_and_load(bench, "ceiling", "bench.bare_insert:app", free_port(), "/", "/")
+    ok = report(plan, args, app_run, ceiling_run, calls, check, count_ceiling_rows())
+    if not ok:
+        print(f"See the server logs in {logs}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
