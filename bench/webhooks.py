@@ -414,15 +414,18 @@ def _machine_seconds() -> dict[str, float]:
     return {"busy": user + nice + system + irq + softirq, "iowait": iowait, "steal": steal, "idle": idle}
 
 
-def cpu_meter(groups: Mapping[str, int]) -> Callable[[], tuple[dict[str, float], dict[str, float]]]:
+def cpu_meter(groups: Mapping[str, int],
+              database_url: str = DATABASE_URL) -> Callable[[], tuple[dict[str, float], dict[str, float]]]:
     """CPU seconds used so far by each named process and its children, by the PostgreSQL backends serving
-    the servers under test and by this script; and by the whole machine, to see what anything else took."""
+    the servers under test (on `database_url`) and by this script; and by the whole machine, to see what
+    anything else took."""
 
     def measure() -> tuple[dict[str, float], dict[str, float]]:
         processes = _all_processes()
         usage = {name: sum(cpu for pid, (_, ppid, cpu) in processes.items() if root in (pid, ppid))
                  for name, root in groups.items()}
-        usage["postgres backends"] = sum(processes[pid][2] for pid in bench_backends() if pid in processes)
+        usage["postgres backends"] = sum(processes[pid][2] for pid in bench_backends(database_url)
+                                         if pid in processes)
         mine = resource.getrusage(resource.RUSAGE_SELF)
         usage["load client"] = mine.ru_utime + mine.ru_stime
         return usage, _machine_seconds()
@@ -440,8 +443,8 @@ SERVER_BACKENDS = f"""
 """
 
 
-def bench_backends() -> list[int]:
-    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+def bench_backends(database_url: str = DATABASE_URL) -> list[int]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         return [int(pid) for (pid,) in conn.execute(f"SELECT pid {SERVER_BACKENDS}")]
 
 

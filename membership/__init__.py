@@ -32,6 +32,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(overrides or {})
     generated_key = ensure_secret_key(app.config)
     app.extensions["currency_rules"] = check_settings(app.config)
+    app.config["PERMANENT_SESSION_LIFETIME"] = int(app.config["PATRON_SESSION_DAYS"]) * 86400  # signed-in patrons
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if generated_key:
@@ -42,10 +43,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
 
     from membership import cli, errors, models, outbox, web  # noqa: F401  (models: every table on the metadata)
+    from membership.ballots import views as ballots_views
     from membership.giving import views as giving_views
     from membership.giving.stripe_gateway import StripeGateway
     from membership.patrons import views as patrons_views
     from membership.staff import views as staff_views
+    from membership.staff.ballots import views as staff_ballots_views
+    from membership.staff.dashboard import views as staff_dashboard_views
+    from membership.staff.reports import views as staff_reports_views
+    from membership.staff.supporters import views as staff_supporters_views
+    from membership.staff.tiers import views as staff_tiers_views
 
     app.extensions["stripe_gateway"] = StripeGateway(
         app.config["STRIPE_SECRET_KEY"],
@@ -56,7 +63,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(giving_views.bp)
     app.register_blueprint(patrons_views.bp)
+    app.register_blueprint(ballots_views.bp)
     app.register_blueprint(staff_views.bp)
+    app.register_blueprint(staff_dashboard_views.bp)
+    app.register_blueprint(staff_reports_views.bp)
+    app.register_blueprint(staff_supporters_views.bp)
+    app.register_blueprint(staff_tiers_views.bp)
+    app.register_blueprint(staff_ballots_views.bp)
     if app.config["MEMBERSHIP_ENV"] != "production":
         # The development outbox shows every email instead of sending it; production never serves it.
         app.register_blueprint(outbox.bp)

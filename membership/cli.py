@@ -6,17 +6,21 @@ Commands call the same services as the web and end their own transaction, once.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from membership.db import current_session, db
+from membership.db import current_session, db, utcnow
+from membership.email import flush_committed_emails, retry_due_emails
 from membership.giving import events
+from membership.jobs import run_jobs
 from membership.staff import services as staff_services
 from membership.staff.models import Role
-from membership.web import gateway
+from membership.staff.reports import services as reports
+from membership.web import currency_rules, gateway
 
 stripe_cli = AppGroup("stripe", help="Stripe maintenance.")
 
@@ -39,6 +43,7 @@ def reconcile_command(since: datetime | None) -> None:
     if since is not None and since > datetime.now(UTC):
         raise click.BadParameter("--since is in the future.", param_hint="--since")
     report = events.reconcile(current_session(), gateway(), since=since)
+    flush_committed_emails()  # each event committed on its own; send what they queued
     click.echo(
         f"Events listed: {report.seen}; processed now: {report.processed}; "
         f"already done: {report.already_done}; failed: {report.failed}."
@@ -48,11 +53,28 @@ def reconcile_command(since: datetime | None) -> None:
 
 
 @click.command("seed-demo")
-def seed_demo_command() -> None:
+@click.option("--history", is_flag=True,
+              help="Also add a few hundred demo supporters with 14 months of gifts, memberships and checkouts "
+                   "(development only; fake Stripe ids that never reach Stripe).")
+@click.option("--admin-email", default="", help="Also create this demo admin account if missing (development only).")
+@click.option("--admin-password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The demo admin's password, read from this file.")
+def seed_demo_command(history: bool, admin_email: str, admin_password_file: Path | None) -> None:
     """Load demo data (tiers and amount presets). Safe to run again: nothing is duplicated."""
-    from membership.demo import seed_demo
+    from membership.demo import seed_demo, seed_demo_admin
 
-    summary = seed_demo(current_session())
+    if (history or admin_email) and current_app.config["MEMBERSHIP_ENV"] == "production":
+        raise click.UsageError("Demo supporters and the demo admin are for development only.")
+    if admin_email and admin_password_file is None:
+        raise click.UsageError("--admin-email needs --admin-password-file.")
+    fees = {code: rules.fee for code, rules in currency_rules().items()}
+    summary = seed_demo(current_session(), utcnow(), fees) if history else seed_demo(current_session())
+    if admin_email and admin_password_file is not None:
+        try:
+            created = seed_demo_admin(current_session(), admin_email, admin_password_file.read_text().strip())
+        except staff_services.StaffError as exc:
+            raise click.ClickException(str(exc)) from None
+        summary += f" Demo admin {admin_email}: {'created' if created else 'already there'}."
     db.session.commit()
     click.echo(summary)
 
@@ -81,7 +103,87 @@ def create_staff_command(email: str, role: str, name: str, one_time: bool) -> No
         click.echo(f"One-time password (shown once; to be changed at first sign-in): {generated}")
 
 
+email_cli = AppGroup("email", help="Outgoing email.")
+
+
+@email_cli.command("retry")
+def email_retry_command() -> None:
+    """Send every queued email whose next attempt is due. Exits 1 if any still fails."""
+    sent, failed = retry_due_emails(current_session())
+    db.session.commit()
+    flush_committed_emails()
+    click.echo(f"Emails sent: {sent}; failed (left queued for a later retry): {failed}.")
+    if failed:
+        raise SystemExit(1)
+
+
+jobs_cli = AppGroup("jobs", help="Periodic work; run every few minutes from cron.")
+
+
+@jobs_cli.command("run")
+@click.option("--quiet", is_flag=True, help="Print nothing when there was nothing to do (for cron).")
+def jobs_run_command(quiet: bool) -> None:
+    """Retry due emails, send due payment reminders, prune old rate-limit records. Exits 1 if a send failed."""
+    report = run_jobs(current_session(), utcnow())
+    db.session.commit()
+    flush_committed_emails()
+    if not (quiet and report.idle):
+        click.echo(str(report))
+    if report.emails_failed:
+        raise SystemExit(1)
+
+
+export_cli = AppGroup("export", help="Exports for accounting and analysis: the same files as /staff/reports.")
+
+
+def _parse_day(_: click.Context, __: click.Parameter, value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD.") from None
+
+
+def _export_command(kind: str) -> None:
+    @export_cli.command(kind, help=f"Write the {kind} export to a file (audited as the command line).")
+    @click.option("--from", "first", required=True, callback=_parse_day, help="First day, YYYY-MM-DD (UTC).")
+    @click.option("--to", "last", required=True, callback=_parse_day, help="Last day, included, YYYY-MM-DD (UTC).")
+    @click.option("--format", "fmt", type=click.Choice([f.value for f in reports.ExportFormat]), default="csv",
+                  show_default=True)
+    @click.option("--currency", default="", help="Only this currency (default: all).")
+    @click.option("--status", default="", help="Only this status (default: all).")
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                  help="The file to write (default: the dated name, e.g. payments-2026-01-01-to-2026-01-31.csv).")
+    def command(first: date, last: date, fmt: str, currency: str, status: str, output: Path | None) -> None:
+        try:
+            filters = reports.make_filters(kind, first, last, currency, status, list(currency_rules()))
+        except reports.FilterError as exc:
+            raise click.UsageError(str(exc)) from None
+        run = reports.ExportRun(filters, reports.ExportFormat(fmt))
+        path = output or Path(filters.filename(run.fmt))
+        grace = timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
+        spec = reports.export_query(filters, now=utcnow(), grace=grace, currencies=list(currency_rules()))
+        partial = path.with_name(f".{path.name}.partial")  # the file appears whole or not at all
+        try:
+            with partial.open("wb") as out:
+                for chunk in reports.export_chunks(db.engine, spec, run):
+                    out.write(chunk)
+            partial.replace(path)
+            run.complete = True
+        finally:
+            partial.unlink(missing_ok=True)
+            reports.record_export(current_session(), None, run, actor_label="command line")
+            db.session.commit()
+        click.echo(f"Wrote {run.rows} rows to {path}.")
+
+
+for _kind in reports.ExportKind:
+    _export_command(_kind.value)
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(export_cli)
+    app.cli.add_command(email_cli)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(stripe_cli)
     app.cli.add_command(seed_demo_command)

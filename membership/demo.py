@@ -1,11 +1,39 @@
-"""Demo data for `make run`: tiers and one-click amounts. Idempotent: matched by natural keys."""
+"""Demo data for `make run`: tiers and one-click amounts, a few hundred supporters with 14 months of history,
+and a demo admin. Idempotent: matched by natural keys, and the history is skipped once it exists.
+
+The history is written straight to the database with clearly fake Stripe ids (`cus_demo_…`, `pi_demo_…`,
+`sub_demo_…`): nothing of it exists at Stripe or at the double, so nothing here ever reaches either.
+"""
 
 from __future__ import annotations
+
+import calendar
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from membership.giving.models import AmountPreset, Frequency, Tier, TierAmount
+from membership.ballots.models import Ballot, BallotOption, ResultsVisibility, VotingMethod
+from membership.giving.models import (
+    AmountPreset,
+    Checkout,
+    CheckoutStatus,
+    Frequency,
+    Membership,
+    MembershipStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    Tier,
+    TierAmount,
+)
+from membership.money import FeeRule
+from membership.staff.models import Role, StaffUser
+from membership.staff.services import create_staff
+from membership.supporters.models import ConsentEvent, Supporter
 
 # (slug, name, description, benefits, {currency: (monthly, yearly)} in minor units)
 TIERS: list[tuple[str, str, str, str, dict[str, tuple[int, int]]]] = [
@@ -68,6 +96,238 @@ def seed_catalogue(session: Session) -> tuple[int, int]:
     return tiers_added, presets_added
 
 
-def seed_demo(session: Session) -> str:
+# Demo history --------------------------------------------------------------------------------------
+
+DEMO_CUSTOMER_PREFIX = "cus_demo_"
+DEMO_SUPPORTERS = 300
+HISTORY_DAYS = 425  # about 14 months
+FIRST_NAMES = ["Olena", "Andrii", "Iryna", "Taras", "Oksana", "Dmytro", "Kateryna", "Serhii", "Nataliia", "Yurii",
+               "Sofiia", "Bohdan", "Anna", "Maksym", "Mariia", "Oleh", "Emma", "Lukas", "Sarah", "James", "Marta",
+               "Tomasz", "Ingrid", "Pierre"]
+LAST_NAMES = ["Kovalenko", "Shevchenko", "Bondarenko", "Tkachenko", "Kravchenko", "Melnyk", "Boiko", "Oliinyk",
+              "Lysenko", "Moroz", "Savchenko", "Petrenko", "Schmidt", "Nowak", "Johnson", "Dubois", "Larsen",
+              "Rossi"]
+ARTICLES = [
+    "https://news.example/2026/frontline-hospitals",
+    "https://news.example/2026/energy-winter",
+    "https://news.example/2026/reconstruction-money",
+    "https://news.example/2025/deported-children",
+    "https://news.example/2025/grain-corridor",
+    "https://news.example/2026/local-elections",
+    "https://news.example/2025/investigation-procurement",
+]
+# (utm_source, utm_medium, utm_campaign)
+CAMPAIGNS = [("newsletter", "email", "weekly-digest"), ("newsletter", "email", "year-end-appeal"),
+             ("facebook", "social", "spring-drive"), ("twitter", "social", "spring-drive"),
+             ("partner", "referral", "podcast-ad")]
+CURRENCIES = {"EUR": 50, "UAH": 20, "USD": 20, "GBP": 10}
+TIER_WEIGHTS = {"coffee": 50, "patron": 35, "champion": 15}
+CANCEL_REASONS = {"too_expensive": 30, "unused": 20, "": 20, "switched_service": 10, "low_quality": 8,
+                  "other": 7, "too_complex": 5}
+CANCEL_COMMENTS = ["Money is tight this winter.", "I'll be back when things settle down.",
+                   "I support a local outlet now.", "Too many emails.", "Thank you for your reporting!"]
+
+
+@dataclass
+class _History:
+    """Builds the rows of the demo history, deterministically from one seed, relative to `now`."""
+
+    session: Session
+    now: datetime
+    fees: Mapping[str, FeeRule]
+    tiers: dict[str, Tier]
+    rng: random.Random
+    ids: int = 0
+    payments: int = 0
+
+    def next_id(self, prefix: str) -> str:
+        self.ids += 1
+        return f"{prefix}_demo_{self.ids:06d}"
+
+    def pick(self, weights: Mapping[str, int]) -> str:
+        return self.rng.choices(list(weights), weights=list(weights.values()))[0]
+
+    def supporter(self, n: int) -> Supporter:
+        first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
+        created = self.now - timedelta(days=self.rng.uniform(1, HISTORY_DAYS), minutes=self.rng.randrange(1440))
+        supporter = Supporter(email=f"{first}.{last}.{n}@example.net".lower(), name=f"{first} {last}",
+                              stripe_customer_id=f"{DEMO_CUSTOMER_PREFIX}{n:04d}", created_at=created,
+                              updated_at=created)
+        if self.rng.random() < 0.45:
+            supporter.email_consent, supporter.email_consent_at = True, created
+            supporter.consent_events.append(ConsentEvent(consented=True, source="give_form", created_at=created))
+        self.session.add(supporter)
+        return supporter
+
+    def checkout(self, supporter: Supporter, at: datetime, frequency: Frequency, currency: str,
+                 amount: int) -> Checkout:
+        utm = self.rng.choice(CAMPAIGNS) if self.rng.random() < 0.5 else ("", "", "")
+        cover = self.rng.random() < 0.3
+        checkout = Checkout(
+            supporter=supporter, frequency=frequency, amount_minor=amount, currency=currency, cover_fees=cover,
+            fee_cover_minor=self.fees[currency].gross_up(amount) - amount if cover else 0,
+            source_url=self.rng.choice(ARTICLES) if self.rng.random() < 0.7 else "",
+            utm_source=utm[0], utm_medium=utm[1], utm_campaign=utm[2],
+            stripe_session_id=self.next_id("cs"), status=CheckoutStatus.COMPLETED, created_at=at,
+            completed_at=at + timedelta(minutes=2),
+        )
+        self.session.add(checkout)
+        self.session.flush()  # the membership refers to it by id
+        return checkout
+
+    def payment(self, supporter: Supporter, at: datetime, gross: int, currency: str, kind: PaymentKind,
+                checkout: Checkout | None = None, membership: Membership | None = None) -> None:
+        fee = self.fees[currency].fee_for(gross)
+        status, refunded, roll = PaymentStatus.PAID, 0, self.rng.random()
+        if roll < 0.03:
+            status, refunded = PaymentStatus.REFUNDED, gross
+        elif roll < 0.05:
+            status, refunded = PaymentStatus.PARTIALLY_REFUNDED, gross // 2
+        elif roll < 0.055:
+            status = PaymentStatus.DISPUTED
+        self.session.add(Payment(
+            supporter=supporter, checkout=checkout, membership=membership, kind=kind,
+            stripe_payment_intent_id=self.next_id("pi"), stripe_charge_id=self.next_id("ch"),
+            stripe_invoice_id=self.next_id("in") if kind is PaymentKind.MEMBERSHIP else None,
+            stripe_balance_transaction_id=self.next_id("txn"), amount_minor=gross, fee_minor=fee,
+            net_minor=gross - fee, currency=currency, status=status, refunded_minor=refunded,
+            dispute_status="needs_response" if status is PaymentStatus.DISPUTED else "", paid_at=at, created_at=at,
+        ))
+        self.payments += 1
+
+    def gifts(self, supporter: Supporter, at: datetime, currency: str) -> None:
+        while at < self.now:
+            amount = self.rng.choice(PRESETS[currency][Frequency.ONCE])
+            checkout = self.checkout(supporter, at, Frequency.ONCE, currency, amount)
+            self.payment(supporter, checkout.completed_at or at, checkout.total_minor, currency, PaymentKind.GIFT,
+                         checkout=checkout)
+            if self.rng.random() > 0.25:
+                return
+            at += timedelta(days=self.rng.uniform(20, 200))
+
+    def membership(self, supporter: Supporter, at: datetime, currency: str, frequency: Frequency) -> None:
+        tier = self.tiers[self.pick(TIER_WEIGHTS)]
+        amount = next(a.amount_minor for a in tier.amounts if a.currency == currency and a.frequency is frequency)
+        checkout = self.checkout(supporter, at, frequency, currency, amount)
+        months = 1 if frequency is Frequency.MONTHLY else 12
+        started = checkout.completed_at or at
+        membership = Membership(
+            supporter=supporter, checkout_id=checkout.id, tier=tier, stripe_subscription_id=self.next_id("sub"),
+            status=MembershipStatus.ACTIVE, amount_minor=checkout.total_minor, currency=currency,
+            interval=frequency.interval or "month", started_at=started, card_brand="visa", card_last4="4242",
+        )
+        self.session.add(membership)
+        period, first = 0, True
+        while True:
+            due = add_months(started, months * period)
+            if due > self.now:
+                membership.current_period_end = due
+                return
+            if not first and due > self.now - timedelta(days=20) and self.rng.random() < 0.06:
+                membership.status, membership.past_due_since, membership.current_period_end = (
+                    MembershipStatus.PAST_DUE, due, due)
+                return
+            self.payment(supporter, due, membership.amount_minor, currency, PaymentKind.MEMBERSHIP,
+                         checkout=checkout if first else None, membership=membership)
+            first, period = False, period + 1
+            if self.rng.random() < 0.035 * months ** 0.5:
+                self.cancel(membership, due, add_months(started, months * period))
+                return
+
+    def cancel(self, membership: Membership, paid: datetime, period_end: datetime) -> None:
+        membership.canceled_at = paid + (period_end - paid) * self.rng.uniform(0.1, 0.9)
+        membership.cancel_reason = self.pick(CANCEL_REASONS)
+        if self.rng.random() < 0.4:
+            membership.cancel_comment = self.rng.choice(CANCEL_COMMENTS)
+        membership.current_period_end = period_end
+        if period_end <= self.now:
+            membership.status, membership.ended_at = MembershipStatus.CANCELED, period_end
+        elif membership.canceled_at <= self.now:
+            membership.cancel_at_period_end = True
+        else:
+            membership.canceled_at, membership.cancel_reason, membership.cancel_comment = None, "", ""
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day `months` later, or the month's last day (Stripe bills 31 January, then 28 February)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
+def seed_history(session: Session, now: datetime, fees: Mapping[str, FeeRule], supporters: int = DEMO_SUPPORTERS,
+                 seed: int = 2026) -> tuple[int, int]:
+    """A few hundred demo supporters with gifts, memberships (active, past due, cancelled with reasons),
+    refunds and attributed checkouts over the last 14 months. Returns (supporters, payments) added; nothing
+    if the history is already there. Currencies without a fee rule are left out.
+    """
+    seeded = session.scalar(select(Supporter.id).where(Supporter.stripe_customer_id.startswith(DEMO_CUSTOMER_PREFIX))
+                            .limit(1))
+    if seeded is not None:
+        return 0, 0
+    history = _History(session, now, fees, {t.slug: t for t in session.scalars(select(Tier))}, random.Random(seed))
+    currencies = {code: weight for code, weight in CURRENCIES.items() if code in fees}
+    for n in range(1, supporters + 1):
+        supporter = history.supporter(n)
+        currency = history.pick(currencies)
+        frequency = Frequency(history.pick({"once": 50, "monthly": 40, "yearly": 10}))
+        if frequency is Frequency.ONCE:
+            history.gifts(supporter, supporter.created_at, currency)
+        else:
+            history.membership(supporter, supporter.created_at, currency, frequency)
+    session.flush()
+    return supporters, history.payments
+
+
+def seed_demo_admin(session: Session, email: str, password: str) -> bool:
+    """The demo admin account for `make run`, unless an account with that email exists. True if created."""
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
+        return False
+    create_staff(session, email, Role.ADMIN, name="Demo Admin", password=password)
+    return True
+
+
+DEMO_BALLOT_TITLE = "What should we investigate next?"
+DEMO_BALLOT_OPTIONS = [
+    ("Where the reconstruction money goes", "Follow the contracts for rebuilding schools and hospitals in the east."),
+    ("Winter energy: who gets cut off first", "How power outages are scheduled, and who decides."),
+    ("Pensions in the occupied territories", "What happens to the pensions of people who couldn't leave."),
+    ("Mental health care for veterans", "Waiting lists, clinics and what families are told."),
+]
+
+
+def seed_demo_ballot(session: Session, now: datetime) -> bool:
+    """One open, published demo ballot (two weeks from `now`), unless it exists. True if created.
+
+    Unlike a real ballot's default, any current patron may vote, so the demo patron `make run` creates at
+    start can; results show live, so the chart appears as soon as someone votes.
+    """
+    if session.scalar(select(Ballot.id).where(Ballot.title == DEMO_BALLOT_TITLE).limit(1)) is not None:
+        return False
+    now = now.replace(second=0, microsecond=0)
+    session.add(Ballot(
+        title=DEMO_BALLOT_TITLE,
+        introduction=("Patrons choose the story our investigations team takes on next. Vote for the topic you most "
+                      "want us to cover; you can change your vote until the ballot closes.\n\n"
+                      "This is the demo ballot: any current patron may vote, and results show live."),
+        opens_at=now - timedelta(days=1), closes_at=now + timedelta(days=14), published_at=now - timedelta(days=1),
+        method=VotingMethod.SINGLE, max_choices=1, results_visibility=ResultsVisibility.LIVE,
+        require_paid_before_open=False, tier_weights={}, min_monthly={},
+        options=[BallotOption(title=title, description=description, position=position)
+                 for position, (title, description) in enumerate(DEMO_BALLOT_OPTIONS)],
+    ))
+    session.flush()
+    return True
+
+
+def seed_demo(session: Session, now: datetime | None = None, fees: Mapping[str, FeeRule] | None = None) -> str:
+    """Tiers and presets, and (given `now` and the fee rules: development only) the demo history and ballot."""
     tiers, presets = seed_catalogue(session)
-    return f"Demo data: {tiers} tiers and {presets} amount presets added (existing ones kept)."
+    summary = f"Demo data: {tiers} tiers and {presets} amount presets added (existing ones kept)"
+    if now is None or fees is None:
+        return summary + "."
+    summary += "; the demo ballot " + ("added" if seed_demo_ballot(session, now) else "was already there")
+    people, payments = seed_history(session, now, fees)
+    if not people:
+        return summary + "; the demo supporters were already there."
+    return summary + f"; {people} demo supporters with {payments} payments over the last 14 months."

@@ -20,7 +20,7 @@ from email.utils import make_msgid
 from typing import Any
 
 from flask import current_app, render_template
-from sqlalchemy import ForeignKey, Integer, String, Text, event, select
+from sqlalchemy import ForeignKey, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.config import parse_mail_url
@@ -29,6 +29,9 @@ from membership.db import Base, UTCDateTime, db, utcnow
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# A sender claims a message for this long before handing it to SMTP, so a concurrent sender (a request's
+# flush, `email retry`, `jobs run`) skips it; if the sender dies meanwhile, a later retry picks it up.
+SEND_LEASE = timedelta(minutes=5)
 PENDING_KEY = "membership.emails_to_send"
 
 
@@ -59,8 +62,13 @@ class OutboundEmail(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-def queue_email(session: Session, message: str, to: str, supporter_id: int | None = None, **context: Any) -> None:
-    """Render `message` for `to` and queue it to be sent once the current transaction commits."""
+def queue_email(session: Session, message: str, to: str, supporter_id: int | None = None, *,
+                send_after_commit: bool = True, **context: Any) -> None:
+    """Render `message` for `to` and queue it to be sent once the current transaction commits.
+
+    `send_after_commit=False` leaves a message (one of many, like a ballot's "what your vote
+    commissioned") to the periodic `email retry` / `jobs run`, so a bulk send never holds up the request.
+    """
     context = {
         "newsroom_name": current_app.config["NEWSROOM_NAME"],
         "newsroom_address": current_app.config["NEWSROOM_ADDRESS"],
@@ -78,7 +86,8 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
     )
     session.add(email)
     session.flush()
-    session.info.setdefault(PENDING_KEY, []).append(email.id)
+    if send_after_commit:
+        session.info.setdefault(PENDING_KEY, []).append(email.id)
 
 
 def _build(email: OutboundEmail, sender: str) -> EmailMessage:
@@ -108,14 +117,29 @@ def _deliver(email: OutboundEmail) -> str:
     return "smtp"
 
 
+def _claim(session: Session, email_id: int) -> OutboundEmail | None:
+    """Take one queued, due message for this sender (committed), or None if it isn't there to take."""
+    now = utcnow()
+    claimed = session.execute(
+        update(OutboundEmail)
+        .where(OutboundEmail.id == email_id, OutboundEmail.status == EmailStatus.QUEUED.value,
+               OutboundEmail.next_attempt_at <= now)
+        .values(attempts=OutboundEmail.attempts + 1, next_attempt_at=now + SEND_LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if getattr(claimed, "rowcount", 0) != 1:
+        return None
+    return session.get(OutboundEmail, email_id)
+
+
 def send_emails(session: Session, email_ids: Iterable[int]) -> tuple[int, int]:
     """Try to send the given queued messages now. Returns (sent, failed); commits its own bookkeeping."""
     sent = failed = 0
     for email_id in email_ids:
-        email = session.get(OutboundEmail, email_id)
-        if email is None or email.status != EmailStatus.QUEUED.value:
+        email = _claim(session, email_id)
+        if email is None:
             continue
-        email.attempts += 1
         try:
             email.transport = _deliver(email)
         except (OSError, smtplib.SMTPException) as exc:

@@ -1,9 +1,11 @@
 """Every model module, imported once so the metadata (Alembic, tests) knows all tables."""
 
 from membership import email, ratelimit
+from membership.ballots import models as ballots
 from membership.giving import models as giving
 from membership.patrons import models as patrons
 from membership.staff import models as staff
+from membership.staff.dashboard import models as dashboard
 from membership.supporters import models as supporters
 
-__all__ = ["email", "giving", "patrons", "ratelimit", "staff", "supporters"]
+__all__ = ["ballots", "dashboard", "email", "giving", "patrons", "ratelimit", "staff", "supporters"]

@@ -8,8 +8,9 @@ from typing import Any, cast
 from flask import Flask, Response, current_app
 
 from membership.config import CurrencyRules
-from membership.db import db
+from membership.db import current_session, db
 from membership.email import flush_committed_emails
+from membership.giving.services import effective_currency_rules
 from membership.giving.stripe_gateway import StripeGateway
 from membership.money import format_money, format_recurring, to_major_text
 
@@ -24,8 +25,14 @@ def gateway() -> StripeGateway:
     return cast(StripeGateway, current_app.extensions["stripe_gateway"])
 
 
-def currency_rules() -> Mapping[str, CurrencyRules]:
+def default_currency_rules() -> Mapping[str, CurrencyRules]:
+    """The rules as the settings give them (MEMBERSHIP_AMOUNT_LIMITS), before any bounds staff set."""
     return cast(Mapping[str, CurrencyRules], current_app.extensions["currency_rules"])
+
+
+def currency_rules() -> Mapping[str, CurrencyRules]:
+    """The per-currency rules in force: the settings' currencies and fees, with the bounds staff set."""
+    return effective_currency_rules(current_session(), default_currency_rules())
 
 
 def _commit_request(response: Response) -> Response:

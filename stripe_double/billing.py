@@ -32,6 +32,19 @@ RETRY_DAYS = (3, 5, 7)
 LIVE_STATUSES = ("incomplete", "trialing", "active", "past_due", "unpaid")
 
 
+# Stripe's `cancellation_details[feedback]` codes: why a customer cancelled.
+CANCELLATION_FEEDBACK = (
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+)
+
+
 def add_interval(anchor: int, interval: str, count: int) -> int:
     """`anchor` moved by `count` months or years, keeping the day of month (clamped, as Stripe does)."""
     start = datetime.fromtimestamp(anchor, UTC)
@@ -252,7 +265,9 @@ def cancel_subscription(d: Double, sub: Obj, now: int, *, reason: str, comment: 
     return sub
 
 
-def set_cancel_at_period_end(d: Double, sub: Obj, cancel: bool, now: int, comment: str | None = None) -> None:
+def set_cancel_at_period_end(
+    d: Double, sub: Obj, cancel: bool, now: int, comment: str | None = None, feedback: str | None = None
+) -> None:
     """Schedule or undo cancellation at the end of the current period (customer.subscription.updated)."""
     before = render(sub)
     if cancel:
@@ -263,7 +278,21 @@ def set_cancel_at_period_end(d: Double, sub: Obj, cancel: bool, now: int, commen
         sub["cancellation_details"] = {"comment": None, "feedback": None, "reason": None}
     if comment is not None:
         sub["cancellation_details"]["comment"] = comment
+    if feedback is not None:
+        sub["cancellation_details"]["feedback"] = feedback
     d.emit_update("customer.subscription.updated", sub, before)
+
+
+def cancellation_feedback(params: Obj) -> str | None:
+    """`cancellation_details[feedback]`, one of Stripe's reason codes."""
+    feedback = get_str(get_dict(params, "cancellation_details"), "feedback")
+    if feedback is not None and feedback not in CANCELLATION_FEEDBACK:
+        raise invalid(
+            "cancellation_details[feedback]",
+            f"Invalid cancellation_details[feedback]: must be one of {', '.join(CANCELLATION_FEEDBACK)}",
+            "parameter_invalid",
+        )
+    return feedback
 
 
 def _change_price(d: Double, sub: Obj, items: list[Obj], now: int) -> None:
@@ -376,6 +405,7 @@ def update_subscription(d: Double, sub: Obj, params: Obj) -> Obj:
     if behavior is not None and behavior not in ("none", "create_prorations", "always_invoice"):
         raise invalid("proration_behavior", f"Invalid proration_behavior: {behavior}", "parameter_invalid")
     comment = get_str(get_dict(params, "cancellation_details"), "comment")
+    feedback = cancellation_feedback(params)
     cancel = get_bool(params, "cancel_at_period_end")
     before = render(sub)
     if "metadata" in params:
@@ -390,11 +420,14 @@ def update_subscription(d: Double, sub: Obj, params: Obj) -> Obj:
         if not isinstance(items, list):
             raise invalid("items", "Invalid array", "parameter_invalid")
         _change_price(d, sub, items, now)
-    if comment is not None and cancel is None:
-        sub["cancellation_details"]["comment"] = comment
+    if cancel is None:
+        if comment is not None:
+            sub["cancellation_details"]["comment"] = comment
+        if feedback is not None:
+            sub["cancellation_details"]["feedback"] = feedback
     d.emit_update("customer.subscription.updated", sub, before)
     if cancel is not None and cancel != sub["cancel_at_period_end"]:
-        set_cancel_at_period_end(d, sub, cancel, now, comment)
+        set_cancel_at_period_end(d, sub, cancel, now, comment, feedback)
     return sub
 
 

@@ -7,7 +7,11 @@ commits (as the real request, webhook and CLI do) and a rolled-back outer transa
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +19,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 from flask import Flask, g
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -129,15 +134,16 @@ class LiveServer:
         self.server.server_close()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def live_port() -> Iterator[int]:
     """A free port reserved for the live app, known before the double starts."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    yield port
+    yield _free_port()
 
 
 @pytest.fixture
@@ -187,3 +193,32 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def db_session(app: Flask) -> Any:
     return db.session
+
+
+class SmtpSink:
+    """An aiosmtpd handler that keeps every message it is given, parsed as a mail client would."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture
+def smtp_server(app: Flask) -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback; the app (and the live app, which is the same object) sends to it."""
+    sink = SmtpSink()
+    sink.port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{sink.port}"
+    yield sink
+    controller.stop()

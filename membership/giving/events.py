@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from membership.db import from_unix, utcnow
+from membership.giving import emails
 from membership.giving.models import (
     Checkout,
     CheckoutStatus,
@@ -31,7 +32,7 @@ from membership.giving.models import (
     PaymentStatus,
     StripeEvent,
 )
-from membership.giving.services import tier_for_amount
+from membership.giving.services import DUNNING_STATUSES, tier_for_amount
 from membership.giving.stripe_gateway import StripeGateway
 from membership.supporters.models import Supporter
 from membership.supporters.services import link_stripe_customer
@@ -263,6 +264,12 @@ def sync_membership(session: Session, gateway: StripeGateway, subscription_id: s
     if supporter is None:
         return None
     link_stripe_customer(session, supporter, _id(subscription.get("customer")))
+    # What we knew before this event, read under the supporter's lock: emails follow the change, so a
+    # duplicate or late event that changes nothing sends nothing.
+    before = session.execute(
+        select(Membership.status, Membership.cancel_at_period_end)
+        .where(Membership.stripe_subscription_id == subscription_id)
+    ).one_or_none()
     item = subscription["items"]["data"][0]
     price = item["price"]
     interval = price["recurring"]["interval"]
@@ -313,14 +320,45 @@ def sync_membership(session: Session, gateway: StripeGateway, subscription_id: s
         membership.card_last4 = str(card.get("last4") or "")
     membership.canceled_at = from_unix(subscription.get("canceled_at"))
     membership.ended_at = from_unix(subscription.get("ended_at"))
+    if before is not None:
+        _announce_change(session, supporter, membership, MembershipStatus(before.status),
+                         bool(before.cancel_at_period_end))
+    _follow_up_payment_failure(session, supporter, membership)
     session.flush()
     return membership
 
 
-def _complete_checkout(checkout: Checkout, paid_at: datetime | None = None) -> None:
-    if checkout.status is not CheckoutStatus.COMPLETED:
-        checkout.status = CheckoutStatus.COMPLETED
-        checkout.completed_at = paid_at or utcnow()
+def _announce_change(session: Session, supporter: Supporter, membership: Membership,
+                     previous_status: MembershipStatus, previously_cancelling: bool) -> None:
+    """Email the patron when their membership ended, or was set to end at the end of its period."""
+    if membership.status is MembershipStatus.CANCELED:
+        if previous_status is not MembershipStatus.CANCELED:
+            emails.send_membership_ended_email(session, supporter, membership)
+    elif membership.cancel_at_period_end and not previously_cancelling:
+        emails.send_membership_cancelled_email(session, supporter, membership)
+
+
+def _follow_up_payment_failure(session: Session, supporter: Supporter, membership: Membership) -> None:
+    """Dunning: one payment-failed email per failure episode; the episode ends when the membership is paid up.
+
+    The one reminder goes later, from the periodic jobs (`giving.services.send_dunning_reminders`).
+    """
+    if membership.status in (MembershipStatus.ACTIVE, MembershipStatus.TRIALING):
+        membership.dunning_emailed_at = None
+        membership.dunning_reminded_at = None
+    elif (membership.status in DUNNING_STATUSES and membership.dunning_emailed_at is None
+          and emails.send_payment_failed_email(session, supporter, membership)):
+        membership.dunning_emailed_at = utcnow()
+
+
+def _complete_checkout(session: Session, checkout: Checkout, supporter: Supporter,
+                       membership: Membership | None = None, paid_at: datetime | None = None) -> None:
+    """Mark the checkout completed and, the first time only, thank the supporter."""
+    if checkout.status is CheckoutStatus.COMPLETED:
+        return
+    checkout.status = CheckoutStatus.COMPLETED
+    checkout.completed_at = paid_at or utcnow()
+    emails.send_thank_you_email(session, supporter, checkout, membership)
 
 
 # Handlers: one per event type -----------------------------------------------------------------------
@@ -334,20 +372,21 @@ def handle_checkout_completed(session: Session, gateway: StripeGateway, obj: dic
         return  # not one of ours
     supporter = _lock_supporter(session, checkout.supporter_id)
     assert supporter is not None
+    # Read again under the lock: a concurrent invoice.paid may have completed it (and thanked them) meanwhile.
+    session.refresh(checkout)
     checkout.stripe_session_id = stripe_session["id"]
     link_stripe_customer(session, supporter, _id(stripe_session.get("customer")))
     if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
         return  # an asynchronous method is still settling; async_payment_succeeded follows
     if stripe_session.get("mode") == "subscription":
         subscription_id = _id(stripe_session.get("subscription"))
-        if subscription_id:
-            sync_membership(session, gateway, subscription_id)
-        _complete_checkout(checkout)
+        membership = sync_membership(session, gateway, subscription_id) if subscription_id else None
+        _complete_checkout(session, checkout, supporter, membership)
         return
     intent_id = _id(stripe_session.get("payment_intent"))
     if intent_id:
         payment = record_payment(session, gateway, supporter, intent_id, PaymentKind.GIFT, checkout=checkout)
-        _complete_checkout(checkout, payment.paid_at if payment else None)
+        _complete_checkout(session, checkout, supporter, paid_at=payment.paid_at if payment else None)
 
 
 def handle_checkout_async_failed(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:
@@ -387,11 +426,14 @@ def handle_invoice_paid(session: Session, gateway: StripeGateway, obj: dict[str,
     supporter = _lock_supporter(session, membership.supporter_id)
     assert supporter is not None
     checkout = session.get(Checkout, membership.checkout_id) if membership.checkout_id else None
-    record_payment(session, gateway, supporter, intent_id, PaymentKind.MEMBERSHIP,
-                   membership=membership, invoice_id=obj["id"],
-                   checkout=checkout if obj.get("billing_reason") == "subscription_create" else None)
-    if checkout is not None and obj.get("billing_reason") == "subscription_create":
-        _complete_checkout(checkout)
+    first = obj.get("billing_reason") == "subscription_create"
+    already_recorded = session.scalar(select(Payment.id).where(Payment.stripe_payment_intent_id == intent_id))
+    payment = record_payment(session, gateway, supporter, intent_id, PaymentKind.MEMBERSHIP,
+                             membership=membership, invoice_id=obj["id"], checkout=checkout if first else None)
+    if checkout is not None and first:
+        _complete_checkout(session, checkout, supporter, membership)
+    elif payment is not None and already_recorded is None and obj.get("billing_reason") == "subscription_cycle":
+        emails.send_renewal_receipt_email(session, supporter, membership, payment)
 
 
 def handle_invoice_payment_failed(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:

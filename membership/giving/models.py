@@ -10,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -78,6 +79,12 @@ class PaymentStatus(enum.StrEnum):
     DISPUTED = "disputed"
 
 
+class RefundStatus(enum.StrEnum):
+    REQUESTED = "requested"  # recorded, Stripe not asked yet (or no answer)
+    ACCEPTED = "accepted"  # Stripe accepted it; its charge.refunded webhook updates the payment
+    FAILED = "failed"  # Stripe refused it or couldn't be reached
+
+
 class EventStatus(enum.StrEnum):
     RECEIVED = "received"
     PROCESSED = "processed"
@@ -144,6 +151,22 @@ class AmountPreset(Base):
     )
 
 
+class CurrencyLimit(Base):
+    """The smallest and largest gift staff accept in a currency; overrides MEMBERSHIP_AMOUNT_LIMITS."""
+
+    __tablename__ = "currency_limits"
+
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    minimum_minor: Mapped[int] = mapped_column(Integer)
+    maximum_minor: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("minimum_minor > 0", name="minimum_positive"),
+        CheckConstraint("maximum_minor >= minimum_minor", name="maximum_not_below_minimum"),
+    )
+
+
 class Checkout(Base):
     """One attempt to give: what the reader chose, where they came from, and its Stripe session."""
 
@@ -176,6 +199,11 @@ class Checkout(Base):
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("fee_cover_minor >= 0", name="fee_cover_not_negative"),
+        # The staff supporter list's filters: by article (trigram GIN on PostgreSQL for LIKE '%…%', plain on
+        # SQLite), and by campaign in supporter order.
+        Index("ix_checkouts_source_url_search", "source_url", postgresql_using="gin",
+              postgresql_ops={"source_url": "gin_trgm_ops"}),
+        Index("ix_checkouts_utm_campaign_status_supporter_id", "utm_campaign", "status", "supporter_id"),
     )
 
     @property
@@ -221,6 +249,9 @@ class Membership(Base):
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("interval IN ('month', 'year')", name="interval_known"),
+        # The staff supporter list's status and tier filters read these in supporter order, page by page.
+        Index("ix_memberships_status_supporter_id", "status", "supporter_id"),
+        Index("ix_memberships_tier_id_supporter_id", "tier_id", "supporter_id"),
     )
 
 
@@ -256,7 +287,32 @@ class Payment(Base):
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("fee_minor >= 0", name="fee_not_negative"),
         CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund_within_amount"),
+        # The staff supporter list: a supporter's first gift (date filter), and givers in a currency in
+        # supporter order.
+        Index("ix_payments_supporter_id_paid_at", "supporter_id", "paid_at"),
+        Index("ix_payments_currency_supporter_id", "currency", "supporter_id"),
     )
+
+
+class RefundRequest(Base):
+    """A refund staff asked Stripe for. Its id keys the Stripe request, so a retry never refunds twice."""
+
+    __tablename__ = "refund_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(40), default="")  # Stripe's reason code, or ""
+    status: Mapped[RefundStatus] = mapped_column(enum_column(RefundStatus, "refund_status"),
+                                                 default=RefundStatus.REQUESTED)
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    payment: Mapped[Payment] = relationship()
+
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
 
 
 class StripeEvent(Base):

@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from membership.config import CurrencyRules
-from membership.giving.models import AmountPreset, Checkout, CheckoutStatus, Frequency, Tier, TierAmount
+from membership.giving import emails
+from membership.giving.models import (
+    AmountPreset,
+    Checkout,
+    CheckoutStatus,
+    CurrencyLimit,
+    Frequency,
+    Membership,
+    MembershipStatus,
+    Tier,
+    TierAmount,
+)
 from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected, StripeUnavailable
-from membership.money import format_money, format_recurring
+from membership.money import AmountLimits, format_money, format_recurring
 from membership.supporters.services import find_or_create_supporter, record_consent
 
 
@@ -59,6 +71,21 @@ class Confirmation:
 
 
 # Catalogue ------------------------------------------------------------------------------------------
+
+
+def effective_currency_rules(session: Session, defaults: Mapping[str, CurrencyRules]) -> dict[str, CurrencyRules]:
+    """The per-currency rules in force: the settings' currencies and fees, with the bounds staff set.
+
+    The one place the bounds are read (through `membership.web.currency_rules()`): MEMBERSHIP_AMOUNT_LIMITS
+    gives the defaults, and a `currency_limits` row, set on /staff/tiers, overrides its currency's.
+    """
+    overrides = {row.currency: row for row in session.scalars(select(CurrencyLimit))}
+    rules: dict[str, CurrencyRules] = {}
+    for code, rule in defaults.items():
+        row = overrides.get(code)
+        rules[code] = rule if row is None else replace(
+            rule, limits=AmountLimits(minimum_minor=row.minimum_minor, maximum_minor=row.maximum_minor))
+    return rules
 
 
 def list_tiers(session: Session) -> list[Tier]:
@@ -221,3 +248,39 @@ def abandon_checkout(session: Session, gateway: StripeGateway, checkout_id: int)
         with contextlib.suppress(StripeUnavailable, StripeRejected):
             gateway.expire_checkout_session(checkout.stripe_session_id)
     return checkout
+
+
+# Dunning --------------------------------------------------------------------------------------------
+
+# A renewal payment is failing: the patron is emailed a link to fix the card, then reminded once.
+DUNNING_STATUSES = (MembershipStatus.PAST_DUE, MembershipStatus.UNPAID)
+
+
+def send_dunning_reminders(session: Session, now: datetime, after: timedelta) -> int:
+    """Remind, once, every patron whose payment is still failing `after` the payment-failed email.
+
+    Each membership is claimed with a conditional UPDATE before its email is queued, so two job runs
+    at the same moment still send one reminder. Returns how many were queued.
+    """
+    due = session.scalars(
+        select(Membership)
+        .where(
+            Membership.status.in_(DUNNING_STATUSES),
+            Membership.dunning_emailed_at <= now - after,
+            Membership.dunning_reminded_at.is_(None),
+        )
+        .order_by(Membership.id)
+    ).all()
+    sent = 0
+    for membership in due:
+        claimed = session.execute(
+            update(Membership)
+            .where(Membership.id == membership.id, Membership.dunning_reminded_at.is_(None))
+            .values(dunning_reminded_at=now)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            continue
+        if emails.send_payment_failed_reminder(session, membership.supporter, membership):
+            sent += 1
+    session.flush()
+    return sent

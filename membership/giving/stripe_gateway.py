@@ -252,6 +252,28 @@ class StripeGateway:
             params["cancellation_details"] = details
         return self._call("post", f"/v1/subscriptions/{subscription_id}", params, idempotency_key=change_key)
 
+    # Staff actions ------------------------------------------------------------------------------------
+
+    def create_refund(self, charge_id: str, amount_minor: int, refund_key: str, reason: str = "",
+                      metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Refund `amount_minor` of a charge (all of what is left, or part). Stripe answers with the refund."""
+        params: dict[str, Any] = {"charge": charge_id, "amount": amount_minor}
+        if reason:
+            params["reason"] = reason
+        if metadata:
+            params["metadata"] = dict(metadata)
+        return self._call("post", "/v1/refunds", params, idempotency_key=refund_key)
+
+    def cancel_subscription_now(self, subscription_id: str, feedback: str = "", comment: str = "") -> dict[str, Any]:
+        """End a subscription at once: no further charges, nothing refunded. (DELETEs take no idempotency key.)"""
+        details = {key: value for key, value in (("feedback", feedback), ("comment", comment)) if value}
+        params: dict[str, Any] = {"cancellation_details": details} if details else {}
+        return self._call("delete", f"/v1/subscriptions/{subscription_id}", params)
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Delete the customer and everything Stripe keeps on them (Stripe cancels their subscriptions too)."""
+        self._call("delete", f"/v1/customers/{customer_id}")
+
     # Events -----------------------------------------------------------------------------------------
 
     def list_events(self, since: datetime | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:

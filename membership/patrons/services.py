@@ -1,18 +1,29 @@
-"""Patron rules: who counts as a patron. One definition, used by the account page, ballots and reports."""
+"""Patron rules: who counts as a patron (one definition, used by the account page, ballots and reports),
+emailed sign-in links, the account overview, and the self-service changes made through Stripe.
+
+Services take plain values and a session, flush but never commit.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from membership.db import utcnow
-from membership.giving.models import Membership, MembershipStatus
-from membership.patrons.models import SignInToken, TokenPurpose
+from membership.giving.models import Membership, MembershipStatus, Payment, PaymentStatus
+from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
+from membership.patrons.emails import send_sign_in_link
+from membership.patrons.models import ChangeKind, MembershipChange, SignInToken, TokenPurpose
+from membership.ratelimit import allow
 from membership.supporters.models import Supporter
+from membership.supporters.services import find_supporter_by_email, record_consent
 
 
 def patron_condition(now: datetime, grace: timedelta) -> ColumnElement[bool]:
@@ -98,3 +109,230 @@ def use_token(session: Session, token: str, purpose: TokenPurpose) -> Supporter:
     if getattr(used, "rowcount", 0) != 1:
         raise InvalidLink("This link has already been used. Each link works once; please ask for a new one.")
     return row.supporter
+
+
+# Asking for a sign-in link ----------------------------------------------------------------------------
+
+RATE_WINDOW = timedelta(hours=1)
+
+
+class TooManyRequests(RuntimeError):
+    """Past the hourly limit of sign-in links for this address or this IP; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    link_minutes: int
+    per_address: int
+    per_ip: int
+
+
+def request_sign_in_link(session: Session, email: str, ip: str, limits: SignInLimits,
+                         link_for: Callable[[str], str]) -> None:
+    """Email a sign-in link if `email` belongs to a supporter; do nothing visible otherwise.
+
+    Known and unknown addresses are counted against the same limits in the same way, so neither the
+    answer nor the limits tell anyone whether an address is a supporter's. The IP is counted first:
+    an IP refused for one address has still used up one of its attempts, while an address never loses
+    an attempt to a request its IP was refused for. Raises TooManyRequests past either limit.
+    """
+    if not allow(session, "sign_in_ip", ip, limits.per_ip, RATE_WINDOW):
+        raise TooManyRequests("ip")
+    if not allow(session, "sign_in_address", email, limits.per_address, RATE_WINDOW):
+        raise TooManyRequests("address")
+    supporter = find_supporter_by_email(session, email)
+    if supporter is None or supporter.erased_at is not None or not supporter.email:
+        return
+    token = issue_token(session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=limits.link_minutes))
+    send_sign_in_link(session, supporter, link_for(token), limits.link_minutes)
+
+
+# The account ----------------------------------------------------------------------------------------
+
+# Memberships that are over: Stripe will never charge them again.
+ENDED_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.INCOMPLETE_EXPIRED)
+
+
+@dataclass(frozen=True)
+class YearTotal:
+    year: int
+    currency: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    supporter: Supporter
+    membership: Membership | None  # the one that is still running, if any
+    last_ended: Membership | None  # the most recent one that ended, when none is running
+    patron: bool
+    payments: list[Payment]
+    yearly_totals: list[YearTotal]
+
+
+def current_membership(session: Session, supporter_id: int) -> Membership | None:
+    """The supporter's newest membership that hasn't ended (it may be past due or cancelling)."""
+    return session.scalar(
+        select(Membership)
+        .where(Membership.supporter_id == supporter_id, Membership.status.not_in(ENDED_STATUSES))
+        .order_by(Membership.id.desc())
+        .limit(1)
+    )
+
+
+def given_minor(payment: Payment) -> int:
+    """What a payment finally gave: its amount less refunds; nothing while disputed."""
+    if payment.status is PaymentStatus.DISPUTED:
+        return 0
+    return payment.amount_minor - payment.refunded_minor
+
+
+def yearly_totals(payments: list[Payment]) -> list[YearTotal]:
+    """Totals per calendar year (UTC) and currency, newest year first, for the patron's own records."""
+    sums: dict[tuple[int, str], int] = defaultdict(int)
+    for payment in payments:
+        sums[(payment.paid_at.year, payment.currency)] += given_minor(payment)
+    return [YearTotal(year, currency, amount)
+            for (year, currency), amount in sorted(sums.items(), key=lambda kv: (-kv[0][0], kv[0][1]))]
+
+
+def account_overview(session: Session, supporter_id: int, grace: timedelta) -> AccountOverview:
+    """Everything the account page shows, for this supporter only."""
+    supporter = session.get(Supporter, supporter_id)
+    if supporter is None:
+        raise LookupError(f"No supporter {supporter_id}.")
+    membership = current_membership(session, supporter_id)
+    last_ended = None
+    if membership is None:
+        last_ended = session.scalar(
+            select(Membership).where(Membership.supporter_id == supporter_id, Membership.status.in_(ENDED_STATUSES))
+            .order_by(Membership.id.desc()).limit(1)
+        )
+    payments = list(session.scalars(
+        select(Payment).where(Payment.supporter_id == supporter_id).order_by(Payment.paid_at.desc(), Payment.id.desc())
+    ))
+    return AccountOverview(
+        supporter=supporter,
+        membership=membership,
+        last_ended=last_ended,
+        patron=is_patron(session, supporter_id, grace),
+        payments=payments,
+        yearly_totals=yearly_totals(payments),
+    )
+
+
+def update_consent(session: Session, supporter_id: int, consented: bool) -> None:
+    """The patron changed their email-updates consent on the account page."""
+    supporter = session.get(Supporter, supporter_id)
+    if supporter is None:
+        raise LookupError(f"No supporter {supporter_id}.")
+    record_consent(session, supporter, consented, source="account")
+
+
+def update_ballot_emails(session: Session, supporter_id: int, wanted: bool) -> None:
+    """The patron switched the ballots' "what your vote commissioned" emails on or off."""
+    supporter = session.get(Supporter, supporter_id)
+    if supporter is None:
+        raise LookupError(f"No supporter {supporter_id}.")
+    supporter.ballot_emails = wanted
+    session.flush()
+
+
+# Self-service through Stripe ------------------------------------------------------------------------
+
+
+class NothingToChange(ValueError):
+    """The patron has no membership this change applies to; the message says so, for the reader."""
+
+
+class StripeChangeFailed(RuntimeError):
+    """Stripe could not be reached or refused the change. The caller rolls back: nothing changed."""
+
+
+def amount_changeable(membership: Membership | None) -> bool:
+    return membership is not None and membership.status in (MembershipStatus.ACTIVE, MembershipStatus.TRIALING)
+
+
+def cancellable(membership: Membership | None) -> bool:
+    return (membership is not None and not membership.cancel_at_period_end
+            and membership.status in (MembershipStatus.ACTIVE, MembershipStatus.TRIALING, MembershipStatus.PAST_DUE))
+
+
+def resumable(membership: Membership | None, now: datetime | None = None) -> bool:
+    return (membership is not None and membership.cancel_at_period_end
+            and membership.status in (MembershipStatus.ACTIVE, MembershipStatus.TRIALING, MembershipStatus.PAST_DUE)
+            and (membership.current_period_end is None or membership.current_period_end > (now or utcnow())))
+
+
+def _record_change(session: Session, membership: Membership, kind: ChangeKind, **values: object) -> MembershipChange:
+    change = MembershipChange(membership_id=membership.id, kind=kind, **values)
+    session.add(change)
+    session.flush()
+    return change
+
+
+def _change_key(change: MembershipChange) -> str:
+    return f"membership-change-{change.id}"
+
+
+def change_amount(session: Session, gateway: StripeGateway, supporter_id: int, amount_minor: int) -> Membership:
+    """Charge `amount_minor` per interval from the next renewal on (no charge now, no proration).
+
+    The customer.subscription.updated webhook then updates the membership row, as for every change.
+    """
+    membership = current_membership(session, supporter_id)
+    if membership is None or not amount_changeable(membership):
+        raise NothingToChange("You have no active membership whose amount can change.")
+    change = _record_change(session, membership, ChangeKind.AMOUNT,
+                            old_amount_minor=membership.amount_minor, new_amount_minor=amount_minor)
+    try:
+        gateway.change_subscription_amount(membership.stripe_subscription_id, amount_minor, _change_key(change))
+    except (StripeUnavailable, StripeRejected) as exc:
+        raise StripeChangeFailed(str(exc)) from exc
+    return membership
+
+
+def cancel_membership(session: Session, gateway: StripeGateway, supporter_id: int,
+                      reason: str = "", comment: str = "") -> Membership:
+    """Cancel at the end of the paid period, keeping the patron's reason (Stripe's feedback code) for churn reports."""
+    membership = current_membership(session, supporter_id)
+    if membership is None or not cancellable(membership):
+        raise NothingToChange("You have no membership that can be cancelled.")
+    comment = comment.strip()
+    change = _record_change(session, membership, ChangeKind.CANCEL, reason=reason, comment=comment)
+    membership.cancel_reason = reason
+    membership.cancel_comment = comment
+    session.flush()
+    try:
+        gateway.set_cancel_at_period_end(membership.stripe_subscription_id, True, _change_key(change),
+                                         feedback=reason, comment=comment)
+    except (StripeUnavailable, StripeRejected) as exc:
+        raise StripeChangeFailed(str(exc)) from exc
+    return membership
+
+
+def resume_membership(session: Session, gateway: StripeGateway, supporter_id: int) -> Membership:
+    """Undo a cancellation before the period ends: the membership renews as before."""
+    membership = current_membership(session, supporter_id)
+    if membership is None or not resumable(membership):
+        raise NothingToChange("You have no cancelled membership that can be resumed.")
+    change = _record_change(session, membership, ChangeKind.RESUME)
+    # They stayed: the reason no longer describes a lost patron (the change history keeps it).
+    membership.cancel_reason = ""
+    membership.cancel_comment = ""
+    session.flush()
+    try:
+        gateway.set_cancel_at_period_end(membership.stripe_subscription_id, False, _change_key(change))
+    except (StripeUnavailable, StripeRejected) as exc:
+        raise StripeChangeFailed(str(exc)) from exc
+    return membership
+
+
+def portal_url(gateway: StripeGateway, supporter: Supporter, return_url: str, update_card: bool = False) -> str:
+    """A Stripe Billing Portal session for the supporter (card, invoices), returning to `return_url`."""
+    if not supporter.stripe_customer_id:
+        raise NothingToChange("You have no payments with us yet, so there is nothing to manage at Stripe.")
+    try:
+        return gateway.create_portal_session(supporter.stripe_customer_id, return_url, update_card=update_card)
+    except (StripeUnavailable, StripeRejected) as exc:
+        raise StripeChangeFailed(str(exc)) from exc

@@ -2,6 +2,284 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from membership.db import current_session, db
+from membership.money import format_recurring, to_major_text
+from membership.patrons import services
+from membership.patrons.auth import (
+    current_supporter,
+    safe_next,
+    sign_in_required,
+    sign_in_session,
+    sign_out_session,
+)
+from membership.patrons.forms import (
+    CANCEL_REASONS,
+    BallotEmailsForm,
+    CancelForm,
+    ChangeAmountForm,
+    ConfirmForm,
+    ConsentForm,
+    PortalForm,
+    SignInForm,
+)
+from membership.patrons.models import TokenPurpose
+from membership.supporters.models import Supporter
+from membership.web import currency_rules, gateway
 
 bp = Blueprint("patrons", __name__, url_prefix="/account")
+
+MEMBERSHIP_STATUS_WORDS = {
+    "active": "Active",
+    "trialing": "Active (trial)",
+    "past_due": "Payment overdue",
+    "incomplete": "Waiting for the first payment",
+    "incomplete_expired": "Never started (the first payment didn't go through)",
+    "unpaid": "Unpaid",
+    "paused": "Paused",
+    "canceled": "Ended",
+}
+PAYMENT_STATUS_WORDS = {
+    "paid": "Paid",
+    "partially_refunded": "Partly refunded",
+    "refunded": "Refunded",
+    "disputed": "Disputed",
+}
+PAYMENT_KIND_WORDS = {"gift": "One-time gift", "membership": "Membership"}
+
+
+def format_day(value: datetime | None) -> str:
+    """'12 March 2026' (UTC), or '' when there is no date."""
+    return f"{value.day} {value:%B %Y}" if value is not None else ""
+
+
+bp.add_app_template_filter(format_day, "day")
+
+
+@bp.app_context_processor
+def patron_context() -> dict[str, object]:
+    return {"current_supporter": current_supporter}
+
+
+def _signed_in() -> Supporter:
+    supporter = current_supporter()
+    assert supporter is not None, "views behind sign_in_required only"
+    return supporter
+
+
+def _grace() -> timedelta:
+    return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
+
+
+def _account_url() -> str:
+    return f"{current_app.config['PUBLIC_URL']}{url_for('patrons.account')}"
+
+
+def _no_store(body: str, status: int = 200) -> ResponseReturnValue:
+    # Pages behind an emailed token must not be kept by shared caches or the browser's history cache.
+    return body, status, {"Cache-Control": "no-store"}
+
+
+def _invalid_link(message: str) -> ResponseReturnValue:
+    return _no_store(render_template("patrons/invalid_link.html", message=message), 400)
+
+
+@bp.errorhandler(services.StripeChangeFailed)
+def stripe_unavailable(error: services.StripeChangeFailed) -> tuple[str, int]:
+    # Whatever the failed change had written (its MembershipChange row, a cancel reason) is undone.
+    db.session.rollback()
+    return render_template("patrons/unavailable.html"), 503
+
+
+# Signing in and out ---------------------------------------------------------------------------------
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> ResponseReturnValue:
+    form = SignInForm(data={"next": request.args.get("next", "")} if request.method == "GET" else None)
+    if request.method == "GET" and current_supporter() is not None:
+        return redirect(safe_next(form.next.data, url_for("patrons.account")))
+    if not form.validate_on_submit():
+        return render_template("patrons/sign_in.html", form=form), 400 if form.is_submitted() else 200
+    next_path = safe_next(form.next.data, "")
+    query = f"?{urlencode({'next': next_path})}" if next_path else ""
+
+    def link_for(token: str) -> str:
+        return f"{current_app.config['PUBLIC_URL']}{url_for('patrons.confirm_sign_in', token=token)}{query}"
+
+    limits = services.SignInLimits(
+        link_minutes=int(current_app.config["SIGN_IN_LINK_MINUTES"]),
+        per_address=int(current_app.config["SIGN_IN_LIMIT_PER_ADDRESS"]),
+        per_ip=int(current_app.config["SIGN_IN_LIMIT_PER_IP"]),
+    )
+    try:
+        services.request_sign_in_link(current_session(), form.email.data, request.remote_addr or "", limits, link_for)
+    except services.TooManyRequests:
+        return render_template("patrons/too_many.html"), 429, {"Retry-After": "3600"}
+    return render_template("patrons/sign_in_sent.html", minutes=limits.link_minutes)
+
+
+@bp.route("/sign-in/<token>", methods=["GET", "POST"])
+def confirm_sign_in(token: str) -> ResponseReturnValue:
+    """GET only shows the button (mail scanners prefetch links); the POST uses the link up and signs in."""
+    form = ConfirmForm()
+    try:
+        row = services.check_token(current_session(), token, TokenPurpose.SIGN_IN)
+        if not form.validate_on_submit():
+            return _no_store(render_template("patrons/confirm_sign_in.html", form=form, email=row.supporter.email))
+        supporter = services.use_token(current_session(), token, TokenPurpose.SIGN_IN)
+    except services.InvalidLink as exc:
+        return _invalid_link(str(exc))
+    sign_in_session(supporter)
+    return redirect(safe_next(request.args.get("next"), url_for("patrons.account")), code=303)
+
+
+@bp.post("/sign-out")
+def sign_out() -> ResponseReturnValue:
+    if ConfirmForm().validate_on_submit():
+        sign_out_session()
+        flash("You're signed out.")
+    return redirect(url_for("patrons.sign_in"), code=303)
+
+
+@bp.route("/fix-card/<token>", methods=["GET", "POST"])
+def fix_card(token: str) -> ResponseReturnValue:
+    """The payment-failed email's link: a button that signs the patron in and opens Stripe's card update."""
+    form = ConfirmForm()
+    try:
+        row = services.check_token(current_session(), token, TokenPurpose.FIX_CARD)
+        if not form.validate_on_submit():
+            return _no_store(render_template("patrons/fix_card.html", form=form, email=row.supporter.email))
+        # The Portal session first: if Stripe is down the link isn't used up and works again later.
+        url = services.portal_url(gateway(), row.supporter, _account_url(), update_card=True)
+        supporter = services.use_token(current_session(), token, TokenPurpose.FIX_CARD)
+    except services.InvalidLink as exc:
+        return _invalid_link(str(exc))
+    except services.NothingToChange as exc:
+        return _invalid_link(str(exc))
+    sign_in_session(supporter)
+    return redirect(url, code=303)
+
+
+# The account ----------------------------------------------------------------------------------------
+
+
+@bp.get("")
+@sign_in_required
+def account() -> str:
+    supporter = _signed_in()
+    overview = services.account_overview(current_session(), supporter.id, _grace())
+    return render_template(
+        "patrons/account.html",
+        overview=overview,
+        membership=overview.membership,
+        consent_form=ConsentForm(formdata=None, data={"email_consent": supporter.email_consent}),
+        ballot_emails_form=BallotEmailsForm(formdata=None, data={"ballot_emails": supporter.ballot_emails}),
+        can_change_amount=services.amount_changeable(overview.membership),
+        can_cancel=services.cancellable(overview.membership),
+        can_resume=services.resumable(overview.membership),
+        membership_words=MEMBERSHIP_STATUS_WORDS,
+        payment_words=PAYMENT_STATUS_WORDS,
+        kind_words=PAYMENT_KIND_WORDS,
+    )
+
+
+@bp.post("/consent")
+@sign_in_required
+def consent() -> ResponseReturnValue:
+    form = ConsentForm()
+    if form.validate_on_submit():
+        services.update_consent(current_session(), _signed_in().id, bool(form.email_consent.data))
+        flash("We'll email you news and updates." if form.email_consent.data
+              else "We won't email you news and updates. You'll still get receipts and sign-in links.")
+    return redirect(url_for("patrons.account"), code=303)
+
+
+@bp.post("/ballot-emails")
+@sign_in_required
+def ballot_emails() -> ResponseReturnValue:
+    form = BallotEmailsForm()
+    if form.validate_on_submit():
+        services.update_ballot_emails(current_session(), _signed_in().id, bool(form.ballot_emails.data))
+        flash("We'll email you when a topic you voted for is published." if form.ballot_emails.data
+              else "We won't email you when a topic you voted for is published.")
+    return redirect(url_for("patrons.account"), code=303)
+
+
+@bp.post("/portal")
+@sign_in_required
+def portal() -> ResponseReturnValue:
+    """Stripe's Billing Portal: update the card, download invoices; it returns to /account."""
+    form = PortalForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("patrons.account"), code=303)
+    try:
+        url = services.portal_url(gateway(), _signed_in(), _account_url(), update_card=form.update_card.data == "1")
+    except services.NothingToChange as exc:
+        flash(str(exc))
+        return redirect(url_for("patrons.account"), code=303)
+    return redirect(url, code=303)
+
+
+@bp.route("/amount", methods=["GET", "POST"])
+@sign_in_required
+def change_amount() -> ResponseReturnValue:
+    membership = services.current_membership(current_session(), _signed_in().id)
+    changeable = membership if services.amount_changeable(membership) else None
+    defaults = {"amount": to_major_text(changeable.amount_minor, changeable.currency),
+                "currency": changeable.currency} if changeable else {}
+    form = ChangeAmountForm(changeable, currency_rules(), data=defaults)
+    if form.validate_on_submit():
+        assert form.amount_minor is not None
+        try:
+            changed = services.change_amount(current_session(), gateway(), _signed_in().id, form.amount_minor)
+        except services.NothingToChange as exc:
+            form.amount.errors = [str(exc)]
+        else:
+            new_amount = format_recurring(form.amount_minor, changed.currency, changed.interval)
+            flash(f"Done. From {format_day(changed.current_period_end) or 'your next payment'} "
+                  f"you'll give {new_amount}. Nothing is charged now.")
+            return redirect(url_for("patrons.account"), code=303)
+    rules = currency_rules().get(changeable.currency) if changeable else None
+    return render_template("patrons/change_amount.html", form=form, membership=changeable, rules=rules), (
+        400 if form.is_submitted() else 200)
+
+
+@bp.route("/cancel", methods=["GET", "POST"])
+@sign_in_required
+def cancel() -> ResponseReturnValue:
+    membership = services.current_membership(current_session(), _signed_in().id)
+    cancellable = membership if services.cancellable(membership) else None
+    form = CancelForm()
+    if cancellable is not None and form.validate_on_submit():
+        try:
+            cancelled = services.cancel_membership(current_session(), gateway(), _signed_in().id,
+                                                   reason=form.reason.data or "", comment=form.comment.data or "")
+        except services.NothingToChange:
+            cancellable = None
+        else:
+            until = format_day(cancelled.current_period_end) or "the end of the period you've paid for"
+            flash(f"Your membership is cancelled: it stays active until {until}, and you won't be charged again. "
+                  "Changed your mind? You can resume it any time before then.")
+            return redirect(url_for("patrons.account"), code=303)
+    return render_template("patrons/cancel.html", form=form, membership=cancellable, reasons=CANCEL_REASONS), (
+        400 if form.is_submitted() else 200)
+
+
+@bp.post("/resume")
+@sign_in_required
+def resume() -> ResponseReturnValue:
+    if ConfirmForm().validate_on_submit():
+        try:
+            resumed = services.resume_membership(current_session(), gateway(), _signed_in().id)
+        except services.NothingToChange as exc:
+            flash(str(exc))
+        else:
+            renews = f", and renews on {format_day(resumed.current_period_end)}" if resumed.current_period_end else ""
+            flash(f"Welcome back: your membership continues{renews}.")
+    return redirect(url_for("patrons.account"), code=303)

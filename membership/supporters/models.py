@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from membership.db import Base, UTCDateTime, utcnow
@@ -20,12 +20,20 @@ class Supporter(Base):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     email_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     email_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "What your vote commissioned" emails (ballots); patrons switch them off on the account page.
+    ballot_emails: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     consent_events: Mapped[list[ConsentEvent]] = relationship(
         back_populates="supporter", order_by="ConsentEvent.id", cascade="all, delete-orphan"
+    )
+
+    # Staff search (ILIKE '%…%' on email and name): trigram GIN indexes on PostgreSQL, plain ones on SQLite.
+    __table_args__ = (
+        Index("ix_supporters_email_search", "email", postgresql_using="gin", postgresql_ops={"email": "gin_trgm_ops"}),
+        Index("ix_supporters_name_search", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
     )
 
     @property

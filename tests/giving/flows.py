@@ -10,12 +10,36 @@ from flask.testing import FlaskClient
 
 from membership.db import db
 from membership.giving.models import Checkout
+from membership.supporters.models import Supporter
 from stripe_double import DoubleServer
 from tests.helpers import csrf_token
+
+MONTH = 31 * 24 * 3600
+DAY = 24 * 3600
 
 
 def sdk(double: DoubleServer) -> stripe.StripeClient:
     return stripe.StripeClient("sk_test_other_integration", base_addresses={"api": double.url})
+
+
+def clock_customer(double: DoubleServer, email: str = "olena@example.org") -> tuple[str, str]:
+    """A Stripe customer on a fresh test clock, already linked to our supporter (as after a first gift)."""
+    client = sdk(double)
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": int(time.time())})
+    customer = client.v1.customers.create({"email": email, "name": "Olena", "test_clock": clock.id})
+    db.session.add(Supporter(email=email, name="Olena", stripe_customer_id=customer.id))
+    db.session.commit()
+    return clock.id, customer.id
+
+
+def advance(double: DoubleServer, clock_id: str, seconds: int) -> None:
+    client = sdk(double)
+    clock = client.v1.test_helpers.test_clocks.retrieve(clock_id)
+    client.v1.test_helpers.test_clocks.advance(clock_id, {"frozen_time": clock.frozen_time + seconds})
+
+
+def events_of(double: DoubleServer, event_type: str) -> list[dict[str, Any]]:
+    return [e for e in double.state.events() if e["type"] == event_type]
 
 
 def foreign_paid_session(double: DoubleServer) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -25,33 +24,10 @@ from membership.giving.models import (
     PaymentStatus,
     StripeEvent,
 )
-from membership.supporters.models import Supporter
 from stripe_double import DoubleServer
 from tests.conftest import WEBHOOK_SECRET, LiveServer
-from tests.giving.flows import pay, sdk, settle, start_gift, wait_until
+from tests.giving.flows import MONTH, advance, clock_customer, events_of, pay, sdk, settle, start_gift, wait_until
 from tests.helpers import count, post_event, sign, text
-
-MONTH = 31 * 24 * 3600
-
-
-def clock_customer(double: DoubleServer, email: str = "olena@example.org") -> tuple[str, str]:
-    """A Stripe customer on a fresh test clock, already linked to our supporter (as after a first gift)."""
-    client = sdk(double)
-    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": int(time.time())})
-    customer = client.v1.customers.create({"email": email, "name": "Olena", "test_clock": clock.id})
-    db.session.add(Supporter(email=email, name="Olena", stripe_customer_id=customer.id))
-    db.session.commit()
-    return clock.id, customer.id
-
-
-def advance(double: DoubleServer, clock_id: str, seconds: int) -> None:
-    client = sdk(double)
-    clock = client.v1.test_helpers.test_clocks.retrieve(clock_id)
-    client.v1.test_helpers.test_clocks.advance(clock_id, {"frozen_time": clock.frozen_time + seconds})
-
-
-def events_of(double: DoubleServer, event_type: str) -> list[dict[str, Any]]:
-    return [e for e in double.state.events() if e["type"] == event_type]
 
 
 def test_gift_becomes_a_payment_with_fee_and_net(client: FlaskClient, double: DoubleServer,

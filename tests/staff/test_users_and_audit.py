@@ -108,7 +108,42 @@ STAFF_ROUTES: list[tuple[str, set[Role]]] = [
     ("/staff/users", {Role.ADMIN}),
     ("/staff/users/{admin_id}", {Role.ADMIN}),
     ("/staff/audit", {Role.ADMIN}),
+    ("/staff/tiers", {Role.ADMIN}),
+    ("/staff/tiers/new", {Role.ADMIN}),
+    ("/staff/tiers/{tier_id}", {Role.ADMIN}),
+    ("/staff/supporters", {Role.ANALYST, Role.ADMIN}),
+    ("/staff/supporters/{supporter_id}", {Role.ANALYST, Role.ADMIN}),
+    ("/staff/supporters/{supporter_id}/payments/{payment_id}/refund", {Role.ADMIN}),
+    ("/staff/supporters/{supporter_id}/memberships/{membership_id}/cancel", {Role.ADMIN}),
+    ("/staff/supporters/{supporter_id}/export", {Role.ADMIN}),
+    ("/staff/supporters/{supporter_id}/erase", {Role.ADMIN}),
+    ("/staff/dashboard", {Role.ANALYST, Role.ADMIN}),
+    ("/staff/dashboard?from=2026-01-01&to=2026-03-31", {Role.ANALYST, Role.ADMIN}),
+    ("/staff/reports", {Role.ANALYST, Role.ADMIN}),
+    ("/staff/ballots", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/ballots/new", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/ballots/suggestions", {Role.EDITOR, Role.ADMIN}),
 ]
+
+
+def route_ids() -> dict[str, int]:
+    """Rows the routes' placeholders name: a tier, and a supporter with a payment and a membership."""
+    from membership.db import utcnow
+    from membership.giving.models import Membership, MembershipStatus, Payment, PaymentKind, PaymentStatus, Tier
+    from membership.supporters.models import Supporter
+
+    tier = Tier(slug="matrix", name="Matrix")
+    supporter = Supporter(email="matrix@example.org", name="Mat")
+    db.session.add_all([tier, supporter])
+    db.session.flush()
+    payment = Payment(supporter_id=supporter.id, kind=PaymentKind.GIFT, amount_minor=500, net_minor=455,
+                      currency="EUR", status=PaymentStatus.PAID, paid_at=utcnow(), stripe_charge_id="ch_matrix")
+    membership = Membership(supporter_id=supporter.id, stripe_subscription_id="sub_matrix",
+                            status=MembershipStatus.ACTIVE, amount_minor=500, currency="EUR", interval="month")
+    db.session.add_all([payment, membership])
+    db.session.commit()
+    return {"tier_id": tier.id, "supporter_id": supporter.id, "payment_id": payment.id,
+            "membership_id": membership.id}
 
 
 @pytest.mark.parametrize(("path", "allowed"), STAFF_ROUTES)
@@ -116,7 +151,7 @@ STAFF_ROUTES: list[tuple[str, set[Role]]] = [
 def test_authorization_matrix(app: Flask, client: FlaskClient, make_staff: Callable[..., StaffUser],
                               path: str, allowed: set[Role], who: str) -> None:
     admin = make_staff(Role.ADMIN)
-    url = path.format(admin_id=admin.id)
+    url = path.format(admin_id=admin.id, **route_ids())
     if who == "patron":
         from membership.supporters.models import Supporter
 

@@ -126,6 +126,23 @@ def test_cancel_at_period_end_resume_and_end(sdk: stripe.StripeClient, srv: Doub
     assert len(sdk.v1.invoices.list(params={"subscription": sub_id}).data) == 1
 
 
+def test_cancellation_feedback_is_kept_and_checked(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    _, _, sub_id = _member_on_clock(sdk, srv, "4242424242424242")
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        sdk.v1.subscriptions.update(
+            sub_id, params={"cancel_at_period_end": True, "cancellation_details": {"feedback": "bored"}}
+        )
+    assert refused.value.param == "cancellation_details[feedback]"
+    assert sdk.v1.subscriptions.retrieve(sub_id).cancel_at_period_end is False
+    sub = sdk.v1.subscriptions.update(sub_id, params={
+        "cancel_at_period_end": True, "cancellation_details": {"feedback": "too_expensive", "comment": "Rent went up"},
+    })
+    assert sub.cancellation_details is not None
+    assert (sub.cancellation_details.feedback, sub.cancellation_details.comment) == ("too_expensive", "Rent went up")
+    resumed = sdk.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": False})
+    assert resumed.cancellation_details is not None and resumed.cancellation_details.feedback is None
+
+
 def test_price_change_applies_from_next_renewal(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
     clock, _, sub_id = _member_on_clock(sdk, srv, "4242424242424242")
     sub = sdk.v1.subscriptions.retrieve(sub_id)

@@ -1,0 +1,1 @@
+"""Topic ballots: patrons choose what the newsroom covers next, and hear what their votes commissioned."""

@@ -1,0 +1,35 @@
+"""Ballot emails: "what your vote commissioned", to the patrons who chose a topic that became an article."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from membership.ballots.models import BallotOption, Vote, VoteChoice
+from membership.email import queue_email
+from membership.supporters.models import Supporter
+
+
+def send_commissioned_emails(session: Session, option: BallotOption, ballot_url: str) -> int:
+    """Queue the email to every patron who chose `option` and still wants ballot emails. Returns how many.
+
+    This is the one place that reads who chose an option, and only to address these emails: nothing of it
+    is shown or logged. The messages go out with the periodic email job, so a popular topic's thousands
+    of voters don't hold up the staff member's request.
+    """
+    voters = session.scalars(
+        select(Supporter)
+        .join(Vote, Vote.supporter_id == Supporter.id)
+        .join(VoteChoice, VoteChoice.vote_id == Vote.id)
+        .where(VoteChoice.ballot_id == option.ballot_id, VoteChoice.option_id == option.id,
+               Supporter.ballot_emails.is_(True), Supporter.erased_at.is_(None), Supporter.email.is_not(None))
+        .order_by(Supporter.id)
+    )
+    queued = 0
+    for supporter in voters:
+        assert supporter.email is not None
+        queue_email(session, "ballot_commissioned", supporter.email, supporter_id=supporter.id,
+                    send_after_commit=False, name=supporter.display_name, topic=option.title,
+                    ballot_title=option.ballot.title, article_url=option.article_url, ballot_url=ballot_url)
+        queued += 1
+    return queued

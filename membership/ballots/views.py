@@ -1,0 +1,149 @@
+"""Patron ballot pages under /ballots: the list, a ballot (vote, results, what it commissioned), suggestions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from membership.ballots import services
+from membership.ballots.forms import SuggestionForm, VoteForm
+from membership.ballots.models import Ballot, BallotPhase, VotingMethod
+from membership.db import current_session, utcnow
+from membership.errors import render_error
+from membership.patrons.auth import current_supporter, sign_in_required
+from membership.patrons.services import is_patron
+from membership.staff.charts import ranked_bar_chart
+
+bp = Blueprint("ballots", __name__, url_prefix="/ballots")
+
+
+def format_moment(value: datetime | None) -> str:
+    """'12 March 2026, 18:00 UTC', or '' when there is no time."""
+    return f"{value.day} {value:%B %Y, %H:%M} UTC" if value is not None else ""
+
+
+bp.add_app_template_filter(format_moment, "moment")
+
+
+def _grace() -> timedelta:
+    return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def results_chart(ballot: Ballot, tally: services.Tally) -> Markup:
+    """The results as a horizontal bar chart (server-rendered SVG); the page's table has the same figures."""
+    weighted = tally.weight != tally.voters
+    return ranked_bar_chart(
+        f"ballot-{ballot.id}-results",
+        f"Results: {ballot.title}",
+        ("Weighted votes" if weighted else "Votes") + " for each topic. The table beside the chart has the "
+        "same figures, with each topic's share.",
+        [result.option.title for result in tally.options],
+        [result.weighted for result in tally.options],
+    )
+
+
+def _render_ballot(ballot: Ballot, form: VoteForm | None = None, error: str = "",
+                   status: int = 200) -> ResponseReturnValue:
+    session = current_session()
+    now = utcnow()
+    phase = ballot.phase(now)
+    supporter = current_supporter()
+    eligibility = None
+    choices: list[int] = []
+    if supporter is not None:
+        choices = services.current_choices(session, ballot.id, supporter.id)
+        if phase is BallotPhase.OPEN:
+            eligibility = services.check_eligibility(session, ballot, supporter.id, now, _grace())
+    tally = services.tally(session, ballot, now, _grace()) if ballot.results_visible(now) else None
+    selected = form.choice.data if form is not None and form.choice.data else choices
+    return render_template(
+        "ballots/show.html",
+        ballot=ballot,
+        phase=phase,
+        Phase=BallotPhase,
+        approval=ballot.method is VotingMethod.APPROVAL,
+        supporter=supporter,
+        eligibility=eligibility,
+        choices=choices,
+        selected=set(selected),
+        form=form or VoteForm(formdata=None),
+        error=error,
+        tally=tally,
+        chart=results_chart(ballot, tally) if tally is not None else None,
+        percent=_percent,
+        commissioned=services.commissioned(ballot),
+    ), status
+
+
+@bp.get("")
+def index() -> ResponseReturnValue:
+    return _render_index(SuggestionForm(formdata=None))
+
+
+def _render_index(form: SuggestionForm, status: int = 200) -> ResponseReturnValue:
+    supporter = current_supporter()
+    return render_template(
+        "ballots/index.html",
+        lists=services.published_ballots(current_session(), utcnow()),
+        form=form,
+        supporter=supporter,
+        can_suggest=supporter is not None and is_patron(current_session(), supporter.id, _grace()),
+        suggestions_per_day=services.SUGGESTIONS_PER_DAY,
+    ), status
+
+
+@bp.post("/suggest")
+@sign_in_required
+def suggest() -> ResponseReturnValue:
+    form = SuggestionForm()
+    supporter = current_supporter()
+    assert supporter is not None
+    if not form.validate_on_submit():
+        return _render_index(form, 400)
+    try:
+        services.suggest_topic(current_session(), supporter.id, form.topic.data, utcnow(), _grace())
+    except services.TooManySuggestions as exc:
+        form.topic.errors = [str(exc)]
+        return _render_index(form, 429)
+    except services.SuggestionRefused as exc:
+        form.topic.errors = [str(exc)]
+        return _render_index(form, 400)
+    flash("Thank you: your topic is with the editors. They read every suggestion.")
+    return redirect(url_for("ballots.index"), code=303)
+
+
+@bp.get("/<int:ballot_id>")
+def show(ballot_id: int) -> ResponseReturnValue:
+    ballot = services.published_ballot(current_session(), ballot_id)
+    if ballot is None:
+        abort(404)
+    return _render_ballot(ballot)
+
+
+@bp.post("/<int:ballot_id>/vote")
+@sign_in_required
+def vote(ballot_id: int) -> ResponseReturnValue:
+    """Record the vote; anything wrong (a closed ballot, an unknown option, too many) is a 400 with the reason."""
+    supporter = current_supporter()
+    assert supporter is not None
+    form = VoteForm()
+    try:
+        if not form.validate_on_submit():
+            raise services.VoteRejected("Choose from the topics listed.")
+        services.cast_vote(current_session(), ballot_id, supporter.id, list(form.choice.data or []), utcnow(),
+                           _grace())
+    except services.VoteRejected as exc:
+        ballot = services.published_ballot(current_session(), ballot_id)
+        if ballot is None:
+            return render_error(400, "No such ballot", "There is no such ballot. Nothing was recorded.")
+        return _render_ballot(ballot, form, f"{exc} Nothing was recorded.", 400)
+    flash("Thank you for voting.")
+    return redirect(url_for("ballots.show", ballot_id=ballot_id, _anchor="your-vote"), code=303)
+

@@ -1,0 +1,122 @@
+"""Patron forms: asking for a sign-in link, confirming it, and the account's self-service forms."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields import EmailField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from membership.config import CurrencyRules
+from membership.giving.models import Membership
+from membership.money import format_money, format_recurring, parse_major_amount
+from membership.supporters.services import InvalidEmail, normalise_email
+
+COMMENT_MAX = 1000
+
+# Stripe's cancellation feedback codes, with the words a patron sees.
+CANCEL_REASONS = [
+    SelectChoice("", "Prefer not to say"),
+    SelectChoice("too_expensive", "It's too expensive for me right now"),
+    SelectChoice("unused", "I don't read enough to keep supporting"),
+    SelectChoice("low_quality", "I'm not happy with the journalism"),
+    SelectChoice("missing_features", "It's missing something I want"),
+    SelectChoice("switched_service", "I'm supporting someone else instead"),
+    SelectChoice("customer_service", "I had a bad experience with support"),
+    SelectChoice("too_complex", "Managing it is too complicated"),
+    SelectChoice("other", "Another reason"),
+]
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        filters=[_strip],
+        validators=[DataRequired("Enter your email address."), Email("Enter a valid email address."), Length(max=254)],
+    )
+    next = HiddenField(validators=[Optional(), Length(max=500)])
+
+    def validate_email(self, field: EmailField) -> None:
+        """Normalised as the supporter's address is stored, so the lookup and the rate limit agree."""
+        try:
+            field.data = normalise_email(field.data or "")
+        except InvalidEmail:
+            raise ValidationError("Enter a valid email address.") from None
+
+
+class ConfirmForm(FlaskForm):
+    """A button and its CSRF token: sign in, sign out, open the Portal, resume."""
+
+
+class PortalForm(FlaskForm):
+    """Open Stripe's Billing Portal; `update_card` opens it straight on the card form."""
+
+    update_card = HiddenField()
+
+
+class ConsentForm(FlaskForm):
+    email_consent = BooleanField("Email me news and updates from the newsroom (you can stop any time)")
+
+
+class BallotEmailsForm(FlaskForm):
+    ballot_emails = BooleanField("Email me when a topic I voted for is published")
+
+
+class ChangeAmountForm(FlaskForm):
+    """A new amount for the membership, in its own currency and within that currency's bounds.
+
+    `membership` is the one being changed (None when the patron has none that can change); the
+    problems a patron can fix are reported next to the amount, and nothing is sent to Stripe.
+    """
+
+    amount = StringField("New amount", validators=[Length(max=20)])
+    currency = HiddenField()
+
+    def __init__(self, membership: Membership | None, rules: Mapping[str, CurrencyRules],
+                 *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.membership = membership
+        self.rules = rules
+        self.amount_minor: int | None = None
+
+    def validate_amount(self, field: StringField) -> None:
+        membership = self.membership
+        if membership is None:
+            raise ValidationError("You have no active membership whose amount can change.")
+        if (self.currency.data or membership.currency) != membership.currency:
+            raise ValidationError(
+                f"Your membership is in {membership.currency}; the amount can't move to another currency."
+            )
+        rules = self.rules.get(membership.currency)
+        if rules is None:
+            raise ValidationError(f"Amounts in {membership.currency} can't be changed online; please write to us.")
+        try:
+            minor = parse_major_amount(field.data or "", membership.currency)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        if minor < rules.limits.minimum_minor:
+            raise ValidationError(
+                f"The smallest amount we can accept is {format_money(rules.limits.minimum_minor, rules.code)}."
+            )
+        if minor > rules.limits.maximum_minor:
+            raise ValidationError(
+                f"The largest amount we can accept online is {format_money(rules.limits.maximum_minor, rules.code)}."
+            )
+        if minor == membership.amount_minor:
+            raise ValidationError(
+                f"You already give {format_recurring(minor, membership.currency, membership.interval)}."
+            )
+        self.amount_minor = minor
+
+
+class CancelForm(FlaskForm):
+    reason = SelectField("Why are you cancelling? (optional)", choices=CANCEL_REASONS, default="")
+    comment = TextAreaField("Anything you'd like to tell us? (optional)",
+                            validators=[Optional(), Length(max=COMMENT_MAX)])

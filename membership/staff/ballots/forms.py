@@ -1,0 +1,233 @@
+"""Staff ballot forms: a ballot with its options, an article URL, and the suggestion review buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields import DateTimeLocalField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from membership.ballots.models import MAX_OPTIONS, MAX_WEIGHT, MIN_OPTIONS, Ballot, ResultsVisibility, VotingMethod
+from membership.giving.models import Tier
+from membership.money import parse_major_amount, to_major_text
+
+# Rows beyond this many are never processed: a form is 20 options and a few blank rows.
+MAX_OPTION_ROWS = 40
+BLANK_ROWS = 3
+TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+
+def _strip(value: str | None) -> str | None:
+    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else value
+
+
+class OptionForm(Form):
+    """One option row. Existing options carry their id; a row with no title and no id is left out."""
+
+    id = HiddenField()
+    title = StringField("Title", filters=[_strip], validators=[Optional(), Length(max=200)])
+    description = TextAreaField("Short description", filters=[_strip], validators=[Optional(), Length(max=500)])
+    remove = BooleanField("Remove this option")
+
+    def validate_id(self, field: HiddenField) -> None:
+        if field.data and not str(field.data).isdigit():
+            raise ValidationError("Not an option of this ballot.")
+
+    @property
+    def option_id(self) -> int | None:
+        return int(self.id.data) if self.id.data else None
+
+    @property
+    def blank(self) -> bool:
+        return self.option_id is None and not self.title.data and not self.description.data
+
+
+class BallotForm(FlaskForm):
+    """A ballot's settings and its 2 to 20 options. Build it with `make_ballot_form`, which adds a minimum
+    amount per currency and a weight per tier."""
+
+    title = StringField("Title", filters=[_strip],
+                        validators=[DataRequired("Enter the ballot's title."), Length(max=200)])
+    introduction = TextAreaField("Introduction", filters=[_strip], validators=[Optional(), Length(max=5000)])
+    opens_at = DateTimeLocalField("Opens (UTC)", format=TIME_FORMATS,
+                                  validators=[InputRequired("Enter when voting opens, in UTC.")])
+    closes_at = DateTimeLocalField("Closes (UTC)", format=TIME_FORMATS,
+                                   validators=[InputRequired("Enter when voting closes, in UTC.")])
+    method = RadioField("Method", default=VotingMethod.SINGLE.value, choices=[
+        SelectChoice(VotingMethod.SINGLE.value, "Single choice: each patron chooses one topic"),
+        SelectChoice(VotingMethod.APPROVAL.value, "Approval: each patron approves up to N topics"),
+    ])
+    max_choices = IntegerField("N: the most topics a patron may approve (approval only)", default=3,
+                               validators=[Optional(), NumberRange(2, MAX_OPTIONS, "Choose N between 2 and 20.")])
+    require_paid_before_open = BooleanField(
+        "Only patrons whose first membership payment came before the ballot opens", default=True)
+    results_visibility = RadioField("When results show", default=ResultsVisibility.AFTER_CLOSE.value, choices=[
+        SelectChoice(ResultsVisibility.AFTER_CLOSE.value, "After the ballot closes"),
+        SelectChoice(ResultsVisibility.LIVE.value, "Live, while the ballot is open"),
+    ])
+    weighting = RadioField("Weighting", default="equal", choices=[
+        SelectChoice("equal", "One patron, one vote"),
+        SelectChoice("tier", f"By membership tier, with the weights below (at most {MAX_WEIGHT} times)"),
+    ])
+    options = FieldList(FormField(OptionForm), max_entries=MAX_OPTION_ROWS)
+
+    def __init__(self, tiers: Sequence[Tier], currencies: Sequence[str], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tiers = tiers
+        self.currencies = currencies
+        self.min_monthly: dict[str, int] = {}
+        self.options_errors: list[str] = []
+
+    # Dynamic fields ------------------------------------------------------------------------------------
+
+    def minimum_fields(self) -> list[Any]:
+        return [self[minimum_field(code)] for code in self.currencies]
+
+    def weight_fields(self) -> list[Any]:
+        return [self[weight_field(tier.id)] for tier in self.tiers]
+
+    @property
+    def tier_weights(self) -> dict[str, int]:
+        return {str(tier.id): int(self[weight_field(tier.id)].data or 1) for tier in self.tiers}
+
+    @property
+    def opening(self) -> datetime:
+        opening: datetime = self.opens_at.data
+        return opening.replace(tzinfo=UTC)
+
+    @property
+    def closing(self) -> datetime:
+        closing: datetime = self.closes_at.data
+        return closing.replace(tzinfo=UTC)
+
+    def kept_rows(self) -> list[OptionForm]:
+        """The option rows that make the ballot: not blank, not ticked for removal."""
+        return [row.form for row in self.options if not row.form.blank and not row.form.remove.data]
+
+    # Checks ---------------------------------------------------------------------------------------------
+
+    def validate_closes_at(self, field: DateTimeLocalField) -> None:
+        if self.opens_at.data and field.data and field.data <= self.opens_at.data:
+            raise ValidationError("Closing must come after opening.")
+
+    def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
+        valid = bool(super().validate(extra_validators))
+        for code in self.currencies:
+            field = self[minimum_field(code)]
+            text = (field.data or "").strip()
+            if not text:
+                continue
+            try:
+                self.min_monthly[code] = parse_major_amount(text, code)
+            except ValueError as exc:
+                field.errors.append(str(exc))
+                valid = False
+        for row in self.options:
+            if row.form.option_id is not None and not row.form.remove.data and not row.form.title.data:
+                row.form.title.errors.append("Enter the option's title, or tick “Remove this option”.")
+                valid = False
+        kept = len(self.kept_rows())
+        if kept < MIN_OPTIONS:
+            self.options_errors.append(f"A ballot needs at least {MIN_OPTIONS} options: give each a title.")
+        elif kept > MAX_OPTIONS:
+            self.options_errors.append(f"A ballot can have at most {MAX_OPTIONS} options.")
+        elif self.method.data == VotingMethod.APPROVAL.value and (self.max_choices.data or 0) > kept:
+            self.max_choices.errors.append(f"N can't be more than the number of options ({kept}).")
+        if self.method.data == VotingMethod.APPROVAL.value and self.max_choices.data is None:
+            self.max_choices.errors.append("Choose N between 2 and 20.")
+        return valid and not self.options_errors and not self.max_choices.errors
+
+    def summary(self) -> list[tuple[str, str]]:
+        """(anchor, message) for every problem, for the error summary at the top of the form."""
+        items: list[tuple[str, str]] = []
+        for field in self:
+            if field.name in ("options", "csrf_token"):
+                continue
+            items.extend((field.id, f"{field.label.text}: {error}") for error in field.errors)
+            if field.name == "weighting":
+                items.extend(("options", error) for error in self.options_errors)
+        for index, row in enumerate(self.options, start=1):
+            for sub in row.form:
+                items.extend((sub.id, f"Option {index}, {sub.label.text.lower()}: {error}") for error in sub.errors)
+        items.extend(("csrf_token", error) for error in self.csrf_token.errors)
+        return items
+
+
+def minimum_field(currency: str) -> str:
+    return f"minimum_{currency}"
+
+
+def weight_field(tier_id: int) -> str:
+    return f"weight_{tier_id}"
+
+
+def make_ballot_form(tiers: Sequence[Tier], currencies: Sequence[str], **kwargs: Any) -> BallotForm:
+    """A BallotForm with a minimum monthly amount field per currency and a weight field per tier."""
+    fields: dict[str, Any] = {
+        minimum_field(code): StringField(f"Minimum in {code} per month (optional)", filters=[_strip],
+                                         validators=[Length(max=20)])
+        for code in currencies
+    }
+    weights = [SelectChoice(str(n), f"{n} times" if n > 1 else "Once") for n in range(1, MAX_WEIGHT + 1)]
+    fields.update({weight_field(tier.id): SelectField(f"Weight of the {tier.name} tier", choices=weights, default="1")
+                   for tier in tiers})
+    form_class = type("BallotFormWithSettings", (BallotForm,), fields)
+    return form_class(tiers, currencies, **kwargs)  # type: ignore[no-any-return]
+
+
+def ballot_data(ballot: Ballot, tiers: Sequence[Tier], currencies: Sequence[str]) -> dict[str, Any]:
+    """A saved ballot as form data, with its options and BLANK_ROWS empty rows for new ones."""
+    data: dict[str, Any] = {
+        "title": ballot.title, "introduction": ballot.introduction,
+        "opens_at": ballot.opens_at.replace(tzinfo=None), "closes_at": ballot.closes_at.replace(tzinfo=None),
+        "method": ballot.method.value, "max_choices": ballot.max_choices if ballot.max_choices > 1 else 3,
+        "require_paid_before_open": ballot.require_paid_before_open,
+        "results_visibility": ballot.results_visibility.value, "weighting": ballot.weighting.value,
+        "options": [{"id": str(o.id), "title": o.title, "description": o.description} for o in ballot.options],
+    }
+    data["options"] += [{}] * min(BLANK_ROWS, MAX_OPTIONS - len(ballot.options))
+    for code in currencies:
+        if code in (ballot.min_monthly or {}):
+            data[minimum_field(code)] = to_major_text(int(ballot.min_monthly[code]), code)
+    for tier in tiers:
+        data[weight_field(tier.id)] = str((ballot.tier_weights or {}).get(str(tier.id), 1))
+    return data
+
+
+def new_ballot_data() -> dict[str, Any]:
+    return {"options": [{}] * 5}
+
+
+class ArticleForm(FlaskForm):
+    article_url = StringField("Published article (http or https)", filters=[_strip],
+                              validators=[DataRequired("Enter the article's address."), Length(max=2048)])
+
+    def validate_article_url(self, field: StringField) -> None:
+        parts = urlsplit(field.data or "")
+        if parts.scheme not in ("http", "https") or not parts.netloc or any(ch.isspace() for ch in field.data):
+            raise ValidationError("Enter the article's full address, starting with https:// or http://.")
+
+
+class AcceptSuggestionForm(FlaskForm):
+    ballot = SelectField("Add to the draft ballot", coerce=int, choices=[])
+
+
+class ConfirmForm(FlaskForm):
+    """A button and its CSRF token: publish, decline."""

@@ -1,0 +1,1 @@
+"""The staff dashboard: patrons, churn, one-time revenue and sources for a date range, with SVG charts."""

@@ -1,0 +1,438 @@
+"""The dashboard's figures, each from one aggregate query (GROUP BY month in SQL, never a loop over rows).
+
+Services take plain values and a session and only read. Money stays in integer minor units per currency:
+amounts in different currencies are never added together.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from membership.ballots import services as ballot_services
+from membership.giving.models import (
+    Checkout,
+    CheckoutStatus,
+    Membership,
+    MembershipStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+)
+from membership.patrons.services import patron_condition
+
+MAX_MONTHS = 60
+TOP_SOURCES = 10
+RECENT_COMMENTS = 10
+# Memberships whose first payment never went through: they never made anyone a patron.
+NEVER_STARTED = (MembershipStatus.INCOMPLETE, MembershipStatus.INCOMPLETE_EXPIRED)
+# Stripe's cancellation feedback codes, in staff words.
+CANCEL_REASON_LABELS = {
+    "too_expensive": "Too expensive",
+    "unused": "Doesn't read enough",
+    "low_quality": "Unhappy with the journalism",
+    "missing_features": "Missing something",
+    "switched_service": "Supporting someone else",
+    "customer_service": "Bad support experience",
+    "too_complex": "Too complicated to manage",
+    "other": "Other reason",
+    "": "No reason given",
+}
+
+
+class RangeError(ValueError):
+    """The dates asked for don't make a range the dashboard can show; the message says why."""
+
+
+# Dates ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Whole UTC days from `first` to `last`, both included."""
+
+    first: date
+    last: date
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time.min, UTC)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the range."""
+        return datetime.combine(self.last + timedelta(days=1), time.min, UTC)
+
+    def months(self) -> list[date]:
+        """The first day of every calendar month the range touches, oldest first."""
+        months, month = [], self.first.replace(day=1)
+        while month <= self.last:
+            months.append(month)
+            month = _next_month(month)
+        return months
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def default_range(today: date) -> DateRange:
+    """The last 12 months: from the first of the month eleven months ago up to today."""
+    first = today.replace(day=1)
+    for _ in range(11):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return DateRange(first, today)
+
+
+def checked_range(first: date, last: date) -> DateRange:
+    """A range the dashboard can show, or RangeError with the reason."""
+    if first > last:
+        raise RangeError("The start date is after the end date.")
+    result = DateRange(first, last)
+    if len(result.months()) > MAX_MONTHS:
+        raise RangeError(f"Choose a range of at most {MAX_MONTHS} months.")
+    return result
+
+
+def _in_range(column: Any, period: DateRange) -> ColumnElement[bool]:
+    return and_(column >= period.start, column < period.end)
+
+
+def month_index(column: Any, period: DateRange) -> ColumnElement[int]:
+    """SQL for which of the period's months (0, 1, …) a UTC timestamp falls in, for GROUP BY month.
+
+    Comparisons with the months' first instants: the same on SQLite and PostgreSQL, whatever the
+    session's time zone, and cheaper than truncating every timestamp. Rows are filtered to the period.
+    """
+    starts = [datetime.combine(month, time.min, UTC) for month in period.months()[1:]]
+    if not starts:
+        return literal(0)
+    return case(*((column < start, index) for index, start in enumerate(starts)), else_=len(starts))
+
+
+# Patrons now ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrencyPatrons:
+    currency: str
+    patrons: int
+    monthly_minor: int  # the monthly memberships' amounts
+    yearly_minor: int  # the yearly memberships' amounts, per year
+
+    @property
+    def mrr_minor(self) -> int:
+        """Monthly recurring revenue: monthly amounts plus yearly ones ÷ 12, rounded to the nearest minor unit."""
+        return self.monthly_minor + (self.yearly_minor + 6) // 12
+
+
+@dataclass(frozen=True)
+class PatronsNow:
+    total: int  # distinct supporters who are patrons (one may pay in two currencies)
+    by_currency: list[CurrencyPatrons]
+
+
+def patrons_now(session: Session, now: datetime, grace: timedelta) -> PatronsNow:
+    """Active patrons and MRR per currency, by the one patron rule (`patron_condition`)."""
+    patron = patron_condition(now, grace)
+    rows = session.execute(
+        select(
+            Membership.currency,
+            func.count(Membership.supporter_id.distinct()),
+            func.sum(case((Membership.interval == "month", Membership.amount_minor), else_=0)),
+            func.sum(case((Membership.interval == "year", Membership.amount_minor), else_=0)),
+        )
+        .where(patron)
+        .group_by(Membership.currency)
+        .order_by(Membership.currency)
+    ).all()
+    total = session.scalar(select(func.count(Membership.supporter_id.distinct())).where(patron))
+    return PatronsNow(
+        total=int(total or 0),
+        by_currency=[CurrencyPatrons(code, int(n), int(monthly), int(yearly)) for code, n, monthly, yearly in rows],
+    )
+
+
+# Patrons month by month -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatronMonth:
+    month: date
+    at_start: int  # memberships running when the month (or the range) began
+    new: int
+    churned: int
+
+    @property
+    def churn_rate(self) -> float | None:
+        """Share of the memberships running at the start of the month that ended during it."""
+        return self.churned / self.at_start if self.at_start else None
+
+
+@dataclass(frozen=True)
+class Movement:
+    months: list[PatronMonth]
+
+    @property
+    def new(self) -> int:
+        return sum(m.new for m in self.months)
+
+    @property
+    def churned(self) -> int:
+        return sum(m.churned for m in self.months)
+
+    @property
+    def average_churn_rate(self) -> float | None:
+        rates = [m.churn_rate for m in self.months if m.churn_rate is not None]
+        return sum(rates) / len(rates) if rates else None
+
+
+def _count_by_month(session: Session, column: Any, period: DateRange) -> list[int]:
+    month = month_index(column, period).label("month")
+    rows = session.execute(
+        select(month, func.count())
+        .where(_in_range(column, period), Membership.status.not_in(NEVER_STARTED))
+        .group_by(month)
+    )
+    counts = [0] * len(period.months())
+    for index, n in rows:
+        counts[index] = int(n)
+    return counts
+
+
+def patron_movement(session: Session, period: DateRange) -> Movement:
+    """New and churned patrons per month: memberships that started, and that ended, in each month.
+
+    A membership counts from `started_at` until `ended_at` (when Stripe ended it). The count running at
+    the start of each month follows from the one before: running + new - ended.
+    """
+    running = int(session.scalar(
+        select(func.count()).select_from(Membership)
+        .where(Membership.started_at < period.start, Membership.status.not_in(NEVER_STARTED),
+               or_(Membership.ended_at.is_(None), Membership.ended_at >= period.start))
+    ) or 0)
+    started = _count_by_month(session, Membership.started_at, period)
+    ended = _count_by_month(session, Membership.ended_at, period)
+    months = []
+    for month, new, churned in zip(period.months(), started, ended, strict=True):
+        row = PatronMonth(month, running, new, churned)
+        months.append(row)
+        running += row.new - row.churned
+    return Movement(months)
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    code: str
+    count: int
+
+    @property
+    def label(self) -> str:
+        return CANCEL_REASON_LABELS.get(self.code, self.code)
+
+
+@dataclass(frozen=True)
+class CancelComment:
+    canceled_at: datetime | None
+    reason: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class Cancellations:
+    reasons: list[ReasonCount]
+    comments: list[CancelComment]
+
+    @property
+    def total(self) -> int:
+        return sum(r.count for r in self.reasons)
+
+
+def cancellations(session: Session, period: DateRange) -> Cancellations:
+    """Why patrons cancelled (Stripe's feedback codes), for cancellations made in the range; newest comments."""
+    rows = session.execute(
+        select(Membership.cancel_reason, func.count())
+        .where(_in_range(Membership.canceled_at, period))
+        .group_by(Membership.cancel_reason)
+        .order_by(func.count().desc(), Membership.cancel_reason)
+    )
+    comments = session.execute(
+        select(Membership.canceled_at, Membership.cancel_reason, Membership.cancel_comment)
+        .where(_in_range(Membership.canceled_at, period), Membership.cancel_comment != "")
+        .order_by(Membership.canceled_at.desc())
+        .limit(RECENT_COMMENTS)
+    )
+    return Cancellations(
+        reasons=[ReasonCount(code, int(n)) for code, n in rows],
+        comments=[CancelComment(at, CANCEL_REASON_LABELS.get(code, code), text) for at, code, text in comments],
+    )
+
+
+# One-time gifts ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GiftMonth:
+    month: date
+    gifts: int = 0
+    gross_minor: int = 0
+    fee_minor: int = 0
+    refunded_minor: int = 0  # refunded, or held by an open or lost dispute
+    net_minor: int = 0  # after Stripe's fee and the refunds
+
+
+@dataclass(frozen=True)
+class GiftRevenue:
+    currency: str
+    months: list[GiftMonth]
+
+    def total(self) -> GiftMonth:
+        return GiftMonth(
+            self.months[0].month if self.months else date.min,
+            gifts=sum(m.gifts for m in self.months),
+            gross_minor=sum(m.gross_minor for m in self.months),
+            fee_minor=sum(m.fee_minor for m in self.months),
+            refunded_minor=sum(m.refunded_minor for m in self.months),
+            net_minor=sum(m.net_minor for m in self.months),
+        )
+
+
+def gift_revenue(session: Session, period: DateRange) -> list[GiftRevenue]:
+    """One-time gifts per month and currency: gross, Stripe's fees, refunds and disputes, and what is left.
+
+    Stripe keeps its fee when a charge is refunded, so net = Stripe's net - refunded. A disputed gift
+    counts as taken back in full until the dispute is won.
+    """
+    month = month_index(Payment.paid_at, period).label("month")
+    taken_back = case((Payment.status == PaymentStatus.DISPUTED, Payment.amount_minor), else_=Payment.refunded_minor)
+    rows = session.execute(
+        select(month, Payment.currency, func.count(), func.sum(Payment.amount_minor), func.sum(Payment.fee_minor),
+               func.sum(taken_back), func.sum(Payment.net_minor))
+        .where(Payment.kind == PaymentKind.GIFT, _in_range(Payment.paid_at, period))
+        .group_by(month, Payment.currency)
+    )
+    months = period.months()
+    found: dict[str, dict[int, tuple[int, int, int, int, int]]] = defaultdict(dict)
+    for index, currency, gifts, gross, fee, refunded, net in rows:
+        found[currency][index] = (int(gifts), int(gross), int(fee), int(refunded), int(net) - int(refunded))
+    return [
+        GiftRevenue(currency, [GiftMonth(month, *found[currency].get(index, (0, 0, 0, 0, 0)))
+                               for index, month in enumerate(months)])
+        for currency in sorted(found)
+    ]
+
+
+# Sources ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    name: str
+    conversions: int
+    revenue_minor: dict[str, int] = field(default_factory=dict)  # currency → first payments
+
+
+@dataclass(frozen=True)
+class Sources:
+    articles: list[SourceRow]
+    campaigns: list[SourceRow]
+    conversions: int  # every completed checkout in the range
+    without_source: int  # of which no article was recorded
+    without_campaign: int
+
+
+def top_sources(session: Session, period: DateRange, currencies: Sequence[str], rank_currency: str = "") -> Sources:
+    """The articles (`?source=`) and campaigns (`utm_campaign`) whose checkouts completed most in the range.
+
+    A conversion is a completed checkout; its revenue is what that checkout charged (the gift, or the
+    membership's first payment), summed per currency. Ranked by conversions, or by revenue in
+    `rank_currency` when one is given.
+    """
+    charged = Checkout.amount_minor + Checkout.fee_cover_minor
+    revenue = [func.sum(case((Checkout.currency == code, charged), else_=0)) for code in currencies]
+
+    def ranked(column: Any) -> tuple[list[SourceRow], int, int]:
+        """Top rows (none blank), all conversions, and those with this column blank: one pass over the index."""
+        conversions = func.count()
+        order: list[Any] = [conversions.desc()]
+        if rank_currency in currencies:
+            order.insert(0, revenue[list(currencies).index(rank_currency)].desc())
+        rows = session.execute(
+            select(column, conversions, func.sum(conversions).over(),
+                   func.sum(case((column == "", conversions), else_=0)).over(), *revenue)
+            .where(Checkout.status == CheckoutStatus.COMPLETED, _in_range(Checkout.completed_at, period))
+            .group_by(column)
+            .order_by(*order, column)
+            .limit(TOP_SOURCES + 1)  # one more, in case the blank group is among them
+        ).all()
+        top = [SourceRow(row[0], int(row[1]), {code: int(value) for code, value in zip(currencies, row[4:],
+                                                                                      strict=True)})
+               for row in rows if row[0] != ""][:TOP_SOURCES]
+        return top, int(rows[0][2]) if rows else 0, int(rows[0][3]) if rows else 0
+
+    articles, conversions, without_source = ranked(Checkout.source_url)
+    campaigns, _, without_campaign = ranked(Checkout.utm_campaign)
+    return Sources(articles=articles, campaigns=campaigns, conversions=conversions, without_source=without_source,
+                   without_campaign=without_campaign)
+
+
+# Ballot turnout ------------------------------------------------------------------------------------------
+
+RECENT_BALLOTS = 5
+
+
+@dataclass(frozen=True)
+class BallotTurnout:
+    ballot_id: int
+    title: str
+    closes_at: datetime
+    open: bool
+    voters: int
+    eligible: int
+
+    @property
+    def turnout(self) -> float | None:
+        return self.voters / self.eligible if self.eligible else None
+
+
+def ballot_turnout(session: Session, now: datetime, grace: timedelta) -> list[BallotTurnout]:
+    """Voters, eligible patrons and turnout of the most recently opened ballots (aggregates only)."""
+    rows = []
+    for ballot in ballot_services.recent_ballots(session, now, RECENT_BALLOTS):
+        voters, eligible = ballot_services.turnout(session, ballot, now, grace)
+        rows.append(BallotTurnout(ballot.id, ballot.title, ballot.closes_at, ballot.closes_at > now, voters, eligible))
+    return rows
+
+
+# Everything on the page --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    period: DateRange
+    patrons: PatronsNow
+    movement: Movement
+    cancellations: Cancellations
+    gifts: list[GiftRevenue]
+    sources: Sources
+    ballots: list[BallotTurnout] = field(default_factory=list)
+
+
+def dashboard(session: Session, period: DateRange, *, now: datetime, grace: timedelta, currencies: Sequence[str],
+              rank_currency: str = "") -> Dashboard:
+    """Every figure the dashboard shows for `period` (patrons now are as of `now`)."""
+    return Dashboard(
+        period=period,
+        patrons=patrons_now(session, now, grace),
+        movement=patron_movement(session, period),
+        cancellations=cancellations(session, period),
+        gifts=gift_revenue(session, period),
+        sources=top_sources(session, period, currencies, rank_currency),
+        ballots=ballot_turnout(session, now, grace),
+    )

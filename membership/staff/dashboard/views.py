@@ -1,0 +1,113 @@
+"""The staff dashboard page: figures for a date range, each chart followed by its table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+
+from flask import Blueprint, current_app, render_template, request
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from membership.db import current_session, utcnow
+from membership.money import exponent
+from membership.staff import charts
+from membership.staff.auth import Permission, staff_required
+from membership.staff.dashboard import services
+from membership.staff.dashboard.forms import DashboardForm
+from membership.web import currency_rules
+
+bp = Blueprint("staff_dashboard", __name__, url_prefix="/staff")
+
+
+@bp.get("/dashboard")
+@staff_required(Permission.DASHBOARD)
+def dashboard() -> ResponseReturnValue:
+    currencies = list(currency_rules())
+    form = DashboardForm(request.args, currencies=currencies)
+    if request.args and not form.validate():
+        return render_template("staff/dashboard.html", form=form, data=None), 400
+    today = utcnow().date()
+    default = services.default_range(form.date_to.data or today)
+    try:
+        period = services.checked_range(form.date_from.data or default.first, form.date_to.data or default.last)
+    except services.RangeError as exc:
+        form.date_to.errors = [str(exc)]
+        return render_template("staff/dashboard.html", form=form, data=None), 400
+    form.date_from.data, form.date_to.data = period.first, period.last
+    grace = timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
+    data = services.dashboard(current_session(), period, now=utcnow(), grace=grace, currencies=currencies,
+                              rank_currency=form.rank.data or "")
+    return render_template("staff/dashboard.html", form=form, data=data, charts=_charts(data, form.rank.data or ""),
+                           grace_days=grace.days, currencies=currencies)
+
+
+def month_labels(months: Sequence[date]) -> list[str]:
+    """'Jan 2026', 'Feb', 'Mar'…: the year on the first month and on every January."""
+    return [m.strftime("%b %Y") if i == 0 or m.month == 1 else m.strftime("%b") for i, m in enumerate(months)]
+
+
+def _major(amount_minor: int, currency: str) -> float:
+    return float(Decimal(amount_minor).scaleb(-exponent(currency)))
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}%"
+
+
+def _charts(data: services.Dashboard, rank_currency: str) -> dict[str, Markup]:
+    movement = data.movement.months
+    labels = month_labels([m.month for m in movement])
+    span = f"{data.period.first.isoformat()} to {data.period.last.isoformat()}"
+    result = {
+        "movement": charts.bar_chart(
+            "chart-movement", "New and churned patrons per month",
+            f"Memberships started and ended in each month, {span}. The table after the chart lists the figures.",
+            labels, [charts.Series("New", [m.new for m in movement]),
+                     charts.Series("Churned", [m.churned for m in movement])],
+            axis_title="Memberships"),
+        "churn": charts.line_chart(
+            "chart-churn", "Monthly churn rate",
+            f"Share of running memberships that ended in each month, {span}. The table after the chart lists "
+            "the figures.",
+            labels, [charts.Series("Churn rate", [(m.churn_rate or 0) * 100 for m in movement])],
+            value_label=_percent, axis_title="Per cent"),
+    }
+    reasons = data.cancellations.reasons
+    if reasons:
+        result["reasons"] = charts.ranked_bar_chart(
+            "chart-reasons", "Cancellation reasons",
+            f"Cancellations made {span}, by the reason the patron gave. The table after the chart lists the figures.",
+            [r.label for r in reasons], [r.count for r in reasons])
+    for revenue in data.gifts:
+        code = revenue.currency
+        months = revenue.months
+
+        def money(value: float, code: str = code) -> str:
+            return charts.plain_number(round(value, exponent(code)))
+
+        result[f"gifts-{code}"] = charts.bar_chart(
+            f"chart-gifts-{code.lower()}", f"One-time gifts in {code} per month",
+            f"Gross, Stripe fees and net after fees and refunds of one-time gifts in {code}, {span}. "
+            "The table after the chart lists the figures.",
+            month_labels([m.month for m in months]),
+            [charts.Series("Gross", [_major(m.gross_minor, code) for m in months]),
+             charts.Series("Fees", [_major(m.fee_minor, code) for m in months]),
+             charts.Series("Net", [_major(m.net_minor, code) for m in months])],
+            value_label=money, axis_title=code)
+    for name, rows, what in (("articles", data.sources.articles, "article"),
+                             ("campaigns", data.sources.campaigns, "campaign")):
+        if not rows:
+            continue
+        if rank_currency:
+            title = f"Revenue in {rank_currency} by {what}"
+            values = [_major(r.revenue_minor.get(rank_currency, 0), rank_currency) for r in rows]
+        else:
+            title, values = f"Conversions by {what}", [float(r.conversions) for r in rows]
+        result[name] = charts.ranked_bar_chart(
+            f"chart-{name}", title,
+            f"Top {len(rows)} {what}s by {'revenue' if rank_currency else 'completed checkouts'}, {span}. "
+            "The table after the chart lists conversions and revenue.",
+            [r.name for r in rows], values)
+    return result

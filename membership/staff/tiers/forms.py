@@ -1,0 +1,194 @@
+"""Forms for tiers and amounts. Amounts are typed in major units ("7.50") and kept in minor units."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from membership.config import CurrencyRules
+from membership.giving.models import Frequency
+from membership.money import AmountLimits, format_money, format_recurring, parse_major_amount
+from membership.staff.tiers.services import TIER_FREQUENCIES, SuggestedAmount
+
+# Stripe refuses a single charge above 999,999.99 in two-decimal currencies (99,999,999 minor units).
+STRIPE_MAX_MINOR = 99_999_999
+MAX_PRESETS = 6
+FREQUENCY_LABELS = {Frequency.ONCE: "One-time", Frequency.MONTHLY: "Monthly", Frequency.YEARLY: "Yearly"}
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+def parse_staff_amount(text: str, currency: str) -> int:
+    """An amount staff typed, in minor units: positive, at most the currency's decimals, one Stripe charge at most."""
+    minor = parse_major_amount(text, currency)
+    if minor > STRIPE_MAX_MINOR:
+        raise ValueError(f"Stripe can't take more than {format_money(STRIPE_MAX_MINOR, currency)} in one payment.")
+    return minor
+
+
+def check_within(minor: int, limits: AmountLimits, currency: str) -> None:
+    """Raise ValueError unless the amount is one the give form accepts in this currency."""
+    if minor < limits.minimum_minor:
+        raise ValueError(f"This is below the smallest gift accepted in {currency} "
+                         f"({format_money(limits.minimum_minor, currency)}).")
+    if minor > limits.maximum_minor:
+        raise ValueError(f"This is above the largest gift accepted in {currency} "
+                         f"({format_money(limits.maximum_minor, currency)}).")
+
+
+def tier_amount_field(currency: str, frequency: Frequency) -> str:
+    return f"{frequency.value}_{currency}"
+
+
+class TierForm(FlaskForm):
+    """A tier's name, texts and visibility, plus one suggested-amount field per currency and frequency.
+
+    Build it with `make_tier_form`, which adds the amount fields for the configured currencies.
+    """
+
+    name = StringField("Name", filters=[_strip], validators=[DataRequired("Enter the tier's name."), Length(max=80)])
+    description = TextAreaField("Description", filters=[_strip], validators=[Optional(), Length(max=2000)])
+    benefits = TextAreaField("Benefits, one a line", validators=[Optional(), Length(max=2000)])
+    active = BooleanField("Show this tier on the support page", default=True)
+
+    def __init__(self, rules: Mapping[str, CurrencyRules], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rules = rules
+        self.amounts: dict[tuple[str, Frequency], int] = {}
+
+    def amount_rows(self) -> list[tuple[str, list[Any]]]:
+        """(currency, [monthly field, yearly field]) for the template."""
+        return [(code, [self[tier_amount_field(code, f)] for f in TIER_FREQUENCIES]) for code in self.rules]
+
+    def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
+        valid = bool(super().validate(extra_validators))
+        for code, rules in self.rules.items():
+            for frequency in TIER_FREQUENCIES:
+                field = self[tier_amount_field(code, frequency)]
+                text = (field.data or "").strip()
+                if not text:
+                    continue  # no suggestion in this currency
+                try:
+                    minor = parse_staff_amount(text, code)
+                    check_within(minor, rules.limits, code)
+                except ValueError as exc:
+                    field.errors.append(str(exc))
+                    valid = False
+                else:
+                    self.amounts[(code, frequency)] = minor
+        return valid
+
+
+def make_tier_form(rules: Mapping[str, CurrencyRules], **kwargs: Any) -> TierForm:
+    """A TierForm with suggested monthly and yearly amount fields for each currency offered."""
+    fields = {
+        tier_amount_field(code, frequency): StringField(
+            f"{FREQUENCY_LABELS[frequency]} in {code}", filters=[_strip], validators=[Length(max=20)])
+        for code in rules for frequency in TIER_FREQUENCIES
+    }
+    form_class = type("TierFormWithAmounts", (TierForm,), fields)
+    return form_class(rules, **kwargs)  # type: ignore[no-any-return]
+
+
+class TierMoveForm(FlaskForm):
+    direction = SelectField("Move", choices=[SelectChoice("up", "Up"), SelectChoice("down", "Down")])
+
+
+class TierStatusForm(FlaskForm):
+    active = BooleanField("Shown on the support page")
+
+
+class CurrencyAmountsForm(FlaskForm):
+    """One currency's bounds and preset amounts, checked together: every preset and every tier's
+    suggested amount must stay within the bounds, or the give form would offer what it then refuses."""
+
+    minimum = StringField("Smallest gift", filters=[_strip],
+                          validators=[DataRequired("Enter the smallest amount accepted."), Length(max=20)])
+    maximum = StringField("Largest gift", filters=[_strip],
+                          validators=[DataRequired("Enter the largest amount accepted."), Length(max=20)])
+    once = StringField("One-time presets", filters=[_strip], validators=[Length(max=200)])
+    monthly = StringField("Monthly presets", filters=[_strip], validators=[Length(max=200)])
+    yearly = StringField("Yearly presets", filters=[_strip], validators=[Length(max=200)])
+
+    def __init__(self, currency: str, suggested: Sequence[SuggestedAmount], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.code = currency
+        self.suggested = suggested
+        self.minimum_minor: int | None = None
+        self.maximum_minor: int | None = None
+        self.presets: dict[Frequency, list[int]] = {}
+
+    @property
+    def limits(self) -> AmountLimits:
+        assert self.minimum_minor is not None and self.maximum_minor is not None
+        return AmountLimits(minimum_minor=self.minimum_minor, maximum_minor=self.maximum_minor)
+
+    def preset_fields(self) -> list[Any]:
+        return [self.once, self.monthly, self.yearly]
+
+    def validate_minimum(self, field: StringField) -> None:
+        try:
+            self.minimum_minor = parse_staff_amount(field.data or "", self.code)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def validate_maximum(self, field: StringField) -> None:
+        try:
+            minor = parse_staff_amount(field.data or "", self.code)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        if self.minimum_minor is not None and minor < self.minimum_minor:
+            raise ValidationError(f"The largest gift can't be below the smallest "
+                                  f"({format_money(self.minimum_minor, self.code)}).")
+        self.maximum_minor = minor
+
+    def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
+        """The fields one by one, then whether every tier's suggested amount stays within the new bounds."""
+        valid = bool(super().validate(extra_validators))
+        if self.minimum_minor is None or self.maximum_minor is None:
+            return False
+        below = next((s for s in self.suggested if s.amount_minor < self.minimum_minor), None)
+        if below is not None:
+            self.minimum.errors.append(self._blocked_by(below, "below"))
+        above = next((s for s in self.suggested if s.amount_minor > self.maximum_minor), None)
+        if above is not None:
+            self.maximum.errors.append(self._blocked_by(above, "above"))
+        return valid and below is None and above is None
+
+    def _blocked_by(self, suggestion: SuggestedAmount, side: str) -> str:
+        amount = format_recurring(suggestion.amount_minor, self.code, suggestion.frequency.value)
+        return (f"The {suggestion.tier_name} tier suggests {amount}, which would be {side} this. "
+                "Change that tier's amount first.")
+
+    def validate_once(self, field: StringField) -> None:
+        self._presets(field, Frequency.ONCE)
+
+    def validate_monthly(self, field: StringField) -> None:
+        self._presets(field, Frequency.MONTHLY)
+
+    def validate_yearly(self, field: StringField) -> None:
+        self._presets(field, Frequency.YEARLY)
+
+    def _presets(self, field: StringField, frequency: Frequency) -> None:
+        amounts: list[int] = []
+        for part in (p for p in re.split(r"[,;\s]+", field.data or "") if p):
+            try:
+                minor = parse_staff_amount(part, self.code)
+                if self.minimum_minor is not None and self.maximum_minor is not None:
+                    check_within(minor, self.limits, self.code)
+            except ValueError as exc:
+                raise ValidationError(f"{part}: {exc}") from None
+            if minor in amounts:
+                raise ValidationError(f"{part} is listed twice; list each amount once.")
+            amounts.append(minor)
+        if len(amounts) > MAX_PRESETS:
+            raise ValidationError(f"List at most {MAX_PRESETS} amounts.")
+        self.presets[frequency] = amounts

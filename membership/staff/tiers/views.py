@@ -1,0 +1,158 @@
+"""Tiers and amounts (admin): the tiers on the support page, the give form's presets, each currency's bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+
+from membership.db import current_session
+from membership.giving.models import Frequency, Tier
+from membership.money import to_major_text
+from membership.staff.auth import Permission, client_ip, current_staff, staff_required
+from membership.staff.models import StaffUser
+from membership.staff.tiers import services
+from membership.staff.tiers.forms import (
+    CurrencyAmountsForm,
+    TierForm,
+    TierMoveForm,
+    TierStatusForm,
+    make_tier_form,
+    tier_amount_field,
+)
+from membership.web import currency_rules, default_currency_rules
+
+bp = Blueprint("staff_tiers", __name__, url_prefix="/staff/tiers")
+
+
+def _actor() -> StaffUser:
+    user = current_staff()
+    assert user is not None  # staff_required let the request through
+    return user
+
+
+def _tier(tier_id: int) -> Tier:
+    tier = current_session().get(Tier, tier_id)
+    if tier is None:
+        abort(404)
+    return tier
+
+
+def _amounts_form(code: str) -> CurrencyAmountsForm:
+    """A currency's panel, filled with what is in force now."""
+    rules = currency_rules()[code]
+    presets = services.presets_by_frequency(current_session(), code)
+    data = {
+        "minimum": to_major_text(rules.limits.minimum_minor, code),
+        "maximum": to_major_text(rules.limits.maximum_minor, code),
+        **{f.value: ", ".join(to_major_text(amount, code) for amount in presets[f]) for f in Frequency},
+    }
+    return CurrencyAmountsForm(code, [], formdata=None, data=data, prefix=code.lower())
+
+
+def _render_index(status: int = 200, failed: CurrencyAmountsForm | None = None,
+                  error: str | None = None) -> ResponseReturnValue:
+    panels = [(code, failed if failed is not None and failed.code == code else _amounts_form(code))
+              for code in currency_rules()]
+    return render_template(
+        "staff/tiers.html",
+        tiers=services.all_tiers(current_session()),
+        panels=panels,
+        defaults=default_currency_rules(),
+        move=TierMoveForm(),
+        status_form=TierStatusForm(),
+        error=error,
+    ), status
+
+
+@bp.get("")
+@staff_required(Permission.TIERS)
+def index() -> ResponseReturnValue:
+    return _render_index()
+
+
+def _values(form: TierForm) -> services.TierValues:
+    return services.TierValues(
+        name=form.name.data,
+        description=form.description.data or "",
+        benefits=form.benefits.data or "",
+        active=bool(form.active.data),
+        amounts=form.amounts,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@staff_required(Permission.TIERS)
+def new() -> ResponseReturnValue:
+    form = make_tier_form(currency_rules())
+    if form.validate_on_submit():
+        tier = services.create_tier(current_session(), _actor(), _values(form), ip=client_ip())
+        flash(f"Added the tier {tier.name}. It shows on the support page now." if tier.active
+              else f"Added the tier {tier.name}, hidden from the support page.")
+        return redirect(url_for("staff_tiers.index"))
+    return render_template("staff/tier_form.html", form=form, tier=None), 400 if form.errors else 200
+
+
+@bp.route("/<int:tier_id>", methods=["GET", "POST"])
+@staff_required(Permission.TIERS)
+def edit(tier_id: int) -> ResponseReturnValue:
+    tier = _tier(tier_id)
+    data: dict[str, Any] = {"name": tier.name, "description": tier.description, "benefits": tier.benefits,
+                            "active": tier.active}
+    for amount in tier.amounts:
+        data[tier_amount_field(amount.currency, amount.frequency)] = to_major_text(amount.amount_minor,
+                                                                                   amount.currency)
+    form = make_tier_form(currency_rules(), data=data)
+    if form.validate_on_submit():
+        changed = services.update_tier(current_session(), _actor(), tier, _values(form), ip=client_ip())
+        flash(f"Saved the tier {tier.name}." if changed else f"Nothing to save: the tier {tier.name} is unchanged.")
+        return redirect(url_for("staff_tiers.index"))
+    return render_template("staff/tier_form.html", form=form, tier=tier), 400 if form.errors else 200
+
+
+@bp.post("/<int:tier_id>/move")
+@staff_required(Permission.TIERS)
+def move(tier_id: int) -> ResponseReturnValue:
+    tier = _tier(tier_id)
+    form = TierMoveForm()
+    if not form.validate_on_submit():
+        abort(400, "Choose to move the tier up or down.")
+    up = form.direction.data == "up"
+    if services.move_tier(current_session(), _actor(), tier, -1 if up else 1, ip=client_ip()):
+        flash(f"Moved {tier.name} {'up' if up else 'down'}.")
+    else:
+        flash(f"{tier.name} is already {'first' if up else 'last'}.")
+    return redirect(url_for("staff_tiers.index"))
+
+
+@bp.post("/<int:tier_id>/status")
+@staff_required(Permission.TIERS)
+def status(tier_id: int) -> ResponseReturnValue:
+    tier = _tier(tier_id)
+    form = TierStatusForm()
+    if not form.validate_on_submit():
+        abort(400)
+    active = bool(form.active.data)
+    services.set_tier_active(current_session(), _actor(), tier, active, ip=client_ip())
+    flash(f"{tier.name} is shown on the support page." if active else
+          f"{tier.name} is hidden from the support page. Memberships at this tier are unchanged.")
+    return redirect(url_for("staff_tiers.index"))
+
+
+@bp.post("/amounts/<currency>")
+@staff_required(Permission.TIERS)
+def amounts(currency: str) -> ResponseReturnValue:
+    rules = currency_rules()
+    if currency not in rules:
+        return _render_index(400, error=f"{currency[:10]} isn't one of the currencies offered "
+                                        f"({', '.join(rules)}); nothing was changed.")
+    db = current_session()
+    form = CurrencyAmountsForm(currency, services.suggested_amounts(db, currency), prefix=currency.lower())
+    if not form.validate_on_submit():
+        return _render_index(400, failed=form)
+    written = services.save_currency_amounts(db, _actor(), rules[currency], form.limits, form.presets,
+                                             ip=client_ip())
+    flash(f"Saved the amounts in {currency}; the give form uses them now." if written
+          else f"Nothing to save: the amounts in {currency} are unchanged.")
+    return redirect(url_for("staff_tiers.index") + f"#amounts-{currency}")

@@ -1,0 +1,183 @@
+"""The dashboard on a small known dataset: every figure, in its table, next to its chart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from membership.db import db, utcnow
+from membership.giving.models import CheckoutStatus, MembershipStatus, PaymentKind, PaymentStatus
+from membership.staff.dashboard import services
+from membership.staff.models import Role
+from tests.helpers import text
+from tests.staff.reporting import add_checkout, add_membership, add_payment, add_supporter, at, tables, words
+
+RANGE = "from=2026-01-01&to=2026-03-31"
+
+
+@pytest.fixture
+def dataset(app: Flask) -> None:
+    a, b, c, d, e, f, g = (add_supporter(f"{n}@example.org", n.title()) for n in "abcdefg")
+    now = utcnow()
+    # Patrons now: A (monthly), B (yearly), D (past due inside the 7-day grace).
+    add_membership(a, 500, started="2025-12-10")
+    add_membership(b, 12000, interval="year", started="2026-01-15 09:00")
+    add_membership(c, 300, currency="USD", status=MembershipStatus.CANCELED, started="2025-11-05",
+                   canceled_at=at("2026-02-03"), ended_at=at("2026-02-20"), cancel_reason="too_expensive",
+                   cancel_comment="Money is tight this year")
+    add_membership(d, 1000, status=MembershipStatus.PAST_DUE, started="2026-02-01",
+                   past_due_since=now - timedelta(days=2))
+    # Not patrons: past due too long; never paid; cancelled at a period end that has passed.
+    add_membership(e, 700, status=MembershipStatus.PAST_DUE, started="2026-03-10",
+                   past_due_since=now - timedelta(days=30))
+    add_membership(f, 400, status=MembershipStatus.INCOMPLETE_EXPIRED, started="2026-03-01")
+    add_membership(g, 500, currency="GBP", started="2025-06-01", cancel_at_period_end=True,
+                   period_end="2026-04-01", canceled_at=at("2026-03-05"))
+    # One-time gifts in the range, and some that must not count.
+    add_payment(a, 2500, "2026-01-05", fee_minor=63)
+    add_payment(b, 1000, "2026-01-20", fee_minor=40, status=PaymentStatus.REFUNDED, refunded_minor=1000)
+    add_payment(c, 5000, "2026-02-10", fee_minor=100, status=PaymentStatus.PARTIALLY_REFUNDED, refunded_minor=2000)
+    add_payment(d, 3000, "2026-02-11", fee_minor=70, status=PaymentStatus.DISPUTED)
+    add_payment(e, 2000, "2026-03-31 23:59:59", currency="USD", fee_minor=88)
+    add_payment(a, 5000, "2025-12-31 23:59:59")
+    add_payment(a, 5000, "2026-04-01 00:00")
+    add_payment(a, 500, "2026-01-10", kind=PaymentKind.MEMBERSHIP)
+    # Checkouts: four conversions in the range.
+    frontline, energy = "https://news.example/frontline", "https://news.example/energy"
+    add_checkout(a, 2500, completed="2026-01-05", source_url=frontline, utm_campaign="winter")
+    add_checkout(b, 1000, fee_cover_minor=41, completed="2026-01-20", source_url=frontline)
+    add_checkout(e, 2000, currency="USD", completed="2026-03-31 12:00", source_url=energy, utm_campaign="winter")
+    add_checkout(c, 5000, completed="2026-02-10", utm_campaign="newsletter")
+    add_checkout(f, 9900, status=CheckoutStatus.OPEN, source_url=energy)
+    add_checkout(a, 9900, completed="2025-12-20", source_url=frontline)
+    db.session.commit()
+
+
+def page_tables(client: FlaskClient, query: str = RANGE) -> dict[str, list[list[str]]]:
+    response = client.get(f"/staff/dashboard?{query}")
+    assert response.status_code == 200
+    return tables(text(response))
+
+
+def test_patrons_now_and_mrr_per_currency(staff_client: Callable[[Role], FlaskClient], dataset: None) -> None:
+    client = staff_client(Role.ANALYST)
+    page = text(client.get(f"/staff/dashboard?{RANGE}"))
+    assert "3 active patrons today" in words(page)
+    rows = tables(page)["Active patrons and monthly recurring revenue (MRR) per currency"]
+    # EUR: A €5/month + D €10/month (past due 2 days) + B €120/year ÷ 12 = €25.00. USD ended, GBP lapsed.
+    assert rows[1:] == [["EUR", "3", "€15.00", "€120.00", "€25.00"]]
+
+
+def test_new_and_churned_patrons_and_churn_rate(staff_client: Callable[[Role], FlaskClient], dataset: None) -> None:
+    client = staff_client(Role.ANALYST)
+    page = text(client.get(f"/staff/dashboard?{RANGE}"))
+    assert "3 new, 1 churned in this period; average monthly churn rate 8.3%" in words(page)
+    found = tables(page)
+    assert found["New and churned patrons per month"][1:] == [
+        ["January 2026", "3", "1", "0"],
+        ["February 2026", "4", "1", "1"],
+        ["March 2026", "4", "1", "0"],
+    ]
+    assert found["Monthly churn rate: churned ÷ running at the start of the month"][1:] == [
+        ["January 2026", "0", "3", "0.0%"],
+        ["February 2026", "1", "4", "25.0%"],
+        ["March 2026", "0", "4", "0.0%"],
+    ]
+
+
+def test_cancellation_reasons_and_comments(staff_client: Callable[[Role], FlaskClient], dataset: None) -> None:
+    found = page_tables(staff_client(Role.ANALYST))
+    assert found["Cancellations by reason"][1:] == [["No reason given", "1", "50.0%"],
+                                                    ["Too expensive", "1", "50.0%"]]
+    assert found["Latest comments from cancelling patrons"][1:] == [
+        ["2026-02-03", "Too expensive", "Money is tight this year"]]
+
+
+def test_one_time_revenue_fees_and_net_per_month(staff_client: Callable[[Role], FlaskClient], dataset: None) -> None:
+    found = page_tables(staff_client(Role.ANALYST))
+    # January: €25 + €10 (refunded); February: €50 (€20 refunded) + €30 (disputed); Stripe keeps its fees.
+    assert found["One-time gifts in EUR per month"][1:] == [
+        ["January 2026", "2", "€35.00", "€1.03", "€10.00", "€23.97"],
+        ["February 2026", "2", "€80.00", "€1.70", "€50.00", "€28.30"],
+        ["March 2026", "0", "€0.00", "€0.00", "€0.00", "€0.00"],
+        ["Total", "4", "€115.00", "€2.73", "€60.00", "€52.27"],
+    ]
+    assert found["One-time gifts in USD per month"][-2:] == [
+        ["March 2026", "1", "$20.00", "$0.88", "$0.00", "$19.12"],
+        ["Total", "1", "$20.00", "$0.88", "$0.00", "$19.12"],
+    ]
+
+
+def test_top_sources_by_conversions_and_by_revenue(staff_client: Callable[[Role], FlaskClient],
+                                                   dataset: None) -> None:
+    client = staff_client(Role.ANALYST)
+    page = text(client.get(f"/staff/dashboard?{RANGE}"))
+    assert "4 completed checkouts in this period; 1 without an article and 1 without a campaign" in words(page)
+    found = tables(page)
+    header = ["Conversions", "Revenue EUR", "Revenue USD", "Revenue GBP", "Revenue UAH"]
+    assert found["Top articles by conversions"] == [
+        ["Article", *header],
+        ["https://news.example/frontline", "2", "€35.41", "$0.00", "£0.00", "UAH 0.00"],
+        ["https://news.example/energy", "1", "€0.00", "$20.00", "£0.00", "UAH 0.00"],
+    ]
+    assert [row[:2] for row in found["Top campaigns by conversions"][1:]] == [["winter", "2"], ["newsletter", "1"]]
+    by_revenue = page_tables(client, f"{RANGE}&rank=EUR")["Top campaigns by revenue in EUR"]
+    assert [row[:3] for row in by_revenue[1:]] == [["newsletter", "1", "€50.00"], ["winter", "2", "€25.00"]]
+
+
+def test_every_chart_is_an_accessible_svg_followed_by_its_table(staff_client: Callable[[Role], FlaskClient],
+                                                                 dataset: None) -> None:
+    response = staff_client(Role.ANALYST).get(f"/staff/dashboard?{RANGE}")
+    page = response.get_data(as_text=True)
+    charts = page.count("<svg ")
+    assert charts == 7  # movement, churn, reasons, gifts EUR and USD, articles, campaigns
+    assert page.count('role="img"') == charts and page.count("<desc id=") == charts
+    for chunk in page.split("<svg ")[1:]:
+        assert 'aria-labelledby="chart-' in chunk.split(">", 1)[0]
+        assert "</figure>" in chunk and "<table>" in chunk.split("</figure>", 1)[1][:200]
+    assert "<script" not in page
+
+
+def test_default_range_is_the_last_twelve_months(staff_client: Callable[[Role], FlaskClient]) -> None:
+    page = text(staff_client(Role.ANALYST).get("/staff/dashboard"))
+    today = utcnow().date()
+    first = services.default_range(today).first
+    assert f"From {first.isoformat()} to {today.isoformat()} (UTC)" in words(page)
+    assert len(tables(page)["New and churned patrons per month"]) == 13
+    assert "No one-time gifts in this period." in page and "No cancellations in this period." in page
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("from=2026-03-01&to=2026-01-01", "The start date is after the end date."),
+    ("from=01/02/2026", "Enter the date as YYYY-MM-DD, for example 2026-01-31."),
+    ("to=2026-13-01", "Enter the date as YYYY-MM-DD, for example 2026-01-31."),
+    ("from=2010-01-01&to=2026-01-01", "Choose a range of at most 60 months."),
+    ("rank=BTC", "Not a valid choice"),
+])
+def test_bad_range_is_a_400_with_a_clear_message(staff_client: Callable[[Role], FlaskClient], query: str,
+                                                 message: str) -> None:
+    response = staff_client(Role.ANALYST).get(f"/staff/dashboard?{query}")
+    assert response.status_code == 400
+    page = text(response)
+    assert message in page and "Please check the form" in page and "<svg" not in page
+
+
+def test_default_range_helper() -> None:
+    assert services.default_range(date(2026, 11, 27)) == services.DateRange(date(2025, 12, 1), date(2026, 11, 27))
+    assert services.default_range(date(2026, 1, 31)).first == date(2025, 2, 1)
+    assert [m.month for m in services.DateRange(date(2025, 11, 15), date(2026, 2, 1)).months()] == [11, 12, 1, 2]
+
+
+def test_months_are_utc_calendar_months_whatever_the_database_session_time_zone(app: Flask, dataset: None) -> None:
+    if db.engine.dialect.name == "postgresql":
+        # East of UTC, 2026-03-31 23:59:59 UTC is already April: the grouping must not follow the session.
+        db.session.execute(sa.text("SET TIME ZONE 'Pacific/Kiritimati'"))
+    revenue = services.gift_revenue(db.session, services.DateRange(date(2026, 1, 1), date(2026, 3, 31)))
+    usd = next(r for r in revenue if r.currency == "USD")
+    assert [m.gifts for m in usd.months] == [0, 0, 1]
+    db.session.rollback()
