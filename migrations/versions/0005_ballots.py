@@ -1,6 +1,6 @@
 """ballots: ballots, options, votes (one per ballot and supporter), vote choices (kept inside their vote's ballot by composite keys), topic suggestions, supporters.ballot_emails
 
-Revision ID: 0006_ballots
+Revision ID: 0005_ballots
 Revises: 0004_staff_supporters
 Create Date: 2026-11-27 08:15:00.227815
 
@@ -11,7 +11,7 @@ from membership.db import UTCDateTime  # noqa: F401  (rendered by env.py for awa
 
 
 # revision identifiers, used by Alembic.
-revision = '0006_ballots'
+revision = '0005_ballots'
 down_revision = '0004_staff_supporters'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """staff reports: indexes for the dashboard's month-by-month sums (gifts, conversions, membership dates)
 
-Revision ID: 0005_staff_reports
-Revises: 0006_ballots
+Revision ID: 0006_staff_reports
+Revises: 0005_ballots
 Create Date: 2026-11-27 08:35:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0005_staff_reports'
-down_revision = '0006_ballots'
+revision = '0006_staff_reports'
+down_revision = '0005_ballots'
 branch_labels = None
 depends_on = None
 
