@@ -119,14 +119,22 @@ def _axes(parts: list[str], frame: _Frame, ticks: Sequence[float], y_label: Form
 
 
 def _category_labels(parts: list[str], categories: Sequence[str], frame: _Frame, slot: float) -> None:
-    # Thin the labels out when they would overlap; every bar still has its own <title>.
-    widest = 7 * max((len(category) for category in categories), default=1) + 10
+    """Labels under the x axis; a label may have a second line ("Jan\n2026"). When they would overlap, only
+    every n-th is shown; every bar and point still has its own <title>."""
+    widest = 7 * max((len(line) for category in categories for line in category.split("\n")), default=1) + 10
     every = max(1, math.ceil(widest / slot)) if slot else 1
     for index, category in enumerate(categories):
         if index % every:
             continue
-        x = frame.left + slot * (index + 0.5)
-        parts.append(_text(x, frame.bottom + 18, category, size=11))
+        x = f"{frame.left + slot * (index + 0.5):.1f}"
+        lines = "".join(f'<tspan {_attrs(x=x, dy="0" if n == 0 else "1.2em")}>{escape(line)}</tspan>'
+                        for n, line in enumerate(category.split("\n")))
+        parts.append(f'<text {_attrs(x=x, y=f"{frame.bottom + 16:.1f}", text_anchor="middle", font_size=11, fill=INK)}>'
+                     f"{lines}</text>")
+
+
+def _plain(category: str) -> str:
+    return category.replace("\n", " ")
 
 
 def bar_chart(chart_id: str, title: str, description: str, categories: Sequence[str], series: Sequence[Series],
@@ -141,7 +149,7 @@ def bar_chart(chart_id: str, title: str, description: str, categories: Sequence[
         for c_index, value in enumerate(item.values):
             x = frame.left + slot * c_index + slot * 0.1 + bar * s_index
             y = frame.y(max(value, 0))
-            tip = f"{categories[c_index]} · {item.name}: {value_label(value)}"
+            tip = f"{_plain(categories[c_index])} · {item.name}: {value_label(value)}"
             parts.append(_rect(x, y, max(bar - 1, 1), frame.bottom - y, colour, tip))
     _category_labels(parts, categories, frame, slot)
     return _svg(parts)
@@ -160,7 +168,7 @@ def line_chart(chart_id: str, title: str, description: str, categories: Sequence
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
             parts.append(f'<polyline {_attrs(points=path, fill="none", stroke=colour, stroke_width=2.5)}/>')
         for (x, y), value, category in zip(points, item.values, categories, strict=False):
-            tip = f"{category} · {item.name}: {value_label(value)}"
+            tip = f"{_plain(category)} · {item.name}: {value_label(value)}"
             parts.append(f'<circle {_attrs(cx=f"{x:.1f}", cy=f"{y:.1f}", r=4, fill=colour)}>'
                          f"<title>{escape(tip)}</title></circle>")
     _category_labels(parts, categories, frame, slot)
@@ -193,7 +201,7 @@ def _start(chart_id: str, title: str, description: str, series: Sequence[Series]
     ticks = nice_ticks(max((v for item in series for v in item.values), default=0))
     left = 14 + 7 * max(longest, len(value_label(ticks[-1])))
     legend_space = 26 if len(series) > 1 else 0
-    frame = _Frame(left=left, top=28 + legend_space, right=width - 12, bottom=height - 30, top_value=ticks[-1])
+    frame = _Frame(left=left, top=28 + legend_space, right=width - 12, bottom=height - 40, top_value=ticks[-1])
     parts = _open(chart_id, title, description, width, height)
     if legend_space:
         parts.extend(_legend(series, left, 20))

@@ -30,9 +30,17 @@ def test_bar_chart_is_a_named_image_with_axes_and_a_bar_per_figure() -> None:
     assert svg.find(f"{SVG}title").get("id") == "chart-x-title"  # type: ignore[union-attr]
     assert svg.find(f"{SVG}desc").get("id") == "chart-x-desc"  # type: ignore[union-attr]
     assert tips(svg, "rect") == ["Jan 2026 · New: 3", "Feb · New: 5", "Jan 2026 · Churned: 1", "Feb · Churned: 0"]
-    labels = [node.text for node in svg.iter(f"{SVG}text")]
+    labels = ["".join(node.itertext()) for node in svg.iter(f"{SVG}text")]
     assert {"Jan 2026", "Feb", "Memberships", "New", "Churned", "0", "5"} <= set(labels)
     assert len(list(svg.iter(f"{SVG}line"))) >= 3  # gridlines plus both axes
+
+
+def test_a_category_label_may_have_a_second_line() -> None:
+    svg = parse(charts.bar_chart("c", "t", "d", ["Dec\n2025", "Jan\n2026", "Feb"], [charts.Series("New", [1, 2, 3])]))
+    labels = [[span.text for span in node.iter(f"{SVG}tspan")] for node in svg.iter(f"{SVG}text")
+              if node.find(f"{SVG}tspan") is not None]
+    assert labels == [["Dec", "2025"], ["Jan", "2026"], ["Feb"]]
+    assert tips(svg, "rect")[0] == "Dec 2025 · New: 1"
 
 
 def test_bars_grow_with_their_value_from_a_zero_baseline() -> None:
@@ -56,7 +64,7 @@ def test_line_chart_has_a_line_and_a_marker_per_point() -> None:
 def test_ranked_chart_truncates_long_labels_but_keeps_them_in_the_tooltip() -> None:
     url = "https://news.example/2026/01/a-very-long-article-slug-about-the-frontline-reporting"
     svg = parse(charts.ranked_bar_chart("top", "Conversions by article", "d", [url, "short"], [7, 2]))
-    shown = [node.text or "" for node in svg.iter(f"{SVG}text")]
+    shown = ["".join(node.itertext()) for node in svg.iter(f"{SVG}text")]
     assert any(text.endswith("…") and len(text) <= 42 for text in shown)
     assert tips(svg, "rect") == [f"{url}: 7", "short: 2"]
 

@@ -356,30 +356,31 @@ def top_sources(session: Session, period: DateRange, currencies: Sequence[str], 
     """
     charged = Checkout.amount_minor + Checkout.fee_cover_minor
     revenue = [func.sum(case((Checkout.currency == code, charged), else_=0)) for code in currencies]
+    converted = and_(Checkout.status == CheckoutStatus.COMPLETED, _in_range(Checkout.completed_at, period))
 
-    def ranked(column: Any) -> tuple[list[SourceRow], int, int]:
-        """Top rows (none blank), all conversions, and those with this column blank: one pass over the index."""
+    def ranked(column: Any) -> tuple[list[SourceRow], int]:
+        """The top rows, and how many conversions had this column set at all (a window over every group)."""
         conversions = func.count()
         order: list[Any] = [conversions.desc()]
         if rank_currency in currencies:
             order.insert(0, revenue[list(currencies).index(rank_currency)].desc())
         rows = session.execute(
-            select(column, conversions, func.sum(conversions).over(),
-                   func.sum(case((column == "", conversions), else_=0)).over(), *revenue)
-            .where(Checkout.status == CheckoutStatus.COMPLETED, _in_range(Checkout.completed_at, period))
+            select(column, conversions, func.sum(conversions).over(), *revenue)
+            .where(converted, column != "")
             .group_by(column)
             .order_by(*order, column)
-            .limit(TOP_SOURCES + 1)  # one more, in case the blank group is among them
+            .limit(TOP_SOURCES)
         ).all()
-        top = [SourceRow(row[0], int(row[1]), {code: int(value) for code, value in zip(currencies, row[4:],
+        top = [SourceRow(row[0], int(row[1]), {code: int(value) for code, value in zip(currencies, row[3:],
                                                                                       strict=True)})
-               for row in rows if row[0] != ""][:TOP_SOURCES]
-        return top, int(rows[0][2]) if rows else 0, int(rows[0][3]) if rows else 0
+               for row in rows]
+        return top, int(rows[0][2]) if rows else 0
 
-    articles, conversions, without_source = ranked(Checkout.source_url)
-    campaigns, _, without_campaign = ranked(Checkout.utm_campaign)
-    return Sources(articles=articles, campaigns=campaigns, conversions=conversions, without_source=without_source,
-                   without_campaign=without_campaign)
+    total = int(session.scalar(select(func.count()).select_from(Checkout).where(converted)) or 0)
+    articles, with_source = ranked(Checkout.source_url)
+    campaigns, with_campaign = ranked(Checkout.utm_campaign)
+    return Sources(articles=articles, campaigns=campaigns, conversions=total, without_source=total - with_source,
+                   without_campaign=total - with_campaign)
 
 
 # Ballot turnout ------------------------------------------------------------------------------------------

@@ -44,8 +44,8 @@ def dashboard() -> ResponseReturnValue:
 
 
 def month_labels(months: Sequence[date]) -> list[str]:
-    """'Jan 2026', 'Feb', 'Mar'…: the year on the first month and on every January."""
-    return [m.strftime("%b %Y") if i == 0 or m.month == 1 else m.strftime("%b") for i, m in enumerate(months)]
+    """'Dec\n2025', 'Jan\n2026', 'Feb'…: the year, on a second line, under the first month and every January."""
+    return [m.strftime("%b\n%Y") if i == 0 or m.month == 1 else m.strftime("%b") for i, m in enumerate(months)]
 
 
 def _major(amount_minor: int, currency: str) -> float:
