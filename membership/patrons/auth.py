@@ -16,6 +16,7 @@ from membership.supporters.models import Supporter
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_KEY = "supporter_id"
 SIGNED_IN_AT_KEY = "supporter_signed_in_at"
+EPOCH_KEY = "supporter_session_epoch"
 
 
 def sign_in_session(supporter: Supporter) -> None:
@@ -23,16 +24,19 @@ def sign_in_session(supporter: Supporter) -> None:
     session.clear()
     session[SESSION_KEY] = supporter.id
     session[SIGNED_IN_AT_KEY] = int(time.time())
+    session[EPOCH_KEY] = supporter.session_epoch
     session.permanent = True  # the cookie outlives the browser, for PERMANENT_SESSION_LIFETIME
 
 
 def sign_out_session() -> None:
-    session.pop(SESSION_KEY, None)
-    session.pop(SIGNED_IN_AT_KEY, None)
+    """Forget the supporter in this cookie only; `end_sessions` is what signs them out everywhere."""
+    for key in (SESSION_KEY, SIGNED_IN_AT_KEY, EPOCH_KEY):
+        session.pop(key, None)
 
 
 def current_supporter() -> Supporter | None:
-    """The signed-in supporter, if the session is younger than PATRON_SESSION_DAYS and they aren't erased.
+    """The signed-in supporter, if the session is younger than PATRON_SESSION_DAYS, still of their current
+    session epoch (they haven't signed out anywhere since) and they aren't erased.
 
     Not cached beyond the database session's identity map, so a sign-in or sign-out within a request
     is seen at once.
@@ -44,7 +48,8 @@ def current_supporter() -> Supporter | None:
     # The cookie's own expiry slides with each visit; this keeps a session to PATRON_SESSION_DAYS from sign-in.
     max_age = int(current_app.config["PATRON_SESSION_DAYS"]) * 86400
     fresh = time.time() - int(session.get(SIGNED_IN_AT_KEY, 0)) < max_age
-    if supporter is None or supporter.erased_at is not None or not supporter.email or not fresh:
+    if (supporter is None or supporter.erased_at is not None or not supporter.email or not fresh
+            or session.get(EPOCH_KEY) != supporter.session_epoch):
         sign_out_session()
         return None
     return supporter

@@ -30,6 +30,7 @@ from membership.patrons.forms import (
 )
 from membership.patrons.models import TokenPurpose
 from membership.supporters.models import Supporter
+from membership.supporters.services import end_sessions
 from membership.web import currency_rules, gateway
 
 bp = Blueprint("patrons", __name__, url_prefix="/account")
@@ -141,9 +142,13 @@ def confirm_sign_in(token: str) -> ResponseReturnValue:
 
 @bp.post("/sign-out")
 def sign_out() -> ResponseReturnValue:
+    """Signs out on every device, so a lost phone or a copied cookie is signed out too."""
     if ConfirmForm().validate_on_submit():
+        supporter = current_supporter()
+        if supporter is not None:
+            end_sessions(current_session(), supporter)
         sign_out_session()
-        flash("You're signed out.")
+        flash("You're signed out on all your devices.")
     return redirect(url_for("patrons.sign_in"), code=303)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, true
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from membership.db import Base, UTCDateTime, utcnow
@@ -25,6 +25,8 @@ class Supporter(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Stored in the patron's session at sign-in; bumping it (sign-out, erasure) ends every session they have.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     consent_events: Mapped[list[ConsentEvent]] = relationship(
         back_populates="supporter", order_by="ConsentEvent.id", cascade="all, delete-orphan"

@@ -66,3 +66,12 @@ def link_stripe_customer(session: Session, supporter: Supporter, customer_id: st
     if owner is None and supporter.stripe_customer_id is None:
         supporter.stripe_customer_id = customer_id
         session.flush()
+
+
+def end_sessions(session: Session, supporter: Supporter) -> None:
+    """Sign the supporter out on every device: sessions started before this no longer match their epoch.
+
+    Incremented in SQL, so two devices signing out at once both count.
+    """
+    supporter.session_epoch = Supporter.session_epoch + 1
+    session.flush()

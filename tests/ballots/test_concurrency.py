@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from membership.ballots import services
 from membership.ballots.models import Ballot, TopicSuggestion, Vote, VoteChoice, VotingMethod
 from membership.db import db, utcnow
-from membership.patrons.auth import SESSION_KEY, SIGNED_IN_AT_KEY
+from membership.patrons.auth import EPOCH_KEY, SESSION_KEY, SIGNED_IN_AT_KEY
 from tests.ballots.factories import add_ballot, add_patron, option_ids, votes
 from tests.conftest import LiveServer
 from tests.helpers import CSRF_RE, count
@@ -125,7 +125,8 @@ def test_over_http_the_same_patron_50_times_at_once(app: Flask, live_app: LiveSe
     ballot = add_ballot(3)
     patron = add_patron()
     cookie = app.session_interface.get_signing_serializer(app).dumps(  # type: ignore[attr-defined]
-        {SESSION_KEY: patron.id, SIGNED_IN_AT_KEY: int(utcnow().timestamp()), "_permanent": True})
+        {SESSION_KEY: patron.id, SIGNED_IN_AT_KEY: int(utcnow().timestamp()), EPOCH_KEY: patron.session_epoch,
+         "_permanent": True})
     http = requests.Session()
     http.cookies.set(app.config["SESSION_COOKIE_NAME"], cookie)
     page = http.get(f"{live_app.url}/ballots/{ballot.id}", timeout=10)

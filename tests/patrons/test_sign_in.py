@@ -1,5 +1,5 @@
 """Sign-in by emailed link: the same answer for every address, single-use expiring links, rate limits,
-a 30-day session, sign-out, and CSRF on every form."""
+a 30-day session, sign-out on every device, and CSRF on every form."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from membership.db import db, utcnow
 from membership.email import OutboundEmail
-from membership.patrons.auth import SIGNED_IN_AT_KEY
+from membership.patrons.auth import EPOCH_KEY, SIGNED_IN_AT_KEY
 from membership.patrons.models import SignInToken, TokenPurpose
 from membership.patrons.services import issue_token
 from membership.ratelimit import RateLimitHit
@@ -254,8 +254,45 @@ def test_sign_out(client: FlaskClient) -> None:
     assert "Sign out" in account and "Your account" in account
     response = client.post("/account/sign-out", data={"csrf_token": csrf_token(client, "/account")})
     assert response.status_code == 303 and response.headers["Location"] == "/account/sign-in"
-    assert "You're signed out." in text(client.get("/account/sign-in"))
+    assert "You're signed out on all your devices." in text(client.get("/account/sign-in"))
     assert client.get("/account").status_code == 302
+
+
+def test_sign_out_ends_the_session_on_every_device(app: Flask, client: FlaskClient) -> None:
+    supporter = add_supporter()
+    sign_in(client, supporter)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    copied = app.test_client()  # the same cookie, as a thief who copied it would hold it
+    copied.set_cookie("session", cookie.value)
+    phone = app.test_client()  # a session of its own, from another sign-in link
+    sign_in(phone, supporter)
+    assert "Sign out of all devices" in text(client.get("/account"))
+    assert copied.get("/account").status_code == phone.get("/account").status_code == 200
+    client.post("/account/sign-out", data={"csrf_token": csrf_token(client, "/account")})
+    for other in (copied, phone):
+        response = other.get("/account")
+        assert response.status_code == 302 and response.headers["Location"] == "/account/sign-in?next=/account"
+    # A new link signs in again, on any device.
+    sign_in(phone, supporter)
+    assert phone.get("/account").status_code == 200
+
+
+@pytest.mark.parametrize("epoch", [None, -1, 1, "0"])
+def test_session_of_another_epoch_is_refused(client: FlaskClient, epoch: object) -> None:
+    """Cookies from before sign-out-everywhere carry no epoch; they sign in again like any other."""
+    supporter = add_supporter()
+    sign_in(client, supporter)
+    with client.session_transaction() as session:
+        assert session[EPOCH_KEY] == 0
+        if epoch is None:
+            del session[EPOCH_KEY]
+        else:
+            session[EPOCH_KEY] = epoch
+    response = client.get("/account")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/account/sign-in")
+    with client.session_transaction() as session:
+        assert EPOCH_KEY not in session and "supporter_id" not in session
 
 
 def test_account_redirects_to_sign_in_when_signed_out(client: FlaskClient) -> None:

@@ -39,7 +39,7 @@ from stripe_double import DoubleServer
 from tests.conftest import LiveServer, _free_port
 from tests.giving.flows import pay, sdk, settle, start_gift
 from tests.helpers import count, text
-from tests.patrons.accounts import become_patron, subscription_posts
+from tests.patrons.accounts import become_patron, sign_in, subscription_posts
 from tests.staff.test_sign_in import token
 
 ROW_LINK = re.compile(r'href="/staff/supporters/(\d+)"')
@@ -543,6 +543,22 @@ def test_erasure_blanks_personal_data_and_deletes_the_stripe_customer(
     assert "Personal data erased on" in record and "olena@example.org" not in record
     again = admin.get(page)
     assert "already erased" in text(again)
+
+
+def test_erasure_signs_the_supporter_out_on_every_device(
+    app: Flask, admin: FlaskClient, double: DoubleServer, patron_to_erase: Membership
+) -> None:
+    supporter = db.session.get(Supporter, patron_to_erase.supporter_id)
+    assert supporter is not None and supporter.session_epoch == 0
+    patron = app.test_client()
+    sign_in(patron, supporter)
+    assert patron.get("/account").status_code == 200
+    page = f"/staff/supporters/{supporter.id}/erase"
+    assert admin.post(page, data={"email": "olena@example.org", "csrf_token": token(admin, page)}).status_code == 302
+    db.session.rollback()
+    assert db.session.get(Supporter, patron_to_erase.supporter_id).session_epoch == 1  # type: ignore[union-attr]
+    response = patron.get("/account")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/account/sign-in")
 
 
 def test_erasure_while_stripe_webhooks_arrive(database_uri: str, admin: FlaskClient, double: DoubleServer,

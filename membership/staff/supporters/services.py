@@ -44,6 +44,7 @@ from membership.patrons.services import ENDED_STATUSES, patron_condition
 from membership.staff.models import StaffUser
 from membership.staff.services import record_audit
 from membership.supporters.models import ConsentEvent, Supporter
+from membership.supporters.services import end_sessions
 
 PAGE_SIZE = 50
 LIKE_ESCAPE = "/"
@@ -524,7 +525,7 @@ def erase_supporter(session: Session, gateway: StripeGateway, actor: StaffUser, 
         raise StripeActionFailed(str(exc)) from exc
     emails_deleted = _blank_personal_data(session, supporter)
     supporter.erased_at = utcnow()
-    session.flush()
+    end_sessions(session, supporter)  # signed out on every device, as by their own sign-out
     record_audit(session, actor, "supporter.erased", target_type="supporter", target_id=supporter.id, ip=ip,
                  memberships_cancelled=[m.id for m in running], stripe_customer_deleted=customer_deleted,
                  emails_deleted=emails_deleted, stripe_events_redacted=events_redacted)
