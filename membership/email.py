@@ -3,7 +3,10 @@
 A message is rendered from `templates/email/<message>/{subject.txt,body.txt,body.html}` and stored as
 an `outbound_emails` row in the same transaction as the work that caused it (a transactional outbox).
 Only after that transaction commits is it sent, over SMTP when MAIL_URL is set or into the development
-outbox otherwise. A failed send is logged and left queued for `flask --app membership email retry`;
+outbox otherwise. The row is written already claimed by the request that queued it (its first attempt,
+leased for SEND_LEASE), so that request sends it straight after the commit without another round trip,
+and no other sender touches it meanwhile; if the request dies before sending, the lease runs out and
+`email retry` takes it. A failed send is logged and left queued for `flask --app membership email retry`;
 it never undoes the payment or sign-in that queued it.
 """
 
@@ -14,6 +17,7 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -84,13 +88,33 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
         body_text=render_template(f"email/{message}/body.txt", **context),
         body_html=render_template(f"email/{message}/body.html", subject=subject, **context),
     )
+    if send_after_commit:  # claimed by this request: its first attempt, leased until it has been sent
+        email.attempts = 1
+        email.next_attempt_at = utcnow() + SEND_LEASE
     session.add(email)
     session.flush()
     if send_after_commit:
-        session.info.setdefault(PENDING_KEY, []).append(email.id)
+        session.info.setdefault(PENDING_KEY, []).append(Claimed(
+            email.id, email.message, email.to_address, email.subject, email.body_text, email.body_html))
 
 
-def _build(email: OutboundEmail, sender: str) -> EmailMessage:
+@dataclass(frozen=True)
+class Claimed:
+    """A message this process has claimed, as queued: enough to send it without reading it back."""
+
+    id: int
+    message: str
+    to_address: str
+    subject: str
+    body_text: str
+    body_html: str
+    attempts: int = 1
+
+
+Sendable = OutboundEmail | Claimed
+
+
+def _build(email: Sendable, sender: str) -> EmailMessage:
     mime = EmailMessage()
     mime["Subject"] = email.subject
     mime["From"] = sender
@@ -101,7 +125,7 @@ def _build(email: OutboundEmail, sender: str) -> EmailMessage:
     return mime
 
 
-def _deliver(email: OutboundEmail) -> str:
+def _deliver(email: Sendable) -> str:
     """Hand one message to SMTP (or the development outbox); return the transport used."""
     mail_url = current_app.config.get("MAIL_URL") or ""
     if not mail_url:
@@ -133,6 +157,30 @@ def _claim(session: Session, email_id: int) -> OutboundEmail | None:
     return session.get(OutboundEmail, email_id)
 
 
+def _attempt(email: Sendable) -> dict[str, Any]:
+    """Hand one claimed message over; the columns that record how it went."""
+    try:
+        transport = _deliver(email)
+    except (OSError, smtplib.SMTPException) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        log.warning("Sending %s to %s failed (attempt %s): %s", email.message, email.to_address,
+                    email.attempts, error)
+        # Back off 1, 2, 4 … minutes; give up (status failed) after MAX_ATTEMPTS.
+        failed = {"last_error": error, "next_attempt_at": utcnow() + timedelta(minutes=2 ** (email.attempts - 1))}
+        if email.attempts >= MAX_ATTEMPTS:
+            failed["status"] = EmailStatus.FAILED.value
+        return failed
+    return {"status": EmailStatus.SENT.value, "transport": transport, "sent_at": utcnow(), "last_error": ""}
+
+
+def _record(session: Session, email_id: int, outcome: dict[str, Any]) -> bool:
+    """Store how a send went (committed); True if it was sent."""
+    session.execute(update(OutboundEmail).where(OutboundEmail.id == email_id).values(**outcome)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+    return outcome.get("status") == EmailStatus.SENT.value
+
+
 def send_emails(session: Session, email_ids: Iterable[int]) -> tuple[int, int]:
     """Try to send the given queued messages now. Returns (sent, failed); commits its own bookkeeping."""
     sent = failed = 0
@@ -140,23 +188,21 @@ def send_emails(session: Session, email_ids: Iterable[int]) -> tuple[int, int]:
         email = _claim(session, email_id)
         if email is None:
             continue
-        try:
-            email.transport = _deliver(email)
-        except (OSError, smtplib.SMTPException) as exc:
-            failed += 1
-            email.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            # Back off 1, 2, 4 … minutes; give up (status failed) after MAX_ATTEMPTS.
-            email.next_attempt_at = utcnow() + timedelta(minutes=2 ** (email.attempts - 1))
-            if email.attempts >= MAX_ATTEMPTS:
-                email.status = EmailStatus.FAILED.value
-            log.warning("Sending %s to %s failed (attempt %s): %s", email.message, email.to_address,
-                        email.attempts, email.last_error)
-        else:
+        if _record(session, email_id, _attempt(email)):
             sent += 1
-            email.status = EmailStatus.SENT.value
-            email.sent_at = utcnow()
-            email.last_error = ""
-        session.commit()
+        else:
+            failed += 1
+    return sent, failed
+
+
+def send_claimed(session: Session, claimed: Iterable[Claimed]) -> tuple[int, int]:
+    """Send messages this process queued and claimed (their rows are committed). Returns (sent, failed)."""
+    sent = failed = 0
+    for email in claimed:
+        if _record(session, email.id, _attempt(email)):
+            sent += 1
+        else:
+            failed += 1
     return sent, failed
 
 
@@ -187,7 +233,7 @@ def flush_committed_emails() -> None:
     committed = session.info.pop("membership.emails_committed", None)
     if committed:
         try:
-            send_emails(session, committed)
+            send_claimed(session, committed)
         except Exception:  # the work is committed; a mail problem must not turn it into an error page
             session.rollback()
             log.exception("Sending emails after commit failed; they stay queued for `email retry`.")

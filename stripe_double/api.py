@@ -660,7 +660,7 @@ def retrieve_webhook_endpoint(d: Double, params: Obj, endpoint_id: str) -> Obj:
 @route("/v1/webhook_endpoints/<endpoint_id>", ["DELETE"])
 def delete_webhook_endpoint(d: Double, params: Obj, endpoint_id: str) -> Obj:
     _get(d, endpoint_id, "webhook_endpoint")
-    del d.store.objects[endpoint_id]
+    d.store.remove(endpoint_id)
     return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
 
 

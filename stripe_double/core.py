@@ -39,7 +39,7 @@ class Double:
         with self.store.lock:
             existing = [e for e in self.store.all("webhook_endpoint") if e.get("_from_config")]
             for endpoint in existing:
-                del self.store.objects[endpoint["id"]]
+                self.store.remove(endpoint["id"])
             if self.config.webhook_url:
                 endpoint = objects.webhook_endpoint(
                     "we_double_config",

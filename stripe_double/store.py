@@ -39,6 +39,7 @@ class Store:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.objects: dict[str, Obj] = {}
+        self._by_type: dict[str, dict[str, Obj]] = {}  # the same objects, by type, so `all` reads only its own
         self.event_ids: list[str] = []
         self.requests: list[Obj] = []
         self.idempotency: dict[str, Obj] = {}
@@ -55,9 +56,16 @@ class Store:
             self._seq += 1
             obj["_seq"] = self._seq
             self.objects[obj["id"]] = obj
+            self._by_type.setdefault(str(obj.get("object")), {})[obj["id"]] = obj
             if obj.get("object") == "event":
                 self.event_ids.append(obj["id"])
             return obj
+
+    def remove(self, object_id: str) -> None:
+        """Forget one object (a deleted webhook endpoint)."""
+        with self.lock:
+            obj = self.objects.pop(object_id)
+            self._by_type.get(str(obj.get("object")), {}).pop(object_id, None)
 
     def get(self, object_id: str, object_type: str | None = None) -> Obj | None:
         """The stored object with this id (and type, if given), or None."""
@@ -69,8 +77,8 @@ class Store:
     def all(self, object_type: str) -> list[Obj]:
         """Stored objects of one type, oldest first."""
         with self.lock:
-            found = [o for o in self.objects.values() if o.get("object") == object_type]
-        return sorted(found, key=lambda o: int(o["_seq"]))
+            found = list(self._by_type.get(object_type, {}).values())
+        return sorted(found, key=lambda o: int(o["_seq"]))  # already in order, unless an id was stored again
 
     def events(self, event_type: str | None = None) -> list[Obj]:
         """Events as the API shows them, oldest first, optionally of one type (handy in assertions)."""
@@ -86,6 +94,7 @@ class Store:
         """Forget everything (the /_double/reset control endpoint)."""
         with self.lock:
             self.objects.clear()
+            self._by_type.clear()
             self.event_ids.clear()
             self.requests.clear()
             self.idempotency.clear()
@@ -121,6 +130,9 @@ class Store:
         with self.lock:
             self._seq = int(data["seq"])
             self.objects = data["objects"]
+            self._by_type = {}
+            for obj in sorted(self.objects.values(), key=lambda o: int(o["_seq"])):
+                self._by_type.setdefault(str(obj.get("object")), {})[obj["id"]] = obj
             self.event_ids = data["event_ids"]
             self.idempotency = data["idempotency"]
             self.deliveries = data["deliveries"]

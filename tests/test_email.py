@@ -129,8 +129,8 @@ def test_a_failed_send_keeps_the_payment_and_email_retry_sends_it_later(
 
 def test_two_senders_at_once_send_a_message_once(app: Flask, smtp_server: SmtpSink,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """A request's flush and a `jobs run` can reach the same queued message together: one of them sends it."""
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    """Two `email retry` / `jobs run` senders can reach the same queued message together: one of them sends it."""
+    queue_email(db.session, "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
     db.session.commit()
     email_id = only_email().id
     slow = email_module._deliver
@@ -155,6 +155,23 @@ def test_two_senders_at_once_send_a_message_once(app: Flask, smtp_server: SmtpSi
         thread.join()
     assert len(smtp_server.messages) == 1
     assert only_email().status == EmailStatus.SENT and only_email().attempts == 1
+
+
+def test_a_message_queued_by_a_request_is_its_own_until_its_lease_runs_out(app: Flask, smtp_server: SmtpSink) -> None:
+    """The request that queued a message sends it; if it died first, `email retry` takes it after the lease."""
+    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    db.session.commit()
+    db.session.info.pop("membership.emails_committed")  # the request dies before it sends
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["email", "retry"]).output.startswith("Emails sent: 0")  # leased to that request
+    assert smtp_server.messages == []
+    leased = only_email()
+    assert (leased.status, leased.attempts) == (EmailStatus.QUEUED, 1)
+    leased.next_attempt_at = utcnow() - timedelta(seconds=1)  # the lease has run out
+    db.session.commit()
+    assert runner.invoke(args=["email", "retry"]).output.startswith("Emails sent: 1")
+    assert [m["To"] for m in smtp_server.messages] == ["reader@example.org"]
+    assert (only_email().status, only_email().attempts) == (EmailStatus.SENT, 2)
 
 
 class Refusing:
@@ -191,12 +208,12 @@ def test_a_refused_send_is_logged_and_stays_queued(app: Flask, refusing_smtp: No
 
 
 def test_gives_up_after_the_last_attempt(app: Flask, refusing_smtp: None) -> None:
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session, "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
     db.session.commit()
     email = only_email()
-    email.attempts = 7
+    email.attempts = 7  # seven retries have failed already
     db.session.commit()
-    flush_committed_emails()
+    assert send_emails(db.session, [email.id]) == (0, 1)
     assert only_email().status == EmailStatus.FAILED and only_email().attempts == 8
 
 

@@ -3,6 +3,11 @@
 Stripe is the source of truth. Events may arrive twice, concurrently and out of order, so every
 handler re-reads the object it concerns from Stripe and writes rows with unique Stripe ids: the final
 state does not depend on the order of delivery, and a duplicate changes nothing.
+
+Each handler has three steps. `prepare` reads our rows to decide whether Stripe needs asking and what;
+`fetch` makes the Stripe calls, with no transaction open; `apply` then writes, in one transaction that holds
+the event row's lock and, where it touches a supporter's rows, that supporter's. No lock or transaction is
+ever held across an HTTP call.
 """
 
 from __future__ import annotations
@@ -33,14 +38,11 @@ from membership.giving.models import (
     StripeEvent,
 )
 from membership.giving.services import DUNNING_STATUSES, tier_for_amount
-from membership.giving.stripe_gateway import StripeGateway
+from membership.giving.stripe_gateway import ChargeDetails, CheckoutOutcome, StripeGateway
 from membership.supporters.models import Supporter
 from membership.supporters.services import link_stripe_customer
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Session, StripeGateway, dict[str, Any]], None]
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -51,61 +53,113 @@ class Outcome:
     error: str = ""
 
 
+DONE = (EventStatus.PROCESSED, EventStatus.IGNORED)
+
+
 def _insert(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 # Storing and processing -----------------------------------------------------------------------------
 
+# Personal data Stripe puts in event payloads. Handlers read ids, amounts and statuses, then re-read the
+# objects from Stripe, so the stored copy keeps none of it: an erased supporter's name and email can't
+# linger in `stripe_events` (a `customer.deleted` event, say, arriving after the erasure).
+PERSONAL_FIELDS = frozenset({
+    "email", "name", "phone", "address", "description", "shipping", "shipping_details", "billing_details",
+    "customer_details", "customer_email", "customer_name", "customer_phone", "customer_address",
+    "customer_shipping", "receipt_email", "cardholder_name", "ip_address", "user_agent",
+})
 
-def store_event(session: Session, event: dict[str, Any]) -> None:
-    """Keep the raw event under Stripe's id; a second delivery of the same id changes nothing."""
-    session.execute(
+
+def redact(value: Any) -> Any:
+    """A copy of an event payload with every personal field blanked (set to null), at any depth."""
+    if isinstance(value, dict):
+        return {key: (None if key in PERSONAL_FIELDS and item is not None else redact(item))
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def store_event(session: Session, event: dict[str, Any]) -> bool:
+    """Keep the event (its personal fields blanked) under Stripe's id. True if this delivery stored it;
+    False if it was stored already, in which case nothing changes."""
+    stored = session.execute(
         _insert(session)(StripeEvent.__table__)
         .values(
             id=event["id"],
             type=str(event.get("type", "")),
             created=from_unix(int(event.get("created") or 0)),
             livemode=bool(event.get("livemode")),
-            payload=event,
+            payload=redact(event),
             status=EventStatus.RECEIVED.value,
             received_at=utcnow(),
             attempts=0,
             last_error="",
         )
         .on_conflict_do_nothing(index_elements=["id"])
+        .returning(StripeEvent.__table__.c.id)
+    ).first()
+    return stored is not None
+
+
+def _status(session: Session, event_id: str, *, lock: bool) -> EventStatus | None:
+    query = select(StripeEvent.status).where(StripeEvent.id == event_id)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def _finish(session: Session, event_id: str, status: EventStatus) -> None:
+    session.execute(
+        update(StripeEvent).where(StripeEvent.id == event_id)
+        .values(status=status.value, processed_at=utcnow(), attempts=StripeEvent.attempts + 1, last_error="")
+        .execution_options(synchronize_session=False)
     )
 
 
-def process_event(session: Session, gateway: StripeGateway, event_id: str) -> Outcome:
-    """Process one stored event in one transaction, unless it is done already.
+def process_event(session: Session, gateway: StripeGateway, event_id: str,
+                  event: dict[str, Any] | None = None, *, fresh: bool = False) -> Outcome:
+    """Process one stored event, unless it is done already: Stripe reads first, then one transaction.
 
-    On failure the transaction is rolled back, the event is marked failed with its error in a
-    transaction of its own, and the exception is re-raised so the webhook answers 500 and Stripe retries.
+    `event` is the payload if the caller has it (else the stored copy is read); `fresh` says the caller
+    has just stored it, so it can't be done yet. On failure the transaction is rolled back, the event is
+    marked failed with its error in a transaction of its own, and the exception is re-raised so the
+    webhook answers 500 and Stripe retries.
     """
-    stored = session.scalar(
-        select(StripeEvent).where(StripeEvent.id == event_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if stored is None:
-        raise LookupError(f"Event {event_id} is not stored.")
-    if stored.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
+    status: EventStatus | None
+    if event is None:
+        stored = session.get(StripeEvent, event_id, populate_existing=True)
+        if stored is None:
+            raise LookupError(f"Event {event_id} is not stored.")
+        event, status = stored.payload, stored.status
+    else:
+        status = EventStatus.RECEIVED if fresh else _status(session, event_id, lock=False)
+        if status is None:
+            raise LookupError(f"Event {event_id} is not stored.")
+    if status in DONE:
         session.rollback()
         return Outcome(event_id, "duplicate")
-    if stored.livemode != gateway.livemode:
+    event_type = str(event.get("type", ""))
+    if bool(event.get("livemode")) != gateway.livemode:
         # A test-mode event reaching a live deployment (or the reverse) is kept but never acted on.
-        stored.status = EventStatus.IGNORED
-        stored.processed_at = utcnow()
+        if _status(session, event_id, lock=True) in DONE:
+            session.rollback()
+            return Outcome(event_id, "duplicate")
+        _finish(session, event_id, EventStatus.IGNORED)
         session.commit()
         return Outcome(event_id, "ignored")
+    handler = HANDLERS.get(event_type)
+    obj = event["data"]["object"]
     try:
-        handler = HANDLERS.get(stored.type)
-        if handler is not None:
-            handler(session, gateway, stored.payload["data"]["object"])
-        stored.status = EventStatus.PROCESSED
-        stored.processed_at = utcnow()
-        stored.attempts += 1
-        stored.last_error = ""
+        prepared = handler.prepare(session, obj) if handler is not None else None
+        session.rollback()  # end the reads' transaction: nothing is held while we wait for Stripe
+        fetched = handler.fetch(gateway, obj, prepared) if handler is not None and prepared is not None else None
+        if _status(session, event_id, lock=True) in DONE:  # a concurrent delivery finished it meanwhile
+            session.rollback()
+            return Outcome(event_id, "duplicate")
+        if handler is not None and fetched is not None:
+            handler.apply(session, obj, fetched)
+        _finish(session, event_id, EventStatus.PROCESSED)
         session.commit()
     except Exception as exc:
         session.rollback()
@@ -114,18 +168,19 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str) -> Ou
             update(StripeEvent)
             .where(StripeEvent.id == event_id)
             .values(status=EventStatus.FAILED.value, attempts=StripeEvent.attempts + 1, last_error=error)
+            .execution_options(synchronize_session=False)
         )
         session.commit()
-        log.exception("Stripe event %s (%s) failed", event_id, stored.type)
+        log.exception("Stripe event %s (%s) failed", event_id, event_type)
         raise
     return Outcome(event_id, "processed")
 
 
 def receive_event(session: Session, gateway: StripeGateway, event: dict[str, Any]) -> Outcome:
-    """A verified webhook: store it durably first, then process it."""
-    store_event(session, event)
+    """A verified webhook: store it durably first (its own commit), then process it."""
+    fresh = store_event(session, event)
     session.commit()
-    return process_event(session, gateway, event["id"])
+    return process_event(session, gateway, event["id"], event, fresh=fresh)
 
 
 @dataclass
@@ -143,9 +198,9 @@ def reconcile(session: Session, gateway: StripeGateway, since: datetime | None =
     events.reverse()
     for event in events:
         report.seen += 1
-        status = session.scalar(select(StripeEvent.status).where(StripeEvent.id == event["id"]))
+        status = _status(session, event["id"], lock=False)
         session.rollback()
-        if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
+        if status in DONE:
             report.already_done += 1
             continue
         try:
@@ -172,7 +227,7 @@ def _lock_supporter(session: Session, supporter_id: int) -> Supporter | None:
 
 
 def _supporter_for(session: Session, metadata: dict[str, Any] | None, customer_id: str | None) -> Supporter | None:
-    """Our supporter for a Stripe object: by the supporter id we put in metadata, else by customer."""
+    """Our supporter for a Stripe object, locked: by the supporter id we put in metadata, else by customer."""
     raw = (metadata or {}).get("supporter_id")
     if raw is not None and str(raw).isdigit():
         supporter = _lock_supporter(session, int(raw))
@@ -185,11 +240,14 @@ def _supporter_for(session: Session, metadata: dict[str, Any] | None, customer_i
     return None
 
 
-def _checkout_for(session: Session, metadata: dict[str, Any] | None) -> Checkout | None:
+def _checkout_id(metadata: dict[str, Any] | None) -> int | None:
     raw = (metadata or {}).get("checkout_id")
-    if raw is None or not str(raw).isdigit():
-        return None
-    return session.get(Checkout, int(raw))
+    return int(raw) if raw is not None and str(raw).isdigit() else None
+
+
+def _checkout_for(session: Session, metadata: dict[str, Any] | None) -> Checkout | None:
+    checkout_id = _checkout_id(metadata)
+    return session.get(Checkout, checkout_id) if checkout_id is not None else None
 
 
 def _id(value: Any) -> str | None:
@@ -201,32 +259,24 @@ def _id(value: Any) -> str | None:
 
 def record_payment(
     session: Session,
-    gateway: StripeGateway,
     supporter: Supporter,
-    payment_intent_id: str,
+    details: ChargeDetails,
     kind: PaymentKind,
     *,
     checkout: Checkout | None = None,
     membership: Membership | None = None,
     invoice_id: str | None = None,
-) -> Payment | None:
-    """One payment row per settled charge, with fee and net from its balance transaction. Idempotent."""
-    existing = session.scalar(select(Payment).where(Payment.stripe_payment_intent_id == payment_intent_id))
-    if existing is not None:
-        if membership is not None and existing.membership_id is None:
-            existing.membership_id = membership.id
-        return existing
-    details = gateway.charge_details(payment_intent_id)
-    if details is None:
-        return None
-    session.execute(
-        _insert(session)(Payment.__table__)
+) -> tuple[Payment, bool]:
+    """One payment row per settled charge, with fee and net from its balance transaction. Idempotent:
+    returns the row and whether this call created it."""
+    created = session.scalars(
+        _insert(session)(Payment)
         .values(
             supporter_id=supporter.id,
             membership_id=membership.id if membership else None,
             checkout_id=checkout.id if checkout else None,
-            kind=kind.value,
-            stripe_payment_intent_id=payment_intent_id,
+            kind=kind,
+            stripe_payment_intent_id=details.payment_intent_id,
             stripe_charge_id=details.charge_id,
             stripe_invoice_id=invoice_id,
             stripe_balance_transaction_id=details.balance_transaction_id,
@@ -234,17 +284,23 @@ def record_payment(
             fee_minor=details.fee_minor,
             net_minor=details.net_minor,
             currency=details.currency,
-            status=_payment_status(details.amount_minor, details.amount_refunded_minor, details.disputed).value,
+            status=_payment_status(details.amount_minor, details.amount_refunded_minor, details.disputed),
             refunded_minor=details.amount_refunded_minor,
             paid_at=from_unix(details.created),
             created_at=utcnow(),
         )
         .on_conflict_do_nothing()
-    )
-    return session.scalar(
-        select(Payment).where(Payment.stripe_payment_intent_id == payment_intent_id)
-        .execution_options(populate_existing=True)
-    )
+        .returning(Payment),
+        execution_options={"populate_existing": True},
+    ).first()
+    if created is not None:
+        return created, True
+    existing = session.scalars(
+        select(Payment).where(Payment.stripe_payment_intent_id == details.payment_intent_id)
+    ).one()
+    if membership is not None and existing.membership_id is None:
+        existing.membership_id = membership.id
+    return existing, False
 
 
 def _payment_status(amount: int, refunded: int, disputed: bool) -> PaymentStatus:
@@ -258,50 +314,66 @@ def _payment_status(amount: int, refunded: int, disputed: bool) -> PaymentStatus
 
 
 def sync_membership(session: Session, gateway: StripeGateway, subscription_id: str) -> Membership | None:
-    """Make our membership row match Stripe's subscription as it is now. None if it isn't ours."""
-    subscription = gateway.retrieve_subscription(subscription_id)
-    supporter = _supporter_for(session, subscription.get("metadata"), _id(subscription.get("customer")))
+    """Re-read a subscription from Stripe and make our membership match it (staff actions use this)."""
+    return apply_subscription(session, gateway.retrieve_subscription(subscription_id))
+
+
+def apply_subscription(session: Session, subscription: dict[str, Any],
+                       supporter: Supporter | None = None) -> Membership | None:
+    """Make our membership row match Stripe's subscription as read just now. None if it isn't ours.
+
+    `supporter`, when given, is the owner already locked by the caller."""
+    if supporter is None:
+        supporter = _supporter_for(session, subscription.get("metadata"), _id(subscription.get("customer")))
     if supporter is None:
         return None
+    subscription_id = str(subscription["id"])
     link_stripe_customer(session, supporter, _id(subscription.get("customer")))
-    # What we knew before this event, read under the supporter's lock: emails follow the change, so a
-    # duplicate or late event that changes nothing sends nothing.
-    before = session.execute(
-        select(Membership.status, Membership.cancel_at_period_end)
-        .where(Membership.stripe_subscription_id == subscription_id)
-    ).one_or_none()
     item = subscription["items"]["data"][0]
     price = item["price"]
-    interval = price["recurring"]["interval"]
+    interval = str(price["recurring"]["interval"])
     amount = int(price["unit_amount"])
     currency = str(price["currency"]).upper()
-    checkout = _checkout_for(session, subscription.get("metadata"))
-    frequency = Frequency.MONTHLY if interval == "month" else Frequency.YEARLY
-    tier_basis = checkout.amount_minor if checkout is not None and checkout.total_minor == amount else amount
-    tier = tier_for_amount(session, currency, frequency, tier_basis)
-    session.execute(
-        _insert(session)(Membership.__table__)
-        .values(
-            supporter_id=supporter.id,
-            checkout_id=checkout.id if checkout else None,
-            stripe_subscription_id=subscription_id,
-            status=str(subscription["status"]),
-            amount_minor=amount,
-            currency=currency,
-            interval=interval,
-            started_at=from_unix(subscription.get("start_date") or subscription.get("created")),
-            updated_at=utcnow(),
-            cancel_at_period_end=False,
-            stripe_price_id="",
-        )
-        .on_conflict_do_nothing(index_elements=["stripe_subscription_id"])
-    )
+    # Read under the supporter's lock: emails follow the change, so a duplicate or late event that changes
+    # nothing sends nothing.
     membership = session.scalars(
         select(Membership).where(Membership.stripe_subscription_id == subscription_id)
         .execution_options(populate_existing=True)
-    ).one()
+    ).one_or_none()
+    before: tuple[MembershipStatus, bool] | None = None
+    if membership is None:
+        checkout = _checkout_for(session, subscription.get("metadata"))
+        membership = session.scalars(
+            _insert(session)(Membership)
+            .values(
+                supporter_id=supporter.id,
+                checkout_id=checkout.id if checkout else None,
+                tier_id=_tier_id(session, currency, interval, amount, checkout),
+                stripe_subscription_id=subscription_id,
+                status=MembershipStatus(subscription["status"]),
+                amount_minor=amount,
+                currency=currency,
+                interval=interval,
+                started_at=from_unix(subscription.get("start_date") or subscription.get("created")),
+                updated_at=utcnow(),
+                cancel_at_period_end=False,
+                stripe_price_id="",
+            )
+            .on_conflict_do_nothing(index_elements=["stripe_subscription_id"])
+            .returning(Membership),
+            execution_options={"populate_existing": True},
+        ).first()
+        if membership is None:  # created meanwhile for another supporter row; take it as it is
+            membership = session.scalars(
+                select(Membership).where(Membership.stripe_subscription_id == subscription_id)
+            ).one()
+    else:
+        before = (membership.status, membership.cancel_at_period_end)
+        if (amount, currency, interval) != (membership.amount_minor, membership.currency, membership.interval):
+            checkout = session.get(Checkout, membership.checkout_id) if membership.checkout_id else None
+            membership.tier_id = _tier_id(session, currency, interval, amount, checkout)
     status = MembershipStatus(subscription["status"])
-    if status is MembershipStatus.PAST_DUE and membership.status is not MembershipStatus.PAST_DUE:
+    if status is MembershipStatus.PAST_DUE and (before is None or before[0] is not MembershipStatus.PAST_DUE):
         membership.past_due_since = utcnow()
     elif status is not MembershipStatus.PAST_DUE:
         membership.past_due_since = None
@@ -310,22 +382,28 @@ def sync_membership(session: Session, gateway: StripeGateway, subscription_id: s
     membership.currency = currency
     membership.interval = interval
     membership.stripe_price_id = str(price.get("id") or "")
-    membership.tier_id = tier.id if tier else None
     membership.current_period_end = from_unix(item.get("current_period_end"))
     membership.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
-    card = (subscription.get("default_payment_method") or {}).get("card") if isinstance(
-        subscription.get("default_payment_method"), dict) else None
+    method = subscription.get("default_payment_method")
+    card = method.get("card") if isinstance(method, dict) else None
     if card:
         membership.card_brand = str(card.get("brand") or "")
         membership.card_last4 = str(card.get("last4") or "")
     membership.canceled_at = from_unix(subscription.get("canceled_at"))
     membership.ended_at = from_unix(subscription.get("ended_at"))
     if before is not None:
-        _announce_change(session, supporter, membership, MembershipStatus(before.status),
-                         bool(before.cancel_at_period_end))
+        _announce_change(session, supporter, membership, *before)
     _follow_up_payment_failure(session, supporter, membership)
     session.flush()
     return membership
+
+
+def _tier_id(session: Session, currency: str, interval: str, amount: int, checkout: Checkout | None) -> int | None:
+    """The tier a membership's amount reaches; a covered fee doesn't lift anyone into the next tier."""
+    frequency = Frequency.MONTHLY if interval == "month" else Frequency.YEARLY
+    basis = checkout.amount_minor if checkout is not None and checkout.total_minor == amount else amount
+    tier = tier_for_amount(session, currency, frequency, basis)
+    return tier.id if tier else None
 
 
 def _announce_change(session: Session, supporter: Supporter, membership: Membership,
@@ -361,49 +439,90 @@ def _complete_checkout(session: Session, checkout: Checkout, supporter: Supporte
     emails.send_thank_you_email(session, supporter, checkout, membership)
 
 
-# Handlers: one per event type -----------------------------------------------------------------------
+# Handlers: one per event type, each a Stripe read (`fetch`) and the writes it leads to (`apply`) ----------
 
 
-def handle_checkout_completed(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:
-    """A reader finished Checkout. Gifts become payments; memberships are synced from the subscription."""
-    stripe_session = gateway.retrieve_checkout_session(obj["id"])
-    checkout = _checkout_for(session, stripe_session.get("metadata"))
-    if checkout is None or checkout.stripe_session_id not in (None, stripe_session["id"]):
-        return  # not one of ours
-    supporter = _lock_supporter(session, checkout.supporter_id)
-    assert supporter is not None
-    # Read again under the lock: a concurrent invoice.paid may have completed it (and thanked them) meanwhile.
-    session.refresh(checkout)
+@dataclass(frozen=True)
+class Handler:
+    """`prepare(session, object)` reads our rows: None when there is nothing to do, else what `fetch` needs.
+    `fetch(gateway, object, prepared)` asks Stripe, with no transaction open, and returns what `apply` needs
+    (None: nothing to do). `apply(session, object, fetched)` writes, under the event's lock."""
+
+    prepare: Callable[[Session, dict[str, Any]], Any]
+    fetch: Callable[[StripeGateway, dict[str, Any], Any], Any]
+    apply: Callable[[Session, dict[str, Any], Any], None]
+
+
+@dataclass(frozen=True)
+class CompletedCheckout:
+    supporter_id: int  # whose checkout it is, read before asking Stripe
+    outcome: CheckoutOutcome
+
+
+def checkout_owner(session: Session, obj: dict[str, Any]) -> int | None:
+    """Whose checkout this is; None if it isn't one of ours (then Stripe needn't be asked)."""
+    checkout_id = _checkout_id(obj.get("metadata"))
+    if checkout_id is None:
+        return None
+    return session.scalar(select(Checkout.supporter_id).where(Checkout.id == checkout_id))
+
+
+def fetch_checkout(gateway: StripeGateway, obj: dict[str, Any], supporter_id: int) -> CompletedCheckout:
+    return CompletedCheckout(supporter_id, gateway.checkout_outcome(obj["id"]))
+
+
+def apply_checkout_completed(session: Session, obj: dict[str, Any], completed: CompletedCheckout) -> None:
+    """A reader finished Checkout. Gifts become payments; memberships follow their subscription."""
+    outcome = completed.outcome
+    stripe_session = outcome.session
+    # Lock the supporter before reading the checkout: a concurrent invoice.paid may complete it (and thank
+    # them) meanwhile.
+    supporter = _lock_supporter(session, completed.supporter_id)
+    checkout = session.get(Checkout, _checkout_id(stripe_session.get("metadata")), populate_existing=True)
+    if supporter is None or checkout is None or checkout.supporter_id != supporter.id:
+        return
+    if checkout.stripe_session_id not in (None, stripe_session["id"]):
+        return  # not the session we opened for this checkout
     checkout.stripe_session_id = stripe_session["id"]
     link_stripe_customer(session, supporter, _id(stripe_session.get("customer")))
     if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
         return  # an asynchronous method is still settling; async_payment_succeeded follows
     if stripe_session.get("mode") == "subscription":
-        subscription_id = _id(stripe_session.get("subscription"))
-        membership = sync_membership(session, gateway, subscription_id) if subscription_id else None
+        membership = apply_subscription(session, outcome.subscription, supporter) if outcome.subscription else None
         _complete_checkout(session, checkout, supporter, membership)
         return
-    intent_id = _id(stripe_session.get("payment_intent"))
-    if intent_id:
-        payment = record_payment(session, gateway, supporter, intent_id, PaymentKind.GIFT, checkout=checkout)
-        _complete_checkout(session, checkout, supporter, paid_at=payment.paid_at if payment else None)
+    if outcome.charge is not None:
+        payment, _ = record_payment(session, supporter, outcome.charge, PaymentKind.GIFT, checkout=checkout)
+        _complete_checkout(session, checkout, supporter, paid_at=payment.paid_at)
 
 
-def handle_checkout_async_failed(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:
+def apply_checkout_async_failed(session: Session, obj: dict[str, Any], fetched: Any) -> None:
     checkout = _checkout_for(session, obj.get("metadata"))
     if checkout is not None and checkout.stripe_session_id == obj.get("id"):
         checkout.status = CheckoutStatus.FAILED
 
 
-def handle_checkout_expired(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:
+def apply_checkout_expired(session: Session, obj: dict[str, Any], fetched: Any) -> None:
     checkout = _checkout_for(session, obj.get("metadata"))
     if (checkout is not None and checkout.stripe_session_id == obj.get("id")
             and checkout.status in (CheckoutStatus.OPEN, CheckoutStatus.PENDING)):
         checkout.status = CheckoutStatus.EXPIRED
 
 
-def handle_subscription_changed(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:
-    sync_membership(session, gateway, obj["id"])
+def always(session: Session, obj: dict[str, Any]) -> bool:
+    return True
+
+
+def nothing_to_fetch(gateway: StripeGateway, obj: dict[str, Any], prepared: Any) -> bool:
+    return True
+
+
+def fetch_subscription(gateway: StripeGateway, obj: dict[str, Any], prepared: Any) -> dict[str, Any]:
+    return gateway.retrieve_subscription(obj["id"])
+
+
+def apply_subscription_changed(session: Session, obj: dict[str, Any], subscription: dict[str, Any]) -> None:
+    apply_subscription(session, subscription)
 
 
 def _invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
@@ -412,71 +531,116 @@ def _invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
     return _id(details.get("subscription"))
 
 
-def handle_invoice_paid(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:
-    """A membership invoice was paid (the first one or a renewal): record the payment."""
+@dataclass(frozen=True)
+class PaidInvoice:
+    charge: ChargeDetails | None  # None if its charge has not succeeded (nothing to record yet)
+    subscription: dict[str, Any] | None  # read only when our membership is missing or not in good standing
+
+
+@dataclass(frozen=True)
+class InvoiceState:
+    subscription_id: str
+    in_good_standing: bool  # our membership exists and is active or trialing
+
+
+def invoice_state(session: Session, obj: dict[str, Any]) -> InvoiceState | None:
     subscription_id = _invoice_subscription_id(obj)
     if not subscription_id or int(obj.get("amount_paid") or 0) <= 0:
-        return
-    membership = sync_membership(session, gateway, subscription_id)
-    if membership is None:
-        return
+        return None
+    status = session.scalar(select(Membership.status).where(Membership.stripe_subscription_id == subscription_id))
+    return InvoiceState(subscription_id, status in (MembershipStatus.ACTIVE, MembershipStatus.TRIALING))
+
+
+def fetch_invoice_paid(gateway: StripeGateway, obj: dict[str, Any], state: InvoiceState) -> PaidInvoice:
+    subscription = None
+    if not state.in_good_standing:
+        # Not seen yet (this invoice.paid came first) or in arrears until now: take it as Stripe has it.
+        subscription = gateway.retrieve_subscription(state.subscription_id)
     intent_id = gateway.payment_intent_for_invoice(obj["id"])
     if intent_id is None:
         raise RuntimeError(f"Invoice {obj['id']} is paid but Stripe lists no payment for it yet.")
-    supporter = _lock_supporter(session, membership.supporter_id)
+    return PaidInvoice(gateway.charge_details(intent_id), subscription)
+
+
+def apply_invoice_paid(session: Session, obj: dict[str, Any], paid: PaidInvoice) -> None:
+    """A membership invoice was paid (the first one or a renewal): record the payment."""
+    subscription_id = _invoice_subscription_id(obj)
+    if paid.subscription is not None:
+        membership = apply_subscription(session, paid.subscription)
+        if membership is None:
+            return  # not ours
+        supporter = session.get(Supporter, membership.supporter_id)  # locked by apply_subscription
+    else:
+        supporter_id = session.scalar(
+            select(Membership.supporter_id).where(Membership.stripe_subscription_id == subscription_id))
+        if supporter_id is None:
+            return
+        supporter = _lock_supporter(session, supporter_id)
+        membership = session.scalars(select(Membership).where(Membership.stripe_subscription_id == subscription_id)
+                                     .execution_options(populate_existing=True)).one()
     assert supporter is not None
-    checkout = session.get(Checkout, membership.checkout_id) if membership.checkout_id else None
     first = obj.get("billing_reason") == "subscription_create"
-    already_recorded = session.scalar(select(Payment.id).where(Payment.stripe_payment_intent_id == intent_id))
-    payment = record_payment(session, gateway, supporter, intent_id, PaymentKind.MEMBERSHIP,
-                             membership=membership, invoice_id=obj["id"], checkout=checkout if first else None)
-    if checkout is not None and first:
+    checkout = session.get(Checkout, membership.checkout_id) if first and membership.checkout_id else None
+    payment, created = None, False
+    if paid.charge is not None:
+        payment, created = record_payment(session, supporter, paid.charge, PaymentKind.MEMBERSHIP,
+                                          membership=membership, invoice_id=obj["id"],
+                                          checkout=checkout)
+    if checkout is not None:
         _complete_checkout(session, checkout, supporter, membership)
-    elif payment is not None and already_recorded is None and obj.get("billing_reason") == "subscription_cycle":
+    elif payment is not None and created and obj.get("billing_reason") == "subscription_cycle":
         emails.send_renewal_receipt_email(session, supporter, membership, payment)
 
 
-def handle_invoice_payment_failed(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:
-    subscription_id = _invoice_subscription_id(obj)
-    if subscription_id:
-        sync_membership(session, gateway, subscription_id)
+def invoice_subscription(session: Session, obj: dict[str, Any]) -> str | None:
+    return _invoice_subscription_id(obj)
 
 
-def _refresh_charge(session: Session, gateway: StripeGateway, charge_id: str | None,
-                    dispute_status: str | None = None) -> None:
-    if not charge_id:
-        return
-    payment = session.scalar(select(Payment).where(Payment.stripe_charge_id == charge_id).with_for_update())
+def fetch_invoice_subscription(gateway: StripeGateway, obj: dict[str, Any], subscription_id: str) -> dict[str, Any]:
+    return gateway.retrieve_subscription(subscription_id)
+
+
+def recorded_charge(session: Session, obj: dict[str, Any]) -> str | None:
+    """The charge a refund or dispute concerns, if we recorded a payment for it."""
+    charge_id = _id(obj.get("charge")) if obj.get("object") == "dispute" else _id(obj.get("id"))
+    if not charge_id or session.scalar(select(Payment.id).where(Payment.stripe_charge_id == charge_id)) is None:
+        return None
+    return charge_id
+
+
+def fetch_charge(gateway: StripeGateway, obj: dict[str, Any], charge_id: str) -> ChargeDetails:
+    return gateway.retrieve_charge(charge_id)
+
+
+def apply_charge(session: Session, obj: dict[str, Any], details: ChargeDetails) -> None:
+    """A refund or a dispute: the payment takes the charge's refunded amount and dispute as Stripe has them."""
+    payment = session.scalar(select(Payment).where(Payment.stripe_charge_id == details.charge_id)
+                             .with_for_update().execution_options(populate_existing=True))
     if payment is None:
         return
-    details = gateway.retrieve_charge(charge_id)
     payment.refunded_minor = min(details.amount_refunded_minor, payment.amount_minor)
-    if dispute_status is not None:
-        payment.dispute_status = dispute_status
+    if obj.get("object") == "dispute":
+        payment.dispute_status = str(obj.get("status") or "")
     # A charge stays `disputed` at Stripe after the newsroom wins; only an open or lost dispute counts.
     disputed = details.disputed and payment.dispute_status not in ("won", "warning_closed")
     payment.status = _payment_status(payment.amount_minor, payment.refunded_minor, disputed)
 
 
-def handle_charge_refunded(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:
-    _refresh_charge(session, gateway, _id(obj.get("id")))
-
-
-def handle_dispute(session: Session, gateway: StripeGateway, obj: dict[str, Any]) -> None:
-    _refresh_charge(session, gateway, _id(obj.get("charge")), dispute_status=str(obj.get("status") or ""))
-
+CHECKOUT_COMPLETED = Handler(checkout_owner, fetch_checkout, apply_checkout_completed)
+SUBSCRIPTION_CHANGED = Handler(always, fetch_subscription, apply_subscription_changed)
+CHARGE_CHANGED = Handler(recorded_charge, fetch_charge, apply_charge)
 
 HANDLERS: dict[str, Handler] = {
-    "checkout.session.completed": handle_checkout_completed,
-    "checkout.session.async_payment_succeeded": handle_checkout_completed,
-    "checkout.session.async_payment_failed": handle_checkout_async_failed,
-    "checkout.session.expired": handle_checkout_expired,
-    "customer.subscription.created": handle_subscription_changed,
-    "customer.subscription.updated": handle_subscription_changed,
-    "customer.subscription.deleted": handle_subscription_changed,
-    "invoice.paid": handle_invoice_paid,
-    "invoice.payment_failed": handle_invoice_payment_failed,
-    "charge.refunded": handle_charge_refunded,
-    "charge.dispute.created": handle_dispute,
-    "charge.dispute.closed": handle_dispute,
+    "checkout.session.completed": CHECKOUT_COMPLETED,
+    "checkout.session.async_payment_succeeded": CHECKOUT_COMPLETED,
+    "checkout.session.async_payment_failed": Handler(always, nothing_to_fetch, apply_checkout_async_failed),
+    "checkout.session.expired": Handler(always, nothing_to_fetch, apply_checkout_expired),
+    "customer.subscription.created": SUBSCRIPTION_CHANGED,
+    "customer.subscription.updated": SUBSCRIPTION_CHANGED,
+    "customer.subscription.deleted": SUBSCRIPTION_CHANGED,
+    "invoice.paid": Handler(invoice_state, fetch_invoice_paid, apply_invoice_paid),
+    "invoice.payment_failed": Handler(invoice_subscription, fetch_invoice_subscription, apply_subscription_changed),
+    "charge.refunded": CHARGE_CHANGED,
+    "charge.dispute.created": CHARGE_CHANGED,
+    "charge.dispute.closed": CHARGE_CHANGED,
 }

@@ -13,7 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
 import stripe
 
 API_VERSION = "2026-10-28.endive"
@@ -79,6 +81,31 @@ class ChargeDetails:
     card_last4: str
 
 
+def _http_session() -> requests.Session:
+    """One keep-alive connection pool for every call to Stripe (the SDK shares it across threads).
+
+    `trust_env` is off so requests doesn't re-read proxy settings and netrc from the environment on every
+    call; the proxy, if any, is read once, below."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def _proxy(api_base: str) -> str | None:
+    """HTTPS_PROXY / HTTP_PROXY / NO_PROXY as they apply to the Stripe API, read once at start-up."""
+    proxies = requests.utils.get_environ_proxies(api_base)
+    return proxies.get(urlsplit(api_base).scheme) or proxies.get("all") or None
+
+
+@dataclass(frozen=True)
+class CheckoutOutcome:
+    """A Checkout Session as Stripe has it now, with what it produced, read in one request."""
+
+    session: dict[str, Any]
+    charge: ChargeDetails | None  # a one-time gift's charge, once it has succeeded
+    subscription: dict[str, Any] | None  # a membership's subscription, with its default payment method
+
+
 class StripeGateway:
     """Stripe, as the app needs it. One instance per app; thread-safe like the SDK client it wraps."""
 
@@ -91,7 +118,8 @@ class StripeGateway:
             stripe_version=API_VERSION,
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=2,
-            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+            http_client=stripe.RequestsClient(timeout=timeout_seconds, session=_http_session(),
+                                              proxy=_proxy(api_base or "https://api.stripe.com")),
         )
         self.configured = bool(secret_key)
 
@@ -151,6 +179,20 @@ class StripeGateway:
 
     def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
         return self._call("get", f"/v1/checkout/sessions/{session_id}")
+
+    def checkout_outcome(self, session_id: str) -> CheckoutOutcome:
+        """The session with its gift's charge (fee and net) or its subscription, expanded in one call."""
+        session = self._call("get", f"/v1/checkout/sessions/{session_id}", {"expand": [
+            "payment_intent.latest_charge.balance_transaction", "subscription.default_payment_method"]})
+        intent = session.get("payment_intent")
+        charge = intent.get("latest_charge") if isinstance(intent, dict) else None
+        subscription = session.get("subscription")
+        return CheckoutOutcome(
+            session=session,
+            charge=(self._details_from_charge(str(intent["id"]), charge)  # type: ignore[index]
+                    if isinstance(charge, dict) and charge.get("status") == "succeeded" else None),
+            subscription=subscription if isinstance(subscription, dict) else None,
+        )
 
     def expire_checkout_session(self, session_id: str) -> dict[str, Any]:
         return self._call("post", f"/v1/checkout/sessions/{session_id}/expire",

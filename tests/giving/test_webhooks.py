@@ -24,6 +24,8 @@ from membership.giving.models import (
     PaymentStatus,
     StripeEvent,
 )
+from membership.giving.stripe_gateway import StripeGateway
+from membership.web import gateway
 from stripe_double import DoubleServer
 from tests.conftest import WEBHOOK_SECRET, LiveServer
 from tests.giving.flows import MONTH, advance, clock_customer, events_of, pay, sdk, settle, start_gift, wait_until
@@ -280,3 +282,57 @@ def test_declined_card_records_nothing(client: FlaskClient, double: DoubleServer
     assert count(Payment) == 0
     db.session.refresh(checkout)
     assert checkout.status is CheckoutStatus.OPEN
+
+
+def test_stored_events_keep_no_personal_data(client: FlaskClient, double: DoubleServer) -> None:
+    checkout = start_gift(client, amount="10")
+    pay(double, checkout)
+    completed = events_of(double, "checkout.session.completed")[0]
+    assert "olena@example.org" in json.dumps(completed)  # Stripe sends the reader's address and name
+    assert post_event(client, completed, WEBHOOK_SECRET).status_code == 200
+    stored = db.session.get(StripeEvent, completed["id"])
+    assert stored is not None and stored.status is EventStatus.PROCESSED
+    payload = json.dumps(stored.payload)
+    assert "olena@example.org" not in payload and "Olena" not in payload
+    assert stored.payload["data"]["object"]["customer_details"] is None
+    assert stored.payload["data"]["object"]["metadata"]["checkout_id"] == str(checkout.id)  # ids are kept
+    assert count(Payment) == 1
+
+
+def test_a_stored_event_is_processed_again_from_its_redacted_copy(
+    client: FlaskClient, double: DoubleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = start_gift(client, amount="10")
+    pay(double, checkout)
+    completed = events_of(double, "checkout.session.completed")[0]
+    monkeypatch.setattr(events, "record_payment", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    assert post_event(client, completed, WEBHOOK_SECRET).status_code == 500
+    monkeypatch.undo()
+    # Processed again from what was stored (its personal fields blanked), as a retry from our side would be.
+    outcome = events.process_event(db.session, gateway(), completed["id"])
+    assert outcome.result == "processed" and count(Payment) == 1
+
+
+def test_stripe_is_called_with_no_transaction_open_and_once_for_a_gift(
+    client: FlaskClient, double: DoubleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No row lock or open transaction waits on Stripe; a gift costs one request, its charge expanded."""
+    checkout = start_gift(client, amount="10")
+    pay(double, checkout)
+    completed = events_of(double, "checkout.session.completed")[0]
+    real_call = StripeGateway._call
+    open_during_calls: list[bool] = []
+
+    def watched(self: StripeGateway, *args: Any, **kwargs: Any) -> Any:
+        open_during_calls.append(db.session().in_transaction())
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(StripeGateway, "_call", watched)
+    before = len(double.requests)
+    assert post_event(client, completed, WEBHOOK_SECRET).status_code == 200
+    calls = double.requests[before:]
+    assert [(c["method"], c["path"]) for c in calls] == [("GET", f"/v1/checkout/sessions/{checkout.stripe_session_id}")]
+    assert "payment_intent.latest_charge.balance_transaction" in json.dumps(calls[0]["params"])
+    assert open_during_calls == [False]
+    payment = db.session.scalars(sa.select(Payment)).one()
+    assert (payment.amount_minor, payment.fee_minor, payment.net_minor) == (1000, 40, 960)

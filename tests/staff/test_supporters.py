@@ -510,8 +510,7 @@ def test_erasure_blanks_personal_data_and_deletes_the_stripe_customer(
     csrf = token(admin, page)
     with webhooks_held(app):
         response = admin.post(page, data={"email": " Olena@Example.org ", "csrf_token": csrf})
-        # The webhook events stored so far no longer carry their address. (Stripe's customer.deleted, held
-        # at the door here, still will: see the README's erasure notes.)
+        # The webhook events stored so far never carried their address (stored redacted).
         db.session.rollback()
         stored = [json.dumps(e.payload) for e in db.session.scalars(sa.select(StripeEvent))]
         assert stored and not [payload for payload in stored if "olena@example.org" in payload]
@@ -536,6 +535,10 @@ def test_erasure_blanks_personal_data_and_deletes_the_stripe_customer(
     assert entry.details["memberships_cancelled"] == [patron_to_erase.id]
     assert entry.details["stripe_customer_deleted"] is True and entry.details["stripe_events_redacted"] >= 1
     settle(double)  # Stripe's webhooks for the ended subscription email nobody
+    deleted = db.session.scalars(sa.select(StripeEvent).where(StripeEvent.type == "customer.deleted")).one()
+    assert deleted.payload["data"]["object"]["id"] == customer_id
+    stored = [json.dumps(e.payload).lower() for e in db.session.scalars(sa.select(StripeEvent))]
+    assert not [payload for payload in stored if "olena" in payload]  # nor do those that came after erasure
     membership = db.session.get(Membership, patron_to_erase.id)
     assert membership is not None and membership.status is MembershipStatus.CANCELED
     assert count(OutboundEmail) == 0

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from membership.ballots import services as ballot_services
 from membership.db import utcnow
 from membership.email import OutboundEmail
-from membership.giving.events import sync_membership
+from membership.giving.events import redact, sync_membership
 from membership.giving.models import (
     Checkout,
     CheckoutStatus,
@@ -48,11 +48,6 @@ from membership.supporters.services import end_sessions
 
 PAGE_SIZE = 50
 LIKE_ESCAPE = "/"
-# Keys in stored Stripe events that carry a person's details; blanked when their supporter is erased.
-PERSONAL_KEYS = frozenset({
-    "email", "name", "phone", "address", "description", "customer_email", "customer_name", "customer_phone",
-    "customer_address", "customer_details", "billing_details", "shipping", "shipping_details", "receipt_email",
-})
 
 
 class PatronStatus(enum.StrEnum):
@@ -460,23 +455,16 @@ def _unless_gone(call: Callable[[], object]) -> bool:
     return True
 
 
-def _redacted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: None if key in PERSONAL_KEYS and item is not None else _redacted(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [_redacted(item) for item in value]
-    return value
-
-
 def _redact_stripe_events(session: Session, needles: Sequence[str]) -> int:
-    """Blank the personal details in stored webhook events that mention the supporter. A rare, full scan."""
+    """Blank the personal details in stored webhook events that mention the supporter. A rare, full scan.
+
+    Events are stored redacted (`giving.events.store_event`); this catches any stored before that was so."""
     redacted = 0
     for needle in needles:
         for event in session.scalars(
             select(StripeEvent).where(cast(StripeEvent.payload, Text).contains(needle, autoescape=True))
         ):
-            event.payload = _redacted(event.payload)
+            event.payload = redact(event.payload)
             redacted += 1
     return redacted
 
