@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -123,27 +124,82 @@ STAFF_ROUTES: list[tuple[str, set[Role]]] = [
     ("/staff/ballots", {Role.EDITOR, Role.ADMIN}),
     ("/staff/ballots/new", {Role.EDITOR, Role.ADMIN}),
     ("/staff/ballots/suggestions", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/ballots/{ballot_id}", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/ballots/{ballot_id}/edit", {Role.EDITOR, Role.ADMIN}),
 ]
+EVERYONE = {Role.ANALYST, Role.EDITOR, Role.ADMIN}
+# Every form a staff page posts to. Each is posted with a valid CSRF token, so what answers is the role check.
+STAFF_POSTS: list[tuple[str, set[Role]]] = [
+    ("/staff/account/password", EVERYONE),
+    ("/staff/account/two-factor", EVERYONE),
+    ("/staff/users", {Role.ADMIN}),
+    ("/staff/users/{admin_id}", {Role.ADMIN}),
+    ("/staff/users/{other_id}/reset-password", {Role.ADMIN}),
+    ("/staff/users/{other_id}/reset-two-factor", {Role.ADMIN}),
+    ("/staff/users/two-factor-policy", {Role.ADMIN}),
+    ("/staff/tiers/new", {Role.ADMIN}),
+    ("/staff/tiers/{tier_id}", {Role.ADMIN}),
+    ("/staff/tiers/{tier_id}/move", {Role.ADMIN}),
+    ("/staff/tiers/{tier_id}/status", {Role.ADMIN}),
+    ("/staff/tiers/amounts/EUR", {Role.ADMIN}),
+    ("/staff/supporters/{supporter_id}/payments/{payment_id}/refund", {Role.ADMIN}),
+    ("/staff/supporters/{supporter_id}/memberships/{membership_id}/cancel", {Role.ADMIN}),
+    ("/staff/supporters/{supporter_id}/export", {Role.ADMIN}),
+    ("/staff/supporters/{supporter_id}/erase", {Role.ADMIN}),
+    ("/staff/reports/export", {Role.ANALYST, Role.ADMIN}),
+    ("/staff/reports/ballot-results", {Role.ANALYST, Role.ADMIN}),
+    ("/staff/ballots/new", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/ballots/{ballot_id}/edit", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/ballots/{ballot_id}/publish", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/ballots/{ballot_id}/options/{option_id}/article", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/ballots/suggestions/{suggestion_id}/accept", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/ballots/suggestions/{suggestion_id}/decline", {Role.EDITOR, Role.ADMIN}),
+]
+# Open to anyone: how staff get in and out.
+STAFF_PUBLIC = {"/staff/sign-in", "/staff/sign-in/code", "/staff/sign-out"}
 
 
 def route_ids() -> dict[str, int]:
-    """Rows the routes' placeholders name: a tier, and a supporter with a payment and a membership."""
+    """Rows the routes' placeholders name: a tier, a supporter with a payment and a membership, a draft ballot
+    with an option, and a topic suggestion."""
+    from datetime import timedelta
+
+    from membership.ballots.models import Ballot, BallotOption, TopicSuggestion, VotingMethod
     from membership.db import utcnow
     from membership.giving.models import Membership, MembershipStatus, Payment, PaymentKind, PaymentStatus, Tier
     from membership.supporters.models import Supporter
 
     tier = Tier(slug="matrix", name="Matrix")
     supporter = Supporter(email="matrix@example.org", name="Mat")
-    db.session.add_all([tier, supporter])
+    ballot = Ballot(title="What next?", opens_at=utcnow(), closes_at=utcnow() + timedelta(days=7),
+                    method=VotingMethod.SINGLE)
+    db.session.add_all([tier, supporter, ballot])
     db.session.flush()
     payment = Payment(supporter_id=supporter.id, kind=PaymentKind.GIFT, amount_minor=500, net_minor=455,
                       currency="EUR", status=PaymentStatus.PAID, paid_at=utcnow(), stripe_charge_id="ch_matrix")
     membership = Membership(supporter_id=supporter.id, stripe_subscription_id="sub_matrix",
                             status=MembershipStatus.ACTIVE, amount_minor=500, currency="EUR", interval="month")
-    db.session.add_all([payment, membership])
+    option = BallotOption(ballot_id=ballot.id, title="Schools", position=0)
+    suggestion = TopicSuggestion(supporter_id=supporter.id, text="Rebuilding schools")
+    db.session.add_all([payment, membership, option, suggestion])
     db.session.commit()
     return {"tier_id": tier.id, "supporter_id": supporter.id, "payment_id": payment.id,
-            "membership_id": membership.id}
+            "membership_id": membership.id, "ballot_id": ballot.id, "option_id": option.id,
+            "suggestion_id": suggestion.id}
+
+
+def test_the_matrices_cover_every_staff_route(app: Flask) -> None:
+    """A new /staff route must be added to the authorization matrix (GET) or STAFF_POSTS (POST)."""
+
+    def pattern(path: str) -> str:
+        return re.sub(r"\{[a-z_]+\}|<[^>]+>", "<id>", path.split("?")[0]).replace("/EUR", "/<id>")
+
+    listed = {("GET", pattern(path)) for path, _ in STAFF_ROUTES} | {("POST", pattern(path)) for path, _ in STAFF_POSTS}
+    served = {(method, pattern(rule.rule)) for rule in app.url_map.iter_rules()
+              if rule.rule.startswith("/staff") and rule.rule not in STAFF_PUBLIC
+              for method in (rule.methods or set()) & {"GET", "POST"}}
+    assert served - listed == set()
+    assert listed - served == set()
 
 
 @pytest.mark.parametrize(("path", "allowed"), STAFF_ROUTES)
@@ -170,3 +226,38 @@ def test_authorization_matrix(app: Flask, client: FlaskClient, make_staff: Calla
         assert response.status_code == 200
     else:
         assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("path", "allowed"), STAFF_POSTS)
+@pytest.mark.parametrize("who", ["anonymous", "patron", "analyst", "editor", "admin"])
+def test_authorization_matrix_for_forms(app: Flask, client: FlaskClient, make_staff: Callable[..., StaffUser],
+                                        path: str, allowed: set[Role], who: str) -> None:
+    """Every staff form, posted with a valid CSRF token: sign-in first, 403 for the wrong role and nothing
+    audited; the right role gets past the check (the form itself answers, tested with each feature)."""
+    admin = make_staff(Role.ADMIN)
+    other = make_staff(Role.ANALYST)
+    url = path.format(admin_id=admin.id, other_id=other.id, **route_ids())
+    if who == "patron":
+        from membership.supporters.models import Supporter
+
+        supporter = Supporter(email="patron@example.org", name="Pat")
+        db.session.add(supporter)
+        db.session.commit()
+        with client.session_transaction() as session:
+            session["supporter_id"] = supporter.id
+    elif who != "anonymous":
+        role = Role(who)
+        sign_in_as(client, admin if role is Role.ADMIN else make_staff(role))
+    csrf = token(client, "/staff/sign-in")
+    audited = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
+    response = client.post(url, data={"csrf_token": csrf})
+    db.session.rollback()
+    if who in ("anonymous", "patron"):
+        assert response.status_code == 302 and response.headers["Location"].startswith("/staff/sign-in")
+    elif Role(who) in allowed:
+        assert response.status_code not in (403, 500)
+        assert not response.headers.get("Location", "").startswith("/staff/sign-in")
+        return
+    else:
+        assert response.status_code == 403
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == audited
