@@ -6,7 +6,7 @@ Commands call the same services as the web and end their own transaction, once.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -20,7 +20,7 @@ from membership.jobs import run_jobs
 from membership.staff import services as staff_services
 from membership.staff.models import Role
 from membership.staff.reports import services as reports
-from membership.web import currency_rules, gateway
+from membership.web import currency_rules, gateway, patron_grace
 
 stripe_cli = AppGroup("stripe", help="Stripe maintenance.")
 
@@ -160,8 +160,7 @@ def _export_command(kind: str) -> None:
             raise click.UsageError(str(exc)) from None
         run = reports.ExportRun(filters, reports.ExportFormat(fmt))
         path = output or Path(filters.filename(run.fmt))
-        grace = timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
-        spec = reports.export_query(filters, now=utcnow(), grace=grace, currencies=list(currency_rules()))
+        spec = reports.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
         partial = path.with_name(f".{path.name}.partial")  # the file appears whole or not at all
         try:
             with partial.open("wb") as out:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, cast
 
 from flask import Flask, Response, current_app
@@ -23,6 +24,11 @@ CONTENT_SECURITY_POLICY = (
 
 def gateway() -> StripeGateway:
     return cast(StripeGateway, current_app.extensions["stripe_gateway"])
+
+
+def patron_grace() -> timedelta:
+    """How long a past_due membership still makes its supporter a patron (PATRON_GRACE_DAYS)."""
+    return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
 
 
 def default_currency_rules() -> Mapping[str, CurrencyRules]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
@@ -13,9 +13,10 @@ from membership.ballots.forms import SuggestionForm, VoteForm
 from membership.ballots.models import Ballot, BallotPhase, VotingMethod
 from membership.db import current_session, utcnow
 from membership.errors import render_error
-from membership.patrons.auth import current_supporter, sign_in_required
+from membership.patrons.auth import current_supporter, sign_in_required, signed_in_supporter
 from membership.patrons.services import is_patron
 from membership.staff.charts import ranked_bar_chart
+from membership.web import patron_grace
 
 bp = Blueprint("ballots", __name__, url_prefix="/ballots")
 
@@ -26,10 +27,6 @@ def format_moment(value: datetime | None) -> str:
 
 
 bp.add_app_template_filter(format_moment, "moment")
-
-
-def _grace() -> timedelta:
-    return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
 
 
 def _percent(value: float) -> str:
@@ -60,8 +57,8 @@ def _render_ballot(ballot: Ballot, form: VoteForm | None = None, error: str = ""
     if supporter is not None:
         choices = services.current_choices(session, ballot.id, supporter.id)
         if phase is BallotPhase.OPEN:
-            eligibility = services.check_eligibility(session, ballot, supporter.id, now, _grace())
-    tally = services.tally(session, ballot, now, _grace()) if ballot.results_visible(now) else None
+            eligibility = services.check_eligibility(session, ballot, supporter.id, now, patron_grace())
+    tally = services.tally(session, ballot, now, patron_grace()) if ballot.results_visible(now) else None
     selected = form.choice.data if form is not None and form.choice.data else choices
     return render_template(
         "ballots/show.html",
@@ -94,7 +91,7 @@ def _render_index(form: SuggestionForm, status: int = 200) -> ResponseReturnValu
         lists=services.published_ballots(current_session(), utcnow()),
         form=form,
         supporter=supporter,
-        can_suggest=supporter is not None and is_patron(current_session(), supporter.id, _grace()),
+        can_suggest=supporter is not None and is_patron(current_session(), supporter.id, patron_grace()),
         suggestions_per_day=services.SUGGESTIONS_PER_DAY,
     ), status
 
@@ -103,12 +100,11 @@ def _render_index(form: SuggestionForm, status: int = 200) -> ResponseReturnValu
 @sign_in_required
 def suggest() -> ResponseReturnValue:
     form = SuggestionForm()
-    supporter = current_supporter()
-    assert supporter is not None
+    supporter = signed_in_supporter()
     if not form.validate_on_submit():
         return _render_index(form, 400)
     try:
-        services.suggest_topic(current_session(), supporter.id, form.topic.data, utcnow(), _grace())
+        services.suggest_topic(current_session(), supporter.id, form.topic.data, utcnow(), patron_grace())
     except services.TooManySuggestions as exc:
         form.topic.errors = [str(exc)]
         return _render_index(form, 429)
@@ -131,14 +127,13 @@ def show(ballot_id: int) -> ResponseReturnValue:
 @sign_in_required
 def vote(ballot_id: int) -> ResponseReturnValue:
     """Record the vote; anything wrong (a closed ballot, an unknown option, too many) is a 400 with the reason."""
-    supporter = current_supporter()
-    assert supporter is not None
+    supporter = signed_in_supporter()
     form = VoteForm()
     try:
         if not form.validate_on_submit():
             raise services.VoteRejected("Choose from the topics listed.")
         services.cast_vote(current_session(), ballot_id, supporter.id, list(form.choice.data or []), utcnow(),
-                           _grace())
+                           patron_grace())
     except services.VoteRejected as exc:
         ballot = services.published_ballot(current_session(), ballot_id)
         if ballot is None:

@@ -55,6 +55,13 @@ def current_supporter() -> Supporter | None:
     return supporter
 
 
+def signed_in_supporter() -> Supporter:
+    """The supporter of a view behind `sign_in_required`, which has already sent everyone else away."""
+    supporter = current_supporter()
+    assert supporter is not None, "views behind sign_in_required only"
+    return supporter
+
+
 def sign_in_required(view: F) -> F:
     """Signed-out visitors are sent to the sign-in page, which brings them back afterwards."""
 

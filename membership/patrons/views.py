@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -17,6 +17,7 @@ from membership.patrons.auth import (
     sign_in_required,
     sign_in_session,
     sign_out_session,
+    signed_in_supporter,
 )
 from membership.patrons.forms import (
     CANCEL_REASONS,
@@ -29,9 +30,8 @@ from membership.patrons.forms import (
     SignInForm,
 )
 from membership.patrons.models import TokenPurpose
-from membership.supporters.models import Supporter
 from membership.supporters.services import end_sessions
-from membership.web import currency_rules, gateway
+from membership.web import currency_rules, gateway, patron_grace
 
 bp = Blueprint("patrons", __name__, url_prefix="/account")
 
@@ -65,16 +65,6 @@ bp.add_app_template_filter(format_day, "day")
 @bp.app_context_processor
 def patron_context() -> dict[str, object]:
     return {"current_supporter": current_supporter}
-
-
-def _signed_in() -> Supporter:
-    supporter = current_supporter()
-    assert supporter is not None, "views behind sign_in_required only"
-    return supporter
-
-
-def _grace() -> timedelta:
-    return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
 
 
 def _account_url() -> str:
@@ -177,8 +167,8 @@ def fix_card(token: str) -> ResponseReturnValue:
 @bp.get("")
 @sign_in_required
 def account() -> str:
-    supporter = _signed_in()
-    overview = services.account_overview(current_session(), supporter.id, _grace())
+    supporter = signed_in_supporter()
+    overview = services.account_overview(current_session(), supporter.id, patron_grace())
     return render_template(
         "patrons/account.html",
         overview=overview,
@@ -199,7 +189,7 @@ def account() -> str:
 def consent() -> ResponseReturnValue:
     form = ConsentForm()
     if form.validate_on_submit():
-        services.update_consent(current_session(), _signed_in().id, bool(form.email_consent.data))
+        services.update_consent(current_session(), signed_in_supporter().id, bool(form.email_consent.data))
         flash("We'll email you news and updates." if form.email_consent.data
               else "We won't email you news and updates. You'll still get receipts and sign-in links.")
     return redirect(url_for("patrons.account"), code=303)
@@ -210,7 +200,7 @@ def consent() -> ResponseReturnValue:
 def ballot_emails() -> ResponseReturnValue:
     form = BallotEmailsForm()
     if form.validate_on_submit():
-        services.update_ballot_emails(current_session(), _signed_in().id, bool(form.ballot_emails.data))
+        services.update_ballot_emails(current_session(), signed_in_supporter().id, bool(form.ballot_emails.data))
         flash("We'll email you when a topic you voted for is published." if form.ballot_emails.data
               else "We won't email you when a topic you voted for is published.")
     return redirect(url_for("patrons.account"), code=303)
@@ -224,7 +214,8 @@ def portal() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return redirect(url_for("patrons.account"), code=303)
     try:
-        url = services.portal_url(gateway(), _signed_in(), _account_url(), update_card=form.update_card.data == "1")
+        url = services.portal_url(gateway(), signed_in_supporter(), _account_url(),
+                                  update_card=form.update_card.data == "1")
     except services.NothingToChange as exc:
         flash(str(exc))
         return redirect(url_for("patrons.account"), code=303)
@@ -234,7 +225,7 @@ def portal() -> ResponseReturnValue:
 @bp.route("/amount", methods=["GET", "POST"])
 @sign_in_required
 def change_amount() -> ResponseReturnValue:
-    membership = services.current_membership(current_session(), _signed_in().id)
+    membership = services.current_membership(current_session(), signed_in_supporter().id)
     changeable = membership if services.amount_changeable(membership) else None
     defaults = {"amount": to_major_text(changeable.amount_minor, changeable.currency),
                 "currency": changeable.currency} if changeable else {}
@@ -242,7 +233,7 @@ def change_amount() -> ResponseReturnValue:
     if form.validate_on_submit():
         assert form.amount_minor is not None
         try:
-            changed = services.change_amount(current_session(), gateway(), _signed_in().id, form.amount_minor)
+            changed = services.change_amount(current_session(), gateway(), signed_in_supporter().id, form.amount_minor)
         except services.NothingToChange as exc:
             form.amount.errors = [str(exc)]
         else:
@@ -258,12 +249,12 @@ def change_amount() -> ResponseReturnValue:
 @bp.route("/cancel", methods=["GET", "POST"])
 @sign_in_required
 def cancel() -> ResponseReturnValue:
-    membership = services.current_membership(current_session(), _signed_in().id)
+    membership = services.current_membership(current_session(), signed_in_supporter().id)
     cancellable = membership if services.cancellable(membership) else None
     form = CancelForm()
     if cancellable is not None and form.validate_on_submit():
         try:
-            cancelled = services.cancel_membership(current_session(), gateway(), _signed_in().id,
+            cancelled = services.cancel_membership(current_session(), gateway(), signed_in_supporter().id,
                                                    reason=form.reason.data or "", comment=form.comment.data or "")
         except services.NothingToChange:
             cancellable = None
@@ -281,7 +272,7 @@ def cancel() -> ResponseReturnValue:
 def resume() -> ResponseReturnValue:
     if ConfirmForm().validate_on_submit():
         try:
-            resumed = services.resume_membership(current_session(), gateway(), _signed_in().id)
+            resumed = services.resume_membership(current_session(), gateway(), signed_in_supporter().id)
         except services.NothingToChange as exc:
             flash(str(exc))
         else:

@@ -70,6 +70,13 @@ def current_staff() -> StaffUser | None:
     return user
 
 
+def signed_in_staff() -> StaffUser:
+    """The staff member of a view behind `staff_required`, which has already sent everyone else away."""
+    user = current_staff()
+    assert user is not None, "views behind staff_required only"
+    return user
+
+
 def staff_required(permission: Permission | None = None) -> Callable[[F], F]:
     """Signed-out visitors go to the staff sign-in; staff without `permission` get 403.
 

@@ -22,6 +22,7 @@ from membership.staff.auth import (
     current_staff,
     sign_in_session,
     sign_out_session,
+    signed_in_staff,
     staff_required,
 )
 from membership.staff.forms import (
@@ -155,16 +156,14 @@ def sign_out() -> ResponseReturnValue:
 @bp.get("/")
 @staff_required()
 def home() -> str:
-    user = current_staff()
-    assert user is not None
+    user = signed_in_staff()
     return render_template("staff/home.html", user=user, permissions=ROLE_PERMISSIONS[user.role])
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @staff_required()
 def password() -> ResponseReturnValue:
-    user = current_staff()
-    assert user is not None
+    user = signed_in_staff()
     form = PasswordForm()
     if form.validate_on_submit():
         try:
@@ -182,8 +181,7 @@ def password() -> ResponseReturnValue:
 @bp.route("/account/two-factor", methods=["GET", "POST"])
 @staff_required()
 def two_factor() -> ResponseReturnValue:
-    user = current_staff()
-    assert user is not None
+    user = signed_in_staff()
     db = current_session()
     if user.totp_enabled:
         disable = DisableTwoFactorForm()
@@ -220,8 +218,7 @@ def two_factor() -> ResponseReturnValue:
 @bp.route("/users", methods=["GET", "POST"])
 @staff_required(Permission.STAFF)
 def users() -> ResponseReturnValue:
-    admin = current_staff()
-    assert admin is not None
+    admin = signed_in_staff()
     db = current_session()
     form = NewStaffForm(prefix="new")
     policy = TwoFactorPolicyForm(prefix="policy", required=services.two_factor_required(db))
@@ -241,8 +238,7 @@ def users() -> ResponseReturnValue:
 @bp.post("/users/two-factor-policy")
 @staff_required(Permission.STAFF)
 def two_factor_policy() -> ResponseReturnValue:
-    admin = current_staff()
-    assert admin is not None
+    admin = signed_in_staff()
     form = TwoFactorPolicyForm(prefix="policy")
     if not form.validate_on_submit():
         abort(400)
@@ -254,8 +250,7 @@ def two_factor_policy() -> ResponseReturnValue:
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 @staff_required(Permission.STAFF)
 def edit_user(user_id: int) -> ResponseReturnValue:
-    admin = current_staff()
-    assert admin is not None
+    admin = signed_in_staff()
     db = current_session()
     user = db.get(StaffUser, user_id)
     if user is None:
@@ -294,11 +289,10 @@ def reset_two_factor(user_id: int) -> ResponseReturnValue:
 def _admin_and_target(user_id: int) -> tuple[StaffUser, StaffUser]:
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    admin = current_staff()
     user = current_session().get(StaffUser, user_id)
-    if admin is None or user is None:
+    if user is None:
         abort(404)
-    return admin, user
+    return signed_in_staff(), user
 
 
 # Audit log (admin) -----------------------------------------------------------------------------------

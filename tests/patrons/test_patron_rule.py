@@ -12,7 +12,9 @@ from flask import Flask
 from membership.db import db, utcnow
 from membership.giving.models import Membership, MembershipStatus
 from membership.patrons.services import is_patron, patron_condition, patron_membership
-from tests.patrons.accounts import add_membership, add_supporter
+from membership.web import patron_grace
+from tests.helpers import text
+from tests.patrons.accounts import add_membership, add_supporter, sign_in
 
 DAY = timedelta(days=1)
 
@@ -57,6 +59,21 @@ def test_grace_period_follows_the_setting(app: Flask) -> None:
     add_membership(supporter, MembershipStatus.PAST_DUE, past_due_since=utcnow() - 4 * DAY)
     assert is_patron(db.session, supporter.id, timedelta(days=7))
     assert not is_patron(db.session, supporter.id, timedelta(days=3))
+
+
+def test_every_page_reads_the_grace_setting(app: Flask) -> None:
+    """The account page and the ballots (and the staff pages, the exports) take PATRON_GRACE_DAYS from one place."""
+    supporter = add_supporter()
+    add_membership(supporter, MembershipStatus.PAST_DUE, past_due_since=utcnow() - 4 * DAY)
+    client = app.test_client()
+    sign_in(client, supporter)
+    assert "You're a patron" in text(client.get("/account"))
+    assert 'action="/ballots/suggest"' in text(client.get("/ballots"))
+    app.config["PATRON_GRACE_DAYS"] = 3
+    with app.test_request_context():
+        assert patron_grace() == 3 * DAY
+    assert "You're a patron" not in text(client.get("/account"))
+    assert 'action="/ballots/suggest"' not in text(client.get("/ballots"))
 
 
 def test_the_running_membership_wins_over_an_ended_one(app: Flask) -> None:

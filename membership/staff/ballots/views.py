@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -22,7 +22,7 @@ from membership.ballots.models import (
 from membership.ballots.views import results_chart
 from membership.db import current_session, utcnow
 from membership.giving.models import Tier
-from membership.staff.auth import Permission, client_ip, current_staff, staff_required
+from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.ballots import services
 from membership.staff.ballots.forms import (
     AcceptSuggestionForm,
@@ -33,8 +33,7 @@ from membership.staff.ballots.forms import (
     make_ballot_form,
     new_ballot_data,
 )
-from membership.staff.models import StaffUser
-from membership.web import currency_rules
+from membership.web import currency_rules, patron_grace
 
 bp = Blueprint("staff_ballots", __name__, url_prefix="/staff/ballots")
 
@@ -44,16 +43,6 @@ PHASE_WORDS = {
     BallotPhase.OPEN: "Open",
     BallotPhase.CLOSED: "Closed",
 }
-
-
-def _actor() -> StaffUser:
-    user = current_staff()
-    assert user is not None  # staff_required let the request through
-    return user
-
-
-def _grace() -> timedelta:
-    return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
 
 
 def _ballot(ballot_id: int) -> Ballot:
@@ -130,7 +119,7 @@ def new() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _render_form(form, None, 400 if form.is_submitted() else 200)
     try:
-        ballot = services.create_ballot(current_session(), _actor(), _values(form), ip=client_ip())
+        ballot = services.create_ballot(current_session(), signed_in_staff(), _values(form), ip=client_ip())
     except services.BallotRuleBroken as exc:
         _show_rule_errors(form, exc)
         return _render_form(form, None, 400)
@@ -147,7 +136,7 @@ def edit(ballot_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _render_form(form, ballot, 400 if form.is_submitted() else 200)
     try:
-        changed = services.update_ballot(current_session(), _actor(), ballot, _values(form, ballot),
+        changed = services.update_ballot(current_session(), signed_in_staff(), ballot, _values(form, ballot),
                                          ip=client_ip())
     except services.BallotRuleBroken as exc:
         _show_rule_errors(form, exc)
@@ -165,7 +154,7 @@ def detail(ballot_id: int) -> ResponseReturnValue:
 def _render_detail(ballot: Ballot, article_forms: dict[int, ArticleForm] | None = None,
                    status: int = 200) -> ResponseReturnValue:
     now = utcnow()
-    tally = ballot_services.tally(current_session(), ballot, now, _grace())
+    tally = ballot_services.tally(current_session(), ballot, now, patron_grace())
     forms = {option.id: ArticleForm(formdata=None, data={"article_url": option.article_url}, prefix=f"o{option.id}")
              for option in ballot.options}
     forms.update(article_forms or {})
@@ -184,7 +173,7 @@ def publish(ballot_id: int) -> ResponseReturnValue:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        published = services.publish_ballot(current_session(), _actor(), ballot, utcnow(), ip=client_ip())
+        published = services.publish_ballot(current_session(), signed_in_staff(), ballot, utcnow(), ip=client_ip())
     except services.BallotRuleBroken as exc:
         flash(str(exc))
         return redirect(url_for("staff_ballots.detail", ballot_id=ballot.id), code=303)
@@ -206,8 +195,8 @@ def article(ballot_id: int, option_id: int) -> ResponseReturnValue:
         return _render_detail(ballot, {option.id: form}, 400)
     ballot_url = f"{current_app.config['PUBLIC_URL']}{url_for('ballots.show', ballot_id=ballot.id)}"
     try:
-        emailed = services.commission_option(current_session(), _actor(), option, form.article_url.data, utcnow(),
-                                             ballot_url, ip=client_ip())
+        emailed = services.commission_option(current_session(), signed_in_staff(), option, form.article_url.data,
+                                             utcnow(), ballot_url, ip=client_ip())
     except services.BallotRuleBroken as exc:
         form.article_url.errors = list(exc.errors.values())
         return _render_detail(ballot, {option.id: form}, 400)
@@ -254,7 +243,7 @@ def accept(suggestion_id: int) -> ResponseReturnValue:
         return _render_suggestions(400, "Choose a draft ballot to add the topic to.")
     ballot = _ballot(form.ballot.data)
     try:
-        option = services.accept_suggestion(current_session(), _actor(), suggestion, ballot, utcnow(),
+        option = services.accept_suggestion(current_session(), signed_in_staff(), suggestion, ballot, utcnow(),
                                             ip=client_ip())
     except services.BallotRuleBroken as exc:
         return _render_suggestions(400, str(exc))
@@ -268,6 +257,6 @@ def decline(suggestion_id: int) -> ResponseReturnValue:
     suggestion = _suggestion(suggestion_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    declined = services.decline_suggestion(current_session(), _actor(), suggestion, utcnow(), ip=client_ip())
+    declined = services.decline_suggestion(current_session(), signed_in_staff(), suggestion, utcnow(), ip=client_ip())
     flash("Declined the suggestion." if declined else "This suggestion was already reviewed.")
     return redirect(url_for("staff_ballots.suggestions"), code=303)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
@@ -16,7 +16,7 @@ from membership.staff import charts
 from membership.staff.auth import Permission, staff_required
 from membership.staff.dashboard import services
 from membership.staff.dashboard.forms import DashboardForm
-from membership.web import currency_rules
+from membership.web import currency_rules, patron_grace
 
 bp = Blueprint("staff_dashboard", __name__, url_prefix="/staff")
 
@@ -36,7 +36,7 @@ def dashboard() -> ResponseReturnValue:
         form.date_to.errors = [str(exc)]
         return render_template("staff/dashboard.html", form=form, data=None), 400
     form.date_from.data, form.date_to.data = period.first, period.last
-    grace = timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
+    grace = patron_grace()
     data = services.dashboard(current_session(), period, now=utcnow(), grace=grace, currencies=currencies,
                               rank_currency=form.rank.data or "")
     return render_template("staff/dashboard.html", form=form, data=data, charts=_charts(data, form.rank.data or ""),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flask import Blueprint, Response, current_app, render_template, stream_with_context
+from flask import Blueprint, Response, render_template, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -12,11 +10,11 @@ from sqlalchemy.orm import Session
 from membership.ballots.models import Ballot
 from membership.ballots.services import tally
 from membership.db import current_session, db, utcnow
-from membership.staff.auth import Permission, client_ip, current_staff, staff_required
+from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.models import StaffUser
 from membership.staff.reports import services
 from membership.staff.reports.forms import FILTER_FIELDS, BallotResultsForm, ExportForm
-from membership.web import currency_rules
+from membership.web import currency_rules, patron_grace
 
 bp = Blueprint("staff_reports", __name__, url_prefix="/staff")
 
@@ -61,12 +59,9 @@ def export() -> ResponseReturnValue:
     except services.FilterError as exc:
         getattr(form, FILTER_FIELDS[exc.field]).errors = [str(exc)]
         return _page(form, 400)
-    user = current_staff()
-    assert user is not None
     run = services.ExportRun(filters, services.ExportFormat(form.fmt.data))
-    grace = timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
-    spec = services.export_query(filters, now=utcnow(), grace=grace, currencies=list(currency_rules()))
-    engine, actor_id, ip = db.engine, user.id, client_ip()
+    spec = services.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
+    engine, actor_id, ip = db.engine, signed_in_staff().id, client_ip()
 
     def write_audit(finished: services.ExportRun) -> None:
         # The request's own transaction ended before the first byte went out: this entry gets its own.
@@ -90,11 +85,10 @@ def ballot_results() -> ResponseReturnValue:
         return _page(_form(), 400, form)
     ballot = current_session().get(Ballot, form.ballot.data)
     assert ballot is not None  # one of the choices
-    grace = timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
     fmt = services.ExportFormat(form.fmt.data)
-    result = tally(current_session(), ballot, utcnow(), grace)
+    result = tally(current_session(), ballot, utcnow(), patron_grace())
     body = services.ballot_results_file(ballot, result, fmt)
-    services.record_ballot_results_export(current_session(), current_staff(), ballot, fmt, len(result.options),
+    services.record_ballot_results_export(current_session(), signed_in_staff(), ballot, fmt, len(result.options),
                                           ip=client_ip())
     return Response(body, mimetype=MIMETYPES[fmt], headers={
         "Content-Disposition": f'attachment; filename="ballot-{ballot.id}-results.{fmt.value}"',

@@ -4,22 +4,20 @@ data export and erasure (admins), each confirmed before it is sent to Stripe."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from membership.db import current_session, db, utcnow
 from membership.giving.models import Membership, Payment, RefundStatus
 from membership.money import format_money, to_major_text
-from membership.staff.auth import Permission, client_ip, current_staff, staff_required
+from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.forms import ConfirmForm
-from membership.staff.models import StaffUser
 from membership.staff.supporters import services
 from membership.staff.supporters.forms import CancelMembershipForm, EraseForm, RefundForm, SupporterFilterForm
 from membership.supporters.models import Supporter
-from membership.web import currency_rules, gateway
+from membership.web import currency_rules, gateway, patron_grace
 
 bp = Blueprint("staff_supporters", __name__, url_prefix="/staff/supporters")
 
@@ -35,16 +33,6 @@ def no_store(response: Response) -> Response:
 def stripe_failed(error: services.StripeActionFailed) -> tuple[str, int]:
     db.session.rollback()  # whatever the action had written is undone: nothing changed here
     return render_template("staff/supporter_stripe_failed.html", message=str(error)), 502
-
-
-def _actor() -> StaffUser:
-    user = current_staff()
-    assert user is not None  # staff_required let the request through
-    return user
-
-
-def _grace() -> timedelta:
-    return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
 
 
 def _supporter(supporter_id: int) -> Supporter:
@@ -65,7 +53,7 @@ def index() -> ResponseReturnValue:
     form = SupporterFilterForm(request.args, tiers=services.tier_choices(db_session), currencies=list(currency_rules()))
     if not form.validate():
         return render_template("staff/supporters.html", form=form, page=None, next_url=None), 400
-    page = services.list_supporters(db_session, form.filters(), form.cursor(), utcnow(), _grace())
+    page = services.list_supporters(db_session, form.filters(), form.cursor(), utcnow(), patron_grace())
     # Page links keep the filters; only the cursor changes.
     kept = [(key, value) for key, value in request.args.items() if key != "after" and value]
     first_url = url_for("staff_supporters.index") + (f"?{urlencode(kept)}" if kept else "")
@@ -79,7 +67,8 @@ def index() -> ResponseReturnValue:
 @bp.get("/<int:supporter_id>")
 @staff_required(Permission.SUPPORTERS)
 def detail(supporter_id: int) -> ResponseReturnValue:
-    record = services.view_supporter(current_session(), _actor(), supporter_id, utcnow(), _grace(), ip=client_ip())
+    record = services.view_supporter(current_session(), signed_in_staff(), supporter_id, utcnow(), patron_grace(),
+                                     ip=client_ip())
     if record is None:
         abort(404)
     return render_template("staff/supporter.html", record=record, supporter=record.supporter,
@@ -107,7 +96,7 @@ def refund(supporter_id: int, payment_id: int) -> ResponseReturnValue:
         if not form.is_confirmed:
             return render_template("staff/supporter_refund.html", form=form, payment=payment, left=left, review=True)
         try:
-            result = services.refund_payment(db_session, gateway(), _actor(), payment, form.amount_minor,
+            result = services.refund_payment(db_session, gateway(), signed_in_staff(), payment, form.amount_minor,
                                              form.reason.data, form.seen.data, ip=client_ip())
         except services.ActionRefused as exc:
             form.amount.errors = [str(exc)]
@@ -137,7 +126,7 @@ def cancel(supporter_id: int, membership_id: int) -> ResponseReturnValue:
             return render_template("staff/supporter_cancel.html", form=form, membership=membership, review=True)
         at_period_end = form.when.data == "period_end"
         try:
-            services.cancel_membership(current_session(), gateway(), _actor(), membership,
+            services.cancel_membership(current_session(), gateway(), signed_in_staff(), membership,
                                        at_period_end=at_period_end, reason=form.reason.data,
                                        comment=form.comment.data or "", ip=client_ip())
         except services.ActionRefused as exc:
@@ -162,7 +151,8 @@ def export(supporter_id: int) -> ResponseReturnValue:
         return render_template("staff/supporter_export.html", form=form, supporter=supporter), \
             400 if request.method == "POST" else 200
     now = utcnow()
-    data = services.export_supporter(current_session(), _actor(), supporter_id, now, _grace(), ip=client_ip())
+    data = services.export_supporter(current_session(), signed_in_staff(), supporter_id, now, patron_grace(),
+                                     ip=client_ip())
     filename = f"supporter-{supporter_id}-{now:%Y-%m-%d}.json"
     return Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -181,7 +171,7 @@ def erase(supporter_id: int) -> ResponseReturnValue:
     form = EraseForm(supporter.email)
     if form.validate_on_submit():
         try:
-            services.erase_supporter(current_session(), gateway(), _actor(), supporter, ip=client_ip())
+            services.erase_supporter(current_session(), gateway(), signed_in_staff(), supporter, ip=client_ip())
         except services.ActionRefused as exc:  # a colleague erased them a moment ago
             flash(str(exc))
             return redirect(_detail(supporter_id))

@@ -10,8 +10,7 @@ from flask.typing import ResponseReturnValue
 from membership.db import current_session
 from membership.giving.models import Frequency, Tier
 from membership.money import to_major_text
-from membership.staff.auth import Permission, client_ip, current_staff, staff_required
-from membership.staff.models import StaffUser
+from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.tiers import services
 from membership.staff.tiers.forms import (
     CurrencyAmountsForm,
@@ -24,12 +23,6 @@ from membership.staff.tiers.forms import (
 from membership.web import currency_rules, default_currency_rules
 
 bp = Blueprint("staff_tiers", __name__, url_prefix="/staff/tiers")
-
-
-def _actor() -> StaffUser:
-    user = current_staff()
-    assert user is not None  # staff_required let the request through
-    return user
 
 
 def _tier(tier_id: int) -> Tier:
@@ -87,7 +80,7 @@ def _values(form: TierForm) -> services.TierValues:
 def new() -> ResponseReturnValue:
     form = make_tier_form(currency_rules())
     if form.validate_on_submit():
-        tier = services.create_tier(current_session(), _actor(), _values(form), ip=client_ip())
+        tier = services.create_tier(current_session(), signed_in_staff(), _values(form), ip=client_ip())
         flash(f"Added the tier {tier.name}. It shows on the support page now." if tier.active
               else f"Added the tier {tier.name}, hidden from the support page.")
         return redirect(url_for("staff_tiers.index"))
@@ -105,7 +98,7 @@ def edit(tier_id: int) -> ResponseReturnValue:
                                                                                    amount.currency)
     form = make_tier_form(currency_rules(), data=data)
     if form.validate_on_submit():
-        changed = services.update_tier(current_session(), _actor(), tier, _values(form), ip=client_ip())
+        changed = services.update_tier(current_session(), signed_in_staff(), tier, _values(form), ip=client_ip())
         flash(f"Saved the tier {tier.name}." if changed else f"Nothing to save: the tier {tier.name} is unchanged.")
         return redirect(url_for("staff_tiers.index"))
     return render_template("staff/tier_form.html", form=form, tier=tier), 400 if form.errors else 200
@@ -119,7 +112,7 @@ def move(tier_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400, "Choose to move the tier up or down.")
     up = form.direction.data == "up"
-    if services.move_tier(current_session(), _actor(), tier, -1 if up else 1, ip=client_ip()):
+    if services.move_tier(current_session(), signed_in_staff(), tier, -1 if up else 1, ip=client_ip()):
         flash(f"Moved {tier.name} {'up' if up else 'down'}.")
     else:
         flash(f"{tier.name} is already {'first' if up else 'last'}.")
@@ -134,7 +127,7 @@ def status(tier_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400)
     active = bool(form.active.data)
-    services.set_tier_active(current_session(), _actor(), tier, active, ip=client_ip())
+    services.set_tier_active(current_session(), signed_in_staff(), tier, active, ip=client_ip())
     flash(f"{tier.name} is shown on the support page." if active else
           f"{tier.name} is hidden from the support page. Memberships at this tier are unchanged.")
     return redirect(url_for("staff_tiers.index"))
@@ -151,7 +144,7 @@ def amounts(currency: str) -> ResponseReturnValue:
     form = CurrencyAmountsForm(currency, services.suggested_amounts(db, currency), prefix=currency.lower())
     if not form.validate_on_submit():
         return _render_index(400, failed=form)
-    written = services.save_currency_amounts(db, _actor(), rules[currency], form.limits, form.presets,
+    written = services.save_currency_amounts(db, signed_in_staff(), rules[currency], form.limits, form.presets,
                                              ip=client_ip())
     flash(f"Saved the amounts in {currency}; the give form uses them now." if written
           else f"Nothing to save: the amounts in {currency} are unchanged.")
