@@ -27,6 +27,9 @@ DEFAULT_OTHER_WAYS = (
     "Send us a tip or a story idea: our newsroom reads every message.\n\n"
     "Organisations and foundations can write to us about grants and partnerships."
 )
+# Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
+# only tests lower it, through create_app(overrides), since every hash stores its own parameters.
+STAFF_PASSWORD_HASH = "scrypt:32768:8:1"  # noqa: S105 - a hash method, not a password
 
 
 class ConfigError(RuntimeError):
@@ -188,6 +191,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "STAFF_LOCKOUT_ATTEMPTS": _int(env, "STAFF_LOCKOUT_ATTEMPTS", 5),
         "STAFF_LOCKOUT_MINUTES": _int(env, "STAFF_LOCKOUT_MINUTES", 15),
         "STAFF_SIGN_IN_LIMIT_PER_IP": _int(env, "STAFF_SIGN_IN_LIMIT_PER_IP", 20),
+        "STAFF_PASSWORD_HASH": STAFF_PASSWORD_HASH,
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

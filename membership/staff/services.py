@@ -6,21 +6,38 @@ import enum
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from membership import ratelimit
+from membership.config import STAFF_PASSWORD_HASH
 from membership.db import utcnow
 from membership.staff import totp
 from membership.staff.models import AuditEntry, Role, Setting, StaffUser
 
 MIN_PASSWORD_LENGTH = 12
-# Checked when the address is unknown, so a wrong address takes as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not-a-real-password-but-the-same-cost")
 REQUIRE_TWO_FACTOR = "staff.require_two_factor"
+
+
+def _password_method() -> str:
+    """Werkzeug's hash method from STAFF_PASSWORD_HASH (tests choose a cheap one); the default outside an app."""
+    return str(current_app.config["STAFF_PASSWORD_HASH"]) if has_app_context() else STAFF_PASSWORD_HASH
+
+
+def _hash_password(password: str) -> str:
+    # The method and its cost are stored in the hash, so hashes made at another cost keep verifying.
+    return generate_password_hash(password, method=_password_method())
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    """Checked when the address is unknown, so a wrong address takes as long as a wrong password."""
+    return generate_password_hash("not-a-real-password-but-the-same-cost", method=method)
 
 
 class StaffError(ValueError):
@@ -128,7 +145,7 @@ def create_staff(session: Session, email: str, role: Role, name: str = "", passw
         generated = password = one_time_password()
     else:
         check_password_strength(password, address)
-    user = StaffUser(email=address, name=name.strip(), role=role, password_hash=generate_password_hash(password),
+    user = StaffUser(email=address, name=name.strip(), role=role, password_hash=_hash_password(password),
                      must_change_password=generated is not None)
     session.add(user)
     session.flush()
@@ -143,7 +160,7 @@ def change_password(session: Session, user: StaffUser, current: str, new: str, i
     if current == new:
         raise StaffError("Choose a password different from the current one.")
     check_password_strength(new, user.email)
-    user.password_hash = generate_password_hash(new)
+    user.password_hash = _hash_password(new)
     user.must_change_password = False
     user.session_epoch += 1
     record_audit(session, user, "staff.password_changed", target_type="staff_user", target_id=user.id, ip=ip)
@@ -177,7 +194,7 @@ def _other_active_admins(session: Session, user: StaffUser) -> int:
 
 def reset_password(session: Session, admin: StaffUser, user: StaffUser, ip: str = "") -> str:
     password = one_time_password()
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = _hash_password(password)
     user.must_change_password = True
     user.failed_attempts = 0
     user.locked_until = None
@@ -215,7 +232,7 @@ def authenticate(session: Session, email: str, password: str, ip: str, policy: P
     address = email.strip().lower()
     user = session.scalar(select(StaffUser).where(StaffUser.email == address).with_for_update())
     if user is None or not user.active:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(_password_method()), password)
         record_audit(session, None, "staff.sign_in_failed", ip=ip, actor_label=address[:320], reason="unknown")
         return SignInAttempt(SignInResult.INVALID)
     if user.locked_until is not None and user.locked_until > now:
