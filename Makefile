@@ -8,6 +8,8 @@ STRIPE_DOUBLE_PORT ?= 12111
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
+# pytest-xdist workers for the SQLite and PostgreSQL runs (`auto` = one per CPU; 0 runs in one process).
+PYTEST_WORKERS ?= auto
 
 .PHONY: run test install lint typecheck test-sqlite test-postgres test-browser test-double browser-deps postgres clean
 
@@ -33,11 +35,11 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 test-sqlite: install
-	TEST_DATABASE_URL= $(VENV)/bin/pytest -q -m "not browser" --ignore=tests/browser $(PYTEST_ARGS)
+	TEST_DATABASE_URL= $(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) -m "not browser" --ignore=tests/browser $(PYTEST_ARGS)
 
 test-postgres: install postgres
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -q -m "not browser" --ignore=tests/browser \
-		--ignore=tests/stripe_double $(PYTEST_ARGS)
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) -m "not browser" \
+		--ignore=tests/browser --ignore=tests/stripe_double $(PYTEST_ARGS)
 
 test-browser: install browser-deps
 	TEST_DATABASE_URL= CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -q tests/browser $(PYTEST_ARGS)
