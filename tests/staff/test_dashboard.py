@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -11,9 +13,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from membership.db import db, utcnow
-from membership.giving.models import CheckoutStatus, MembershipStatus, PaymentKind, PaymentStatus
+from membership.giving.forms import SOURCE_MAX
+from membership.giving.models import Checkout, CheckoutStatus, MembershipStatus, PaymentKind, PaymentStatus
 from membership.staff.dashboard import services
 from membership.staff.models import Role
+from stripe_double import DoubleServer
+from tests.giving.flows import pay, settle, start_gift
 from tests.helpers import text
 from tests.staff.reporting import add_checkout, add_membership, add_payment, add_supporter, at, tables, words
 
@@ -128,6 +133,82 @@ def test_top_sources_by_conversions_and_by_revenue(staff_client: Callable[[Role]
     assert [row[:2] for row in found["Top campaigns by conversions"][1:]] == [["winter", "2"], ["newsletter", "1"]]
     by_revenue = page_tables(client, f"{RANGE}&rank=EUR")["Top campaigns by revenue in EUR"]
     assert [row[:3] for row in by_revenue[1:]] == [["newsletter", "1", "€50.00"], ["winter", "2", "€25.00"]]
+
+
+def longest_source_url(first: int, last: int) -> str:
+    """The longest `?source=` the give form keeps (SOURCE_MAX characters), in characters from first to last.
+
+    Varied, so that PostgreSQL can't compress the value under its index-row limit of 2,704 bytes.
+    """
+    start = "https://news.example/"
+    rng = random.Random(first)
+    return start + "".join(chr(rng.randint(first, last)) for _ in range(SOURCE_MAX - len(start)))
+
+
+# Cyrillic (2 bytes a character in UTF-8), CJK (3 bytes) and emoji (4 bytes): up to 8 kB in 2,048 characters.
+LONGEST_SOURCES = [longest_source_url(0x0430, 0x044F), longest_source_url(0x4E00, 0x9FFF),
+                   longest_source_url(0x1F300, 0x1FAFF)]
+
+
+@pytest.mark.usefixtures("live_app")
+def test_a_checkout_with_the_longest_multibyte_source_completes(client: FlaskClient, double: DoubleServer,
+                                                                 staff_client: Callable[[Role], FlaskClient]) -> None:
+    """A reader from an article with a very long non-ASCII address: Stripe's webhook completes their checkout.
+
+    On PostgreSQL, completing puts the row in the top-sources index; a source_url in that index's INCLUDE
+    made the UPDATE fail ("index row size … exceeds btree version 4 maximum 2704"), and the gift was never
+    recorded.
+    """
+    source = LONGEST_SOURCES[0]
+    assert len(source) == SOURCE_MAX and len(source.encode()) > 4000
+    assert f'value="{source}"' in text(client.get("/give", query_string={"source": source}))
+    checkout = start_gift(client, source=source)
+    pay(double, checkout)
+    settle(double)
+    completed = db.session.get(Checkout, checkout.id)
+    assert completed is not None and completed.status is CheckoutStatus.COMPLETED
+    assert completed.source_url == source
+    today = utcnow().date()
+    articles = page_tables(staff_client(Role.ANALYST), f"from={today}&to={today}")["Top articles by conversions"]
+    assert [row[:3] for row in articles[1:]] == [[source, "1", "€10.00"]]
+
+
+@pytest.mark.parametrize("source", LONGEST_SOURCES, ids=["cyrillic", "cjk", "emoji"])
+def test_completed_checkouts_take_any_source_the_give_form_keeps(app: Flask, source: str) -> None:
+    """Inserted completed (as `seed-demo --history` does), and completed later (as the webhook does)."""
+    today = utcnow().date()
+    supporter = add_supporter("olena@example.org", "Olena")
+    add_checkout(supporter, 1000, completed=today.isoformat(), source_url=source)
+    pending = add_checkout(supporter, 1000, status=CheckoutStatus.OPEN, source_url=source)
+    db.session.commit()
+    db.session.execute(sa.update(Checkout).where(Checkout.id == pending.id)
+                       .values(status=CheckoutStatus.COMPLETED, completed_at=utcnow()))
+    db.session.commit()
+    sources = services.top_sources(db.session, services.checked_range(today, today), ["EUR"])
+    assert [(row.name, row.conversions) for row in sources.articles] == [(source, 2)]
+
+
+def test_the_article_ranking_reads_its_partial_index(app: Flask, database_uri: str, dataset: None) -> None:
+    """The index the ranking needs is one its WHERE clause can use (with a table this small PostgreSQL would
+    rather read it whole, so sequential scans are switched off to ask)."""
+    if not database_uri.startswith("postgresql"):
+        pytest.skip("the plan is PostgreSQL's")
+    statements: list[tuple[str, Any]] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        statements.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        services.top_sources(db.session, services.checked_range(date(2026, 1, 1), date(2026, 3, 31)), ["EUR"])
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", remember)
+    [(ranking, parameters)] = [s for s in statements if "GROUP BY checkouts.source_url" in s[0]]
+    connection = db.session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {ranking}", parameters))
+    assert "ix_checkouts_completed_at_source" in plan, plan
+    db.session.rollback()
 
 
 def test_every_chart_is_an_accessible_svg_followed_by_its_table(staff_client: Callable[[Role], FlaskClient],

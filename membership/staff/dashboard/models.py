@@ -17,17 +17,20 @@ GIFTS_BY_DAY = Index(
     postgresql_include=["currency", "amount_minor", "fee_minor", "net_minor", "refunded_minor", "status"],
 )
 # Conversions (completed checkouts) by the day they completed; and those with an article, and those with a
-# campaign, each with what the top-sources table sums, so each ranking reads only the rows it groups.
+# campaign, so each ranking reads only the rows it groups.
 CONVERSIONS_BY_DAY = Index(
     "ix_checkouts_completed_at", Checkout.completed_at,
     postgresql_where=text("status = 'completed'"), sqlite_where=text("status = 'completed'"),
 )
+# No INCLUDE here: source_url may be 2,048 characters of up to 4 bytes each, and a PostgreSQL B-tree row
+# holds at most 2,704 bytes, so a long non-ASCII article address would make completing its checkout fail.
+# The ranking reads the rows from the table instead (roughly in completed_at order; docs/benchmarks.md).
 CONVERSIONS_BY_ARTICLE = Index(
     "ix_checkouts_completed_at_source", Checkout.completed_at,
     postgresql_where=text("status = 'completed' AND source_url <> ''"),
     sqlite_where=text("status = 'completed' AND source_url <> ''"),
-    postgresql_include=["source_url", "currency", "amount_minor", "fee_cover_minor"],
 )
+# utm_campaign is at most 200 characters (800 bytes), so this one can carry everything the ranking sums.
 CONVERSIONS_BY_CAMPAIGN = Index(
     "ix_checkouts_completed_at_campaign", Checkout.completed_at,
     postgresql_where=text("status = 'completed' AND utm_campaign <> ''"),
