@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from membership.config import check_settings, ensure_secret_key, load_settings
 from membership.db import db
@@ -74,4 +75,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         # The development outbox shows every email instead of sending it; production never serves it.
         app.register_blueprint(outbox.bp)
     cli.init_app(app)
+    proxies = int(app.config["MEMBERSHIP_TRUSTED_PROXIES"])
+    if proxies:
+        # Behind a reverse proxy, take the client's address, scheme and host from the X-Forwarded-* headers
+        # that many proxies set (and only those), so per-IP limits and audit entries see the reader, not
+        # the proxy. Without a proxy these headers are anyone's to forge, so it is off by default.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     return app

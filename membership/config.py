@@ -188,6 +188,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "PATRON_GRACE_DAYS": _int(env, "PATRON_GRACE_DAYS", 7),
         "DUNNING_REMINDER_DAYS": _int(env, "DUNNING_REMINDER_DAYS", 3),
         "STAFF_SESSION_HOURS": _int(env, "STAFF_SESSION_HOURS", 12),
+        "MEMBERSHIP_TRUSTED_PROXIES": _int(env, "MEMBERSHIP_TRUSTED_PROXIES", 0),
         "STAFF_LOCKOUT_ATTEMPTS": _int(env, "STAFF_LOCKOUT_ATTEMPTS", 5),
         "STAFF_LOCKOUT_MINUTES": _int(env, "STAFF_LOCKOUT_MINUTES", 15),
         "STAFF_SIGN_IN_LIMIT_PER_IP": _int(env, "STAFF_SIGN_IN_LIMIT_PER_IP", 20),
@@ -237,6 +238,8 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
             raise ConfigError(f"{name} must be at least 1.")
     if int(config["PATRON_GRACE_DAYS"]) < 0:
         raise ConfigError("PATRON_GRACE_DAYS must be 0 or more.")
+    if not 0 <= int(config["MEMBERSHIP_TRUSTED_PROXIES"]) <= 5:
+        raise ConfigError("MEMBERSHIP_TRUSTED_PROXIES must be the number of proxies in front of the app, 0 to 5.")
     rules = parse_currency_rules(
         str(config["MEMBERSHIP_CURRENCIES"]),
         str(config["MEMBERSHIP_AMOUNT_LIMITS"]),

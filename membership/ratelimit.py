@@ -1,4 +1,4 @@
-"""Fixed-window rate limits kept in the database, so every web process shares them."""
+"""Sliding-window rate limits kept in the database, so every web process shares them."""
 
 from __future__ import annotations
 

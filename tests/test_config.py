@@ -86,3 +86,21 @@ def test_currencies_and_bounds_are_configurable() -> None:
     rules = check_settings(settings(MEMBERSHIP_CURRENCIES="EUR,CHF", MEMBERSHIP_AMOUNT_LIMITS="EUR:2-50,CHF:5-500",
                                     MEMBERSHIP_FEES="EUR:150+25,CHF:290+30"))
     assert rules["CHF"].limits.maximum_minor == 50000 and rules["EUR"].limits.minimum_minor == 200
+
+
+@pytest.mark.parametrize(("proxies", "seen"), [(0, "10.0.0.1"), (1, "203.0.113.7")])
+def test_the_client_address_comes_from_the_proxy_only_when_told_to_trust_one(proxies: int, seen: str) -> None:
+    from flask import request
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "MEMBERSHIP_TRUSTED_PROXIES": proxies})
+    app.add_url_rule("/_seen", "seen", lambda: f"{request.remote_addr} {request.scheme}")
+    answer = app.test_client().get("/_seen", environ_base={"REMOTE_ADDR": "10.0.0.1"},
+                                   headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    assert answer.get_data(as_text=True) == f"{seen} {'https' if proxies else 'http'}"
+
+
+def test_trusted_proxies_must_be_a_small_count() -> None:
+    with pytest.raises(ConfigError, match="MEMBERSHIP_TRUSTED_PROXIES"):
+        check_settings(settings(MEMBERSHIP_TRUSTED_PROXIES="-1"))
+    with pytest.raises(ConfigError, match="MEMBERSHIP_TRUSTED_PROXIES must be a whole number"):
+        settings(MEMBERSHIP_TRUSTED_PROXIES="yes")

@@ -241,10 +241,12 @@ def authenticate(session: Session, email: str, password: str, ip: str, policy: P
         return SignInAttempt(SignInResult.LOCKED, locked_until=user.locked_until)
     if not check_password_hash(user.password_hash, password):
         return _failed(session, user, ip, policy, now, "password")
+    if user.totp_enabled:
+        # Failures count until the code is right too: entering the password again doesn't reset the count,
+        # so the lockout also bounds guessing the six-digit code.
+        return SignInAttempt(SignInResult.NEEDS_CODE, user)
     user.failed_attempts = 0
     user.locked_until = None
-    if user.totp_enabled:
-        return SignInAttempt(SignInResult.NEEDS_CODE, user)
     _signed_in(session, user, ip, now)
     return SignInAttempt(SignInResult.OK, user)
 
@@ -253,6 +255,11 @@ def verify_code(session: Session, user: StaffUser, code: str, ip: str, policy: P
                 now: datetime | None = None) -> SignInAttempt:
     """The second step: a TOTP code, not reused, counting failures toward the lockout."""
     now = now or utcnow()
+    if not ratelimit.allow(session, "staff_sign_in_ip", ip, policy.ip_limit,
+                           timedelta(minutes=policy.ip_window_minutes)):
+        record_audit(session, user, "staff.sign_in_failed", target_type="staff_user", target_id=user.id, ip=ip,
+                     reason="rate_limited")
+        return SignInAttempt(SignInResult.RATE_LIMITED)
     if user.locked_until is not None and user.locked_until > now:
         return SignInAttempt(SignInResult.LOCKED, locked_until=user.locked_until)
     step = totp.matching_step(user.totp_secret, code, now=now.timestamp())
@@ -260,6 +267,7 @@ def verify_code(session: Session, user: StaffUser, code: str, ip: str, policy: P
         return _failed(session, user, ip, policy, now, "code")
     user.totp_last_step = step
     user.failed_attempts = 0
+    user.locked_until = None
     _signed_in(session, user, ip, now)
     return SignInAttempt(SignInResult.OK, user)
 
@@ -281,6 +289,12 @@ def _failed(session: Session, user: StaffUser, ip: str, policy: Policy, now: dat
 def _signed_in(session: Session, user: StaffUser, ip: str, now: datetime) -> None:
     user.last_sign_in_at = now
     record_audit(session, user, "staff.signed_in", target_type="staff_user", target_id=user.id, ip=ip)
+
+
+def sign_out(session: Session, user: StaffUser, ip: str = "") -> None:
+    """End the member's sessions on every device (a copied cookie stops working too), and record it."""
+    user.session_epoch = StaffUser.session_epoch + 1
+    record_audit(session, user, "staff.signed_out", target_type="staff_user", target_id=user.id, ip=ip)
 
 
 def start_two_factor_setup(user: StaffUser) -> str:

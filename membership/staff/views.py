@@ -148,8 +148,11 @@ def sign_out() -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
+    user = current_staff()
+    if user is not None:
+        services.sign_out(current_session(), user, client_ip())
     sign_out_session()
-    flash("You are signed out.")
+    flash("You are signed out on every device.")
     return redirect(url_for("staff.sign_in"))
 
 

@@ -46,6 +46,66 @@ def test_password_sign_in_and_out(client: FlaskClient, make_staff: Callable[...,
     out = client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
     assert out.status_code == 302
     assert client.get("/staff/").status_code == 302
+    assert actions()[-1] == "staff.signed_out"
+
+
+def test_sign_out_ends_the_session_on_every_device(app: Flask, client: FlaskClient,
+                                                   make_staff: Callable[..., StaffUser]) -> None:
+    user = make_staff(Role.ADMIN, email="two-browsers@newsroom.example")
+    sign_in(client, "two-browsers@newsroom.example")
+    laptop = app.test_client()
+    sign_in(laptop, "two-browsers@newsroom.example")
+    with client.session_transaction() as cookie:
+        copied = dict(cookie["staff"])  # what someone copying the cookie would hold
+    assert laptop.get("/staff/").status_code == 200
+    out = client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    assert "You are signed out on every device." in text(client.get(out.headers["Location"]))
+    assert laptop.get("/staff/").status_code == 302
+    thief = app.test_client()
+    with thief.session_transaction() as cookie:
+        cookie["staff"] = copied
+    assert thief.get("/staff/").status_code == 302
+    db.session.refresh(user)
+    assert user.session_epoch == 1
+
+
+def test_codes_count_toward_the_network_limit(app: Flask, client: FlaskClient,
+                                             make_staff: Callable[..., StaffUser]) -> None:
+    user = make_staff(Role.ADMIN, email="limit@newsroom.example")
+    sign_in_as(client, user)
+    secret = enable_totp(client)
+    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    app.config["STAFF_SIGN_IN_LIMIT_PER_IP"] = 2
+    sign_in(client, "limit@newsroom.example")  # one attempt from this address
+    client.post("/staff/sign-in/code", data={"code": "000000", "csrf_token": token(client, "/staff/sign-in/code")})
+    code = totp.code_at(secret, int(time.time()) // 30 + 1)
+    refused = client.post("/staff/sign-in/code",
+                          data={"code": code, "csrf_token": token(client, "/staff/sign-in/code")})
+    assert refused.status_code == 429 and "Too many sign-in attempts" in text(refused)
+    assert client.get("/staff/").status_code == 302
+    assert actions()[-1] == "staff.sign_in_failed"
+
+
+def test_guessing_the_code_locks_the_account_even_if_the_password_is_entered_again(
+    app: Flask, client: FlaskClient, make_staff: Callable[..., StaffUser]
+) -> None:
+    """Someone who has the password can't guess codes forever: every wrong code counts toward the lockout."""
+    user = make_staff(Role.ADMIN, email="guess@newsroom.example")
+    sign_in_as(client, user)
+    enable_totp(client)
+    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    attempts = app.config["STAFF_LOCKOUT_ATTEMPTS"]
+    answers = []
+    for _ in range(attempts):
+        assert sign_in(client, "guess@newsroom.example").headers["Location"] == "/staff/sign-in/code"  # type: ignore[attr-defined]
+        wrong = client.post("/staff/sign-in/code",
+                            data={"code": "000000", "csrf_token": token(client, "/staff/sign-in/code")})
+        answers.append(wrong.status_code)
+    assert answers == [401] * (attempts - 1) + [429]
+    locked = sign_in(client, "guess@newsroom.example")  # the right password, but the account is locked
+    assert locked.status_code == 429  # type: ignore[attr-defined]
+    db.session.refresh(user)
+    assert user.locked_until is not None
 
 
 def test_wrong_password_and_unknown_email_get_the_same_answer(
