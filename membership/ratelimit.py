@@ -44,6 +44,21 @@ def allow(session: Session, bucket: str, key: str, limit: int, window: timedelta
     return True
 
 
+def latest(session: Session, bucket: str, key: str, window: timedelta) -> datetime | None:
+    """When `key` last counted in `bucket`, if within `window`."""
+    return session.scalar(
+        select(func.max(RateLimitHit.created_at)).where(
+            RateLimitHit.bucket == bucket, RateLimitHit.key_hash == _hash(key),
+            RateLimitHit.created_at > utcnow() - window,
+        )
+    )
+
+
+def clear(session: Session, bucket: str, key: str) -> None:
+    """Forget every attempt `key` made in `bucket` (its count starts again)."""
+    session.execute(delete(RateLimitHit).where(RateLimitHit.bucket == bucket, RateLimitHit.key_hash == _hash(key)))
+
+
 def prune(session: Session, older_than: timedelta = timedelta(days=2)) -> int:
     """Forget hits too old to matter (run by the periodic jobs)."""
     result = session.execute(delete(RateLimitHit).where(RateLimitHit.created_at < utcnow() - older_than))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -119,6 +120,26 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(
         assert "That email and password don't match a staff account." in text(response)  # type: ignore[arg-type]
     assert actions().count("staff.sign_in_failed") == 2
     assert client.get("/staff/").status_code == 302
+
+
+def test_an_unknown_address_locks_like_an_account_so_the_lock_reveals_nothing(
+    app: Flask, make_staff: Callable[..., StaffUser]
+) -> None:
+    make_staff(Role.ADMIN, email="real@newsroom.example")
+    answers: dict[str, list[tuple[int, str]]] = {}
+    for address in ("real@newsroom.example", "made-up@newsroom.example"):
+        browser = app.test_client()
+        seen = []
+        for _ in range(app.config["STAFF_LOCKOUT_ATTEMPTS"] + 2):
+            response = sign_in(browser, address, "guess guess guess")
+            page = re.sub(r"\d\d:\d\d UTC", "HH:MM UTC", text(response))  # type: ignore[arg-type]
+            page = CSRF_RE.sub("", page.replace(address, "ADDRESS"))  # the form keeps what was typed
+            seen.append((response.status_code, page))  # type: ignore[attr-defined]
+        answers[address] = seen
+    real, made_up = answers.values()
+    assert [status for status, _ in real] == [401] * 4 + [429] * 3
+    assert real == made_up
+    assert "locked until HH:MM UTC" in real[-1][1]
 
 
 def test_account_locks_after_repeated_failures(
