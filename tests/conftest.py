@@ -39,6 +39,21 @@ def _database_url(tmp_root: Path) -> str:
     return database_url(raw, tmp_root) if raw else f"sqlite:///{tmp_root / 'test.db'}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at once, with the reason, when TEST_DATABASE_URL can't be reached (before any xdist worker starts)."""
+    raw = os.environ.get("TEST_DATABASE_URL")
+    if not raw or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    engine = sa.create_engine(database_url(raw, Path("instance")))
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        pytest.exit(f"TEST_DATABASE_URL={raw} is not reachable: {exc}", returncode=3)
+    finally:
+        engine.dispose()
+
+
 def _private_postgres_database(uri: str) -> tuple[str, Callable[[], None]]:
     """A fresh database beside TEST_DATABASE_URL's, so concurrent test runs never share tables.
 
