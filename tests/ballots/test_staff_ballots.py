@@ -213,8 +213,6 @@ def test_once_votes_exist_texts_and_closing_time_can_still_change(
 
 
 def test_the_database_refuses_to_delete_an_option_someone_chose(staff_client: Callable[[Role], FlaskClient]) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite doesn't enforce foreign keys here; PostgreSQL (make test-postgres) runs this test")
     ballot = add_ballot()
     _with_a_vote(ballot)
     with pytest.raises(sa.exc.IntegrityError):

@@ -187,8 +187,6 @@ def test_the_database_caps_a_vote_weight_at_three(app: Flask) -> None:
 
 
 def test_the_database_refuses_a_choice_of_another_ballots_option(app: Flask) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite doesn't enforce foreign keys here; PostgreSQL (make test-postgres) runs this test")
     ballot, other, patron = add_ballot(), add_ballot(title="Other"), add_patron()
     vote = services.cast_vote(db.session, ballot.id, patron.id, option_ids(ballot)[:1], utcnow(), GRACE)
     db.session.commit()
