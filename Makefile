@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the SQLite and PostgreSQL runs (`auto` = one per CPU; 0 runs in one process).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install lint typecheck test-sqlite test-postgres test-browser test-double browser-deps postgres clean
+.PHONY: run test install lint typecheck test-sqlite test-postgres test-browser browser-deps postgres clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
