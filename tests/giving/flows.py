@@ -74,6 +74,14 @@ def pay(double: DoubleServer, checkout: Checkout, card: str = "4242424242424242"
     assert result.ok, result
 
 
+def paid_gift(client: FlaskClient, double: DoubleServer, amount: str = "10") -> tuple[Checkout, dict[str, Any]]:
+    """A one-time gift paid at the double, and its checkout.session.completed event (not delivered)."""
+    checkout = start_gift(client, amount=amount)
+    pay(double, checkout)
+    return checkout, next(e for e in events_of(double, "checkout.session.completed")
+                      if e["data"]["object"]["id"] == checkout.stripe_session_id)
+
+
 def settle(double: DoubleServer, timeout: float = 10) -> None:
     """Wait until the double has delivered every webhook to the live app."""
     assert double.wait_for_deliveries(timeout), "webhooks were not delivered in time"

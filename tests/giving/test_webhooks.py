@@ -28,7 +28,18 @@ from membership.giving.stripe_gateway import StripeGateway
 from membership.web import gateway
 from stripe_double import DoubleServer
 from tests.conftest import WEBHOOK_SECRET, LiveServer
-from tests.giving.flows import MONTH, advance, clock_customer, events_of, pay, sdk, settle, start_gift, wait_until
+from tests.giving.flows import (
+    MONTH,
+    advance,
+    clock_customer,
+    events_of,
+    paid_gift,
+    pay,
+    sdk,
+    settle,
+    start_gift,
+    wait_until,
+)
 from tests.helpers import count, post_event, sign, text
 
 
@@ -285,9 +296,7 @@ def test_declined_card_records_nothing(client: FlaskClient, double: DoubleServer
 
 
 def test_stored_events_keep_no_personal_data(client: FlaskClient, double: DoubleServer) -> None:
-    checkout = start_gift(client, amount="10")
-    pay(double, checkout)
-    completed = events_of(double, "checkout.session.completed")[0]
+    checkout, completed = paid_gift(client, double)
     assert "olena@example.org" in json.dumps(completed)  # Stripe sends the reader's address and name
     assert post_event(client, completed, WEBHOOK_SECRET).status_code == 200
     stored = db.session.get(StripeEvent, completed["id"])
@@ -302,9 +311,7 @@ def test_stored_events_keep_no_personal_data(client: FlaskClient, double: Double
 def test_a_stored_event_is_processed_again_from_its_redacted_copy(
     client: FlaskClient, double: DoubleServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checkout = start_gift(client, amount="10")
-    pay(double, checkout)
-    completed = events_of(double, "checkout.session.completed")[0]
+    _checkout, completed = paid_gift(client, double)
     monkeypatch.setattr(events, "record_payment", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     assert post_event(client, completed, WEBHOOK_SECRET).status_code == 500
     monkeypatch.undo()
@@ -317,9 +324,7 @@ def test_stripe_is_called_with_no_transaction_open_and_once_for_a_gift(
     client: FlaskClient, double: DoubleServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No row lock or open transaction waits on Stripe; a gift costs one request, its charge expanded."""
-    checkout = start_gift(client, amount="10")
-    pay(double, checkout)
-    completed = events_of(double, "checkout.session.completed")[0]
+    checkout, completed = paid_gift(client, double)
     real_call = StripeGateway._call
     open_during_calls: list[bool] = []
 

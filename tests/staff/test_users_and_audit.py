@@ -188,6 +188,27 @@ def route_ids() -> dict[str, int]:
             "suggestion_id": suggestion.id}
 
 
+def act_as(client: FlaskClient, who: str, admin: StaffUser, make_staff: Callable[..., StaffUser]) -> None:
+    """Make `client` anonymous, a signed-in patron, or signed in as staff of the role `who` names."""
+    if who == "patron":
+        import time
+
+        from membership.patrons.auth import EPOCH_KEY, SESSION_KEY, SIGNED_IN_AT_KEY
+        from membership.supporters.models import Supporter
+
+        supporter = Supporter(email="patron@example.org", name="Pat")
+        db.session.add(supporter)
+        db.session.commit()
+        with client.session_transaction() as session:  # a patron's session, as signing in by link leaves it
+            session[SESSION_KEY] = supporter.id
+            session[SIGNED_IN_AT_KEY] = int(time.time())
+            session[EPOCH_KEY] = supporter.session_epoch
+        assert client.get("/account").status_code == 200  # really signed in, as a patron
+    elif who != "anonymous":
+        role = Role(who)
+        sign_in_as(client, admin if role is Role.ADMIN else make_staff(role))
+
+
 def test_the_matrices_cover_every_staff_route(app: Flask) -> None:
     """A new /staff route must be added to the authorization matrix (GET) or STAFF_POSTS (POST)."""
 
@@ -208,17 +229,7 @@ def test_authorization_matrix(app: Flask, client: FlaskClient, make_staff: Calla
                               path: str, allowed: set[Role], who: str) -> None:
     admin = make_staff(Role.ADMIN)
     url = path.format(admin_id=admin.id, **route_ids())
-    if who == "patron":
-        from membership.supporters.models import Supporter
-
-        supporter = Supporter(email="patron@example.org", name="Pat")
-        db.session.add(supporter)
-        db.session.commit()
-        with client.session_transaction() as session:
-            session["supporter_id"] = supporter.id
-    elif who != "anonymous":
-        role = Role(who)
-        sign_in_as(client, admin if role is Role.ADMIN else make_staff(role))
+    act_as(client, who, admin, make_staff)
     response = client.get(url)
     if who in ("anonymous", "patron"):
         assert response.status_code == 302 and response.headers["Location"].startswith("/staff/sign-in")
@@ -237,17 +248,7 @@ def test_authorization_matrix_for_forms(app: Flask, client: FlaskClient, make_st
     admin = make_staff(Role.ADMIN)
     other = make_staff(Role.ANALYST)
     url = path.format(admin_id=admin.id, other_id=other.id, **route_ids())
-    if who == "patron":
-        from membership.supporters.models import Supporter
-
-        supporter = Supporter(email="patron@example.org", name="Pat")
-        db.session.add(supporter)
-        db.session.commit()
-        with client.session_transaction() as session:
-            session["supporter_id"] = supporter.id
-    elif who != "anonymous":
-        role = Role(who)
-        sign_in_as(client, admin if role is Role.ADMIN else make_staff(role))
+    act_as(client, who, admin, make_staff)
     csrf = token(client, "/staff/sign-in")
     audited = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
     response = client.post(url, data={"csrf_token": csrf})
