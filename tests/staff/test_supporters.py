@@ -181,6 +181,19 @@ def test_keyset_pages_through_120_supporters_without_offset(app: Flask, admin: F
     assert 'href="/staff/supporters?q=reader0&amp;after=' in filtered.get_data(as_text=True)
 
 
+def test_reading_the_list_is_audited_with_the_search_and_who_was_shown(admin: FlaskClient,
+                                                                       people: dict[str, int]) -> None:
+    page = admin.get("/staff/supporters?q=ALICE&currency=EUR")
+    assert page.status_code == 200
+    [entry] = audits("supporters.listed")
+    assert entry.details["filters"] == {"search": "ALICE", "currency": "EUR"}
+    assert entry.details["shown"] == shown_ids(page) == [people["alice"]]
+    assert entry.details["after"] is None and entry.staff_user_id is not None
+    assert "alice" not in json.dumps(entry.details["shown"])  # ids, not addresses
+    admin.get("/staff/supporters?after=abc")  # refused: nothing was shown, nothing is logged
+    assert len(audits("supporters.listed")) == 1
+
+
 def test_a_cursor_past_the_end_says_so(admin: FlaskClient, people: dict[str, int]) -> None:
     response = admin.get(f"/staff/supporters?after={min(people.values())}")
     assert response.status_code == 200 and shown_ids(response) == []

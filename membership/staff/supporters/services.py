@@ -177,6 +177,18 @@ def list_supporters(session: Session, filters: SupporterFilters, after: int | No
     )
 
 
+def browse_supporters(session: Session, actor: StaffUser, filters: SupporterFilters, after: int | None,
+                      now: datetime, grace: timedelta, ip: str = "") -> SupporterPage:
+    """A page of the list, for a staff member to read: written to the audit log with the search and filters
+    used and the ids of the supporters it showed (their emails and names are on the page, not in the log)."""
+    page = list_supporters(session, filters, after, now, grace)
+    used = {name: value.isoformat() if isinstance(value, date) else str(value)
+            for name, value in vars(filters).items() if value not in (None, "")}
+    record_audit(session, actor, "supporters.listed", ip=ip, filters=used, after=after,
+                 shown=[row.supporter.id for row in page.rows])
+    return page
+
+
 def first_gifts(session: Session, supporter_ids: Sequence[int]) -> dict[int, datetime]:
     if not supporter_ids:
         return {}

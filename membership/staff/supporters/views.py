@@ -53,7 +53,8 @@ def index() -> ResponseReturnValue:
     form = SupporterFilterForm(request.args, tiers=services.tier_choices(db_session), currencies=list(currency_rules()))
     if not form.validate():
         return render_template("staff/supporters.html", form=form, page=None, next_url=None), 400
-    page = services.list_supporters(db_session, form.filters(), form.cursor(), utcnow(), patron_grace())
+    page = services.browse_supporters(db_session, signed_in_staff(), form.filters(), form.cursor(), utcnow(),
+                                      patron_grace(), ip=client_ip())
     # Page links keep the filters; only the cursor changes.
     kept = [(key, value) for key, value in request.args.items() if key != "after" and value]
     first_url = url_for("staff_supporters.index") + (f"?{urlencode(kept)}" if kept else "")
