@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from membership.config import check_settings, ensure_secret_key, load_settings
 from membership.db import db
+from membership.email import init_queue
 from membership.extensions import csrf, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +76,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         # The development outbox shows every email instead of sending it; production never serves it.
         app.register_blueprint(outbox.bp)
     cli.init_app(app)
+    init_queue(app)
     proxies = int(app.config["MEMBERSHIP_TRUSTED_PROXIES"])
     if proxies:
         # Behind a reverse proxy, take the client's address, scheme and host from the X-Forwarded-* headers

@@ -14,7 +14,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from membership.db import current_session, db, utcnow
-from membership.email import flush_committed_emails, retry_due_emails
+from membership.email import flush_committed_emails, retry_due_emails, run_email_worker
 from membership.giving import events
 from membership.jobs import run_jobs
 from membership.staff import services as staff_services
@@ -115,6 +115,19 @@ def email_retry_command() -> None:
     click.echo(f"Emails sent: {sent}; failed (left queued for a later retry): {failed}.")
     if failed:
         raise SystemExit(1)
+
+
+@email_cli.command("worker")
+@click.option("--drain", is_flag=True, help="Stop once the queue is empty, instead of waiting for more.")
+def email_worker_command(drain: bool) -> None:
+    """Send the emails requests put on the Redis queue (REDIS_URL). Runs until stopped (Ctrl-C, SIGTERM)."""
+    if not current_app.config.get("REDIS_URL"):
+        raise click.UsageError("REDIS_URL is not set: without a queue, requests send their own email.")
+    try:
+        sent, failed = run_email_worker(current_session(), drain=drain)
+    except KeyboardInterrupt:
+        return
+    click.echo(f"Emails sent: {sent}; failed (left queued for a later retry): {failed}.")
 
 
 jobs_cli = AppGroup("jobs", help="Periodic work; run every few minutes from cron.")

@@ -29,6 +29,9 @@ DEFAULT_OTHER_WAYS = (
 )
 # Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
 # only tests lower it, through create_app(overrides), since every hash stores its own parameters.
+# The Redis list the email worker takes message ids from (when REDIS_URL is set). Not an environment variable:
+# only tests change it, so parallel test runs keep apart.
+EMAIL_QUEUE_KEY = "membership:emails"
 STAFF_PASSWORD_HASH = "scrypt:32768:8:1"  # noqa: S105 - a hash method, not a password
 
 
@@ -179,6 +182,8 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "NEWSROOM_ADDRESS": env.get("NEWSROOM_ADDRESS") or "1 Example Street, 01001 Kyiv, Ukraine",
         "NEWSROOM_OTHER_WAYS": env.get("NEWSROOM_OTHER_WAYS") or DEFAULT_OTHER_WAYS,
         "MAIL_URL": env.get("MAIL_URL") or "",
+        "REDIS_URL": env.get("REDIS_URL") or "",
+        "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
         "MAIL_FROM": env.get("MAIL_FROM") or "Newsroom supporters <supporters@localhost>",
         "RENEWAL_RECEIPTS": _flag(env, "RENEWAL_RECEIPTS", default=True),
         "SIGN_IN_LINK_MINUTES": _int(env, "SIGN_IN_LINK_MINUTES", 15),
@@ -231,6 +236,8 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production.")
     if config.get("MAIL_URL"):
         parse_mail_url(str(config["MAIL_URL"]))
+    if config.get("REDIS_URL") and urlsplit(str(config["REDIS_URL"])).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL must look like redis://host:6379/0 (or rediss://… or unix://…).")
     for name in ("SIGN_IN_LINK_MINUTES", "SIGN_IN_LIMIT_PER_ADDRESS", "SIGN_IN_LIMIT_PER_IP",
                  "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
                  "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP"):

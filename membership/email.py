@@ -8,6 +8,11 @@ leased for SEND_LEASE), so that request sends it straight after the commit witho
 and no other sender touches it meanwhile; if the request dies before sending, the lease runs out and
 `email retry` takes it. A failed send is logged and left queued for `flask --app membership email retry`;
 it never undoes the payment or sign-in that queued it.
+
+With REDIS_URL set, the request doesn't send: it pushes the committed messages' ids onto a Redis list and
+answers at once, and `flask --app membership email worker` sends them (so a slow mail server, or whether
+a message was sent at all, never shows in a response's timing). If Redis can't be reached, the request
+sends them itself, as without Redis.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
-from flask import current_app, render_template
+import redis
+from flask import Flask, current_app, render_template
 from sqlalchemy import ForeignKey, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -227,13 +233,78 @@ def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
     session.info.pop(PENDING_KEY, None)
 
 
+def init_queue(app: Flask) -> None:
+    """Connect (lazily) to the Redis queue REDIS_URL names; without it, requests send their own email."""
+    url = str(app.config.get("REDIS_URL") or "")
+    app.extensions["email_queue"] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) \
+        if url else None
+
+
+def _queue() -> redis.Redis | None:
+    queue: redis.Redis | None = current_app.extensions.get("email_queue")
+    return queue
+
+
 def flush_committed_emails() -> None:
-    """Send what the just-committed transaction queued. Called after each commit point (never inside one)."""
+    """Send what the just-committed transaction queued (or hand it to the queue's worker). Called after
+    each commit point, never inside one."""
     session = db.session()
-    committed = session.info.pop("membership.emails_committed", None)
+    committed: list[Claimed] | None = session.info.pop("membership.emails_committed", None)
     if committed:
+        queue = _queue()
+        if queue is not None:
+            try:
+                queue.rpush(current_app.config["EMAIL_QUEUE_KEY"], *(email.id for email in committed))
+                return
+            except redis.RedisError as exc:
+                log.warning("The email queue is unreachable (%s); sending %d email(s) from the request instead.",
+                            exc, len(committed))
         try:
             send_claimed(session, committed)
         except Exception:  # the work is committed; a mail problem must not turn it into an error page
             session.rollback()
             log.exception("Sending emails after commit failed; they stay queued for `email retry`.")
+
+
+def send_queued(session: Session, email_id: int) -> bool | None:
+    """Send one message the queue handed over: True if sent, False if the attempt failed (it stays queued for
+    `email retry`), None if it isn't waiting any more (sent meanwhile by a retry, or deleted by an erasure)."""
+    email = session.get(OutboundEmail, email_id, populate_existing=True)
+    if email is None or email.status != EmailStatus.QUEUED.value:
+        session.rollback()
+        return None
+    claimed = Claimed(email.id, email.message, email.to_address, email.subject, email.body_text, email.body_html,
+                      email.attempts)
+    session.rollback()  # nothing held open while the mail server answers
+    return _record(session, email_id, _attempt(claimed))
+
+
+def run_email_worker(session: Session, *, drain: bool = False, wait_seconds: int = 5) -> tuple[int, int]:
+    """Take message ids from the queue and send them, one at a time. With `drain`, stop when the queue is
+    empty (for tests and one-off runs); otherwise wait for more until stopped. Returns (sent, failed)."""
+    queue = _queue()
+    if queue is None:
+        raise RuntimeError("REDIS_URL is not set: there is no email queue to work on.")
+    key = current_app.config["EMAIL_QUEUE_KEY"]
+    sent = failed = 0
+    while True:
+        raw: Any
+        if drain:
+            raw = queue.lpop(key)
+        else:
+            popped = queue.blpop([key], timeout=wait_seconds)
+            raw = popped[1] if popped else None
+        if raw is None:
+            if drain:
+                return sent, failed
+            continue
+        try:
+            email_id = int(raw)
+        except (TypeError, ValueError):
+            log.warning("Ignoring %r on the email queue: not a message id.", raw)
+            continue
+        result = send_queued(session, email_id)
+        if result is True:
+            sent += 1
+        elif result is False:
+            failed += 1

@@ -1,0 +1,125 @@
+"""The Redis email queue (REDIS_URL): requests hand committed emails to `email worker` instead of sending."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from membership.config import ConfigError, check_settings, load_settings
+from membership.db import db
+from membership.email import EmailStatus, OutboundEmail, flush_committed_emails, init_queue, queue_email
+from membership.supporters.models import Supporter
+from tests.conftest import SmtpSink, _free_port
+from tests.helpers import csrf_token
+
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+SAMPLE = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
+
+
+@pytest.fixture
+def queue(app: Flask) -> Iterator[redis.Redis]:
+    """The app pointed at a Redis queue of its own (one list per test, so parallel runs keep apart)."""
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is not reachable at {REDIS_TEST_URL} ({exc}); CI needs it for the email queue tests.")
+        pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}: set REDIS_TEST_URL or start Redis")
+    key = f"membership-test:emails:{uuid.uuid4().hex}"
+    app.config.update(REDIS_URL=REDIS_TEST_URL, EMAIL_QUEUE_KEY=key)
+    init_queue(app)
+    yield client
+    client.delete(key)
+    app.config["REDIS_URL"] = ""
+    init_queue(app)
+
+
+def queued_ids(client: redis.Redis, app: Flask) -> list[int]:
+    return [int(raw) for raw in client.lrange(app.config["EMAIL_QUEUE_KEY"], 0, -1)]
+
+
+def only_email() -> OutboundEmail:
+    db.session.rollback()
+    return db.session.scalars(sa.select(OutboundEmail)).one()
+
+
+def test_a_request_hands_its_email_to_the_worker(app: Flask, client: FlaskClient, smtp_server: SmtpSink,
+                                                 queue: redis.Redis) -> None:
+    """A patron asks for a sign-in link: the page answers without sending; the worker sends it."""
+    db.session.add(Supporter(email="olena@example.org", name="Olena"))
+    db.session.commit()
+    response = client.post("/account/sign-in", data={"email": "olena@example.org",
+                                                     "csrf_token": csrf_token(client, "/account/sign-in")})
+    assert response.status_code in (200, 302, 303)
+    assert smtp_server.messages == []  # not sent by the request
+    email = only_email()
+    assert (email.status, email.attempts) == (EmailStatus.QUEUED, 1)  # claimed by the request, for its worker
+    assert queued_ids(queue, app) == [email.id]
+    result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
+    assert result.exit_code == 0, result.output
+    assert "Emails sent: 1; failed (left queued for a later retry): 0." in result.output
+    [message] = smtp_server.messages
+    assert message["To"] == "olena@example.org"
+    assert only_email().status == EmailStatus.SENT and queued_ids(queue, app) == []
+
+
+def test_the_worker_skips_what_was_sent_meanwhile_and_junk(app: Flask, smtp_server: SmtpSink,
+                                                          queue: redis.Redis) -> None:
+    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    db.session.commit()
+    flush_committed_emails()
+    email = only_email()
+    email.status = EmailStatus.SENT.value  # `email retry` got there first, after the lease ran out
+    db.session.commit()
+    queue.rpush(app.config["EMAIL_QUEUE_KEY"], "not-an-id", 999999)
+    result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
+    assert result.exit_code == 0 and "Emails sent: 0; failed (left queued for a later retry): 0." in result.output
+    assert smtp_server.messages == []
+
+
+def test_a_failed_send_stays_queued_for_retry(app: Flask, smtp_server: SmtpSink, queue: redis.Redis) -> None:
+    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    db.session.commit()
+    flush_committed_emails()
+    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{_free_port()}"  # the mail server is down
+    result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
+    assert "Emails sent: 0; failed (left queued for a later retry): 1." in result.output
+    email = only_email()
+    assert email.status == EmailStatus.QUEUED and "ConnectionRefusedError" in email.last_error
+
+
+def test_an_unreachable_queue_means_the_request_sends(app: Flask, smtp_server: SmtpSink,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    app.config.update(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens there
+    init_queue(app)
+    try:
+        caplog.set_level(logging.WARNING, logger="membership.email")
+        queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+        db.session.commit()
+        flush_committed_emails()
+    finally:
+        app.config["REDIS_URL"] = ""
+        init_queue(app)
+    assert [m["To"] for m in smtp_server.messages] == ["reader@example.org"]
+    assert only_email().status == EmailStatus.SENT
+    assert "The email queue is unreachable" in caplog.text
+
+
+def test_the_worker_needs_redis(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
+    assert result.exit_code == 2 and "REDIS_URL is not set" in result.output
+
+
+def test_redis_url_is_checked_at_start_up() -> None:
+    settings = load_settings({"REDIS_URL": "http://127.0.0.1:6379"}, instance_path="/tmp/membership-instance")
+    with pytest.raises(ConfigError, match="REDIS_URL must look like redis://"):
+        check_settings(settings)
