@@ -149,7 +149,10 @@ def _truncate_used_tables(conn: sa.Connection, tables: list[sa.Table]) -> None:
     probes = sa.union_all(*(sa.select(sa.literal(t.name)).where(sa.exists().select_from(t)) for t in tables))
     used = [conn.dialect.identifier_preparer.quote(name) for name in conn.execute(probes).scalars()]
     if used:
+        # The audit log refuses TRUNCATE (migration 0010): lift that for the clean-up only, inside this transaction.
+        conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate"))
         conn.execute(sa.text(f"TRUNCATE {', '.join(used)} CASCADE"))
+        conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_truncate"))
     sequences = conn.execute(sa.text(
         "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences "
         "WHERE last_value IS NOT NULL"

@@ -72,6 +72,11 @@ def test_audit_log_is_append_only_in_the_database(app: Flask, make_staff: Callab
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
         db.session.execute(sa.delete(AuditEntry))
     db.session.rollback()
+    if db.engine.dialect.name == "postgresql":  # SQLite has no TRUNCATE
+        for statement in ("TRUNCATE audit_log", "TRUNCATE staff_users CASCADE"):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                db.session.execute(sa.text(statement))
+            db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 1
 
 
