@@ -21,15 +21,11 @@ Prints votes/s, p50/p99 latency, and the tally times. Exits 1 if a vote was refu
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import platform
-import queue
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections import Counter
@@ -44,13 +40,23 @@ import sqlalchemy as sa
 from flask import Flask, g, session
 from flask_wtf.csrf import generate_csrf
 
-from bench.webhooks import cpu_meter, free_port, gunicorn, running, wait_until_up, warm_up
+from bench.webhooks import (
+    cpu_meter,
+    drive,
+    free_port,
+    gunicorn,
+    post,
+    recreate_database,
+    running,
+    wait_until_up,
+    warm_up,
+)
 from membership import create_app
 from membership.ballots.models import Ballot, BallotOption, ResultsVisibility, VotingMethod
 from membership.ballots.services import tally
 from membership.db import db, utcnow
 from membership.giving.models import Membership, MembershipStatus, Payment, PaymentKind, PaymentStatus
-from membership.patrons.auth import SESSION_KEY, SIGNED_IN_AT_KEY
+from membership.patrons.auth import sign_in_session
 from membership.supporters.models import Supporter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,12 +74,7 @@ GRACE = timedelta(days=7)
 
 def prepare_database(env: dict[str, str]) -> None:
     """Drop and recreate the bench database and migrate it to head."""
-    server = ["-h", "127.0.0.1", "-U", "postgres"]
-    for command in (["dropdb", *server, "--if-exists", "--force", DATABASE], ["createdb", *server, DATABASE],
-                    [sys.executable, "-m", "flask", "--app", "membership", "db", "upgrade"]):
-        done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    recreate_database(DATABASE, env, seed=False)
 
 
 def add_patrons(first: int, last: int) -> list[int]:
@@ -133,13 +134,11 @@ def bulk_votes(ballot: Ballot) -> int:
     return int(db.session.scalar(sa.text("SELECT count(*) FROM votes WHERE ballot_id = :b"), {"b": ballot.id}) or 0)
 
 
-def signed_in_form(app: Flask, supporter_id: int, choice: int) -> tuple[str, bytes]:
+def signed_in_form(app: Flask, supporter: Supporter, choice: int) -> tuple[str, bytes]:
     """The session cookie a signed-in patron's browser holds, and the vote form it would post."""
     with app.test_request_context():
         g.pop("csrf_token", None)  # Flask-WTF caches the token in `g`, which outlives this request here
-        session[SESSION_KEY] = supporter_id
-        session[SIGNED_IN_AT_KEY] = int(time.time())
-        session.permanent = True
+        sign_in_session(supporter)  # the session the sign-in link starts, epoch and all
         token = generate_csrf()
         cookie = app.session_interface.get_signing_serializer(app).dumps(dict(session))  # type: ignore[attr-defined]
     body = urllib.parse.urlencode({"choice": str(choice), "csrf_token": token}).encode()
@@ -171,57 +170,17 @@ class Run:
         return 1000 * statistics.quantiles(self.latencies, n=100, method="inclusive")[percent - 1]
 
 
-def post_vote(port: int, path: str, cookie: str, body: bytes) -> tuple[int, float]:
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
-    started = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request("POST", path, body=body, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        status = response.status
-    except OSError:
-        status = 0
-    finally:
-        conn.close()
-    return status, time.perf_counter() - started
-
-
 def vote_all(port: int, path: str, forms: list[tuple[str, bytes]], concurrency: int,
              measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Run:
     """Every form posted once by `concurrency` client threads that start together."""
-    work: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
-    for form in forms:
-        work.put(form)
-    results: list[tuple[int, float]] = []
-    lock = threading.Lock()
-    start = threading.Barrier(concurrency + 1)
 
-    def client() -> None:
-        mine = []
-        start.wait()
-        while True:
-            try:
-                cookie, body = work.get_nowait()
-            except queue.Empty:
-                break
-            mine.append(post_vote(port, path, cookie, body))
-        with lock:
-            results.extend(mine)
+    def vote(form: tuple[str, bytes]) -> tuple[int, float]:
+        cookie, body = form
+        return post(port, path, body, {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
 
-    threads = [threading.Thread(target=client, name=f"voter-{n}") for n in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    cpu_before, machine_before = measure_cpu()
-    started = time.perf_counter()
-    start.wait()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    cpu_after, machine_after = measure_cpu()
-    return Run([latency for _, latency in results], [status for status, _ in results], wall,
-               {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
-               machine_after["busy"] - machine_before["busy"])
+    load = drive(forms, vote, concurrency, measure_cpu)
+    return Run([latency for _, latency in load.results], [status for status, _ in load.results], load.wall_seconds,
+               load.cpu_seconds, load.machine_seconds["busy"])
 
 
 def time_tally(ballot: Ballot, runs: int = 5) -> tuple[float, float, Any]:
@@ -267,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         patrons = add_patrons(0, args.patrons)
         ballot = add_open_ballot("Benchmark: what should we investigate next?")
         options = [option.id for option in ballot.options]
-        forms = [signed_in_form(app, sid, options[n % TOPICS]) for n, sid in enumerate(patrons)]
+        supporters = {supporter.id: supporter for supporter in db.session.scalars(
+            sa.select(Supporter).where(Supporter.id.in_(patrons)))}
+        forms = [signed_in_form(app, supporters[sid], options[n % TOPICS]) for n, sid in enumerate(patrons)]
         print(f"{len(patrons)} patrons and their sessions ready in {time.perf_counter() - started:.1f} s; voting",
               flush=True)
 

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.dialects import postgresql
 
+from bench.webhooks import recreate_database
 from membership import create_app
 from membership.db import Base, db
 from membership.staff.dashboard.services import dashboard, default_range
@@ -207,13 +208,7 @@ def _default(column: sa.Column[Any]) -> Any:
 
 
 def prepare_database(env: Mapping[str, str], supporters: int, payments: int) -> dict[str, int]:
-    server = ["-h", "127.0.0.1", "-U", "postgres"]
-    flask = [sys.executable, "-m", "flask", "--app", "membership"]
-    for command in (["dropdb", *server, "--if-exists", "--force", DATABASE], ["createdb", *server, DATABASE],
-                    [*flask, "db", "upgrade"], [*flask, "seed-demo"]):
-        done = subprocess.run(command, env=dict(env), cwd=ROOT, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    recreate_database(DATABASE, env, seed=True)
     with psycopg.connect(DATABASE_URL) as conn:
         counts = Loader(conn, supporters, payments, datetime.now(UTC), random.Random(4)).load()
         for table in ("supporters", "checkouts", "memberships", "payments"):

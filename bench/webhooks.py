@@ -41,7 +41,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import stripe
@@ -73,6 +73,7 @@ CURRENCIES = ("EUR", "USD", "GBP")
 GIFT_AMOUNTS = (1000, 2500, 5000, 10000, 1500)
 MONTHLY_AMOUNTS = (300, 500, 1000, 2500, 700)
 TEST_CARD = "4242424242424242"
+T = TypeVar("T")
 
 
 # Plan and processes ---------------------------------------------------------------------------------
@@ -141,15 +142,24 @@ def gunicorn(app_spec: str, port: int, workers: int) -> list[str]:
             "--bind", f"127.0.0.1:{port}", "--timeout", "120", app_spec]
 
 
-def prepare_database(env: Mapping[str, str]) -> None:
-    """Drop and recreate `bench`, migrate it to head, seed the catalogue, add the ceiling's table."""
+def recreate_database(database: str, env: Mapping[str, str], *, seed: bool) -> None:
+    """Drop and recreate `database` on the local server, migrate it to head and, with `seed`, seed the catalogue.
+    (`env` names it in DATABASE_URL for the flask commands.)"""
     server = ["-h", "127.0.0.1", "-U", "postgres"]
     flask = [sys.executable, "-m", "flask", "--app", "membership"]
-    for command in (["dropdb", *server, "--if-exists", "--force", DATABASE], ["createdb", *server, DATABASE],
-                    [*flask, "db", "upgrade"], [*flask, "seed-demo"]):
+    commands = [["dropdb", *server, "--if-exists", "--force", database], ["createdb", *server, database],
+                [*flask, "db", "upgrade"]]
+    if seed:
+        commands.append([*flask, "seed-demo"])
+    for command in commands:
         done = subprocess.run(command, env=dict(env), cwd=ROOT, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+
+
+def prepare_database(env: Mapping[str, str]) -> None:
+    """Drop and recreate `bench`, migrate it to head, seed the catalogue, add the ceiling's table."""
+    recreate_database(DATABASE, env, seed=True)
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute(CREATE_TABLE)
 
@@ -315,14 +325,13 @@ class Run:
         return sum(1 for status in self.statuses if not 200 <= status < 300)
 
 
-def post_once(port: int, path: str, body: bytes) -> tuple[int, float]:
-    """POST one signed event on a new connection (gunicorn's sync workers close each one anyway)."""
-    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0 (bench)",
-               "Stripe-Signature": sign(body, WEBHOOK_SECRET)}
+def post(port: int, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, float]:
+    """POST once on a new connection (gunicorn's sync workers close each one anyway): (status, seconds).
+    A connection that fails counts as status 0."""
     started = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
-        conn.request("POST", path, body=body, headers=headers)
+        conn.request("POST", path, body=body, headers=dict(headers))
         response = conn.getresponse()
         response.read()
         status = response.status
@@ -333,12 +342,29 @@ def post_once(port: int, path: str, body: bytes) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
-def post_all(port: int, path: str, bodies: list[bytes], concurrency: int,
-             measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Run:
-    """Every body posted once, in order, by `concurrency` client threads that start together."""
-    work: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-    for body in bodies:
-        work.put(body)
+def post_once(port: int, path: str, body: bytes) -> tuple[int, float]:
+    """POST one event, signed as Stripe signs it at the moment it is sent."""
+    return post(port, path, body, {"Content-Type": "application/json; charset=utf-8",
+                                   "User-Agent": "Stripe/1.0 (bench)", "Stripe-Signature": sign(body, WEBHOOK_SECRET)})
+
+
+@dataclass(frozen=True)
+class Load:
+    """What `drive` measured: (status, seconds) per request, the wall time, and the CPU seconds each measured
+    process and the machine (busy, iowait, steal, idle) used meanwhile."""
+
+    results: list[tuple[int, float]]
+    wall_seconds: float
+    cpu_seconds: dict[str, float]
+    machine_seconds: dict[str, float]
+
+
+def drive(items: list[T], send: Callable[[T], tuple[int, float]], concurrency: int,
+          measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Load:
+    """`send` every item once, in order, from `concurrency` client threads that start together."""
+    work: queue.SimpleQueue[T] = queue.SimpleQueue()
+    for item in items:
+        work.put(item)
     results: list[tuple[int, float]] = []
     results_lock = threading.Lock()
     start = threading.Barrier(concurrency + 1)
@@ -348,10 +374,10 @@ def post_all(port: int, path: str, bodies: list[bytes], concurrency: int,
         start.wait()
         while True:
             try:
-                body = work.get_nowait()
+                item = work.get_nowait()
             except queue.Empty:
                 break
-            mine.append(post_once(port, path, body))
+            mine.append(send(item))
         with results_lock:
             results.extend(mine)
 
@@ -365,12 +391,20 @@ def post_all(port: int, path: str, bodies: list[bytes], concurrency: int,
         thread.join()
     wall = time.perf_counter() - started
     cpu_after, machine_after = measure_cpu()
+    return Load(results, wall, {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
+                {name: machine_after[name] - machine_before[name] for name in machine_after})
+
+
+def post_all(port: int, path: str, bodies: list[bytes], concurrency: int,
+             measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Run:
+    """Every body posted once, in order, by `concurrency` client threads that start together."""
+    load = drive(bodies, lambda body: post_once(port, path, body), concurrency, measure_cpu)
     return Run(
-        latencies=[latency for _, latency in results],
-        statuses=[status for status, _ in results],
-        wall_seconds=wall,
-        cpu_seconds={name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
-        machine_seconds={name: machine_after[name] - machine_before[name] for name in machine_after},
+        latencies=[latency for _, latency in load.results],
+        statuses=[status for status, _ in load.results],
+        wall_seconds=load.wall_seconds,
+        cpu_seconds=load.cpu_seconds,
+        machine_seconds=load.machine_seconds,
     )
 
 
