@@ -196,18 +196,13 @@ def route_ids() -> dict[str, int]:
 def act_as(client: FlaskClient, who: str, admin: StaffUser, make_staff: Callable[..., StaffUser]) -> None:
     """Make `client` anonymous, a signed-in patron, or signed in as staff of the role `who` names."""
     if who == "patron":
-        import time
-
-        from membership.patrons.auth import EPOCH_KEY, SESSION_KEY, SIGNED_IN_AT_KEY
         from membership.supporters.models import Supporter
+        from tests.patrons.accounts import sign_in
 
         supporter = Supporter(email="patron@example.org", name="Pat")
         db.session.add(supporter)
         db.session.commit()
-        with client.session_transaction() as session:  # a patron's session, as signing in by link leaves it
-            session[SESSION_KEY] = supporter.id
-            session[SIGNED_IN_AT_KEY] = int(time.time())
-            session[EPOCH_KEY] = supporter.session_epoch
+        sign_in(client, supporter)  # through an emailed-link token, as a patron does
         assert client.get("/account").status_code == 200  # really signed in, as a patron
     elif who != "anonymous":
         role = Role(who)
