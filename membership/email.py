@@ -189,20 +189,12 @@ def _record(session: Session, email_id: int, outcome: dict[str, Any]) -> bool:
 
 def send_emails(session: Session, email_ids: Iterable[int]) -> tuple[int, int]:
     """Try to send the given queued messages now. Returns (sent, failed); commits its own bookkeeping."""
-    sent = failed = 0
-    for email_id in email_ids:
-        email = _claim(session, email_id)
-        if email is None:
-            continue
-        if _record(session, email_id, _attempt(email)):
-            sent += 1
-        else:
-            failed += 1
-    return sent, failed
+    claimed = (email for email in (_claim(session, email_id) for email_id in email_ids) if email is not None)
+    return send_claimed(session, claimed)
 
 
-def send_claimed(session: Session, claimed: Iterable[Claimed]) -> tuple[int, int]:
-    """Send messages this process queued and claimed (their rows are committed). Returns (sent, failed)."""
+def send_claimed(session: Session, claimed: Iterable[Sendable]) -> tuple[int, int]:
+    """Send messages this process has claimed (their rows are committed), one at a time. (sent, failed)."""
     sent = failed = 0
     for email in claimed:
         if _record(session, email.id, _attempt(email)):

@@ -109,10 +109,12 @@ def _status(session: Session, event_id: str, *, lock: bool) -> EventStatus | Non
     return session.scalar(query.with_for_update() if lock else query)
 
 
-def _finish(session: Session, event_id: str, status: EventStatus) -> None:
+def _finish(session: Session, event_id: str, status: EventStatus, error: str = "") -> None:
+    """Record an attempt's outcome: processed or ignored (done, and when), or failed with its error."""
+    done = {} if status is EventStatus.FAILED else {"processed_at": utcnow()}
     session.execute(
         update(StripeEvent).where(StripeEvent.id == event_id)
-        .values(status=status.value, processed_at=utcnow(), attempts=StripeEvent.attempts + 1, last_error="")
+        .values(status=status.value, attempts=StripeEvent.attempts + 1, last_error=error, **done)
         .execution_options(synchronize_session=False)
     )
 
@@ -163,13 +165,7 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
         session.commit()
     except Exception as exc:
         session.rollback()
-        error = f"{type(exc).__name__}: {exc}"[:4000]
-        session.execute(
-            update(StripeEvent)
-            .where(StripeEvent.id == event_id)
-            .values(status=EventStatus.FAILED.value, attempts=StripeEvent.attempts + 1, last_error=error)
-            .execution_options(synchronize_session=False)
-        )
+        _finish(session, event_id, EventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:4000])
         session.commit()
         log.exception("Stripe event %s (%s) failed", event_id, event_type)
         raise

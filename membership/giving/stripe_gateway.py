@@ -184,13 +184,10 @@ class StripeGateway:
         """The session with its gift's charge (fee and net) or its subscription, expanded in one call."""
         session = self._call("get", f"/v1/checkout/sessions/{session_id}", {"expand": [
             "payment_intent.latest_charge.balance_transaction", "subscription.default_payment_method"]})
-        intent = session.get("payment_intent")
-        charge = intent.get("latest_charge") if isinstance(intent, dict) else None
-        subscription = session.get("subscription")
+        intent, subscription = session.get("payment_intent"), session.get("subscription")
         return CheckoutOutcome(
             session=session,
-            charge=(self._details_from_charge(str(intent["id"]), charge)  # type: ignore[index]
-                    if isinstance(charge, dict) and charge.get("status") == "succeeded" else None),
+            charge=self._settled_charge(intent) if isinstance(intent, dict) else None,
             subscription=subscription if isinstance(subscription, dict) else None,
         )
 
@@ -219,12 +216,16 @@ class StripeGateway:
 
     def charge_details(self, payment_intent_id: str) -> ChargeDetails | None:
         """The succeeded charge of a PaymentIntent with its fee and net, or None if not settled yet."""
-        intent = self._call("get", f"/v1/payment_intents/{payment_intent_id}",
-                            {"expand": ["latest_charge.balance_transaction"]})
+        return self._settled_charge(self._call("get", f"/v1/payment_intents/{payment_intent_id}",
+                                               {"expand": ["latest_charge.balance_transaction"]}))
+
+    @classmethod
+    def _settled_charge(cls, intent: dict[str, Any]) -> ChargeDetails | None:
+        """A PaymentIntent's latest charge (expanded, with its balance transaction), if it succeeded."""
         charge = intent.get("latest_charge")
         if not isinstance(charge, dict) or charge.get("status") != "succeeded":
             return None
-        return self._details_from_charge(payment_intent_id, charge)
+        return cls._details_from_charge(str(intent["id"]), charge)
 
     def retrieve_charge(self, charge_id: str) -> ChargeDetails:
         charge = self._call("get", f"/v1/charges/{charge_id}", {"expand": ["balance_transaction"]})
