@@ -69,6 +69,10 @@ class DateRange:
         """The first instant after the range."""
         return datetime.combine(self.last + timedelta(days=1), time.min, UTC)
 
+    def contains(self, column: Any) -> ColumnElement[bool]:
+        """SQL: the time in `column` falls within the range."""
+        return and_(column >= self.start, column < self.end)
+
     def months(self) -> list[date]:
         """The first day of every calendar month the range touches, oldest first."""
         months, month = [], self.first.replace(day=1)
@@ -98,10 +102,6 @@ def checked_range(first: date, last: date) -> DateRange:
     if len(result.months()) > MAX_MONTHS:
         raise RangeError(f"Choose a range of at most {MAX_MONTHS} months.")
     return result
-
-
-def _in_range(column: Any, period: DateRange) -> ColumnElement[bool]:
-    return and_(column >= period.start, column < period.end)
 
 
 def month_index(column: Any, period: DateRange) -> ColumnElement[int]:
@@ -197,7 +197,7 @@ def _count_by_month(session: Session, column: Any, period: DateRange) -> list[in
     month = month_index(column, period).label("month")
     rows = session.execute(
         select(month, func.count())
-        .where(_in_range(column, period), Membership.status.not_in(NEVER_STARTED))
+        .where(period.contains(column), Membership.status.not_in(NEVER_STARTED))
         .group_by(month)
     )
     counts = [0] * len(period.months())
@@ -258,13 +258,13 @@ def cancellations(session: Session, period: DateRange) -> Cancellations:
     """Why patrons cancelled (Stripe's feedback codes), for cancellations made in the range; newest comments."""
     rows = session.execute(
         select(Membership.cancel_reason, func.count())
-        .where(_in_range(Membership.canceled_at, period))
+        .where(period.contains(Membership.canceled_at))
         .group_by(Membership.cancel_reason)
         .order_by(func.count().desc(), Membership.cancel_reason)
     )
     comments = session.execute(
         select(Membership.canceled_at, Membership.cancel_reason, Membership.cancel_comment)
-        .where(_in_range(Membership.canceled_at, period), Membership.cancel_comment != "")
+        .where(period.contains(Membership.canceled_at), Membership.cancel_comment != "")
         .order_by(Membership.canceled_at.desc())
         .limit(RECENT_COMMENTS)
     )
@@ -314,7 +314,7 @@ def gift_revenue(session: Session, period: DateRange) -> list[GiftRevenue]:
     rows = session.execute(
         select(month, Payment.currency, func.count(), func.sum(Payment.amount_minor), func.sum(Payment.fee_minor),
                func.sum(taken_back), func.sum(Payment.net_minor))
-        .where(Payment.kind == PaymentKind.GIFT, _in_range(Payment.paid_at, period))
+        .where(Payment.kind == PaymentKind.GIFT, period.contains(Payment.paid_at))
         .group_by(month, Payment.currency)
     )
     months = period.months()
@@ -356,7 +356,7 @@ def top_sources(session: Session, period: DateRange, currencies: Sequence[str], 
     """
     charged = Checkout.amount_minor + Checkout.fee_cover_minor
     revenue = [func.sum(case((Checkout.currency == code, charged), else_=0)) for code in currencies]
-    converted = and_(Checkout.status == CheckoutStatus.COMPLETED, _in_range(Checkout.completed_at, period))
+    converted = and_(Checkout.status == CheckoutStatus.COMPLETED, period.contains(Checkout.completed_at))
 
     def ranked(column: Any) -> tuple[list[SourceRow], int]:
         """The top rows, and how many conversions had this column set at all (a window over every group)."""

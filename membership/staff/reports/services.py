@@ -17,13 +17,13 @@ import io
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from sqlalchemy import ColumnElement, Select, String, and_, case, cast, exists, func, literal, select, type_coerce
+from sqlalchemy import ColumnElement, Select, String, case, cast, exists, func, literal, select, type_coerce
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.orm import QueryableAttribute, Session
 
@@ -32,6 +32,7 @@ from membership.ballots.services import Tally
 from membership.giving.models import Checkout, Membership, MembershipStatus, Payment, PaymentStatus, Tier
 from membership.money import exponent
 from membership.patrons.services import patron_condition
+from membership.staff.dashboard.services import DateRange
 from membership.staff.models import StaffUser
 from membership.staff.services import record_audit
 from membership.staff.sql import utc_text
@@ -85,12 +86,8 @@ class ExportFilters:
     status: str = ""
 
     @property
-    def start(self) -> datetime:
-        return datetime.combine(self.first, time.min, UTC)
-
-    @property
-    def end(self) -> datetime:
-        return datetime.combine(self.last + timedelta(days=1), time.min, UTC)
+    def period(self) -> DateRange:
+        return DateRange(self.first, self.last)
 
     def filename(self, fmt: ExportFormat) -> str:
         """`payments-2026-01-01-to-2026-01-31.csv`"""
@@ -168,10 +165,6 @@ def _text(column: Any) -> ColumnElement[Any]:
     return type_coerce(column, String)
 
 
-def _between(column: Any, filters: ExportFilters) -> ColumnElement[bool]:
-    return and_(column >= filters.start, column < filters.end)
-
-
 def _payments(filters: ExportFilters, currencies: Sequence[str]) -> ExportQuery:
     columns = [
         Column("Paid at (UTC)", Payment.paid_at, Cell.DATETIME),
@@ -203,7 +196,7 @@ def _payments(filters: ExportFilters, currencies: Sequence[str]) -> ExportQuery:
         .join(Supporter, Supporter.id == Payment.supporter_id)
         .outerjoin(Membership, Membership.id == Payment.membership_id)
         .outerjoin(Checkout, Checkout.id == func.coalesce(Payment.checkout_id, Membership.checkout_id))
-        .where(_between(Payment.paid_at, filters))
+        .where(filters.period.contains(Payment.paid_at))
         .order_by(Payment.paid_at, Payment.id)
     )
     if filters.currency:
@@ -241,7 +234,7 @@ def _memberships(filters: ExportFilters, currencies: Sequence[str]) -> ExportQue
         .join(Supporter, Supporter.id == Membership.supporter_id)
         .outerjoin(Tier, Tier.id == Membership.tier_id)
         .outerjoin(Checkout, Checkout.id == Membership.checkout_id)
-        .where(_between(Membership.started_at, filters))
+        .where(filters.period.contains(Membership.started_at))
         .order_by(Membership.started_at, Membership.id)
     )
     if filters.currency:
@@ -264,7 +257,8 @@ def _supporters(filters: ExportFilters, now: datetime, grace: timedelta) -> Expo
         Column("Stripe customer", Supporter.stripe_customer_id),
         Column("Erased (UTC)", Supporter.erased_at, Cell.DATETIME),
     ]
-    query = select(*(c.expr for c in columns)).where(_between(Supporter.created_at, filters)).order_by(Supporter.id)
+    query = (select(*(c.expr for c in columns)).where(filters.period.contains(Supporter.created_at))
+             .order_by(Supporter.id))
     if filters.currency:
         query = query.where(exists().where(Payment.supporter_id == Supporter.id, Payment.currency == filters.currency))
     if filters.status == "patron":
