@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from membership.ballots.models import SuggestionStatus, TopicSuggestion, Vote, VoteChoice
+from membership.ballots.services import cast_vote
 from membership.db import db, utcnow
 from membership.email import OutboundEmail
 from membership.giving.models import (
@@ -36,6 +38,7 @@ from membership.patrons.models import MembershipChange
 from membership.staff.models import AuditEntry, Role
 from membership.supporters.models import ConsentEvent, Supporter
 from stripe_double import DoubleServer
+from tests.ballots.factories import add_ballot
 from tests.conftest import LiveServer, _free_port
 from tests.giving.flows import pay, sdk, settle, start_gift
 from tests.helpers import count, text
@@ -575,6 +578,36 @@ def test_erasure_signs_the_supporter_out_on_every_device(
     assert db.session.get(Supporter, patron_to_erase.supporter_id).session_epoch == 1  # type: ignore[union-attr]
     response = patron.get("/account")
     assert response.status_code == 302 and response.headers["Location"].startswith("/account/sign-in")
+
+
+def test_erasure_deletes_their_unused_suggestions_and_keeps_their_vote(
+    admin: FlaskClient, double: DoubleServer, patron_to_erase: Membership
+) -> None:
+    """Their own words go unless an editor made them a ballot option; the published tally doesn't move."""
+    sid = patron_to_erase.supporter_id
+    ballot = add_ballot(options=2, opens=timedelta(minutes=1))  # opened after they joined, so they may vote
+    cast_vote(db.session, ballot.id, sid, [ballot.options[0].id], utcnow() + timedelta(minutes=2), timedelta(days=3))
+    own_words = {status: TopicSuggestion(supporter_id=sid, text=f"Olena's street flooded again ({status.value})",
+                                         status=status) for status in SuggestionStatus}
+    accepted = own_words[SuggestionStatus.ACCEPTED]
+    accepted.option_id = ballot.options[1].id
+    someone_else = add_supporter("mykola@example.org")
+    theirs = TopicSuggestion(supporter_id=someone_else.id, text="Bus routes", status=SuggestionStatus.PENDING)
+    db.session.add_all([*own_words.values(), theirs])
+    db.session.commit()
+    kept, other = accepted.id, theirs.id
+    page = f"/staff/supporters/{sid}/erase"
+    assert admin.post(page, data={"email": "olena@example.org", "csrf_token": token(admin, page)}).status_code == 302
+    db.session.rollback()
+    assert sorted(db.session.execute(sa.select(TopicSuggestion.id, TopicSuggestion.text)).all()) == sorted([
+        (kept, "Olena's street flooded again (accepted)"),
+        (other, "Bus routes"),
+    ])
+    vote = db.session.scalars(sa.select(Vote)).one()
+    assert vote.supporter_id == sid
+    assert db.session.scalars(sa.select(VoteChoice.option_id)).all() == [ballot.options[0].id]
+    [entry] = audits("supporter.erased")
+    assert entry.details["suggestions_deleted"] == 2
 
 
 def test_erasure_while_stripe_webhooks_arrive(database_uri: str, admin: FlaskClient, double: DoubleServer,

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Text, cast, delete, func, or_, select, upd
 from sqlalchemy.orm import Session
 
 from membership.ballots import services as ballot_services
+from membership.ballots.models import SuggestionStatus, TopicSuggestion
 from membership.db import utcnow
 from membership.email import OutboundEmail
 from membership.giving.events import redact, sync_membership
@@ -481,8 +482,14 @@ def _redact_stripe_events(session: Session, needles: Sequence[str]) -> int:
     return redacted
 
 
-def _blank_personal_data(session: Session, supporter: Supporter) -> int:
-    """Blank everything here that identifies the supporter. Returns how many emails to them were deleted."""
+def _blank_personal_data(session: Session, supporter: Supporter) -> tuple[int, int]:
+    """Blank everything here that identifies the supporter. Returns how many emails to them, and how many of
+    their topic suggestions, were deleted.
+
+    Suggestions are their own words and may name them; those an editor accepted became a ballot option, the
+    newsroom's text now, and stay. Their votes stay too, tied to the anonymous row, so that a ballot's
+    published tally doesn't change.
+    """
     sid, email = supporter.id, supporter.email
     session.execute(update(Checkout).where(Checkout.supporter_id == sid).values(message=""))
     session.execute(update(ConsentEvent).where(ConsentEvent.supporter_id == sid).values(note=""))
@@ -494,8 +501,14 @@ def _blank_personal_data(session: Session, supporter: Supporter) -> int:
     emails = session.execute(delete(OutboundEmail).where(or_(sent_to, OutboundEmail.to_address == email)
                                                          if email else sent_to))
     session.execute(delete(SignInToken).where(SignInToken.supporter_id == sid))
+    suggestions = session.execute(delete(TopicSuggestion).where(TopicSuggestion.supporter_id == sid,
+                                                                TopicSuggestion.status != SuggestionStatus.ACCEPTED))
     supporter.email, supporter.name, supporter.email_consent = None, "", False
-    return int(getattr(emails, "rowcount", 0) or 0)
+    return _rowcount(emails), _rowcount(suggestions)
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def erase_supporter(session: Session, gateway: StripeGateway, actor: StaffUser, supporter: Supporter,
@@ -523,10 +536,11 @@ def erase_supporter(session: Session, gateway: StripeGateway, actor: StaffUser, 
             partial(gateway.delete_customer, str(supporter.stripe_customer_id)))
     except (StripeUnavailable, StripeRejected) as exc:
         raise StripeActionFailed(str(exc)) from exc
-    emails_deleted = _blank_personal_data(session, supporter)
+    emails_deleted, suggestions_deleted = _blank_personal_data(session, supporter)
     supporter.erased_at = utcnow()
     end_sessions(session, supporter)  # signed out on every device, as by their own sign-out
     record_audit(session, actor, "supporter.erased", target_type="supporter", target_id=supporter.id, ip=ip,
                  memberships_cancelled=[m.id for m in running], stripe_customer_deleted=customer_deleted,
-                 emails_deleted=emails_deleted, stripe_events_redacted=events_redacted)
+                 emails_deleted=emails_deleted, suggestions_deleted=suggestions_deleted,
+                 stripe_events_redacted=events_redacted)
     _refresh_from_stripe(session, gateway, running)
