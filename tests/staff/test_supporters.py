@@ -447,6 +447,9 @@ def test_bad_cancellations_never_reach_stripe(admin: FlaskClient, double: Double
 
 def test_export_downloads_their_data_as_json(admin: FlaskClient, double: DoubleServer, live_app: LiveServer) -> None:
     membership = become_patron(admin, double)
+    db.session.add(TopicSuggestion(supporter_id=membership.supporter_id, text="Flooding on our street",
+                                   status=SuggestionStatus.PENDING))
+    db.session.commit()
     page = f"/staff/supporters/{membership.supporter_id}/export"
     assert "Download the JSON file" in text(admin.get(page))
     response = admin.post(page, data={"csrf_token": token(admin, page)})
@@ -460,6 +463,7 @@ def test_export_downloads_their_data_as_json(admin: FlaskClient, double: DoubleS
     assert [p["amount_minor"] for p in data["payments"]] == [500]
     assert [g["frequency"] for g in data["gifts"]] == ["monthly"]
     assert "thank_you" in [e["message"] for e in data["emails"]]
+    assert [(t["text"], t["status"]) for t in data["topic_suggestions"]] == [("Flooding on our street", "pending")]
     assert data["ballots_taken_part"] == 0
     [entry] = audits("supporter.exported")
     assert (entry.target_id, entry.details) == (str(membership.supporter_id), {})

@@ -417,6 +417,8 @@ def export_supporter(session: Session, actor: StaffUser, supporter_id: int, now:
     s = record.supporter
     emails = session.scalars(select(OutboundEmail).where(OutboundEmail.supporter_id == supporter_id)
                              .order_by(OutboundEmail.id))
+    suggestions = session.scalars(select(TopicSuggestion).where(TopicSuggestion.supporter_id == supporter_id)
+                                  .order_by(TopicSuggestion.id))
     data: dict[str, Any] = {
         "exported_at": now.isoformat(),
         "supporter": {"id": s.id, "email": s.email, "name": s.name, "created_at": _iso(s.created_at),
@@ -448,6 +450,8 @@ def export_supporter(session: Session, actor: StaffUser, supporter_id: int, now:
                      "stripe_refund_id": r.stripe_refund_id, "at": _iso(r.created_at)} for r in record.refunds],
         "emails": [{"message": e.message, "to": e.to_address, "subject": e.subject, "status": e.status,
                     "created_at": _iso(e.created_at), "sent_at": _iso(e.sent_at)} for e in emails],
+        "topic_suggestions": [{"text": t.text, "status": t.status.value, "created_at": _iso(t.created_at),
+                               "reviewed_at": _iso(t.reviewed_at)} for t in suggestions],
         "ballots_taken_part": record.ballots,
     }
     record_audit(session, actor, "supporter.exported", target_type="supporter", target_id=supporter_id, ip=ip)
