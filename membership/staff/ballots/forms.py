@@ -228,6 +228,3 @@ class ArticleForm(FlaskForm):
 class AcceptSuggestionForm(FlaskForm):
     ballot = SelectField("Add to the draft ballot", coerce=int, choices=[])
 
-
-class ConfirmForm(FlaskForm):
-    """A button and its CSRF token: publish, decline."""

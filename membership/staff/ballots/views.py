@@ -28,11 +28,11 @@ from membership.staff.ballots.forms import (
     AcceptSuggestionForm,
     ArticleForm,
     BallotForm,
-    ConfirmForm,
     ballot_data,
     make_ballot_form,
     new_ballot_data,
 )
+from membership.staff.forms import ConfirmForm
 from membership.web import currency_rules, patron_grace
 
 bp = Blueprint("staff_ballots", __name__, url_prefix="/staff/ballots")
