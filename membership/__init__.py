@@ -55,6 +55,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from membership.staff.reports import views as staff_reports_views
     from membership.staff.supporters import views as staff_supporters_views
     from membership.staff.tiers import views as staff_tiers_views
+    from membership.staff.wall import views as staff_wall_views
+    from membership.wall import views as wall_views
 
     app.extensions["stripe_gateway"] = StripeGateway(
         app.config["STRIPE_SECRET_KEY"],
@@ -71,6 +73,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff_reports_views.bp)
     app.register_blueprint(staff_supporters_views.bp)
     app.register_blueprint(staff_tiers_views.bp)
+    app.register_blueprint(wall_views.bp)
+    app.register_blueprint(staff_wall_views.bp)
     app.register_blueprint(staff_ballots_views.bp)
     if app.config["MEMBERSHIP_ENV"] != "production":
         # The development outbox shows every email instead of sending it; production never serves it.

@@ -186,6 +186,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
         "MAIL_FROM": env.get("MAIL_FROM") or "Newsroom supporters <supporters@localhost>",
         "RENEWAL_RECEIPTS": _flag(env, "RENEWAL_RECEIPTS", default=True),
+        "SUPPORTER_WALL_REVIEW": _flag(env, "SUPPORTER_WALL_REVIEW", default=True),
         "SIGN_IN_LINK_MINUTES": _int(env, "SIGN_IN_LINK_MINUTES", 15),
         "SIGN_IN_LIMIT_PER_ADDRESS": _int(env, "SIGN_IN_LIMIT_PER_ADDRESS", 3),
         "SIGN_IN_LIMIT_PER_IP": _int(env, "SIGN_IN_LIMIT_PER_IP", 20),

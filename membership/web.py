@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flask import Flask, Response, current_app
@@ -29,6 +29,11 @@ def gateway() -> StripeGateway:
 def patron_grace() -> timedelta:
     """How long a past_due membership still makes its supporter a patron (PATRON_GRACE_DAYS)."""
     return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
+
+
+def wall_review() -> bool:
+    """Whether supporter-wall messages wait for an editor's approval (SUPPORTER_WALL_REVIEW)."""
+    return bool(current_app.config["SUPPORTER_WALL_REVIEW"])
 
 
 def default_currency_rules() -> Mapping[str, CurrencyRules]:
@@ -76,6 +81,11 @@ def control_attrs(field: Any, hint: str | None = None, **extra: str | None) -> d
     return attrs
 
 
+def format_day(value: datetime) -> str:
+    """'12 March 2026' (UTC)."""
+    return f"{value.day} {value:%B %Y}"
+
+
 def init_app(app: Flask) -> None:
     app.add_template_global(control_attrs)
     app.after_request(_commit_request)
@@ -83,6 +93,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_money, "money")
     app.add_template_filter(format_recurring, "recurring")
     app.add_template_filter(to_major_text, "major")
+    app.add_template_filter(format_day, "day")
 
     @app.context_processor
     def newsroom() -> dict[str, object]:

@@ -71,6 +71,7 @@ def test_production_does_not_invent_a_secret_key() -> None:
         ({"MEMBERSHIP_FEES": "EUR:abc,USD:1+1,GBP:1+1,UAH:1+1"}, "basis points"),
         ({"MEMBERSHIP_DEFAULT_CURRENCY": "CHF"}, "one of MEMBERSHIP_CURRENCIES"),
         ({"MEMBERSHIP_ALLOW_LIVE_KEYS": "maybe"}, "must be 1 or 0"),
+        ({"SUPPORTER_WALL_REVIEW": "later"}, "SUPPORTER_WALL_REVIEW must be 1 or 0"),
         ({"STRIPE_SECRET_KEY": "pk_test_abc"}, "secret key"),
         ({"MAIL_URL": "mail.example.org"}, "MAIL_URL must look like"),
         ({"SIGN_IN_LINK_MINUTES": "0"}, "SIGN_IN_LINK_MINUTES must be at least 1"),

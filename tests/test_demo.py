@@ -10,10 +10,19 @@ from flask import Flask
 
 from membership.db import db, utcnow
 from membership.demo import seed_catalogue, seed_history
-from membership.giving.models import Checkout, Membership, MembershipStatus, Payment, PaymentKind, PaymentStatus
+from membership.giving.models import (
+    Checkout,
+    Membership,
+    MembershipStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    WallStatus,
+)
 from membership.money import FeeRule
 from membership.staff.models import Role, StaffUser
 from membership.supporters.models import Supporter
+from membership.wall.services import wall_page
 from membership.web import currency_rules
 from tests.helpers import count
 from tests.staff.conftest import sign_in_as
@@ -47,6 +56,12 @@ def test_demo_history_looks_like_a_newsroom_and_is_seeded_once(app: Flask) -> No
     assert all(sub.startswith("sub_demo_") for sub in db.session.scalars(sa.select(Membership.stripe_subscription_id)))
     assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.source_url != "")) > 100
     assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.utm_campaign != "")) > 50
+    # The supporter wall has names, approved messages, one or two waiting for an editor, and anonymous givers.
+    wall = wall_page(db.session, review=True, size=1000).entries
+    assert len(wall) > 150 and sum(1 for entry in wall if entry.message) > 30
+    assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.anonymous.is_(True))) > 30
+    assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.message != "",
+                                                              Checkout.wall_status == WallStatus.PENDING)) > 3
 
 
 def test_seed_demo_command_adds_history_and_the_demo_admin(app: Flask, tmp_path: Path) -> None:

@@ -43,10 +43,10 @@ class GiveForm(FlaskForm):
         "Your name", validators=[DataRequired("Enter your name."), Length(max=NAME_MAX)]
     )
     message = TextAreaField(
-        "A message for the newsroom (optional, may be shown publicly)",
+        "A message for the newsroom (optional, may be shown on our supporter wall)",
         validators=[Optional(), Length(max=MESSAGE_MAX)],
     )
-    anonymous = BooleanField("Keep my name and message off any public list of supporters")
+    anonymous = BooleanField("Keep my name and message off our supporter wall")
     cover_fees = BooleanField("Cover the card processing fees, so the newsroom receives my full gift")
     email_consent = BooleanField("Email me news and updates from the newsroom (you can stop any time)")
     source = HiddenField(validators=[Optional(), Length(max=SOURCE_MAX)])

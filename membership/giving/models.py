@@ -54,6 +54,15 @@ class CheckoutStatus(enum.StrEnum):
     FAILED = "failed"  # an asynchronous payment failed after the session completed
 
 
+class WallStatus(enum.StrEnum):
+    """Where a checkout stands on the public supporter wall (`membership.wall`). Anonymous checkouts are never
+    on it, whatever this says."""
+
+    PENDING = "pending"  # the name is shown; a message waits for an editor when SUPPORTER_WALL_REVIEW is on
+    APPROVED = "approved"  # an editor approved the message
+    HIDDEN = "hidden"  # an editor took the entry off the wall
+
+
 class MembershipStatus(enum.StrEnum):
     """Stripe's subscription statuses, verbatim."""
 
@@ -193,11 +202,16 @@ class Checkout(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    wall_status: Mapped[WallStatus] = mapped_column(enum_column(WallStatus, "wall_status"),
+                                                    default=WallStatus.PENDING, server_default="pending")
+    wall_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     supporter: Mapped[Supporter] = relationship()
 
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
+        # The supporter wall, newest first.
+        Index("ix_checkouts_status_completed_at", "status", "completed_at"),
         CheckConstraint("fee_cover_minor >= 0", name="fee_cover_not_negative"),
         # The staff supporter list's filters: by article (trigram GIN on PostgreSQL for LIKE '%…%', plain on
         # SQLite), and by campaign in supporter order.

@@ -18,7 +18,8 @@ from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm
 from membership.giving.models import Checkout, Frequency
 from membership.giving.stripe_gateway import InvalidWebhook
 from membership.money import parse_major_amount, to_major_text
-from membership.web import currency_rules, gateway
+from membership.wall.services import RECENT, wall_page
+from membership.web import currency_rules, gateway, wall_review
 
 bp = Blueprint("giving", __name__)
 
@@ -128,6 +129,7 @@ def support_page() -> str:
         attribution_query=urlencode(attribution),
         other_ways=other_ways,
         once_presets=services.preset_amounts(current_session(), currency, Frequency.ONCE),
+        recent_supporters=wall_page(current_session(), wall_review(), size=RECENT).entries,
     )
 
 

@@ -24,6 +24,7 @@ class Permission(enum.StrEnum):
     MANAGE_SUPPORTERS = "manage_supporters"  # refunds, cancellations, data export, erasure
     REPORTS = "reports"  # reports and exports
     BALLOTS = "ballots"  # ballots and topic suggestions
+    WALL = "wall"  # the public supporter wall: approve messages, hide entries
     TIERS = "tiers"  # tiers, preset amounts, bounds
     STAFF = "staff"  # staff users and the two-factor policy
     AUDIT = "audit"  # the audit log
@@ -31,7 +32,7 @@ class Permission(enum.StrEnum):
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ANALYST: frozenset({Permission.DASHBOARD, Permission.SUPPORTERS, Permission.REPORTS}),
-    Role.EDITOR: frozenset({Permission.BALLOTS}),
+    Role.EDITOR: frozenset({Permission.BALLOTS, Permission.WALL}),
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -52,6 +52,7 @@ STAFF_NAV: list[tuple[Permission, str, str]] = [
     (Permission.REPORTS, "staff_reports.index", "Reports"),
     (Permission.TIERS, "staff_tiers.index", "Tiers and amounts"),
     (Permission.BALLOTS, "staff_ballots.index", "Ballots"),
+    (Permission.WALL, "staff_wall.index", "Supporter wall"),
     (Permission.STAFF, "staff.users", "Staff users"),
     (Permission.AUDIT, "staff.audit", "Audit log"),
 ]

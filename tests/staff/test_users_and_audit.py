@@ -131,6 +131,7 @@ STAFF_ROUTES: list[tuple[str, set[Role]]] = [
     ("/staff/ballots/suggestions", {Role.EDITOR, Role.ADMIN}),
     ("/staff/ballots/{ballot_id}", {Role.EDITOR, Role.ADMIN}),
     ("/staff/ballots/{ballot_id}/edit", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/wall", {Role.EDITOR, Role.ADMIN}),
 ]
 EVERYONE = {Role.ANALYST, Role.EDITOR, Role.ADMIN}
 # Every form a staff page posts to. Each is posted with a valid CSRF token, so what answers is the role check.
@@ -159,19 +160,31 @@ STAFF_POSTS: list[tuple[str, set[Role]]] = [
     ("/staff/ballots/{ballot_id}/options/{option_id}/article", {Role.EDITOR, Role.ADMIN}),
     ("/staff/ballots/suggestions/{suggestion_id}/accept", {Role.EDITOR, Role.ADMIN}),
     ("/staff/ballots/suggestions/{suggestion_id}/decline", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/wall/{checkout_id}/approve", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/wall/{checkout_id}/hide", {Role.EDITOR, Role.ADMIN}),
 ]
 # Open to anyone: how staff get in and out.
 STAFF_PUBLIC = {"/staff/sign-in", "/staff/sign-in/code", "/staff/sign-out"}
 
 
 def route_ids() -> dict[str, int]:
-    """Rows the routes' placeholders name: a tier, a supporter with a payment and a membership, a draft ballot
-    with an option, and a topic suggestion."""
+    """Rows the routes' placeholders name: a tier, a supporter with a paid checkout, a payment and a membership,
+    a draft ballot with an option, and a topic suggestion."""
     from datetime import timedelta
 
     from membership.ballots.models import Ballot, BallotOption, TopicSuggestion, VotingMethod
     from membership.db import utcnow
-    from membership.giving.models import Membership, MembershipStatus, Payment, PaymentKind, PaymentStatus, Tier
+    from membership.giving.models import (
+        Checkout,
+        CheckoutStatus,
+        Frequency,
+        Membership,
+        MembershipStatus,
+        Payment,
+        PaymentKind,
+        PaymentStatus,
+        Tier,
+    )
     from membership.supporters.models import Supporter
 
     tier = Tier(slug="matrix", name="Matrix")
@@ -186,11 +199,13 @@ def route_ids() -> dict[str, int]:
                             status=MembershipStatus.ACTIVE, amount_minor=500, currency="EUR", interval="month")
     option = BallotOption(ballot_id=ballot.id, title="Schools", position=0)
     suggestion = TopicSuggestion(supporter_id=supporter.id, text="Rebuilding schools")
-    db.session.add_all([payment, membership, option, suggestion])
+    checkout = Checkout(supporter_id=supporter.id, frequency=Frequency.ONCE, amount_minor=500, currency="EUR",
+                        message="Thank you", status=CheckoutStatus.COMPLETED, completed_at=utcnow())
+    db.session.add_all([payment, membership, option, suggestion, checkout])
     db.session.commit()
     return {"tier_id": tier.id, "supporter_id": supporter.id, "payment_id": payment.id,
             "membership_id": membership.id, "ballot_id": ballot.id, "option_id": option.id,
-            "suggestion_id": suggestion.id}
+            "suggestion_id": suggestion.id, "checkout_id": checkout.id}
 
 
 def act_as(client: FlaskClient, who: str, admin: StaffUser, make_staff: Callable[..., StaffUser]) -> None:

@@ -1,0 +1,1 @@
+"""Staff moderation of the supporter wall (editors and admins): approve messages, hide entries."""
