@@ -28,7 +28,7 @@ def test_every_visible_control_has_a_label(page: Page, path: str) -> None:
     assert [c["control"] for c in controls if not c["labelled"]] == []
 
 
-@pytest.mark.parametrize("path", ["/", "/give"])
+@pytest.mark.parametrize("path", ["/", "/give", "/supporters"])
 def test_first_tab_reaches_the_skip_link(page: Page, path: str) -> None:
     page.goto(path)
 
