@@ -69,6 +69,10 @@ class BallotEmailsForm(FlaskForm):
     ballot_emails = BooleanField("Email me when a topic I voted for is published")
 
 
+class WallForm(FlaskForm):
+    on_wall = BooleanField("Show my name and messages on the supporter wall")
+
+
 class ChangeAmountForm(FlaskForm):
     """A new amount for the membership, in its own currency and within that currency's bounds.
 

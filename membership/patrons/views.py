@@ -28,9 +28,11 @@ from membership.patrons.forms import (
     ConsentForm,
     PortalForm,
     SignInForm,
+    WallForm,
 )
 from membership.patrons.models import TokenPurpose
 from membership.supporters.services import end_sessions
+from membership.wall.services import set_shown_on_wall, shown_on_wall
 from membership.web import currency_rules, gateway, patron_grace
 
 bp = Blueprint("patrons", __name__, url_prefix="/account")
@@ -169,12 +171,14 @@ def fix_card(token: str) -> ResponseReturnValue:
 def account() -> str:
     supporter = signed_in_supporter()
     overview = services.account_overview(current_session(), supporter.id, patron_grace())
+    on_wall = shown_on_wall(current_session(), supporter.id)
     return render_template(
         "patrons/account.html",
         overview=overview,
         membership=overview.membership,
         consent_form=ConsentForm(formdata=None, data={"email_consent": supporter.email_consent}),
         ballot_emails_form=BallotEmailsForm(formdata=None, data={"ballot_emails": supporter.ballot_emails}),
+        wall_form=WallForm(formdata=None, data={"on_wall": on_wall}) if on_wall is not None else None,
         can_change_amount=services.amount_changeable(overview.membership),
         can_cancel=services.cancellable(overview.membership),
         can_resume=services.resumable(overview.membership),
@@ -203,6 +207,17 @@ def ballot_emails() -> ResponseReturnValue:
         services.update_ballot_emails(current_session(), signed_in_supporter().id, bool(form.ballot_emails.data))
         flash("We'll email you when a topic you voted for is published." if form.ballot_emails.data
               else "We won't email you when a topic you voted for is published.")
+    return redirect(url_for("patrons.account"), code=303)
+
+
+@bp.post("/wall")
+@sign_in_required
+def wall() -> ResponseReturnValue:
+    form = WallForm()
+    if form.validate_on_submit():
+        set_shown_on_wall(current_session(), signed_in_supporter().id, bool(form.on_wall.data))
+        flash("Your name is on our supporter wall. Thank you!" if form.on_wall.data
+              else "Your name and messages are off our supporter wall.")
     return redirect(url_for("patrons.account"), code=303)
 
 

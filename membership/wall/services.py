@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from membership.giving.models import Checkout, CheckoutStatus, Frequency, Payment, PaymentStatus, WallStatus
@@ -80,6 +80,20 @@ def wall_page(session: Session, review: bool, before: int | None = None, size: i
     rows = session.execute(query.order_by(Checkout.completed_at.desc(), Checkout.id.desc()).limit(size + 1)).all()
     entries = [entry_of(checkout, name, bool(shown)) for checkout, name, shown in rows[:size]]
     return WallPage(entries=entries, next_cursor=entries[-1].checkout_id if len(rows) > size else None)
+
+
+def shown_on_wall(session: Session, supporter_id: int) -> bool | None:
+    """Whether the supporter's name is on the wall (any of their paid checkouts not anonymous); None when they
+    have no paid checkout, so there is nothing to show or hide."""
+    choices = set(session.scalars(select(Checkout.anonymous).where(
+        Checkout.supporter_id == supporter_id, Checkout.status == CheckoutStatus.COMPLETED)))
+    return (False in choices) if choices else None
+
+
+def set_shown_on_wall(session: Session, supporter_id: int, shown: bool) -> None:
+    """The supporter's own choice, from their account: every checkout of theirs goes on or off the wall (an
+    entry an editor hid stays hidden)."""
+    session.execute(update(Checkout).where(Checkout.supporter_id == supporter_id).values(anonymous=not shown))
 
 
 def supporters_count(session: Session) -> int:

@@ -17,7 +17,8 @@ from membership.wall.services import PAGE_SIZE
 from stripe_double import DoubleServer
 from tests.conftest import LiveServer
 from tests.giving.flows import pay, settle, start_gift
-from tests.helpers import text
+from tests.helpers import csrf_token, text
+from tests.patrons.accounts import add_supporter, sign_in
 from tests.wall.factories import add_gift
 
 HOUR = timedelta(hours=1)
@@ -123,3 +124,46 @@ def test_the_support_page_shows_the_newest_supporters(app: Flask, client: FlaskC
     page = text(client.get("/"))
     assert "Readers who support us" in page and 'href="/supporters">See all our supporters' in page
     assert names(page) == [f"Reader {n}" for n in range(7, 1, -1)]
+
+
+def wall_checkbox(page: str) -> str:
+    match = re.search(r'<input[^>]*name="on_wall"[^>]*>', page)
+    assert match is not None, "no supporter-wall checkbox on the account page"
+    return match.group(0)
+
+
+def test_supporters_take_themselves_off_the_wall_and_back_from_their_account(app: Flask, client: FlaskClient) -> None:
+    first = add_gift("Olena", message="Thank you", wall_status=WallStatus.APPROVED, ago=2 * HOUR)
+    olena = db.session.get(Supporter, first.supporter_id)
+    assert olena is not None
+    add_gift("Olena", anonymous=True, supporter=olena, ago=HOUR)
+    add_gift("Taras")
+    sign_in(client, olena)
+    assert "checked" in wall_checkbox(text(client.get("/account")))  # one of her gifts is on the wall
+    response = client.post("/account/wall", data={"csrf_token": csrf_token(client, "/account")})
+    assert response.status_code == 303 and response.headers["Location"] == "/account"
+    page = text(client.get("/account"))
+    assert "Your name and messages are off our supporter wall." in page and "checked" not in wall_checkbox(page)
+    assert names(text(client.get("/supporters"))) == ["Taras"]
+    client.post("/account/wall", data={"on_wall": "y", "csrf_token": csrf_token(client, "/account")})
+    assert "Your name is on our supporter wall. Thank you!" in text(client.get("/account"))
+    assert names(text(client.get("/supporters"))) == ["Taras", "Olena", "Olena"]
+    assert "Thank you" in text(client.get("/supporters"))
+    # Without a CSRF token nothing changes.
+    assert client.post("/account/wall", data={}).status_code == 400
+    assert names(text(client.get("/supporters"))) == ["Taras", "Olena", "Olena"]
+
+
+def test_an_entry_an_editor_hid_stays_hidden_whatever_the_supporter_chooses(app: Flask, client: FlaskClient) -> None:
+    hidden = add_gift("Olena", wall_status=WallStatus.HIDDEN)
+    olena = db.session.get(Supporter, hidden.supporter_id)
+    assert olena is not None
+    sign_in(client, olena)
+    client.post("/account/wall", data={"on_wall": "y", "csrf_token": csrf_token(client, "/account")})
+    assert names(text(client.get("/supporters"))) == []
+
+
+def test_without_a_paid_gift_the_account_has_no_wall_section(app: Flask, client: FlaskClient) -> None:
+    sign_in(client, add_supporter("reader@example.org"))
+    page = text(client.get("/account"))
+    assert page.count("Supporter wall") == 0 and 'name="on_wall"' not in page
