@@ -199,6 +199,7 @@ def thanks() -> tuple[str, int]:
         "giving/thanks.html",
         checkout=checkout,
         confirmed=confirmation.confirmed,
+        wall_review=wall_review(),
         description=services.describe_gift(checkout.amount_minor, checkout.currency, checkout.frequency),
     ), 200
 

@@ -41,6 +41,9 @@ def test_a_paid_gift_through_stripe_appears_with_its_message_once_approved(
     assert f"{utcnow().day} {utcnow():%B %Y}" in page
     assert "Keep asking the hard questions." not in page  # waits for an editor (SUPPORTER_WALL_REVIEW on)
     assert "Messages\n    appear once our team has read them." in page
+    thanks = re.sub(r"\s+", " ", text(client.get(f"/give/thanks?session_id={checkout.stripe_session_id}")))
+    assert ("Your name is on our supporter wall, and your message joins it once our team has read it. "
+            "You can take it off from your account at any time.") in re.sub(r"<[^>]+>", "", thanks)
     db.session.execute(sa.update(Checkout).values(wall_status=WallStatus.APPROVED))
     db.session.commit()
     assert "Keep asking the hard questions." in text(client.get("/supporters"))
@@ -55,6 +58,7 @@ def test_an_anonymous_gift_is_counted_but_not_named(app: Flask, client: FlaskCli
     page = text(client.get("/supporters"))
     assert names(page) == [] and "Mykola" not in page and "For Kharkiv" not in page
     assert "1 reader has given" in page
+    assert "supporter wall" not in text(client.get(f"/give/thanks?session_id={checkout.stripe_session_id}"))
 
 
 def test_who_is_left_off(app: Flask, client: FlaskClient) -> None:
