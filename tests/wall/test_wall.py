@@ -123,6 +123,7 @@ def test_a_bad_page_is_refused(app: Flask, client: FlaskClient, before: str) -> 
 
 def test_the_support_page_shows_the_newest_supporters(app: Flask, client: FlaskClient) -> None:
     assert "Readers who support us" not in text(client.get("/"))
+    assert '<a href="/supporters">Supporters</a>' in text(client.get("/give"))  # in every public page's header
     for n in range(8):
         add_gift(f"Reader {n}", ago=timedelta(minutes=10 - n))
     page = text(client.get("/"))
