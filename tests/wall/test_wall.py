@@ -144,7 +144,8 @@ def test_supporters_take_themselves_off_the_wall_and_back_from_their_account(app
     add_gift("Olena", anonymous=True, supporter=olena, ago=HOUR)
     add_gift("Taras")
     sign_in(client, olena)
-    assert "checked" in wall_checkbox(text(client.get("/account")))  # one of her gifts is on the wall
+    account = text(client.get("/account"))
+    assert "checked" in wall_checkbox(account) and account.count('href="/supporters">See the supporter wall') == 1
     response = client.post("/account/wall", data={"csrf_token": csrf_token(client, "/account")})
     assert response.status_code == 303 and response.headers["Location"] == "/account"
     page = text(client.get("/account"))
