@@ -50,6 +50,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from membership.giving.stripe_gateway import StripeGateway
     from membership.patrons import views as patrons_views
     from membership.staff import views as staff_views
+    from membership.staff.appeal import views as staff_appeal_views
     from membership.staff.ballots import views as staff_ballots_views
     from membership.staff.dashboard import views as staff_dashboard_views
     from membership.staff.reports import views as staff_reports_views
@@ -75,6 +76,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff_tiers_views.bp)
     app.register_blueprint(wall_views.bp)
     app.register_blueprint(staff_wall_views.bp)
+    app.register_blueprint(staff_appeal_views.bp)
     app.register_blueprint(staff_ballots_views.bp)
     if app.config["MEMBERSHIP_ENV"] != "production":
         # The development outbox shows every email instead of sending it; production never serves it.

@@ -8,6 +8,7 @@ that names the variable to fix.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ class CurrencyRules:
     code: str
     limits: AmountLimits
     fee: FeeRule
+
+
+# A site allowed to frame /appeal: a scheme and host (a leading `*.` for its subdomains), an optional port.
+EMBED_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?")
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -187,6 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "MAIL_FROM": env.get("MAIL_FROM") or "Newsroom supporters <supporters@localhost>",
         "RENEWAL_RECEIPTS": _flag(env, "RENEWAL_RECEIPTS", default=True),
         "SUPPORTER_WALL_REVIEW": _flag(env, "SUPPORTER_WALL_REVIEW", default=True),
+        "APPEAL_EMBED_ORIGINS": " ".join((env.get("APPEAL_EMBED_ORIGINS") or "").split()),
         "SIGN_IN_LINK_MINUTES": _int(env, "SIGN_IN_LINK_MINUTES", 15),
         "SIGN_IN_LIMIT_PER_ADDRESS": _int(env, "SIGN_IN_LIMIT_PER_ADDRESS", 3),
         "SIGN_IN_LIMIT_PER_IP": _int(env, "SIGN_IN_LIMIT_PER_IP", 20),
@@ -246,6 +252,10 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
             raise ConfigError(f"{name} must be at least 1.")
     if int(config["PATRON_GRACE_DAYS"]) < 0:
         raise ConfigError("PATRON_GRACE_DAYS must be 0 or more.")
+    for origin in str(config.get("APPEAL_EMBED_ORIGINS") or "").split():
+        if not EMBED_ORIGIN.fullmatch(origin):
+            raise ConfigError(f"APPEAL_EMBED_ORIGINS must list the sites that may embed the appeal, like "
+                              f"'https://news.example https://*.news.example' (got {origin!r}).")
     if not 0 <= int(config["MEMBERSHIP_TRUSTED_PROXIES"]) <= 5:
         raise ConfigError("MEMBERSHIP_TRUSTED_PROXIES must be the number of proxies in front of the app, 0 to 5.")
     rules = parse_currency_rules(

@@ -18,7 +18,7 @@ from membership.money import format_money, format_recurring, to_major_text
 # No third-party origins anywhere: scripts, styles, fonts and images come from this app only.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; form-action 'self' {stripe}; frame-ancestors 'none'; base-uri 'self'"
+    "font-src 'self'; form-action 'self' {stripe}; frame-ancestors {frame_ancestors}; base-uri 'self'"
 )
 
 
@@ -57,14 +57,20 @@ def _commit_request(response: Response) -> Response:
     return response
 
 
-def _security_headers(response: Response) -> Response:
+def content_security_policy(frame_ancestors: str = "'none'") -> str:
     # Redirects to Stripe's hosted pages are 303s, not form posts, so form-action stays local
     # plus the configured Stripe (or double) origin for the rare browser that checks redirects.
     stripe_origin = current_app.config.get("STRIPE_API_BASE") or "https://checkout.stripe.com"
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(stripe=stripe_origin))
+    return CONTENT_SECURITY_POLICY.format(stripe=stripe_origin, frame_ancestors=frame_ancestors)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", content_security_policy())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
+        # The old header for old browsers; a page others may frame (the appeal) says so in its CSP alone.
+        response.headers.setdefault("X-Frame-Options", "DENY")
     return response
 
 

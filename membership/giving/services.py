@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from membership.config import CurrencyRules
@@ -107,6 +107,19 @@ def preset_amounts(session: Session, currency: str, frequency: Frequency) -> lis
             .order_by(AmountPreset.position, AmountPreset.amount_minor)
         )
     )
+
+
+def smallest_monthly_amount(session: Session, currency: str) -> int | None:
+    """The appeal's "cup of coffee a month": the cheapest active tier's monthly amount in `currency`, else the
+    smallest monthly preset, else None (the appeal then names no amount)."""
+    tier_amount = session.scalar(
+        select(func.min(TierAmount.amount_minor)).join(Tier, Tier.id == TierAmount.tier_id)
+        .where(Tier.active.is_(True), TierAmount.currency == currency, TierAmount.frequency == Frequency.MONTHLY)
+    )
+    if tier_amount is not None:
+        return int(tier_amount)
+    presets = preset_amounts(session, currency, Frequency.MONTHLY)
+    return min(presets) if presets else None
 
 
 def tier_for_amount(session: Session, currency: str, frequency: Frequency, amount_minor: int) -> Tier | None:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
@@ -19,7 +29,7 @@ from membership.giving.models import Checkout, Frequency
 from membership.giving.stripe_gateway import InvalidWebhook
 from membership.money import parse_major_amount, to_major_text
 from membership.wall.services import RECENT, wall_page
-from membership.web import currency_rules, gateway, wall_review
+from membership.web import content_security_policy, currency_rules, gateway, wall_review
 
 bp = Blueprint("giving", __name__)
 
@@ -131,6 +141,26 @@ def support_page() -> str:
         once_presets=services.preset_amounts(current_session(), currency, Frequency.ONCE),
         recent_supporters=wall_page(current_session(), wall_review(), size=RECENT).entries,
     )
+
+
+@bp.get("/appeal")
+def appeal() -> ResponseReturnValue:
+    """The appeal for the foot of an article, made to be framed by the newsroom's site (APPEAL_EMBED_ORIGINS).
+
+    Its links open in the whole window (`target=_top`) and carry the article (`?source=`) and any `utm_*` on."""
+    currency = request.args.get("currency", "").strip().upper()
+    if currency not in currency_rules():
+        currency = current_app.config["MEMBERSHIP_DEFAULT_CURRENCY"]
+    attribution = {k: v for k, v in _attribution_from(request.args).items() if v}
+    monthly = services.smallest_monthly_amount(current_session(), currency)
+    page = render_template("giving/appeal.html", currency=currency, monthly=monthly,
+                           attribution_query=urlencode(attribution),
+                           monthly_query=urlencode({"frequency": "monthly", "amount": to_major_text(monthly, currency),
+                                                    "currency": currency, **attribution}) if monthly else "")
+    response = make_response(page)
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        " ".join(["'self'", *current_app.config["APPEAL_EMBED_ORIGINS"].split()]))
+    return response
 
 
 @bp.get("/give")

@@ -132,6 +132,7 @@ STAFF_ROUTES: list[tuple[str, set[Role]]] = [
     ("/staff/ballots/{ballot_id}", {Role.EDITOR, Role.ADMIN}),
     ("/staff/ballots/{ballot_id}/edit", {Role.EDITOR, Role.ADMIN}),
     ("/staff/wall", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/appeal", {Role.ANALYST, Role.EDITOR, Role.ADMIN}),
 ]
 EVERYONE = {Role.ANALYST, Role.EDITOR, Role.ADMIN}
 # Every form a staff page posts to. Each is posted with a valid CSRF token, so what answers is the role check.
