@@ -169,6 +169,7 @@ def main() -> int:
             f"  Give form           {app_url}/give\n"
             f"  Monthly, prefilled  {app_url}/give?frequency=monthly&amount=5&currency=EUR\n"
             f"  Supporter wall      {app_url}/supporters   (moderated at {app_url}/staff/wall)\n"
+            f"  Article appeal      {app_url}/appeal   (its embed code: {app_url}/staff/appeal)\n"
             f"  Stripe double       {double_url}/   (sessions, subscriptions, test clocks, webhook deliveries)\n"
             f"{emails}"
             f"  Periodic jobs       `flask --app membership jobs run` every {JOBS_EVERY_SECONDS} s\n"
