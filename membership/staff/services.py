@@ -114,6 +114,11 @@ def two_factor_required(session: Session) -> bool:
 # Accounts -------------------------------------------------------------------------------------------
 
 
+def find_staff(session: Session, email: str) -> StaffUser | None:
+    """The account with this address, in any case."""
+    return session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+
+
 def normalise_staff_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320 or " " in email:
@@ -193,23 +198,26 @@ def _other_active_admins(session: Session, user: StaffUser) -> int:
     ) or 0)
 
 
-def reset_password(session: Session, admin: StaffUser, user: StaffUser, ip: str = "") -> str:
+def reset_password(session: Session, admin: StaffUser | None, user: StaffUser, ip: str = "") -> str:
+    """A new one-time password for `user`; lifts a lock-out and ends their sessions. `admin` None: the command line."""
     password = one_time_password()
     user.password_hash = _hash_password(password)
     user.must_change_password = True
     user.failed_attempts = 0
     user.locked_until = None
     user.session_epoch += 1
-    record_audit(session, admin, "staff.password_reset", target_type="staff_user", target_id=user.id, ip=ip)
+    record_audit(session, admin, "staff.password_reset", target_type="staff_user", target_id=user.id, ip=ip,
+                 actor_label="command line" if admin is None else "")
     return password
 
 
-def reset_two_factor(session: Session, admin: StaffUser, user: StaffUser, ip: str = "") -> None:
+def reset_two_factor(session: Session, admin: StaffUser | None, user: StaffUser, ip: str = "") -> None:
     """Turn `user`'s two-factor sign-in off, delete their recovery codes and end their sessions, for when they
-    lost their phone."""
+    lost their phone. `admin` None: the command line (when no admin can sign in)."""
     _turn_two_factor_off(session, user)
     user.session_epoch += 1
-    record_audit(session, admin, "staff.two_factor_reset", target_type="staff_user", target_id=user.id, ip=ip)
+    record_audit(session, admin, "staff.two_factor_reset", target_type="staff_user", target_id=user.id, ip=ip,
+                 actor_label="command line" if admin is None else "")
 
 
 def set_two_factor_policy(session: Session, admin: StaffUser, required: bool, ip: str = "") -> None:

@@ -1,5 +1,6 @@
 """Recovery codes: shown once and stored hashed, a code signs in once, wrong ones lock out like wrong TOTP codes,
-new codes void the old ones, turning two-factor off or resetting it deletes them."""
+new codes void the old ones, turning two-factor off or resetting it deletes them, and the command line's
+break-glass resets."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from werkzeug.test import TestResponse
 from membership.db import db
 from membership.staff import recovery, services, totp
 from membership.staff.models import AuditEntry, RecoveryCode, Role, StaffUser
-from tests.helpers import text
+from tests.helpers import count, text
 from tests.staff.conftest import PASSWORD, sign_in_as
 from tests.staff.test_sign_in import sign_in, token, turn_on_two_factor
 
@@ -303,6 +304,58 @@ def test_the_account_pages_warn_when_few_codes_are_left(
     page = text(client.get("/staff/account/two-factor"))
     assert page_says in page
     assert ('<p class="warning">' in page) == (home_says is not None)
+
+
+# The command line's break-glass ----------------------------------------------------------------------------
+
+
+def test_cli_resets_two_factor_when_no_admin_can_sign_in(
+    app: Flask, client: FlaskClient, make_staff: Callable[..., StaffUser]
+) -> None:
+    user = make_staff(Role.ADMIN, email="only-admin@newsroom.example")
+    with_two_factor(client, user)
+    sign_in_as(client, user)
+    result = app.test_cli_runner().invoke(args=["staff", "reset-two-factor", "Only-Admin@Newsroom.example"])
+    assert result.exit_code == 0, result.output
+    assert "Two-factor sign-in is off for only-admin@newsroom.example" in result.output
+    db.session.refresh(user)
+    assert not user.totp_enabled and user.totp_secret == "" and stored(user) == []
+    assert client.get("/staff/").status_code == 302  # their sessions ended
+    [entry] = audit("staff.two_factor_reset")
+    assert (entry.actor, entry.staff_user_id, entry.target_id) == ("command line", None, str(user.id))
+    assert sign_in(client, "only-admin@newsroom.example").headers["Location"] == "/staff/"  # type: ignore[attr-defined]
+
+
+def test_cli_refuses_an_unknown_address_and_changes_nothing(
+    app: Flask, client: FlaskClient, make_staff: Callable[..., StaffUser]
+) -> None:
+    user = make_staff(Role.ADMIN, email="known@newsroom.example")
+    with_two_factor(client, user)
+    entries, epoch = count(AuditEntry), db.session.get_one(StaffUser, user.id).session_epoch
+    runner = app.test_cli_runner()
+    for command in ("reset-two-factor", "reset-password"):
+        result = runner.invoke(args=["staff", command, "unknown@newsroom.example"])
+        assert result.exit_code == 2
+        assert "no staff account has the address 'unknown@newsroom.example'; nothing was changed." in result.output
+    make_staff(Role.EDITOR, email="no2fa@newsroom.example")
+    off = runner.invoke(args=["staff", "reset-two-factor", "no2fa@newsroom.example"])
+    assert off.exit_code == 1 and "already off for no2fa@newsroom.example" in off.output
+    assert count(AuditEntry) == entries + 1  # the editor's creation only
+    db.session.refresh(user)
+    assert user.totp_enabled and len(stored(user)) == 10 and user.session_epoch == epoch
+
+
+def test_cli_resets_a_password(app: Flask, client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:
+    user = make_staff(Role.ADMIN, email="forgetful@newsroom.example")
+    for _ in range(app.config["STAFF_LOCKOUT_ATTEMPTS"]):
+        sign_in(client, "forgetful@newsroom.example", "a wrong guess here")
+    result = app.test_cli_runner().invoke(args=["staff", "reset-password", "forgetful@newsroom.example"])
+    assert result.exit_code == 0, result.output
+    one_time = result.output.strip().rsplit(" ", 1)[-1]
+    assert sign_in(client, "forgetful@newsroom.example", one_time).status_code == 302  # type: ignore[attr-defined]
+    assert client.get("/staff/").headers["Location"] == "/staff/account/password"  # to be changed first
+    [entry] = audit("staff.password_reset")
+    assert (entry.actor, entry.staff_user_id, entry.target_id) == ("command line", None, str(user.id))
 
 
 # Concurrency (PostgreSQL) ----------------------------------------------------------------------------------
