@@ -18,7 +18,7 @@ from membership.email import flush_committed_emails, retry_due_emails, run_email
 from membership.giving import events
 from membership.jobs import run_jobs
 from membership.staff import services as staff_services
-from membership.staff.models import Role
+from membership.staff.models import Role, StaffUser
 from membership.staff.reports import services as reports
 from membership.web import currency_rules, gateway, patron_grace
 
@@ -101,6 +101,41 @@ def create_staff_command(email: str, role: str, name: str, one_time: bool) -> No
     click.echo(f"Created {user.role.value} {user.email}.")
     if generated:
         click.echo(f"One-time password (shown once; to be changed at first sign-in): {generated}")
+
+
+def _existing_staff(email: str) -> StaffUser:
+    user = staff_services.find_staff(current_session(), email)
+    if user is None:
+        raise click.BadParameter(f"no staff account has the address {email!r}; nothing was changed.",
+                                 param_hint="EMAIL")
+    return user
+
+
+@staff_cli.command("reset-two-factor")
+@click.argument("email")
+def reset_two_factor_command(email: str) -> None:
+    """Turn off EMAIL's two-factor sign-in, delete their recovery codes and end their sessions.
+
+    For the server's operator when nobody who can do it at /staff/users can sign in.
+    """
+    user = _existing_staff(email)
+    if not user.totp_enabled:
+        raise click.ClickException(f"Two-factor sign-in is already off for {user.email}; nothing was changed.")
+    staff_services.reset_two_factor(current_session(), None, user)
+    db.session.commit()
+    click.echo(f"Two-factor sign-in is off for {user.email}: their recovery codes are deleted and their sessions "
+               "ended. They sign in with their password and set it up again.")
+
+
+@staff_cli.command("reset-password")
+@click.argument("email")
+def reset_password_command(email: str) -> None:
+    """Print a one-time password for EMAIL (to be changed at their next sign-in); lifts a lock-out, ends their
+    sessions. Two-factor sign-in, if on, is still asked for."""
+    user = _existing_staff(email)
+    password = staff_services.reset_password(current_session(), None, user)
+    db.session.commit()
+    click.echo(f"One-time password for {user.email} (shown once; to be changed at their next sign-in): {password}")
 
 
 email_cli = AppGroup("email", help="Outgoing email.")

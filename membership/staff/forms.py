@@ -6,8 +6,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.fields import DateField, EmailField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
 
+from membership.staff import recovery
 from membership.staff.models import Role
 
 ROLE_CHOICES = [
@@ -32,6 +33,14 @@ class CodeForm(FlaskForm):
     code = _code_field()
 
 
+class RecoveryCodeForm(FlaskForm):
+    code = StringField("Recovery code", validators=[DataRequired("Enter a recovery code.")])
+
+    def validate_code(self, field: StringField) -> None:
+        if recovery.normalise(field.data) is None:
+            raise ValidationError("Enter a recovery code: ten letters and digits, like 7k2m9-x4qrt.")
+
+
 class PasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
     new = PasswordField("New password (at least 12 characters)",
@@ -46,7 +55,10 @@ class EnableTwoFactorForm(FlaskForm):
     code = _code_field()
 
 
-class DisableTwoFactorForm(FlaskForm):
+class ConfirmPasswordForm(FlaskForm):
+    """The staff member's own password, asked again before turning two-factor sign-in off or replacing the
+    recovery codes."""
+
     password = PasswordField("Your password", validators=[DataRequired("Enter your password.")])
 
 

@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from membership.db import Base, UTCDateTime, utcnow
@@ -43,6 +43,22 @@ class StaffUser(Base):
     @property
     def label(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class RecoveryCode(Base):
+    """One of a staff member's one-time recovery codes (see `membership/staff/recovery.py`): only its SHA-256
+    is kept. Using it sets `used_at`; generating a new set, or turning two-factor sign-in off, deletes them."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Also the index a sign-in looks the code up by.
+    __table_args__ = (UniqueConstraint("staff_user_id", "code_hash"),)
 
 
 class AuditEntry(Base):

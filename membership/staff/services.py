@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import enum
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from membership import ratelimit
 from membership.config import STAFF_PASSWORD_HASH
 from membership.db import utcnow
-from membership.staff import totp
-from membership.staff.models import AuditEntry, Role, Setting, StaffUser
+from membership.staff import recovery, totp
+from membership.staff.models import AuditEntry, RecoveryCode, Role, Setting, StaffUser
 
 MIN_PASSWORD_LENGTH = 12
 REQUIRE_TWO_FACTOR = "staff.require_two_factor"
@@ -67,6 +67,7 @@ class SignInAttempt:
     result: SignInResult
     staff: StaffUser | None = None
     locked_until: datetime | None = None
+    recovery_codes_left: int | None = None  # after signing in with a recovery code
 
 
 # Audit log ------------------------------------------------------------------------------------------
@@ -111,6 +112,11 @@ def two_factor_required(session: Session) -> bool:
 
 
 # Accounts -------------------------------------------------------------------------------------------
+
+
+def find_staff(session: Session, email: str) -> StaffUser | None:
+    """The account with this address, in any case."""
+    return session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
 
 
 def normalise_staff_email(email: str) -> str:
@@ -192,22 +198,26 @@ def _other_active_admins(session: Session, user: StaffUser) -> int:
     ) or 0)
 
 
-def reset_password(session: Session, admin: StaffUser, user: StaffUser, ip: str = "") -> str:
+def reset_password(session: Session, admin: StaffUser | None, user: StaffUser, ip: str = "") -> str:
+    """A new one-time password for `user`; lifts a lock-out and ends their sessions. `admin` None: the command line."""
     password = one_time_password()
     user.password_hash = _hash_password(password)
     user.must_change_password = True
     user.failed_attempts = 0
     user.locked_until = None
     user.session_epoch += 1
-    record_audit(session, admin, "staff.password_reset", target_type="staff_user", target_id=user.id, ip=ip)
+    record_audit(session, admin, "staff.password_reset", target_type="staff_user", target_id=user.id, ip=ip,
+                 actor_label="command line" if admin is None else "")
     return password
 
 
-def reset_two_factor(session: Session, admin: StaffUser, user: StaffUser, ip: str = "") -> None:
-    user.totp_enabled = False
-    user.totp_secret = ""
+def reset_two_factor(session: Session, admin: StaffUser | None, user: StaffUser, ip: str = "") -> None:
+    """Turn `user`'s two-factor sign-in off, delete their recovery codes and end their sessions, for when they
+    lost their phone. `admin` None: the command line (when no admin can sign in)."""
+    _turn_two_factor_off(session, user)
     user.session_epoch += 1
-    record_audit(session, admin, "staff.two_factor_reset", target_type="staff_user", target_id=user.id, ip=ip)
+    record_audit(session, admin, "staff.two_factor_reset", target_type="staff_user", target_id=user.id, ip=ip,
+                 actor_label="command line" if admin is None else "")
 
 
 def set_two_factor_policy(session: Session, admin: StaffUser, required: bool, ip: str = "") -> None:
@@ -254,21 +264,68 @@ def verify_code(session: Session, user: StaffUser, code: str, ip: str, policy: P
                 now: datetime | None = None) -> SignInAttempt:
     """The second step: a TOTP code, not reused, counting failures toward the lockout."""
     now = now or utcnow()
+    refused = _second_step_refused(session, user, ip, policy, now)
+    if refused is not None:
+        return refused
+    step = totp.matching_step(user.totp_secret, code, now=now.timestamp())
+    if step is None or step <= user.totp_last_step:
+        return _failed(session, user, ip, policy, now, "code")
+    user.totp_last_step = step
+    return _second_step_passed(session, user, ip, now)
+
+
+def use_recovery_code(session: Session, user: StaffUser, code: str, ip: str, policy: Policy,
+                      now: datetime | None = None) -> SignInAttempt:
+    """The second step with a recovery code instead of a TOTP code: it works once, and a wrong or used one counts
+    toward the lockout and the IP's limit exactly as a wrong TOTP code does. Audited with the codes left."""
+    now = now or utcnow()
+    refused = _second_step_refused(session, user, ip, policy, now)
+    if refused is not None:
+        return refused
+    if not _burn_recovery_code(session, user, code, now):
+        return _failed(session, user, ip, policy, now, "recovery_code")
+    left = recovery_codes_left(session, user)
+    record_audit(session, user, "staff.recovery_code_used", target_type="staff_user", target_id=user.id, ip=ip,
+                 remaining=left)
+    return replace(_second_step_passed(session, user, ip, now), recovery_codes_left=left)
+
+
+def _second_step_refused(session: Session, user: StaffUser, ip: str, policy: Policy,
+                         now: datetime) -> SignInAttempt | None:
+    """Count the attempt toward the IP's limit and lock the account's row, so simultaneous codes for one account
+    are checked one after another (a TOTP code can't be used twice at once, nor a failure go uncounted)."""
     if not ratelimit.allow(session, "staff_sign_in_ip", ip, policy.ip_limit,
                            timedelta(minutes=policy.ip_window_minutes)):
         record_audit(session, user, "staff.sign_in_failed", target_type="staff_user", target_id=user.id, ip=ip,
                      reason="rate_limited")
         return SignInAttempt(SignInResult.RATE_LIMITED)
+    session.refresh(user, with_for_update=True)
     if user.locked_until is not None and user.locked_until > now:
         return SignInAttempt(SignInResult.LOCKED, locked_until=user.locked_until)
-    step = totp.matching_step(user.totp_secret, code, now=now.timestamp())
-    if step is None or step <= user.totp_last_step:
-        return _failed(session, user, ip, policy, now, "code")
-    user.totp_last_step = step
+    return None
+
+
+def _second_step_passed(session: Session, user: StaffUser, ip: str, now: datetime) -> SignInAttempt:
     user.failed_attempts = 0
     user.locked_until = None
     _signed_in(session, user, ip, now)
     return SignInAttempt(SignInResult.OK, user)
+
+
+def _burn_recovery_code(session: Session, user: StaffUser, code: str, now: datetime) -> bool:
+    """Mark the code used if it is one of the user's unused codes. One conditional UPDATE: of two requests
+    with the same code at once, only one finds it unused."""
+    typed = recovery.normalise(code)
+    if typed is None:
+        return False
+    burnt = session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.staff_user_id == user.id, RecoveryCode.code_hash == recovery.code_hash(typed),
+               RecoveryCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(burnt, "rowcount", 0) == 1
 
 
 def _unknown_address(session: Session, address: str, ip: str, policy: Policy, now: datetime) -> SignInAttempt:
@@ -321,21 +378,63 @@ def start_two_factor_setup(user: StaffUser) -> str:
     return totp.new_secret()
 
 
-def enable_two_factor(session: Session, user: StaffUser, secret: str, code: str, ip: str = "") -> None:
+def enable_two_factor(session: Session, user: StaffUser, secret: str, code: str, ip: str = "") -> list[str]:
+    """Turn two-factor sign-in on once a code from `secret` matches. Returns the new recovery codes, to be shown
+    once: only their hashes are kept."""
     step = totp.matching_step(secret, code)
     if step is None:
         raise StaffError("That code doesn't match. Check the time on your phone and try the newest code.")
     user.totp_secret = secret
     user.totp_enabled = True
     user.totp_last_step = step
-    record_audit(session, user, "staff.two_factor_enabled", target_type="staff_user", target_id=user.id, ip=ip)
+    codes = _replace_recovery_codes(session, user)
+    record_audit(session, user, "staff.two_factor_enabled", target_type="staff_user", target_id=user.id, ip=ip,
+                 recovery_codes=len(codes))
+    return codes
 
 
 def disable_two_factor(session: Session, user: StaffUser, password: str, ip: str = "") -> None:
+    """Turn the user's own two-factor sign-in off (and delete their recovery codes), after their password."""
     if two_factor_required(session):
         raise StaffError("Two-factor sign-in is required for all staff; it can't be turned off.")
     if not check_password_hash(user.password_hash, password):
         raise StaffError("Your password is not right.")
+    _turn_two_factor_off(session, user)
+    record_audit(session, user, "staff.two_factor_disabled", target_type="staff_user", target_id=user.id, ip=ip)
+
+
+def _turn_two_factor_off(session: Session, user: StaffUser) -> None:
     user.totp_enabled = False
     user.totp_secret = ""
-    record_audit(session, user, "staff.two_factor_disabled", target_type="staff_user", target_id=user.id, ip=ip)
+    _delete_recovery_codes(session, user)
+
+
+def generate_recovery_codes(session: Session, user: StaffUser, password: str, ip: str = "") -> list[str]:
+    """A new set of recovery codes, after the user's password; the previous set stops working. Returns the codes,
+    to be shown once."""
+    if not check_password_hash(user.password_hash, password):
+        raise StaffError("Your password is not right.")
+    codes = _replace_recovery_codes(session, user)
+    record_audit(session, user, "staff.recovery_codes_generated", target_type="staff_user", target_id=user.id,
+                 ip=ip, recovery_codes=len(codes))
+    return codes
+
+
+def recovery_codes_left(session: Session, user: StaffUser) -> int:
+    """How many of the user's recovery codes are still unused."""
+    return int(session.scalar(
+        select(func.count()).select_from(RecoveryCode)
+        .where(RecoveryCode.staff_user_id == user.id, RecoveryCode.used_at.is_(None))
+    ) or 0)
+
+
+def _replace_recovery_codes(session: Session, user: StaffUser) -> list[str]:
+    _delete_recovery_codes(session, user)
+    codes = recovery.new_codes()
+    session.add_all(RecoveryCode(staff_user_id=user.id, code_hash=recovery.code_hash(code)) for code in codes)
+    session.flush()
+    return [recovery.formatted(code) for code in codes]
+
+
+def _delete_recovery_codes(session: Session, user: StaffUser) -> None:
+    session.execute(delete(RecoveryCode).where(RecoveryCode.staff_user_id == user.id))

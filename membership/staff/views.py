@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
 
@@ -9,6 +10,7 @@ import segno
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from membership.db import current_session, utcnow
 from membership.errors import render_error
@@ -29,11 +31,12 @@ from membership.staff.forms import (
     AuditFilterForm,
     CodeForm,
     ConfirmForm,
-    DisableTwoFactorForm,
+    ConfirmPasswordForm,
     EditStaffForm,
     EnableTwoFactorForm,
     NewStaffForm,
     PasswordForm,
+    RecoveryCodeForm,
     SignInForm,
     TwoFactorPolicyForm,
 )
@@ -43,6 +46,8 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 PENDING_KEY = "staff_pending"
 PENDING_SECONDS = 300
 AUDIT_PAGE = 50
+# With this many recovery codes left or fewer, the staff home and the two-factor page warn.
+FEW_RECOVERY_CODES = 3
 
 
 # Every staff section, in menu order: (permission, endpoint, label). A section shows once its view exists.
@@ -120,27 +125,45 @@ def sign_in() -> ResponseReturnValue:
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
 def sign_in_code() -> ResponseReturnValue:
+    return _second_step(CodeForm(), "staff/sign_in_code.html", services.verify_code,
+                        "That code isn't right, or was already used. Try the newest code.")
+
+
+@bp.route("/sign-in/recovery", methods=["GET", "POST"])
+def sign_in_recovery() -> ResponseReturnValue:
+    return _second_step(RecoveryCodeForm(), "staff/sign_in_recovery.html", services.use_recovery_code,
+                        "That recovery code isn't right, or was already used.")
+
+
+SecondStepCheck = Callable[[Session, StaffUser, str, str, services.Policy], services.SignInAttempt]
+
+
+def _second_step(form: CodeForm | RecoveryCodeForm, template: str, check: SecondStepCheck,
+                 wrong: str) -> ResponseReturnValue:
+    """The step after the password, with two-factor sign-in on: a code from the app, or a recovery code."""
     pending = session.get(PENDING_KEY)
     if not isinstance(pending, dict) or datetime.now(UTC).timestamp() - pending.get("at", 0) > PENDING_SECONDS:
         session.pop(PENDING_KEY, None)
         return redirect(url_for("staff.sign_in"))
     user = current_session().get(StaffUser, pending.get("id"))
-    if user is None or not user.active:
+    if user is None or not user.active or not user.totp_enabled:
         session.pop(PENDING_KEY, None)
         return redirect(url_for("staff.sign_in"))
-    form = CodeForm()
     if not form.validate_on_submit():
-        return render_template("staff/sign_in_code.html", form=form), 400 if request.method == "POST" else 200
-    result = services.verify_code(current_session(), user, form.code.data, client_ip(), _policy())
+        return render_template(template, form=form), 400 if request.method == "POST" else 200
+    result = check(current_session(), user, form.code.data, client_ip(), _policy())
     refused = _refused(result)
     if refused is not None:
         session.pop(PENDING_KEY, None)
         return refused
     if result.result is not services.SignInResult.OK:
-        form.code.errors = ["That code isn't right, or was already used. Try the newest code."]
-        return render_template("staff/sign_in_code.html", form=form), 401
+        form.code.errors = [wrong]
+        return render_template(template, form=form), 401
     target = str(pending.get("next") or url_for("staff.home"))
     sign_in_session(user)
+    if result.recovery_codes_left is not None:
+        flash(f"You signed in with a recovery code; it won't work again. "
+              f"You have {_recovery_codes(result.recovery_codes_left)} left.")
     return redirect(target)
 
 
@@ -161,7 +184,8 @@ def sign_out() -> ResponseReturnValue:
 @staff_required()
 def home() -> str:
     user = signed_in_staff()
-    return render_template("staff/home.html", user=user, permissions=ROLE_PERMISSIONS[user.role])
+    return render_template("staff/home.html", user=user, permissions=ROLE_PERMISSIONS[user.role],
+                           **_recovery_codes_status(user))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -188,32 +212,93 @@ def two_factor() -> ResponseReturnValue:
     user = signed_in_staff()
     db = current_session()
     if user.totp_enabled:
-        disable = DisableTwoFactorForm()
+        disable = ConfirmPasswordForm()
         if disable.validate_on_submit():
             try:
                 services.disable_two_factor(db, user, disable.password.data, ip=client_ip())
             except services.StaffError as exc:
                 disable.password.errors = [str(exc)]
             else:
-                flash("Two-factor sign-in is off.")
+                flash("Two-factor sign-in is off, and your recovery codes are deleted.")
                 return redirect(url_for("staff.home"))
-        return render_template("staff/two_factor.html", user=user, disable=disable,
-                               required=services.two_factor_required(db)), 400 if disable.errors else 200
+        return _two_factor_on_page(user, disable=disable)
     form = EnableTwoFactorForm()
     if form.validate_on_submit():
         try:
-            services.enable_two_factor(db, user, form.secret.data, form.code.data, ip=client_ip())
+            codes = services.enable_two_factor(db, user, form.secret.data, form.code.data, ip=client_ip())
         except services.StaffError as exc:
             form.code.errors = [str(exc)]
         else:
-            flash("Two-factor sign-in is on. You'll be asked for a code each time you sign in.")
-            return redirect(url_for("staff.home"))
+            return _recovery_codes_page(user, codes, replaced=False)
     secret = form.secret.data if form.secret.data and not form.secret.errors else services.start_two_factor_setup(user)
     form.secret.data = secret
     uri = totp.provisioning_uri(secret, user.email, current_app.config["NEWSROOM_NAME"])
     qr_svg = segno.make(uri, error="m").svg_inline(scale=4, title="QR code for your authenticator app")
     return render_template("staff/two_factor.html", user=user, form=form, secret=secret, uri=uri, qr_svg=qr_svg,
                            required=services.two_factor_required(db)), 400 if form.errors else 200
+
+
+@bp.post("/account/recovery-codes")
+@staff_required()
+def recovery_codes() -> ResponseReturnValue:
+    user = signed_in_staff()
+    if not user.totp_enabled:
+        return redirect(url_for("staff.two_factor"))  # codes come with turning two-factor sign-in on
+    form = ConfirmPasswordForm(prefix="codes")
+    if form.validate_on_submit():
+        try:
+            codes = services.generate_recovery_codes(current_session(), user, form.password.data, ip=client_ip())
+        except services.StaffError as exc:
+            form.password.errors = [str(exc)]
+        else:
+            return _recovery_codes_page(user, codes, replaced=True)
+    return _two_factor_on_page(user, regenerate=form)
+
+
+def _two_factor_on_page(user: StaffUser, *, disable: ConfirmPasswordForm | None = None,
+                        regenerate: ConfirmPasswordForm | None = None) -> ResponseReturnValue:
+    """The two-factor page while it is on: the recovery codes left, new codes, turning it off."""
+    disable = ConfirmPasswordForm() if disable is None else disable
+    regenerate = ConfirmPasswordForm(prefix="codes") if regenerate is None else regenerate
+    page = render_template("staff/two_factor.html", user=user, disable=disable, regenerate=regenerate,
+                           required=services.two_factor_required(current_session()), **_recovery_codes_status(user))
+    return page, 400 if disable.errors or regenerate.errors else 200
+
+
+def _recovery_codes_page(user: StaffUser, codes: list[str], *, replaced: bool) -> ResponseReturnValue:
+    """The new codes, shown this once and never cached: on the page, and as a text file to download (a data:
+    link, so no JavaScript and nothing kept on the server)."""
+    made = utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    text_file = "\n".join([
+        f"Recovery codes for {user.email}, {current_app.config['NEWSROOM_NAME']} staff sign-in",
+        f"Made {made}. Each code works once, instead of the code from your authenticator app:",
+        f"{current_app.config['PUBLIC_URL']}{url_for('staff.sign_in_recovery')}",
+        "Generating new codes makes all of these stop working.",
+        "",
+        *codes,
+        "",
+    ])
+    page = render_template("staff/recovery_codes.html", user=user, codes=codes, replaced=replaced,
+                           text_file=text_file)
+    return page, 200, {"Cache-Control": "no-store"}
+
+
+def _recovery_codes(count: int) -> str:
+    return "no recovery codes" if count == 0 else "1 recovery code" if count == 1 else f"{count} recovery codes"
+
+
+def _recovery_codes_status(user: StaffUser) -> dict[str, object]:
+    """What the staff home and the two-factor page say about the recovery codes left (with two-factor on)."""
+    if not user.totp_enabled:
+        return {"recovery_codes_left": None, "recovery_codes_warning": None}
+    left = services.recovery_codes_left(current_session(), user)
+    warning = None
+    if left == 0:
+        warning = ("You have no recovery codes left: if you lose your phone, you can't sign in until an admin "
+                   "resets your two-factor sign-in.")
+    elif left <= FEW_RECOVERY_CODES:
+        warning = f"Only {_recovery_codes(left)} left: when they run out, losing your phone locks you out."
+    return {"recovery_codes_left": _recovery_codes(left), "recovery_codes_warning": warning}
 
 
 # Staff users (admin) ---------------------------------------------------------------------------------
@@ -286,7 +371,8 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 def reset_two_factor(user_id: int) -> ResponseReturnValue:
     admin, user = _admin_and_target(user_id)
     services.reset_two_factor(current_session(), admin, user, ip=client_ip())
-    flash(f"Two-factor sign-in was reset for {user.email}; they set it up again at their next sign-in.")
+    flash(f"Two-factor sign-in was reset for {user.email} and their recovery codes deleted; they set it up again "
+          "at their next sign-in.")
     return redirect(url_for("staff.edit_user", user_id=user.id))
 
 

@@ -139,6 +139,7 @@ EVERYONE = {Role.ANALYST, Role.EDITOR, Role.ADMIN}
 STAFF_POSTS: list[tuple[str, set[Role]]] = [
     ("/staff/account/password", EVERYONE),
     ("/staff/account/two-factor", EVERYONE),
+    ("/staff/account/recovery-codes", EVERYONE),
     ("/staff/users", {Role.ADMIN}),
     ("/staff/users/{admin_id}", {Role.ADMIN}),
     ("/staff/users/{other_id}/reset-password", {Role.ADMIN}),
@@ -165,7 +166,7 @@ STAFF_POSTS: list[tuple[str, set[Role]]] = [
     ("/staff/wall/{checkout_id}/hide", {Role.EDITOR, Role.ADMIN}),
 ]
 # Open to anyone: how staff get in and out.
-STAFF_PUBLIC = {"/staff/sign-in", "/staff/sign-in/code", "/staff/sign-out"}
+STAFF_PUBLIC = {"/staff/sign-in", "/staff/sign-in/code", "/staff/sign-in/recovery", "/staff/sign-out"}
 
 
 def route_ids() -> dict[str, int]:
