@@ -174,15 +174,9 @@ def _export_command(kind: str) -> None:
         run = reports.ExportRun(filters, reports.ExportFormat(fmt))
         path = output or Path(filters.filename(run.fmt))
         spec = reports.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
-        partial = path.with_name(f".{path.name}.partial")  # the file appears whole or not at all
         try:
-            with partial.open("wb") as out:
-                for chunk in reports.export_chunks(db.engine, spec, run):
-                    out.write(chunk)
-            partial.replace(path)
-            run.complete = True
+            reports.write_export(db.engine, spec, run, path)  # the file appears whole or not at all
         finally:
-            partial.unlink(missing_ok=True)
             reports.record_export(current_session(), None, run, actor_label="command line")
             db.session.commit()
         click.echo(f"Wrote {run.rows} rows to {path}.")

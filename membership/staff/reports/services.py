@@ -14,11 +14,13 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any
 
 from openpyxl import Workbook
@@ -450,6 +452,26 @@ def export_chunks(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator
         workbook.seek(0)
         while chunk := workbook.read(FILE_CHUNK):
             yield chunk
+
+
+def write_export(engine: Engine, spec: ExportQuery, run: ExportRun, path: Path) -> None:
+    """The export into the file at `path`, whole or not at all: written under a temporary name beside it (its own
+    for each writer), then renamed. `run.complete` is set once the file is in place.
+
+    The CLI's `export` command and the queued exports' worker both write their files here.
+    """
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        with partial.open("xb") as out:
+            if run.fmt is ExportFormat.XLSX:
+                write_xlsx(engine, spec, run, out)  # straight into the file, no temporary copy to send
+            else:
+                for chunk in export_chunks(engine, spec, run):
+                    out.write(chunk)
+        partial.replace(path)
+        run.complete = True
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def audited(chunks: Iterator[bytes], run: ExportRun, write_audit: Callable[[ExportRun], None]) -> Iterator[bytes]:
