@@ -14,9 +14,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from membership.db import current_session, db, utcnow
-from membership.email import flush_committed_emails, retry_due_emails, run_email_worker
+from membership.email import flush_committed_emails, retry_due_emails, send_queued
 from membership.giving import events
 from membership.jobs import run_jobs
+from membership.queue import EMAILS, run_worker
 from membership.staff import services as staff_services
 from membership.staff.models import Role
 from membership.staff.reports import services as reports
@@ -124,10 +125,11 @@ def email_worker_command(drain: bool) -> None:
     if not current_app.config.get("REDIS_URL"):
         raise click.UsageError("REDIS_URL is not set: without a queue, requests send their own email.")
     try:
-        sent, failed = run_email_worker(current_session(), drain=drain)
+        tallies = run_worker({EMAILS: lambda email_id: send_queued(current_session(), email_id)}, drain=drain)
     except KeyboardInterrupt:
         return
-    click.echo(f"Emails sent: {sent}; failed (left queued for a later retry): {failed}.")
+    emails = tallies[EMAILS]
+    click.echo(f"Emails sent: {emails.done}; failed (left queued for a later retry): {emails.failed}.")
 
 
 jobs_cli = AppGroup("jobs", help="Periodic work; run every few minutes from cron.")

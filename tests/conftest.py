@@ -14,11 +14,13 @@ import email.policy
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask, g
@@ -28,9 +30,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from membership import create_app
 from membership.config import database_url
 from membership.db import Base, db
+from membership.queue import QUEUE_KEYS, init_queue
 from stripe_double import DoubleConfig, DoubleServer
 
 WEBHOOK_SECRET = "whsec_test_secret_for_tests_only"
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 STRIPE_KEY = "sk_test_membership_tests"
 
 
@@ -291,3 +295,23 @@ def smtp_server(app: Flask) -> Iterator[SmtpSink]:
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{sink.port}"
     yield sink
     controller.stop()
+
+
+@pytest.fixture
+def queue(app: Flask) -> Iterator[redis.Redis]:
+    """The app pointed at a Redis queue of its own (lists named for this test, so parallel runs keep apart)."""
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is not reachable at {REDIS_TEST_URL} ({exc}); CI needs it for the queue tests.")
+        pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}: set REDIS_TEST_URL or start Redis")
+    test = uuid.uuid4().hex
+    keys = {config_key: f"membership-test:{name}:{test}" for name, config_key in QUEUE_KEYS.items()}
+    app.config.update(REDIS_URL=REDIS_TEST_URL, **keys)
+    init_queue(app)
+    yield client
+    client.delete(*keys.values())
+    app.config["REDIS_URL"] = ""
+    init_queue(app)
