@@ -234,8 +234,9 @@ def double(running_double: DoubleServer, live_port: int) -> Iterator[DoubleServe
 
 
 @pytest.fixture
-def app(database_uri: str, double: DoubleServer, live_port: int) -> Iterator[Flask]:
-    app = create_app(_overrides(database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}"))
+def app(database_uri: str, double: DoubleServer, live_port: int, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(_overrides(database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}",
+                                MEMBERSHIP_EXPORT_DIR=str(tmp_path / "exports")))
 
     # The test holds one app context across many requests, so `g` outlives each request here (it never
     # does in production). Flask-WTF caches the CSRF token in `g`: drop it per request, as production would.

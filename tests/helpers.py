@@ -54,3 +54,8 @@ def text(response: TestResponse) -> str:
 def queued_ids(client: redis.Redis, name: str) -> list[int]:
     """The ids waiting on the queue `name` (`emails`, `exports`), first out first."""
     return [int(raw) for raw in client.lrange(queue_key(name), 0, -1)]
+
+
+def parts(message: Any) -> dict[str, str]:
+    """An email's parts by content type: {"text/plain": …, "text/html": …}."""
+    return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
