@@ -11,8 +11,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from membership.config import check_settings, ensure_secret_key, load_settings
 from membership.db import db
-from membership.email import init_queue
 from membership.extensions import csrf, migrate
+from membership.queue import init_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)

@@ -14,13 +14,16 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from membership.db import current_session, db, utcnow
-from membership.email import flush_committed_emails, retry_due_emails, run_email_worker
+from membership.email import flush_committed_emails, retry_due_emails, send_queued
 from membership.giving import events
 from membership.jobs import run_jobs
+from membership.queue import EMAILS, EXPORTS, Handler, run_worker
 from membership.staff import services as staff_services
 from membership.staff.models import Role, StaffUser
 from membership.staff.reports import services as reports
-from membership.web import currency_rules, gateway, patron_grace
+from membership.staff.reports.models import ExportFormat, ExportKind
+from membership.staff.reports.worker import build_export
+from membership.web import currency_rules, export_settings, gateway, patron_grace
 
 stripe_cli = AppGroup("stripe", help="Stripe maintenance.")
 
@@ -152,17 +155,43 @@ def email_retry_command() -> None:
         raise SystemExit(1)
 
 
+def _send_queued_email(email_id: int) -> bool | None:
+    return send_queued(current_session(), email_id)
+
+
+def _write_queued_export(job_id: int) -> bool | None:
+    result = build_export(current_session(), db.engine, job_id, export_settings())
+    flush_committed_emails()  # "your export is ready" (or failed), onto the email queue
+    return result
+
+
+def _work(handlers: dict[str, Handler], drain: bool) -> None:
+    if not current_app.config.get("REDIS_URL"):
+        raise click.UsageError("REDIS_URL is not set: without a queue, requests send their own email and stream "
+                               "their own exports.")
+    try:
+        tallies = run_worker(handlers, drain=drain)
+    except KeyboardInterrupt:
+        return
+    if (exports := tallies.get(EXPORTS)) is not None:
+        click.echo(f"Exports written: {exports.done}; failed (tried again by `jobs run`): {exports.failed}.")
+    emails = tallies[EMAILS]
+    click.echo(f"Emails sent: {emails.done}; failed (left queued for a later retry): {emails.failed}.")
+
+
+@click.command("worker")
+@click.option("--drain", is_flag=True, help="Stop once the queues are empty, instead of waiting for more.")
+def worker_command(drain: bool) -> None:
+    """Send the emails and write the exports requests put on the Redis queue (REDIS_URL), each queue in a thread
+    of its own. Runs until stopped (Ctrl-C)."""
+    _work({EXPORTS: _write_queued_export, EMAILS: _send_queued_email}, drain)  # exports first: they queue emails
+
+
 @email_cli.command("worker")
 @click.option("--drain", is_flag=True, help="Stop once the queue is empty, instead of waiting for more.")
 def email_worker_command(drain: bool) -> None:
-    """Send the emails requests put on the Redis queue (REDIS_URL). Runs until stopped (Ctrl-C, SIGTERM)."""
-    if not current_app.config.get("REDIS_URL"):
-        raise click.UsageError("REDIS_URL is not set: without a queue, requests send their own email.")
-    try:
-        sent, failed = run_email_worker(current_session(), drain=drain)
-    except KeyboardInterrupt:
-        return
-    click.echo(f"Emails sent: {sent}; failed (left queued for a later retry): {failed}.")
+    """Send the emails requests put on the Redis queue (REDIS_URL), and nothing else. Runs until stopped (Ctrl-C)."""
+    _work({EMAILS: _send_queued_email}, drain)
 
 
 jobs_cli = AppGroup("jobs", help="Periodic work; run every few minutes from cron.")
@@ -171,13 +200,14 @@ jobs_cli = AppGroup("jobs", help="Periodic work; run every few minutes from cron
 @jobs_cli.command("run")
 @click.option("--quiet", is_flag=True, help="Print nothing when there was nothing to do (for cron).")
 def jobs_run_command(quiet: bool) -> None:
-    """Retry due emails, send due payment reminders, prune old rate-limit records. Exits 1 if a send failed."""
+    """Retry due emails, write due queued exports and delete expired ones, send due payment reminders, prune old
+    rate-limit records. Exits 1 if a send or an export failed."""
     report = run_jobs(current_session(), utcnow())
     db.session.commit()
     flush_committed_emails()
     if not (quiet and report.idle):
         click.echo(str(report))
-    if report.emails_failed:
+    if report.failed:
         raise SystemExit(1)
 
 
@@ -195,7 +225,7 @@ def _export_command(kind: str) -> None:
     @export_cli.command(kind, help=f"Write the {kind} export to a file (audited as the command line).")
     @click.option("--from", "first", required=True, callback=_parse_day, help="First day, YYYY-MM-DD (UTC).")
     @click.option("--to", "last", required=True, callback=_parse_day, help="Last day, included, YYYY-MM-DD (UTC).")
-    @click.option("--format", "fmt", type=click.Choice([f.value for f in reports.ExportFormat]), default="csv",
+    @click.option("--format", "fmt", type=click.Choice([f.value for f in ExportFormat]), default="csv",
                   show_default=True)
     @click.option("--currency", default="", help="Only this currency (default: all).")
     @click.option("--status", default="", help="Only this status (default: all).")
@@ -206,24 +236,18 @@ def _export_command(kind: str) -> None:
             filters = reports.make_filters(kind, first, last, currency, status, list(currency_rules()))
         except reports.FilterError as exc:
             raise click.UsageError(str(exc)) from None
-        run = reports.ExportRun(filters, reports.ExportFormat(fmt))
+        run = reports.ExportRun(filters, ExportFormat(fmt))
         path = output or Path(filters.filename(run.fmt))
         spec = reports.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
-        partial = path.with_name(f".{path.name}.partial")  # the file appears whole or not at all
         try:
-            with partial.open("wb") as out:
-                for chunk in reports.export_chunks(db.engine, spec, run):
-                    out.write(chunk)
-            partial.replace(path)
-            run.complete = True
+            reports.write_export(db.engine, spec, run, path)  # the file appears whole or not at all
         finally:
-            partial.unlink(missing_ok=True)
             reports.record_export(current_session(), None, run, actor_label="command line")
             db.session.commit()
         click.echo(f"Wrote {run.rows} rows to {path}.")
 
 
-for _kind in reports.ExportKind:
+for _kind in ExportKind:
     _export_command(_kind.value)
 
 
@@ -234,3 +258,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(stripe_cli)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(worker_command)

@@ -28,12 +28,15 @@ DEFAULT_OTHER_WAYS = (
     "Send us a tip or a story idea: our newsroom reads every message.\n\n"
     "Organisations and foundations can write to us about grants and partnerships."
 )
+# The Redis lists the worker takes email and export ids from (when REDIS_URL is set). Not environment
+# variables: only tests change them, so parallel test runs keep apart.
+EMAIL_QUEUE_KEY = "membership:emails"
+EXPORT_QUEUE_KEY = "membership:exports"
 # Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
 # only tests lower it, through create_app(overrides), since every hash stores its own parameters.
-# The Redis list the email worker takes message ids from (when REDIS_URL is set). Not an environment variable:
-# only tests change it, so parallel test runs keep apart.
-EMAIL_QUEUE_KEY = "membership:emails"
 STAFF_PASSWORD_HASH = "scrypt:32768:8:1"  # noqa: S105 - a hash method, not a password
+# Web exports with more rows than this are queued (with REDIS_URL) rather than streamed in the request.
+DEFAULT_EXPORT_INLINE_ROWS = 50_000
 
 
 class ConfigError(RuntimeError):
@@ -189,6 +192,10 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "MAIL_URL": env.get("MAIL_URL") or "",
         "REDIS_URL": env.get("REDIS_URL") or "",
         "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
+        "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY,
+        "MEMBERSHIP_EXPORT_INLINE_ROWS": _int(env, "MEMBERSHIP_EXPORT_INLINE_ROWS", DEFAULT_EXPORT_INLINE_ROWS),
+        "MEMBERSHIP_EXPORT_DIR": str(Path(env.get("MEMBERSHIP_EXPORT_DIR") or instance / "exports").resolve()),
+        "MEMBERSHIP_EXPORT_KEEP_DAYS": _int(env, "MEMBERSHIP_EXPORT_KEEP_DAYS", 7),
         "MAIL_FROM": env.get("MAIL_FROM") or "Newsroom supporters <supporters@localhost>",
         "RENEWAL_RECEIPTS": _flag(env, "RENEWAL_RECEIPTS", default=True),
         "SUPPORTER_WALL_REVIEW": _flag(env, "SUPPORTER_WALL_REVIEW", default=True),
@@ -247,7 +254,8 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
         raise ConfigError("REDIS_URL must look like redis://host:6379/0 (or rediss://… or unix://…).")
     for name in ("SIGN_IN_LINK_MINUTES", "SIGN_IN_LIMIT_PER_ADDRESS", "SIGN_IN_LIMIT_PER_IP",
                  "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
-                 "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP"):
+                 "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP",
+                 "MEMBERSHIP_EXPORT_KEEP_DAYS"):
         if int(config[name]) < 1:
             raise ConfigError(f"{name} must be at least 1.")
     if int(config["PATRON_GRACE_DAYS"]) < 0:
@@ -256,6 +264,13 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
         if not EMBED_ORIGIN.fullmatch(origin):
             raise ConfigError(f"APPEAL_EMBED_ORIGINS must list the sites that may embed the appeal, like "
                               f"'https://news.example https://*.news.example' (got {origin!r}).")
+    if int(config["MEMBERSHIP_EXPORT_INLINE_ROWS"]) < 0:
+        raise ConfigError("MEMBERSHIP_EXPORT_INLINE_ROWS must be 0 or more: the most rows a web export may have "
+                          "and still download at once (0 queues every export when REDIS_URL is set).")
+    export_dir = Path(str(config["MEMBERSHIP_EXPORT_DIR"]))
+    if export_dir.exists() and not export_dir.is_dir():
+        raise ConfigError(f"MEMBERSHIP_EXPORT_DIR ({export_dir}) is a file; it must name a directory for the "
+                          "queued exports' files.")
     if not 0 <= int(config["MEMBERSHIP_TRUSTED_PROXIES"]) <= 5:
         raise ConfigError("MEMBERSHIP_TRUSTED_PROXIES must be the number of proxies in front of the app, 0 to 5.")
     rules = parse_currency_rules(

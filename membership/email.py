@@ -9,10 +9,10 @@ and no other sender touches it meanwhile; if the request dies before sending, th
 `email retry` takes it. A failed send is logged and left queued for `flask --app membership email retry`;
 it never undoes the payment or sign-in that queued it.
 
-With REDIS_URL set, the request doesn't send: it pushes the committed messages' ids onto a Redis list and
-answers at once, and `flask --app membership email worker` sends them (so a slow mail server, or whether
-a message was sent at all, never shows in a response's timing). If Redis can't be reached, the request
-sends them itself, as without Redis.
+With REDIS_URL set, the request doesn't send: it pushes the committed messages' ids onto a Redis list
+(`membership.queue`) and answers at once, and `flask --app membership worker` (or `email worker`) sends
+them, so a slow mail server, or whether a message was sent at all, never shows in a response's timing. If
+Redis can't be reached, the request sends them itself, as without Redis.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ from email.utils import make_msgid
 from typing import Any
 
 import redis
-from flask import Flask, current_app, render_template
+from flask import current_app, render_template
 from sqlalchemy import ForeignKey, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.config import parse_mail_url
 from membership.db import Base, UTCDateTime, db, utcnow
+from membership.queue import EMAILS, push, redis_queue
 
 log = logging.getLogger(__name__)
 
@@ -225,28 +226,15 @@ def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
     session.info.pop(PENDING_KEY, None)
 
 
-def init_queue(app: Flask) -> None:
-    """Connect (lazily) to the Redis queue REDIS_URL names; without it, requests send their own email."""
-    url = str(app.config.get("REDIS_URL") or "")
-    app.extensions["email_queue"] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) \
-        if url else None
-
-
-def _queue() -> redis.Redis | None:
-    queue: redis.Redis | None = current_app.extensions.get("email_queue")
-    return queue
-
-
 def flush_committed_emails() -> None:
     """Send what the just-committed transaction queued (or hand it to the queue's worker). Called after
     each commit point, never inside one."""
     session = db.session()
     committed: list[Claimed] | None = session.info.pop("membership.emails_committed", None)
     if committed:
-        queue = _queue()
-        if queue is not None:
+        if redis_queue() is not None:
             try:
-                queue.rpush(current_app.config["EMAIL_QUEUE_KEY"], *(email.id for email in committed))
+                push(EMAILS, (email.id for email in committed))
                 return
             except redis.RedisError as exc:
                 log.warning("The email queue is unreachable (%s); sending %d email(s) from the request instead.",
@@ -269,34 +257,3 @@ def send_queued(session: Session, email_id: int) -> bool | None:
                       email.attempts)
     session.rollback()  # nothing held open while the mail server answers
     return _record(session, email_id, _attempt(claimed))
-
-
-def run_email_worker(session: Session, *, drain: bool = False, wait_seconds: int = 5) -> tuple[int, int]:
-    """Take message ids from the queue and send them, one at a time. With `drain`, stop when the queue is
-    empty (for tests and one-off runs); otherwise wait for more until stopped. Returns (sent, failed)."""
-    queue = _queue()
-    if queue is None:
-        raise RuntimeError("REDIS_URL is not set: there is no email queue to work on.")
-    key = current_app.config["EMAIL_QUEUE_KEY"]
-    sent = failed = 0
-    while True:
-        raw: Any
-        if drain:
-            raw = queue.lpop(key)
-        else:
-            popped = queue.blpop([key], timeout=wait_seconds)
-            raw = popped[1] if popped else None
-        if raw is None:
-            if drain:
-                return sent, failed
-            continue
-        try:
-            email_id = int(raw)
-        except (TypeError, ValueError):
-            log.warning("Ignoring %r on the email queue: not a message id.", raw)
-            continue
-        result = send_queued(session, email_id)
-        if result is True:
-            sent += 1
-        elif result is False:
-            failed += 1

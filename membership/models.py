@@ -6,6 +6,7 @@ from membership.giving import models as giving
 from membership.patrons import models as patrons
 from membership.staff import models as staff
 from membership.staff.dashboard import models as dashboard
+from membership.staff.reports import models as reports
 from membership.supporters import models as supporters
 
-__all__ = ["ballots", "dashboard", "email", "giving", "patrons", "ratelimit", "staff", "supporters"]
+__all__ = ["ballots", "dashboard", "email", "giving", "patrons", "ratelimit", "reports", "staff", "supporters"]

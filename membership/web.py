@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 from flask import Flask, Response, current_app
@@ -14,6 +15,8 @@ from membership.email import flush_committed_emails
 from membership.giving.services import effective_currency_rules
 from membership.giving.stripe_gateway import StripeGateway
 from membership.money import format_money, format_recurring, to_major_text
+from membership.queue import push_committed
+from membership.staff.reports.worker import ExportSettings
 
 # No third-party origins anywhere: scripts, styles, fonts and images come from this app only.
 CONTENT_SECURITY_POLICY = (
@@ -36,6 +39,14 @@ def wall_review() -> bool:
     return bool(current_app.config["SUPPORTER_WALL_REVIEW"])
 
 
+def export_settings() -> ExportSettings:
+    """Where queued exports' files go and how long they stay (for the worker and `jobs run`)."""
+    config = current_app.config
+    return ExportSettings(directory=Path(config["MEMBERSHIP_EXPORT_DIR"]),
+                          keep=timedelta(days=int(config["MEMBERSHIP_EXPORT_KEEP_DAYS"])),
+                          grace=patron_grace(), currencies=list(default_currency_rules()))
+
+
 def default_currency_rules() -> Mapping[str, CurrencyRules]:
     """The rules as the settings give them (MEMBERSHIP_AMOUNT_LIMITS), before any bounds staff set."""
     return cast(Mapping[str, CurrencyRules], current_app.extensions["currency_rules"])
@@ -47,13 +58,15 @@ def currency_rules() -> Mapping[str, CurrencyRules]:
 
 
 def _commit_request(response: Response) -> Response:
-    """The one place a request's transaction ends: commit what the view's services wrote.
+    """The one place a request's transaction ends: commit what the view's services wrote, then send the
+    emails it queued and hand queued work (exports) to the worker.
 
     Error handlers roll back before rendering, so a failed request commits nothing. A commit that
     fails raises here and becomes a 500 page.
     """
     db.session.commit()
     flush_committed_emails()
+    push_committed(db.session())
     return response
 
 

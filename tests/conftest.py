@@ -14,11 +14,13 @@ import email.policy
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask, g
@@ -28,9 +30,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from membership import create_app
 from membership.config import database_url
 from membership.db import Base, db
+from membership.queue import QUEUE_KEYS, init_queue
 from stripe_double import DoubleConfig, DoubleServer
 
 WEBHOOK_SECRET = "whsec_test_secret_for_tests_only"
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 STRIPE_KEY = "sk_test_membership_tests"
 
 
@@ -230,8 +234,9 @@ def double(running_double: DoubleServer, live_port: int) -> Iterator[DoubleServe
 
 
 @pytest.fixture
-def app(database_uri: str, double: DoubleServer, live_port: int) -> Iterator[Flask]:
-    app = create_app(_overrides(database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}"))
+def app(database_uri: str, double: DoubleServer, live_port: int, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(_overrides(database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}",
+                                MEMBERSHIP_EXPORT_DIR=str(tmp_path / "exports")))
 
     # The test holds one app context across many requests, so `g` outlives each request here (it never
     # does in production). Flask-WTF caches the CSRF token in `g`: drop it per request, as production would.
@@ -291,3 +296,23 @@ def smtp_server(app: Flask) -> Iterator[SmtpSink]:
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{sink.port}"
     yield sink
     controller.stop()
+
+
+@pytest.fixture
+def queue(app: Flask) -> Iterator[redis.Redis]:
+    """The app pointed at a Redis queue of its own (lists named for this test, so parallel runs keep apart)."""
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is not reachable at {REDIS_TEST_URL} ({exc}); CI needs it for the queue tests.")
+        pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}: set REDIS_TEST_URL or start Redis")
+    test = uuid.uuid4().hex
+    keys = {config_key: f"membership-test:{name}:{test}" for name, config_key in QUEUE_KEYS.items()}
+    app.config.update(REDIS_URL=REDIS_TEST_URL, **keys)
+    init_queue(app)
+    yield client
+    client.delete(*keys.values())
+    app.config["REDIS_URL"] = ""
+    init_queue(app)

@@ -1,4 +1,4 @@
-"""Small helpers shared by the tests: CSRF tokens, signed webhook deliveries, row counts."""
+"""Small helpers shared by the tests: CSRF tokens, signed webhook deliveries, row counts, queued ids."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import re
 import time
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from membership.db import db
+from membership.queue import queue_key
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -47,3 +49,13 @@ def count(model: Any) -> int:
 def text(response: TestResponse) -> str:
     """The page as a reader's browser shows its text: HTML entities decoded."""
     return html.unescape(response.get_data(as_text=True))
+
+
+def queued_ids(client: redis.Redis, name: str) -> list[int]:
+    """The ids waiting on the queue `name` (`emails`, `exports`), first out first."""
+    return [int(raw) for raw in client.lrange(queue_key(name), 0, -1)]
+
+
+def parts(message: Any) -> dict[str, str]:
+    """An email's parts by content type: {"text/plain": …, "text/html": …}."""
+    return {part.get_content_type(): part.get_content() for part in message.iter_parts()}

@@ -105,3 +105,22 @@ def test_trusted_proxies_must_be_a_small_count() -> None:
         check_settings(settings(MEMBERSHIP_TRUSTED_PROXIES="-1"))
     with pytest.raises(ConfigError, match="MEMBERSHIP_TRUSTED_PROXIES must be a whole number"):
         settings(MEMBERSHIP_TRUSTED_PROXIES="yes")
+
+
+def test_export_settings_defaults() -> None:
+    config = settings()
+    assert config["MEMBERSHIP_EXPORT_INLINE_ROWS"] == 50_000 and config["MEMBERSHIP_EXPORT_KEEP_DAYS"] == 7
+    assert config["MEMBERSHIP_EXPORT_DIR"] == str(Path("/tmp/membership-instance/exports").resolve())
+    assert settings(MEMBERSHIP_EXPORT_INLINE_ROWS="0")["MEMBERSHIP_EXPORT_INLINE_ROWS"] == 0  # queue every export
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"MEMBERSHIP_EXPORT_INLINE_ROWS": "-1"}, "MEMBERSHIP_EXPORT_INLINE_ROWS must be 0 or more"),
+    ({"MEMBERSHIP_EXPORT_INLINE_ROWS": "50k"}, "MEMBERSHIP_EXPORT_INLINE_ROWS must be a whole number (got '50k')"),
+    ({"MEMBERSHIP_EXPORT_KEEP_DAYS": "0"}, "MEMBERSHIP_EXPORT_KEEP_DAYS must be at least 1"),
+    ({"MEMBERSHIP_EXPORT_DIR": __file__}, "MEMBERSHIP_EXPORT_DIR (" + __file__ + ") is a file"),
+])
+def test_bad_export_settings_stop_start_up(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        check_settings(settings(**env))
+    assert message in str(refused.value)

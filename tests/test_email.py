@@ -27,7 +27,7 @@ from membership.supporters.models import Supporter
 from stripe_double import DoubleServer
 from tests.conftest import LiveServer, SmtpSink, _free_port
 from tests.giving.flows import pay, settle, start_gift
-from tests.helpers import count, text
+from tests.helpers import count, parts, text
 
 MESSAGES = sorted(path.name for path in (ROOT / "templates" / "email").iterdir() if path.is_dir())
 SAMPLE = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
@@ -36,10 +36,6 @@ SAMPLE = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l",
 def only_email() -> OutboundEmail:
     db.session.rollback()
     return db.session.scalars(sa.select(OutboundEmail)).one()
-
-
-def parts(message: Any) -> dict[str, str]:
-    return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
 
 
 def test_every_message_directory_is_complete() -> None:

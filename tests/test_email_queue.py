@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -15,36 +12,13 @@ from flask.testing import FlaskClient
 
 from membership.config import ConfigError, check_settings, load_settings
 from membership.db import db
-from membership.email import EmailStatus, OutboundEmail, flush_committed_emails, init_queue, queue_email
+from membership.email import EmailStatus, OutboundEmail, flush_committed_emails, queue_email
+from membership.queue import EMAILS, init_queue, queue_key
 from membership.supporters.models import Supporter
 from tests.conftest import SmtpSink, _free_port
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, queued_ids
 
-REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 SAMPLE = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
-
-
-@pytest.fixture
-def queue(app: Flask) -> Iterator[redis.Redis]:
-    """The app pointed at a Redis queue of its own (one list per test, so parallel runs keep apart)."""
-    client = redis.Redis.from_url(REDIS_TEST_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is not reachable at {REDIS_TEST_URL} ({exc}); CI needs it for the email queue tests.")
-        pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}: set REDIS_TEST_URL or start Redis")
-    key = f"membership-test:emails:{uuid.uuid4().hex}"
-    app.config.update(REDIS_URL=REDIS_TEST_URL, EMAIL_QUEUE_KEY=key)
-    init_queue(app)
-    yield client
-    client.delete(key)
-    app.config["REDIS_URL"] = ""
-    init_queue(app)
-
-
-def queued_ids(client: redis.Redis, app: Flask) -> list[int]:
-    return [int(raw) for raw in client.lrange(app.config["EMAIL_QUEUE_KEY"], 0, -1)]
 
 
 def only_email() -> OutboundEmail:
@@ -63,13 +37,13 @@ def test_a_request_hands_its_email_to_the_worker(app: Flask, client: FlaskClient
     assert smtp_server.messages == []  # not sent by the request
     email = only_email()
     assert (email.status, email.attempts) == (EmailStatus.QUEUED, 1)  # claimed by the request, for its worker
-    assert queued_ids(queue, app) == [email.id]
+    assert queued_ids(queue, EMAILS) == [email.id]
     result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
     assert result.exit_code == 0, result.output
     assert "Emails sent: 1; failed (left queued for a later retry): 0." in result.output
     [message] = smtp_server.messages
     assert message["To"] == "olena@example.org"
-    assert only_email().status == EmailStatus.SENT and queued_ids(queue, app) == []
+    assert only_email().status == EmailStatus.SENT and queued_ids(queue, EMAILS) == []
 
 
 def test_the_worker_skips_what_was_sent_meanwhile_and_junk(app: Flask, smtp_server: SmtpSink,
@@ -80,7 +54,7 @@ def test_the_worker_skips_what_was_sent_meanwhile_and_junk(app: Flask, smtp_serv
     email = only_email()
     email.status = EmailStatus.SENT.value  # `email retry` got there first, after the lease ran out
     db.session.commit()
-    queue.rpush(app.config["EMAIL_QUEUE_KEY"], "not-an-id", 999999)
+    queue.rpush(queue_key(EMAILS), "not-an-id", 999999)
     result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
     assert result.exit_code == 0 and "Emails sent: 0; failed (left queued for a later retry): 0." in result.output
     assert smtp_server.messages == []

@@ -1,13 +1,21 @@
-"""Rows for dashboard and export tests, written straight to the database, and a reader for HTML tables."""
+"""Rows for dashboard and export tests, written straight to the database; posting the export form and reading
+what it sends; and a reader for HTML tables."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import itertools
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
+
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from openpyxl import load_workbook
+from werkzeug.test import TestResponse
 
 from membership.db import db
 from membership.giving.models import (
@@ -20,9 +28,13 @@ from membership.giving.models import (
     PaymentKind,
     PaymentStatus,
 )
+from membership.staff.models import AuditEntry
 from membership.supporters.models import Supporter
+from tests.helpers import csrf_token
 
 _ids = itertools.count(1)
+JANUARY = {"from": "2026-01-01", "to": "2026-01-31"}
+TARAS = "Тарас Шевченко"  # noqa: RUF001 (Cyrillic on purpose: the byte-order mark must keep it readable)
 
 
 def at(text: str) -> datetime:
@@ -71,6 +83,36 @@ def add_checkout(supporter: Supporter, amount_minor: int, *, currency: str = "EU
     db.session.add(checkout)
     db.session.flush()
     return checkout
+
+
+# The export form --------------------------------------------------------------------------------------
+
+
+def export(client: FlaskClient, **fields: str) -> TestResponse:
+    data = {"kind": "payments", "format": "csv", "currency": "", "status": "", **JANUARY, **fields}
+    if "csrf_token" not in data:
+        data["csrf_token"] = csrf_token(client, "/staff/reports")
+    return client.post("/staff/reports/export", data=data)
+
+
+def read_csv(response: TestResponse) -> list[list[str]]:
+    body = response.get_data()
+    assert body.startswith("\ufeff".encode())  # so Excel reads the Cyrillic right
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+
+
+def read_xlsx(response: TestResponse) -> list[list[Any]]:
+    workbook = load_workbook(io.BytesIO(response.get_data()))
+    return [list(row) for row in workbook.active.iter_rows(values_only=True)]  # type: ignore[union-attr]
+
+
+def audit_entries() -> list[AuditEntry]:
+    db.session.rollback()
+    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action.startswith("export."))
+                                  .order_by(AuditEntry.id)))
+
+
+# Tables -----------------------------------------------------------------------------------------------
 
 
 class _Tables(HTMLParser):

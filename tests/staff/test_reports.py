@@ -9,90 +9,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask, Response
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
-from werkzeug.test import TestResponse
 
 from membership.db import db
-from membership.giving.models import MembershipStatus, PaymentKind, PaymentStatus
-from membership.staff.models import AuditEntry, Role, StaffUser
+from membership.giving.models import MembershipStatus
+from membership.staff.models import Role, StaffUser
 from tests.helpers import text
 from tests.staff.conftest import sign_in_as
-from tests.staff.reporting import add_checkout, add_membership, add_payment, add_supporter, at
+from tests.staff.reporting import (
+    TARAS,
+    add_checkout,
+    add_membership,
+    add_payment,
+    add_supporter,
+    at,
+    audit_entries,
+    export,
+    read_csv,
+    read_xlsx,
+)
 from tests.staff.test_sign_in import token
 
-JANUARY = {"from": "2026-01-01", "to": "2026-01-31"}
 PAYMENT_HEADER = [
     "Paid at (UTC)", "Payment ID", "Supporter ID", "Supporter email", "Supporter name", "Kind", "Gross", "Fee", "Net",
     "Currency", "Status", "Refunded", "Stripe payment intent", "Stripe charge", "Stripe invoice",
     "Stripe balance transaction", "Stripe subscription", "Source", "UTM source", "UTM medium", "UTM campaign",
 ]
 PREFIXES = ["=", "+", "-", "@", "\t", "\r"]
-TARAS = "Тарас Шевченко"  # noqa: RUF001 (Cyrillic on purpose: the byte-order mark must keep it readable)
-
-
-@pytest.fixture
-def payments(app: Flask) -> dict[str, Any]:
-    olena = add_supporter("olena@example.org", "Olena Kovalenko")
-    taras = add_supporter("taras@example.org", TARAS)
-    erased = add_supporter("gone@example.org", "Gone", erased_at=at("2026-02-01"))
-    erased.email, erased.name = None, ""
-    article = "https://news.example/frontline"
-    start = add_checkout(olena, 1000, completed="2026-01-05", source_url=article, utm_source="newsletter",
-                         utm_medium="email", utm_campaign="winter")
-    membership = add_membership(olena, 1000, started="2026-01-05", checkout_id=start.id)
-    first = add_payment(olena, 1000, "2026-01-05 10:00", kind=PaymentKind.MEMBERSHIP, fee_minor=40,
-                        membership_id=membership.id, checkout_id=start.id, stripe_invoice_id="in_first")
-    renewal = add_payment(olena, 1000, "2026-01-31 23:59:59", kind=PaymentKind.MEMBERSHIP, fee_minor=40,
-                          membership_id=membership.id, stripe_invoice_id="in_renewal")
-    gift = add_payment(taras, 2500, "2026-01-10 08:30", currency="USD", fee_minor=103,
-                       status=PaymentStatus.PARTIALLY_REFUNDED, refunded_minor=500,
-                       checkout_id=add_checkout(taras, 2500, currency="USD", completed="2026-01-10").id)
-    anonymous = add_payment(erased, 700, "2026-01-20", fee_minor=36)
-    add_payment(olena, 9999, "2025-12-31 23:59:59")
-    add_payment(olena, 9999, "2026-02-01 00:00")
-    db.session.commit()
-    return {"olena": olena, "taras": taras, "erased": erased, "membership": membership, "first": first,
-            "renewal": renewal, "gift": gift, "anonymous": anonymous}
-
-
-@pytest.fixture
-def flask_responses(app: Flask) -> list[Response]:
-    """The responses as the app returned them (the test client wraps every body in an iterator)."""
-    seen: list[Response] = []
-
-    @app.after_request
-    def keep(response: Response) -> Response:
-        seen.append(response)
-        return response
-
-    return seen
-
-
-def export(client: FlaskClient, **fields: str) -> TestResponse:
-    data = {"kind": "payments", "format": "csv", "currency": "", "status": "", **JANUARY, **fields}
-    if "csrf_token" not in data:
-        data["csrf_token"] = token(client, "/staff/reports")
-    return client.post("/staff/reports/export", data=data)
-
-
-def read_csv(response: TestResponse) -> list[list[str]]:
-    body = response.get_data()
-    assert body.startswith("\ufeff".encode())  # so Excel reads the Cyrillic right
-    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
-
-
-def read_xlsx(response: TestResponse) -> list[list[Any]]:
-    workbook = load_workbook(io.BytesIO(response.get_data()))
-    return [list(row) for row in workbook.active.iter_rows(values_only=True)]  # type: ignore[union-attr]
-
-
-def audit_entries() -> list[AuditEntry]:
-    db.session.rollback()
-    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action.startswith("export."))
-                                  .order_by(AuditEntry.id)))
 
 
 def test_reports_page_offers_every_export(staff_client: Callable[[Role], FlaskClient]) -> None:
@@ -334,7 +279,8 @@ def test_cli_refuses_bad_filters_without_writing_or_auditing(app: Flask, payment
 def test_filename_and_filter_description() -> None:
     from datetime import date
 
-    from membership.staff.reports.services import ExportFilters, ExportFormat, ExportKind
+    from membership.staff.reports.models import ExportFormat, ExportKind
+    from membership.staff.reports.services import ExportFilters
 
     filters = ExportFilters(ExportKind.PAYMENTS, date(2026, 1, 1), date(2026, 1, 31), "EUR", "")
     assert filters.filename(ExportFormat.CSV) == "payments-2026-01-01-to-2026-01-31.csv"

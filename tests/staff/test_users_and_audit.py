@@ -126,6 +126,7 @@ STAFF_ROUTES: list[tuple[str, set[Role]]] = [
     ("/staff/dashboard", {Role.ANALYST, Role.ADMIN}),
     ("/staff/dashboard?from=2026-01-01&to=2026-03-31", {Role.ANALYST, Role.ADMIN}),
     ("/staff/reports", {Role.ANALYST, Role.ADMIN}),
+    ("/staff/reports/exports/{export_id}", {Role.ANALYST, Role.ADMIN}),
     ("/staff/ballots", {Role.EDITOR, Role.ADMIN}),
     ("/staff/ballots/new", {Role.EDITOR, Role.ADMIN}),
     ("/staff/ballots/suggestions", {Role.EDITOR, Role.ADMIN}),
@@ -169,10 +170,14 @@ STAFF_POSTS: list[tuple[str, set[Role]]] = [
 STAFF_PUBLIC = {"/staff/sign-in", "/staff/sign-in/code", "/staff/sign-in/recovery", "/staff/sign-out"}
 
 
-def route_ids() -> dict[str, int]:
+def route_ids(actor: StaffUser) -> dict[str, int]:
     """Rows the routes' placeholders name: a tier, a supporter with a paid checkout, a payment and a membership,
-    a draft ballot with an option, and a topic suggestion."""
-    from datetime import timedelta
+    a draft ballot with an option, a topic suggestion, and a ready queued export of `actor`'s (only its requester
+    may have it)."""
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    from flask import current_app
 
     from membership.ballots.models import Ballot, BallotOption, TopicSuggestion, VotingMethod
     from membership.db import utcnow
@@ -187,6 +192,7 @@ def route_ids() -> dict[str, int]:
         PaymentStatus,
         Tier,
     )
+    from membership.staff.reports.models import ExportFormat, ExportJob, ExportJobStatus, ExportKind
     from membership.supporters.models import Supporter
 
     tier = Tier(slug="matrix", name="Matrix")
@@ -201,17 +207,24 @@ def route_ids() -> dict[str, int]:
                             status=MembershipStatus.ACTIVE, amount_minor=500, currency="EUR", interval="month")
     option = BallotOption(ballot_id=ballot.id, title="Schools", position=0)
     suggestion = TopicSuggestion(supporter_id=supporter.id, text="Rebuilding schools")
+    directory = Path(current_app.config["MEMBERSHIP_EXPORT_DIR"])
+    directory.mkdir(exist_ok=True)
+    (directory / "export-matrix.csv").write_text("Supporter ID\r\n")
+    export = ExportJob(staff_user_id=actor.id, kind=ExportKind.SUPPORTERS, fmt=ExportFormat.CSV,
+                       first_day=date(2026, 1, 1), last_day=date(2026, 1, 31), status=ExportJobStatus.READY,
+                       file_name="export-matrix.csv", row_count=0, size_bytes=14, finished_at=utcnow(),
+                       expires_at=utcnow() + timedelta(days=7))
     checkout = Checkout(supporter_id=supporter.id, frequency=Frequency.ONCE, amount_minor=500, currency="EUR",
                         message="Thank you", status=CheckoutStatus.COMPLETED, completed_at=utcnow())
-    db.session.add_all([payment, membership, option, suggestion, checkout])
+    db.session.add_all([payment, membership, option, suggestion, export, checkout])
     db.session.commit()
     return {"tier_id": tier.id, "supporter_id": supporter.id, "payment_id": payment.id,
             "membership_id": membership.id, "ballot_id": ballot.id, "option_id": option.id,
-            "suggestion_id": suggestion.id, "checkout_id": checkout.id}
+            "suggestion_id": suggestion.id, "export_id": export.id, "checkout_id": checkout.id}
 
 
-def act_as(client: FlaskClient, who: str, admin: StaffUser, make_staff: Callable[..., StaffUser]) -> None:
-    """Make `client` anonymous, a signed-in patron, or signed in as staff of the role `who` names."""
+def act_as(client: FlaskClient, who: str, admin: StaffUser, make_staff: Callable[..., StaffUser]) -> StaffUser | None:
+    """Make `client` anonymous, a signed-in patron, or signed in as staff of the role `who` names (returned)."""
     if who == "patron":
         from membership.supporters.models import Supporter
         from tests.patrons.accounts import sign_in
@@ -223,7 +236,10 @@ def act_as(client: FlaskClient, who: str, admin: StaffUser, make_staff: Callable
         assert client.get("/account").status_code == 200  # really signed in, as a patron
     elif who != "anonymous":
         role = Role(who)
-        sign_in_as(client, admin if role is Role.ADMIN else make_staff(role))
+        staff = admin if role is Role.ADMIN else make_staff(role)
+        sign_in_as(client, staff)
+        return staff
+    return None
 
 
 def test_the_matrices_cover_every_staff_route(app: Flask) -> None:
@@ -245,9 +261,10 @@ def test_the_matrices_cover_every_staff_route(app: Flask) -> None:
 def test_authorization_matrix(app: Flask, client: FlaskClient, make_staff: Callable[..., StaffUser],
                               path: str, allowed: set[Role], who: str) -> None:
     admin = make_staff(Role.ADMIN)
-    url = path.format(admin_id=admin.id, **route_ids())
-    act_as(client, who, admin, make_staff)
+    actor = act_as(client, who, admin, make_staff)
+    url = path.format(admin_id=admin.id, **route_ids(actor or admin))
     response = client.get(url)
+    response.close()  # a download's file
     if who in ("anonymous", "patron"):
         assert response.status_code == 302 and response.headers["Location"].startswith("/staff/sign-in")
     elif Role(who) in allowed:
@@ -264,8 +281,8 @@ def test_authorization_matrix_for_forms(app: Flask, client: FlaskClient, make_st
     audited; the right role gets past the check (the form itself answers, tested with each feature)."""
     admin = make_staff(Role.ADMIN)
     other = make_staff(Role.ANALYST)
-    url = path.format(admin_id=admin.id, other_id=other.id, **route_ids())
-    act_as(client, who, admin, make_staff)
+    actor = act_as(client, who, admin, make_staff)
+    url = path.format(admin_id=admin.id, other_id=other.id, **route_ids(actor or admin))
     csrf = token(client, "/staff/sign-in")
     audited = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
     response = client.post(url, data={"csrf_token": csrf})

@@ -11,7 +11,8 @@ from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
-from membership.staff.reports.services import ExportFormat, ExportKind, statuses_for
+from membership.staff.reports.models import ExportFormat, ExportKind
+from membership.staff.reports.services import statuses_for
 
 DATE_MESSAGE = "Enter the date as YYYY-MM-DD, for example 2026-01-31."
 KIND_LABELS = {

@@ -6,7 +6,9 @@ UTC, yes/no, and text that a spreadsheet would read as a formula (starting with 
 or a carriage return) with a leading `'`. CSV then comes straight from PostgreSQL's COPY, or from a
 server-side cursor (`stream_results`, `yield_per`) elsewhere; XLSX is written row by row by openpyxl's
 write-only mode with typed cells (never formulas). Memory stays flat whatever the row count.
-Services here only read; the caller writes the audit entry (`record_export`) and commits.
+Services here read, or record a queued export (with REDIS_URL, an export of more than
+MEMBERSHIP_EXPORT_INLINE_ROWS rows is written to a file by the worker: `worker.py`); the caller writes
+the audit entry (`record_export`) and commits.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import logging
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any
 
 from openpyxl import Workbook
@@ -32,27 +37,20 @@ from membership.ballots.services import Tally
 from membership.giving.models import Checkout, Membership, MembershipStatus, Payment, PaymentStatus, Tier
 from membership.money import exponent
 from membership.patrons.services import patron_condition
+from membership.queue import EXPORTS, push_after_commit
 from membership.staff.dashboard.services import DateRange
 from membership.staff.models import StaffUser
+from membership.staff.reports.models import ExportFormat, ExportJob, ExportJobStatus, ExportKind
 from membership.staff.services import record_audit
 from membership.staff.sql import utc_text
 from membership.supporters.models import Supporter
+
+log = logging.getLogger(__name__)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 BATCH_ROWS = 2000
 FILE_CHUNK = 256 * 1024
 XLSX_SHEET_ROWS = 1_048_575  # Excel's limit is 1,048,576 rows, one of them the header
-
-
-class ExportKind(enum.StrEnum):
-    SUPPORTERS = "supporters"
-    PAYMENTS = "payments"
-    MEMBERSHIPS = "memberships"
-
-
-class ExportFormat(enum.StrEnum):
-    CSV = "csv"
-    XLSX = "xlsx"
 
 
 SUPPORTER_STATUSES = {"patron": "Patron now", "not_patron": "Not a patron now", "erased": "Erased"}
@@ -452,6 +450,26 @@ def export_chunks(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator
             yield chunk
 
 
+def write_export(engine: Engine, spec: ExportQuery, run: ExportRun, path: Path) -> None:
+    """The export into the file at `path`, whole or not at all: written under a temporary name beside it (its own
+    for each writer), then renamed. `run.complete` is set once the file is in place.
+
+    The CLI's `export` command and the queued exports' worker both write their files here.
+    """
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        with partial.open("xb") as out:
+            if run.fmt is ExportFormat.XLSX:
+                write_xlsx(engine, spec, run, out)  # straight into the file, no temporary copy to send
+            else:
+                for chunk in export_chunks(engine, spec, run):
+                    out.write(chunk)
+        partial.replace(path)
+        run.complete = True
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def audited(chunks: Iterator[bytes], run: ExportRun, write_audit: Callable[[ExportRun], None]) -> Iterator[bytes]:
     """Pass the chunks on, then hand `run` to `write_audit`, also when the reader stops early or it fails.
 
@@ -466,11 +484,100 @@ def audited(chunks: Iterator[bytes], run: ExportRun, write_audit: Callable[[Expo
 
 
 def record_export(session: Session, actor: StaffUser | None, run: ExportRun, *, ip: str = "",
-                  actor_label: str = "") -> None:
-    """The audit entry for an export: who, what, which filters, how many rows, and whether it all went out."""
-    record_audit(session, actor, f"export.{run.filters.kind.value}", target_type="export", ip=ip,
-                 actor_label=actor_label, format=run.fmt.value, **run.filters.describe(), rows=run.rows,
-                 complete=run.complete)
+                  actor_label: str = "", job_id: int | None = None) -> None:
+    """The audit entry for an export: who, what, which filters, how many rows, and whether it all went out.
+
+    A queued export (`job_id`) says so, and is written when its file is (or finally fails to be) written.
+    """
+    queued: dict[str, Any] = {} if job_id is None else {"queued": True}
+    record_audit(session, actor, f"export.{run.filters.kind.value}", target_type="export",
+                 target_id="" if job_id is None else job_id, ip=ip, actor_label=actor_label, format=run.fmt.value,
+                 **run.filters.describe(), rows=run.rows, complete=run.complete, **queued)
+
+
+# Queued exports -------------------------------------------------------------------------------------------
+# With REDIS_URL set, a web export of more than MEMBERSHIP_EXPORT_INLINE_ROWS rows isn't streamed: the request
+# records an ExportJob and the worker writes its file (`membership.staff.reports.worker`).
+
+RECENT_JOBS = 20
+
+
+def more_rows_than(session: Session, spec: ExportQuery, limit: int) -> bool:
+    """Whether the export has more than `limit` rows, counting no further than one past it."""
+    first_rows = (spec.query.with_only_columns(literal(1), maintain_column_froms=True).order_by(None)
+                  .limit(limit + 1).subquery())
+    return (session.scalar(select(func.count()).select_from(first_rows)) or 0) > limit
+
+
+def queue_if_large(session: Session, actor: StaffUser, spec: ExportQuery, run: ExportRun, *, inline_rows: int,
+                   ip: str, now: datetime) -> ExportJob | None:
+    """Queue the export for the worker if it has more than `inline_rows` rows (0: whatever its size); None when
+    it is small enough to download at once. The job reaches the worker's queue once the transaction commits."""
+    if inline_rows and not more_rows_than(session, spec, inline_rows):
+        return None
+    filters = run.filters
+    job = ExportJob(staff_user_id=actor.id, kind=filters.kind, fmt=run.fmt, first_day=filters.first,
+                    last_day=filters.last, currency=filters.currency, status_filter=filters.status,
+                    status=ExportJobStatus.QUEUED, next_attempt_at=now, requested_at=now, ip_address=ip[:64])
+    session.add(job)
+    session.flush()
+    push_after_commit(session, EXPORTS, job.id)
+    return job
+
+
+def job_filters(job: ExportJob) -> ExportFilters:
+    return ExportFilters(job.kind, job.first_day, job.last_day, job.currency, job.status_filter)
+
+
+def recent_exports(session: Session, staff_id: int, limit: int = RECENT_JOBS) -> list[ExportJob]:
+    """A staff member's newest queued exports, newest first."""
+    return list(session.scalars(select(ExportJob).where(ExportJob.staff_user_id == staff_id)
+                                .order_by(ExportJob.id.desc()).limit(limit)))
+
+
+class ExportUnavailable(Exception):
+    """A queued export that can't be downloaded: the HTTP status, a title and what to do, for the person."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+
+
+def export_file(session: Session, job_id: int, staff_id: int, directory: Path, now: datetime) -> tuple[ExportJob, Path]:
+    """One of the staff member's own queued exports and its file, ready and not expired; ExportUnavailable if not.
+
+    Someone else's export is answered as an unknown one, so ids say nothing about other people's exports.
+    """
+    job = session.get(ExportJob, job_id)
+    if job is None or job.staff_user_id != staff_id:
+        raise ExportUnavailable(404, "Export not found",
+                                "We couldn't find that export among yours. Your recent exports are listed on the "
+                                "reports page.")
+    if job.status in (ExportJobStatus.QUEUED, ExportJobStatus.RUNNING):
+        raise ExportUnavailable(404, "Export not ready yet",
+                                "This export is still being prepared. We'll email you when it's ready.")
+    if job.status is ExportJobStatus.FAILED:
+        raise ExportUnavailable(404, "Export failed",
+                                "This export could not be prepared, so there is no file. Please start it again from "
+                                "the reports page.")
+    if job.status is ExportJobStatus.EXPIRED or job.expires_at is None or job.expires_at <= now:
+        raise ExportUnavailable(410, "Export expired",
+                                "This export's file has been deleted: files are kept for a limited time. Please start "
+                                "the export again from the reports page.")
+    path = directory / job.file_name
+    if not path.is_file():
+        log.warning("The file of ready export %s is missing from %s.", job.id, directory)
+        raise ExportUnavailable(410, "Export no longer available",
+                                "This export's file is no longer on the server. Please start the export again from "
+                                "the reports page.")
+    return job, path
+
+
+def record_download(session: Session, actor: StaffUser, job: ExportJob, *, ip: str) -> None:
+    """The audit entry for downloading a queued export's file: which export, its filters and rows."""
+    record_audit(session, actor, "export.downloaded", target_type="export", target_id=job.id, ip=ip,
+                 kind=job.kind.value, format=job.fmt.value, **job_filters(job).describe(), rows=job.row_count)
 
 
 # Ballot results: aggregates only --------------------------------------------------------------------------

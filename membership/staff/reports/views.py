@@ -1,8 +1,21 @@
-"""/staff/reports: the export form, and the exports themselves, streamed as they are read."""
+"""/staff/reports: the export form, and the exports themselves, streamed as they are read; with a queue
+(REDIS_URL), large ones are written by the worker and downloaded here once ready."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, stream_with_context
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -10,18 +23,26 @@ from sqlalchemy.orm import Session
 from membership.ballots.models import Ballot
 from membership.ballots.services import tally
 from membership.db import current_session, db, utcnow
+from membership.errors import render_error
+from membership.queue import redis_queue
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.models import StaffUser
 from membership.staff.reports import services
-from membership.staff.reports.forms import FILTER_FIELDS, BallotResultsForm, ExportForm
+from membership.staff.reports.forms import FILTER_FIELDS, KIND_LABELS, BallotResultsForm, ExportForm
+from membership.staff.reports.models import ExportFormat
 from membership.web import currency_rules, patron_grace
 
 bp = Blueprint("staff_reports", __name__, url_prefix="/staff")
 
 MIMETYPES = {
-    services.ExportFormat.CSV: "text/csv; charset=utf-8",
-    services.ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+def _download(filename: str) -> dict[str, str]:
+    """The headers of every export file: save it under its dated name, and keep no copy in any cache."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
 
 
 def _form() -> ExportForm:
@@ -34,7 +55,13 @@ def _ballots_form() -> BallotResultsForm:
 
 
 def _page(form: ExportForm, status: int = 200, ballots_form: BallotResultsForm | None = None) -> ResponseReturnValue:
-    return render_template("staff/reports.html", form=form, ballots_form=ballots_form or _ballots_form()), status
+    config = current_app.config
+    return render_template(
+        "staff/reports.html", form=form, ballots_form=ballots_form or _ballots_form(),
+        jobs=services.recent_exports(current_session(), signed_in_staff().id), kind_labels=KIND_LABELS,
+        queued=redis_queue() is not None, inline_rows=int(config["MEMBERSHIP_EXPORT_INLINE_ROWS"]),
+        keep_days=int(config["MEMBERSHIP_EXPORT_KEEP_DAYS"]),
+    ), status
 
 
 @bp.get("/reports")
@@ -59,8 +86,14 @@ def export() -> ResponseReturnValue:
     except services.FilterError as exc:
         getattr(form, FILTER_FIELDS[exc.field]).errors = [str(exc)]
         return _page(form, 400)
-    run = services.ExportRun(filters, services.ExportFormat(form.fmt.data))
+    run = services.ExportRun(filters, ExportFormat(form.fmt.data))
     spec = services.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
+    if redis_queue() is not None and services.queue_if_large(
+            current_session(), signed_in_staff(), spec, run, ip=client_ip(), now=utcnow(),
+            inline_rows=int(current_app.config["MEMBERSHIP_EXPORT_INLINE_ROWS"])) is not None:
+        flash("Your export is being prepared; we'll email you when it's ready. It is listed under "
+              "“Your exports” below.")
+        return redirect(url_for(".index", _anchor="exports"))
     engine, actor_id, ip = db.engine, signed_in_staff().id, client_ip()
 
     def write_audit(finished: services.ExportRun) -> None:
@@ -68,12 +101,27 @@ def export() -> ResponseReturnValue:
         _record_in_own_transaction(engine, actor_id, finished, ip)
 
     body = services.audited(services.export_chunks(engine, spec, run), run, write_audit)
-    return Response(
-        stream_with_context(body),
-        mimetype=MIMETYPES[run.fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filters.filename(run.fmt)}"',
-                 "Cache-Control": "no-store"},
-    )
+    return Response(stream_with_context(body), mimetype=MIMETYPES[run.fmt],
+                    headers=_download(filters.filename(run.fmt)))
+
+
+@bp.get("/reports/exports/<int:job_id>")
+@staff_required(Permission.REPORTS)
+def download(job_id: int) -> ResponseReturnValue:
+    """A queued export's file, for the staff member who asked for it only, until it expires."""
+    staff = signed_in_staff()
+    try:
+        job, path = services.export_file(current_session(), job_id, staff.id,
+                                         Path(current_app.config["MEMBERSHIP_EXPORT_DIR"]), utcnow())
+        response = send_file(path, mimetype=MIMETYPES[job.fmt])
+    except services.ExportUnavailable as exc:
+        return render_error(exc.status, exc.title, str(exc))
+    except FileNotFoundError:  # deleted by `jobs run` since it was checked
+        return render_error(410, "Export expired", "This export's file has just been deleted. Please start the "
+                                                   "export again from the reports page.")
+    services.record_download(current_session(), staff, job, ip=client_ip())
+    response.headers.update(_download(services.job_filters(job).filename(job.fmt)))
+    return response
 
 
 @bp.post("/reports/ballot-results")
@@ -85,14 +133,12 @@ def ballot_results() -> ResponseReturnValue:
         return _page(_form(), 400, form)
     ballot = current_session().get(Ballot, form.ballot.data)
     assert ballot is not None  # one of the choices
-    fmt = services.ExportFormat(form.fmt.data)
+    fmt = ExportFormat(form.fmt.data)
     result = tally(current_session(), ballot, utcnow(), patron_grace())
     body = services.ballot_results_file(ballot, result, fmt)
     services.record_ballot_results_export(current_session(), signed_in_staff(), ballot, fmt, len(result.options),
                                           ip=client_ip())
-    return Response(body, mimetype=MIMETYPES[fmt], headers={
-        "Content-Disposition": f'attachment; filename="ballot-{ballot.id}-results.{fmt.value}"',
-        "Cache-Control": "no-store"})
+    return Response(body, mimetype=MIMETYPES[fmt], headers=_download(f"ballot-{ballot.id}-results.{fmt.value}"))
 
 
 def _record_in_own_transaction(engine: Engine, actor_id: int, run: services.ExportRun, ip: str) -> None:

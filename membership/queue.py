@@ -1,0 +1,176 @@
+"""The Redis queue (REDIS_URL): lists of row ids that `flask --app membership worker` takes work from.
+
+The row (an email, an export job) is the truth; the list only says "this row is waiting". A row is
+committed first and its id pushed only afterwards (`push_after_commit`, pushed by `push_committed` once
+the commit point has passed), so a worker always finds the row it is handed. Workers claim a row with a
+conditional update before working on it, so an id handed over twice is worked on once, and an id lost with
+Redis leaves its row waiting for the periodic `jobs run`.
+
+Each queue has a name (`emails`, `exports`) and a Redis list, named by a config key. The worker serves each
+queue from a thread of its own, so an export that takes minutes to write never holds up a sign-in link.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+EMAILS = "emails"
+EXPORTS = "exports"
+# Queue name → the config key naming its Redis list (see membership/config.py).
+QUEUE_KEYS = {EMAILS: "EMAIL_QUEUE_KEY", EXPORTS: "EXPORT_QUEUE_KEY"}
+PENDING_KEY = "membership.queue_pending"
+COMMITTED_KEY = "membership.queue_committed"
+
+# Takes one id off a queue and does its work: True done, False failed (left for a retry), None nothing to do
+# (the row was taken by someone else, or is gone).
+Handler = Callable[[int], bool | None]
+
+
+def init_queue(app: Flask) -> None:
+    """Connect (lazily) to the Redis REDIS_URL names; without it there is no queue and requests do the work."""
+    url = str(app.config.get("REDIS_URL") or "")
+    app.extensions["queue"] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) if url else None
+
+
+def redis_queue() -> redis.Redis | None:
+    """The Redis client, or None on the embedded default (no REDIS_URL)."""
+    queue: redis.Redis | None = current_app.extensions.get("queue")
+    return queue
+
+
+def queue_key(name: str) -> str:
+    """The Redis list of the queue called `name`."""
+    return str(current_app.config[QUEUE_KEYS[name]])
+
+
+def push(name: str, ids: Iterable[int]) -> None:
+    """Put ids on a queue now; redis.RedisError if Redis can't take them."""
+    queue = redis_queue()
+    assert queue is not None, "only with REDIS_URL"
+    queue.rpush(queue_key(name), *ids)
+
+
+def push_after_commit(session: Session, name: str, item_id: int) -> None:
+    """Hand the row `item_id` to the queue `name` once the session's transaction has committed (nothing if it
+    rolls back). `push_committed` does the pushing, after the commit point."""
+    session.info.setdefault(PENDING_KEY, []).append((name, item_id))
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_committed(session: Session) -> None:
+    pending = session.info.pop(PENDING_KEY, None)
+    if pending:
+        session.info.setdefault(COMMITTED_KEY, []).extend(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(PENDING_KEY, None)
+
+
+def push_committed(session: Session) -> None:
+    """Push the ids whose rows the session has committed. If Redis can't take them, log it and leave the rows
+    waiting: each queue's periodic job (`jobs run`) takes what is still waiting."""
+    committed: list[tuple[str, int]] | None = session.info.pop(COMMITTED_KEY, None)
+    if not committed:
+        return
+    by_name: dict[str, list[int]] = {}
+    for name, item_id in committed:
+        by_name.setdefault(name, []).append(item_id)
+    for name, ids in by_name.items():
+        try:
+            push(name, ids)
+        except redis.RedisError as exc:
+            log.warning("The %s queue is unreachable (%s); %s waiting for `jobs run`: %s", name, exc,
+                        "it is" if len(ids) == 1 else "they are", ", ".join(map(str, ids)))
+
+
+@dataclass
+class Tally:
+    """What a worker did on one queue."""
+
+    done: int = 0
+    failed: int = 0
+
+    def count(self, result: bool | None) -> None:
+        if result is True:
+            self.done += 1
+        elif result is False:
+            self.failed += 1
+
+
+def _take(name: str, raw: Any) -> int | None:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        log.warning("Ignoring %r on the %s queue: not an id.", raw, name)
+        return None
+
+
+def _drain(name: str, handler: Handler, tally: Tally) -> None:
+    queue = redis_queue()
+    assert queue is not None
+    while (raw := queue.lpop(queue_key(name))) is not None:
+        if (item_id := _take(name, raw)) is not None:
+            tally.count(handler(item_id))
+
+
+def _serve(app: Flask, name: str, handler: Handler, tally: Tally, stop: threading.Event, wait_seconds: float,
+           errors: list[BaseException]) -> None:
+    """One queue's loop, in its own thread and app context (so its own database session), until `stop`."""
+    try:
+        with app.app_context():
+            queue = redis_queue()
+            assert queue is not None
+            key = queue_key(name)
+            while not stop.is_set():
+                popped = queue.blpop([key], timeout=wait_seconds)
+                if popped is not None and (item_id := _take(name, popped[1])) is not None:
+                    tally.count(handler(item_id))
+    except Exception as exc:  # the worker stops with it (its supervisor restarts it), not one queue silently
+        errors.append(exc)
+        stop.set()
+
+
+def run_worker(handlers: Mapping[str, Handler], *, drain: bool = False, wait_seconds: float = 2,
+               stop: threading.Event | None = None) -> dict[str, Tally]:
+    """Take ids off the named queues and hand each to its queue's handler, until stopped (Ctrl-C, or `stop`).
+
+    Each queue is served by a thread of its own. With `drain`, the queues are emptied one after the other in
+    this thread, in the order given, and then it returns (for one-off runs and tests): put the queues whose
+    work queues more work (exports email when they are ready) before the queues they feed.
+    """
+    if redis_queue() is None:
+        raise RuntimeError("REDIS_URL is not set: there is no queue to work on.")
+    tallies = {name: Tally() for name in handlers}
+    if drain:
+        for name, handler in handlers.items():
+            _drain(name, handler, tallies[name])
+        return tallies
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = stop or threading.Event()
+    errors: list[BaseException] = []
+    threads = [threading.Thread(target=_serve, args=(app, name, handler, tallies[name], stop, wait_seconds, errors),
+                                name=f"worker-{name}", daemon=True) for name, handler in handlers.items()]
+    for thread in threads:
+        thread.start()
+    try:
+        while any(thread.is_alive() for thread in threads):
+            for thread in threads:
+                thread.join(timeout=0.5)
+    finally:
+        stop.set()  # Ctrl-C: the threads stop after what they are doing (or with the process)
+    if errors:
+        raise errors[0]
+    return tallies

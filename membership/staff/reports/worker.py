@@ -1,0 +1,190 @@
+"""Writing queued exports to files: what the worker does with each job it is handed, and what `jobs run` does
+with the jobs still waiting and the files whose time is up.
+
+The job row is the truth. A writer claims it with a conditional update (status `running`, one more attempt,
+leased for RUN_LEASE) and commits before writing, so no transaction stays open while the file is written
+and two writers never take the same job. The attempt number fences the writer: the outcome is recorded only
+if the job is still `running` under that attempt, so a writer that outlived its lease (and was replaced)
+records nothing and deletes its own file. Each attempt writes a file of its own name, through
+`write_export` (the `export` command's code: temporary name, then rename).
+
+Unlike services, `build_export` and `build_due_exports` commit their own bookkeeping, as `email retry` does;
+`expire_exports` only flushes, for its caller to commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from membership.db import utcnow
+from membership.staff.auth import Permission, can
+from membership.staff.models import StaffUser
+from membership.staff.reports.emails import send_export_failed, send_export_ready
+from membership.staff.reports.models import ExportJob, ExportJobStatus
+from membership.staff.reports.services import ExportRun, export_query, job_filters, record_export, write_export
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+RETRY_AFTER = timedelta(minutes=5)  # then 10 minutes; the third failure is final
+# A writer that hasn't finished by then is presumed stopped (its worker was restarted): `jobs run` takes the job
+# over. Long enough for the largest XLSX (about 2,000 rows a second).
+RUN_LEASE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """What writing a queued export needs from the settings."""
+
+    directory: Path  # MEMBERSHIP_EXPORT_DIR
+    keep: timedelta  # MEMBERSHIP_EXPORT_KEEP_DAYS
+    grace: timedelta  # PATRON_GRACE_DAYS, for the supporters export's "patron now"
+    currencies: Sequence[str]  # MEMBERSHIP_CURRENCIES, whose decimals the amounts follow
+
+
+def _claim(session: Session, job_id: int, now: datetime, *, due_only: bool) -> ExportJob | None:
+    """Take the job to write (committed), or None if it isn't there to take. The worker takes a queued job as it
+    is handed over; `jobs run` (`due_only`) takes a queued job once its attempt is due, or a running one whose
+    lease has run out."""
+    takeable: ColumnElement[bool]
+    if due_only:
+        takeable = ExportJob.status.in_([ExportJobStatus.QUEUED, ExportJobStatus.RUNNING]) \
+            & (ExportJob.next_attempt_at <= now)
+    else:
+        takeable = ExportJob.status == ExportJobStatus.QUEUED
+    claimed = session.execute(
+        update(ExportJob).where(ExportJob.id == job_id, takeable)
+        .values(status=ExportJobStatus.RUNNING, attempts=ExportJob.attempts + 1, next_attempt_at=now + RUN_LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if getattr(claimed, "rowcount", 0) != 1:
+        return None
+    return session.get(ExportJob, job_id, populate_existing=True)
+
+
+def _settle(session: Session, job_id: int, attempt: int, **values: Any) -> ExportJob | None:
+    """Record this attempt's outcome if the job is still this attempt's; the job, or None if it was taken over."""
+    settled = session.execute(
+        update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == ExportJobStatus.RUNNING,
+                                ExportJob.attempts == attempt)
+        .values(**values).execution_options(synchronize_session=False)
+    )
+    if getattr(settled, "rowcount", 0) != 1:
+        session.rollback()
+        return None
+    return session.get(ExportJob, job_id, populate_existing=True)
+
+
+def build_export(session: Session, engine: Engine, job_id: int, settings: ExportSettings, *,
+                 due_only: bool = False, now: datetime | None = None) -> bool | None:
+    """Write one queued export's file. True when it is ready, False when this attempt failed (tried again after
+    RETRY_AFTER, given up after MAX_ATTEMPTS), None when the job wasn't there to take.
+
+    On success the file's export is audited (as the staff member who asked, queued) and they are emailed the
+    link; when it is given up, audited as incomplete and they are emailed that it failed. Both emails are
+    queued in the committed transaction: the caller sends them (`flush_committed_emails`).
+    """
+    job = _claim(session, job_id, now or utcnow(), due_only=due_only)
+    if job is None:
+        return None
+    attempt, run = job.attempts, ExportRun(job_filters(job), job.fmt)
+    staff = session.get(StaffUser, job.staff_user_id)
+    if staff is None or not staff.active or not can(staff, Permission.REPORTS):
+        # Nobody is left to download it: no file of readers' data is written for nobody.
+        _give_up(session, job_id, attempt, run, "The staff member who asked may no longer export.", email=False)
+        return False
+    path = settings.directory / f"export-{job_id}-{attempt}.{job.fmt.value}"
+    session.rollback()  # nothing stays open while the file is written
+    try:
+        settings.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        spec = export_query(run.filters, now=utcnow(), grace=settings.grace, currencies=settings.currencies)
+        write_export(engine, spec, run, path)
+    except Exception as exc:  # any failure is this attempt's: recorded, and retried
+        log.exception("Writing export %s failed (attempt %s of %s).", job_id, attempt, MAX_ATTEMPTS)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if attempt >= MAX_ATTEMPTS:
+            _give_up(session, job_id, attempt, run, error, email=True)
+        elif _settle(session, job_id, attempt, status=ExportJobStatus.QUEUED, last_error=error,
+                     next_attempt_at=utcnow() + RETRY_AFTER * 2 ** (attempt - 1)) is not None:
+            session.commit()
+        return False
+    finished = utcnow()
+    ready = _settle(session, job_id, attempt, status=ExportJobStatus.READY, row_count=run.rows,
+                    size_bytes=path.stat().st_size, file_name=path.name, finished_at=finished,
+                    expires_at=finished + settings.keep, last_error="")
+    if ready is None:
+        path.unlink(missing_ok=True)  # taken over after the lease ran out: the other writer's file counts
+        return None
+    staff = session.get(StaffUser, ready.staff_user_id)
+    assert staff is not None
+    record_export(session, staff, run, ip=ready.ip_address, job_id=job_id)
+    send_export_ready(session, staff, ready)
+    session.commit()
+    return True
+
+
+def _give_up(session: Session, job_id: int, attempt: int, run: ExportRun, error: str, *, email: bool) -> None:
+    failed = _settle(session, job_id, attempt, status=ExportJobStatus.FAILED, last_error=error, finished_at=utcnow())
+    if failed is None:
+        return
+    staff = session.get(StaffUser, failed.staff_user_id)
+    record_export(session, staff, run, ip=failed.ip_address, job_id=job_id)
+    if email and staff is not None:
+        send_export_failed(session, staff, failed)
+    session.commit()
+
+
+def build_due_exports(session: Session, engine: Engine, settings: ExportSettings, now: datetime) -> tuple[int, int]:
+    """Write every queued export that is due at `now` (for `jobs run`): one whose id never reached the worker
+    (Redis was down) or that no worker has taken yet, a retry after a failed attempt, or one whose writer
+    stopped. Returns (ready, failed attempts)."""
+    due = list(session.scalars(
+        select(ExportJob.id).where(ExportJob.status.in_([ExportJobStatus.QUEUED, ExportJobStatus.RUNNING]),
+                                   ExportJob.next_attempt_at <= now).order_by(ExportJob.id)
+    ))
+    session.rollback()
+    ready = failed = 0
+    for job_id in due:
+        result = build_export(session, engine, job_id, settings, due_only=True, now=now)
+        if result is True:
+            ready += 1
+        elif result is False:
+            failed += 1
+    return ready, failed
+
+
+def expire_exports(session: Session, directory: Path, now: datetime) -> int:
+    """Delete the files of ready exports whose time is up at `now` and mark them expired; returns how many.
+    Also removes files a stopped writer left half-written (older than its lease). Flushes; the caller commits."""
+    due = session.execute(
+        select(ExportJob.id, ExportJob.file_name)
+        .where(ExportJob.status == ExportJobStatus.READY, ExportJob.expires_at <= now)
+    ).all()
+    expired = 0
+    for job_id, file_name in due:
+        taken = session.execute(
+            update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == ExportJobStatus.READY)
+            .values(status=ExportJobStatus.EXPIRED, file_name="").execution_options(synchronize_session=False)
+        )
+        if getattr(taken, "rowcount", 0) == 1:
+            (directory / file_name).unlink(missing_ok=True)
+            expired += 1
+    if directory.is_dir():
+        abandoned_before = (now - RUN_LEASE).timestamp()
+        for partial in directory.glob(".*.partial"):
+            with contextlib.suppress(FileNotFoundError):  # a writer may rename or remove its own meanwhile
+                if partial.stat().st_mtime < abandoned_before:
+                    partial.unlink()
+    session.flush()
+    return expired

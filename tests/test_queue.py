@@ -1,0 +1,79 @@
+"""The Redis queue (membership.queue): ids pushed only once their rows commit, and a worker that serves each
+queue from a thread of its own."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask import Flask
+
+from membership.db import db
+from membership.queue import EMAILS, EXPORTS, push, push_after_commit, push_committed, run_worker
+from tests.helpers import queued_ids
+
+
+def test_ids_are_pushed_only_once_their_transaction_commits(app: Flask, queue: redis.Redis) -> None:
+    db.session.execute(sa.select(1))  # the work whose rows the ids name, in the transaction
+    push_after_commit(db.session(), EXPORTS, 1)
+    db.session.rollback()
+    push_committed(db.session())
+    assert queued_ids(queue, EXPORTS) == []
+    db.session.execute(sa.select(1))
+    push_after_commit(db.session(), EXPORTS, 2)
+    push_after_commit(db.session(), EMAILS, 3)
+    push_committed(db.session())  # not committed yet: nothing to push
+    assert queued_ids(queue, EXPORTS) == []
+    db.session.commit()
+    push_committed(db.session())
+    assert (queued_ids(queue, EXPORTS), queued_ids(queue, EMAILS)) == ([2], [3])
+
+
+def test_a_long_job_on_one_queue_never_holds_up_another(app: Flask, queue: redis.Redis) -> None:
+    """An export that takes minutes to write doesn't keep a sign-in link waiting: each queue has its thread."""
+    push(EXPORTS, [1])
+    push(EMAILS, [7])
+    email_sent, stop = threading.Event(), threading.Event()
+    done: list[str] = []
+
+    def write_export(job_id: int) -> bool:
+        assert email_sent.wait(10), "the email waited for the export"
+        done.append(f"export {job_id}")
+        stop.set()
+        return True
+
+    def send_email(email_id: int) -> bool:
+        done.append(f"email {email_id}")
+        email_sent.set()
+        return True
+
+    tallies = run_worker({EXPORTS: write_export, EMAILS: send_email}, stop=stop, wait_seconds=0.2)
+    assert done == ["email 7", "export 1"]
+    assert (tallies[EXPORTS].done, tallies[EMAILS].done) == (1, 1)
+
+
+def test_a_failing_handler_stops_the_worker_with_its_error(app: Flask, queue: redis.Redis) -> None:
+    push(EXPORTS, [1])
+
+    def broken(job_id: int) -> bool:
+        raise RuntimeError("the database is down")
+
+    with pytest.raises(RuntimeError, match="the database is down"):
+        run_worker({EXPORTS: broken, EMAILS: lambda email_id: True}, wait_seconds=0.2)
+
+
+def test_draining_skips_what_is_not_an_id(app: Flask, queue: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="membership.queue")
+    queue.rpush(f"{app.config['EXPORT_QUEUE_KEY']}", "not-an-id", 5)
+    handled: list[int] = []
+    tallies = run_worker({EXPORTS: lambda job_id: handled.append(job_id) is None}, drain=True)
+    assert handled == [5] and tallies[EXPORTS].done == 1
+    assert "Ignoring b'not-an-id' on the exports queue: not an id." in caplog.text
+
+
+def test_the_worker_needs_redis(app: Flask) -> None:
+    with pytest.raises(RuntimeError, match="REDIS_URL is not set"):
+        run_worker({EMAILS: lambda email_id: True}, drain=True)
