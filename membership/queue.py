@@ -13,6 +13,7 @@ queue from a thread of its own, so an export that takes minutes to write never h
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -143,9 +144,18 @@ def _serve(app: Flask, name: str, handler: Handler, tally: Tally, stop: threadin
         stop.set()
 
 
+def _join(threads: list[threading.Thread]) -> None:
+    # In short waits, so that Ctrl-C and signal handlers run in the main thread meanwhile.
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(timeout=0.5)
+
+
 def run_worker(handlers: Mapping[str, Handler], *, drain: bool = False, wait_seconds: float = 2,
                stop: threading.Event | None = None) -> dict[str, Tally]:
-    """Take ids off the named queues and hand each to its queue's handler, until stopped (Ctrl-C, or `stop`).
+    """Take ids off the named queues and hand each to its queue's handler, until stopped (Ctrl-C, SIGTERM as
+    from `systemctl stop`, or `stop`). Stopping lets each thread finish the item in hand (an export being
+    written is finished, not left for `jobs run` to retake after its lease); a second Ctrl-C doesn't wait.
 
     Each queue is served by a thread of its own. With `drain`, the queues are emptied one after the other in
     this thread, in the order given, and then it returns (for one-off runs and tests): put the queues whose
@@ -165,12 +175,18 @@ def run_worker(handlers: Mapping[str, Handler], *, drain: bool = False, wait_sec
                                 name=f"worker-{name}", daemon=True) for name, handler in handlers.items()]
     for thread in threads:
         thread.start()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
     try:
-        while any(thread.is_alive() for thread in threads):
-            for thread in threads:
-                thread.join(timeout=0.5)
+        _join(threads)
+    except KeyboardInterrupt:
+        log.info("Stopping: finishing the work in hand (Ctrl-C again to stop at once).")
+        stop.set()
+        _join(threads)
     finally:
-        stop.set()  # Ctrl-C: the threads stop after what they are doing (or with the process)
+        stop.set()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if errors:
         raise errors[0]
     return tallies

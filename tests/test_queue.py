@@ -4,7 +4,10 @@ queue from a thread of its own."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
+import time
 
 import pytest
 import redis
@@ -77,3 +80,21 @@ def test_draining_skips_what_is_not_an_id(app: Flask, queue: redis.Redis, caplog
 def test_the_worker_needs_redis(app: Flask) -> None:
     with pytest.raises(RuntimeError, match="REDIS_URL is not set"):
         run_worker({EMAILS: lambda email_id: True}, drain=True)
+
+
+def test_sigterm_lets_the_work_in_hand_finish_then_stops(app: Flask, queue: redis.Redis) -> None:
+    """`systemctl stop` sends SIGTERM: the export being written is finished, the next one is left queued."""
+    push(EXPORTS, [1, 2])
+    done: list[int] = []
+
+    def write_export(job_id: int) -> bool:
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the export is being written
+        time.sleep(0.3)
+        done.append(job_id)
+        return True
+
+    previous = signal.getsignal(signal.SIGTERM)
+    tallies = run_worker({EXPORTS: write_export}, wait_seconds=0.2)
+    assert done == [1] and tallies[EXPORTS].done == 1
+    assert queued_ids(queue, EXPORTS) == [2]
+    assert signal.getsignal(signal.SIGTERM) is previous  # the worker's handler was only for its run
