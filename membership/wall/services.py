@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, exists, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from membership.giving.models import Checkout, CheckoutStatus, Frequency, Payment, PaymentStatus, WallStatus
@@ -55,7 +55,7 @@ def message_shown(review: bool) -> ColumnElement[bool]:
     """Whether an entry's message is public: approved, or (without review) anything not hidden."""
     if review:
         return Checkout.wall_status == WallStatus.APPROVED
-    return or_(Checkout.wall_status == WallStatus.APPROVED, Checkout.wall_status == WallStatus.PENDING)
+    return Checkout.wall_status != WallStatus.HIDDEN
 
 
 def entry_of(checkout: Checkout, name: str, show_message: bool) -> WallEntry:
