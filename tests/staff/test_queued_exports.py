@@ -211,6 +211,12 @@ def test_only_the_requester_downloads_and_only_while_allowed(
     work(app)
     job = only_job()
     assert download(client, job.id).status_code == 200
+    # A resumed or conditional request gets the whole file again, and is one more audited download.
+    again = client.get(f"/staff/reports/exports/{job.id}", headers={"Range": "bytes=10-", "If-Modified-Since":
+                                                                    "Wed, 01 Jan 2100 00:00:00 GMT"})
+    again.close()
+    assert again.status_code == 200 and "Content-Range" not in again.headers
+    assert [e.action for e in audit_entries()].count("export.downloaded") == 2
     audited = len(audit_entries())
     for other in (make_staff(Role.ANALYST), make_staff(Role.ADMIN)):  # admins included: it is the analyst's file
         sign_in_as(client, other)

@@ -113,7 +113,8 @@ def download(job_id: int) -> ResponseReturnValue:
     try:
         job, path = services.export_file(current_session(), job_id, staff.id,
                                          Path(current_app.config["MEMBERSHIP_EXPORT_DIR"]), utcnow())
-        response = send_file(path, mimetype=MIMETYPES[job.fmt])
+        # Whole files only (no Range, no 304), so each audited download is a download of the whole file.
+        response = send_file(path, mimetype=MIMETYPES[job.fmt], conditional=False)
     except services.ExportUnavailable as exc:
         return render_error(exc.status, exc.title, str(exc))
     except FileNotFoundError:  # deleted by `jobs run` since it was checked
