@@ -4,10 +4,11 @@ queue from a thread of its own."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
+import subprocess
+import sys
 import threading
-import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -15,8 +16,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from membership.db import db
-from membership.queue import EMAILS, EXPORTS, push, push_after_commit, push_committed, run_worker
+from membership.queue import EMAILS, EXPORTS, push, push_after_commit, push_committed, queue_key, run_worker
 from tests.helpers import queued_ids
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ids_are_pushed_only_once_their_transaction_commits(app: Flask, queue: redis.Redis) -> None:
@@ -82,19 +85,38 @@ def test_the_worker_needs_redis(app: Flask) -> None:
         run_worker({EMAILS: lambda email_id: True}, drain=True)
 
 
+# A worker as `flask --app membership worker` runs it: in a process of its own, in its main thread (where
+# SIGTERM handlers live), on the test's Redis lists, with a handler that takes a second per export.
+WORKER = """
+import sys, time
+from membership import create_app
+from membership.queue import EXPORTS, run_worker
+
+app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": sys.argv[1], "EXPORT_QUEUE_KEY": sys.argv[2]})
+with app.app_context():
+    def write_export(job_id: int) -> bool:
+        print("started", job_id, flush=True)
+        time.sleep(1)
+        print("finished", job_id, flush=True)
+        return True
+
+    tallies = run_worker({EXPORTS: write_export}, wait_seconds=0.2)
+    print("stopped after", tallies[EXPORTS].done, flush=True)
+"""
+
+
 def test_sigterm_lets_the_work_in_hand_finish_then_stops(app: Flask, queue: redis.Redis) -> None:
     """`systemctl stop` sends SIGTERM: the export being written is finished, the next one is left queued."""
     push(EXPORTS, [1, 2])
-    done: list[int] = []
-
-    def write_export(job_id: int) -> bool:
-        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the export is being written
-        time.sleep(0.3)
-        done.append(job_id)
-        return True
-
-    previous = signal.getsignal(signal.SIGTERM)
-    tallies = run_worker({EXPORTS: write_export}, wait_seconds=0.2)
-    assert done == [1] and tallies[EXPORTS].done == 1
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, app.config["REDIS_URL"], queue_key(EXPORTS)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert worker.stdout is not None and worker.stdout.readline() == "started 1\n"
+        worker.send_signal(signal.SIGTERM)  # while export 1 is being written
+        out, err = worker.communicate(timeout=20)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert worker.returncode == 0, err
+    assert out == "finished 1\nstopped after 1\n"
     assert queued_ids(queue, EXPORTS) == [2]
-    assert signal.getsignal(signal.SIGTERM) is previous  # the worker's handler was only for its run
