@@ -232,10 +232,15 @@ def two_factor() -> ResponseReturnValue:
             return _recovery_codes_page(user, codes, replaced=False)
     secret = form.secret.data if form.secret.data and not form.secret.errors else services.start_two_factor_setup(user)
     form.secret.data = secret
+    return render_template("staff/two_factor.html", user=user, form=form, required=services.two_factor_required(db),
+                           **_authenticator_key(user, secret)), 400 if form.errors else 200
+
+
+def _authenticator_key(user: StaffUser, secret: str) -> dict[str, str]:
+    """What `staff/authenticator_key.html` shows for a new secret: the QR code of its otpauth:// URI, and the key."""
     uri = totp.provisioning_uri(secret, user.email, current_app.config["NEWSROOM_NAME"])
     qr_svg = segno.make(uri, error="m").svg_inline(scale=4, title="QR code for your authenticator app")
-    return render_template("staff/two_factor.html", user=user, form=form, secret=secret, uri=uri, qr_svg=qr_svg,
-                           required=services.two_factor_required(db)), 400 if form.errors else 200
+    return {"secret": secret, "qr_svg": qr_svg}
 
 
 @bp.post("/account/recovery-codes")
