@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields import DateField, EmailField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
@@ -23,8 +23,8 @@ class SignInForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
 
 
-def _code_field() -> StringField:
-    return StringField("Code from your authenticator app",
+def _code_field(label: str = "Code from your authenticator app") -> StringField:
+    return StringField(label,
                        validators=[DataRequired("Enter the 6-digit code."),
                                    Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="Enter the 6-digit code.")])
 
@@ -55,9 +55,17 @@ class EnableTwoFactorForm(FlaskForm):
     code = _code_field()
 
 
+class NewAuthenticatorForm(FlaskForm):
+    """A code from the new authenticator app. `setup` carries the new secret in a signed token that is made only
+    once the password was right (see `new_authenticator` in `membership/staff/views.py`)."""
+
+    setup = HiddenField(validators=[DataRequired()])
+    code = _code_field("Code from your new authenticator app")
+
+
 class ConfirmPasswordForm(FlaskForm):
-    """The staff member's own password, asked again before turning two-factor sign-in off or replacing the
-    recovery codes."""
+    """The staff member's own password, asked again before turning two-factor sign-in off, replacing the
+    recovery codes or moving to a new authenticator app."""
 
     password = PasswordField("Your password", validators=[DataRequired("Enter your password.")])
 

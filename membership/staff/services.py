@@ -381,9 +381,7 @@ def start_two_factor_setup(user: StaffUser) -> str:
 def enable_two_factor(session: Session, user: StaffUser, secret: str, code: str, ip: str = "") -> list[str]:
     """Turn two-factor sign-in on once a code from `secret` matches. Returns the new recovery codes, to be shown
     once: only their hashes are kept."""
-    step = totp.matching_step(secret, code)
-    if step is None:
-        raise StaffError("That code doesn't match. Check the time on your phone and try the newest code.")
+    step = _confirmed_step(secret, code)
     user.totp_secret = secret
     user.totp_enabled = True
     user.totp_last_step = step
@@ -391,6 +389,39 @@ def enable_two_factor(session: Session, user: StaffUser, secret: str, code: str,
     record_audit(session, user, "staff.two_factor_enabled", target_type="staff_user", target_id=user.id, ip=ip,
                  recovery_codes=len(codes))
     return codes
+
+
+def start_new_authenticator(user: StaffUser, password: str) -> str:
+    """A fresh secret for the user's new authenticator app, after their password. Nothing is stored: the current
+    app keeps working until `replace_authenticator` confirms a code from the new secret."""
+    if not user.totp_enabled:
+        raise StaffError("Two-factor sign-in is off: turn it on instead.")
+    if not check_password_hash(user.password_hash, password):
+        raise StaffError("Your password is not right.")
+    return totp.new_secret()
+
+
+def replace_authenticator(session: Session, user: StaffUser, secret: str, code: str, ip: str = "") -> None:
+    """Move the user's two-factor sign-in to a new authenticator app once a code from its `secret` matches: the old
+    app's codes stop working, the recovery codes stay (they don't depend on the app) and the user's sessions end
+    (the caller keeps the current one). A wrong code changes nothing and, as when turning two-factor on, doesn't
+    count toward the lock-out: whoever sends it was just shown the secret it is checked against."""
+    if not user.totp_enabled:
+        raise StaffError("Two-factor sign-in is off: turn it on instead.")
+    step = _confirmed_step(secret, code)
+    user.totp_secret = secret
+    # The replay guard follows the new secret: the code just confirmed, and any older one, won't sign in.
+    user.totp_last_step = step
+    user.session_epoch += 1
+    record_audit(session, user, "staff.two_factor_replaced", target_type="staff_user", target_id=user.id, ip=ip)
+
+
+def _confirmed_step(secret: str, code: str) -> int:
+    """The time step of a code from a secret being set up, or StaffError if the code doesn't match."""
+    step = totp.matching_step(secret, code)
+    if step is None:
+        raise StaffError("That code doesn't match. Check the time on your phone and try the newest code.")
+    return step
 
 
 def disable_two_factor(session: Session, user: StaffUser, password: str, ip: str = "") -> None:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import segno
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,7 @@ from membership.staff.forms import (
     ConfirmPasswordForm,
     EditStaffForm,
     EnableTwoFactorForm,
+    NewAuthenticatorForm,
     NewStaffForm,
     PasswordForm,
     RecoveryCodeForm,
@@ -48,6 +50,8 @@ PENDING_SECONDS = 300
 AUDIT_PAGE = 50
 # With this many recovery codes left or fewer, the staff home and the two-factor page warn.
 FEW_RECOVERY_CODES = 3
+# How long the new secret shown when moving to a new authenticator app can be confirmed.
+NEW_APP_SECONDS = 600
 
 
 # Every staff section, in menu order: (permission, endpoint, label). A section shows once its view exists.
@@ -232,10 +236,15 @@ def two_factor() -> ResponseReturnValue:
             return _recovery_codes_page(user, codes, replaced=False)
     secret = form.secret.data if form.secret.data and not form.secret.errors else services.start_two_factor_setup(user)
     form.secret.data = secret
+    return render_template("staff/two_factor.html", user=user, form=form, required=services.two_factor_required(db),
+                           **_authenticator_key(user, secret)), 400 if form.errors else 200
+
+
+def _authenticator_key(user: StaffUser, secret: str) -> dict[str, str]:
+    """What `staff/authenticator_key.html` shows for a new secret: the QR code of its otpauth:// URI, and the key."""
     uri = totp.provisioning_uri(secret, user.email, current_app.config["NEWSROOM_NAME"])
     qr_svg = segno.make(uri, error="m").svg_inline(scale=4, title="QR code for your authenticator app")
-    return render_template("staff/two_factor.html", user=user, form=form, secret=secret, uri=uri, qr_svg=qr_svg,
-                           required=services.two_factor_required(db)), 400 if form.errors else 200
+    return {"secret": secret, "qr_svg": qr_svg}
 
 
 @bp.post("/account/recovery-codes")
@@ -255,14 +264,86 @@ def recovery_codes() -> ResponseReturnValue:
     return _two_factor_on_page(user, regenerate=form)
 
 
+@bp.post("/account/two-factor/new-app")
+@staff_required()
+def new_authenticator() -> ResponseReturnValue:
+    """Moving two-factor sign-in to a new authenticator app, first step: the password, then a new secret to add to
+    the app. The secret goes back and forth in the form, as when turning two-factor on, but signed with the account
+    and its session epoch, so the next step accepts only a secret this step made after the right password."""
+    user = signed_in_staff()
+    if not user.totp_enabled:
+        return redirect(url_for("staff.two_factor"))
+    form = ConfirmPasswordForm(prefix="move")
+    if form.validate_on_submit():
+        try:
+            secret = services.start_new_authenticator(user, form.password.data)
+        except services.StaffError as exc:
+            form.password.errors = [str(exc)]
+        else:
+            setup = _new_app_serializer().dumps({"id": user.id, "epoch": user.session_epoch, "secret": secret})
+            return _new_authenticator_page(user, NewAuthenticatorForm(formdata=None, setup=setup), secret)
+    return _two_factor_on_page(user, move=form)
+
+
+@bp.post("/account/two-factor/new-app/confirm")
+@staff_required()
+def confirm_new_authenticator() -> ResponseReturnValue:
+    """Moving to a new authenticator app, second step: a code from the new app replaces the stored secret."""
+    user = signed_in_staff()
+    if not user.totp_enabled:
+        return redirect(url_for("staff.two_factor"))
+    form = NewAuthenticatorForm()
+    secret = _new_app_secret(user, form.setup.data or "")
+    if secret is None:
+        restart = ConfirmPasswordForm(prefix="move", formdata=None)
+        restart.password.errors = [f"The new app's set-up expired (after {NEW_APP_SECONDS // 60} minutes) or "
+                                   "was already used. Enter your password to start again."]
+        return _two_factor_on_page(user, move=restart)
+    if form.validate_on_submit():
+        try:
+            services.replace_authenticator(current_session(), user, secret, form.code.data, ip=client_ip())
+        except services.StaffError as exc:
+            form.code.errors = [str(exc)]
+        else:
+            sign_in_session(user)  # the epoch moved on: keep this session, end all others
+            flash("Two-factor sign-in now uses your new authenticator app; codes from the old one no longer work. "
+                  "Your recovery codes still do. Other sessions were signed out.")
+            return redirect(url_for("staff.two_factor"))
+    return _new_authenticator_page(user, form, secret)
+
+
+def _new_app_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="staff-new-authenticator")
+
+
+def _new_app_secret(user: StaffUser, setup: str) -> str | None:
+    """The new secret in a set-up token, if this step made it for this account, since its sessions last changed
+    (a confirmed move changes them, so a token works once) and within NEW_APP_SECONDS."""
+    try:
+        data = _new_app_serializer().loads(setup, max_age=NEW_APP_SECONDS)
+    except BadSignature:  # expired too
+        return None
+    if not isinstance(data, dict) or data.get("id") != user.id or data.get("epoch") != user.session_epoch:
+        return None
+    secret = data.get("secret")
+    return secret if isinstance(secret, str) else None
+
+
+def _new_authenticator_page(user: StaffUser, form: NewAuthenticatorForm, secret: str) -> ResponseReturnValue:
+    page = render_template("staff/two_factor_new_app.html", user=user, form=form, **_authenticator_key(user, secret))
+    return page, 400 if form.errors else 200, {"Cache-Control": "no-store"}
+
+
 def _two_factor_on_page(user: StaffUser, *, disable: ConfirmPasswordForm | None = None,
-                        regenerate: ConfirmPasswordForm | None = None) -> ResponseReturnValue:
-    """The two-factor page while it is on: the recovery codes left, new codes, turning it off."""
+                        regenerate: ConfirmPasswordForm | None = None,
+                        move: ConfirmPasswordForm | None = None) -> ResponseReturnValue:
+    """The two-factor page while it is on: the recovery codes left, new codes, a new app, turning it off."""
     disable = ConfirmPasswordForm() if disable is None else disable
     regenerate = ConfirmPasswordForm(prefix="codes") if regenerate is None else regenerate
-    page = render_template("staff/two_factor.html", user=user, disable=disable, regenerate=regenerate,
+    move = ConfirmPasswordForm(prefix="move") if move is None else move
+    page = render_template("staff/two_factor.html", user=user, disable=disable, regenerate=regenerate, move=move,
                            required=services.two_factor_required(current_session()), **_recovery_codes_status(user))
-    return page, 400 if disable.errors or regenerate.errors else 200
+    return page, 400 if disable.errors or regenerate.errors or move.errors else 200
 
 
 def _recovery_codes_page(user: StaffUser, codes: list[str], *, replaced: bool) -> ResponseReturnValue:

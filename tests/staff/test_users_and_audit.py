@@ -141,6 +141,8 @@ STAFF_POSTS: list[tuple[str, set[Role]]] = [
     ("/staff/account/password", EVERYONE),
     ("/staff/account/two-factor", EVERYONE),
     ("/staff/account/recovery-codes", EVERYONE),
+    ("/staff/account/two-factor/new-app", EVERYONE),
+    ("/staff/account/two-factor/new-app/confirm", EVERYONE),
     ("/staff/users", {Role.ADMIN}),
     ("/staff/users/{admin_id}", {Role.ADMIN}),
     ("/staff/users/{other_id}/reset-password", {Role.ADMIN}),
