@@ -236,8 +236,9 @@ def two_factor() -> ResponseReturnValue:
             return _recovery_codes_page(user, codes, replaced=False)
     secret = form.secret.data if form.secret.data and not form.secret.errors else services.start_two_factor_setup(user)
     form.secret.data = secret
-    return render_template("staff/two_factor.html", user=user, form=form, required=services.two_factor_required(db),
-                           **_authenticator_key(user, secret)), 400 if form.errors else 200
+    page = render_template("staff/two_factor.html", user=user, form=form, required=services.two_factor_required(db),
+                           **_authenticator_key(user, secret))
+    return page, 400 if form.errors else 200, {"Cache-Control": "no-store"}  # the page shows the new secret
 
 
 def _authenticator_key(user: StaffUser, secret: str) -> dict[str, str]:

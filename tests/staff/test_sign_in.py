@@ -227,7 +227,9 @@ def test_cli_rejects_bad_input(app: Flask) -> None:
 
 def turn_on_two_factor(client: FlaskClient) -> tuple[str, TestResponse]:
     """Set up two-factor sign-in as the signed-in staff member would; the secret, and the page of recovery codes."""
-    page = client.get("/staff/account/two-factor").get_data(as_text=True)
+    setup = client.get("/staff/account/two-factor")
+    assert setup.headers["Cache-Control"] == "no-store"  # it shows the secret
+    page = setup.get_data(as_text=True)
     secret = page.split("Key: <code>")[1].split("</code>")[0]
     response = client.post(
         "/staff/account/two-factor",
