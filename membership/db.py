@@ -73,3 +73,35 @@ def _sqlite_enforces_foreign_keys(dbapi_connection: Any, connection_record: Any)
 def current_session() -> Session:
     """This request's (or command's) session, typed as the plain Session that services take."""
     return db.session()
+
+
+# Work for after the commit point (email to send, ids to hand to a queue) --------------------------------
+
+_AFTER_COMMIT_PENDING = "membership.after_commit_pending"
+_AFTER_COMMIT_DONE = "membership.after_commit_done"
+
+
+def after_commit(session: Session, name: str, item: Any) -> None:
+    """Keep `item` under `name` until the session's transaction commits; a rollback forgets it. The code that
+    ends the transaction then takes it with `committed`, outside the transaction."""
+    session.info.setdefault(_AFTER_COMMIT_PENDING, {}).setdefault(name, []).append(item)
+
+
+def committed(session: Session, name: str) -> list[Any]:
+    """The items kept under `name` whose transaction has committed since they were last taken (taking them)."""
+    done: dict[str, list[Any]] = session.info.get(_AFTER_COMMIT_DONE, {})
+    return done.pop(name, [])
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed(session: Session) -> None:
+    pending: dict[str, list[Any]] | None = session.info.pop(_AFTER_COMMIT_PENDING, None)
+    if pending:
+        done = session.info.setdefault(_AFTER_COMMIT_DONE, {})
+        for name, items in pending.items():
+            done.setdefault(name, []).extend(items)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(_AFTER_COMMIT_PENDING, None)

@@ -30,11 +30,11 @@ from typing import Any
 
 import redis
 from flask import current_app, render_template
-from sqlalchemy import ForeignKey, Integer, String, Text, event, select, update
+from sqlalchemy import ForeignKey, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.config import parse_mail_url
-from membership.db import Base, UTCDateTime, db, utcnow
+from membership.db import Base, UTCDateTime, after_commit, committed, db, utcnow
 from membership.queue import EMAILS, push, redis_queue
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ MAX_ATTEMPTS = 8
 # A sender claims a message for this long before handing it to SMTP, so a concurrent sender (a request's
 # flush, `email retry`, `jobs run`) skips it; if the sender dies meanwhile, a later retry picks it up.
 SEND_LEASE = timedelta(minutes=5)
-PENDING_KEY = "membership.emails_to_send"
+AFTER_COMMIT_NAME = "emails"  # what `queue_email` keeps for after the commit (membership.db.after_commit)
 
 
 class EmailStatus(enum.StrEnum):
@@ -101,7 +101,7 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
     session.add(email)
     session.flush()
     if send_after_commit:
-        session.info.setdefault(PENDING_KEY, []).append(Claimed(
+        after_commit(session, AFTER_COMMIT_NAME, Claimed(
             email.id, email.message, email.to_address, email.subject, email.body_text, email.body_html))
 
 
@@ -214,33 +214,21 @@ def retry_due_emails(session: Session) -> tuple[int, int]:
     return send_emails(session, due)
 
 
-@event.listens_for(Session, "after_commit")
-def _remember_committed(session: Session) -> None:
-    pending = session.info.pop(PENDING_KEY, None)
-    if pending:
-        session.info.setdefault("membership.emails_committed", []).extend(pending)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
-    session.info.pop(PENDING_KEY, None)
-
-
 def flush_committed_emails() -> None:
     """Send what the just-committed transaction queued (or hand it to the queue's worker). Called after
     each commit point, never inside one."""
     session = db.session()
-    committed: list[Claimed] | None = session.info.pop("membership.emails_committed", None)
-    if committed:
+    claimed: list[Claimed] = committed(session, AFTER_COMMIT_NAME)
+    if claimed:
         if redis_queue() is not None:
             try:
-                push(EMAILS, (email.id for email in committed))
+                push(EMAILS, (email.id for email in claimed))
                 return
             except redis.RedisError as exc:
                 log.warning("The email queue is unreachable (%s); sending %d email(s) from the request instead.",
-                            exc, len(committed))
+                            exc, len(claimed))
         try:
-            send_claimed(session, committed)
+            send_claimed(session, claimed)
         except Exception:  # the work is committed; a mail problem must not turn it into an error page
             session.rollback()
             log.exception("Sending emails after commit failed; they stay queued for `email retry`.")

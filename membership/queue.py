@@ -21,8 +21,9 @@ from typing import Any
 
 import redis
 from flask import Flask, current_app
-from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from membership.db import after_commit, committed
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ EMAILS = "emails"
 EXPORTS = "exports"
 # Queue name → the config key naming its Redis list (see membership/config.py).
 QUEUE_KEYS = {EMAILS: "EMAIL_QUEUE_KEY", EXPORTS: "EXPORT_QUEUE_KEY"}
-PENDING_KEY = "membership.queue_pending"
-COMMITTED_KEY = "membership.queue_committed"
 
 # Takes one id off a queue and does its work: True done, False failed (left for a retry), None nothing to do
 # (the row was taken by someone else, or is gone).
@@ -65,31 +64,16 @@ def push(name: str, ids: Iterable[int]) -> None:
 def push_after_commit(session: Session, name: str, item_id: int) -> None:
     """Hand the row `item_id` to the queue `name` once the session's transaction has committed (nothing if it
     rolls back). `push_committed` does the pushing, after the commit point."""
-    session.info.setdefault(PENDING_KEY, []).append((name, item_id))
-
-
-@event.listens_for(Session, "after_commit")
-def _remember_committed(session: Session) -> None:
-    pending = session.info.pop(PENDING_KEY, None)
-    if pending:
-        session.info.setdefault(COMMITTED_KEY, []).extend(pending)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
-    session.info.pop(PENDING_KEY, None)
+    after_commit(session, f"queue:{name}", item_id)
 
 
 def push_committed(session: Session) -> None:
     """Push the ids whose rows the session has committed. If Redis can't take them, log it and leave the rows
     waiting: each queue's periodic job (`jobs run`) takes what is still waiting."""
-    committed: list[tuple[str, int]] | None = session.info.pop(COMMITTED_KEY, None)
-    if not committed:
-        return
-    by_name: dict[str, list[int]] = {}
-    for name, item_id in committed:
-        by_name.setdefault(name, []).append(item_id)
-    for name, ids in by_name.items():
+    for name in QUEUE_KEYS:
+        ids: list[int] = committed(session, f"queue:{name}")
+        if not ids:
+            continue
         try:
             push(name, ids)
         except redis.RedisError as exc:
