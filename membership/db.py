@@ -70,6 +70,12 @@ def _sqlite_enforces_foreign_keys(dbapi_connection: Any, connection_record: Any)
         cursor.close()
 
 
+def rows_affected(result: object) -> int:
+    """How many rows an UPDATE or DELETE changed. (`Session.execute` is typed as returning a plain Result; for
+    DML it is a CursorResult, which has the count.)"""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def current_session() -> Session:
     """This request's (or command's) session, typed as the plain Session that services take."""
     return db.session()

@@ -34,7 +34,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.config import parse_mail_url
-from membership.db import Base, UTCDateTime, after_commit, committed, db, utcnow
+from membership.db import Base, UTCDateTime, after_commit, committed, db, rows_affected, utcnow
 from membership.queue import EMAILS, push, redis_queue
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def _claim(session: Session, email_id: int) -> OutboundEmail | None:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    if getattr(claimed, "rowcount", 0) != 1:
+    if rows_affected(claimed) != 1:
         return None
     return session.get(OutboundEmail, email_id)
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Index, String, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from membership.db import Base, UTCDateTime, utcnow
+from membership.db import Base, UTCDateTime, rows_affected, utcnow
 
 
 class RateLimitHit(Base):
@@ -62,4 +62,4 @@ def clear(session: Session, bucket: str, key: str) -> None:
 def prune(session: Session, older_than: timedelta = timedelta(days=2)) -> int:
     """Forget hits too old to matter (run by the periodic jobs)."""
     result = session.execute(delete(RateLimitHit).where(RateLimitHit.created_at < utcnow() - older_than))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rows_affected(result)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from membership.config import CurrencyRules
+from membership.db import rows_affected
 from membership.giving import emails
 from membership.giving.models import (
     AmountPreset,
@@ -291,7 +292,7 @@ def send_dunning_reminders(session: Session, now: datetime, after: timedelta) ->
             .where(Membership.id == membership.id, Membership.dunning_reminded_at.is_(None))
             .values(dunning_reminded_at=now)
         )
-        if getattr(claimed, "rowcount", 0) != 1:
+        if rows_affected(claimed) != 1:
             continue
         if emails.send_payment_failed_reminder(session, membership.supporter, membership):
             sent += 1

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from membership.db import utcnow
+from membership.db import rows_affected, utcnow
 from membership.giving.models import Membership, MembershipStatus, Payment, PaymentStatus
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
 from membership.patrons.emails import send_sign_in_link
@@ -106,7 +106,7 @@ def use_token(session: Session, token: str, purpose: TokenPurpose) -> Supporter:
         .where(SignInToken.id == row.id, SignInToken.used_at.is_(None))
         .values(used_at=utcnow())
     )
-    if getattr(used, "rowcount", 0) != 1:
+    if rows_affected(used) != 1:
         raise InvalidLink("This link has already been used. Each link works once; please ask for a new one.")
     return row.supporter
 

@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from membership import ratelimit
 from membership.config import STAFF_PASSWORD_HASH
-from membership.db import utcnow
+from membership.db import rows_affected, utcnow
 from membership.staff import recovery, totp
 from membership.staff.models import AuditEntry, RecoveryCode, Role, Setting, StaffUser
 
@@ -325,7 +325,7 @@ def _burn_recovery_code(session: Session, user: StaffUser, code: str, now: datet
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    return getattr(burnt, "rowcount", 0) == 1
+    return rows_affected(burnt) == 1
 
 
 def _unknown_address(session: Session, address: str, ip: str, policy: Policy, now: datetime) -> SignInAttempt:

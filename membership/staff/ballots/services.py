@@ -30,6 +30,7 @@ from membership.ballots.models import (
     VotingMethod,
     Weighting,
 )
+from membership.db import rows_affected
 from membership.staff.models import StaffUser
 from membership.staff.services import record_audit
 
@@ -301,7 +302,7 @@ def commission_option(session: Session, actor: StaffUser, option: BallotOption, 
         .values(commissioned_at=now).execution_options(synchronize_session=False)
     )
     session.refresh(option, ["commissioned_at"])
-    emailed = send_commissioned_emails(session, option, ballot_url) if getattr(claimed, "rowcount", 0) == 1 else 0
+    emailed = send_commissioned_emails(session, option, ballot_url) if rows_affected(claimed) == 1 else 0
     record_audit(session, actor, "ballot.option_commissioned", target_type="ballot", target_id=option.ballot_id,
                  ip=ip, option_id=option.id, fields=["article_url"])
     return emailed

@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from membership.db import utcnow
+from membership.db import rows_affected, utcnow
 from membership.staff.auth import Permission, can
 from membership.staff.models import StaffUser
 from membership.staff.reports.emails import send_export_failed, send_export_ready
@@ -68,7 +68,7 @@ def _claim(session: Session, job_id: int, now: datetime, *, due_only: bool) -> E
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    if getattr(claimed, "rowcount", 0) != 1:
+    if rows_affected(claimed) != 1:
         return None
     return session.get(ExportJob, job_id, populate_existing=True)
 
@@ -80,7 +80,7 @@ def _settle(session: Session, job_id: int, attempt: int, **values: Any) -> Expor
                                 ExportJob.attempts == attempt)
         .values(**values).execution_options(synchronize_session=False)
     )
-    if getattr(settled, "rowcount", 0) != 1:
+    if rows_affected(settled) != 1:
         session.rollback()
         return None
     return session.get(ExportJob, job_id, populate_existing=True)
@@ -177,7 +177,7 @@ def expire_exports(session: Session, directory: Path, now: datetime) -> int:
             update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == ExportJobStatus.READY)
             .values(status=ExportJobStatus.EXPIRED, file_name="").execution_options(synchronize_session=False)
         )
-        if getattr(taken, "rowcount", 0) == 1:
+        if rows_affected(taken) == 1:
             (directory / file_name).unlink(missing_ok=True)
             expired += 1
     if directory.is_dir():

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from membership.ballots import services as ballot_services
 from membership.ballots.models import SuggestionStatus, TopicSuggestion
-from membership.db import utcnow
+from membership.db import rows_affected, utcnow
 from membership.email import OutboundEmail
 from membership.giving.events import redact, sync_membership
 from membership.giving.models import (
@@ -508,11 +508,7 @@ def _blank_personal_data(session: Session, supporter: Supporter) -> tuple[int, i
     suggestions = session.execute(delete(TopicSuggestion).where(TopicSuggestion.supporter_id == sid,
                                                                 TopicSuggestion.status != SuggestionStatus.ACCEPTED))
     supporter.email, supporter.name, supporter.email_consent = None, "", False
-    return _rowcount(emails), _rowcount(suggestions)
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rows_affected(emails), rows_affected(suggestions)
 
 
 def erase_supporter(session: Session, gateway: StripeGateway, actor: StaffUser, supporter: Supporter,
