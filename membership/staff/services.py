@@ -396,8 +396,7 @@ def start_new_authenticator(user: StaffUser, password: str) -> str:
     app keeps working until `replace_authenticator` confirms a code from the new secret."""
     if not user.totp_enabled:
         raise StaffError("Two-factor sign-in is off: turn it on instead.")
-    if not check_password_hash(user.password_hash, password):
-        raise StaffError("Your password is not right.")
+    _confirm_password(user, password)
     return totp.new_secret()
 
 
@@ -416,6 +415,12 @@ def replace_authenticator(session: Session, user: StaffUser, secret: str, code: 
     record_audit(session, user, "staff.two_factor_replaced", target_type="staff_user", target_id=user.id, ip=ip)
 
 
+def _confirm_password(user: StaffUser, password: str) -> None:
+    """The signed-in user's password, asked again before a change to how they sign in; StaffError if wrong."""
+    if not check_password_hash(user.password_hash, password):
+        raise StaffError("Your password is not right.")
+
+
 def _confirmed_step(secret: str, code: str) -> int:
     """The time step of a code from a secret being set up, or StaffError if the code doesn't match."""
     step = totp.matching_step(secret, code)
@@ -428,8 +433,7 @@ def disable_two_factor(session: Session, user: StaffUser, password: str, ip: str
     """Turn the user's own two-factor sign-in off (and delete their recovery codes), after their password."""
     if two_factor_required(session):
         raise StaffError("Two-factor sign-in is required for all staff; it can't be turned off.")
-    if not check_password_hash(user.password_hash, password):
-        raise StaffError("Your password is not right.")
+    _confirm_password(user, password)
     _turn_two_factor_off(session, user)
     record_audit(session, user, "staff.two_factor_disabled", target_type="staff_user", target_id=user.id, ip=ip)
 
@@ -443,8 +447,7 @@ def _turn_two_factor_off(session: Session, user: StaffUser) -> None:
 def generate_recovery_codes(session: Session, user: StaffUser, password: str, ip: str = "") -> list[str]:
     """A new set of recovery codes, after the user's password; the previous set stops working. Returns the codes,
     to be shown once."""
-    if not check_password_hash(user.password_hash, password):
-        raise StaffError("Your password is not right.")
+    _confirm_password(user, password)
     codes = _replace_recovery_codes(session, user)
     record_audit(session, user, "staff.recovery_codes_generated", target_type="staff_user", target_id=user.id,
                  ip=ip, recovery_codes=len(codes))
