@@ -143,6 +143,9 @@ def support_page() -> str:
     )
 
 
+APPEAL_CACHE_SECONDS = 300
+
+
 @bp.get("/appeal")
 def appeal() -> ResponseReturnValue:
     """The appeal for the foot of an article, made to be framed by the newsroom's site (APPEAL_EMBED_ORIGINS).
@@ -160,6 +163,9 @@ def appeal() -> ResponseReturnValue:
     response = make_response(page)
     response.headers["Content-Security-Policy"] = content_security_policy(
         " ".join(["'self'", *current_app.config["APPEAL_EMBED_ORIGINS"].split()]))
+    # Framed on every article view, the busiest page by far: the same for every reader (no cookie, nothing
+    # personal), so browsers and a CDN may keep it for a few minutes instead of asking the app each time.
+    response.headers["Cache-Control"] = f"public, max-age={APPEAL_CACHE_SECONDS}"
     return response
 
 

@@ -47,6 +47,8 @@ def test_the_appeal_offers_the_cup_of_coffee_and_carries_the_article_along(clien
         target = urlsplit(found[label])
         assert (target.path, target.fragment, parse_qs(target.query)["source"]) == ("/", anchor, [ARTICLE])
     assert '<base target="_top">' in page  # links leave the frame for the whole window
+    # One page for every reader of the article, so caches may share it: nothing personal, no cookie.
+    assert response.headers["Cache-Control"] == "public, max-age=300" and "Set-Cookie" not in response.headers
 
 
 def test_the_give_form_keeps_what_the_appeal_sent(client: FlaskClient) -> None:
