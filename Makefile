@@ -11,15 +11,22 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the SQLite and PostgreSQL runs (`auto` = one per CPU; 0 runs in one process).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install lint typecheck test-sqlite test-postgres test-browser browser-deps postgres clean
+.PHONY: run test install lock lint typecheck test-sqlite test-postgres test-browser browser-deps postgres clean
 
-$(VENV)/.installed: pyproject.toml
+# Installs the pinned versions in requirements.lock (reproducible), then the project itself without resolving again.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
+
+## make lock: re-pin requirements.lock from pyproject.toml's ranges (after changing a dependency).
+lock: install
+	$(VENV)/bin/pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
 
 ## make run: migrate, seed demo data, start the Stripe double and the app together (Ctrl-C stops both).
 run: install
