@@ -109,15 +109,6 @@ class Ballot(Base):
             phase is BallotPhase.OPEN and self.results_visibility is ResultsVisibility.LIVE
         )
 
-    @property
-    def method_statement(self) -> str:
-        """The method, in words, as the ballot page states it."""
-        how = ("Choose one topic." if self.method is VotingMethod.SINGLE
-               else f"Approve up to {self.max_choices} topics; each approval counts once.")
-        weight = ("One patron, one vote." if self.weighting is Weighting.EQUAL
-                  else f"Votes are weighted by membership tier, at most {MAX_WEIGHT} times a vote.")
-        return f"{how} {weight}"
-
 
 class BallotOption(Base):
     __tablename__ = "ballot_options"

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from membership.ballots.methods import method_of
 from membership.ballots.models import (
     MAX_WEIGHT,
     SUGGESTION_MAX,
@@ -41,7 +42,6 @@ from membership.ballots.models import (
     TopicSuggestion,
     Vote,
     VoteChoice,
-    VotingMethod,
     Weighting,
 )
 from membership.giving.models import Membership, Payment, PaymentKind, PaymentStatus
@@ -183,6 +183,14 @@ def vote_weight(ballot: Ballot, tier_id: int | None) -> int:
     return max(1, min(MAX_WEIGHT, int(ballot.tier_weights.get(str(tier_id), 1))))
 
 
+def rules_statement(ballot: Ballot) -> str:
+    """The ballot's method and weighting in words, as the ballot page and its results state them."""
+    how = method_of(ballot.method).statement(ballot.max_choices)
+    weight = ("One patron, one vote." if ballot.weighting is Weighting.EQUAL
+              else f"Votes are weighted by membership tier, at most {MAX_WEIGHT} times a vote.")
+    return f"{how} {weight}"
+
+
 # Voting ---------------------------------------------------------------------------------------------
 
 
@@ -206,7 +214,7 @@ def cast_vote(session: Session, ballot_id: int, supporter_id: int, option_ids: l
         raise VoteRejected("Choose at least one topic.")
     if len(set(option_ids)) != len(option_ids):
         raise VoteRejected("Each topic can be chosen only once.")
-    limit = 1 if ballot.method is VotingMethod.SINGLE else ballot.max_choices
+    limit = method_of(ballot.method).choice_limit(ballot.max_choices)
     if len(option_ids) > limit:
         raise VoteRejected("Choose one topic." if limit == 1 else f"Choose at most {limit} topics.")
     valid = {option.id for option in ballot.options}

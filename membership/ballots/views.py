@@ -10,7 +10,8 @@ from markupsafe import Markup
 
 from membership.ballots import services
 from membership.ballots.forms import SuggestionForm, VoteForm
-from membership.ballots.models import Ballot, BallotPhase, VotingMethod
+from membership.ballots.methods import method_of
+from membership.ballots.models import Ballot, BallotPhase
 from membership.db import current_session, utcnow
 from membership.errors import render_error
 from membership.patrons.auth import current_supporter, sign_in_required, signed_in_supporter
@@ -65,7 +66,8 @@ def _render_ballot(ballot: Ballot, form: VoteForm | None = None, error: str = ""
         ballot=ballot,
         phase=phase,
         Phase=BallotPhase,
-        approval=ballot.method is VotingMethod.APPROVAL,
+        method=method_of(ballot.method),
+        rules=services.rules_statement(ballot),
         supporter=supporter,
         eligibility=eligibility,
         choices=choices,

@@ -247,7 +247,7 @@ def test_weighted_tally_counts_tiers_and_caps_at_three(app: Flask) -> None:
     assert [(r.voters, r.weighted) for r in result.options] == [(1, 3), (2, 2), (0, 0)]
     assert (result.voters, result.weight, result.eligible) == (3, 5, 3)
     assert [round(r.share, 2) for r in result.options] == [0.6, 0.4, 0.0]
-    assert "Votes are weighted by membership tier, at most 3 times a vote." in ballot.method_statement
+    assert "Votes are weighted by membership tier, at most 3 times a vote." in services.rules_statement(ballot)
 
 
 def test_tally_is_computed_by_the_database(app: Flask) -> None:

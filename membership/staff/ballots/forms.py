@@ -24,6 +24,7 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from membership.ballots.methods import METHODS, method_of
 from membership.ballots.models import MAX_OPTIONS, MAX_WEIGHT, MIN_OPTIONS, Ballot, ResultsVisibility, VotingMethod
 from membership.giving.models import Tier
 from membership.money import parse_major_amount, to_major_text
@@ -70,10 +71,8 @@ class BallotForm(FlaskForm):
                                   validators=[InputRequired("Enter when voting opens, in UTC.")])
     closes_at = DateTimeLocalField("Closes (UTC)", format=TIME_FORMATS,
                                    validators=[InputRequired("Enter when voting closes, in UTC.")])
-    method = RadioField("Method", default=VotingMethod.SINGLE.value, choices=[
-        SelectChoice(VotingMethod.SINGLE.value, "Single choice: each patron chooses one topic"),
-        SelectChoice(VotingMethod.APPROVAL.value, "Approval: each patron approves up to N topics"),
-    ])
+    method = RadioField("Method", default=VotingMethod.SINGLE.value,
+                        choices=[SelectChoice(key.value, method.label) for key, method in METHODS.items()])
     max_choices = IntegerField("N: the most topics a patron may approve (approval only)", default=3,
                                validators=[Optional(), NumberRange(2, MAX_OPTIONS, "Choose N between 2 and 20.")])
     require_paid_before_open = BooleanField(
@@ -148,10 +147,10 @@ class BallotForm(FlaskForm):
             self.options_errors.append(f"A ballot needs at least {MIN_OPTIONS} options: give each a title.")
         elif kept > MAX_OPTIONS:
             self.options_errors.append(f"A ballot can have at most {MAX_OPTIONS} options.")
-        elif self.method.data == VotingMethod.APPROVAL.value and (self.max_choices.data or 0) > kept:
-            self.max_choices.errors.append(f"N can't be more than the number of options ({kept}).")
-        if self.method.data == VotingMethod.APPROVAL.value and self.max_choices.data is None:
-            self.max_choices.errors.append("Choose N between 2 and 20.")
+        if self.method.data in METHODS:
+            method = method_of(VotingMethod(self.method.data))
+            self.max_choices.errors.extend(
+                method.form_problems(self.max_choices.data, kept, MIN_OPTIONS <= kept <= MAX_OPTIONS))
         return valid and not self.options_errors and not self.max_choices.errors
 
     def summary(self) -> list[tuple[str, str]]:

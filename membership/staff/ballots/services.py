@@ -17,6 +17,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from membership.ballots.emails import send_commissioned_emails
+from membership.ballots.methods import method_of
 from membership.ballots.models import (
     MAX_OPTIONS,
     MIN_OPTIONS,
@@ -151,14 +152,13 @@ def _settings(ballot: Ballot) -> dict[str, Any]:
 
 
 def _settings_of(values: BallotValues) -> dict[str, Any]:
-    approval = values.method is VotingMethod.APPROVAL
     return {
         "title": values.title.strip(),
         "introduction": values.introduction.strip(),
         "opens_at": values.opens_at,
         "closes_at": values.closes_at,
         "method": values.method,
-        "max_choices": values.max_choices if approval else 1,
+        "max_choices": method_of(values.method).stored_max_choices(values.max_choices),
         "results_visibility": values.results_visibility,
         "weighting": values.weighting,
         # Weights only mean something with tier weighting; equal weighting keeps none.
@@ -179,8 +179,8 @@ def _check_structure(settings: Mapping[str, Any], kept: int) -> dict[str, str]:
         errors["options"] = f"A ballot needs at least {MIN_OPTIONS} options."
     elif kept > MAX_OPTIONS:
         errors["options"] = f"A ballot can have at most {MAX_OPTIONS} options."
-    elif settings["method"] is VotingMethod.APPROVAL and not 2 <= settings["max_choices"] <= kept:
-        errors["max_choices"] = f"With approval voting, N must be between 2 and the number of options ({kept})."
+    elif problem := method_of(settings["method"]).structure_problem(settings["max_choices"], kept):
+        errors["max_choices"] = problem
     return errors
 
 

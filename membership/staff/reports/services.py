@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from membership.ballots.models import Ballot
-from membership.ballots.services import Tally
+from membership.ballots.services import Tally, rules_statement
 from membership.giving.models import Checkout, Membership, MembershipStatus, Payment, PaymentStatus, Tier
 from membership.money import exponent
 from membership.patrons.services import patron_condition
@@ -598,7 +598,7 @@ def ballot_results_rows(ballot: Ballot, tally: Tally) -> list[list[Any]]:
     Only the tally's totals: nothing here can say which topic a patron chose.
     """
     return [[ballot.title, result.option.title, result.voters, result.weighted, round(100 * result.share, 1),
-             tally.voters, tally.eligible, round(100 * tally.turnout, 1), ballot.method_statement,
+             tally.voters, tally.eligible, round(100 * tally.turnout, 1), rules_statement(ballot),
              ballot.opens_at.replace(tzinfo=None), ballot.closes_at.replace(tzinfo=None)]
             for result in tally.options]
 
