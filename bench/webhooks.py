@@ -51,9 +51,9 @@ from membership import create_app
 from membership.db import db
 from membership.giving.events import HANDLERS
 from membership.giving.models import Frequency
-from membership.giving.services import GiftChoice, start_checkout
+from membership.giving.services import GiftChoice, currency_rules, start_checkout
+from membership.giving.stripe_gateway import gateway
 from membership.supporters.services import find_or_create_supporter, link_stripe_customer
-from membership.web import currency_rules, gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"

@@ -13,17 +13,19 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from membership.config import patron_grace
 from membership.db import current_session, db, utcnow
 from membership.email import flush_committed_emails, retry_due_emails, send_queued
 from membership.giving import events
+from membership.giving.services import currency_rules
+from membership.giving.stripe_gateway import gateway
 from membership.jobs import run_jobs
 from membership.queue import EMAILS, EXPORTS, Handler, run_worker
 from membership.staff import services as staff_services
 from membership.staff.models import Role, StaffUser
 from membership.staff.reports import services as reports
 from membership.staff.reports.models import ExportFormat, ExportKind
-from membership.staff.reports.worker import build_export
-from membership.web import currency_rules, export_settings, gateway, patron_grace
+from membership.staff.reports.worker import build_export, export_settings
 
 stripe_cli = AppGroup("stripe", help="Stripe maintenance.")
 

@@ -12,9 +12,12 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from flask import current_app
 
 from membership.money import AmountLimits, FeeRule, parse_major_amount
 
@@ -281,3 +284,21 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if config["MEMBERSHIP_DEFAULT_CURRENCY"] not in rules:
         raise ConfigError("MEMBERSHIP_DEFAULT_CURRENCY must be one of MEMBERSHIP_CURRENCIES.")
     return rules
+
+
+# Typed settings of the running app -------------------------------------------------------------------
+
+
+def patron_grace() -> timedelta:
+    """How long a past_due membership still makes its supporter a patron (PATRON_GRACE_DAYS)."""
+    return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
+
+
+def wall_review() -> bool:
+    """Whether supporter-wall messages wait for an editor's approval (SUPPORTER_WALL_REVIEW)."""
+    return bool(current_app.config["SUPPORTER_WALL_REVIEW"])
+
+
+def default_currency_rules() -> Mapping[str, CurrencyRules]:
+    """The rules as the settings give them (MEMBERSHIP_AMOUNT_LIMITS), before any bounds staff set."""
+    return cast(Mapping[str, CurrencyRules], current_app.extensions["currency_rules"])

@@ -15,8 +15,7 @@ from membership import ratelimit
 from membership.db import db
 from membership.email import retry_due_emails
 from membership.giving.services import send_dunning_reminders
-from membership.staff.reports.worker import build_due_exports, expire_exports
-from membership.web import export_settings
+from membership.staff.reports.worker import build_due_exports, expire_exports, export_settings
 
 
 @dataclass(frozen=True)

@@ -8,5 +8,7 @@ from membership.staff import models as staff
 from membership.staff.dashboard import models as dashboard
 from membership.staff.reports import models as reports
 from membership.supporters import models as supporters
+from membership.supporters import tokens
 
-__all__ = ["ballots", "dashboard", "email", "giving", "patrons", "ratelimit", "reports", "staff", "supporters"]
+__all__ = ["ballots", "dashboard", "email", "giving", "patrons", "ratelimit", "reports", "staff", "supporters",
+           "tokens"]

@@ -2,59 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
 from flask import Flask, Response, current_app
 
-from membership.config import CurrencyRules
-from membership.db import current_session, db
+from membership.db import db
 from membership.email import flush_committed_emails
-from membership.giving.services import effective_currency_rules
-from membership.giving.stripe_gateway import StripeGateway
 from membership.money import format_money, format_recurring, to_major_text
 from membership.queue import push_committed
-from membership.staff.reports.worker import ExportSettings
 
 # No third-party origins anywhere: scripts, styles, fonts and images come from this app only.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; form-action 'self' {stripe}; frame-ancestors {frame_ancestors}; base-uri 'self'"
 )
-
-
-def gateway() -> StripeGateway:
-    return cast(StripeGateway, current_app.extensions["stripe_gateway"])
-
-
-def patron_grace() -> timedelta:
-    """How long a past_due membership still makes its supporter a patron (PATRON_GRACE_DAYS)."""
-    return timedelta(days=int(current_app.config["PATRON_GRACE_DAYS"]))
-
-
-def wall_review() -> bool:
-    """Whether supporter-wall messages wait for an editor's approval (SUPPORTER_WALL_REVIEW)."""
-    return bool(current_app.config["SUPPORTER_WALL_REVIEW"])
-
-
-def export_settings() -> ExportSettings:
-    """Where queued exports' files go and how long they stay (for the worker and `jobs run`)."""
-    config = current_app.config
-    return ExportSettings(directory=Path(config["MEMBERSHIP_EXPORT_DIR"]),
-                          keep=timedelta(days=int(config["MEMBERSHIP_EXPORT_KEEP_DAYS"])),
-                          grace=patron_grace(), currencies=list(default_currency_rules()))
-
-
-def default_currency_rules() -> Mapping[str, CurrencyRules]:
-    """The rules as the settings give them (MEMBERSHIP_AMOUNT_LIMITS), before any bounds staff set."""
-    return cast(Mapping[str, CurrencyRules], current_app.extensions["currency_rules"])
-
-
-def currency_rules() -> Mapping[str, CurrencyRules]:
-    """The per-currency rules in force: the settings' currencies and fees, with the bounds staff set."""
-    return effective_currency_rules(current_session(), default_currency_rules())
 
 
 def _commit_request(response: Response) -> Response:

@@ -8,12 +8,8 @@ Likewise one Stripe double serves the whole run, emptied after every test.
 
 from __future__ import annotations
 
-import email
-import email.message
-import email.policy
 import os
-import socket
-import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,17 +21,17 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask, g
 from flask.testing import FlaskClient
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from membership import create_app
 from membership.config import database_url
 from membership.db import Base, db
 from membership.queue import QUEUE_KEYS, init_queue
+from membership.staff import services as staff_services
+from membership.staff.models import Role, StaffUser
 from stripe_double import DoubleConfig, DoubleServer
-
-WEBHOOK_SECRET = "whsec_test_secret_for_tests_only"
-REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-STRIPE_KEY = "sk_test_membership_tests"
+from tests.support.servers import LiveServer, SmtpSink, free_port
+from tests.support.settings import REDIS_TEST_URL, STRIPE_KEY, WEBHOOK_SECRET
+from tests.support.staff import PASSWORD, sign_in_as
 
 
 def _database_url(tmp_root: Path) -> str:
@@ -165,50 +161,14 @@ def _truncate_used_tables(conn: sa.Connection, tables: list[sa.Table]) -> None:
         conn.execute(sa.text(f"ALTER SEQUENCE {sequence} RESTART"))
 
 
-class LiveServer:
-    """The app served over HTTP in a thread, so the double's webhooks (and a browser) can reach it."""
-
-    def __init__(self, app: Flask, port: int) -> None:
-        self._busy = 0
-        self._idle = threading.Condition()
-        self.server: BaseWSGIServer = make_server("127.0.0.1", port, self._counted(app), threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=lambda: self.server.serve_forever(poll_interval=0.05), daemon=True)
-        self.thread.start()
-
-    def _counted(self, app: Flask) -> Callable[[dict[str, Any], Any], Any]:
-        def counted(environ: dict[str, Any], start_response: Any) -> Any:
-            with self._idle:
-                self._busy += 1
-            try:
-                return app(environ, start_response)  # the app's work, and its database session, end here
-            finally:
-                with self._idle:
-                    self._busy -= 1
-                    self._idle.notify_all()
-
-        return counted
-
-    def stop(self) -> None:
-        """Stop listening, then wait for requests still being handled (a late webhook, say). Otherwise one could
-        hand its database connection back after the test's engine was disposed, and that connection would be
-        garbage-collected open: psycopg's ResourceWarning, an error in whichever test runs then."""
-        self.server.shutdown()
-        self.server.server_close()
-        with self._idle:
-            assert self._idle.wait_for(lambda: self._busy == 0, timeout=30), "a request was still running after 30 s"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def live_port() -> Iterator[int]:
     """A free port reserved for the live app, known before the double starts."""
-    yield _free_port()
+    yield free_port()
 
 
 @pytest.fixture(scope="session")
@@ -269,28 +229,13 @@ def db_session(app: Flask) -> Any:
     return db.session
 
 
-class SmtpSink:
-    """An aiosmtpd handler that keeps every message it is given, parsed as a mail client would."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.port = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, email.message.EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
 
 
 @pytest.fixture
 def smtp_server(app: Flask) -> Iterator[SmtpSink]:
     """A real SMTP server on loopback; the app (and the live app, which is the same object) sends to it."""
     sink = SmtpSink()
-    sink.port = _free_port()
+    sink.port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{sink.port}"
@@ -316,3 +261,24 @@ def queue(app: Flask) -> Iterator[redis.Redis]:
     client.delete(*keys.values())
     app.config["REDIS_URL"] = ""
     init_queue(app)
+
+
+@pytest.fixture
+def make_staff(app: Flask) -> Callable[..., StaffUser]:
+    def make(role: Role = Role.ADMIN, email: str | None = None, password: str = PASSWORD) -> StaffUser:
+        user, _ = staff_services.create_staff(db.session, email or f"{role.value}-{time.time_ns()}@newsroom.example",
+                                        role, name=role.value.title(), password=password)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def staff_client(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> Callable[[Role], FlaskClient]:
+    """`staff_client(Role.ANALYST)`: the test client signed in as a new staff member of that role."""
+
+    def signed_in(role: Role) -> FlaskClient:
+        return sign_in_as(client, make_staff(role))
+
+    return signed_in

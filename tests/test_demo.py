@@ -19,13 +19,13 @@ from membership.giving.models import (
     PaymentStatus,
     WallStatus,
 )
+from membership.giving.services import currency_rules
 from membership.money import FeeRule
 from membership.staff.models import Role, StaffUser
 from membership.supporters.models import Supporter
 from membership.wall.services import wall_page
-from membership.web import currency_rules
-from tests.helpers import count
-from tests.staff.conftest import sign_in_as
+from tests.support.helpers import count
+from tests.support.staff import sign_in_as
 
 
 def fees() -> dict[str, FeeRule]:

@@ -32,9 +32,9 @@ from membership.giving.models import CheckoutStatus, Membership, MembershipStatu
 from membership.ratelimit import RateLimitHit
 from membership.supporters.models import Supporter
 from stripe_double import DoubleServer
-from tests.conftest import LiveServer, SmtpSink, _free_port
-from tests.giving.flows import pay, settle, start_gift
-from tests.helpers import count, parts, text
+from tests.support.giving import pay, settle, start_gift
+from tests.support.helpers import count, parts, text
+from tests.support.servers import LiveServer, SmtpSink, free_port
 
 MESSAGES = sorted(path.name for path in (ROOT / "templates" / "email").iterdir() if path.is_dir())
 SAMPLE = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
@@ -101,7 +101,7 @@ def test_a_failed_send_keeps_the_payment_and_email_retry_sends_it_later(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     working = app.config["MAIL_URL"]
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{_free_port()}"  # nothing listens there: the server is down
+    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nothing listens there: the server is down
     caplog.set_level(logging.WARNING, logger="membership.email")
     checkout = start_gift(client, amount="10")
     pay(double, checkout)
@@ -184,7 +184,7 @@ class Refusing:
 
 @pytest.fixture
 def refusing_smtp(app: Flask) -> Iterator[None]:
-    port = _free_port()
+    port = free_port()
     controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
     controller.start()
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"

@@ -15,8 +15,8 @@ from membership.db import db
 from membership.email import EmailStatus, OutboundEmail, flush_committed_emails, queue_email
 from membership.queue import EMAILS, init_queue, queue_key
 from membership.supporters.models import Supporter
-from tests.conftest import SmtpSink, _free_port
-from tests.helpers import csrf_token, queued_ids
+from tests.support.helpers import csrf_token, queued_ids
+from tests.support.servers import SmtpSink, free_port
 
 SAMPLE = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
 
@@ -64,7 +64,7 @@ def test_a_failed_send_stays_queued_for_retry(app: Flask, smtp_server: SmtpSink,
     queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails()
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{_free_port()}"  # the mail server is down
+    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # the mail server is down
     result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
     assert "Emails sent: 0; failed (left queued for a later retry): 1." in result.output
     email = only_email()

@@ -17,7 +17,7 @@ from flask import Flask
 
 from membership.db import db
 from membership.queue import EMAILS, EXPORTS, push, push_after_commit, push_committed, queue_key, run_worker
-from tests.helpers import queued_ids
+from tests.support.helpers import queued_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 

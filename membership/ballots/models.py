@@ -16,8 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from membership.db import Base, UTCDateTime, utcnow
-from membership.giving.models import enum_column
+from membership.db import Base, UTCDateTime, enum_column, utcnow
 from membership.supporters.models import Supporter
 
 MAX_OPTIONS = 20

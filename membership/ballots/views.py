@@ -12,12 +12,12 @@ from membership.ballots import services
 from membership.ballots.forms import SuggestionForm, VoteForm
 from membership.ballots.methods import method_of
 from membership.ballots.models import Ballot, BallotPhase
+from membership.charts import ranked_bar_chart
+from membership.config import patron_grace
 from membership.db import current_session, utcnow
 from membership.errors import render_error
 from membership.patrons.auth import current_supporter, sign_in_required, signed_in_supporter
 from membership.patrons.services import is_patron
-from membership.staff.charts import ranked_bar_chart
-from membership.web import patron_grace
 
 bp = Blueprint("ballots", __name__, url_prefix="/ballots")
 

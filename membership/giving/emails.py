@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session
 from membership.email import queue_email
 from membership.giving.models import Checkout, Membership, Payment
 from membership.money import format_money, format_recurring, to_major_text
-from membership.patrons.models import TokenPurpose
-from membership.patrons.services import issue_token
 from membership.supporters.models import Supporter
+from membership.supporters.tokens import TokenPurpose, issue_token
 
 # How long the payment-failed email's link keeps working (the reminder carries a fresh one).
 FIX_CARD_LINK_LIFETIME = timedelta(days=7)

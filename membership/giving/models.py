@@ -8,7 +8,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -18,21 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from membership.db import Base, UTCDateTime, utcnow
+from membership.db import Base, UTCDateTime, enum_column, utcnow
 from membership.supporters.models import Supporter
-
-
-def enum_column(cls: type[enum.Enum], name: str) -> Enum:
-    # Stored as text with a CHECK constraint: portable across SQLite and PostgreSQL, easy to migrate.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=24,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
 
 
 class Frequency(enum.StrEnum):

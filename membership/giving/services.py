@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from membership.config import CurrencyRules
-from membership.db import rows_affected
+from membership.config import CurrencyRules, default_currency_rules
+from membership.db import current_session, rows_affected
 from membership.giving import emails
 from membership.giving.models import (
     AmountPreset,
@@ -298,3 +298,8 @@ def send_dunning_reminders(session: Session, now: datetime, after: timedelta) ->
             sent += 1
     session.flush()
     return sent
+
+
+def currency_rules() -> Mapping[str, CurrencyRules]:
+    """The per-currency rules in force: the settings' currencies and fees, with the bounds staff set."""
+    return effective_currency_rules(current_session(), default_currency_rules())

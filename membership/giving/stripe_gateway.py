@@ -12,11 +12,12 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
 import stripe
+from flask import current_app
 
 API_VERSION = "2026-10-28.endive"
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -351,3 +352,8 @@ class StripeGateway:
         if not isinstance(event, dict) or not isinstance(event.get("id"), str) or "type" not in event:
             raise InvalidWebhook("The body is not a Stripe event.")
         return event
+
+
+def gateway() -> StripeGateway:
+    """The app's gateway (made once by create_app)."""
+    return cast(StripeGateway, current_app.extensions["stripe_gateway"])

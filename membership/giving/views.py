@@ -20,16 +20,18 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
 
+from membership.config import wall_review
 from membership.db import current_session, db
 from membership.errors import render_error
 from membership.extensions import csrf
 from membership.giving import events, services
 from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm
 from membership.giving.models import Checkout, Frequency
-from membership.giving.stripe_gateway import InvalidWebhook
+from membership.giving.services import currency_rules
+from membership.giving.stripe_gateway import InvalidWebhook, gateway
 from membership.money import parse_major_amount, to_major_text
 from membership.wall.services import RECENT, wall_page
-from membership.web import content_security_policy, currency_rules, gateway, wall_review
+from membership.web import content_security_policy
 
 bp = Blueprint("giving", __name__)
 

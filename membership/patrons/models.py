@@ -6,30 +6,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from membership.db import Base, UTCDateTime, utcnow
-from membership.giving.models import Membership, enum_column
-from membership.supporters.models import Supporter
-
-
-class TokenPurpose(enum.StrEnum):
-    SIGN_IN = "sign_in"  # the emailed sign-in link
-    FIX_CARD = "fix_card"  # the payment-failed email's link straight to the Portal's card update
-
-
-class SignInToken(Base):
-    """A single-use emailed link. Only the SHA-256 of the token is stored."""
-
-    __tablename__ = "sign_in_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[TokenPurpose] = mapped_column(enum_column(TokenPurpose, "token_purpose"))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    supporter: Mapped[Supporter] = relationship()
+from membership.db import Base, UTCDateTime, enum_column, utcnow
+from membership.giving.models import Membership
 
 
 class ChangeKind(enum.StrEnum):

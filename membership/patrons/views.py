@@ -8,7 +8,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from membership.config import patron_grace
 from membership.db import current_session, db
+from membership.giving.services import currency_rules
+from membership.giving.stripe_gateway import gateway
 from membership.money import format_recurring, to_major_text
 from membership.patrons import services
 from membership.patrons.auth import (
@@ -30,10 +33,10 @@ from membership.patrons.forms import (
     SignInForm,
     WallForm,
 )
-from membership.patrons.models import TokenPurpose
+from membership.supporters import tokens
 from membership.supporters.services import end_sessions
+from membership.supporters.tokens import TokenPurpose
 from membership.wall.services import set_shown_on_wall, shown_on_wall
-from membership.web import currency_rules, gateway, patron_grace
 
 bp = Blueprint("patrons", __name__, url_prefix="/account")
 
@@ -122,11 +125,11 @@ def confirm_sign_in(token: str) -> ResponseReturnValue:
     """GET only shows the button (mail scanners prefetch links); the POST uses the link up and signs in."""
     form = ConfirmForm()
     try:
-        row = services.check_token(current_session(), token, TokenPurpose.SIGN_IN)
+        row = tokens.check_token(current_session(), token, TokenPurpose.SIGN_IN)
         if not form.validate_on_submit():
             return _no_store(render_template("patrons/confirm_sign_in.html", form=form, email=row.supporter.email))
-        supporter = services.use_token(current_session(), token, TokenPurpose.SIGN_IN)
-    except services.InvalidLink as exc:
+        supporter = tokens.use_token(current_session(), token, TokenPurpose.SIGN_IN)
+    except tokens.InvalidLink as exc:
         return _invalid_link(str(exc))
     sign_in_session(supporter)
     return redirect(safe_next(request.args.get("next"), url_for("patrons.account")), code=303)
@@ -149,13 +152,13 @@ def fix_card(token: str) -> ResponseReturnValue:
     """The payment-failed email's link: a button that signs the patron in and opens Stripe's card update."""
     form = ConfirmForm()
     try:
-        row = services.check_token(current_session(), token, TokenPurpose.FIX_CARD)
+        row = tokens.check_token(current_session(), token, TokenPurpose.FIX_CARD)
         if not form.validate_on_submit():
             return _no_store(render_template("patrons/fix_card.html", form=form, email=row.supporter.email))
         # The Portal session first: if Stripe is down the link isn't used up and works again later.
         url = services.portal_url(gateway(), row.supporter, _account_url(), update_card=True)
-        supporter = services.use_token(current_session(), token, TokenPurpose.FIX_CARD)
-    except services.InvalidLink as exc:
+        supporter = tokens.use_token(current_session(), token, TokenPurpose.FIX_CARD)
+    except tokens.InvalidLink as exc:
         return _invalid_link(str(exc))
     except services.NothingToChange as exc:
         return _invalid_link(str(exc))

@@ -7,8 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from membership.db import Base, UTCDateTime, utcnow
-from membership.giving.models import enum_column
+from membership.db import Base, UTCDateTime, enum_column, utcnow
 
 
 class Role(enum.StrEnum):

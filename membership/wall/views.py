@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
+from membership.config import wall_review
 from membership.db import current_session
 from membership.errors import render_error
 from membership.wall import services
-from membership.web import wall_review
 
 bp = Blueprint("wall", __name__, url_prefix="/supporters")
 

@@ -17,10 +17,9 @@ from membership.db import db, utcnow
 from membership.email import EmailStatus, OutboundEmail, retry_due_emails
 from membership.staff.models import AuditEntry, Role
 from membership.supporters.models import Supporter
-from tests.ballots.factories import add_ballot, add_patron, close_ballot, flat, option_ids
-from tests.helpers import csrf_token
-from tests.patrons.accounts import sign_in
-from tests.staff.test_sign_in import token
+from tests.support.ballots import add_ballot, add_patron, close_ballot, flat, option_ids
+from tests.support.helpers import csrf_token
+from tests.support.patrons import sign_in
 
 GRACE = timedelta(days=7)
 ARTICLE = "https://news.example/2026/reconstruction-money"
@@ -41,7 +40,7 @@ def _voted(ballot: Ballot, picks: dict[str, int], **supporter: object) -> dict[s
 def _attach(client: FlaskClient, ballot: Ballot, option_id: int, url: str) -> TestResponse:
     return client.post(f"/staff/ballots/{ballot.id}/options/{option_id}/article",
                        data={f"o{option_id}-article_url": url,
-                             f"o{option_id}-csrf_token": token(client, f"/staff/ballots/{ballot.id}")})
+                             f"o{option_id}-csrf_token": csrf_token(client, f"/staff/ballots/{ballot.id}")})
 
 
 def _article_url(option_id: int) -> str:

@@ -21,9 +21,9 @@ from membership.ballots import services
 from membership.ballots.models import Ballot, TopicSuggestion, Vote, VoteChoice, VotingMethod
 from membership.db import db, utcnow
 from membership.patrons.auth import EPOCH_KEY, SESSION_KEY, SIGNED_IN_AT_KEY
-from tests.ballots.factories import add_ballot, add_patron, option_ids, votes
-from tests.conftest import LiveServer
-from tests.helpers import CSRF_RE, count
+from tests.support.ballots import add_ballot, add_patron, option_ids, votes
+from tests.support.helpers import CSRF_RE, count
+from tests.support.servers import LiveServer
 
 GRACE = timedelta(days=7)
 CONNECTIONS = 40

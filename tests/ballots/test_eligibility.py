@@ -14,8 +14,8 @@ from membership.ballots import services
 from membership.ballots.services import Ineligible
 from membership.db import db, utcnow
 from membership.giving.models import MembershipStatus, PaymentKind, PaymentStatus
-from tests.ballots.factories import DAY, add_ballot, add_patron, flat, membership_of, option_ids, post_vote, votes
-from tests.patrons.accounts import add_membership, add_payment, add_supporter, sign_in
+from tests.support.ballots import DAY, add_ballot, add_patron, flat, membership_of, option_ids, post_vote, votes
+from tests.support.patrons import add_membership, add_payment, add_supporter, sign_in
 
 GRACE = timedelta(days=7)
 

@@ -14,10 +14,9 @@ from werkzeug.test import TestResponse
 from membership.ballots.models import BallotOption, SuggestionStatus, TopicSuggestion
 from membership.db import db, utcnow
 from membership.staff.models import AuditEntry, Role
-from tests.ballots.factories import add_ballot, add_patron, flat
-from tests.helpers import count, csrf_token
-from tests.patrons.accounts import add_supporter, sign_in
-from tests.staff.test_sign_in import token
+from tests.support.ballots import add_ballot, add_patron, flat
+from tests.support.helpers import count, csrf_token
+from tests.support.patrons import add_supporter, sign_in
 
 
 def suggest(client: FlaskClient, topic: str, with_csrf: bool = True) -> TestResponse:
@@ -114,7 +113,8 @@ def test_editors_accept_a_suggestion_into_a_draft_ballot(staff_client: Callable[
     assert "How are school shelters funded?" in page and "suggester@example.org" not in page
     assert '<option value="' + str(draft.id) + '">Draft ballot</option>' in page and "Published ballot" not in page
     response = client.post(f"/staff/ballots/suggestions/{suggestion.id}/accept",
-                           data={"ballot": str(draft.id), "csrf_token": token(client, "/staff/ballots/suggestions")})
+                           data={"ballot": str(draft.id),
+                                 "csrf_token": csrf_token(client, "/staff/ballots/suggestions")})
     assert response.status_code == 303
     db.session.expire_all()
     assert suggestion.status is SuggestionStatus.ACCEPTED
@@ -132,7 +132,8 @@ def test_a_long_suggestion_becomes_a_short_title_with_the_full_text(
     draft = add_ballot(published=False)
     client = staff_client(Role.EDITOR)
     client.post(f"/staff/ballots/suggestions/{suggestion.id}/accept",
-                data={"ballot": str(draft.id), "csrf_token": token(client, "/staff/ballots/suggestions")})
+                data={"ballot": str(draft.id),
+                                 "csrf_token": csrf_token(client, "/staff/ballots/suggestions")})
     option = db.session.scalars(sa.select(BallotOption).order_by(BallotOption.id.desc())).first()
     assert option is not None and len(option.title) == 200 and option.title.endswith("…")
     assert option.description == ("word " * 55).strip()
@@ -144,7 +145,7 @@ def test_suggestions_go_into_drafts_only(staff_client: Callable[[Role], FlaskCli
     client = staff_client(Role.EDITOR)
     response = client.post(f"/staff/ballots/suggestions/{suggestion.id}/accept",
                            data={"ballot": str(published.id),
-                                 "csrf_token": token(client, "/staff/ballots/suggestions")})
+                                 "csrf_token": csrf_token(client, "/staff/ballots/suggestions")})
     assert response.status_code == 400 and "Choose a draft ballot" in flat(response)
     db.session.expire_all()
     assert suggestion.status is SuggestionStatus.PENDING and len(published.options) == 3
@@ -154,12 +155,12 @@ def test_editors_decline_a_suggestion(staff_client: Callable[[Role], FlaskClient
     suggestion = _suggestion()
     client = staff_client(Role.ADMIN)
     response = client.post(f"/staff/ballots/suggestions/{suggestion.id}/decline",
-                           data={"csrf_token": token(client, "/staff/ballots/suggestions")})
+                           data={"csrf_token": csrf_token(client, "/staff/ballots/suggestions")})
     assert response.status_code == 303
     db.session.expire_all()
     assert suggestion.status is SuggestionStatus.DECLINED and suggestion.reviewed_at is not None
     assert db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.target_type == "topic_suggestion")
                               ).all() == ["suggestion.declined"]
     again = client.post(f"/staff/ballots/suggestions/{suggestion.id}/decline",
-                        data={"csrf_token": token(client, "/staff/ballots/suggestions")})
+                        data={"csrf_token": csrf_token(client, "/staff/ballots/suggestions")})
     assert again.status_code == 303 and "already reviewed" in flat(client.get("/staff/ballots/suggestions"))

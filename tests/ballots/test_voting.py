@@ -16,7 +16,7 @@ from membership.ballots import services
 from membership.ballots.models import Ballot, ResultsVisibility, Vote, VoteChoice, VotingMethod, Weighting
 from membership.db import db, utcnow
 from membership.giving.models import MembershipStatus, Tier
-from tests.ballots.factories import (
+from tests.support.ballots import (
     DAY,
     add_ballot,
     add_patron,
@@ -27,8 +27,8 @@ from tests.ballots.factories import (
     post_vote,
     votes,
 )
-from tests.helpers import csrf_token, text
-from tests.patrons.accounts import sign_in
+from tests.support.helpers import csrf_token, text
+from tests.support.patrons import sign_in
 
 GRACE = timedelta(days=7)
 

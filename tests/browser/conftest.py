@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from membership.db import current_session, db
 from membership.demo import seed_catalogue
-from tests.conftest import LiveServer
+from tests.support.servers import LiveServer
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -6,18 +6,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from membership.giving.models import Checkout
-from tests.helpers import count
+from tests.support.browser import CONTROLS_AND_LABELS
+from tests.support.helpers import count
 
 pytestmark = pytest.mark.browser
 
 # Every visible form control, and whether something gives it a name: a <label> with text, or ARIA.
-CONTROLS_AND_LABELS = """() => Array.from(document.querySelectorAll("input, select, textarea"))
-  .filter((el) => el.type !== "hidden" && el.checkVisibility())
-  .map((el) => ({
-    control: el.outerHTML,
-    labelled: Array.from(el.labels).some((label) => label.textContent.trim() !== "")
-      || Boolean(el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")),
-  }))"""
+
 
 
 @pytest.mark.parametrize("path", ["/", "/give"])

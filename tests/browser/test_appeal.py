@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.conftest import LiveServer, _free_port
+from tests.support.servers import LiveServer, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ ARTICLE_PATH = "/2026/energy-winter"
 def article(live_app: LiveServer) -> Iterator[str]:
     """The newsroom's article page, with the appeal framed at its foot, served from its own origin
     (`localhost`, where the app is `127.0.0.1`: two sites as far as the browser is concerned). Returns its URL."""
-    port = _free_port()
+    port = free_port()
     url = f"http://localhost:{port}{ARTICLE_PATH}"
     body = ("<!doctype html><meta charset=utf-8><title>Winter energy</title><h1>Who gets cut off first</h1>"
             f'<p>The article.</p><iframe src="{live_app.url}/appeal?source={url}&amp;utm_medium=appeal" '

@@ -10,11 +10,10 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from membership.db import db
-from membership.patrons.models import TokenPurpose
-from membership.patrons.services import issue_token
-from tests.ballots.factories import add_ballot, add_patron, close_ballot
-from tests.browser.test_accessibility import CONTROLS_AND_LABELS
-from tests.conftest import LiveServer
+from membership.supporters.tokens import TokenPurpose, issue_token
+from tests.support.ballots import add_ballot, add_patron, close_ballot
+from tests.support.browser import CONTROLS_AND_LABELS
+from tests.support.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

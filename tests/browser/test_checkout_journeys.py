@@ -18,7 +18,7 @@ from membership.giving.models import (
     PaymentStatus,
 )
 from stripe_double import DoubleServer
-from tests.browser.reader import (
+from tests.support.browser import (
     CARD_3DS,
     CARD_DECLINED,
     CARD_FAILS_LATER,
@@ -31,9 +31,9 @@ from tests.browser.reader import (
     latest_checkout,
     pay_with_card,
 )
-from tests.conftest import LiveServer
-from tests.giving.flows import MONTH, advance, clock_customer, settle
-from tests.helpers import count
+from tests.support.giving import MONTH, advance, clock_customer, settle
+from tests.support.helpers import count
+from tests.support.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -7,8 +7,8 @@ from playwright.sync_api import Page, expect
 
 from membership.giving.models import Checkout, CheckoutStatus, Frequency
 from stripe_double import DoubleServer
-from tests.browser.reader import EMAIL, NAME, choose_gift, continue_to_payment, latest_checkout
-from tests.helpers import count
+from tests.support.browser import EMAIL, NAME, choose_gift, continue_to_payment, latest_checkout
+from tests.support.helpers import count
 
 pytestmark = pytest.mark.browser
 

@@ -10,10 +10,10 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from stripe_double import DoubleServer
-from tests.browser.test_accessibility import CONTROLS_AND_LABELS
-from tests.conftest import LiveServer, SmtpSink
-from tests.giving.flows import settle
-from tests.patrons.accounts import LINK_RE, become_patron
+from tests.support.browser import CONTROLS_AND_LABELS
+from tests.support.giving import settle
+from tests.support.patrons import LINK_RE, become_patron
+from tests.support.servers import LiveServer, SmtpSink
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from membership.config import ConfigError, check_settings, load_settings
 from membership.db import db
 from membership.demo import seed_catalogue
 from membership.giving.models import Tier
-from tests.helpers import text
+from tests.support.helpers import text
 
 ARTICLE = "https://news.example/2026/energy-winter"
 

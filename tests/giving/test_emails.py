@@ -19,15 +19,15 @@ from flask.testing import FlaskClient
 from membership.db import db, utcnow
 from membership.email import flush_committed_emails
 from membership.giving.models import Membership, MembershipStatus, Payment
+from membership.giving.stripe_gateway import gateway
 from membership.jobs import run_jobs
-from membership.patrons.models import SignInToken, TokenPurpose
-from membership.patrons.services import check_token
 from membership.supporters.models import Supporter
-from membership.web import gateway
+from membership.supporters.tokens import SignInToken, TokenPurpose, check_token
 from stripe_double import DoubleServer
-from tests.conftest import WEBHOOK_SECRET, LiveServer, SmtpSink
-from tests.giving.flows import DAY, MONTH, advance, clock_customer, events_of, pay, sdk, settle, start_gift
-from tests.helpers import count, csrf_token, post_event, sign
+from tests.support.giving import DAY, MONTH, advance, clock_customer, events_of, pay, sdk, settle, start_gift
+from tests.support.helpers import count, csrf_token, post_event, sign
+from tests.support.servers import LiveServer, SmtpSink
+from tests.support.settings import WEBHOOK_SECRET
 
 EMAIL = "olena@example.org"
 NEWSROOM = "Kyiv Independent Test"

@@ -14,7 +14,7 @@ from membership.demo import seed_catalogue
 from membership.giving.models import Checkout, CheckoutStatus, Frequency
 from membership.supporters.models import ConsentEvent, Supporter
 from stripe_double import DoubleServer
-from tests.helpers import count, csrf_token, text
+from tests.support.helpers import count, csrf_token, text
 
 VALID = {
     "frequency": "once",

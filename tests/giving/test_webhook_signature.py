@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from membership.db import db
 from membership.giving.models import Checkout, EventStatus, Payment, StripeEvent
 from stripe_double import DoubleServer
-from tests.conftest import WEBHOOK_SECRET
-from tests.giving.flows import foreign_paid_session
-from tests.helpers import count, post_event, sign
+from tests.support.giving import foreign_paid_session
+from tests.support.helpers import count, post_event, sign
+from tests.support.settings import WEBHOOK_SECRET
 
 
 def event(event_type: str = "customer.created", **data: Any) -> dict[str, Any]:

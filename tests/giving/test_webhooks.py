@@ -24,11 +24,9 @@ from membership.giving.models import (
     PaymentStatus,
     StripeEvent,
 )
-from membership.giving.stripe_gateway import StripeGateway
-from membership.web import gateway
+from membership.giving.stripe_gateway import StripeGateway, gateway
 from stripe_double import DoubleServer
-from tests.conftest import WEBHOOK_SECRET, LiveServer
-from tests.giving.flows import (
+from tests.support.giving import (
     MONTH,
     advance,
     clock_customer,
@@ -40,7 +38,9 @@ from tests.giving.flows import (
     start_gift,
     wait_until,
 )
-from tests.helpers import count, post_event, sign, text
+from tests.support.helpers import count, post_event, sign, text
+from tests.support.servers import LiveServer
+from tests.support.settings import WEBHOOK_SECRET
 
 
 def test_gift_becomes_a_payment_with_fee_and_net(client: FlaskClient, double: DoubleServer,

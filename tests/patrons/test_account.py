@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from membership.db import db, utcnow
 from membership.giving.models import MembershipStatus, PaymentKind, PaymentStatus
 from membership.supporters.models import ConsentEvent, Supporter
-from tests.helpers import csrf_token, text
-from tests.patrons.accounts import add_membership, add_payment, add_supporter, sign_in
+from tests.support.helpers import csrf_token, text
+from tests.support.patrons import add_membership, add_payment, add_supporter, sign_in
 
 
 def test_account_shows_membership_card_payments_and_totals(client: FlaskClient) -> None:

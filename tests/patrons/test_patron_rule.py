@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from membership.config import patron_grace
 from membership.db import db, utcnow
 from membership.giving.models import Membership, MembershipStatus
 from membership.patrons.services import is_patron, patron_condition, patron_membership
-from membership.web import patron_grace
-from tests.helpers import text
-from tests.patrons.accounts import add_membership, add_supporter, sign_in
+from tests.support.helpers import text
+from tests.support.patrons import add_membership, add_supporter, sign_in
 
 DAY = timedelta(days=1)
 

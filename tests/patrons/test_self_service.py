@@ -15,14 +15,15 @@ from flask.testing import FlaskClient
 from membership.db import db, utcnow
 from membership.giving.models import Membership, MembershipStatus
 from membership.giving.stripe_gateway import StripeGateway
-from membership.patrons.models import ChangeKind, MembershipChange, SignInToken, TokenPurpose
-from membership.patrons.services import issue_token
+from membership.patrons.models import ChangeKind, MembershipChange
 from membership.supporters.models import Supporter
+from membership.supporters.tokens import SignInToken, TokenPurpose, issue_token
 from stripe_double import DoubleServer
-from tests.conftest import STRIPE_KEY, LiveServer
-from tests.giving.flows import settle
-from tests.helpers import count, csrf_token, text
-from tests.patrons.accounts import add_membership, add_supporter, become_patron, sign_in, subscription_posts
+from tests.support.giving import settle
+from tests.support.helpers import count, csrf_token, text
+from tests.support.patrons import add_membership, add_supporter, become_patron, sign_in, subscription_posts
+from tests.support.servers import LiveServer
+from tests.support.settings import STRIPE_KEY
 
 
 @pytest.fixture

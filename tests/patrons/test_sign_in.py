@@ -17,12 +17,11 @@ from flask.testing import FlaskClient
 from membership.db import db, utcnow
 from membership.email import OutboundEmail
 from membership.patrons.auth import EPOCH_KEY, SIGNED_IN_AT_KEY
-from membership.patrons.models import SignInToken, TokenPurpose
-from membership.patrons.services import issue_token
 from membership.ratelimit import RateLimitHit
-from tests.conftest import SmtpSink
-from tests.helpers import count, csrf_token, text
-from tests.patrons.accounts import LINK_RE, add_supporter, sign_in
+from membership.supporters.tokens import SignInToken, TokenPurpose, issue_token
+from tests.support.helpers import count, csrf_token, text
+from tests.support.patrons import LINK_RE, add_supporter, sign_in
+from tests.support.servers import SmtpSink
 
 
 def ask_for_link(client: FlaskClient, email: str, **environ: str) -> tuple[int, str]:

@@ -15,11 +15,11 @@ from membership.giving.models import Checkout, CheckoutStatus, Frequency, Paymen
 from membership.supporters.models import Supporter
 from membership.wall.services import PAGE_SIZE
 from stripe_double import DoubleServer
-from tests.conftest import LiveServer
-from tests.giving.flows import pay, settle, start_gift
-from tests.helpers import csrf_token, text
-from tests.patrons.accounts import add_supporter, sign_in
-from tests.wall.factories import add_gift
+from tests.support.giving import pay, settle, start_gift
+from tests.support.helpers import csrf_token, text
+from tests.support.patrons import add_supporter, sign_in
+from tests.support.servers import LiveServer
+from tests.support.wall import add_gift
 
 HOUR = timedelta(hours=1)
 

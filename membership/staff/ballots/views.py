@@ -20,8 +20,10 @@ from membership.ballots.models import (
     Weighting,
 )
 from membership.ballots.views import results_chart
+from membership.config import patron_grace
 from membership.db import current_session, utcnow
 from membership.giving.models import Tier
+from membership.giving.services import currency_rules
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.ballots import services
 from membership.staff.ballots.forms import (
@@ -33,7 +35,6 @@ from membership.staff.ballots.forms import (
     new_ballot_data,
 )
 from membership.staff.forms import ConfirmForm
-from membership.web import currency_rules, patron_grace
 
 bp = Blueprint("staff_ballots", __name__, url_prefix="/staff/ballots")
 

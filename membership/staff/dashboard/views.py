@@ -10,13 +10,14 @@ from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
+from membership import charts
+from membership.config import patron_grace
 from membership.db import current_session, utcnow
+from membership.giving.services import currency_rules
 from membership.money import exponent
-from membership.staff import charts
 from membership.staff.auth import Permission, staff_required
 from membership.staff.dashboard import services
 from membership.staff.dashboard.forms import DashboardForm
-from membership.web import currency_rules, patron_grace
 
 bp = Blueprint("staff_dashboard", __name__, url_prefix="/staff")
 

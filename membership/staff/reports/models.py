@@ -13,8 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from membership.db import Base, UTCDateTime, utcnow
-from membership.giving.models import enum_column
+from membership.db import Base, UTCDateTime, enum_column, utcnow
 
 
 class ExportKind(enum.StrEnum):

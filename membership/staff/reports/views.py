@@ -22,15 +22,16 @@ from sqlalchemy.orm import Session
 
 from membership.ballots.models import Ballot
 from membership.ballots.services import tally
+from membership.config import patron_grace
 from membership.db import current_session, db, utcnow
 from membership.errors import render_error
+from membership.giving.services import currency_rules
 from membership.queue import redis_queue
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.models import StaffUser
 from membership.staff.reports import services
 from membership.staff.reports.forms import FILTER_FIELDS, KIND_LABELS, BallotResultsForm, ExportForm
 from membership.staff.reports.models import ExportFormat
-from membership.web import currency_rules, patron_grace
 
 bp = Blueprint("staff_reports", __name__, url_prefix="/staff")
 

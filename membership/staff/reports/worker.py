@@ -22,10 +22,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from membership.config import default_currency_rules, patron_grace
 from membership.db import rows_affected, utcnow
 from membership.staff.auth import Permission, can
 from membership.staff.models import StaffUser
@@ -188,3 +190,11 @@ def expire_exports(session: Session, directory: Path, now: datetime) -> int:
                     partial.unlink()
     session.flush()
     return expired
+
+
+def export_settings() -> ExportSettings:
+    """Where queued exports' files go and how long they stay (for the worker and `jobs run`)."""
+    config = current_app.config
+    return ExportSettings(directory=Path(config["MEMBERSHIP_EXPORT_DIR"]),
+                          keep=timedelta(days=int(config["MEMBERSHIP_EXPORT_KEEP_DAYS"])),
+                          grace=patron_grace(), currencies=list(default_currency_rules()))

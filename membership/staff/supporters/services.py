@@ -40,12 +40,13 @@ from membership.giving.models import (
 from membership.giving.services import DUNNING_STATUSES
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
 from membership.money import format_money
-from membership.patrons.models import ChangeKind, MembershipChange, SignInToken
+from membership.patrons.models import ChangeKind, MembershipChange
 from membership.patrons.services import ENDED_STATUSES, patron_condition
 from membership.staff.models import StaffUser
 from membership.staff.services import record_audit
 from membership.supporters.models import ConsentEvent, Supporter
 from membership.supporters.services import end_sessions
+from membership.supporters.tokens import SignInToken
 
 PAGE_SIZE = 50
 LIKE_ESCAPE = "/"

@@ -9,15 +9,17 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from membership.config import patron_grace
 from membership.db import current_session, db, utcnow
 from membership.giving.models import Membership, Payment, RefundStatus
+from membership.giving.services import currency_rules
+from membership.giving.stripe_gateway import gateway
 from membership.money import format_money, to_major_text
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.forms import ConfirmForm
 from membership.staff.supporters import services
 from membership.staff.supporters.forms import CancelMembershipForm, EraseForm, RefundForm, SupporterFilterForm
 from membership.supporters.models import Supporter
-from membership.web import currency_rules, gateway, patron_grace
 
 bp = Blueprint("staff_supporters", __name__, url_prefix="/staff/supporters")
 

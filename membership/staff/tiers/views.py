@@ -7,8 +7,10 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from membership.config import default_currency_rules
 from membership.db import current_session
 from membership.giving.models import Frequency, Tier
+from membership.giving.services import currency_rules
 from membership.money import to_major_text
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.tiers import services
@@ -20,7 +22,6 @@ from membership.staff.tiers.forms import (
     make_tier_form,
     tier_amount_field,
 )
-from membership.web import currency_rules, default_currency_rules
 
 bp = Blueprint("staff_tiers", __name__, url_prefix="/staff/tiers")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from membership.config import wall_review
 from membership.db import current_session, utcnow
 from membership.giving.models import WallStatus
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.forms import ConfirmForm
 from membership.staff.wall import services
-from membership.web import wall_review
 
 bp = Blueprint("staff_wall", __name__, url_prefix="/staff/wall")
 

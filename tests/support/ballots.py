@@ -14,8 +14,8 @@ from membership.ballots.models import Ballot, BallotOption, ResultsVisibility, V
 from membership.db import db, utcnow
 from membership.giving.models import Membership, MembershipStatus, PaymentKind
 from membership.supporters.models import Supporter
-from tests.helpers import csrf_token, text
-from tests.patrons.accounts import add_membership, add_payment, add_supporter
+from tests.support.helpers import csrf_token, text
+from tests.support.patrons import add_membership, add_payment, add_supporter
 
 DAY = timedelta(days=1)
 _emails = itertools.count(1)

@@ -13,10 +13,9 @@ from flask.testing import FlaskClient
 from membership.db import db
 from membership.demo import seed_catalogue
 from membership.giving.models import AmountPreset, CurrencyLimit, Frequency, Tier
+from membership.giving.services import currency_rules
 from membership.staff.models import AuditEntry, Role
-from membership.web import currency_rules
-from tests.helpers import count, csrf_token, text
-from tests.staff.test_sign_in import token
+from tests.support.helpers import count, csrf_token, text
 
 
 def audits(action: str) -> list[AuditEntry]:
@@ -45,7 +44,7 @@ def save_amounts(client: FlaskClient, currency: str = "EUR", **fields: str) -> A
               "yearly": "30, 50, 100, 250", **fields}
     prefix = currency.lower()
     data = {f"{prefix}-{name}": value for name, value in values.items()}
-    data[f"{prefix}-csrf_token"] = token(client, "/staff/tiers")
+    data[f"{prefix}-csrf_token"] = csrf_token(client, "/staff/tiers")
     return client.post(f"/staff/tiers/amounts/{currency}", data=data)
 
 
@@ -63,7 +62,7 @@ def test_new_tier_shows_on_the_support_page_and_is_audited(admin: FlaskClient) -
     response = admin.post("/staff/tiers/new", data={
         "name": "Reader", "description": "Keeps a reporter on the road.",
         "benefits": "A thank-you card\n\nOur newsletter", "monthly_EUR": "4", "yearly_EUR": "40.50",
-        "active": "y", "csrf_token": token(admin, "/staff/tiers/new")})
+        "active": "y", "csrf_token": csrf_token(admin, "/staff/tiers/new")})
     assert response.status_code == 302 and response.headers["Location"] == "/staff/tiers"
     tier = tiers_by_slug()["reader"]
     assert (tier.position, tier.benefits) == (0, "A thank-you card\nOur newsletter")
@@ -82,7 +81,7 @@ def test_editing_a_tier_records_only_what_changed(admin: FlaskClient, catalogue:
     form = text(admin.get(page))
     assert 'value="Patron"' in form and 'value="10"' in form  # the EUR monthly amount, pre-filled
     data = {"name": "Patron plus", "description": tier.description, "benefits": tier.benefits, "active": "y",
-            "csrf_token": token(admin, page)}
+            "csrf_token": csrf_token(admin, page)}
     for code, monthly, yearly in (("EUR", "12", "100"), ("USD", "10", "100"), ("GBP", "10", "100"),
                                   ("UAH", "400", "4000")):
         data |= {f"monthly_{code}": monthly, f"yearly_{code}": yearly}
@@ -96,7 +95,7 @@ def test_editing_a_tier_records_only_what_changed(admin: FlaskClient, catalogue:
         "UAH": {"monthly": 40000, "yearly": 400000}, "USD": {"monthly": 1000, "yearly": 10000}}}}
     assert "Patron plus" in text(admin.get("/")) and "€12.00/month" in text(admin.get("/"))
     # Saving the same values again changes nothing and writes nothing.
-    data["csrf_token"] = token(admin, page)
+    data["csrf_token"] = csrf_token(admin, page)
     data["name"] = "Patron plus"
     admin.post(page, data=data)
     assert len(audits("tiers.changed")) == 1
@@ -105,7 +104,7 @@ def test_editing_a_tier_records_only_what_changed(admin: FlaskClient, catalogue:
 def test_reorder_and_deactivate(admin: FlaskClient, catalogue: None) -> None:
     tiers = tiers_by_slug()
     move = admin.post(f"/staff/tiers/{tiers['patron'].id}/move",
-                      data={"direction": "up", "csrf_token": token(admin, "/staff/tiers")})
+                      data={"direction": "up", "csrf_token": csrf_token(admin, "/staff/tiers")})
     assert move.status_code == 302
     support = text(admin.get("/"))
     assert support.index("Patron") < support.index("Cup of coffee") < support.index("Champion")
@@ -114,19 +113,20 @@ def test_reorder_and_deactivate(admin: FlaskClient, catalogue: None) -> None:
     assert moved.details == {"change": "reordered", "before": {"order": [coffee, patron, champion]},
                              "after": {"order": [patron, coffee, champion]}}
     at_top = admin.post(f"/staff/tiers/{tiers['patron'].id}/move",
-                        data={"direction": "up", "csrf_token": token(admin, "/staff/tiers")})
+                        data={"direction": "up", "csrf_token": csrf_token(admin, "/staff/tiers")})
     assert at_top.status_code == 302 and "Patron is already first." in text(admin.get("/staff/tiers"))
-    hide = admin.post(f"/staff/tiers/{tiers['champion'].id}/status", data={"csrf_token": token(admin, "/staff/tiers")})
+    hide = admin.post(f"/staff/tiers/{tiers['champion'].id}/status",
+                      data={"csrf_token": csrf_token(admin, "/staff/tiers")})
     assert hide.status_code == 302
     assert "Champion is hidden from the support page" in text(admin.get("/staff/tiers"))
     assert "Champion" not in text(admin.get("/"))
     hidden = audits("tiers.changed")[-1]
     assert hidden.details == {"change": "deactivated", "before": {"active": True}, "after": {"active": False}}
     admin.post(f"/staff/tiers/{tiers['champion'].id}/status",
-               data={"active": "y", "csrf_token": token(admin, "/staff/tiers")})
+               data={"active": "y", "csrf_token": csrf_token(admin, "/staff/tiers")})
     assert "Champions make long investigations possible" in text(admin.get("/"))
     bad = admin.post(f"/staff/tiers/{tiers['champion'].id}/move",
-                     data={"direction": "sideways", "csrf_token": token(admin, "/staff/tiers")})
+                     data={"direction": "sideways", "csrf_token": csrf_token(admin, "/staff/tiers")})
     assert bad.status_code == 400 and "Choose to move the tier up or down." in text(bad)
 
 
@@ -142,7 +142,7 @@ def test_reorder_and_deactivate(admin: FlaskClient, catalogue: None) -> None:
 ])
 def test_bad_tier_input_changes_nothing(admin: FlaskClient, fields: dict[str, str], message: str) -> None:
     data = {"name": "Reader", "monthly_EUR": "4", "active": "y", **fields,
-            "csrf_token": token(admin, "/staff/tiers/new")}
+            "csrf_token": csrf_token(admin, "/staff/tiers/new")}
     response = admin.post("/staff/tiers/new", data=data)
     assert response.status_code == 400 and message in text(response)
     assert count(Tier) == 0 and audits("tiers.changed") == []
@@ -234,7 +234,7 @@ def test_analysts_and_editors_cannot_change_the_catalogue(staff_client: Callable
                                                           catalogue: None) -> None:
     for role in (Role.ANALYST, Role.EDITOR):
         client = staff_client(role)
-        csrf = token(client, "/staff/")
+        csrf = csrf_token(client, "/staff/")
         response = client.post("/staff/tiers/amounts/EUR",
                                data={"eur-minimum": "5", "eur-maximum": "6", "eur-csrf_token": csrf})
         assert response.status_code == 403

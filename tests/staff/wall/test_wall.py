@@ -13,10 +13,9 @@ from flask.testing import FlaskClient
 from membership.db import db
 from membership.giving.models import Checkout, WallStatus
 from membership.staff.models import Role
-from tests.helpers import text
-from tests.staff.test_sign_in import token
-from tests.staff.test_supporters import audits
-from tests.wall.factories import add_gift
+from tests.support.helpers import csrf_token, text
+from tests.support.staff import audits
+from tests.support.wall import add_gift
 
 WALL = "/staff/wall"
 
@@ -26,7 +25,7 @@ def public_wall(client: FlaskClient) -> str:
 
 
 def moderate(staff: FlaskClient, checkout: Checkout, action: str) -> str:
-    response = staff.post(f"{WALL}/{checkout.id}/{action}", data={"csrf_token": token(staff, WALL)})
+    response = staff.post(f"{WALL}/{checkout.id}/{action}", data={"csrf_token": csrf_token(staff, WALL)})
     assert response.status_code == 303 and response.headers["Location"] == WALL
     return text(staff.get(WALL))
 
@@ -75,7 +74,7 @@ def test_what_the_wall_never_shows_cant_be_moderated(app: Flask, staff_client: C
     editor = staff_client(Role.EDITOR)
     assert "Secret" not in text(editor.get(WALL))
     for path in (f"{WALL}/{anonymous.id}/approve", f"{WALL}/{anonymous.id}/hide", f"{WALL}/999999/hide"):
-        response = editor.post(path, data={"csrf_token": token(editor, WALL)})
+        response = editor.post(path, data={"csrf_token": csrf_token(editor, WALL)})
         assert response.status_code == 404
     assert status_of(anonymous) is WallStatus.PENDING and audits("wall.approved") == audits("wall.hidden") == []
 

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from membership.db import db
 from membership.giving.models import Checkout
 from stripe_double import DoubleServer
-from tests.conftest import LiveServer
+from tests.support.servers import LiveServer
 
 EMAIL = "olena@example.org"
 NAME = "Olena"
@@ -65,3 +65,13 @@ def latest_checkout() -> Checkout:
     checkout = db.session.scalars(sa.select(Checkout).order_by(Checkout.id.desc())).first()
     assert checkout is not None, "the give form recorded no checkout"
     return checkout
+
+
+# Every visible form control and whether a person using a screen reader hears a label for it.
+CONTROLS_AND_LABELS = """() => Array.from(document.querySelectorAll("input, select, textarea"))
+  .filter((el) => el.type !== "hidden" && el.checkVisibility())
+  .map((el) => ({
+    control: el.outerHTML,
+    labelled: Array.from(el.labels).some((label) => label.textContent.trim() !== "")
+      || Boolean(el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")),
+  }))"""

@@ -18,9 +18,9 @@ from membership.giving.models import Checkout, CheckoutStatus, MembershipStatus,
 from membership.staff.dashboard import services
 from membership.staff.models import Role
 from stripe_double import DoubleServer
-from tests.giving.flows import pay, settle, start_gift
-from tests.helpers import text
-from tests.staff.reporting import add_checkout, add_membership, add_payment, add_supporter, at, tables, words
+from tests.support.giving import pay, settle, start_gift
+from tests.support.helpers import text
+from tests.support.reports import add_checkout, add_membership, add_payment, add_supporter, at, tables, words
 
 RANGE = "from=2026-01-01&to=2026-03-31"
 

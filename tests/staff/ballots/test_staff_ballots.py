@@ -16,9 +16,8 @@ from membership.ballots.models import Ballot, BallotOption, Vote, VotingMethod, 
 from membership.db import db, utcnow
 from membership.giving.models import Tier
 from membership.staff.models import AuditEntry, Role
-from tests.ballots.factories import DAY, add_ballot, add_patron, close_ballot, flat, option_ids
-from tests.helpers import count
-from tests.staff.test_sign_in import token
+from tests.support.ballots import DAY, add_ballot, add_patron, close_ballot, flat, option_ids
+from tests.support.helpers import count, csrf_token
 
 GRACE = timedelta(days=7)
 
@@ -29,7 +28,7 @@ def ballot_form(client: FlaskClient, path: str = "/staff/ballots/new", options: 
         "title": "What should we investigate next?", "introduction": "Choose our next story.",
         "opens_at": "2030-03-01T09:00", "closes_at": "2030-03-15T18:00", "method": "single", "max_choices": "3",
         "require_paid_before_open": "y", "results_visibility": "after_close", "weighting": "equal",
-        "csrf_token": token(client, path),
+        "csrf_token": csrf_token(client, path),
     }
     for index, title in enumerate(["Reconstruction money", "Winter energy", "Pensions"] if options is None
                                   else options):
@@ -66,7 +65,7 @@ def test_editors_and_admins_create_a_draft_ballot(staff_client: Callable[[Role],
 def test_analysts_may_not_run_ballots(staff_client: Callable[[Role], FlaskClient]) -> None:
     client = staff_client(Role.ANALYST)
     assert client.get("/staff/ballots").status_code == 403
-    assert client.post("/staff/ballots/new", data={"title": "x", "csrf_token": token(client, "/staff/")}
+    assert client.post("/staff/ballots/new", data={"title": "x", "csrf_token": csrf_token(client, "/staff/")}
                        ).status_code == 403
     assert count(Ballot) == 0
 
@@ -133,7 +132,7 @@ def test_publishing_makes_the_ballot_visible(staff_client: Callable[[Role], Flas
     ballot = add_ballot(published=False)
     client = staff_client(Role.EDITOR)
     response = client.post(f"/staff/ballots/{ballot.id}/publish",
-                           data={"csrf_token": token(client, f"/staff/ballots/{ballot.id}")})
+                           data={"csrf_token": csrf_token(client, f"/staff/ballots/{ballot.id}")})
     assert response.status_code == 303
     db.session.refresh(ballot)
     assert ballot.published_at is not None
@@ -298,7 +297,7 @@ def test_the_dashboard_shows_recent_ballot_turnout(staff_client: Callable[[Role]
 def _export(client: FlaskClient, ballot: Ballot, fmt: str) -> Any:
     return client.post("/staff/reports/ballot-results", data={
         "results-ballot": str(ballot.id), "results-format": fmt,
-        "results-csrf_token": token(client, "/staff/reports")})
+        "results-csrf_token": csrf_token(client, "/staff/reports")})
 
 
 def test_ballot_results_export_as_csv(staff_client: Callable[[Role], FlaskClient]) -> None:

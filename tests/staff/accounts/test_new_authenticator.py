@@ -19,10 +19,18 @@ from membership.db import db
 from membership.staff import services, totp
 from membership.staff.models import AuditEntry, Role, StaffUser
 from membership.staff.views import NEW_APP_SECONDS
-from tests.helpers import count, text
-from tests.staff.conftest import PASSWORD, sign_in_as
-from tests.staff.test_recovery_codes import audit, codes_on, sign_out, stored, use_code
-from tests.staff.test_sign_in import sign_in, token, turn_on_two_factor
+from tests.support.helpers import count, csrf_token, text
+from tests.support.staff import (
+    PASSWORD,
+    audits,
+    codes_on,
+    sign_in,
+    sign_in_as,
+    sign_out,
+    stored,
+    turn_on_two_factor,
+    use_code,
+)
 
 SETUP_RE = re.compile(r'name="setup" type="hidden" value="([^"]+)"')
 EXPIRED = "The new app's set-up expired (after 10 minutes) or was already used. Enter your password to start again."
@@ -31,7 +39,7 @@ EXPIRED = "The new app's set-up expired (after 10 minutes) or was already used. 
 def start(client: FlaskClient, password: str = PASSWORD, csrf: bool = True) -> TestResponse:
     data = {"move-password": password}
     if csrf:
-        data["move-csrf_token"] = token(client, "/staff/account/two-factor")
+        data["move-csrf_token"] = csrf_token(client, "/staff/account/two-factor")
     return client.post("/staff/account/two-factor/new-app", data=data)
 
 
@@ -46,12 +54,13 @@ def shown(page: TestResponse) -> tuple[str, str]:
 def confirm(client: FlaskClient, setup: str, code: str, csrf: bool = True) -> TestResponse:
     data = {"setup": setup, "code": code}
     if csrf:
-        data["csrf_token"] = token(client, "/staff/account/two-factor")
+        data["csrf_token"] = csrf_token(client, "/staff/account/two-factor")
     return client.post("/staff/account/two-factor/new-app/confirm", data=data)
 
 
 def code_step(client: FlaskClient, code: str) -> TestResponse:
-    return client.post("/staff/sign-in/code", data={"code": code, "csrf_token": token(client, "/staff/sign-in/code")})
+    return client.post("/staff/sign-in/code",
+                       data={"code": code, "csrf_token": csrf_token(client, "/staff/sign-in/code")})
 
 
 def fresh(user: StaffUser) -> StaffUser:
@@ -107,7 +116,7 @@ def test_moving_to_a_new_app_while_two_factor_is_required(
     assert (moved.totp_enabled, moved.totp_secret, moved.totp_last_step) == (True, new_secret, step)
     assert client.get("/staff/").status_code == 200  # this session stays signed in
     assert laptop.get("/staff/").status_code == 302 and phone.get("/staff/").status_code == 302  # the others end
-    [entry] = audit("staff.two_factor_replaced")
+    [entry] = audits("staff.two_factor_replaced")
     assert (entry.staff_user_id, entry.target_id, entry.details) == (user.id, str(user.id), {})
     everything = str([(row.action, row.details) for row in db.session.scalars(sa.select(AuditEntry))])
     assert new_secret not in everything and old_secret not in everything
@@ -136,7 +145,7 @@ def test_a_wrong_password_shows_no_new_key(client: FlaskClient, with_app: tuple[
     assert empty.status_code == 400 and "Enter your password." in text(empty)
     for page in (wrong, empty):
         assert "Key: <code>" not in page.get_data(as_text=True) and not SETUP_RE.search(page.get_data(as_text=True))
-    assert fresh(user).totp_secret == secret and audit("staff.two_factor_replaced") == []
+    assert fresh(user).totp_secret == secret and audits("staff.two_factor_replaced") == []
 
 
 def test_a_wrong_code_from_the_new_app_changes_nothing(
@@ -158,7 +167,7 @@ def test_a_wrong_code_from_the_new_app_changes_nothing(
     assert (moved.totp_secret, moved.totp_last_step, moved.session_epoch) == before
     # As when turning two-factor on, the code checked against a secret just shown doesn't count toward the lock-out.
     assert moved.failed_attempts == 0 and moved.locked_until is None
-    assert audit("staff.two_factor_replaced") == []
+    assert audits("staff.two_factor_replaced") == []
 
     assert confirm(client, setup, totp.code_at(new_secret, step)).status_code == 302
     assert fresh(user).totp_secret == new_secret
@@ -173,7 +182,7 @@ def test_missing_csrf_is_refused_and_changes_nothing(
     new_secret, setup = shown(start(client))
     forged = confirm(client, setup, totp.code_at(new_secret, int(time.time()) // totp.STEP_SECONDS), csrf=False)
     assert forged.status_code == 400
-    assert fresh(user).totp_secret == secret and audit("staff.two_factor_replaced") == []
+    assert fresh(user).totp_secret == secret and audits("staff.two_factor_replaced") == []
 
 
 def test_only_a_set_up_made_after_the_password_for_this_account_and_recently_is_confirmed(
@@ -198,7 +207,7 @@ def test_only_a_set_up_made_after_the_password_for_this_account_and_recently_is_
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: later)
     expired = confirm(client, setup, totp.code_at(new_secret, step))
     assert expired.status_code == 400 and EXPIRED in text(expired)
-    assert fresh(user).totp_secret == secret and audit("staff.two_factor_replaced") == []
+    assert fresh(user).totp_secret == secret and audits("staff.two_factor_replaced") == []
 
 
 def test_not_offered_while_two_factor_is_off(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:

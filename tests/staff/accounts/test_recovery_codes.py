@@ -22,17 +22,21 @@ from werkzeug.test import TestResponse
 
 from membership.db import db
 from membership.staff import recovery, services, totp
-from membership.staff.models import AuditEntry, RecoveryCode, Role, StaffUser
-from tests.helpers import count, text
-from tests.staff.conftest import PASSWORD, sign_in_as
-from tests.staff.test_sign_in import sign_in, token, turn_on_two_factor
+from membership.staff.models import AuditEntry, Role, StaffUser
+from tests.support.helpers import count, csrf_token, text
+from tests.support.staff import (
+    PASSWORD,
+    audits,
+    codes_on,
+    sign_in,
+    sign_in_as,
+    sign_out,
+    stored,
+    turn_on_two_factor,
+    use_code,
+)
 
 CODE_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}$")  # no i, l, o or u
-
-
-def codes_on(page: TestResponse) -> list[str]:
-    block = page.get_data(as_text=True).split('<pre class="recovery-codes" id="recovery-codes">')[1].split("</pre>")[0]
-    return block.split()
 
 
 def with_two_factor(client: FlaskClient, user: StaffUser) -> list[str]:
@@ -41,26 +45,6 @@ def with_two_factor(client: FlaskClient, user: StaffUser) -> list[str]:
     _, page = turn_on_two_factor(client)
     sign_out(client)
     return codes_on(page)
-
-
-def sign_out(client: FlaskClient) -> None:
-    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
-
-
-def use_code(client: FlaskClient, code: str) -> TestResponse:
-    return client.post("/staff/sign-in/recovery",
-                       data={"code": code, "csrf_token": token(client, "/staff/sign-in/recovery")})
-
-
-def stored(user: StaffUser) -> list[RecoveryCode]:
-    db.session.rollback()
-    return list(db.session.scalars(sa.select(RecoveryCode).where(RecoveryCode.staff_user_id == user.id)
-                                   .order_by(RecoveryCode.id)))
-
-
-def audit(action: str) -> list[AuditEntry]:
-    db.session.rollback()
-    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
 
 
 def test_turning_two_factor_on_shows_ten_codes_once_and_keeps_only_their_hashes(
@@ -85,7 +69,7 @@ def test_turning_two_factor_on_shows_ten_codes_once_and_keeps_only_their_hashes(
     assert sorted(row.code_hash for row in rows) == sorted(
         hashlib.sha256(code.replace("-", "").encode()).hexdigest() for code in codes)
     assert all(row.used_at is None for row in rows)
-    [enabled] = audit("staff.two_factor_enabled")
+    [enabled] = audits("staff.two_factor_enabled")
     assert enabled.details == {"recovery_codes": 10}
 
     again = client.get("/staff/account/two-factor")
@@ -108,9 +92,9 @@ def test_a_recovery_code_signs_in_once(client: FlaskClient, make_staff: Callable
     assert home.status_code == 200
     assert "You signed in with a recovery code; it won't work again. You have 9 recovery codes left." in text(home)
     assert "Two-factor sign-in (on, 9 recovery codes left)" in text(home)
-    [used] = audit("staff.recovery_code_used")
+    [used] = audits("staff.recovery_code_used")
     assert used.details == {"remaining": 9} and used.staff_user_id == user.id
-    assert audit("staff.signed_in")[-1].id > used.id
+    assert audits("staff.signed_in")[-1].id > used.id
     assert [row.used_at is not None for row in stored(user)].count(True) == 1
 
     sign_out(client)
@@ -118,9 +102,9 @@ def test_a_recovery_code_signs_in_once(client: FlaskClient, make_staff: Callable
     replay = use_code(client, codes[0])
     assert replay.status_code == 401 and "That recovery code isn't right, or was already used." in text(replay)
     assert client.get("/staff/").status_code == 302
-    assert audit("staff.sign_in_failed")[-1].details == {"reason": "recovery_code", "failed_attempts": 1}
+    assert audits("staff.sign_in_failed")[-1].details == {"reason": "recovery_code", "failed_attempts": 1}
     assert use_code(client, codes[1]).status_code == 302
-    assert audit("staff.recovery_code_used")[-1].details == {"remaining": 8}
+    assert audits("staff.recovery_code_used")[-1].details == {"remaining": 8}
     everything = str([(entry.actor, entry.details) for entry in db.session.scalars(sa.select(AuditEntry))])
     assert not any(code in everything or code.replace("-", "") in everything for code in codes)
 
@@ -128,7 +112,7 @@ def test_a_recovery_code_signs_in_once(client: FlaskClient, make_staff: Callable
 def test_the_recovery_page_needs_the_password_first(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:
     codes = with_two_factor(client, make_staff(Role.ADMIN))
     posted = client.post("/staff/sign-in/recovery",
-                         data={"code": codes[0], "csrf_token": token(client, "/staff/sign-in")})
+                         data={"code": codes[0], "csrf_token": csrf_token(client, "/staff/sign-in")})
     for response in (client.get("/staff/sign-in/recovery"), posted):
         assert response.status_code == 302 and response.headers["Location"] == "/staff/sign-in"
 
@@ -168,14 +152,14 @@ def test_wrong_recovery_codes_lock_the_account_as_wrong_totp_codes_do(
         sign_in(client, "guesser@newsroom.example")
         if n % 2:
             wrong = client.post("/staff/sign-in/code",
-                                data={"code": "000000", "csrf_token": token(client, "/staff/sign-in/code")})
+                                data={"code": "000000", "csrf_token": csrf_token(client, "/staff/sign-in/code")})
         else:
             wrong = use_code(client, "22222-22222")
         answers.append(wrong.status_code)
     assert answers == [401] * (attempts - 1) + [429]
     assert "locked until" in text(wrong)
     assert sign_in(client, "guesser@newsroom.example").status_code == 429  # type: ignore[attr-defined]
-    reasons = [entry.details["reason"] for entry in audit("staff.sign_in_failed")]
+    reasons = [entry.details["reason"] for entry in audits("staff.sign_in_failed")]
     assert reasons == ["recovery_code", "code", "recovery_code", "code", "recovery_code", "locked"]
 
     db.session.refresh(user)
@@ -199,7 +183,7 @@ def test_recovery_codes_count_toward_the_network_limit(
 
 
 def generate(client: FlaskClient, password: str) -> TestResponse:
-    csrf = token(client, "/staff/account/two-factor")
+    csrf = csrf_token(client, "/staff/account/two-factor")
     return client.post("/staff/account/recovery-codes", data={"codes-password": password, "codes-csrf_token": csrf})
 
 
@@ -218,7 +202,7 @@ def test_new_codes_need_the_password_and_void_the_old_ones(
     forged = client.post("/staff/account/recovery-codes", data={"codes-password": PASSWORD})
     assert forged.status_code == 400
     assert [row.code_hash for row in stored(user)] == before
-    assert audit("staff.recovery_codes_generated") == []
+    assert audits("staff.recovery_codes_generated") == []
 
     page = generate(client, PASSWORD)
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
@@ -226,7 +210,7 @@ def test_new_codes_need_the_password_and_void_the_old_ones(
     new = codes_on(page)
     assert len(new) == 10 and not set(new) & set(old)
     assert len(stored(user)) == 10
-    [generated] = audit("staff.recovery_codes_generated")
+    [generated] = audits("staff.recovery_codes_generated")
     assert generated.details == {"recovery_codes": 10} and generated.staff_user_id == user.id
 
     sign_out(client)
@@ -250,7 +234,7 @@ def test_turning_two_factor_off_deletes_the_codes(client: FlaskClient, make_staf
     with_two_factor(client, user)
     sign_in_as(client, user)
     off = client.post("/staff/account/two-factor",
-                      data={"password": PASSWORD, "csrf_token": token(client, "/staff/account/two-factor")})
+                      data={"password": PASSWORD, "csrf_token": csrf_token(client, "/staff/account/two-factor")})
     assert off.status_code == 302
     assert "Two-factor sign-in is off, and your recovery codes are deleted." in text(client.get("/staff/"))
     assert stored(user) == []
@@ -264,7 +248,7 @@ def test_an_admin_reset_deletes_the_codes(app: Flask, client: FlaskClient,
     admin = app.test_client()
     sign_in_as(admin, make_staff(Role.ADMIN))
     reset = admin.post(f"/staff/users/{user.id}/reset-two-factor",
-                       data={"csrf_token": token(admin, f"/staff/users/{user.id}")})
+                       data={"csrf_token": csrf_token(admin, f"/staff/users/{user.id}")})
     assert reset.status_code == 302
     assert "their recovery codes deleted" in text(admin.get(reset.headers["Location"]))
     assert stored(user) == []
@@ -321,7 +305,7 @@ def test_cli_resets_two_factor_when_no_admin_can_sign_in(
     db.session.refresh(user)
     assert not user.totp_enabled and user.totp_secret == "" and stored(user) == []
     assert client.get("/staff/").status_code == 302  # their sessions ended
-    [entry] = audit("staff.two_factor_reset")
+    [entry] = audits("staff.two_factor_reset")
     assert (entry.actor, entry.staff_user_id, entry.target_id) == ("command line", None, str(user.id))
     assert sign_in(client, "only-admin@newsroom.example").headers["Location"] == "/staff/"  # type: ignore[attr-defined]
 
@@ -354,7 +338,7 @@ def test_cli_resets_a_password(app: Flask, client: FlaskClient, make_staff: Call
     one_time = result.output.strip().rsplit(" ", 1)[-1]
     assert sign_in(client, "forgetful@newsroom.example", one_time).status_code == 302  # type: ignore[attr-defined]
     assert client.get("/staff/").headers["Location"] == "/staff/account/password"  # to be changed first
-    [entry] = audit("staff.password_reset")
+    [entry] = audits("staff.password_reset")
     assert (entry.actor, entry.staff_user_id, entry.target_id) == ("command line", None, str(user.id))
 
 
@@ -396,7 +380,7 @@ def test_one_code_sent_eight_times_at_once_signs_in_once(app: Flask, make_staff:
     finally:
         engine.dispose()
     assert sorted(results) == sorted([services.SignInResult.OK] + [services.SignInResult.INVALID] * (attempts - 1))
-    assert len(audit("staff.signed_in")) == 1
-    assert len(audit("staff.sign_in_failed")) == attempts - 1
+    assert len(audits("staff.signed_in")) == 1
+    assert len(audits("staff.sign_in_failed")) == attempts - 1
     if kind == "recovery code":
-        assert [entry.details for entry in audit("staff.recovery_code_used")] == [{"remaining": 9}]
+        assert [entry.details for entry in audits("staff.recovery_code_used")] == [{"remaining": 9}]

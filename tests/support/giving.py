@@ -12,7 +12,7 @@ from membership.db import db
 from membership.giving.models import Checkout
 from membership.supporters.models import Supporter
 from stripe_double import DoubleServer
-from tests.helpers import csrf_token
+from tests.support.helpers import csrf_token
 
 MONTH = 31 * 24 * 3600
 DAY = 24 * 3600

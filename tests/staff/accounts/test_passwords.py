@@ -10,7 +10,7 @@ from membership.config import load_settings
 from membership.db import db
 from membership.staff import services
 from membership.staff.models import Role, StaffUser
-from tests.staff.conftest import PASSWORD
+from tests.support.staff import PASSWORD
 
 PRODUCTION_COST = "scrypt:32768:8:1"
 

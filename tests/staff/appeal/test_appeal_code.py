@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from membership.staff.models import Role
-from tests.helpers import text
+from tests.support.helpers import text
 
 
 def test_staff_get_the_code_for_their_article_template(app: Flask,

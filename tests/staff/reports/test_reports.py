@@ -16,9 +16,8 @@ from openpyxl import load_workbook
 from membership.db import db
 from membership.giving.models import MembershipStatus
 from membership.staff.models import Role, StaffUser
-from tests.helpers import text
-from tests.staff.conftest import sign_in_as
-from tests.staff.reporting import (
+from tests.support.helpers import csrf_token, text
+from tests.support.reports import (
     TARAS,
     add_checkout,
     add_membership,
@@ -30,7 +29,7 @@ from tests.staff.reporting import (
     read_csv,
     read_xlsx,
 )
-from tests.staff.test_sign_in import token
+from tests.support.staff import sign_in_as
 
 PAYMENT_HEADER = [
     "Paid at (UTC)", "Payment ID", "Supporter ID", "Supporter email", "Supporter name", "Kind", "Gross", "Fee", "Net",
@@ -221,7 +220,7 @@ def test_bad_filters_are_refused_and_not_audited(staff_client: Callable[[Role], 
 
 def test_editors_may_not_export(staff_client: Callable[[Role], FlaskClient], payments: dict[str, Any]) -> None:
     client = staff_client(Role.EDITOR)
-    response = export(client, csrf_token=token(client, "/staff/account/password"))
+    response = export(client, csrf_token=csrf_token(client, "/staff/account/password"))
     assert response.status_code == 403
     assert audit_entries() == []
 

@@ -8,7 +8,7 @@ from typing import Any
 from membership.db import db, utcnow
 from membership.giving.models import Checkout, CheckoutStatus, Frequency, PaymentKind, PaymentStatus, WallStatus
 from membership.supporters.models import Supporter
-from tests.patrons.accounts import add_payment, add_supporter
+from tests.support.patrons import add_payment, add_supporter
 
 
 def add_gift(name: str, *, message: str = "", anonymous: bool = False, ago: timedelta = timedelta(hours=1),

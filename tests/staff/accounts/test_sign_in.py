@@ -10,25 +10,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from membership.db import db
 from membership.staff import totp
 from membership.staff.models import AuditEntry, Role, StaffUser
-from tests.helpers import CSRF_RE, text
-from tests.staff.conftest import PASSWORD, sign_in_as
-
-
-def token(client: FlaskClient, path: str) -> str:
-    match = CSRF_RE.search(client.get(path).get_data(as_text=True))
-    assert match, path
-    return match.group(1)
-
-
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> object:
-    return client.post(
-        "/staff/sign-in", data={"email": email, "password": password, "csrf_token": token(client, "/staff/sign-in")}
-    )
+from tests.support.helpers import CSRF_RE, csrf_token, text
+from tests.support.staff import PASSWORD, sign_in, sign_in_as, turn_on_two_factor
 
 
 def actions() -> list[str]:
@@ -45,7 +32,7 @@ def test_password_sign_in_and_out(client: FlaskClient, make_staff: Callable[...,
     assert actions()[-1] == "staff.signed_in"
     db.session.refresh(user)
     assert user.last_sign_in_at is not None
-    out = client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    out = client.post("/staff/sign-out", data={"csrf_token": csrf_token(client, "/staff/")})
     assert out.status_code == 302
     assert client.get("/staff/").status_code == 302
     assert actions()[-1] == "staff.signed_out"
@@ -60,7 +47,7 @@ def test_sign_out_ends_the_session_on_every_device(app: Flask, client: FlaskClie
     with client.session_transaction() as cookie:
         copied = dict(cookie["staff"])  # what someone copying the cookie would hold
     assert laptop.get("/staff/").status_code == 200
-    out = client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    out = client.post("/staff/sign-out", data={"csrf_token": csrf_token(client, "/staff/")})
     assert "You are signed out on every device." in text(client.get(out.headers["Location"]))
     assert laptop.get("/staff/").status_code == 302
     thief = app.test_client()
@@ -76,13 +63,13 @@ def test_codes_count_toward_the_network_limit(app: Flask, client: FlaskClient,
     user = make_staff(Role.ADMIN, email="limit@newsroom.example")
     sign_in_as(client, user)
     secret = enable_totp(client)
-    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    client.post("/staff/sign-out", data={"csrf_token": csrf_token(client, "/staff/")})
     app.config["STAFF_SIGN_IN_LIMIT_PER_IP"] = 2
     sign_in(client, "limit@newsroom.example")  # one attempt from this address
-    client.post("/staff/sign-in/code", data={"code": "000000", "csrf_token": token(client, "/staff/sign-in/code")})
+    client.post("/staff/sign-in/code", data={"code": "000000", "csrf_token": csrf_token(client, "/staff/sign-in/code")})
     code = totp.code_at(secret, int(time.time()) // 30 + 1)
     refused = client.post("/staff/sign-in/code",
-                          data={"code": code, "csrf_token": token(client, "/staff/sign-in/code")})
+                          data={"code": code, "csrf_token": csrf_token(client, "/staff/sign-in/code")})
     assert refused.status_code == 429 and "Too many sign-in attempts" in text(refused)
     assert client.get("/staff/").status_code == 302
     assert actions()[-1] == "staff.sign_in_failed"
@@ -95,13 +82,13 @@ def test_guessing_the_code_locks_the_account_even_if_the_password_is_entered_aga
     user = make_staff(Role.ADMIN, email="guess@newsroom.example")
     sign_in_as(client, user)
     enable_totp(client)
-    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    client.post("/staff/sign-out", data={"csrf_token": csrf_token(client, "/staff/")})
     attempts = app.config["STAFF_LOCKOUT_ATTEMPTS"]
     answers = []
     for _ in range(attempts):
         assert sign_in(client, "guess@newsroom.example").headers["Location"] == "/staff/sign-in/code"  # type: ignore[attr-defined]
         wrong = client.post("/staff/sign-in/code",
-                            data={"code": "000000", "csrf_token": token(client, "/staff/sign-in/code")})
+                            data={"code": "000000", "csrf_token": csrf_token(client, "/staff/sign-in/code")})
         answers.append(wrong.status_code)
     assert answers == [401] * (attempts - 1) + [429]
     locked = sign_in(client, "guess@newsroom.example")  # the right password, but the account is locked
@@ -175,7 +162,8 @@ def test_open_redirects_are_not_followed(client: FlaskClient, make_staff: Callab
     make_staff(Role.ADMIN, email="next@newsroom.example")
     response = client.post(
         "/staff/sign-in?next=https://evil.example/staff",
-        data={"email": "next@newsroom.example", "password": PASSWORD, "csrf_token": token(client, "/staff/sign-in")},
+        data={"email": "next@newsroom.example", "password": PASSWORD,
+              "csrf_token": csrf_token(client, "/staff/sign-in")},
     )
     assert response.headers["Location"] == "/staff/"
 
@@ -195,7 +183,7 @@ def test_one_time_password_must_be_changed_first(app: Flask, client: FlaskClient
             "current": one_time,
             "new": "short",
             "confirm": "short",
-            "csrf_token": token(client, "/staff/account/password"),
+            "csrf_token": csrf_token(client, "/staff/account/password"),
         },
     )
     assert weak.status_code == 400 and "Use at least 12 characters." in text(weak)
@@ -205,7 +193,7 @@ def test_one_time_password_must_be_changed_first(app: Flask, client: FlaskClient
             "current": one_time,
             "new": "a much longer passphrase",
             "confirm": "a much longer passphrase",
-            "csrf_token": token(client, "/staff/account/password"),
+            "csrf_token": csrf_token(client, "/staff/account/password"),
         },
     )
     assert ok.status_code == 302
@@ -225,24 +213,6 @@ def test_cli_rejects_bad_input(app: Flask) -> None:
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StaffUser)) == 1
 
 
-def turn_on_two_factor(client: FlaskClient) -> tuple[str, TestResponse]:
-    """Set up two-factor sign-in as the signed-in staff member would; the secret, and the page of recovery codes."""
-    setup = client.get("/staff/account/two-factor")
-    assert setup.headers["Cache-Control"] == "no-store"  # it shows the secret
-    page = setup.get_data(as_text=True)
-    secret = page.split("Key: <code>")[1].split("</code>")[0]
-    response = client.post(
-        "/staff/account/two-factor",
-        data={
-            "secret": secret,
-            "code": totp.code_at(secret, int(time.time()) // 30),
-            "csrf_token": token(client, "/staff/account/two-factor"),
-        },
-    )
-    assert response.status_code == 200 and "Two-factor sign-in is on" in text(response), text(response)
-    return secret, response
-
-
 def enable_totp(client: FlaskClient) -> str:
     return turn_on_two_factor(client)[0]
 
@@ -251,21 +221,23 @@ def test_two_factor_sign_in(client: FlaskClient, make_staff: Callable[..., Staff
     user = make_staff(Role.ADMIN, email="totp@newsroom.example")
     sign_in_as(client, user)
     secret = enable_totp(client)
-    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    client.post("/staff/sign-out", data={"csrf_token": csrf_token(client, "/staff/")})
     step_one = sign_in(client, "totp@newsroom.example")
     assert step_one.headers["Location"] == "/staff/sign-in/code"  # type: ignore[attr-defined]
     assert client.get("/staff/").status_code == 302  # not signed in yet
     wrong = client.post(
-        "/staff/sign-in/code", data={"code": "000000", "csrf_token": token(client, "/staff/sign-in/code")}
+        "/staff/sign-in/code", data={"code": "000000", "csrf_token": csrf_token(client, "/staff/sign-in/code")}
     )
     assert wrong.status_code == 401
     code = totp.code_at(secret, int(time.time()) // 30 + 1)  # the next code: the current one set 2FA up
-    ok = client.post("/staff/sign-in/code", data={"code": code, "csrf_token": token(client, "/staff/sign-in/code")})
+    ok = client.post("/staff/sign-in/code",
+                     data={"code": code, "csrf_token": csrf_token(client, "/staff/sign-in/code")})
     assert ok.status_code == 302 and client.get("/staff/").status_code == 200
     # The same code can't be used again, even inside its 30 seconds.
-    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    client.post("/staff/sign-out", data={"csrf_token": csrf_token(client, "/staff/")})
     sign_in(client, "totp@newsroom.example")
-    replay = client.post("/staff/sign-in/code", data={"code": code, "csrf_token": token(client, "/staff/sign-in/code")})
+    replay = client.post("/staff/sign-in/code",
+                         data={"code": code, "csrf_token": csrf_token(client, "/staff/sign-in/code")})
     assert replay.status_code == 401
 
 
@@ -274,7 +246,7 @@ def test_admin_can_require_two_factor(client: FlaskClient, app: Flask, make_staf
     sign_in_as(client, admin)
     response = client.post(
         "/staff/users/two-factor-policy",
-        data={"policy-required": "y", "policy-csrf_token": token(client, "/staff/users")},
+        data={"policy-required": "y", "policy-csrf_token": csrf_token(client, "/staff/users")},
     )
     assert response.status_code == 302
     assert client.get("/staff/users").headers["Location"] == "/staff/account/two-factor"
@@ -293,7 +265,7 @@ def test_sessions_end_when_an_admin_deactivates_the_account(
     sign_in_as(client, make_staff(Role.ADMIN))
     response = client.post(
         f"/staff/users/{analyst.id}",
-        data={"role": "analyst", "csrf_token": token(client, f"/staff/users/{analyst.id}")},
+        data={"role": "analyst", "csrf_token": csrf_token(client, f"/staff/users/{analyst.id}")},
     )
     assert response.status_code == 302
     assert other.get("/staff/").status_code == 302
@@ -317,9 +289,9 @@ def test_code_form_rejects_malformed_codes(
     user = make_staff(Role.ADMIN, email="codes@newsroom.example")
     sign_in_as(client, user)
     enable_totp(client)
-    client.post("/staff/sign-out", data={"csrf_token": token(client, "/staff/")})
+    client.post("/staff/sign-out", data={"csrf_token": csrf_token(client, "/staff/")})
     sign_in(client, "codes@newsroom.example")
     response = client.post(
-        "/staff/sign-in/code", data={"code": code, "csrf_token": token(client, "/staff/sign-in/code")}
+        "/staff/sign-in/code", data={"code": code, "csrf_token": csrf_token(client, "/staff/sign-in/code")}
     )
     assert response.status_code == 400 and "Enter the 6-digit code." in text(response)

@@ -35,15 +35,15 @@ from membership.giving.models import (
 )
 from membership.giving.stripe_gateway import StripeGateway
 from membership.patrons.models import MembershipChange
-from membership.staff.models import AuditEntry, Role
+from membership.staff.models import Role
 from membership.supporters.models import ConsentEvent, Supporter
 from stripe_double import DoubleServer
-from tests.ballots.factories import add_ballot
-from tests.conftest import LiveServer, _free_port
-from tests.giving.flows import pay, sdk, settle, start_gift
-from tests.helpers import count, text
-from tests.patrons.accounts import become_patron, sign_in, subscription_posts
-from tests.staff.test_sign_in import token
+from tests.support.ballots import add_ballot
+from tests.support.giving import pay, sdk, settle, start_gift
+from tests.support.helpers import count, csrf_token, text
+from tests.support.patrons import become_patron, sign_in, subscription_posts
+from tests.support.servers import LiveServer, free_port
+from tests.support.staff import audits
 
 ROW_LINK = re.compile(r'href="/staff/supporters/(\d+)"')
 DAY = timedelta(days=1)
@@ -51,11 +51,6 @@ DAY = timedelta(days=1)
 
 def shown_ids(response: Any) -> list[int]:
     return [int(n) for n in ROW_LINK.findall(response.get_data(as_text=True))]
-
-
-def audits(action: str) -> list[AuditEntry]:
-    db.session.rollback()
-    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
 
 
 def stripe_calls(double: DoubleServer, method: str, path_start: str) -> list[dict[str, Any]]:
@@ -316,7 +311,7 @@ def test_partial_then_full_refund_through_stripe(admin: FlaskClient, double: Dou
     page = refund_page(gift)
     form = text(admin.get(page))
     assert 'name="amount" required type="text" value="20"' in form and "€20.00" in form
-    data = {"amount": "5", "reason": "requested_by_customer", "seen": "0", "csrf_token": token(admin, page)}
+    data = {"amount": "5", "reason": "requested_by_customer", "seen": "0", "csrf_token": csrf_token(admin, page)}
     review = admin.post(page, data=data)
     assert review.status_code == 200 and "Confirm the refund" in text(review) and "Refund €5.00" in text(review)
     assert stripe_calls(double, "POST", "/v1/refunds") == []  # nothing is sent before the confirmation
@@ -338,7 +333,7 @@ def test_partial_then_full_refund_through_stripe(admin: FlaskClient, double: Dou
                              "currency": "EUR", "reason": "requested_by_customer",
                              "stripe_refund_id": request.stripe_refund_id}
     assert 'value="15"' in text(admin.get(page))  # what is left
-    rest = {"amount": "15", "reason": "", "seen": "1", "confirmed": "yes", "csrf_token": token(admin, page)}
+    rest = {"amount": "15", "reason": "", "seen": "1", "confirmed": "yes", "csrf_token": csrf_token(admin, page)}
     assert admin.post(page, data=rest).status_code == 302
     settle(double)
     payment = db.session.get(Payment, gift.id)
@@ -359,7 +354,7 @@ def test_a_refund_above_what_is_left_never_reaches_stripe(admin: FlaskClient, do
                                                           amount: str, message: str) -> None:
     page = refund_page(gift)
     response = admin.post(page, data={"amount": amount, "seen": "0", "confirmed": "yes",
-                                      "csrf_token": token(admin, page)})
+                                      "csrf_token": csrf_token(admin, page)})
     assert response.status_code == 400 and message in text(response)
     assert stripe_calls(double, "POST", "/v1/refunds") == [] and count(RefundRequest) == 0
     assert audits("payment.refunded") == []
@@ -367,7 +362,7 @@ def test_a_refund_above_what_is_left_never_reaches_stripe(admin: FlaskClient, do
 
 def test_a_repeated_confirmation_refunds_once(admin: FlaskClient, double: DoubleServer, gift: Payment) -> None:
     page = refund_page(gift)
-    data = {"amount": "5", "seen": "0", "confirmed": "yes", "csrf_token": token(admin, page)}
+    data = {"amount": "5", "seen": "0", "confirmed": "yes", "csrf_token": csrf_token(admin, page)}
     assert admin.post(page, data=data).status_code == 302
     again = admin.post(page, data=data)
     assert again.status_code == 400 and "This payment was refunded again since you reviewed this refund" in text(again)
@@ -384,7 +379,8 @@ def cancel_page(membership: Membership) -> str:
 def test_cancel_now_through_stripe(admin: FlaskClient, double: DoubleServer, live_app: LiveServer) -> None:
     membership = become_patron(admin, double)
     page = cancel_page(membership)
-    data = {"when": "now", "reason": "too_expensive", "comment": "Asked by email", "csrf_token": token(admin, page)}
+    data = {"when": "now", "reason": "too_expensive", "comment": "Asked by email",
+            "csrf_token": csrf_token(admin, page)}
     review = admin.post(page, data=data)
     assert review.status_code == 200 and "Confirm the cancellation" in text(review)
     assert stripe_calls(double, "DELETE", "/v1/subscriptions") == []
@@ -408,7 +404,7 @@ def test_cancel_now_through_stripe(admin: FlaskClient, double: DoubleServer, liv
 def test_cancel_at_period_end_through_stripe(admin: FlaskClient, double: DoubleServer, live_app: LiveServer) -> None:
     membership = become_patron(admin, double)
     page = cancel_page(membership)
-    data = {"when": "period_end", "reason": "unused", "confirmed": "yes", "csrf_token": token(admin, page)}
+    data = {"when": "period_end", "reason": "unused", "confirmed": "yes", "csrf_token": csrf_token(admin, page)}
     assert admin.post(page, data=data).status_code == 302
     change = db.session.scalars(sa.select(MembershipChange)).one()
     assert (change.requested_by, change.reason) == ("staff", "unused")
@@ -421,7 +417,7 @@ def test_cancel_at_period_end_through_stripe(admin: FlaskClient, double: DoubleS
     assert (ending.status, ending.cancel_at_period_end, ending.cancel_reason) == (MembershipStatus.ACTIVE, True,
                                                                                  "unused")
     assert audits("membership.cancelled")[0].details["when"] == "period_end"
-    again = admin.post(page, data={**data, "csrf_token": token(admin, page)})
+    again = admin.post(page, data={**data, "csrf_token": csrf_token(admin, page)})
     assert again.status_code == 400 and "can't be set to end at the end of its period" in text(again)
     assert len(subscription_posts(double)) == 1
 
@@ -436,7 +432,7 @@ def test_bad_cancellations_never_reach_stripe(admin: FlaskClient, double: Double
                                               fields: dict[str, str], message: str) -> None:
     membership = db.session.scalars(sa.select(Membership).where(Membership.supporter_id == people["alice"])).one()
     page = cancel_page(membership)
-    response = admin.post(page, data={**fields, "confirmed": "yes", "csrf_token": token(admin, page)})
+    response = admin.post(page, data={**fields, "confirmed": "yes", "csrf_token": csrf_token(admin, page)})
     assert response.status_code == 400 and message in text(response)
     assert stripe_calls(double, "DELETE", "/v1/subscriptions") == subscription_posts(double) == []
     assert audits("membership.cancelled") == []
@@ -452,7 +448,7 @@ def test_export_downloads_their_data_as_json(admin: FlaskClient, double: DoubleS
     db.session.commit()
     page = f"/staff/supporters/{membership.supporter_id}/export"
     assert "Download the JSON file" in text(admin.get(page))
-    response = admin.post(page, data={"csrf_token": token(admin, page)})
+    response = admin.post(page, data={"csrf_token": csrf_token(admin, page)})
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert response.headers["Content-Disposition"] == (
         f'attachment; filename="supporter-{membership.supporter_id}-{utcnow():%Y-%m-%d}.json"')
@@ -486,7 +482,7 @@ def test_erasure_needs_the_typed_email(admin: FlaskClient, double: DoubleServer,
     page = f"/staff/supporters/{patron_to_erase.supporter_id}/erase"
     for typed, message in (("someone@example.org", "That isn't this supporter's email address. Nothing was erased."),
                            ("", "Type the supporter's email address to confirm the erasure.")):
-        response = admin.post(page, data={"email": typed, "csrf_token": token(admin, page)})
+        response = admin.post(page, data={"email": typed, "csrf_token": csrf_token(admin, page)})
         assert response.status_code == 400 and message in text(response)
     assert stripe_calls(double, "DELETE", "/v1/") == []
     db.session.rollback()
@@ -527,7 +523,7 @@ def test_erasure_blanks_personal_data_and_deletes_the_stripe_customer(
     customer_id = supporter.stripe_customer_id
     assert count(OutboundEmail) >= 1  # the thank-you email
     page = f"/staff/supporters/{sid}/erase"
-    csrf = token(admin, page)
+    csrf = csrf_token(admin, page)
     with webhooks_held(app):
         response = admin.post(page, data={"email": " Olena@Example.org ", "csrf_token": csrf})
         # The webhook events stored so far never carried their address (stored redacted).
@@ -577,7 +573,8 @@ def test_erasure_signs_the_supporter_out_on_every_device(
     sign_in(patron, supporter)
     assert patron.get("/account").status_code == 200
     page = f"/staff/supporters/{supporter.id}/erase"
-    assert admin.post(page, data={"email": "olena@example.org", "csrf_token": token(admin, page)}).status_code == 302
+    erased = admin.post(page, data={"email": "olena@example.org", "csrf_token": csrf_token(admin, page)})
+    assert erased.status_code == 302
     db.session.rollback()
     assert db.session.get(Supporter, patron_to_erase.supporter_id).session_epoch == 1  # type: ignore[union-attr]
     response = patron.get("/account")
@@ -601,7 +598,8 @@ def test_erasure_deletes_their_unused_suggestions_and_keeps_their_vote(
     db.session.commit()
     kept, other = accepted.id, theirs.id
     page = f"/staff/supporters/{sid}/erase"
-    assert admin.post(page, data={"email": "olena@example.org", "csrf_token": token(admin, page)}).status_code == 302
+    erased = admin.post(page, data={"email": "olena@example.org", "csrf_token": csrf_token(admin, page)})
+    assert erased.status_code == 302
     db.session.rollback()
     assert sorted(db.session.execute(sa.select(TopicSuggestion.id, TopicSuggestion.text)).all()) == sorted([
         (kept, "Olena's street flooded again (accepted)"),
@@ -619,7 +617,7 @@ def test_erasure_while_stripe_webhooks_arrive(database_uri: str, admin: FlaskCli
     if not database_uri.startswith("postgresql"):
         pytest.skip("needs PostgreSQL's row locks (see webhooks_held)")
     page = f"/staff/supporters/{patron_to_erase.supporter_id}/erase"
-    response = admin.post(page, data={"email": "olena@example.org", "csrf_token": token(admin, page)})
+    response = admin.post(page, data={"email": "olena@example.org", "csrf_token": csrf_token(admin, page)})
     assert response.status_code == 302
     settle(double)
     assert count(OutboundEmail) == 0 and len(audits("supporter.erased")) == 1
@@ -633,7 +631,7 @@ def test_erasure_goes_on_when_stripe_has_already_forgotten_them(admin: FlaskClie
     db.session.execute(sa.update(Supporter).where(Supporter.id == alice).values(stripe_customer_id="cus_gone"))
     db.session.commit()
     page = f"/staff/supporters/{alice}/erase"
-    response = admin.post(page, data={"email": "alice@example.org", "csrf_token": token(admin, page)})
+    response = admin.post(page, data={"email": "alice@example.org", "csrf_token": csrf_token(admin, page)})
     assert response.status_code == 302  # a retried erasure finds the subscription and customer already gone
     assert [c["status"] for c in stripe_calls(double, "DELETE", "/v1/")] == [404, 404]
     [entry] = audits("supporter.erased")
@@ -646,9 +644,9 @@ def test_erasure_changes_nothing_when_stripe_is_unreachable(app: Flask, admin: F
     db.session.execute(sa.update(Supporter).where(Supporter.id == alice).values(stripe_customer_id="cus_x"))
     db.session.commit()
     page = f"/staff/supporters/{alice}/erase"
-    csrf = token(admin, page)
+    csrf = csrf_token(admin, page)
     working = app.extensions["stripe_gateway"]
-    app.extensions["stripe_gateway"] = StripeGateway("sk_test_unreachable", api_base=f"http://127.0.0.1:{_free_port()}",
+    app.extensions["stripe_gateway"] = StripeGateway("sk_test_unreachable", api_base=f"http://127.0.0.1:{free_port()}",
                                                      timeout_seconds=1)
     try:
         response = admin.post(page, data={"email": "alice@example.org", "csrf_token": csrf})
@@ -689,7 +687,7 @@ def test_every_action_needs_its_csrf_token(admin: FlaskClient, double: DoubleSer
 def test_analysts_cannot_act(staff_client: Callable[[Role], FlaskClient], double: DoubleServer,
                              people: dict[str, int]) -> None:
     analyst = staff_client(Role.ANALYST)
-    csrf = token(analyst, "/staff/supporters")
+    csrf = csrf_token(analyst, "/staff/supporters")
     for path in action_paths(people):
         response = analyst.post(path, data={"amount": "1", "seen": "0", "when": "now", "reason": "other",
                                             "email": "alice@example.org", "confirmed": "yes", "csrf_token": csrf})

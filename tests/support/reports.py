@@ -30,7 +30,7 @@ from membership.giving.models import (
 )
 from membership.staff.models import AuditEntry
 from membership.supporters.models import Supporter
-from tests.helpers import csrf_token
+from tests.support.helpers import csrf_token
 
 _ids = itertools.count(1)
 JANUARY = {"from": "2026-01-01", "to": "2026-01-31"}

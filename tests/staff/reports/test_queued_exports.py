@@ -28,10 +28,10 @@ from membership.queue import EXPORTS, init_queue
 from membership.staff.models import Role, StaffUser
 from membership.staff.reports import worker
 from membership.staff.reports.models import ExportJob, ExportJobStatus
-from tests.conftest import SmtpSink
-from tests.helpers import count, parts, queued_ids, text
-from tests.staff.conftest import sign_in_as
-from tests.staff.reporting import audit_entries, export, read_csv, tables, words
+from tests.support.helpers import count, parts, queued_ids, text
+from tests.support.reports import audit_entries, export, read_csv, tables, words
+from tests.support.servers import SmtpSink
+from tests.support.staff import sign_in_as
 
 INLINE_ROWS = 3  # January's payments are 4 (the `payments` fixture)
 EXPORT_STARTED = "Your export is being prepared; we'll email you when it's ready."

@@ -12,9 +12,8 @@ from flask.testing import FlaskClient
 
 from membership.db import db
 from membership.staff.models import AuditEntry, Role, StaffUser
-from tests.helpers import text
-from tests.staff.conftest import sign_in_as
-from tests.staff.test_sign_in import token
+from tests.support.helpers import csrf_token, text
+from tests.support.staff import sign_in_as
 
 
 def count_staff() -> int:
@@ -25,7 +24,8 @@ def count_staff() -> int:
 def test_admin_adds_staff_with_a_one_time_password(staff_client: Callable[[Role], FlaskClient]) -> None:
     client = staff_client(Role.ADMIN)
     response = client.post("/staff/users", data={"new-email": "Reporter@Newsroom.example", "new-name": "Rita",
-                                                 "new-role": "editor", "new-csrf_token": token(client, "/staff/users")})
+                                                 "new-role": "editor",
+                                                 "new-csrf_token": csrf_token(client, "/staff/users")})
     assert response.status_code == 200
     page = text(response)
     assert "One-time password for reporter@newsroom.example" in page
@@ -40,7 +40,7 @@ def test_forged_role_is_refused_and_changes_nothing(staff_client: Callable[[Role
     client = staff_client(Role.ADMIN)
     before = count_staff()
     response = client.post("/staff/users", data={"new-email": "x@newsroom.example", "new-role": "superuser",
-                                                 "new-csrf_token": token(client, "/staff/users")})
+                                                 "new-csrf_token": csrf_token(client, "/staff/users")})
     assert response.status_code == 400 and "Not a valid choice" in text(response)
     assert count_staff() == before
 
@@ -49,7 +49,8 @@ def test_admin_cannot_remove_the_last_admin(client: FlaskClient, make_staff: Cal
     admin = make_staff(Role.ADMIN)
     sign_in_as(client, admin)
     response = client.post(f"/staff/users/{admin.id}", data={"role": "analyst", "active": "y",
-                                                            "csrf_token": token(client, f"/staff/users/{admin.id}")})
+                                                            "csrf_token": csrf_token(client,
+                                                                                     f"/staff/users/{admin.id}")})
     assert response.status_code == 400 and "You can't remove your own admin access" in text(response)
     db.session.refresh(admin)
     assert admin.role is Role.ADMIN
@@ -59,7 +60,7 @@ def test_role_change_is_audited(client: FlaskClient, make_staff: Callable[..., S
     analyst = make_staff(Role.ANALYST)
     sign_in_as(client, make_staff(Role.ADMIN))
     client.post(f"/staff/users/{analyst.id}", data={"role": "editor", "active": "y",
-                                                   "csrf_token": token(client, f"/staff/users/{analyst.id}")})
+                                                   "csrf_token": csrf_token(client, f"/staff/users/{analyst.id}")})
     entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "staff.updated")).one()
     assert entry.details == {"role": ["analyst", "editor"]}
 
@@ -229,7 +230,7 @@ def act_as(client: FlaskClient, who: str, admin: StaffUser, make_staff: Callable
     """Make `client` anonymous, a signed-in patron, or signed in as staff of the role `who` names (returned)."""
     if who == "patron":
         from membership.supporters.models import Supporter
-        from tests.patrons.accounts import sign_in
+        from tests.support.patrons import sign_in
 
         supporter = Supporter(email="patron@example.org", name="Pat")
         db.session.add(supporter)
@@ -285,7 +286,7 @@ def test_authorization_matrix_for_forms(app: Flask, client: FlaskClient, make_st
     other = make_staff(Role.ANALYST)
     actor = act_as(client, who, admin, make_staff)
     url = path.format(admin_id=admin.id, other_id=other.id, **route_ids(actor or admin))
-    csrf = token(client, "/staff/sign-in")
+    csrf = csrf_token(client, "/staff/sign-in")
     audited = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
     response = client.post(url, data={"csrf_token": csrf})
     db.session.rollback()

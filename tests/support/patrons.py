@@ -11,12 +11,11 @@ from flask.testing import FlaskClient
 
 from membership.db import db, utcnow
 from membership.giving.models import Membership, MembershipStatus, Payment, PaymentKind, PaymentStatus
-from membership.patrons.models import TokenPurpose
-from membership.patrons.services import issue_token
 from membership.supporters.models import Supporter
+from membership.supporters.tokens import TokenPurpose, issue_token
 from stripe_double import DoubleServer
-from tests.giving.flows import pay, settle, start_gift
-from tests.helpers import csrf_token
+from tests.support.giving import pay, settle, start_gift
+from tests.support.helpers import csrf_token
 
 LINK_RE = re.compile(r"(http://\S+/account/sign-in/[A-Za-z0-9_\-]+(?:\?next=[^\s\]]+)?)")
 

@@ -1,0 +1,71 @@
+"""Servers the tests run beside the app: the app itself over HTTP, an SMTP sink, and free ports for them."""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+
+class LiveServer:
+    """The app served over HTTP in a thread, so the double's webhooks (and a browser) can reach it."""
+
+    def __init__(self, app: Flask, port: int) -> None:
+        self._busy = 0
+        self._idle = threading.Condition()
+        self.server: BaseWSGIServer = make_server("127.0.0.1", port, self._counted(app), threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=lambda: self.server.serve_forever(poll_interval=0.05), daemon=True)
+        self.thread.start()
+
+    def _counted(self, app: Flask) -> Callable[[dict[str, Any], Any], Any]:
+        def counted(environ: dict[str, Any], start_response: Any) -> Any:
+            with self._idle:
+                self._busy += 1
+            try:
+                return app(environ, start_response)  # the app's work, and its database session, end here
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+        return counted
+
+    def stop(self) -> None:
+        """Stop listening, then wait for requests still being handled (a late webhook, say). Otherwise one could
+        hand its database connection back after the test's engine was disposed, and that connection would be
+        garbage-collected open: psycopg's ResourceWarning, an error in whichever test runs then."""
+        self.server.shutdown()
+        self.server.server_close()
+        with self._idle:
+            assert self._idle.wait_for(lambda: self._busy == 0, timeout=30), "a request was still running after 30 s"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SmtpSink:
+    """An aiosmtpd handler that keeps every message it is given, parsed as a mail client would."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
