@@ -246,6 +246,17 @@ def format_money(amount_minor: int, currency: str, locale: str = "en") -> str:
     return text
 
 
+def format_charge(total_minor: int, fee_cover_minor: int, currency: str, interval: str | None,
+                  locale: str = "en") -> str:
+    """What is charged, and the part covering card fees when there is one, as the give form's total says it:
+    '€101.78/year (€100.00 for the newsroom + €1.78 card fees)', or '€5.00/month'."""
+    total = format_recurring(total_minor, currency, interval, locale)
+    if not fee_cover_minor:
+        return total
+    newsroom = format_money(total_minor - fee_cover_minor, currency, locale)
+    return f"{total} ({newsroom} for the newsroom + {format_money(fee_cover_minor, currency, locale)} card fees)"
+
+
 def format_recurring(amount_minor: int, currency: str, interval: str | None, locale: str = "en") -> str:
     """'€5.00/month', '€50.00/year', or '€10.00' for a one-time gift."""
     text = format_money(amount_minor, currency, locale)

@@ -14,7 +14,7 @@ from membership.db import current_session, db
 from membership.email import flush_committed_emails
 from membership.giving.services import effective_currency_rules
 from membership.giving.stripe_gateway import StripeGateway
-from membership.money import format_money, format_recurring, to_major_text
+from membership.money import format_charge, format_money, format_recurring, to_major_text
 from membership.queue import push_committed
 from membership.staff.reports.worker import ExportSettings
 
@@ -111,6 +111,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_security_headers)
     app.add_template_filter(format_money, "money")
     app.add_template_filter(format_recurring, "recurring")
+    app.add_template_filter(format_charge, "charge")
     app.add_template_filter(to_major_text, "major")
     app.add_template_filter(format_day, "day")
 

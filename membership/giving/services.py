@@ -34,7 +34,6 @@ from membership.money import (
     AmountLimits,
     check_stripe_charge,
     format_money,
-    format_recurring,
     round_up_to_charge_step,
 )
 from membership.supporters.services import find_or_create_supporter, record_consent
@@ -170,11 +169,6 @@ def check_gift_amount(rules: CurrencyRules, amount_minor: int, cover_fees: bool)
             f"charge in one payment ({format_money(STRIPE_MAXIMUM_CHARGE, rules.code)}). Choose a smaller amount."
         )
     check_stripe_charge(total, rules.code)
-
-
-def describe_gift(amount_minor: int, currency: str, frequency: Frequency) -> str:
-    """'€5.00/month', '€50.00/year' or '€10.00'."""
-    return format_recurring(amount_minor, currency, frequency.interval)
 
 
 def product_name(newsroom: str, frequency: Frequency, amount_minor: int, fee_cover_minor: int,

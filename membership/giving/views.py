@@ -255,7 +255,6 @@ def thanks() -> tuple[str, int]:
         checkout=checkout,
         confirmed=confirmation.confirmed,
         wall_review=wall_review(),
-        description=services.describe_gift(checkout.amount_minor, checkout.currency, checkout.frequency),
     ), 200
 
 
