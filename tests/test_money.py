@@ -4,7 +4,10 @@ import re
 
 import pytest
 
+from membership.config import CurrencyRules
+from membership.giving.services import fee_cover_for
 from membership.money import (
+    AmountLimits,
     FeeRule,
     check_stripe_charge,
     exponent,
@@ -139,3 +142,11 @@ def test_stripe_takes_these_charges(amount: int, currency: str) -> None:
 def test_covered_fees_round_up_to_what_stripe_can_charge() -> None:
     assert round_up_to_charge_step(1_251, "KWD") == 1_260 and round_up_to_charge_step(10_001, "ISK") == 10_100
     assert round_up_to_charge_step(1_251, "EUR") == 1_251
+
+
+@pytest.mark.parametrize(("currency", "amount"), [("KWD", 1_250), ("ISK", 10_000), ("EUR", 1_000), ("JPY", 500)])
+def test_a_covered_fee_total_is_one_stripe_can_charge(currency: str, amount: int) -> None:
+    rules = CurrencyRules(currency, AmountLimits(1, 99_999_999), FeeRule(290, 30))
+    total = amount + fee_cover_for(rules, amount)
+    check_stripe_charge(total, currency)
+    assert total - rules.fee.fee_for(total) >= amount  # the newsroom still nets the whole gift

@@ -1,5 +1,6 @@
 // Progressive enhancement for the give form: swap preset amounts when the currency or frequency changes,
-// and show the exact total when the reader covers the card fees. The form works fully without this.
+// and show the exact total (with the card fees when the reader covers them), reading the typed amount by the
+// server's rule, or the server's message when it can't be read. The form works fully without this.
 (function () {
   "use strict";
   var form = document.querySelector(".give-form");
