@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from flask import current_app
 
-from membership.money import AmountLimits, FeeRule, parse_major_amount
+from membership.money import AmountLimits, FeeRule, check_stripe_charge, parse_major_amount
 
 DEFAULT_CURRENCIES = ("EUR", "USD", "GBP", "UAH")
 # Minimum and maximum gift per currency, in major units. UAH is roughly 40 to the euro.
@@ -114,6 +114,11 @@ def parse_currency_rules(currencies: str, limits: str, fees: str) -> dict[str, C
             raise ConfigError(f"MEMBERSHIP_AMOUNT_LIMITS for {code} must be 'min-max'.") from None
         if not dash or minimum <= 0 or maximum < minimum:
             raise ConfigError(f"MEMBERSHIP_AMOUNT_LIMITS for {code} must be 'min-max' with 0 < min <= max.")
+        for bound in (minimum, maximum):
+            try:
+                check_stripe_charge(bound, code)
+            except ValueError as exc:
+                raise ConfigError(f"MEMBERSHIP_AMOUNT_LIMITS for {code}: {exc}") from None
         percent, plus, fixed = fee_text[code].partition("+")
         if not plus or not percent.isdigit() or not fixed.isdigit() or int(percent) >= 10_000:
             raise ConfigError(

@@ -1,16 +1,19 @@
 """Money: integer minor units plus an ISO 4217 code. The only place that parses, formats or grosses up.
 
-Floats never touch an amount: text is parsed with `decimal.Decimal`, fees are computed in integers.
+Floats never touch an amount: typed text is read digit by digit, fees are computed in integers. Minor units,
+minimum and maximum charges follow Stripe's rules, which differ from ISO's and Babel's for a few currencies.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency, get_currency_symbol
 
-# Stripe treats these as zero-decimal; Babel's precision agrees for the common ones.
+# No amount a person types runs to more digits than this (Stripe's own limit is eight).
 MAX_MINOR_DIGITS = 12
 
 
@@ -52,38 +55,174 @@ class FeeRule:
         return gross
 
 
+# Stripe's own minor units (https://docs.stripe.com/currencies), not ISO's or Babel's: every currency is
+# two-decimal in the API except these. ISK is two-decimal at Stripe although ISO gives it none.
+STRIPE_ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
+                                 "VUV", "XAF", "XOF", "XPF"})
+STRIPE_THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+# A charge must be a whole multiple of this many minor units: ISK in whole krónur (amount divisible by 100),
+# three-decimal currencies with a last digit of 0.
+STRIPE_CHARGE_STEP = {"ISK": 100, **{code: 10 for code in STRIPE_THREE_DECIMAL}}
+# Stripe's "minimum and maximum charge amounts" table, in minor units. A currency not listed must convert to at
+# least USD 0.50 in the account's settlement currency, which only Stripe can check when it charges.
+STRIPE_MINIMUM_CHARGE = {
+    "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50, "CZK": 1500, "DKK": 250,
+    "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50, "JPY": 50, "MXN": 1000, "MYR": 200, "NOK": 300,
+    "NZD": 50, "PLN": 200, "RON": 200, "SEK": 300, "SGD": 50, "THB": 1000,
+}
+# Stripe's amount has at most eight digits, in every currency.
+STRIPE_MAXIMUM_CHARGE = 99_999_999
+
+# What readers type between digits to group thousands, besides a comma or a point (after NFKC a no-break,
+# narrow or thin space is a plain space).
+_GROUP_SPACES = " '\u2019"
+_NUMBER_CHARACTERS = re.compile(r"[0-9.,' \u2019]+")
+_MINUS_SIGNS = ("-", "\u2212")
+_SEPARATORS = "Check the separators: type the amount like 1000 or 1000.50, without thousands separators."
+
+
 def exponent(currency: str) -> int:
-    """How many decimals the currency's minor unit has (2 for EUR, 0 for JPY)."""
-    return int(get_currency_precision(currency.upper()))
+    """How many decimals the currency's minor unit has at Stripe (2 for EUR and ISK, 0 for JPY, 3 for KWD)."""
+    code = currency.upper()
+    if code in STRIPE_ZERO_DECIMAL:
+        return 0
+    if code in STRIPE_THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def charge_step(currency: str) -> int:
+    """The minor units a Stripe charge in this currency must be a multiple of (1 for most)."""
+    return STRIPE_CHARGE_STEP.get(currency.upper(), 1)
+
+
+def typed_decimals(currency: str) -> int:
+    """How many decimals a person may type: 2 for EUR and KWD (whose last digit must be 0), 0 for JPY and ISK."""
+    return exponent(currency) - len(str(charge_step(currency))) + 1
+
+
+def round_up_to_charge_step(amount_minor: int, currency: str) -> int:
+    """The smallest amount Stripe can charge that is at least `amount_minor` (a fee total rounded up)."""
+    step = charge_step(currency)
+    return -(-amount_minor // step) * step
+
+
+def stripe_minimum_charge(currency: str) -> int:
+    """The smallest charge Stripe takes in this currency, in minor units (1 where its table lists none)."""
+    return STRIPE_MINIMUM_CHARGE.get(currency.upper(), 1)
+
+
+def check_stripe_charge(amount_minor: int, currency: str) -> None:
+    """Raise ValueError, saying why, unless Stripe can charge `amount_minor` in one payment in this currency."""
+    code = currency.upper()
+    minimum = stripe_minimum_charge(code)
+    if amount_minor < minimum:
+        raise ValueError(f"Stripe can't charge less than {format_money(minimum, code)} in one payment.")
+    if amount_minor > STRIPE_MAXIMUM_CHARGE:
+        raise ValueError(f"Stripe can't charge more than {format_money(STRIPE_MAXIMUM_CHARGE, code)} in one payment.")
+    if amount_minor % charge_step(code):
+        raise ValueError(f"Stripe charges {code} only in multiples of {format_money(charge_step(code), code)}.")
+
+
+def currency_marks(currency: str) -> list[str]:
+    """The code and symbols a reader may type around an amount in this currency ('EUR', '€'), longest first."""
+    code = currency.upper()
+    marks = {code, *(str(get_currency_symbol(code, locale)) for locale in ("en", "uk"))}
+    return sorted(marks, key=len, reverse=True)
+
+
+def amount_examples(currency: str) -> str:
+    return "like 10 or 7.50" if typed_decimals(currency) else "like 10 or 500"
 
 
 def parse_major_amount(text: str, currency: str) -> int:
-    """Parse '5', '5.5', '5,50' or '1000' into minor units. Raise ValueError with a reader-facing reason."""
-    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
+    """Read an amount a person typed into minor units, or raise ValueError saying what to type instead.
+
+    The one rule for every amount field (and static/give.js repeats it for the live total):
+    - NFKC first, so full-width digits and separators read as ASCII; other scripts' digits are refused.
+    - The currency's own code or symbol may stand before or after the number ('€5', '5 EUR').
+    - A space or apostrophe only ever groups thousands ('1 000'). With both ',' and '.', the last one is the
+      decimal mark and the other groups thousands ('1,000.50', '1.000,50'). One mark used more than once
+      groups thousands ('1,000,000'). One mark used once is the decimal mark ('5,50', '7.5'), except before
+      exactly three digits after a possible thousands group ('1,000', '1.000'): that could mean one thousand
+      or one, so it is refused with both readings spelt out. Groups must be of three digits.
+    - At most the currency's decimals (two for EUR, none for JPY or ISK), more than zero, not absurdly long.
+    """
+    code = currency.upper()
+    number_hint = f"Enter the amount as a number, {amount_examples(code)}."
+    cleaned = unicodedata.normalize("NFKC", text).strip()
     if not cleaned:
         raise ValueError("Enter an amount.")
-    if cleaned.count(",") == 1 and "." not in cleaned:
-        cleaned = cleaned.replace(",", ".")
-    if not all(ch.isdigit() or ch in ".-+" for ch in cleaned):
-        raise ValueError("Enter the amount as a number, like 10 or 7.50.")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError("Enter the amount as a number, like 10 or 7.50.") from None
-    if not value.is_finite():
-        raise ValueError("Enter the amount as a number, like 10 or 7.50.")
-    if value <= 0:
+    for mark in currency_marks(code):
+        if cleaned.upper().startswith(mark.upper()):
+            cleaned = cleaned[len(mark):].strip()
+            break
+        if cleaned.upper().endswith(mark.upper()):
+            cleaned = cleaned[:-len(mark)].strip()
+            break
+    negative = cleaned.startswith(_MINUS_SIGNS)
+    if negative:
+        cleaned = cleaned[1:].strip()
+    if any(unicodedata.category(ch) == "Nd" and not "0" <= ch <= "9" for ch in cleaned):
+        raise ValueError("Type the amount with the digits 0 to 9.")
+    if not _NUMBER_CHARACTERS.fullmatch(cleaned) or not any(ch.isdigit() for ch in cleaned):
+        raise ValueError(number_hint)
+    whole, fraction = _split_amount(cleaned, code)
+    decimals = typed_decimals(code)
+    places = exponent(code)
+    if negative or not (whole + fraction).strip("0"):
         raise ValueError("The amount must be more than zero.")
-    places = exponent(currency)
-    scaled = value.scaleb(places)
-    if scaled != scaled.to_integral_value():
-        raise ValueError(
-            "Use at most two decimal places." if places == 2 else f"Use at most {places} decimal places."
-        )
-    minor = int(scaled)
-    if len(str(minor)) > MAX_MINOR_DIGITS:
+    if fraction[decimals:].strip("0"):
+        raise ValueError(_decimals_message(code))
+    digits = (whole + fraction[:places].ljust(places, "0")).lstrip("0")
+    if len(digits) > MAX_MINOR_DIGITS:
         raise ValueError("That amount is too large.")
-    return minor
+    return int(digits)
+
+
+def _decimals_message(currency: str) -> str:
+    decimals = typed_decimals(currency)
+    if decimals == 0:
+        return f"Enter a whole number of {currency}, without decimals."
+    return "Use at most two decimal places." if decimals == 2 else f"Use at most {decimals} decimal places."
+
+
+def _ungroup(part: str, group_marks: str) -> str:
+    """Digits with their thousands separators (any one of `group_marks`) removed, or ValueError."""
+    used = {ch for ch in part if not ch.isdigit()}
+    if not used:
+        return part
+    if len(used) > 1 or not used <= set(group_marks):
+        raise ValueError(_SEPARATORS)
+    mark = used.pop()
+    if not re.fullmatch(rf"[1-9][0-9]{{0,2}}({re.escape(mark)}[0-9]{{3}})+", part):
+        raise ValueError(_SEPARATORS)
+    return part.replace(mark, "")
+
+
+def _split_amount(cleaned: str, currency: str) -> tuple[str, str]:
+    """The whole and fractional digits of a typed number, by the separator rules of `parse_major_amount`."""
+    marks = [mark for mark in ",." if mark in cleaned]
+    if len(marks) == 2:
+        decimal = "," if cleaned.rfind(",") > cleaned.rfind(".") else "."
+        group = "." if decimal == "," else ","
+        if cleaned.count(decimal) > 1:
+            raise ValueError(_SEPARATORS)
+        whole, fraction = cleaned.split(decimal)
+        return _ungroup(whole, group + _GROUP_SPACES), _ungroup(fraction, "")
+    if not marks:
+        return _ungroup(cleaned, _GROUP_SPACES), ""
+    mark = marks[0]
+    if cleaned.count(mark) > 1:
+        return _ungroup(cleaned, mark), ""
+    whole, fraction = cleaned.split(mark)
+    if len(fraction) == 3 and fraction.isdigit() and re.fullmatch(r"[1-9][0-9]{0,2}", whole):
+        thousands = whole + fraction
+        if fraction[typed_decimals(currency):].strip("0"):
+            raise ValueError(f"{_decimals_message(currency)} For {thousands}, type it without a thousands separator.")
+        small = whole + (mark + fraction[:typed_decimals(currency)] if typed_decimals(currency) else "")
+        raise ValueError(f"Did you mean {thousands} or {small}? Type one of those, without a thousands separator.")
+    return _ungroup(whole, _GROUP_SPACES), _ungroup(fraction, "")
 
 
 def to_major_text(amount_minor: int, currency: str) -> str:
@@ -92,7 +231,9 @@ def to_major_text(amount_minor: int, currency: str) -> str:
     value = Decimal(amount_minor).scaleb(-places)
     if value == value.to_integral_value():
         return str(int(value))
-    return f"{value:.{places}f}"
+    # A KWD amount ends in 0 at Stripe, so it reads back as typed: 1500 → '1.50', not the ambiguous '1.500'.
+    decimals = typed_decimals(currency) if amount_minor % charge_step(currency) == 0 else places
+    return f"{value:.{decimals}f}"
 
 
 def format_money(amount_minor: int, currency: str, locale: str = "en") -> str:
@@ -103,6 +244,17 @@ def format_money(amount_minor: int, currency: str, locale: str = "en") -> str:
         # Babel writes "UAH1,234.56" where the currency has no symbol in the locale; space it out.
         text = f"{code}\u00a0{text[len(code):]}"
     return text
+
+
+def format_charge(total_minor: int, fee_cover_minor: int, currency: str, interval: str | None,
+                  locale: str = "en") -> str:
+    """What is charged, and the part covering card fees when there is one, as the give form's total says it:
+    '€101.78/year (€100.00 for the newsroom + €1.78 card fees)', or '€5.00/month'."""
+    total = format_recurring(total_minor, currency, interval, locale)
+    if not fee_cover_minor:
+        return total
+    newsroom = format_money(total_minor - fee_cover_minor, currency, locale)
+    return f"{total} ({newsroom} for the newsroom + {format_money(fee_cover_minor, currency, locale)} card fees)"
 
 
 def format_recurring(amount_minor: int, currency: str, interval: str | None, locale: str = "en") -> str:

@@ -9,7 +9,7 @@ from flask import Flask, Response, current_app
 
 from membership.db import db
 from membership.email import flush_committed_emails
-from membership.money import format_money, format_recurring, to_major_text
+from membership.money import format_charge, format_money, format_recurring, to_major_text
 from membership.queue import push_committed
 
 # No third-party origins anywhere: scripts, styles, fonts and images come from this app only.
@@ -73,6 +73,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_security_headers)
     app.add_template_filter(format_money, "money")
     app.add_template_filter(format_recurring, "recurring")
+    app.add_template_filter(format_charge, "charge")
     app.add_template_filter(to_major_text, "major")
     app.add_template_filter(format_day, "day")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,26 @@ def test_currencies_and_bounds_are_configurable() -> None:
     rules = check_settings(settings(MEMBERSHIP_CURRENCIES="EUR,CHF", MEMBERSHIP_AMOUNT_LIMITS="EUR:2-50,CHF:5-500",
                                     MEMBERSHIP_FEES="EUR:150+25,CHF:290+30"))
     assert rules["CHF"].limits.maximum_minor == 50000 and rules["EUR"].limits.minimum_minor == 200
+
+
+@pytest.mark.parametrize(("limits", "message"), [
+    ("EUR:0.40-100", "MEMBERSHIP_AMOUNT_LIMITS for EUR: Stripe can't charge less than €0.50 in one payment."),
+    ("GBP:0.25-100", "MEMBERSHIP_AMOUNT_LIMITS for GBP: Stripe can't charge less than £0.30 in one payment."),
+    ("JPY:10-1000", "MEMBERSHIP_AMOUNT_LIMITS for JPY: Stripe can't charge less than ¥50 in one payment."),
+    ("EUR:1-1000000", "MEMBERSHIP_AMOUNT_LIMITS for EUR: Stripe can't charge more than €999,999.99 in one payment."),
+    ("ISK:100.50-1000", "MEMBERSHIP_AMOUNT_LIMITS for ISK must be 'min-max'."),
+])
+def test_default_bounds_must_be_charges_stripe_takes(limits: str, message: str) -> None:
+    code = limits[:3]
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_settings(settings(MEMBERSHIP_CURRENCIES=code, MEMBERSHIP_AMOUNT_LIMITS=limits,
+                                MEMBERSHIP_FEES=f"{code}:150+25"))
+
+
+def test_stripes_minimum_itself_is_a_valid_default_bound() -> None:
+    rules = check_settings(settings(MEMBERSHIP_CURRENCIES="GBP,JPY,KWD", MEMBERSHIP_AMOUNT_LIMITS=(
+        "GBP:0.30-100,JPY:50-100000,KWD:0.25-1000"), MEMBERSHIP_FEES="GBP:150+20,JPY:360+0,KWD:290+100"))
+    assert [rules[c].limits.minimum_minor for c in ("GBP", "JPY", "KWD")] == [30, 50, 250]
 
 
 @pytest.mark.parametrize(("proxies", "seen"), [(0, "10.0.0.1"), (1, "203.0.113.7")])

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from membership.email import queue_email
 from membership.giving.models import Checkout, Membership, Payment
-from membership.money import format_money, format_recurring, to_major_text
+from membership.money import format_charge, format_money, format_recurring, to_major_text
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
 
@@ -42,6 +42,11 @@ def _membership_amount(membership: Membership) -> str:
     return format_recurring(membership.amount_minor, membership.currency, membership.interval)
 
 
+def _membership_charge(membership: Membership) -> str:
+    """What each period charges, with the part that covers card fees."""
+    return format_charge(membership.amount_minor, membership.fee_cover_minor, membership.currency, membership.interval)
+
+
 def _fix_card_url(session: Session, supporter: Supporter) -> str:
     token = issue_token(session, supporter, TokenPurpose.FIX_CARD, FIX_CARD_LINK_LIFETIME)
     return _url(f"/account/fix-card/{token}")
@@ -55,9 +60,9 @@ def send_thank_you_email(session: Session, supporter: Supporter, checkout: Check
         return False
     interval = membership.interval if membership is not None else checkout.frequency.interval
     if membership is not None:
-        amount = _membership_amount(membership)
+        amount = _membership_charge(membership)
     else:
-        amount = format_recurring(checkout.total_minor, checkout.currency, interval)
+        amount = format_charge(checkout.total_minor, checkout.fee_cover_minor, checkout.currency, interval)
     queue_email(
         session, "thank_you", to, supporter.id,
         name=supporter.display_name,
@@ -79,7 +84,7 @@ def send_renewal_receipt_email(session: Session, supporter: Supporter, membershi
         session, "renewal_receipt", to, supporter.id,
         name=supporter.display_name,
         amount=format_money(payment.amount_minor, payment.currency),
-        membership_amount=_membership_amount(membership),
+        membership_amount=_membership_charge(membership),
         paid_on=_day(payment.paid_at),
         next_charge=_day(membership.current_period_end),
         ends=membership.cancel_at_period_end,

@@ -12,7 +12,8 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 
 from membership.config import CurrencyRules
 from membership.giving.models import Frequency
-from membership.money import format_money, parse_major_amount
+from membership.giving.services import check_gift_amount
+from membership.money import parse_major_amount
 
 FREQUENCY_CHOICES = [
     SelectChoice(Frequency.ONCE.value, "Once"),
@@ -80,16 +81,7 @@ class GiveForm(FlaskForm):
             raise ValidationError("Choose an amount or enter your own.")
         try:
             minor = parse_major_amount(text, rules.code)
+            check_gift_amount(rules, minor, bool(self.cover_fees.data))
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
-        limits = rules.limits
-        if minor < limits.minimum_minor:
-            raise ValidationError(
-                f"The smallest amount we can accept is {format_money(limits.minimum_minor, rules.code)}."
-            )
-        if minor > limits.maximum_minor:
-            raise ValidationError(
-                f"The largest amount we can accept online is {format_money(limits.maximum_minor, rules.code)}. "
-                "For larger gifts, please write to us."
-            )
         self.amount_minor = minor

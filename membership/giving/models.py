@@ -245,6 +245,7 @@ class Membership(Base):
 
     supporter: Mapped[Supporter] = relationship()
     tier: Mapped[Tier | None] = relationship()
+    checkout: Mapped[Checkout | None] = relationship()
 
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
@@ -253,6 +254,16 @@ class Membership(Base):
         Index("ix_memberships_status_supporter_id", "status", "supporter_id"),
         Index("ix_memberships_tier_id_supporter_id", "tier_id", "supporter_id"),
     )
+
+    @property
+    def fee_cover_minor(self) -> int:
+        """The part of each charge that covers card fees. Known while the price is still the one its checkout
+        set; a price the patron changed later is charged as it is, with no fee part."""
+        checkout = self.checkout
+        if checkout is None or (checkout.total_minor, checkout.currency, checkout.frequency.interval) != (
+                self.amount_minor, self.currency, self.interval):
+            return 0
+        return checkout.fee_cover_minor
 
 
 class Payment(Base):

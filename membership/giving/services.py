@@ -29,7 +29,13 @@ from membership.giving.models import (
     TierAmount,
 )
 from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected, StripeUnavailable
-from membership.money import AmountLimits, format_money, format_recurring
+from membership.money import (
+    STRIPE_MAXIMUM_CHARGE,
+    AmountLimits,
+    check_stripe_charge,
+    format_money,
+    round_up_to_charge_step,
+)
 from membership.supporters.services import find_or_create_supporter, record_consent
 
 
@@ -140,13 +146,29 @@ def tier_for_amount(session: Session, currency: str, frequency: Frequency, amoun
 
 
 def fee_cover_for(rules: CurrencyRules, amount_minor: int) -> int:
-    """What a reader adds so that, after the card fee, the newsroom receives `amount_minor`."""
-    return rules.fee.gross_up(amount_minor) - amount_minor
+    """What a reader adds so that, after the card fee, the newsroom receives `amount_minor` (rounded up to an
+    amount Stripe can charge in the currency)."""
+    return round_up_to_charge_step(rules.fee.gross_up(amount_minor), rules.code) - amount_minor
 
 
-def describe_gift(amount_minor: int, currency: str, frequency: Frequency) -> str:
-    """'€5.00/month', '€50.00/year' or '€10.00'."""
-    return format_recurring(amount_minor, currency, frequency.interval)
+def check_gift_amount(rules: CurrencyRules, amount_minor: int, cover_fees: bool) -> None:
+    """Raise ValueError, with the reason a reader reads, unless the give form accepts this amount: within the
+    bounds staff set, and the total Stripe will charge (covered fees included) within Stripe's limits."""
+    limits = rules.limits
+    if amount_minor < limits.minimum_minor:
+        raise ValueError(f"The smallest amount we can accept is {format_money(limits.minimum_minor, rules.code)}.")
+    if amount_minor > limits.maximum_minor:
+        raise ValueError(
+            f"The largest amount we can accept online is {format_money(limits.maximum_minor, rules.code)}. "
+            "For larger gifts, please write to us."
+        )
+    total = amount_minor + (fee_cover_for(rules, amount_minor) if cover_fees else 0)
+    if total > STRIPE_MAXIMUM_CHARGE and total != amount_minor:
+        raise ValueError(
+            f"With the card fees covered the total would be {format_money(total, rules.code)}, more than Stripe can "
+            f"charge in one payment ({format_money(STRIPE_MAXIMUM_CHARGE, rules.code)}). Choose a smaller amount."
+        )
+    check_stripe_charge(total, rules.code)
 
 
 def product_name(newsroom: str, frequency: Frequency, amount_minor: int, fee_cover_minor: int,

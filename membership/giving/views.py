@@ -20,7 +20,8 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
 
-from membership.config import wall_review
+from membership import money
+from membership.config import CurrencyRules, wall_review
 from membership.db import current_session, db
 from membership.errors import render_error
 from membership.extensions import csrf
@@ -90,6 +91,21 @@ def _prefill_from_query(args: Mapping[str, str]) -> tuple[dict[str, object], lis
     return data, notices
 
 
+def _amount_rules(rules: CurrencyRules) -> dict[str, object]:
+    """What static/give.js needs to read an amount and check the total exactly as the server does."""
+    code = rules.code
+    return {
+        "exponent": money.exponent(code), "decimals": money.typed_decimals(code), "step": money.charge_step(code),
+        "marks": money.currency_marks(code), "examples": money.amount_examples(code),
+        "minimum": rules.limits.minimum_minor, "minimum_text": money.format_money(rules.limits.minimum_minor, code),
+        "maximum": rules.limits.maximum_minor, "maximum_text": money.format_money(rules.limits.maximum_minor, code),
+        "stripe_minimum": money.stripe_minimum_charge(code),
+        "stripe_minimum_text": money.format_money(money.stripe_minimum_charge(code), code),
+        "stripe_maximum": money.STRIPE_MAXIMUM_CHARGE,
+        "stripe_maximum_text": money.format_money(money.STRIPE_MAXIMUM_CHARGE, code),
+    }
+
+
 def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = None,
                  chosen_minor: int | None = None) -> tuple[str, int]:
     rules = currency_rules()
@@ -112,6 +128,7 @@ def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = 
         for code in rules
     }
     fees = {code: {"bps": r.fee.percent_bps, "fixed": r.fee.fixed_minor} for code, r in rules.items()}
+    amount_rules = {code: _amount_rules(r) for code, r in rules.items()}
     return render_template(
         "giving/give.html",
         form=form,
@@ -121,6 +138,7 @@ def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = 
         presets=presets,
         preset_table=preset_table,
         fees=fees,
+        amount_rules=amount_rules,
         fee_rule=rules[currency].fee,
     ), status
 
@@ -238,7 +256,6 @@ def thanks() -> tuple[str, int]:
         checkout=checkout,
         confirmed=confirmation.confirmed,
         wall_review=wall_review(),
-        description=services.describe_gift(checkout.amount_minor, checkout.currency, checkout.frequency),
     ), 200
 
 

@@ -12,7 +12,8 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 
 from membership.config import CurrencyRules
 from membership.giving.models import Membership
-from membership.money import format_money, format_recurring, parse_major_amount
+from membership.giving.services import check_gift_amount
+from membership.money import format_recurring, parse_major_amount
 from membership.supporters.services import InvalidEmail, normalise_email
 
 COMMENT_MAX = 1000
@@ -103,16 +104,9 @@ class ChangeAmountForm(FlaskForm):
             raise ValidationError(f"Amounts in {membership.currency} can't be changed online; please write to us.")
         try:
             minor = parse_major_amount(field.data or "", membership.currency)
+            check_gift_amount(rules, minor, cover_fees=False)  # the new price is charged as it is
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
-        if minor < rules.limits.minimum_minor:
-            raise ValidationError(
-                f"The smallest amount we can accept is {format_money(rules.limits.minimum_minor, rules.code)}."
-            )
-        if minor > rules.limits.maximum_minor:
-            raise ValidationError(
-                f"The largest amount we can accept online is {format_money(rules.limits.maximum_minor, rules.code)}."
-            )
         if minor == membership.amount_minor:
             raise ValidationError(
                 f"You already give {format_recurring(minor, membership.currency, membership.interval)}."

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from playwright.sync_api import Page, expect
 
 from membership.giving.models import Checkout, CheckoutStatus, Frequency
+from membership.giving.services import check_gift_amount, currency_rules, fee_cover_for
+from membership.money import format_money, parse_major_amount
 from stripe_double import DoubleServer
 from tests.support.browser import EMAIL, NAME, choose_gift, continue_to_payment, latest_checkout
 from tests.support.helpers import count
@@ -90,3 +93,40 @@ def test_with_javascript_switching_currency_updates_the_fee_hint(page: Page) -> 
     page.get_by_label("Currency").select_option("UAH")
 
     expect(page.get_by_text("Adds 2.9% + UAH 10.00 to your payment")).to_be_visible(timeout=1_000)
+
+
+# What readers type; the live total must read each exactly as the server does, or show the server's hint.
+TYPED = ["5", "5.5", "5,50", "1,000", "1.000", "2,000", "1 000", "1,000.50", "1.000,50", "€5", "5 EUR", "\uff15",
+         "\uff11\uff0c\uff10\uff10\uff10", "-5", "abc", "0,001", "1e3", "5.001", "1,00.50", "\u0665", "$5", "0.50",
+         "10000.01", "99999999999999"]
+
+
+def server_reading(app: Flask, typed: str, currency: str, cover: bool) -> str:
+    """What the server makes of `typed`: the total the reader would be charged, or the message it answers."""
+    with app.test_request_context():
+        rules = currency_rules()[currency]
+        try:
+            minor = parse_major_amount(typed, currency)
+            check_gift_amount(rules, minor, cover)
+        except ValueError as exc:
+            return str(exc)
+        fee = fee_cover_for(rules, minor) if cover else 0
+    if fee:
+        return (f"Total: {format_money(minor + fee, currency)} ({format_money(minor, currency)} for the newsroom + "
+                f"{format_money(fee, currency)} card fees).")
+    return f"Total: {format_money(minor, currency)}."
+
+
+@pytest.mark.parametrize("cover", [False, True])
+def test_the_live_total_reads_amounts_as_the_server_does(page: Page, app: Flask, cover: bool) -> None:
+    page.goto("/give")
+    if cover:
+        page.get_by_label("Cover the card processing fees").check()
+    summary = page.locator("[data-total]")
+    for typed in TYPED:
+        page.get_by_label("Other amount").fill(typed)
+        expect(summary).to_have_text(server_reading(app, typed, "EUR", cover))
+    page.get_by_label("Currency").select_option("UAH")
+    for typed in ["₴200", "200 UAH", "1 000,50", "1.000", "30"]:
+        page.get_by_label("Other amount").fill(typed)
+        expect(summary).to_have_text(server_reading(app, typed, "UAH", cover))

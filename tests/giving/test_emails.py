@@ -3,6 +3,7 @@ sends over SMTP to a real server on loopback after each commit."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -26,6 +27,7 @@ from membership.supporters.tokens import SignInToken, TokenPurpose, check_token
 from stripe_double import DoubleServer
 from tests.support.giving import DAY, MONTH, advance, clock_customer, events_of, pay, sdk, settle, start_gift
 from tests.support.helpers import count, csrf_token, post_event, sign
+from tests.support.patrons import sign_in
 from tests.support.servers import LiveServer, SmtpSink
 from tests.support.settings import WEBHOOK_SECRET
 
@@ -308,3 +310,64 @@ def test_concurrent_signup_events_thank_once(app: Flask, client: FlaskClient, do
         live.stop()
     assert count(Payment) == 1
     assert [m["Subject"] for m in smtp_server.messages] == [f"Thank you for becoming a member of {NEWSROOM}"]
+
+
+@pytest.mark.parametrize(("frequency", "amount", "total", "fees", "each"), [
+    ("once", "10", "€10.41", "€0.41", ""),
+    ("monthly", "5", "€5.33", "€0.33", "/month"),
+    ("yearly", "100", "€101.78", "€1.78", "/year"),
+])
+def test_covered_fees_are_stated_with_the_amount_charged(client: FlaskClient, double: DoubleServer,
+                                                         live_app: LiveServer, smtp_server: SmtpSink, frequency: str,
+                                                         amount: str, total: str, fees: str, each: str) -> None:
+    """The thanks page, the thank-you email and /account say what Stripe charges, and which part covers fees."""
+    checkout = start_gift(client, frequency=frequency, amount=amount, cover_fees="y")
+    pay(double, checkout)
+    settle(double)
+    newsroom = f"€{amount}.00"
+    charged = f"{total}{each} ({newsroom} for the newsroom + {fees} card fees)"
+    thanks = html.unescape(client.get(f"/give/thanks?session_id={checkout.stripe_session_id}").get_data(as_text=True))
+    assert f"Thank you, Olena: {total}{each}" in thanks
+    assert f"{newsroom} for the newsroom and\n          {fees} to cover the card fees" in thanks
+    if each:
+        assert f"{newsroom}{each}" not in thanks  # never the amount without the fees as if it were the charge
+        assert f"Each {each[1:]} you are charged {total}:" in thanks
+        assert f"You'll be charged {total}{each} until you cancel" in thanks
+        membership = db.session.scalars(sa.select(Membership)).one()
+        assert membership.amount_minor == checkout.total_minor  # what Stripe's subscription charges
+    [message] = smtp_server.to(EMAIL)
+    assert charged in body(message) and charged in html.unescape(body(message, "html"))
+    if each:
+        sign_in(client, db.session.scalars(sa.select(Supporter)).one())
+        account = html.unescape(client.get("/account").get_data(as_text=True))
+        assert charged in account
+
+
+def test_a_renewal_receipt_states_the_covered_fees(client: FlaskClient, double: DoubleServer, live_app: LiveServer,
+                                                   smtp_server: SmtpSink) -> None:
+    clock_id, _ = clock_customer(double)
+    checkout = start_gift(client, frequency="monthly", amount="5", cover_fees="y")
+    pay(double, checkout)
+    settle(double)
+    advance(double, clock_id, MONTH)
+    settle(double)
+    _thanks, receipt = smtp_server.to(EMAIL)
+    assert receipt["Subject"].startswith(f"Receipt: €5.33 to {NEWSROOM}")
+    text = body(receipt)
+    assert "Amount paid: €5.33" in text
+    assert "Membership: €5.33/month (€5.00 for the newsroom + €0.33 card fees)" in text
+
+
+def test_a_changed_amount_has_no_fee_part(client: FlaskClient, double: DoubleServer, live_app: LiveServer) -> None:
+    """Once the patron chooses a new price, it is charged as it is: /account no longer speaks of fees."""
+    checkout = start_gift(client, frequency="monthly", amount="5", cover_fees="y")
+    pay(double, checkout)
+    settle(double)
+    membership = db.session.scalars(sa.select(Membership)).one()
+    assert membership.fee_cover_minor == 33
+    membership.amount_minor = 700
+    db.session.commit()
+    assert membership.fee_cover_minor == 0
+    sign_in(client, membership.supporter)
+    account = html.unescape(client.get("/account").get_data(as_text=True))
+    assert "€7.00/month" in account and "card fees" not in account

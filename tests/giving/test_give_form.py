@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from membership.db import db
 from membership.demo import seed_catalogue
-from membership.giving.models import Checkout, CheckoutStatus, Frequency
+from membership.giving.models import Checkout, CheckoutStatus, CurrencyLimit, Frequency
 from membership.supporters.models import ConsentEvent, Supporter
 from stripe_double import DoubleServer
 from tests.support.helpers import count, csrf_token, text
@@ -174,7 +174,16 @@ def test_email_consent_is_off_unless_ticked(client: FlaskClient) -> None:
         ({"amount": "0"}, "The amount must be more than zero."),
         ({"amount": "-5"}, "The amount must be more than zero."),
         ({"amount": "ten"}, "Enter the amount as a number"),
-        ({"amount": "5.001"}, "Use at most two decimal places."),
+        ({"amount": "5.001"}, "Use at most two decimal places. For 5001, type it without a thousands separator."),
+        ({"amount": "1,000"}, "Did you mean 1000 or 1,00? Type one of those, without a thousands separator."),
+        ({"amount": "2,000"}, "Did you mean 2000 or 2,00? Type one of those, without a thousands separator."),
+        ({"amount": "1.000"}, "Did you mean 1000 or 1.00? Type one of those, without a thousands separator."),
+        ({"amount": "0,001"}, "Use at most two decimal places."),
+        ({"amount": "1e3"}, "Enter the amount as a number, like 10 or 7.50."),
+        ({"amount": "\u0665"}, "Type the amount with the digits 0 to 9."),
+        ({"amount": "1,00.50"}, "Check the separators: type the amount like 1000 or 1000.50"),
+        ({"amount": "$5"}, "Enter the amount as a number, like 10 or 7.50."),
+        ({"amount": "9" * 20}, "That amount is too large."),
         ({"amount": "0.50"}, "The smallest amount we can accept is €1.00."),
         ({"amount": "10000.01"}, "The largest amount we can accept online is €10,000.00."),
         ({"amount": "30", "currency": "UAH"}, "The smallest amount we can accept is UAH"),
@@ -196,6 +205,40 @@ def test_bad_input_rerenders_with_message_and_creates_nothing(
     assert 'class="field-error"' in page and "Please check the form" in page
     assert count(Supporter) == 0 and count(Checkout) == 0
     assert session_requests(double) == []
+
+
+@pytest.mark.parametrize(("typed", "minor"), [
+    ("5", 500), ("5.5", 550), ("5,50", 550), ("1 000", 100_000), ("1,000.50", 100_050), ("1.000,50", 100_050),
+    ("€5", 500), ("5 EUR", 500), ("\uff15", 500), ("\uff11\uff10\uff0c\uff15", 1050), ("1\u00a0000", 100_000),
+])
+def test_typed_amounts_are_read_unambiguously(client: FlaskClient, double: DoubleServer, typed: str,
+                                              minor: int) -> None:
+    assert give(client, amount=typed).status_code == 303
+    assert db.session.scalars(db.select(Checkout)).one().amount_minor == minor
+    [request] = session_requests(double)
+    assert request["params"]["line_items"][0]["price_data"]["unit_amount"] == str(minor)
+
+
+def test_covered_fees_may_not_lift_the_total_past_stripes_maximum(client: FlaskClient, double: DoubleServer) -> None:
+    db.session.add(CurrencyLimit(currency="EUR", minimum_minor=100, maximum_minor=99_999_999))
+    db.session.commit()
+    response = give(client, amount="999999", cover_fees="y")
+    assert response.status_code == 400
+    assert ("With the card fees covered the total would be €1,015,227.66, more than Stripe can charge in one payment "
+            "(€999,999.99). Choose a smaller amount.") in text(response)
+    assert count(Checkout) == 0 and session_requests(double) == []
+    assert give(client, amount="999999").status_code == 303  # without the fees it is one charge Stripe takes
+
+
+def test_a_minimum_below_stripes_is_not_trusted(client: FlaskClient, double: DoubleServer) -> None:
+    """A bound saved before Stripe's table was checked still can't send Stripe a charge it refuses."""
+    db.session.add(CurrencyLimit(currency="EUR", minimum_minor=10, maximum_minor=1_000_000))
+    db.session.commit()
+    response = give(client, amount="0.30")
+    assert response.status_code == 400
+    assert "Stripe can't charge less than €0.50 in one payment." in text(response)
+    assert session_requests(double) == []
+    assert give(client, amount="0.30", cover_fees="y").status_code == 303  # €0.56 with the fees: Stripe takes it
 
 
 @pytest.mark.parametrize("token", [None, "forged-token"])

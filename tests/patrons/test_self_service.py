@@ -74,14 +74,28 @@ def test_change_amount_from_the_next_payment(client: FlaskClient, double: Double
     assert "€7.00/month" in page.split("Your membership")[1]
 
 
+@pytest.mark.parametrize(("typed", "minor"), [("1 000", 100_000), ("1.000,50", 100_050), ("7,50", 750),
+                                             ("\uff17", 700)])
+def test_change_amount_reads_separators_as_the_give_form_does(client: FlaskClient, double: DoubleServer,
+                                                               patron: Membership, typed: str, minor: int) -> None:
+    response = post(client, "/account/amount", amount=typed, currency="EUR")
+    assert response.status_code == 303
+    [update] = subscription_posts(double)
+    assert update["params"]["items"][0]["price_data"]["unit_amount"] == str(minor)
+
+
 @pytest.mark.parametrize(("data", "message"), [
     ({"amount": "0"}, "The amount must be more than zero."),
     ({"amount": "-3"}, "The amount must be more than zero."),
     ({"amount": "seven"}, "Enter the amount as a number, like 10 or 7.50."),
-    ({"amount": "7.555"}, "Use at most two decimal places."),
+    ({"amount": "7.555"}, "Use at most two decimal places. For 7555, type it without a thousands separator."),
+    ({"amount": "1,000"}, "Did you mean 1000 or 1,00? Type one of those, without a thousands separator."),
+    ({"amount": "2.000"}, "Did you mean 2000 or 2.00? Type one of those, without a thousands separator."),
+    ({"amount": "\u0667"}, "Type the amount with the digits 0 to 9."),
     ({"amount": ""}, "Enter an amount."),
     ({"amount": "0.50"}, "The smallest amount we can accept is €1.00."),
-    ({"amount": "10000.01"}, "The largest amount we can accept online is €10,000.00."),
+    ({"amount": "10000.01"},
+     "The largest amount we can accept online is €10,000.00. For larger gifts, please write to us."),
     ({"amount": "5"}, "You already give €5.00/month."),
     ({"amount": "7", "currency": "USD"}, "Your membership is in EUR; the amount can't move to another currency."),
 ])

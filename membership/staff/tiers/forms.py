@@ -13,11 +13,9 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from membership.config import CurrencyRules
 from membership.giving.models import Frequency
-from membership.money import AmountLimits, format_money, format_recurring, parse_major_amount
+from membership.money import AmountLimits, check_stripe_charge, format_money, format_recurring, parse_major_amount
 from membership.staff.tiers.services import TIER_FREQUENCIES, SuggestedAmount
 
-# Stripe refuses a single charge above 999,999.99 in two-decimal currencies (99,999,999 minor units).
-STRIPE_MAX_MINOR = 99_999_999
 MAX_PRESETS = 6
 FREQUENCY_LABELS = {Frequency.ONCE: "One-time", Frequency.MONTHLY: "Monthly", Frequency.YEARLY: "Yearly"}
 
@@ -27,10 +25,9 @@ def _strip(value: str | None) -> str | None:
 
 
 def parse_staff_amount(text: str, currency: str) -> int:
-    """An amount staff typed, in minor units: positive, at most the currency's decimals, one Stripe charge at most."""
+    """An amount staff typed, in minor units: read as the give form reads it, and one Stripe can charge."""
     minor = parse_major_amount(text, currency)
-    if minor > STRIPE_MAX_MINOR:
-        raise ValueError(f"Stripe can't take more than {format_money(STRIPE_MAX_MINOR, currency)} in one payment.")
+    check_stripe_charge(minor, currency)
     return minor
 
 
