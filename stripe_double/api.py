@@ -576,7 +576,7 @@ def create_portal_session(d: Double, params: Obj) -> Obj:
         d.now(),
         customer=customer_id,
         return_url=get_str(params, "return_url"),
-        url=f"{d.base_url}/p/session/{session_id}",
+        url=f"{d.portal_base_url}/p/session/{session_id}",
         flow=flow,
         locale=get_str(params, "locale"),
     )

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
 
 API_VERSION = "2026-10-28.endive"
 
@@ -39,6 +40,10 @@ class DoubleConfig:
     api_key: str | None = None
     state_file: str | None = None
     public_url: str | None = None
+    # Where browsers reach the Billing Portal. Stripe serves it from its own origin (billing.stripe.com),
+    # apart from Checkout (checkout.stripe.com), so the double does too; unset = the address Checkout uses
+    # with its loopback name swapped (127.0.0.1 <-> localhost), which is the same server.
+    portal_url: str | None = None
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 3600.0
     max_delivery_attempts: int = 8
@@ -66,4 +71,19 @@ class DoubleConfig:
         config.state_file = env.get("STRIPE_DOUBLE_STATE_FILE") or None
         config.api_key = env.get("STRIPE_DOUBLE_API_KEY") or None
         config.public_url = env.get("STRIPE_DOUBLE_PUBLIC_URL") or None
+        config.portal_url = env.get("STRIPE_DOUBLE_PORTAL_URL") or None
         return config
+
+
+LOOPBACK_TWINS = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+
+
+def loopback_twin(url: str) -> str:
+    """`url` under the other loopback name (127.0.0.1 <-> localhost): the same server, another origin."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    twin = LOOPBACK_TWINS.get(host)
+    if twin is None:
+        return url
+    netloc = f"{twin}:{parts.port}" if parts.port else twin
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

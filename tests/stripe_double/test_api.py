@@ -293,7 +293,9 @@ def test_portal_session(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
         }
     )
     assert portal.object == "billing_portal.session"
-    assert portal.url == f"{srv.url}/p/session/{portal.id}"
+    assert portal.url == f"{srv.portal_url}/p/session/{portal.id}"
+    # The Portal has an origin of its own, as billing.stripe.com is apart from checkout.stripe.com.
+    assert srv.url.startswith("http://127.0.0.1:") and srv.portal_url == srv.url.replace("127.0.0.1", "localhost")
     assert portal.flow is not None and portal.flow.type == "payment_method_update"
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         sdk.v1.billing_portal.sessions.create(params={"customer": "cus_nope"})
