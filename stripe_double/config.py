@@ -52,6 +52,16 @@ class DoubleConfig:
     fees: dict[str, FeeRule] = field(default_factory=_default_fees)
     default_fee: FeeRule = field(default_factory=lambda: FeeRule(Decimal("2.9"), 30))
     quiet: bool = True
+    # The account, as `GET /v1/account` and its country's `country_specs` show it. Tests make it "wrong"
+    # for `flask stripe check`: a currency it can't charge, Adaptive Pricing on (the Dashboard setting the
+    # API doesn't expose: it shows on each Checkout Session created without `adaptive_pricing`).
+    account_country: str = "IE"
+    account_default_currency: str = "eur"
+    unsupported_currencies: frozenset[str] = frozenset()
+    adaptive_pricing: bool = False
+    # Restricted keys (rk_test_...) and the permissions each was granted, e.g. {"charge_read",
+    # "checkout_session_write"} (write includes read); an rk_ key not listed here may do everything.
+    restricted_keys: dict[str, frozenset[str]] = field(default_factory=dict)
     # Demo convenience (`make run`): customers created by Checkout join one shared test clock, so the
     # dashboard's "Advance 1 month" renews every demo membership. Real Stripe never does this on its own.
     demo_clock: bool = False
