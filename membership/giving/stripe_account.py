@@ -8,7 +8,7 @@ Portal sessions with.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +21,6 @@ from membership.giving.stripe_gateway import (
     WEBHOOK_ENDPOINT_MARK,
     StripeGateway,
     StripeRejected,
-    StripeUnavailable,
     find_marked,
 )
 
@@ -212,21 +211,20 @@ def check_account(gateway: StripeGateway, *, public_url: str, currencies: Iterab
     """Read the account and report everything the app needs that is missing or wrong."""
     report = CheckReport()
     _check_key(gateway, key, expect_live, report)
-    for step in (_check_endpoint, _check_portal):
+    steps: tuple[tuple[Callable[[], None], str, str], ...] = (
+        (lambda: _check_endpoint(gateway, public_url, report), "the webhook endpoints", "Webhook Endpoints"),
+        (lambda: _check_portal(gateway, public_url, report), "the Billing Portal configurations", "Customer portal"),
+        (lambda: _check_currencies(gateway, [c.lower() for c in currencies], report),
+         "the account's country and currencies", "Account"),
+        (lambda: _check_adaptive_pricing(gateway, report), "recent Checkout Sessions", "Checkout Sessions"),
+    )
+    # A refused read is reported and the other checks go on; Stripe down or a revoked key stops the check.
+    for step, what, permission in steps:
         try:
-            step(gateway, public_url, report)
-        except (StripeRejected, StripeUnavailable) as exc:
-            report.problems.append(Problem(f"Stripe refused a read for this check: {exc}", "See the message."))
-    try:
-        _check_currencies(gateway, [c.lower() for c in currencies], report)
-    except (StripeRejected, StripeUnavailable) as exc:
-        report.problems.append(Problem(f"Couldn't read the account's country and currencies: {exc}",
-                                       "Grant the key Account: Read, or check the currencies in the Dashboard."))
-    try:
-        _check_adaptive_pricing(gateway, report)
-    except (StripeRejected, StripeUnavailable) as exc:
-        report.problems.append(Problem(f"Couldn't read recent Checkout Sessions: {exc}",
-                                       "Grant the key Checkout Sessions: Write."))
+            step()
+        except StripeRejected as exc:
+            report.problems.append(Problem(f"Couldn't read {what}: {exc}",
+                                           f"Give the key {permission}: Read (or Write, as listed in the README)."))
     return report
 
 

@@ -319,3 +319,15 @@ def test_check_reports_adaptive_pricing(set_up: Flask, double: DoubleServer, mon
     assert result.exit_code == 1
     assert problems(result) == [f"Adaptive Pricing is on: recent Checkout Sessions ({adaptive['id']}) let readers "
                                 "pay in another currency than the one they chose."]
+
+
+def test_check_with_a_key_stripe_refuses(set_up: Flask, double: DoubleServer) -> None:
+    use_key(set_up, double, "sk_test_revoked")
+    double.config.api_key = STRIPE_KEY
+    try:
+        result = run(set_up, "check")
+    finally:
+        double.config.api_key = None
+
+    assert result.exit_code == 1
+    assert "Error: Stripe can't be reached or refused the key: Invalid API Key provided" in result.output
