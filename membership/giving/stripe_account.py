@@ -235,7 +235,7 @@ def _check_key(gateway: StripeGateway, key: str, expect_live: bool, report: Chec
     if gateway.livemode != expect_live:
         report.problems.append(Problem(
             f"STRIPE_SECRET_KEY is a {mode}-mode key, but this check expects {'live' if expect_live else 'test'} mode.",
-            "Use the test-mode key (sk_test_… or rk_test_…) from the Dashboard's test mode"
+            "Use the test-mode key (sk_test_… or rk_test_…) from the Dashboard's test mode."
             if not expect_live else "Use the live key, or leave out --live to check a test-mode account."))
     if not restricted:
         return
