@@ -16,9 +16,9 @@ from flask.cli import AppGroup
 from membership.config import patron_grace
 from membership.db import current_session, db, utcnow
 from membership.email import flush_committed_emails, retry_due_emails, send_queued
-from membership.giving import events
+from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
-from membership.giving.stripe_gateway import gateway
+from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
 from membership.jobs import run_jobs
 from membership.queue import EMAILS, EXPORTS, Handler, run_worker
 from membership.staff import services as staff_services
@@ -55,6 +55,52 @@ def reconcile_command(since: datetime | None) -> None:
     )
     if report.failed:
         raise SystemExit(1)
+
+
+def _require_usable_key() -> None:
+    if gateway().livemode and not current_app.config["MEMBERSHIP_ALLOW_LIVE_KEYS"]:
+        raise click.UsageError("STRIPE_SECRET_KEY is a live key: set MEMBERSHIP_ALLOW_LIVE_KEYS=1 to use it on "
+                               "purpose.")
+    if not gateway().configured:
+        raise click.UsageError("STRIPE_SECRET_KEY is not set.")
+
+
+@stripe_cli.command("setup")
+def setup_command() -> None:
+    """Create or update what the app needs on the Stripe account: the Billing Portal configuration and the
+    webhook endpoint for PUBLIC_URL/stripe/webhook. Running it again changes nothing."""
+    _require_usable_key()
+    try:
+        report = stripe_account.set_up_account(gateway(), current_app.config["PUBLIC_URL"])
+    except (StripeRejected, StripeUnavailable) as exc:
+        raise click.ClickException(f"Stripe refused: {exc}") from None
+    for line in report.lines:
+        click.echo(line)
+    if report.secret:
+        click.echo(f"Signing secret (shown once; set STRIPE_WEBHOOK_SECRET to it): {report.secret}")
+    click.echo("Done." if report.changed else "Nothing to change: the account was already set up.")
+
+
+@stripe_cli.command("check")
+@click.option("--live", is_flag=True, help="Expect a live-mode key (production) instead of a test-mode one.")
+def check_command(live: bool) -> None:
+    """Read the Stripe account and report each problem with its fix. Exits 1 if there is any."""
+    _require_usable_key()
+    config = current_app.config
+    try:
+        report = stripe_account.check_account(gateway(), public_url=config["PUBLIC_URL"],
+                                              currencies=currency_rules(), expect_live=live,
+                                              key=config["STRIPE_SECRET_KEY"])
+    except StripeUnavailable as exc:
+        raise click.ClickException(f"Stripe can't be reached or refused the key: {exc}") from None
+    for fact in report.facts:
+        click.echo(f"ok       {fact}")
+    for problem in report.problems:
+        click.echo(f"PROBLEM  {problem.what}\n         Fix: {problem.fix}")
+    if report.problems:
+        click.echo(f"{len(report.problems)} problem(s) found.")
+        raise SystemExit(1)
+    click.echo("No problems found.")
 
 
 @click.command("seed-demo")

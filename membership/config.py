@@ -173,6 +173,26 @@ def parse_mail_url(url: str) -> MailServer:
     )
 
 
+STRIPE_HOSTED_ORIGINS = ("https://checkout.stripe.com", "https://billing.stripe.com")
+LOOPBACK_TWINS = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+
+
+def stripe_page_origins(api_base: str) -> str:
+    """The origins of the hosted pages Stripe sends browsers to (Checkout, then the Billing Portal).
+
+    With the double (`api_base` set) its Checkout is at `api_base` and its Portal at the same address under
+    the other loopback name (127.0.0.1 <-> localhost), an origin of its own as billing.stripe.com is.
+    """
+    if not api_base:
+        return " ".join(STRIPE_HOSTED_ORIGINS)
+    parts = urlsplit(api_base)
+    checkout = f"{parts.scheme}://{parts.netloc}"
+    twin = LOOPBACK_TWINS.get(parts.hostname or "")
+    if twin is None:
+        return checkout
+    return f"{checkout} {parts.scheme}://{twin}{f':{parts.port}' if parts.port else ''}"
+
+
 def load_settings(env: Mapping[str, str] | None = None, instance_path: str | None = None) -> dict[str, Any]:
     """Map environment variables to Flask config keys. Nothing here validates safety: see check_settings."""
     env = os.environ if env is None else env
@@ -189,6 +209,8 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or "",
         "STRIPE_API_BASE": (env.get("STRIPE_API_BASE") or "").rstrip("/"),
         "STRIPE_TIMEOUT_SECONDS": _int(env, "STRIPE_TIMEOUT_SECONDS", 20),
+        # Unset = stripe_page_origins(STRIPE_API_BASE), worked out when the CSP is written.
+        "STRIPE_PAGE_ORIGINS": " ".join((env.get("STRIPE_PAGE_ORIGINS") or "").split()),
         "MEMBERSHIP_ALLOW_LIVE_KEYS": _flag(env, "MEMBERSHIP_ALLOW_LIVE_KEYS"),
         "MEMBERSHIP_CURRENCIES": currencies,
         "MEMBERSHIP_DEFAULT_CURRENCY": default_currency,

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app
 
+from membership.config import stripe_page_origins
 from membership.db import db
 from membership.email import flush_committed_emails
 from membership.money import format_charge, format_money, format_recurring, to_major_text
@@ -33,10 +34,12 @@ def _commit_request(response: Response) -> Response:
 
 
 def content_security_policy(frame_ancestors: str = "'none'") -> str:
-    # Redirects to Stripe's hosted pages are 303s, not form posts, so form-action stays local
-    # plus the configured Stripe (or double) origin for the rare browser that checks redirects.
-    stripe_origin = current_app.config.get("STRIPE_API_BASE") or "https://checkout.stripe.com"
-    return CONTENT_SECURITY_POLICY.format(stripe=stripe_origin, frame_ancestors=frame_ancestors)
+    # Checkout and the Billing Portal are reached by a form POST answered with a 303 to Stripe, and
+    # Chromium applies form-action to every redirect of a form submission: each hosted page's origin must
+    # be listed, or the button does nothing.
+    config = current_app.config
+    stripe_origins = config.get("STRIPE_PAGE_ORIGINS") or stripe_page_origins(config.get("STRIPE_API_BASE") or "")
+    return CONTENT_SECURITY_POLICY.format(stripe=stripe_origins, frame_ancestors=frame_ancestors)
 
 
 def _security_headers(response: Response) -> Response:

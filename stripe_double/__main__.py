@@ -20,6 +20,9 @@ def parse_args(argv: list[str]) -> DoubleConfig:
     parser.add_argument("--state-file", default=config.state_file)
     parser.add_argument("--api-key", default=config.api_key, help="accept only this key (default: any)")
     parser.add_argument("--public-url", default=config.public_url, help="address browsers use")
+    parser.add_argument("--portal-url", default=config.portal_url,
+                        help="address browsers use for the Billing Portal (default: the Checkout address under its "
+                             "other loopback name, 127.0.0.1 <-> localhost: an origin of its own)")
     parser.add_argument("--tick-seconds", type=float, default=config.tick_seconds)
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument("--demo-clock", action="store_true",
@@ -30,6 +33,7 @@ def parse_args(argv: list[str]) -> DoubleConfig:
     config.state_file, config.api_key, config.public_url = args.state_file, args.api_key, args.public_url
     config.tick_seconds, config.quiet = args.tick_seconds, not args.verbose
     config.demo_clock = args.demo_clock
+    config.portal_url = args.portal_url
     return config
 
 
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     """Serve until Ctrl-C."""
     config = parse_args(sys.argv[1:] if argv is None else argv)
     server = DoubleServer(config).start()
-    print(f"Stripe double at {server.url} (dashboard: {server.url}/)", flush=True)
+    print(f"Stripe double at {server.url} (dashboard: {server.url}/; Portal at {server.portal_url})", flush=True)
     if config.webhook_url:
         print(f"Webhooks → {config.webhook_url}", flush=True)
     server.run_until_interrupted()

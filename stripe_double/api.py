@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from flask import Blueprint, Response, current_app, request
 from . import billing, checkout, objects, payments
 from .config import API_VERSION
 from .core import Double
+from .permissions import ACCOUNT_ID, permission_error
 from .store import Obj, random_token, render
 from .wire import (
     StripeError,
@@ -94,7 +96,7 @@ def dispatch(handler: Handler, path_args: dict[str, Any]) -> Response:
         except StripeError as exc:
             params, parse_error = {}, exc
         stored = d.store.idempotency.get(idempotency_key) if idempotency_key else None
-        auth_error = _auth_error(d)
+        auth_error = _auth_error(d) or permission_error(d.config, _api_key() or "", request.method, request.path)
         if auth_error or parse_error:
             error = auth_error or parse_error
             assert error is not None
@@ -570,16 +572,23 @@ def create_portal_session(d: Double, params: Obj) -> Obj:
             "subscription_update": None,
             "subscription_update_confirm": None,
         }
+    config_id = get_str(params, "configuration")
+    if config_id is not None:
+        config = _get(d, config_id, "billing_portal.configuration", "configuration", "configuration")
+        if not config["active"]:
+            raise invalid("configuration", f"The configuration {config_id} is not active.", "parameter_invalid")
     session_id = d.new("bps_")
     session = objects.portal_session(
         session_id,
         d.now(),
         customer=customer_id,
         return_url=get_str(params, "return_url"),
-        url=f"{d.base_url}/p/session/{session_id}",
+        url=f"{d.portal_base_url}/p/session/{session_id}",
         flow=flow,
         locale=get_str(params, "locale"),
     )
+    if config_id is not None:
+        session["configuration"] = config_id
     return d.store.add(session)
 
 
@@ -623,15 +632,27 @@ def advance_test_clock(d: Double, params: Obj, clock_id: str) -> Obj:
     return billing.advance_clock(d, _require_clock(d, clock_id), frozen)
 
 
+def _enabled_events(params: Obj) -> list[str] | None:
+    events = params.get("enabled_events")
+    if events is None:
+        return None
+    enabled = [str(e) for e in events] if isinstance(events, list) else [str(events)]
+    if not enabled or "" in enabled:
+        raise invalid("enabled_events", "Invalid array: enabled_events must list at least one event type.")
+    return enabled
+
+
 @route("/v1/webhook_endpoints", ["POST"])
 def create_webhook_endpoint(d: Double, params: Obj) -> Obj:
     reject_unknown(params, ["url", "enabled_events", "description", "metadata", "api_version", "connect"])
     url = get_str(params, "url", required=True)
     assert url is not None
-    events = params.get("enabled_events")
-    if not events:
+    enabled = _enabled_events(params)
+    if enabled is None:
         raise missing("enabled_events")
-    enabled = [str(e) for e in events] if isinstance(events, list) else [str(events)]
+    api_version = get_str(params, "api_version")
+    if api_version is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?", api_version):
+        raise invalid("api_version", f"Invalid api_version: {api_version}", "parameter_invalid")
     secret = "whsec_" + random_token(32)
     endpoint = objects.webhook_endpoint(
         d.new("we_"),
@@ -640,11 +661,33 @@ def create_webhook_endpoint(d: Double, params: Obj) -> Obj:
         enabled_events=enabled,
         secret=secret,
         description=get_str(params, "description"),
+        api_version=api_version,
+        metadata={k: v for k, v in get_metadata(params).items() if v is not None},
     )
     d.store.add(endpoint)
     body: Obj = render(endpoint)
     body["secret"] = secret
     return body
+
+
+@route("/v1/webhook_endpoints/<endpoint_id>", ["POST"])
+def update_webhook_endpoint(d: Double, params: Obj, endpoint_id: str) -> Obj:
+    reject_unknown(params, ["url", "enabled_events", "description", "metadata", "disabled"])
+    endpoint = _get(d, endpoint_id, "webhook_endpoint")
+    url = get_str(params, "url")
+    if url is not None:
+        endpoint["url"] = url
+    enabled = _enabled_events(params)
+    if enabled is not None:
+        endpoint["enabled_events"] = enabled
+    if "description" in params:
+        endpoint["description"] = get_str(params, "description")
+    if "metadata" in params:
+        endpoint["metadata"] = merge_metadata(endpoint["metadata"], get_metadata(params))
+    disabled = get_bool(params, "disabled")
+    if disabled is not None:
+        endpoint["status"] = "disabled" if disabled else "enabled"
+    return endpoint
 
 
 @route("/v1/webhook_endpoints", ["GET"])
@@ -662,6 +705,123 @@ def delete_webhook_endpoint(d: Double, params: Obj, endpoint_id: str) -> Obj:
     _get(d, endpoint_id, "webhook_endpoint")
     d.store.remove(endpoint_id)
     return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
+
+
+# -- the account and its Billing Portal configurations ------------------------------------------------
+
+
+@route("/v1/account", ["GET"])
+def retrieve_account(d: Double, params: Obj) -> Obj:
+    return objects.account(
+        ACCOUNT_ID, 1_700_000_000, country=d.config.account_country, default_currency=d.config.account_default_currency
+    )
+
+
+@route("/v1/country_specs/<country>", ["GET"])
+def retrieve_country_spec(d: Double, params: Obj, country: str) -> Obj:
+    if country != d.config.account_country:
+        raise not_found("country_spec", country)
+    return objects.country_spec(
+        country, default_currency=d.config.account_default_currency, unsupported=d.config.unsupported_currencies
+    )
+
+
+PORTAL_FEATURES = {
+    "customer_update": ("enabled", "allowed_updates"),
+    "invoice_history": ("enabled",),
+    "payment_method_update": ("enabled", "payment_method_configuration"),
+    "subscription_cancel": ("enabled", "mode", "proration_behavior", "cancellation_reason"),
+    "subscription_update": ("enabled", "default_allowed_updates", "proration_behavior", "products",
+                            "billing_cycle_anchor", "schedule_at_period_end", "trial_update_behavior"),
+}
+CANCELLATION_REASONS = ("customer_service", "low_quality", "missing_features", "other", "switched_service",
+                        "too_complex", "too_expensive", "unused")
+
+
+def _set_bool(target: Obj, params: Obj, name: str, label: str) -> None:
+    if name in params:
+        value = get_bool(params, name)
+        if value is None:
+            raise invalid(label, f"Invalid boolean: {params[name]}", "parameter_invalid_boolean")
+        target[name] = value
+
+
+def _apply_portal_features(config: Obj, features: Obj) -> None:
+    reject_unknown(features, [*PORTAL_FEATURES, "subscription_pause"])
+    for name, value in features.items():
+        if name == "subscription_pause":
+            continue
+        label = f"features[{name}]"
+        if not isinstance(value, dict):
+            raise invalid(label, f"Invalid object: {label}", "parameter_invalid")
+        reject_unknown(value, PORTAL_FEATURES[name])
+        target = config["features"][name]
+        _set_bool(target, value, "enabled", f"{label}[enabled]")
+        for key in ("mode", "proration_behavior"):
+            text = get_str(value, key)
+            if text is not None:
+                target[key] = text
+        reason = get_dict(value, "cancellation_reason")
+        if reason:
+            reject_unknown(reason, ["enabled", "options", "feedback_options"])
+            _set_bool(target["cancellation_reason"], reason, "enabled", f"{label}[cancellation_reason][enabled]")
+            options = reason.get("options")
+            if options is not None:
+                chosen = [str(o) for o in options] if isinstance(options, list) else []
+                wrong = [o for o in chosen if o not in CANCELLATION_REASONS]
+                if wrong:
+                    raise invalid(f"{label}[cancellation_reason][options]", f"Invalid option: {wrong[0]}",
+                                  "parameter_invalid")
+                target["cancellation_reason"]["options"] = chosen
+
+
+def _apply_portal_configuration(d: Double, config: Obj, params: Obj) -> Obj:
+    features = get_dict(params, "features")
+    if features:
+        _apply_portal_features(config, features)
+    if "default_return_url" in params:
+        config["default_return_url"] = get_str(params, "default_return_url")
+    if "name" in params:
+        config["name"] = get_str(params, "name")
+    if "metadata" in params:
+        config["metadata"] = merge_metadata(config["metadata"], get_metadata(params))
+    _set_bool(config, params, "active", "active")
+    config["updated"] = d.now()
+    return config
+
+
+PORTAL_CONFIGURATION_PARAMS = ["business_profile", "default_return_url", "features", "login_page", "metadata", "name"]
+
+
+@route("/v1/billing_portal/configurations", ["POST"])
+def create_portal_configuration(d: Double, params: Obj) -> Obj:
+    reject_unknown(params, PORTAL_CONFIGURATION_PARAMS)
+    if not params.get("features"):
+        raise missing("features")
+    config = _apply_portal_configuration(d, objects.portal_configuration(d.new("bpc_"), d.now()), params)
+    return d.store.add(config)
+
+
+@route("/v1/billing_portal/configurations", ["GET"])
+def list_portal_configurations(d: Double, params: Obj) -> Obj:
+    items = d.store.all("billing_portal.configuration")
+    for name in ("active", "is_default"):
+        wanted = get_bool(params, name)
+        if wanted is not None:
+            items = [c for c in items if c[name] is wanted]
+    return _list(items, params, "/v1/billing_portal/configurations")
+
+
+@route("/v1/billing_portal/configurations/<config_id>", ["GET"])
+def retrieve_portal_configuration(d: Double, params: Obj, config_id: str) -> Obj:
+    return _get(d, config_id, "billing_portal.configuration", "configuration")
+
+
+@route("/v1/billing_portal/configurations/<config_id>", ["POST"])
+def update_portal_configuration(d: Double, params: Obj, config_id: str) -> Obj:
+    reject_unknown(params, [*PORTAL_CONFIGURATION_PARAMS, "active"])
+    config = _get(d, config_id, "billing_portal.configuration", "configuration")
+    return _apply_portal_configuration(d, config, params)
 
 
 def _unknown_route(d: Double, params: Obj, path: str) -> Obj:

@@ -111,6 +111,11 @@ class DoubleServer:
         return f"http://{self.config.host}:{self._server.server_port}"
 
     @property
+    def portal_url(self) -> str:
+        """Where browsers reach the Billing Portal: this server under an origin of its own."""
+        return self.double.portal_base_url
+
+    @property
     def state(self) -> Store:
         """The in-memory store (objects by id, events, request log, deliveries)."""
         return self.double.store

@@ -14,6 +14,7 @@ from .payments import charge_card, create_payment_method, open_pending_disputes
 from .store import Obj, render
 from .wire import (
     StripeError,
+    get_bool,
     get_dict,
     get_int,
     get_metadata,
@@ -26,6 +27,7 @@ from .wire import (
 
 CREATE_PARAMS = (
     "mode",
+    "adaptive_pricing",
     "line_items",
     "customer",
     "customer_email",
@@ -83,6 +85,12 @@ def _validate_mode(params: Obj) -> str:
         if allowed_mode == other and params.get(param) not in (None, "", {}):
             raise invalid(param, f"`{param}` can only be used in `{allowed_mode}` mode.", "parameter_invalid")
     return mode
+
+
+def _adaptive_pricing(d: Double, params: Obj) -> bool:
+    """The request's `adaptive_pricing[enabled]`, else the account's Dashboard setting."""
+    wanted = get_bool(get_dict(params, "adaptive_pricing"), "enabled")
+    return d.config.adaptive_pricing if wanted is None else wanted
 
 
 def create_session(d: Double, params: Obj) -> Obj:
@@ -184,6 +192,7 @@ def create_session(d: Double, params: Obj) -> Obj:
         locale=get_str(params, "locale"),
         metadata=_metadata(params, "metadata"),
         submit_type=submit_type,
+        adaptive_pricing={"enabled": _adaptive_pricing(d, params)},
         url=f"{d.base_url}/c/pay/{session_id}",
         invoice_creation=(
             {

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
 
 API_VERSION = "2026-10-28.endive"
 
@@ -39,6 +40,10 @@ class DoubleConfig:
     api_key: str | None = None
     state_file: str | None = None
     public_url: str | None = None
+    # Where browsers reach the Billing Portal. Stripe serves it from its own origin (billing.stripe.com),
+    # apart from Checkout (checkout.stripe.com), so the double does too; unset = the address Checkout uses
+    # with its loopback name swapped (127.0.0.1 <-> localhost), which is the same server.
+    portal_url: str | None = None
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 3600.0
     max_delivery_attempts: int = 8
@@ -47,6 +52,16 @@ class DoubleConfig:
     fees: dict[str, FeeRule] = field(default_factory=_default_fees)
     default_fee: FeeRule = field(default_factory=lambda: FeeRule(Decimal("2.9"), 30))
     quiet: bool = True
+    # The account, as `GET /v1/account` and its country's `country_specs` show it. Tests make it "wrong"
+    # for `flask stripe check`: a currency it can't charge, Adaptive Pricing on (the Dashboard setting the
+    # API doesn't expose: it shows on each Checkout Session created without `adaptive_pricing`).
+    account_country: str = "IE"
+    account_default_currency: str = "eur"
+    unsupported_currencies: frozenset[str] = frozenset()
+    adaptive_pricing: bool = False
+    # Restricted keys (rk_test_...) and the permissions each was granted, e.g. {"charge_read",
+    # "checkout_session_write"} (write includes read); an rk_ key not listed here may do everything.
+    restricted_keys: dict[str, frozenset[str]] = field(default_factory=dict)
     # Demo convenience (`make run`): customers created by Checkout join one shared test clock, so the
     # dashboard's "Advance 1 month" renews every demo membership. Real Stripe never does this on its own.
     demo_clock: bool = False
@@ -66,4 +81,19 @@ class DoubleConfig:
         config.state_file = env.get("STRIPE_DOUBLE_STATE_FILE") or None
         config.api_key = env.get("STRIPE_DOUBLE_API_KEY") or None
         config.public_url = env.get("STRIPE_DOUBLE_PUBLIC_URL") or None
+        config.portal_url = env.get("STRIPE_DOUBLE_PORTAL_URL") or None
         return config
+
+
+LOOPBACK_TWINS = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+
+
+def loopback_twin(url: str) -> str:
+    """`url` under the other loopback name (127.0.0.1 <-> localhost): the same server, another origin."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    twin = LOOPBACK_TWINS.get(host)
+    if twin is None:
+        return url
+    netloc = f"{twin}:{parts.port}" if parts.port else twin
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

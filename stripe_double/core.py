@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from . import objects
-from .config import DoubleConfig
+from .config import DoubleConfig, loopback_twin
 from .store import Obj, Store, render
 from .webhooks import WebhookDispatcher
 
@@ -51,6 +51,11 @@ class Double:
                 )
                 endpoint["_from_config"] = True
                 self.store.add(endpoint)
+
+    @property
+    def portal_base_url(self) -> str:
+        """Where the Billing Portal's pages live: an origin of their own, as billing.stripe.com is."""
+        return (self.config.portal_url or loopback_twin(self.base_url)).rstrip("/")
 
     def demo_clock_id(self) -> str | None:
         """The shared demo clock's id when `demo_clock` is on (created at first use), else None."""

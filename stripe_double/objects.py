@@ -931,20 +931,173 @@ def test_clock(id: str, created: int, *, frozen_time: int, name: str | None) -> 
 
 
 def webhook_endpoint(
-    id: str, created: int, *, url: str, enabled_events: list[str], secret: str, description: str | None
+    id: str,
+    created: int,
+    *,
+    url: str,
+    enabled_events: list[str],
+    secret: str,
+    description: str | None,
+    api_version: str | None = None,
+    metadata: Obj | None = None,
 ) -> Obj:
-    """A webhook endpoint; the secret is private (Stripe shows it only in the create response)."""
+    """A webhook endpoint; the secret is private (Stripe shows it only in the create response).
+
+    `api_version` None means the account's default version, as Stripe shows it."""
     return {
         "id": id,
         "object": "webhook_endpoint",
-        "api_version": None,
+        "api_version": api_version,
         "application": None,
         "created": created,
         "description": description,
         "enabled_events": enabled_events,
         "livemode": False,
-        "metadata": {},
+        "metadata": metadata or {},
         "status": "enabled",
         "url": url,
         "_secret": secret,
+    }
+
+
+def portal_configuration(id: str, created: int) -> Obj:
+    """A Billing Portal configuration with Stripe's defaults for what the create request leaves out
+    (fixture: billing_portal.configuration); the API layer applies the request's values."""
+    return {
+        "id": id,
+        "object": "billing_portal.configuration",
+        "active": True,
+        "application": None,
+        "business_profile": {"headline": None, "privacy_policy_url": None, "terms_of_service_url": None},
+        "created": created,
+        "default_return_url": None,
+        "features": {
+            "customer_update": {"allowed_updates": [], "enabled": False},
+            "invoice_history": {"enabled": False},
+            "payment_method_update": {"enabled": False, "payment_method_configuration": None},
+            "subscription_cancel": {
+                "cancellation_reason": {"enabled": False, "options": []},
+                "enabled": False,
+                "mode": "at_period_end",
+                "proration_behavior": "none",
+            },
+            "subscription_update": {
+                "default_allowed_updates": [],
+                "enabled": False,
+                "proration_behavior": "none",
+                "schedule_at_period_end": {"conditions": []},
+                "trial_update_behavior": "end_trial",
+            },
+        },
+        "is_default": False,
+        "livemode": False,
+        "login_page": {"enabled": False, "url": None},
+        "metadata": {},
+        "name": None,
+        "updated": created,
+    }
+
+
+def account(id: str, created: int, *, country: str, default_currency: str) -> Obj:
+    """The account the key belongs to (fixture: account), as a test-mode newsroom's looks."""
+    requirements: Obj = {
+        "alternatives": [],
+        "current_deadline": None,
+        "currently_due": [],
+        "disabled_reason": None,
+        "errors": [],
+        "eventually_due": [],
+        "past_due": [],
+        "pending_verification": [],
+    }
+    return {
+        "id": id,
+        "object": "account",
+        "business_profile": {
+            "annual_revenue": {"amount": None, "currency": None, "fiscal_year_end": None},
+            "estimated_worker_count": None,
+            "mcc": "5994",
+            "minority_owned_business_designation": None,
+            "name": "Stripe double newsroom",
+            "product_description": None,
+            "support_address": {
+                "city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None,
+            },
+            "support_email": None,
+            "support_phone": None,
+            "support_url": None,
+            "url": None,
+        },
+        "business_type": "company",
+        "capabilities": {"card_payments": "active", "transfers": "active"},
+        "charges_enabled": True,
+        "controller": {"type": "account"},
+        "country": country,
+        "created": created,
+        "default_currency": default_currency,
+        "details_submitted": True,
+        "email": "newsroom@example.com",
+        "external_accounts": {
+            "object": "list", "data": [], "has_more": False, "url": f"/v1/accounts/{id}/external_accounts",
+        },
+        "future_requirements": dict(requirements),
+        "metadata": {},
+        "payouts_enabled": True,
+        "requirements": dict(requirements),
+        "settings": {
+            "bacs_debit_payments": {"display_name": None, "service_user_number": None},
+            "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
+            "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
+            "card_payments": {
+                "decline_on": {"avs_failure": False, "cvc_failure": True},
+                "statement_descriptor_prefix": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
+            "dashboard": {"display_name": "Stripe double newsroom", "timezone": "Etc/UTC"},
+            "invoices": {"default_account_tax_ids": None, "hosted_payment_method_save": None},
+            "payments": {
+                "statement_descriptor": None,
+                "statement_descriptor_kana": None,
+                "statement_descriptor_kanji": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
+            "payouts": {"debit_negative_balances": True, "schedule": {"delay_days": 7, "interval": "daily"},
+                        "statement_descriptor": None},
+            "sepa_debit_payments": {},
+        },
+        "tos_acceptance": {"date": created, "ip": "127.0.0.1", "user_agent": None},
+        "type": "standard",
+    }
+
+
+# Stripe's card presentment currencies (docs.stripe.com/currencies), the list a country spec gives.
+PAYMENT_CURRENCIES = (
+    "aed", "afn", "all", "amd", "ang", "aoa", "ars", "aud", "awg", "azn", "bam", "bbd", "bdt", "bgn", "bif", "bmd",
+    "bnd", "bob", "brl", "bsd", "bwp", "byn", "bzd", "cad", "cdf", "chf", "clp", "cny", "cop", "crc", "cve", "czk",
+    "djf", "dkk", "dop", "dzd", "egp", "etb", "eur", "fjd", "fkp", "gbp", "gel", "gip", "gmd", "gnf", "gtq", "gyd",
+    "hkd", "hnl", "htg", "huf", "idr", "ils", "inr", "isk", "jmd", "jpy", "kes", "kgs", "khr", "kmf", "krw", "kyd",
+    "kzt", "lak", "lbp", "lkr", "lrd", "lsl", "mad", "mdl", "mga", "mkd", "mmk", "mnt", "mop", "mur", "mvr", "mwk",
+    "mxn", "myr", "mzn", "nad", "ngn", "nio", "nok", "npr", "nzd", "pab", "pen", "pgk", "php", "pkr", "pln", "pyg",
+    "qar", "ron", "rsd", "rub", "rwf", "sar", "sbd", "scr", "sek", "sgd", "shp", "sle", "sos", "srd", "std", "szl",
+    "thb", "tjs", "top", "try", "ttd", "twd", "tzs", "uah", "ugx", "usd", "uyu", "uzs", "vnd", "vuv", "wst", "xaf",
+    "xcd", "xof", "xpf", "yer", "zar", "zmw",
+)
+
+
+def country_spec(country: str, *, default_currency: str, unsupported: frozenset[str]) -> Obj:
+    """What a country's accounts can do (fixture: country_spec); `unsupported` currencies are left out."""
+    return {
+        "id": country,
+        "object": "country_spec",
+        "default_currency": default_currency,
+        "supported_bank_account_currencies": {default_currency: [country]},
+        "supported_payment_currencies": [c for c in PAYMENT_CURRENCIES if c not in unsupported],
+        "supported_payment_methods": ["card", "stripe"],
+        "supported_transfer_countries": [country],
+        "verification_fields": {
+            "company": {"additional": [], "minimum": ["business_profile.url", "external_account"]},
+            "individual": {"additional": [], "minimum": ["business_profile.url", "external_account"]},
+        },
     }

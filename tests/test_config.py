@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from membership import create_app
-from membership.config import ConfigError, check_settings, database_url, ensure_secret_key, load_settings
+from membership.config import (
+    ConfigError,
+    check_settings,
+    database_url,
+    ensure_secret_key,
+    load_settings,
+    stripe_page_origins,
+)
 
 
 def settings(**env: str) -> dict[str, Any]:
@@ -145,3 +152,24 @@ def test_bad_export_settings_stop_start_up(env: dict[str, str], message: str) ->
     with pytest.raises(ConfigError) as refused:
         check_settings(settings(**env))
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(("api_base", "origins"), [
+    ("", "https://checkout.stripe.com https://billing.stripe.com"),
+    ("http://127.0.0.1:12111", "http://127.0.0.1:12111 http://localhost:12111"),
+    ("http://localhost:12111/", "http://localhost:12111 http://127.0.0.1:12111"),
+    ("https://stripe-double.internal", "https://stripe-double.internal"),
+])
+def test_stripe_page_origins_are_checkouts_and_the_portals(api_base: str, origins: str) -> None:
+    assert stripe_page_origins(api_base.rstrip("/")) == origins
+
+
+def test_forms_may_redirect_to_stripes_checkout_and_portal_only(app: Any) -> None:
+    app.config["STRIPE_API_BASE"] = ""  # real Stripe
+    policy = app.test_client().get("/give").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://checkout.stripe.com https://billing.stripe.com;" in policy
+    app.config["STRIPE_PAGE_ORIGINS"] = "https://checkout.stripe.com"
+    policy = app.test_client().get("/give").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://checkout.stripe.com;" in policy
+    assert load_settings({"STRIPE_PAGE_ORIGINS": " https://a.example   https://b.example "})["STRIPE_PAGE_ORIGINS"] == (
+        "https://a.example https://b.example")

@@ -20,6 +20,10 @@ import stripe
 from flask import current_app
 
 API_VERSION = "2026-10-28.endive"
+# The metadata that marks what `flask stripe setup` made on the account, so it finds them again.
+SETUP_METADATA_KEY = "membership"
+PORTAL_CONFIGURATION_MARK = "billing_portal"
+WEBHOOK_ENDPOINT_MARK = "webhook"
 SIGNATURE_TOLERANCE_SECONDS = 300
 
 
@@ -34,6 +38,10 @@ class StripeRejected(RuntimeError):
         super().__init__(message)
         self.code = code
         self.param = param
+
+
+class StripePermissionDenied(StripeRejected):
+    """A restricted key (rk_…) without the permission the request needs: Stripe's 403."""
 
 
 class InvalidWebhook(ValueError):
@@ -123,6 +131,7 @@ class StripeGateway:
                                               proxy=_proxy(api_base or "https://api.stripe.com")),
         )
         self.configured = bool(secret_key)
+        self._portal_configuration_id: str | None = None
 
     def _call(self, method: str, path: str, params: Mapping[str, Any] | None = None,
               idempotency_key: str | None = None) -> dict[str, Any]:
@@ -137,6 +146,8 @@ class StripeGateway:
             raise StripeUnavailable(str(exc.user_message or exc)) from exc
         except stripe.APIError as exc:
             raise StripeUnavailable(str(exc.user_message or exc)) from exc
+        except stripe.PermissionError as exc:
+            raise StripePermissionDenied(str(exc.user_message or exc)) from exc
         except stripe.StripeError as exc:
             error = exc.error
             raise StripeRejected(
@@ -257,8 +268,14 @@ class StripeGateway:
     # Self-service --------------------------------------------------------------------------------------
 
     def create_portal_session(self, customer_id: str, return_url: str, update_card: bool = False) -> str:
-        """A Billing Portal session's URL; with `update_card` it opens straight on the card update flow."""
+        """A Billing Portal session's URL; with `update_card` it opens straight on the card update flow.
+
+        It uses the configuration `flask stripe setup` made (found by its metadata, once per process), or the
+        account's default one when there is none."""
         params: dict[str, Any] = {"customer": customer_id, "return_url": return_url}
+        configuration = self.app_portal_configuration_id()
+        if configuration:
+            params["configuration"] = configuration
         if update_card:
             params["flow_data"] = {"type": "payment_method_update"}
         session = self._call("post", "/v1/billing_portal/sessions", params)
@@ -295,6 +312,13 @@ class StripeGateway:
                 details["comment"] = comment
             params["cancellation_details"] = details
         return self._call("post", f"/v1/subscriptions/{subscription_id}", params, idempotency_key=change_key)
+
+    def app_portal_configuration_id(self) -> str | None:
+        """The id of the active Portal configuration `flask stripe setup` made, remembered once found."""
+        if self._portal_configuration_id is None:
+            found = find_marked(self.list_portal_configurations(active=True), PORTAL_CONFIGURATION_MARK)
+            self._portal_configuration_id = str(found["id"]) if found else None
+        return self._portal_configuration_id
 
     # Staff actions ------------------------------------------------------------------------------------
 
@@ -333,6 +357,70 @@ class StripeGateway:
                 return
             params["starting_after"] = data[-1]["id"]
 
+    # Account setup (`flask stripe setup` and `flask stripe check`) ------------------------------------
+    # No idempotency keys here: no row of ours stands behind these requests, and the SDK already sends
+    # one key per request that it keeps across its own retries.
+
+    def _list_all(self, path: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"limit": 100, **(params or {})}
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._call("get", path, query)
+            data = page.get("data", [])
+            items.extend(data)
+            if not page.get("has_more") or not data:
+                return items
+            query["starting_after"] = data[-1]["id"]
+
+    def list_portal_configurations(self, active: bool | None = None) -> list[dict[str, Any]]:
+        return self._list_all("/v1/billing_portal/configurations", {"active": active} if active is not None else {})
+
+    def create_portal_configuration(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("post", "/v1/billing_portal/configurations", params)
+
+    def update_portal_configuration(self, configuration_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("post", f"/v1/billing_portal/configurations/{configuration_id}", params)
+
+    def list_webhook_endpoints(self) -> list[dict[str, Any]]:
+        return self._list_all("/v1/webhook_endpoints")
+
+    def create_webhook_endpoint(self, url: str, enabled_events: list[str], description: str) -> dict[str, Any]:
+        """A new endpoint at our API version, marked as ours; Stripe shows its signing `secret` only now."""
+        return self._call("post", "/v1/webhook_endpoints", {
+            "url": url, "enabled_events": enabled_events, "api_version": API_VERSION, "description": description,
+            "metadata": {SETUP_METADATA_KEY: WEBHOOK_ENDPOINT_MARK}})
+
+    def update_webhook_endpoint(self, endpoint_id: str, url: str, enabled_events: list[str]) -> dict[str, Any]:
+        """Point an endpoint at `url` for `enabled_events`, enabled and marked as ours."""
+        return self._call("post", f"/v1/webhook_endpoints/{endpoint_id}", {
+            "url": url, "enabled_events": enabled_events, "disabled": False,
+            "metadata": {SETUP_METADATA_KEY: WEBHOOK_ENDPOINT_MARK}})
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> None:
+        self._call("delete", f"/v1/webhook_endpoints/{endpoint_id}")
+
+    def retrieve_account(self) -> dict[str, Any]:
+        return self._call("get", "/v1/account")
+
+    def retrieve_country_spec(self, country: str) -> dict[str, Any]:
+        return self._call("get", f"/v1/country_specs/{country}")
+
+    def recent_checkout_sessions(self, limit: int = 20) -> list[dict[str, Any]]:
+        return list(self._call("get", "/v1/checkout/sessions", {"limit": limit}).get("data", []))
+
+    def permitted(self, method: str, path: str, params: Mapping[str, Any] | None = None) -> bool:
+        """Whether the key may make this request: False only on Stripe's permission error (403).
+
+        Stripe checks a restricted key's permissions before the request itself, so a request it would
+        refuse anyway (an unknown id, a missing parameter) is a harmless probe."""
+        try:
+            self._call(method, path, params)
+        except StripePermissionDenied:
+            return False
+        except StripeRejected:
+            return True
+        return True
+
     def verify_webhook(self, payload: bytes, signature_header: str | None, secret: str) -> dict[str, Any]:
         """The event a webhook carries, once its signature verifies; raise InvalidWebhook otherwise."""
         if not signature_header:
@@ -357,3 +445,8 @@ class StripeGateway:
 def gateway() -> StripeGateway:
     """The app's gateway (made once by create_app)."""
     return cast(StripeGateway, current_app.extensions["stripe_gateway"])
+
+
+def find_marked(items: list[dict[str, Any]], mark: str) -> dict[str, Any] | None:
+    """The first object whose metadata marks it as `flask stripe setup`'s (`membership=<mark>`)."""
+    return next((item for item in items if (item.get("metadata") or {}).get(SETUP_METADATA_KEY) == mark), None)

@@ -202,7 +202,7 @@ def test_dunning_through_the_test_clock_and_the_failing_card(
     page = client.get(link.group(2))
     assert page.status_code == 200
     opened = client.post(link.group(2), data={"csrf_token": csrf_token(client, link.group(2))})
-    assert opened.status_code == 303 and opened.location.startswith(f"{double.url}/p/session/")
+    assert opened.status_code == 303 and opened.location.startswith(f"{double.portal_url}/p/session/")
     saved = requests.post(f"{opened.location}/card", timeout=10, allow_redirects=False, data={
         "card_number": "4242 4242 4242 4242", "card_expiry": "12 / 34", "card_cvc": "123", "card_name": "Olena"})
     assert saved.status_code == 303 and "overdue+invoice+is+paid" in saved.headers["Location"]

@@ -208,7 +208,7 @@ def test_portal_opens_stripe_and_returns_to_the_account(app: Flask, client: Flas
                                                        patron: Membership) -> None:
     response = post(client, "/account/portal")
     assert response.status_code == 303
-    assert response.headers["Location"].startswith(f"{double.url}/p/session/bps_")
+    assert response.headers["Location"].startswith(f"{double.portal_url}/p/session/bps_")
     [request] = [r for r in double.requests if r["path"] == "/v1/billing_portal/sessions"]
     assert request["params"] == {"customer": patron.supporter.stripe_customer_id,
                                  "return_url": f"{app.config['PUBLIC_URL']}/account"}
@@ -238,7 +238,7 @@ def test_fix_card_link(app: Flask, client: FlaskClient, double: DoubleServer, li
     assert [r for r in double.requests if r["path"] == "/v1/billing_portal/sessions"] == []
     response = reader.post(path, data={"csrf_token": csrf_token(reader, path)})
     assert response.status_code == 303
-    assert response.headers["Location"].startswith(f"{double.url}/p/session/bps_")
+    assert response.headers["Location"].startswith(f"{double.portal_url}/p/session/bps_")
     [request] = [r for r in double.requests if r["path"] == "/v1/billing_portal/sessions"]
     assert request["params"]["flow_data"] == {"type": "payment_method_update"}
     assert request["params"]["return_url"] == f"{app.config['PUBLIC_URL']}/account"

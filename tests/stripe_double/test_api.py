@@ -293,7 +293,9 @@ def test_portal_session(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
         }
     )
     assert portal.object == "billing_portal.session"
-    assert portal.url == f"{srv.url}/p/session/{portal.id}"
+    assert portal.url == f"{srv.portal_url}/p/session/{portal.id}"
+    # The Portal has an origin of its own, as billing.stripe.com is apart from checkout.stripe.com.
+    assert srv.url.startswith("http://127.0.0.1:") and srv.portal_url == srv.url.replace("127.0.0.1", "localhost")
     assert portal.flow is not None and portal.flow.type == "payment_method_update"
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         sdk.v1.billing_portal.sessions.create(params={"customer": "cus_nope"})
@@ -306,6 +308,61 @@ def test_webhook_endpoint_creation_returns_secret(sdk: stripe.StripeClient) -> N
     )
     assert endpoint.secret is not None and endpoint.secret.startswith("whsec_")
     assert sdk.v1.webhook_endpoints.retrieve(endpoint.id).to_dict().get("secret") is None
+
+
+def test_webhook_endpoint_update_and_api_version(sdk: stripe.StripeClient) -> None:
+    endpoint = sdk.v1.webhook_endpoints.create(params={
+        "url": "https://news.example/stripe/webhook", "enabled_events": ["invoice.paid"],
+        "api_version": "2026-10-28.endive", "metadata": {"membership": "webhook"}})
+    assert (endpoint.api_version, endpoint.metadata.to_dict()) == ("2026-10-28.endive", {"membership": "webhook"})
+    updated = sdk.v1.webhook_endpoints.update(endpoint.id, params={
+        "url": "https://news.example/hook", "enabled_events": ["charge.refunded", "invoice.paid"], "disabled": True})
+    assert (updated.url, updated.enabled_events, updated.status) == (
+        "https://news.example/hook", ["charge.refunded", "invoice.paid"], "disabled")
+    assert [e.id for e in sdk.v1.webhook_endpoints.list().data if e.url.startswith("https://")] == [endpoint.id]
+
+
+def test_portal_configurations(sdk: stripe.StripeClient) -> None:
+    created = sdk.v1.billing_portal.configurations.create(params={
+        "features": {"payment_method_update": {"enabled": True},
+                     "subscription_cancel": {"enabled": True, "mode": "at_period_end",
+                                             "cancellation_reason": {"enabled": True, "options": ["unused"]}}},
+        "metadata": {"membership": "billing_portal"}})
+    assert created.object == "billing_portal.configuration" and created.is_default is False
+    assert created.features.payment_method_update.enabled is True
+    assert created.features.subscription_cancel.cancellation_reason.options == ["unused"]
+    assert created.features.subscription_update.enabled is False
+    sdk.v1.billing_portal.configurations.update(created.id, params={"active": False})
+    assert sdk.v1.billing_portal.configurations.list(params={"active": True}).data == []
+    assert [c.id for c in sdk.v1.billing_portal.configurations.list().data] == [created.id]
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        sdk.v1.billing_portal.configurations.create(params={
+            "features": {"subscription_cancel": {"enabled": True, "cancellation_reason": {
+                "enabled": True, "options": ["bored"]}}}})
+    assert excinfo.value.param == "features[subscription_cancel][cancellation_reason][options]"
+    customer = sdk.v1.customers.create(params={"email": "p@example.com"})
+    with pytest.raises(stripe.InvalidRequestError):  # an inactive configuration can't open a session
+        sdk.v1.billing_portal.sessions.create(params={"customer": customer.id, "configuration": created.id})
+
+
+def test_account_and_country_spec(srv: DoubleServer, sdk: stripe.StripeClient) -> None:
+    account = sdk.v1.accounts.retrieve_current()
+    assert (account.country, account.default_currency) == ("IE", "eur")
+    spec = sdk.v1.country_specs.retrieve("IE")
+    assert {"eur", "usd", "gbp", "uah"} <= set(spec.supported_payment_currencies)
+    srv.config.unsupported_currencies = frozenset({"uah"})
+    assert "uah" not in sdk.v1.country_specs.retrieve("IE").supported_payment_currencies
+
+
+def test_restricted_key_without_a_permission_gets_stripes_403(srv: DoubleServer) -> None:
+    srv.config.restricted_keys = {"rk_test_reader": frozenset({"charge_read", "checkout_session_write"})}
+    client = stripe.StripeClient("rk_test_reader", base_addresses={"api": srv.url})
+    client.v1.charges.list()
+    client.v1.checkout.sessions.list()  # write includes read
+    with pytest.raises(stripe.PermissionError) as excinfo:
+        client.v1.refunds.create(params={"charge": "ch_x"})
+    assert excinfo.value.http_status == 403
+    assert "Having the 'rak_refund_write' permission would allow this request to continue." in str(excinfo.value)
 
 
 def test_unknown_route_is_json_404(srv: DoubleServer) -> None:
