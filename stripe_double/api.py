@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from . import billing, checkout, objects, payments
+from . import billing, checkout, objects, payments, schema
 from .config import API_VERSION
 from .core import Double
 from .store import Obj, random_token, render
@@ -155,6 +155,7 @@ def _run(
 ) -> tuple[int, Obj]:
     with d.request_context(request_id, idempotency_key):
         try:
+            schema.check(request.method, request.url_rule.rule if request.url_rule else "", params)
             result = handler(d, params, **path_args)
             return 200, expand(d.store, render(result), expand_paths(params))
         except StripeError as exc:
