@@ -29,12 +29,12 @@ from .wire import (
     get_str,
     invalid,
     list_page,
-    merge_metadata,
     missing,
     newest_first,
     not_found,
     parse_params,
     reject_unknown,
+    updated_metadata,
 )
 
 Handler = Callable[..., Obj]
@@ -303,7 +303,7 @@ def update_customer(d: Double, params: Obj, customer_id: str) -> Obj:
         if field in params:
             customer[field] = get_str(params, field)
     if "metadata" in params:
-        customer["metadata"] = merge_metadata(customer["metadata"], get_metadata(params))
+        customer["metadata"] = updated_metadata(customer["metadata"], params)
     pm_id = get_str(get_dict(params, "invoice_settings"), "default_payment_method")
     if pm_id is not None:
         pm = d.store.get(pm_id, "payment_method")

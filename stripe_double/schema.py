@@ -125,8 +125,14 @@ ROUTE_PARAMS: dict[tuple[str, str], type] = {
 # Client-side options some params classes inherit (api_key, idempotency_key…): the SDK sends them as
 # headers, never as parameters.
 _CLIENT_OPTIONS = frozenset(RequestOptions.__annotations__)
-_INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
+# Form-encoded scalars: (name in Stripe's message, accepted text, error code Stripe gives, if any).
+_SCALARS: dict[Any, tuple[str, re.Pattern[str] | None, str | None]] = {
+    int: ("integer", re.compile(r"-?\d+"), "parameter_invalid_integer"),
+    bool: ("boolean", re.compile(r"true|false"), None),
+    float: ("decimal", _DECIMAL, None),
+    decimal.Decimal: ("decimal", _DECIMAL, None),
+}
 
 
 def check(method: str, rule: str, params: Obj) -> None:
@@ -162,7 +168,7 @@ def _resolve(annotation: Any, namespace: dict[str, Any]) -> Any:
         return Union[tuple(_resolve(a, namespace) for a in typing.get_args(annotation))]  # noqa: UP007
     if origin in (list, dict):
         args = tuple(_resolve(a, namespace) for a in typing.get_args(annotation))
-        return list[args[0]] if origin is list else dict[args[0], args[1]]  # type: ignore[index,valid-type]
+        return list[args[0]] if origin is list else dict[args[0], args[1]]  # type: ignore[valid-type]
     return annotation
 
 
@@ -266,13 +272,7 @@ def _check_one(expected: Any, value: Any, path: str) -> None:
 
 
 def _scalar_name(expected: Any) -> str:
-    if expected is int:
-        return "integer"
-    if expected is bool:
-        return "boolean"
-    if expected in (float, decimal.Decimal):
-        return "decimal"
-    return "string"
+    return _SCALARS[expected][0] if expected in _SCALARS else "string"
 
 
 def _check_scalar(expected: Any, value: str, path: str) -> None:
@@ -281,13 +281,7 @@ def _check_scalar(expected: Any, value: str, path: str) -> None:
         if value not in allowed:
             choices = allowed[0] if len(allowed) <= 1 else f"{', '.join(allowed[:-1])}, or {allowed[-1]}"
             raise StripeError(f"Invalid {path}: must be one of {choices}", param=path)
-    elif expected is int:
-        if not _INTEGER.fullmatch(value):
-            raise StripeError(f"Invalid integer: {value}", code="parameter_invalid_integer", param=path)
-    elif expected is bool:
-        if value not in ("true", "false"):
-            raise StripeError(f"Invalid boolean: {value}", param=path)
-    elif expected in (float, decimal.Decimal):
-        if not _DECIMAL.fullmatch(value):
-            raise StripeError(f"Invalid decimal: {value}", param=path)
-
+        return
+    name, pattern, code = _SCALARS.get(expected, ("string", None, None))
+    if pattern is not None and not pattern.fullmatch(value):
+        raise StripeError(f"Invalid {name}: {value}", code=code, param=path)

@@ -115,7 +115,8 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {dict: "object", list: "array", str: "string"}.get(type(value), "null")
+    names = {dict: "object", list: "array", str: "string"}
+    return next((name for kind, name in names.items() if isinstance(value, kind)), "null")
 
 
 def _enum(annotation: Any) -> list[str]:
