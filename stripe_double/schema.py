@@ -266,8 +266,8 @@ def _check_one(expected: Any, value: Any, path: str) -> None:
             _check_value(element, item, f"{path}[{i}]")
         return
     if not isinstance(value, str):
-        kind = "array" if isinstance(value, list) else "hash"
-        raise StripeError(f"Invalid {_scalar_name(expected)}: {path} is an {kind}", param=path)
+        kind = "an array" if isinstance(value, list) else "a hash"
+        raise StripeError(f"Invalid {_scalar_name(expected)}: {path} got {kind}", param=path)
     _check_scalar(expected, value, path)
 
 

@@ -169,6 +169,18 @@ def _differences(examples: dict[str, Any], obj: dict[str, Any]) -> list[str]:
     return list(compare(examples[name], obj, _sdk_class(object_type), name, _sdk_class(object_type)))
 
 
+def _lists(value: Any) -> Iterator[dict[str, Any]]:
+    """Every list object inside a response."""
+    if isinstance(value, dict):
+        if value.get("object") == "list":
+            yield value
+        for item in value.values():
+            yield from _lists(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _lists(item)
+
+
 def _list_objects(value: Any) -> Iterator[dict[str, Any]]:
     """Every object with an `object` field inside a response, the response included."""
     if isinstance(value, dict):
@@ -243,6 +255,10 @@ def test_every_object_matches_stripes_example(
         for obj in _list_objects(body):
             seen.add(f"deleted_{obj['object']}" if obj.get("deleted") else str(obj["object"]))
             problems.update(_differences(examples, obj))
+        for page in _lists(body):
+            shape = {key: _json_type(page.get(key)) for key in ("object", "data", "has_more", "url")}
+            assert shape == {"object": "string", "data": "array", "has_more": "boolean", "url": "string"}, page
+            seen.add("list")
     allowed = {p for p in problems if p.split(":")[0] in ALLOWED_DIFFERENCES}
     unexpected = sorted(problems - allowed)
     assert not unexpected, "\n".join(unexpected)
@@ -253,5 +269,5 @@ def test_every_object_matches_stripes_example(
         "invoice_payment", "charge", "payment_intent", "payment_method", "balance_transaction", "refund",
         "dispute", "event", "billing_portal.session", "test_helpers.test_clock", "price", "product", "plan",
         "item", "webhook_endpoint", "deleted_customer", "deleted_webhook_endpoint",
-        "deleted_test_helpers.test_clock",
+        "deleted_test_helpers.test_clock", "list",
     } <= seen

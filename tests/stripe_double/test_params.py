@@ -114,6 +114,14 @@ def test_nested_unknown_key_names_its_full_path(srv: DoubleServer) -> None:
         (
             "POST",
             "/v1/checkout/sessions",
+            _gift(("customer_email[address]", "a@example.com")),
+            "customer_email",
+            None,
+            "Invalid string: customer_email got a hash",
+        ),
+        (
+            "POST",
+            "/v1/checkout/sessions",
             _gift(("expand", "line_items")),
             "expand",
             None,
