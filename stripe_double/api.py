@@ -1,7 +1,8 @@
 """The /v1 API: Stripe's routes for what the membership gateway calls, in Stripe's wire format.
 
 `dispatch` does what every Stripe request shares (auth, params, idempotency, expand, request log, the
-Request-Id header); each handler below validates its params and calls a service.
+Request-Id header) and checks the params against the SDK's types for the route (schema.py); each handler
+below applies the rules beyond types and calls a service.
 """
 
 from __future__ import annotations

@@ -256,7 +256,8 @@ def _check_one(expected: Any, value: Any, path: str) -> None:
             raise StripeError("Invalid hash", param=path)
         value_type = typing.get_args(expected)[1] if typing.get_args(expected) else Any
         for key, item in value.items():
-            _check_value(value_type, item, f"{path}[{key}]")
+            if item != "":  # `metadata[key]=` unsets that key
+                _check_value(value_type, item, f"{path}[{key}]")
         return
     if origin is list:
         if not isinstance(value, list):

@@ -182,7 +182,9 @@ def test_value_outside_the_enum_is_refused(
 
 
 def test_only_unsettable_params_take_the_empty_string(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
-    customer = sdk.v1.customers.create(params={"email": "a@example.com", "metadata": {"k": "v"}})
+    customer = sdk.v1.customers.create(params={"email": "a@example.com", "metadata": {"k": "v", "j": "w"}})
+    status, body = _send(srv, "POST", f"/v1/customers/{customer.id}", [("metadata[j]", "")])
+    assert (status, body["metadata"]) == (200, {"k": "v"})
     status, body = _send(srv, "POST", f"/v1/customers/{customer.id}", [("metadata", "")])
     assert status == 200, body
     assert body["metadata"] == {}
