@@ -1,7 +1,8 @@
 """The /v1 API: Stripe's routes for what the membership gateway calls, in Stripe's wire format.
 
 `dispatch` does what every Stripe request shares (auth, params, idempotency, expand, request log, the
-Request-Id header); each handler below validates its params and calls a service.
+Request-Id header) and checks the params against the SDK's types for the route (schema.py); each handler
+below applies the rules beyond types and calls a service.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from . import billing, checkout, objects, payments
+from . import billing, checkout, objects, payments, schema
 from .config import API_VERSION
 from .core import Double
 from .permissions import ACCOUNT_ID, permission_error
@@ -31,12 +32,12 @@ from .wire import (
     get_str,
     invalid,
     list_page,
-    merge_metadata,
     missing,
     newest_first,
     not_found,
     parse_params,
     reject_unknown,
+    updated_metadata,
 )
 
 Handler = Callable[..., Obj]
@@ -157,6 +158,7 @@ def _run(
 ) -> tuple[int, Obj]:
     with d.request_context(request_id, idempotency_key):
         try:
+            schema.check(request.method, request.url_rule.rule if request.url_rule else "", params)
             result = handler(d, params, **path_args)
             return 200, expand(d.store, render(result), expand_paths(params))
         except StripeError as exc:
@@ -304,7 +306,7 @@ def update_customer(d: Double, params: Obj, customer_id: str) -> Obj:
         if field in params:
             customer[field] = get_str(params, field)
     if "metadata" in params:
-        customer["metadata"] = merge_metadata(customer["metadata"], get_metadata(params))
+        customer["metadata"] = updated_metadata(customer["metadata"], params)
     pm_id = get_str(get_dict(params, "invoice_settings"), "default_payment_method")
     if pm_id is not None:
         pm = d.store.get(pm_id, "payment_method")
@@ -683,7 +685,7 @@ def update_webhook_endpoint(d: Double, params: Obj, endpoint_id: str) -> Obj:
     if "description" in params:
         endpoint["description"] = get_str(params, "description")
     if "metadata" in params:
-        endpoint["metadata"] = merge_metadata(endpoint["metadata"], get_metadata(params))
+        endpoint["metadata"] = updated_metadata(endpoint["metadata"], params)
     disabled = get_bool(params, "disabled")
     if disabled is not None:
         endpoint["status"] = "disabled" if disabled else "enabled"
@@ -784,7 +786,7 @@ def _apply_portal_configuration(d: Double, config: Obj, params: Obj) -> Obj:
     if "name" in params:
         config["name"] = get_str(params, "name")
     if "metadata" in params:
-        config["metadata"] = merge_metadata(config["metadata"], get_metadata(params))
+        config["metadata"] = updated_metadata(config["metadata"], params)
     _set_bool(config, params, "active", "active")
     config["updated"] = d.now()
     return config

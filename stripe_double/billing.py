@@ -19,12 +19,11 @@ from .wire import (
     get_bool,
     get_dict,
     get_int,
-    get_metadata,
     get_str,
     invalid,
-    merge_metadata,
     not_found,
     reject_unknown,
+    updated_metadata,
 )
 
 # Stripe's classic retry schedule: try again 3, 5 and 7 days after the previous attempt, then give up.
@@ -409,7 +408,7 @@ def update_subscription(d: Double, sub: Obj, params: Obj) -> Obj:
     cancel = get_bool(params, "cancel_at_period_end")
     before = render(sub)
     if "metadata" in params:
-        sub["metadata"] = merge_metadata(sub["metadata"], get_metadata(params))
+        sub["metadata"] = updated_metadata(sub["metadata"], params)
     pm_id = get_str(params, "default_payment_method")
     if pm_id is not None:
         if d.store.get(pm_id, "payment_method") is None:

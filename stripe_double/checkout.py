@@ -78,7 +78,6 @@ def _validate_mode(params: Obj) -> str:
     only_in = {
         "payment_intent_data": "payment",
         "customer_creation": "payment",
-        "submit_type": "payment",
         "subscription_data": "subscription",
     }
     for param, allowed_mode in only_in.items():
@@ -115,9 +114,14 @@ def create_session(d: Double, params: Obj) -> Obj:
     creation = get_str(params, "customer_creation")
     if creation is not None and creation not in ("always", "if_required"):
         raise invalid("customer_creation", f"Invalid customer_creation: {creation}", "parameter_invalid")
+    # Its values are checked against the SDK's enum with every request (schema.py); payment and
+    # subscription mode both take it.
     submit_type = get_str(params, "submit_type")
-    if submit_type is not None and submit_type not in ("auto", "book", "donate", "pay", "subscribe"):
-        raise invalid("submit_type", f"Invalid submit_type: {submit_type}", "parameter_invalid")
+    ui_mode = get_str(params, "ui_mode") or "hosted_page"
+    if ui_mode != "hosted_page":
+        raise invalid(
+            "ui_mode", f"The Stripe double serves only hosted_page Checkout, not {ui_mode}.", "parameter_invalid"
+        )
     success_url = get_str(params, "success_url")
     for url_param in ("success_url", "cancel_url"):
         url = get_str(params, url_param)
@@ -193,6 +197,7 @@ def create_session(d: Double, params: Obj) -> Obj:
         metadata=_metadata(params, "metadata"),
         submit_type=submit_type,
         adaptive_pricing={"enabled": _adaptive_pricing(d, params)},
+        ui_mode=ui_mode,
         url=f"{d.base_url}/c/pay/{session_id}",
         invoice_creation=(
             {

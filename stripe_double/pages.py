@@ -16,6 +16,8 @@ from .money import format_amount, format_price
 from .store import Obj, render
 
 bp = Blueprint("stripe_pages", __name__)
+# The pay button as Checkout words it for each submit_type ("auto" and none: by mode).
+SUBMIT_LABELS = {"book": "Book", "donate": "Donate", "pay": "Pay", "subscribe": "Subscribe"}
 
 
 @bp.app_template_filter("money")
@@ -42,9 +44,8 @@ def _session_view(session: Obj) -> dict[str, Any]:
         "session": session,
         "item": item,
         "price_text": format_price(int(session["amount_total"]), session["currency"], interval),
-        "button": "Donate"
-        if session["submit_type"] == "donate"
-        else ("Subscribe" if session["mode"] == "subscription" else "Pay"),
+        "button": SUBMIT_LABELS.get(session["submit_type"])
+        or ("Subscribe" if session["mode"] == "subscription" else "Pay"),
     }
 
 

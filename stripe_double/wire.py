@@ -149,6 +149,13 @@ def get_metadata(params: Obj, name: str = "metadata") -> Obj:
     return {str(k): (v if v != "" else None) for k, v in meta.items()}
 
 
+def updated_metadata(current: Obj, params: Obj) -> Obj:
+    """An object's metadata after an update request: an empty `metadata` unsets every key."""
+    if params.get("metadata") == "":
+        return {}
+    return merge_metadata(current, get_metadata(params))
+
+
 def merge_metadata(current: Obj, update: Obj) -> Obj:
     """Apply a metadata update: new keys set, empty values remove."""
     merged = dict(current)

@@ -175,10 +175,10 @@ def test_create_session_validation(sdk: stripe.StripeClient, changes: dict[str, 
     assert excinfo.value.http_status in (400, 404)
 
 
-def test_donate_is_refused_in_subscription_mode(sdk: stripe.StripeClient) -> None:
-    with pytest.raises(stripe.InvalidRequestError) as excinfo:
-        sdk.v1.checkout.sessions.create(params=subscription_params(submit_type="donate"))  # type: ignore[arg-type]
-    assert excinfo.value.param == "submit_type"
+def test_subscription_mode_takes_submit_type_but_needs_a_recurring_price(sdk: stripe.StripeClient) -> None:
+    # API 2026-10-28: "submit_type can only be specified on Checkout Sessions in payment or subscription mode".
+    session = sdk.v1.checkout.sessions.create(params=subscription_params(submit_type="subscribe"))  # type: ignore[arg-type]
+    assert session.submit_type == "subscribe"
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         sdk.v1.checkout.sessions.create(
             params=subscription_params(  # type: ignore[arg-type]
@@ -339,7 +339,7 @@ def test_portal_configurations(sdk: stripe.StripeClient) -> None:
         sdk.v1.billing_portal.configurations.create(params={
             "features": {"subscription_cancel": {"enabled": True, "cancellation_reason": {
                 "enabled": True, "options": ["bored"]}}}})
-    assert excinfo.value.param == "features[subscription_cancel][cancellation_reason][options]"
+    assert excinfo.value.param == "features[subscription_cancel][cancellation_reason][options][0]"
     customer = sdk.v1.customers.create(params={"email": "p@example.com"})
     with pytest.raises(stripe.InvalidRequestError):  # an inactive configuration can't open a session
         sdk.v1.billing_portal.sessions.create(params={"customer": customer.id, "configuration": created.id})
