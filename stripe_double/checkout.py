@@ -25,6 +25,7 @@ from .wire import (
 )
 
 CREATE_PARAMS = (
+    "adaptive_pricing",
     "mode",
     "line_items",
     "customer",
@@ -85,6 +86,21 @@ def _validate_mode(params: Obj) -> str:
     return mode
 
 
+def _adaptive_pricing(d: Double, params: Obj) -> bool:
+    """`adaptive_pricing[enabled]`, or the account's Dashboard setting when the request leaves it out."""
+    adaptive = get_dict(params, "adaptive_pricing")
+    for key in adaptive:
+        if key != "enabled":
+            raise StripeError(f"Received unknown parameter: adaptive_pricing[{key}]", code="parameter_unknown",
+                              param=f"adaptive_pricing[{key}]")
+    value = adaptive.get("enabled")
+    if value is None:
+        return d.config.adaptive_pricing
+    if value not in ("true", "false"):
+        raise invalid("adaptive_pricing[enabled]", f"Invalid boolean: {value}", "parameter_invalid_boolean")
+    return bool(value == "true")
+
+
 def create_session(d: Double, params: Obj) -> Obj:
     """POST /v1/checkout/sessions: validate like Stripe, create the Product and Price, return the session."""
     reject_unknown(params, CREATE_PARAMS)
@@ -110,6 +126,7 @@ def create_session(d: Double, params: Obj) -> Obj:
     submit_type = get_str(params, "submit_type")
     if submit_type is not None and submit_type not in ("auto", "book", "donate", "pay", "subscribe"):
         raise invalid("submit_type", f"Invalid submit_type: {submit_type}", "parameter_invalid")
+    adaptive_pricing = _adaptive_pricing(d, params)
     success_url = get_str(params, "success_url")
     for url_param in ("success_url", "cancel_url"):
         url = get_str(params, url_param)
@@ -184,6 +201,7 @@ def create_session(d: Double, params: Obj) -> Obj:
         locale=get_str(params, "locale"),
         metadata=_metadata(params, "metadata"),
         submit_type=submit_type,
+        adaptive_pricing={"enabled": adaptive_pricing},
         url=f"{d.base_url}/c/pay/{session_id}",
         invoice_creation=(
             {
