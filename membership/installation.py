@@ -34,14 +34,15 @@ class Installation(Base):
 def installation_id(session: Session) -> str:
     """This installation's id, created in `session`'s transaction the first time it is asked for.
 
-    Two transactions asking at once both insert the one row (id 1); the database keeps the first and the
-    other's insert does nothing, so both read the same id.
+    Once the row exists this only reads. Two transactions creating it at once both try to insert the one
+    row (id 1): the database makes the second wait for the first, keeps the first's, and both read that.
     """
-    found = session.scalar(select(Installation.installation_id).where(Installation.id == 1))
+    query = select(Installation.installation_id).where(Installation.id == 1)
+    found = session.scalar(query)
     if found is not None:
         return found
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(Installation)
                     .values(id=1, installation_id=secrets.token_hex(8), created_at=utcnow())
                     .on_conflict_do_nothing(index_elements=["id"]))
-    return session.scalars(select(Installation.installation_id).where(Installation.id == 1)).one()
+    return session.scalars(query).one()

@@ -34,7 +34,8 @@ from tests.staff.test_sign_in import token
 
 PAYMENT_HEADER = [
     "Paid at (UTC)", "Payment ID", "Supporter ID", "Supporter email", "Supporter name", "Kind", "Gross", "Currency",
-    "Fee", "Net", "Settlement currency", "Exchange rate", "Status", "Refunded", "Stripe payment intent", "Stripe charge", "Stripe invoice",
+    "Fee", "Net", "Settlement currency", "Exchange rate", "Status", "Refunded", "Stripe payment intent",
+    "Stripe charge", "Stripe invoice",
     "Stripe balance transaction", "Stripe subscription", "Source", "UTM source", "UTM medium", "UTM campaign",
 ]
 PREFIXES = ["=", "+", "-", "@", "\t", "\r"]
@@ -67,8 +68,9 @@ def test_payments_csv_for_accounting(staff_client: Callable[[Role], FlaskClient]
          payments["membership"].stripe_subscription_id, "https://news.example/frontline", "newsletter", "email",
          "winter"],
         ["2026-01-10 08:30:00", str(gift.id), str(payments["taras"].id), "taras@example.org", TARAS,
-         "gift", "25.00", "USD", "1.03", "23.97", "USD", "", "partially_refunded", "5.00", gift.stripe_payment_intent_id,
-         gift.stripe_charge_id, "", gift.stripe_balance_transaction_id, "", "", "", "", ""],
+         "gift", "25.00", "USD", "1.03", "23.97", "USD", "", "partially_refunded", "5.00",
+         gift.stripe_payment_intent_id, gift.stripe_charge_id, "", gift.stripe_balance_transaction_id, "", "", "", "",
+         ""],
         ["2026-01-20 00:00:00", str(anonymous.id), str(payments["erased"].id), "", "", "gift", "7.00", "EUR", "0.36",
          "6.64", "EUR", "", "paid", "0.00", anonymous.stripe_payment_intent_id, anonymous.stripe_charge_id, "",
          anonymous.stripe_balance_transaction_id, "", "", "", "", ""],
