@@ -144,7 +144,7 @@ class Loader:
             charged = fee(currency, gross)
             payments.append((n, supporter, membership_id, checkout_id, kind, f"pi_bench_{n}", f"ch_bench_{n}",
                              f"in_bench_{n}" if kind == "membership" else None, f"txn_bench_{n}", gross, charged,
-                             gross - charged, currency, status, refunded, at, at))
+                             gross - charged, currency, status, refunded, at, at, currency))
 
         # Memberships for about a third of the supporters, a payment per period, until ~70% of the payments.
         budget = int(self.payments * 0.7)
@@ -194,7 +194,8 @@ class Loader:
         counts["payments"] = self.copy(
             "payments", ["id", "supporter_id", "membership_id", "checkout_id", "kind", "stripe_payment_intent_id",
                          "stripe_charge_id", "stripe_invoice_id", "stripe_balance_transaction_id", "amount_minor",
-                         "fee_minor", "net_minor", "currency", "status", "refunded_minor", "paid_at", "created_at"],
+                         "fee_minor", "net_minor", "currency", "status", "refunded_minor", "paid_at", "created_at",
+                         "settlement_currency"],
             payments)
         return counts
 

@@ -10,8 +10,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from membership.config import check_settings, ensure_secret_key, load_settings
-from membership.db import db
+from membership.db import current_session, db
 from membership.extensions import csrf, migrate
+from membership.installation import installation_id
 from membership.queue import init_queue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config["STRIPE_SECRET_KEY"],
         api_base=app.config["STRIPE_API_BASE"],
         timeout_seconds=app.config["STRIPE_TIMEOUT_SECONDS"],
+        installation_id=lambda: installation_id(current_session()),
     )
     web.init_app(app)
     errors.init_app(app)

@@ -1,6 +1,6 @@
 """Every model module, imported once so the metadata (Alembic, tests) knows all tables."""
 
-from membership import email, ratelimit
+from membership import email, installation, ratelimit
 from membership.ballots import models as ballots
 from membership.giving import models as giving
 from membership.patrons import models as patrons
@@ -10,5 +10,7 @@ from membership.staff.reports import models as reports
 from membership.supporters import models as supporters
 from membership.supporters import tokens
 
-__all__ = ["ballots", "dashboard", "email", "giving", "patrons", "ratelimit", "reports", "staff", "supporters",
-           "tokens"]
+__all__ = [
+    "ballots", "dashboard", "email", "giving", "installation", "patrons", "ratelimit", "reports", "staff", "supporters",
+    "tokens",
+]

@@ -1,6 +1,7 @@
 """An offline stand-in for the parts of Stripe the membership app uses (API, Checkout, Portal, webhooks).
 
-It imports nothing from `membership` and not the `stripe` SDK. Run it with `python -m stripe_double`, or
+It imports nothing from `membership`; from the `stripe` SDK it takes only the API version its typed classes
+describe (`API_VERSION`, the one the membership gateway pins too). Run it with `python -m stripe_double`, or
 in-process with `DoubleServer(DoubleConfig(...)).start()`.
 """
 

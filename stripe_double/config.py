@@ -1,14 +1,19 @@
-"""Settings of the Stripe double: where to send webhooks, how to retry them, which fees to charge."""
+"""Settings of the Stripe double: where to send webhooks, how to retry them, which fees to charge, which
+currency the account settles in."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit, urlunsplit
 
-API_VERSION = "2026-10-28.endive"
+from stripe._api_version import _ApiVersion
+
+# The API version the installed stripe SDK's typed classes describe. The membership gateway pins the same
+# one (from the same place), so the double always answers in the shapes the app asks for.
+API_VERSION: str = _ApiVersion.CURRENT
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,26 @@ def _default_fees() -> dict[str, FeeRule]:
         "usd": FeeRule(Decimal("2.9"), 30),
         "uah": FeeRule(Decimal("2.9"), 1000),
     }
+
+
+def _default_exchange_rates() -> dict[str, Decimal]:
+    # One major unit of each currency in euros (the default settlement currency), roughly as in late 2026.
+    return {"usd": Decimal("0.92"), "gbp": Decimal("1.17"), "uah": Decimal("0.0226")}
+
+
+def parse_exchange_rates(text: str) -> dict[str, Decimal]:
+    """`usd=0.92,uah=0.0226` → {"usd": Decimal("0.92"), "uah": Decimal("0.0226")}."""
+    rates: dict[str, Decimal] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        code, _, value = part.partition("=")
+        try:
+            rate = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"Exchange rate {part!r} is not CODE=RATE, e.g. usd=0.92.") from None
+        if len(code.strip()) != 3 or not rate.is_finite() or rate <= 0:
+            raise ValueError(f"Exchange rate {part!r} is not CODE=RATE, e.g. usd=0.92.")
+        rates[code.strip().lower()] = rate
+    return rates
 
 
 @dataclass
@@ -51,6 +76,15 @@ class DoubleConfig:
     tick_seconds: float = 5.0
     fees: dict[str, FeeRule] = field(default_factory=_default_fees)
     default_fee: FeeRule = field(default_factory=lambda: FeeRule(Decimal("2.9"), 30))
+    # The account's balance: charges in other currencies are converted into it at `exchange_rates` (one major
+    # unit of the charge currency in the settlement currency), and Stripe adds its conversion fee. A currency
+    # with no rate settles in its own currency, as on an account with a bank account in that currency.
+    settlement_currency: str = "eur"
+    exchange_rates: dict[str, Decimal] = field(default_factory=_default_exchange_rates)
+    conversion_fee_percent: Decimal = Decimal("2")
+    # The Dashboard's Adaptive Pricing setting: what a Checkout Session gets unless the request says otherwise
+    # (on by default for new accounts).
+    adaptive_pricing: bool = True
     quiet: bool = True
     # The account, as `GET /v1/account` and its country's `country_specs` show it. Tests make it "wrong"
     # for `flask stripe check`: a currency it can't charge, Adaptive Pricing on (the Dashboard setting the
@@ -58,7 +92,6 @@ class DoubleConfig:
     account_country: str = "IE"
     account_default_currency: str = "eur"
     unsupported_currencies: frozenset[str] = frozenset()
-    adaptive_pricing: bool = False
     # Restricted keys (rk_test_...) and the permissions each was granted, e.g. {"charge_read",
     # "checkout_session_write"} (write includes read); an rk_ key not listed here may do everything.
     restricted_keys: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -82,6 +115,10 @@ class DoubleConfig:
         config.api_key = env.get("STRIPE_DOUBLE_API_KEY") or None
         config.public_url = env.get("STRIPE_DOUBLE_PUBLIC_URL") or None
         config.portal_url = env.get("STRIPE_DOUBLE_PORTAL_URL") or None
+        if env.get("STRIPE_DOUBLE_SETTLEMENT_CURRENCY"):
+            config.settlement_currency = env["STRIPE_DOUBLE_SETTLEMENT_CURRENCY"].strip().lower()
+        if env.get("STRIPE_DOUBLE_EXCHANGE_RATES"):
+            config.exchange_rates = parse_exchange_rates(env["STRIPE_DOUBLE_EXCHANGE_RATES"])
         return config
 
 

@@ -29,6 +29,11 @@ ZERO_DECIMAL = frozenset(
 SYMBOLS = {"eur": "€", "gbp": "£", "usd": "$", "uah": "₴", "jpy": "¥"}
 
 
+def decimals(currency: str) -> int:
+    """How many decimals the currency's minor unit has (as Stripe counts them)."""
+    return 0 if currency.lower() in ZERO_DECIMAL else 2
+
+
 def format_amount(amount: int, currency: str) -> str:
     """`500, "eur"` → `€5.00`."""
     code = currency.lower()

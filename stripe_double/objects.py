@@ -477,8 +477,9 @@ def balance_transaction(
     source: str,
     type: str,
     description: str | None,
+    exchange_rate: float | None = None,
 ) -> Obj:
-    """A balance transaction with Stripe's fee breakdown (fixture: balance_transaction)."""
+    """A balance transaction with Stripe's fee breakdown (fixture: balance_transaction), in the settlement currency."""
     fee_details = []
     if fee:
         fee_details = [
@@ -500,7 +501,7 @@ def balance_transaction(
         "created": created,
         "currency": currency,
         "description": description,
-        "exchange_rate": None,
+        "exchange_rate": exchange_rate,
         "fee": fee,
         "fee_details": fee_details,
         "net": amount - fee,

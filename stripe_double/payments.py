@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from . import objects
 from .cards import CARDS, CardInput, Decline, decline_for
+from .config import FeeRule
 from .core import Double
-from .money import stripe_fee
+from .money import decimals, stripe_fee
 from .store import Obj, render
 from .wire import StripeError, get_int, get_metadata, get_str, invalid, not_found, reject_unknown
 
@@ -49,9 +51,48 @@ def create_payment_method(
     return pm
 
 
-def fee_for(d: Double, amount: int, currency: str) -> int:
-    """Stripe's processing fee for a card charge in this currency."""
-    return stripe_fee(amount, d.config.fees.get(currency.lower(), d.config.default_fee))
+@dataclass(frozen=True)
+class Settled:
+    """An amount as it reaches the account's balance: in the settlement currency, with the rate used."""
+
+    amount: int
+    currency: str
+    exchange_rate: Decimal | None  # None when nothing was converted
+
+
+def settle(d: Double, amount: int, currency: str) -> Settled:
+    """Convert a charge currency amount into the settlement currency (if the account converts that currency)."""
+    code, target = currency.lower(), d.config.settlement_currency.lower()
+    rate = d.config.exchange_rates.get(code)
+    if code == target or rate is None:
+        return Settled(amount, code, None)
+    converted = Decimal(amount) / 10 ** decimals(code) * rate * 10 ** decimals(target)
+    return Settled(int(converted.quantize(Decimal(1), rounding=ROUND_HALF_UP)), target, rate)
+
+
+def settled_fee(d: Double, settled: Settled) -> int:
+    """Stripe's fee on a settled charge: the settlement currency's pricing plus the conversion fee, if converted."""
+    rule = d.config.fees.get(settled.currency, d.config.default_fee)
+    if settled.exchange_rate is not None:
+        rule = FeeRule(rule.percent + d.config.conversion_fee_percent, rule.fixed)
+    return stripe_fee(settled.amount, rule)
+
+
+def _balance_transaction(d: Double, now: int, *, amount: int, currency: str, charge_fee: bool, source: str,
+                         type: str, description: str | None) -> Obj:
+    """A balance transaction for `amount` in the charge currency, in the account's settlement currency."""
+    settled = settle(d, abs(amount), currency)
+    return objects.balance_transaction(
+        d.new("txn_"),
+        now,
+        amount=settled.amount if amount >= 0 else -settled.amount,
+        currency=settled.currency,
+        fee=settled_fee(d, settled) if charge_fee else 0,
+        exchange_rate=float(settled.exchange_rate) if settled.exchange_rate is not None else None,
+        source=source,
+        type=type,
+        description=description,
+    )
 
 
 def charge_card(
@@ -117,12 +158,12 @@ def charge_card(
         d.emit("charge.failed", ch)
         d.emit("payment_intent.payment_failed", pi)
         return ChargeResult(pi, ch, decline)
-    txn = objects.balance_transaction(
-        d.new("txn_"),
+    txn = _balance_transaction(
+        d,
         now,
         amount=amount,
         currency=currency,
-        fee=fee_for(d, amount, currency),
+        charge_fee=True,
         source=ch["id"],
         type="charge",
         description=description,
@@ -150,12 +191,12 @@ def open_pending_disputes(d: Double, charge_id: str) -> None:
     if ch is None or not ch.pop("_dispute_pending", False):
         return
     now = d.now()
-    txn = objects.balance_transaction(
-        d.new("txn_"),
+    txn = _balance_transaction(
+        d,
         now,
         amount=-int(ch["amount"]),
         currency=ch["currency"],
-        fee=0,
+        charge_fee=False,
         source=ch["id"],
         type="adjustment",
         description=f"Chargeback withdrawal for {ch['id']}",
@@ -235,12 +276,12 @@ def create_refund(d: Double, params: Obj) -> Obj:
             param="amount",
         )
     now = d.now()
-    txn = objects.balance_transaction(
-        d.new("txn_"),
+    txn = _balance_transaction(
+        d,
         now,
         amount=-amount,
         currency=ch["currency"],
-        fee=0,
+        charge_fee=False,
         source="",
         type="refund",
         description="REFUND FOR CHARGE",

@@ -280,6 +280,8 @@ def record_payment(
             fee_minor=details.fee_minor,
             net_minor=details.net_minor,
             currency=details.currency,
+            settlement_currency=details.settlement_currency,
+            exchange_rate=details.exchange_rate,
             status=_payment_status(details.amount_minor, details.amount_refunded_minor, details.disputed),
             refunded_minor=details.amount_refunded_minor,
             paid_at=from_unix(details.created),

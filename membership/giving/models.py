@@ -266,6 +266,11 @@ class Membership(Base):
         return checkout.fee_cover_minor
 
 
+def _charge_currency(context: Any) -> str:
+    """A payment settled without conversion: its balance is in the currency it was charged in."""
+    return str(context.get_current_parameters()["currency"])
+
+
 class Payment(Base):
     """One money movement: a one-time gift or one paid membership invoice, with Stripe's fee and net."""
 
@@ -284,6 +289,10 @@ class Payment(Base):
     fee_minor: Mapped[int] = mapped_column(Integer, default=0)
     net_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
+    # Fee and net are in the currency of the Stripe balance they went to (the account's settlement currency),
+    # converted from `currency` at Stripe's `exchange_rate` (as Stripe gave it; None when nothing was converted).
+    settlement_currency: Mapped[str] = mapped_column(String(3), default=_charge_currency)
+    exchange_rate: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[PaymentStatus] = mapped_column(enum_column(PaymentStatus, "payment_status"))
     refunded_minor: Mapped[int] = mapped_column(Integer, default=0)
     dispute_status: Mapped[str] = mapped_column(String(40), default="")

@@ -3,27 +3,34 @@
 It wraps `stripe.StripeClient`, points it at `STRIPE_API_BASE` when set (the offline double) and at
 Stripe otherwise, and hands plain dicts and dataclasses back so nothing else depends on the SDK.
 Every POST carries an idempotency key derived from one of our own rows, so a retried request never
-charges or creates twice.
+charges or creates twice; each key starts with this installation's id (`membership.installation`), so another
+installation sharing the Stripe account, or this one after a database reset, never meets our keys.
+
+`API_VERSION` is the version the installed SDK's typed classes describe; the Stripe double takes the same one
+from the SDK, so the app, the double and the types always speak one version.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
 import stripe
 from flask import current_app
+from stripe._api_version import _ApiVersion
 
-API_VERSION = "2026-10-28.endive"
 # The metadata that marks what `flask stripe setup` made on the account, so it finds them again.
 SETUP_METADATA_KEY = "membership"
 PORTAL_CONFIGURATION_MARK = "billing_portal"
 WEBHOOK_ENDPOINT_MARK = "webhook"
+
+API_VERSION: str = _ApiVersion.CURRENT
 SIGNATURE_TOLERANCE_SECONDS = 300
 
 
@@ -80,9 +87,11 @@ class ChargeDetails:
     charge_id: str
     balance_transaction_id: str | None
     amount_minor: int
-    fee_minor: int
+    fee_minor: int  # fee and net are in the settlement currency, not the charge's
     net_minor: int
     currency: str
+    settlement_currency: str  # the balance transaction's currency
+    exchange_rate: str | None  # Stripe's rate from `currency` to `settlement_currency`; None if not converted
     amount_refunded_minor: int
     disputed: bool
     created: int
@@ -106,6 +115,13 @@ def _proxy(api_base: str) -> str | None:
     return proxies.get(urlsplit(api_base).scheme) or proxies.get("all") or None
 
 
+def _rate_text(rate: object) -> str | None:
+    """Stripe's exchange rate (a JSON number) as exact decimal text, e.g. `0.0226`; None when there is none."""
+    if rate is None:
+        return None
+    return format(Decimal(str(rate)).normalize(), "f")
+
+
 @dataclass(frozen=True)
 class CheckoutOutcome:
     """A Checkout Session as Stripe has it now, with what it produced, read in one request."""
@@ -118,8 +134,11 @@ class CheckoutOutcome:
 class StripeGateway:
     """Stripe, as the app needs it. One instance per app; thread-safe like the SDK client it wraps."""
 
-    def __init__(self, secret_key: str, api_base: str = "", timeout_seconds: int = 20) -> None:
+    def __init__(self, secret_key: str, api_base: str = "", timeout_seconds: int = 20,
+                 installation_id: Callable[[], str] | None = None) -> None:
         self.secret_key = secret_key
+        # Called for each POST: this installation's id, which starts every idempotency key.
+        self._installation_id = installation_id
         self.livemode = secret_key.startswith(("sk_live_", "rk_live_"))
         base = {"api": api_base, "connect": api_base, "files": api_base} if api_base else None
         self._client = stripe.StripeClient(
@@ -139,7 +158,8 @@ class StripeGateway:
             raise StripeUnavailable("STRIPE_SECRET_KEY is not set.")
         request_params = dict(params or {})
         if idempotency_key:
-            request_params["idempotency_key"] = idempotency_key
+            prefix = self._installation_id() if self._installation_id else ""
+            request_params["idempotency_key"] = f"{prefix}-{idempotency_key}" if prefix else idempotency_key
         try:
             response = self._client.raw_request(method, path, **request_params)
         except (stripe.APIConnectionError, stripe.AuthenticationError, stripe.RateLimitError) as exc:
@@ -172,6 +192,8 @@ class StripeGateway:
             "metadata": dict(request.metadata),
             "success_url": request.success_url,
             "cancel_url": request.cancel_url,
+            # The reader pays the amount and currency they chose, never a price Stripe localised for them.
+            "adaptive_pricing": {"enabled": False},
         }
         if request.customer_id:
             params["customer"] = request.customer_id
@@ -249,6 +271,8 @@ class StripeGateway:
         amount = int(charge["amount"])
         fee = int(txn["fee"]) if isinstance(txn, dict) else 0
         net = int(txn["net"]) if isinstance(txn, dict) else amount
+        settled_in = txn["currency"] if isinstance(txn, dict) else charge["currency"]
+        rate = txn.get("exchange_rate") if isinstance(txn, dict) else None
         card = (charge.get("payment_method_details") or {}).get("card") or {}
         return ChargeDetails(
             payment_intent_id=payment_intent_id,
@@ -258,6 +282,8 @@ class StripeGateway:
             fee_minor=fee,
             net_minor=net,
             currency=str(charge["currency"]).upper(),
+            settlement_currency=str(settled_in).upper(),
+            exchange_rate=_rate_text(rate),
             amount_refunded_minor=int(charge.get("amount_refunded") or 0),
             disputed=bool(charge.get("disputed")),
             created=int(charge["created"]),

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from membership.db import db
 from membership.demo import seed_catalogue
 from membership.giving.models import Checkout, CheckoutStatus, CurrencyLimit, Frequency
+from membership.installation import installation_id
 from membership.supporters.models import ConsentEvent, Supporter
 from stripe_double import DoubleServer
 from tests.support.helpers import count, csrf_token, text
@@ -103,9 +104,13 @@ def test_once_gift_creates_pending_checkout_and_exact_stripe_request(
     assert (checkout.utm_source, checkout.utm_medium, checkout.utm_campaign) == ("newsletter", "email", "winter")
     assert checkout.message == "Keep going!"
     [request] = session_requests(double)
-    assert request["idempotency_key"] == f"checkout-{checkout.id}-session"
+    assert request["idempotency_key"] == f"{installation_id(db.session)}-checkout-{checkout.id}-session"
     params = request["params"]
     assert params["mode"] == "payment"
+    # Adaptive Pricing off: the reader pays the amount and currency they chose, not one Stripe localised.
+    assert params["adaptive_pricing"] == {"enabled": "false"}
+    session = double.state.get(checkout.stripe_session_id or "")
+    assert session is not None and session["adaptive_pricing"] == {"enabled": False}
     assert params["submit_type"] == "donate"
     assert params["customer_email"] == "olena@example.org"
     assert params["customer_creation"] == "always"
@@ -136,6 +141,7 @@ def test_membership_uses_subscription_mode(client: FlaskClient, double: DoubleSe
     assert params["mode"] == "subscription"
     assert "submit_type" not in params and "customer_creation" not in params
     assert params["line_items"][0]["price_data"]["recurring"] == {"interval": interval}
+    assert params["adaptive_pricing"] == {"enabled": "false"}
     assert params["subscription_data"]["metadata"]["checkout_id"]
 
 

@@ -309,6 +309,7 @@ def test_check_reports_adaptive_pricing(set_up: Flask, double: DoubleServer, mon
     session = {"mode": "payment", "success_url": f"{PUBLIC_URL}/give/thanks", "line_items[0][quantity]": "1",
                "line_items[0][price_data][currency]": "eur", "line_items[0][price_data][unit_amount]": "500",
                "line_items[0][price_data][product_data][name]": "A gift"}
+    monkeypatch.setattr(double.config, "adaptive_pricing", False)  # off in the Dashboard
     api(double, "POST", "/v1/checkout/sessions", **session)
     assert run(set_up, "check").exit_code == 0
     monkeypatch.setattr(double.config, "adaptive_pricing", True)  # turned on in the Dashboard

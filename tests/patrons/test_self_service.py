@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from membership.db import db, utcnow
 from membership.giving.models import Membership, MembershipStatus
 from membership.giving.stripe_gateway import StripeGateway
+from membership.installation import installation_id
 from membership.patrons.models import ChangeKind, MembershipChange
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import SignInToken, TokenPurpose, issue_token
@@ -58,7 +59,7 @@ def test_change_amount_from_the_next_payment(client: FlaskClient, double: Double
     assert (change.kind, change.old_amount_minor, change.new_amount_minor) == (ChangeKind.AMOUNT, 500, 700)
     [update] = subscription_posts(double)
     assert update["path"] == f"/v1/subscriptions/{patron.stripe_subscription_id}"
-    assert update["idempotency_key"] == f"membership-change-{change.id}"
+    assert update["idempotency_key"] == f"{installation_id(db.session)}-membership-change-{change.id}"
     assert update["params"]["proration_behavior"] == "none"
     [item] = update["params"]["items"]
     assert item["price_data"]["unit_amount"] == "700" and item["price_data"]["currency"] == "eur"
@@ -140,7 +141,7 @@ def test_cancel_with_a_reason_then_resume(client: FlaskClient, double: DoubleSer
     change = db.session.scalars(sa.select(MembershipChange)).one()
     assert (change.kind, change.reason, change.comment) == (ChangeKind.CANCEL, "too_expensive", "Rent went up.")
     [update] = subscription_posts(double)
-    assert update["idempotency_key"] == f"membership-change-{change.id}"
+    assert update["idempotency_key"] == f"{installation_id(db.session)}-membership-change-{change.id}"
     assert update["params"] == {"cancel_at_period_end": "true",
                                 "cancellation_details": {"feedback": "too_expensive", "comment": "Rent went up."}}
     settle(double)
@@ -162,7 +163,7 @@ def test_cancel_with_a_reason_then_resume(client: FlaskClient, double: DoubleSer
     resume = db.session.scalars(sa.select(MembershipChange).where(MembershipChange.kind == ChangeKind.RESUME)).one()
     last = subscription_posts(double)[-1]
     assert last["params"] == {"cancel_at_period_end": "false"}
-    assert last["idempotency_key"] == f"membership-change-{resume.id}"
+    assert last["idempotency_key"] == f"{installation_id(db.session)}-membership-change-{resume.id}"
     settle(double)
     membership = fresh(patron)
     assert membership.cancel_at_period_end is False and membership.cancel_reason == ""

@@ -6,11 +6,15 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from decimal import Decimal
+from typing import Any
 
 import pytest
 import stripe
+from stripe._api_version import _ApiVersion
 
-from stripe_double import DoubleServer
+from stripe_double import API_VERSION, DoubleConfig, DoubleServer
+from stripe_double.config import parse_exchange_rates
 
 from .conftest import payment_params, subscription_params
 
@@ -229,6 +233,7 @@ def test_expand_payment_intent_chain(sdk: stripe.StripeClient, srv: DoubleServer
 def test_fees_follow_published_pricing(
     sdk: stripe.StripeClient, srv: DoubleServer, currency: str, amount: int, fee: int
 ) -> None:
+    srv.config.settlement_currency = currency  # an account that settles in the charge currency: no conversion
     params = payment_params(
         line_items=[
             {
@@ -240,7 +245,67 @@ def test_fees_follow_published_pricing(
     session = sdk.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
     assert srv.pay_checkout(session.id).ok
     charge = srv.state.find("charge")[-1]
-    assert sdk.v1.balance_transactions.retrieve(charge["balance_transaction"]).fee == fee
+    txn = sdk.v1.balance_transactions.retrieve(charge["balance_transaction"])
+    assert (txn.amount, txn.currency, txn.fee, txn.net) == (amount, currency, fee, amount - fee)
+    assert txn.exchange_rate is None
+
+
+def gift_params(currency: str, amount: int) -> dict[str, Any]:
+    price = {"currency": currency, "unit_amount": amount, "product_data": {"name": "Gift"}}
+    line = {"quantity": 1, "price_data": price}
+    return payment_params(line_items=[line])
+
+
+def test_other_currencies_settle_in_the_account_currency(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    """A EUR account charging UAH 200.00: Stripe converts at its rate and adds its 2% conversion fee."""
+    session = sdk.v1.checkout.sessions.create(params=gift_params("uah", 20000))  # type: ignore[arg-type]
+    assert srv.pay_checkout(session.id).ok
+    charge = sdk.v1.charges.retrieve(srv.state.find("charge")[-1]["id"], params={"expand": ["balance_transaction"]})
+    assert (charge.amount, charge.currency) == (20000, "uah")  # the charge stays in the reader's currency
+    txn = charge.balance_transaction
+    assert isinstance(txn, stripe.BalanceTransaction)
+    # 200.00 * 0.0226 = €4.52; fee 1.5% + 2% conversion = 15.82 → 16 cents, + €0.25.
+    assert (txn.amount, txn.currency, txn.exchange_rate, txn.fee, txn.net) == (452, "eur", 0.0226, 41, 411)
+    assert txn.fee_details[0].currency == "eur"
+    refund = sdk.v1.refunds.create(params={"charge": charge.id, "amount": 5000})
+    refund_txn = sdk.v1.balance_transactions.retrieve(str(refund.balance_transaction))
+    assert (refund_txn.amount, refund_txn.currency, refund_txn.exchange_rate) == (-113, "eur", 0.0226)
+
+
+def test_exchange_rates_and_settlement_currency_are_configurable(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    srv.config.settlement_currency = "usd"
+    srv.config.exchange_rates = parse_exchange_rates("eur=1.10, jpy=0.0067")
+    for currency, amount in (("eur", 1000), ("jpy", 1500), ("gbp", 1000)):
+        session = sdk.v1.checkout.sessions.create(params=gift_params(currency, amount))  # type: ignore[arg-type]
+        assert srv.pay_checkout(session.id).ok
+    txns = [srv.state.get(c["balance_transaction"]) for c in srv.state.find("charge")]
+    # €10.00 → $11.00; ¥1500 (no minor unit) → $10.05; GBP has no rate here, so it settles as pounds.
+    assert [(t["amount"], t["currency"], t["exchange_rate"]) for t in txns if t] == [
+        (1100, "usd", 1.1), (1005, "usd", 0.0067), (1000, "gbp", None)]
+    with pytest.raises(ValueError, match="CODE=RATE"):
+        parse_exchange_rates("usd:0.9")
+    config = DoubleConfig.from_env({"STRIPE_DOUBLE_SETTLEMENT_CURRENCY": "GBP",
+                                    "STRIPE_DOUBLE_EXCHANGE_RATES": "eur=0.85"})
+    assert (config.settlement_currency, config.exchange_rates) == ("gbp", {"eur": Decimal("0.85")})
+
+
+def test_adaptive_pricing_follows_the_request_or_the_account_setting(sdk: stripe.StripeClient,
+                                                                     srv: DoubleServer) -> None:
+    default = sdk.v1.checkout.sessions.create(params=payment_params())  # type: ignore[arg-type]
+    off = sdk.v1.checkout.sessions.create(params=payment_params(adaptive_pricing={"enabled": False}))  # type: ignore[arg-type]
+    assert default.adaptive_pricing is not None and default.adaptive_pricing.enabled is True  # new accounts: on
+    assert off.adaptive_pricing is not None and off.adaptive_pricing.enabled is False
+    assert srv.requests[-1]["params"]["adaptive_pricing"] == {"enabled": "false"}
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        sdk.v1.checkout.sessions.create(params=payment_params(adaptive_pricing={"enabled": "maybe"}))  # type: ignore[arg-type]
+    assert error.value.param == "adaptive_pricing[enabled]"
+
+
+def test_the_double_speaks_the_sdks_api_version(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    assert API_VERSION == _ApiVersion.CURRENT
+    sdk.v1.customers.create(params={"email": "v@example.com"})
+    assert srv.requests[-1]["stripe_version"] == API_VERSION
+    assert srv.state.events("customer.created")[0]["api_version"] == API_VERSION
 
 
 def test_customers_crud_and_events(sdk: stripe.StripeClient, srv: DoubleServer) -> None:

@@ -14,7 +14,8 @@ from membership.giving.models import Checkout, Membership, Payment
 GIFTS_BY_DAY = Index(
     "ix_payments_gifts_paid_at", Payment.paid_at,
     postgresql_where=text("kind = 'gift'"), sqlite_where=text("kind = 'gift'"),
-    postgresql_include=["currency", "amount_minor", "fee_minor", "net_minor", "refunded_minor", "status"],
+    postgresql_include=["currency", "settlement_currency", "amount_minor", "fee_minor", "net_minor", "refunded_minor",
+                        "status"],
 )
 # Conversions (completed checkouts) by the day they completed; and those with an article, and those with a
 # campaign, so each ranking reads only the rows it groups.

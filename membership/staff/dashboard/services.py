@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from membership.ballots import services as ballot_services
@@ -282,15 +282,28 @@ class GiftMonth:
     month: date
     gifts: int = 0
     gross_minor: int = 0
-    fee_minor: int = 0
+    fee_minor: int = 0  # in the settlement currency
     refunded_minor: int = 0  # refunded, or held by an open or lost dispute
-    net_minor: int = 0  # after Stripe's fee and the refunds
+    net_minor: int = 0  # after Stripe's fee and the refunds, in the settlement currency
 
 
 @dataclass(frozen=True)
 class GiftRevenue:
+    """Gifts charged in `currency` and settled in `settlement_currency` (the same, unless Stripe converted them):
+    gross and refunds in the first, Stripe's fees and the net in the second."""
+
     currency: str
     months: list[GiftMonth]
+    settlement_currency: str
+
+    @property
+    def converted(self) -> bool:
+        return self.settlement_currency != self.currency
+
+    @property
+    def key(self) -> str:
+        """`EUR`, or `UAH-EUR` for gifts in UAH settled in EUR."""
+        return f"{self.currency}-{self.settlement_currency}" if self.converted else self.currency
 
     def total(self) -> GiftMonth:
         return GiftMonth(
@@ -304,27 +317,33 @@ class GiftRevenue:
 
 
 def gift_revenue(session: Session, period: DateRange) -> list[GiftRevenue]:
-    """One-time gifts per month and currency: gross, Stripe's fees, refunds and disputes, and what is left.
+    """One-time gifts per month, charge currency and settlement currency: gross, Stripe's fees, refunds and
+    disputes, and what is left.
 
     Stripe keeps its fee when a charge is refunded, so net = Stripe's net - refunded. A disputed gift
-    counts as taken back in full until the dispute is won.
+    counts as taken back in full until the dispute is won. Fees and net are in the settlement currency;
+    a refund of a converted gift is taken off the net at the gift's own rate (settled ÷ charged).
     """
     month = month_index(Payment.paid_at, period).label("month")
     taken_back = case((Payment.status == PaymentStatus.DISPUTED, Payment.amount_minor), else_=Payment.refunded_minor)
+    # taken_back * settled / charged, rounded half up in integers (the same on SQLite and PostgreSQL).
+    settled = cast(Payment.fee_minor + Payment.net_minor, BigInteger)
+    settled_back = (2 * taken_back * settled + Payment.amount_minor) // (2 * Payment.amount_minor)
     rows = session.execute(
-        select(month, Payment.currency, func.count(), func.sum(Payment.amount_minor), func.sum(Payment.fee_minor),
-               func.sum(taken_back), func.sum(Payment.net_minor))
+        select(month, Payment.currency, Payment.settlement_currency, func.count(), func.sum(Payment.amount_minor),
+               func.sum(Payment.fee_minor), func.sum(taken_back), func.sum(Payment.net_minor), func.sum(settled_back))
         .where(Payment.kind == PaymentKind.GIFT, period.contains(Payment.paid_at))
-        .group_by(month, Payment.currency)
+        .group_by(month, Payment.currency, Payment.settlement_currency)
     )
     months = period.months()
-    found: dict[str, dict[int, tuple[int, int, int, int, int]]] = defaultdict(dict)
-    for index, currency, gifts, gross, fee, refunded, net in rows:
-        found[currency][index] = (int(gifts), int(gross), int(fee), int(refunded), int(net) - int(refunded))
+    found: dict[tuple[str, str], dict[int, tuple[int, int, int, int, int]]] = defaultdict(dict)
+    for index, currency, settled_in, gifts, gross, fee, refunded, net, net_back in rows:
+        found[currency, settled_in][index] = (int(gifts), int(gross), int(fee), int(refunded),
+                                              int(net) - int(net_back))
     return [
-        GiftRevenue(currency, [GiftMonth(month, *found[currency].get(index, (0, 0, 0, 0, 0)))
-                               for index, month in enumerate(months)])
-        for currency in sorted(found)
+        GiftRevenue(currency, [GiftMonth(month, *found[currency, settled_in].get(index, (0, 0, 0, 0, 0)))
+                               for index, month in enumerate(months)], settled_in)
+        for currency, settled_in in sorted(found)
     ]
 
 

@@ -82,21 +82,22 @@ def _charts(data: services.Dashboard, rank_currency: str) -> dict[str, Markup]:
             f"Cancellations made {span}, by the reason the patron gave. The table after the chart lists the figures.",
             [r.label for r in reasons], [r.count for r in reasons])
     for revenue in data.gifts:
-        code = revenue.currency
+        code, settled_in = revenue.currency, revenue.settlement_currency
         months = revenue.months
 
-        def money(value: float, code: str = code) -> str:
+        def money(value: float, code: str = settled_in) -> str:
             return charts.plain_number(round(value, exponent(code)))
 
-        result[f"gifts-{code}"] = charts.bar_chart(
-            f"chart-gifts-{code.lower()}", f"One-time gifts in {code} per month",
-            f"Gross, Stripe fees and net after fees and refunds of one-time gifts in {code}, {span}. "
-            "The table after the chart lists the figures.",
-            month_labels([m.month for m in months]),
-            [charts.Series("Gross", [_major(m.gross_minor, code) for m in months]),
-             charts.Series("Fees", [_major(m.fee_minor, code) for m in months]),
-             charts.Series("Net", [_major(m.net_minor, code) for m in months])],
-            value_label=money, axis_title=code)
+        # Gross is in the charge currency, fees and net in the settlement currency: one axis shows one currency.
+        series = [] if revenue.converted else [charts.Series("Gross", [_major(m.gross_minor, code) for m in months])]
+        series += [charts.Series("Fees", [_major(m.fee_minor, settled_in) for m in months]),
+                   charts.Series("Net", [_major(m.net_minor, settled_in) for m in months])]
+        what = f"in {code}, settled in {settled_in}" if revenue.converted else f"in {code}"
+        result[f"gifts-{revenue.key}"] = charts.bar_chart(
+            f"chart-gifts-{revenue.key.lower()}", f"One-time gifts {what} per month",
+            f"{'Stripe fees' if revenue.converted else 'Gross, Stripe fees'} and net after fees and refunds of "
+            f"one-time gifts {what}, {span}. The table after the chart lists the figures.",
+            month_labels([m.month for m in months]), series, value_label=money, axis_title=settled_in)
     for name, rows, what in (("articles", data.sources.articles, "article"),
                              ("campaigns", data.sources.campaigns, "campaign")):
         if not rows:

@@ -129,6 +129,7 @@ class Cell(enum.Enum):
     INTEGER = "integer"
     MONEY = "money"  # minor units in the query; a decimal amount in the file, in the row's currency
     DATETIME = "datetime"  # UTC
+    DECIMAL = "decimal"  # exact decimal text in the query (an exchange rate); a number in XLSX; empty if NULL
     YES_NO = "yes_no"
 
 
@@ -137,6 +138,7 @@ class Column:
     header: str
     expr: ColumnElement[Any] | QueryableAttribute[Any]
     cell: Cell = Cell.TEXT
+    currency: Any = None  # a MONEY cell's own currency column, when it isn't the row's (fee and net)
 
 
 @dataclass(frozen=True)
@@ -172,9 +174,12 @@ def _payments(filters: ExportFilters, currencies: Sequence[str]) -> ExportQuery:
         Column("Supporter name", Supporter.name),
         Column("Kind", _text(Payment.kind)),
         Column("Gross", Payment.amount_minor, Cell.MONEY),
-        Column("Fee", Payment.fee_minor, Cell.MONEY),
-        Column("Net", Payment.net_minor, Cell.MONEY),
         Column("Currency", Payment.currency),
+        # Stripe's fee and net are in the account's settlement currency, converted at Stripe's rate.
+        Column("Fee", Payment.fee_minor, Cell.MONEY, Payment.settlement_currency),
+        Column("Net", Payment.net_minor, Cell.MONEY, Payment.settlement_currency),
+        Column("Settlement currency", Payment.settlement_currency),
+        Column("Exchange rate", Payment.exchange_rate, Cell.DECIMAL),
         Column("Status", _text(Payment.status)),
         Column("Refunded", Payment.refunded_minor, Cell.MONEY),
         Column("Stripe payment intent", Payment.stripe_payment_intent_id),
@@ -310,9 +315,11 @@ def cell_sql(column: Column, currency: Any, currencies: Sequence[str]) -> Column
     if column.cell is Cell.TEXT:
         return neutralised_sql(column.expr)
     if column.cell is Cell.MONEY:
-        return money_sql(column.expr, currency, currencies)
+        return money_sql(column.expr, currency if column.currency is None else column.currency, currencies)
     if column.cell is Cell.DATETIME:
         return func.coalesce(utc_text(column.expr), "")
+    if column.cell is Cell.DECIMAL:
+        return func.coalesce(column.expr, "")
     if column.cell is Cell.YES_NO:
         return case((column.expr, "yes"), else_="no")
     return column.expr  # type: ignore[return-value]
@@ -328,6 +335,7 @@ def _xlsx_row(spec: ExportQuery) -> Callable[[Sequence[Any]], list[Any]]:
     text_at = [i for i, c in enumerate(spec.columns) if c.cell is Cell.TEXT]
     money_at = [i for i, c in enumerate(spec.columns) if c.cell is Cell.MONEY]
     time_at = [i for i, c in enumerate(spec.columns) if c.cell is Cell.DATETIME]
+    decimal_at = [i for i, c in enumerate(spec.columns) if c.cell is Cell.DECIMAL]
 
     def convert(row: Sequence[Any]) -> list[Any]:
         cells = list(row)
@@ -337,6 +345,8 @@ def _xlsx_row(spec: ExportQuery) -> Callable[[Sequence[Any]], list[Any]]:
             cells[i] = Decimal(cells[i])
         for i in time_at:
             cells[i] = datetime.fromisoformat(cells[i]) if cells[i] else None
+        for i in decimal_at:
+            cells[i] = Decimal(cells[i]) if cells[i] else None
         return cells
 
     return convert

@@ -442,7 +442,8 @@ def export_supporter(session: Session, actor: StaffUser, supporter_id: int, now:
                          "cancel_comment": m.cancel_comment, "card_brand": m.card_brand, "card_last4": m.card_last4,
                          "stripe_subscription_id": m.stripe_subscription_id} for m in record.memberships],
         "payments": [{"id": p.id, "kind": p.kind.value, "amount_minor": p.amount_minor, "fee_minor": p.fee_minor,
-                      "net_minor": p.net_minor, "currency": p.currency, "status": p.status.value,
+                      "net_minor": p.net_minor, "currency": p.currency,
+                      "settlement_currency": p.settlement_currency, "status": p.status.value,
                       "refunded_minor": p.refunded_minor, "paid_at": _iso(p.paid_at),
                       "stripe_payment_intent_id": p.stripe_payment_intent_id,
                       "stripe_charge_id": p.stripe_charge_id, "stripe_invoice_id": p.stripe_invoice_id}

@@ -32,8 +32,9 @@ from tests.support.reports import (
 from tests.support.staff import sign_in_as
 
 PAYMENT_HEADER = [
-    "Paid at (UTC)", "Payment ID", "Supporter ID", "Supporter email", "Supporter name", "Kind", "Gross", "Fee", "Net",
-    "Currency", "Status", "Refunded", "Stripe payment intent", "Stripe charge", "Stripe invoice",
+    "Paid at (UTC)", "Payment ID", "Supporter ID", "Supporter email", "Supporter name", "Kind", "Gross", "Currency",
+    "Fee", "Net", "Settlement currency", "Exchange rate", "Status", "Refunded", "Stripe payment intent",
+    "Stripe charge", "Stripe invoice",
     "Stripe balance transaction", "Stripe subscription", "Source", "UTM source", "UTM medium", "UTM campaign",
 ]
 PREFIXES = ["=", "+", "-", "@", "\t", "\r"]
@@ -61,19 +62,20 @@ def test_payments_csv_for_accounting(staff_client: Callable[[Role], FlaskClient]
     first, gift, anonymous, renewal = (payments[k] for k in ("first", "gift", "anonymous", "renewal"))
     assert rows[1:] == [
         ["2026-01-05 10:00:00", str(first.id), str(payments["olena"].id), "olena@example.org", "Olena Kovalenko",
-         "membership", "10.00", "0.40", "9.60", "EUR", "paid", "0.00", first.stripe_payment_intent_id,
+         "membership", "10.00", "EUR", "0.40", "9.60", "EUR", "", "paid", "0.00", first.stripe_payment_intent_id,
          first.stripe_charge_id, "in_first", first.stripe_balance_transaction_id,
          payments["membership"].stripe_subscription_id, "https://news.example/frontline", "newsletter", "email",
          "winter"],
         ["2026-01-10 08:30:00", str(gift.id), str(payments["taras"].id), "taras@example.org", TARAS,
-         "gift", "25.00", "1.03", "23.97", "USD", "partially_refunded", "5.00", gift.stripe_payment_intent_id,
-         gift.stripe_charge_id, "", gift.stripe_balance_transaction_id, "", "", "", "", ""],
-        ["2026-01-20 00:00:00", str(anonymous.id), str(payments["erased"].id), "", "", "gift", "7.00", "0.36", "6.64",
-         "EUR", "paid", "0.00", anonymous.stripe_payment_intent_id, anonymous.stripe_charge_id, "",
+         "gift", "25.00", "USD", "1.03", "23.97", "USD", "", "partially_refunded", "5.00",
+         gift.stripe_payment_intent_id, gift.stripe_charge_id, "", gift.stripe_balance_transaction_id, "", "", "", "",
+         ""],
+        ["2026-01-20 00:00:00", str(anonymous.id), str(payments["erased"].id), "", "", "gift", "7.00", "EUR", "0.36",
+         "6.64", "EUR", "", "paid", "0.00", anonymous.stripe_payment_intent_id, anonymous.stripe_charge_id, "",
          anonymous.stripe_balance_transaction_id, "", "", "", "", ""],
         # A renewal has no checkout of its own: its source is the checkout that started the membership.
         ["2026-01-31 23:59:59", str(renewal.id), str(payments["olena"].id), "olena@example.org", "Olena Kovalenko",
-         "membership", "10.00", "0.40", "9.60", "EUR", "paid", "0.00", renewal.stripe_payment_intent_id,
+         "membership", "10.00", "EUR", "0.40", "9.60", "EUR", "", "paid", "0.00", renewal.stripe_payment_intent_id,
          renewal.stripe_charge_id, "in_renewal", renewal.stripe_balance_transaction_id,
          payments["membership"].stripe_subscription_id, "https://news.example/frontline", "newsletter", "email",
          "winter"],
@@ -103,8 +105,8 @@ def test_payments_xlsx_has_typed_cells(staff_client: Callable[[Role], FlaskClien
     assert rows[0] == PAYMENT_HEADER
     gift = payments["gift"]
     paid_at = at("2026-01-10 08:30").replace(tzinfo=None)  # Excel has no time zones: UTC, as the header says
-    assert rows[1][:12] == [paid_at, gift.id, payments["taras"].id, "taras@example.org", TARAS, "gift", 25, 1.03,
-                            23.97, "USD", "partially_refunded", 5]
+    assert rows[1][:14] == [paid_at, gift.id, payments["taras"].id, "taras@example.org", TARAS, "gift", 25, "USD",
+                            1.03, 23.97, "USD", None, "partially_refunded", 5]
     assert len(rows) == 2
 
 
@@ -143,12 +145,12 @@ def test_formula_prefixes_are_neutralised(staff_client: Callable[[Role], FlaskCl
     db.session.commit()
     response = export(staff_client(Role.ANALYST), format=fmt)
     rows = read_csv(response) if fmt == "csv" else read_xlsx(response)
-    name, campaign = rows[1][4], rows[1][20]
+    name, campaign = rows[1][4], rows[1][22]
     if fmt == "xlsx" and prefix == "\r":
         prefix = "\n"  # XML turns a stored carriage return into a line feed when it is read back
     assert name == f"'{prefix}HYPERLINK(\"https://evil.example\",\"x\")"
     assert campaign == f"'{prefix}1+2"
-    assert rows[1][17] == "https://news.example/a"  # ordinary text is left alone
+    assert rows[1][19] == "https://news.example/a"  # ordinary text is left alone
     if fmt == "xlsx":
         sheet = load_workbook(io.BytesIO(response.get_data())).active
         assert sheet is not None

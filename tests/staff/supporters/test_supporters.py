@@ -34,6 +34,7 @@ from membership.giving.models import (
     Tier,
 )
 from membership.giving.stripe_gateway import StripeGateway
+from membership.installation import installation_id
 from membership.patrons.models import MembershipChange
 from membership.staff.models import Role
 from membership.supporters.models import ConsentEvent, Supporter
@@ -321,7 +322,7 @@ def test_partial_then_full_refund_through_stripe(admin: FlaskClient, double: Dou
     [call] = stripe_calls(double, "POST", "/v1/refunds")
     assert call["params"] == {"charge": gift.stripe_charge_id, "amount": "500", "reason": "requested_by_customer",
                               "metadata": {"refund_request_id": str(request.id), "payment_id": str(gift.id)}}
-    assert call["idempotency_key"] == f"refund-{request.id}"
+    assert call["idempotency_key"] == f"{installation_id(db.session)}-refund-{request.id}"
     assert request.status.value == "accepted" and request.stripe_refund_id
     settle(double)  # charge.refunded updates the payment
     payment = db.session.get(Payment, gift.id)
@@ -410,7 +411,7 @@ def test_cancel_at_period_end_through_stripe(admin: FlaskClient, double: DoubleS
     assert (change.requested_by, change.reason) == ("staff", "unused")
     [call] = subscription_posts(double)
     assert call["params"] == {"cancel_at_period_end": "true", "cancellation_details": {"feedback": "unused"}}
-    assert call["idempotency_key"] == f"membership-change-{change.id}"
+    assert call["idempotency_key"] == f"{installation_id(db.session)}-membership-change-{change.id}"
     settle(double)
     ending = db.session.get(Membership, membership.id)
     assert ending is not None
