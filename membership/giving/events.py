@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -137,6 +137,21 @@ def trim_event(event: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def _event_created(value: Any) -> datetime:
+    """When Stripe created the event: unix seconds, or an RFC 3339 time as thin (v2) events carry it."""
+    if isinstance(value, str) and not value.isdigit():
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    try:
+        return datetime.fromtimestamp(int(value or 0), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(0, UTC)
+
+
 def store_event(session: Session, event: dict[str, Any]) -> bool:
     """Keep the event, trimmed to what processing needs (`trim_event`), under Stripe's id. True if this
     delivery stored it; False if it was stored already, in which case nothing changes."""
@@ -145,7 +160,7 @@ def store_event(session: Session, event: dict[str, Any]) -> bool:
         .values(
             id=event["id"],
             type=str(event.get("type", "")),
-            created=from_unix(int(event.get("created") or 0)),
+            created=_event_created(event.get("created")),
             livemode=bool(event.get("livemode")),
             payload=trim_event(event),
             status=EventStatus.RECEIVED.value,

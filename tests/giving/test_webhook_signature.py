@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -102,13 +103,16 @@ def test_checkout_that_is_not_ours_changes_nothing(client: FlaskClient, double: 
 
 
 def test_a_thin_event_is_stored_and_ignored(client: FlaskClient) -> None:
+    # A thin event as Stripe sends it: no `data`, an RFC 3339 `created`, a reference to fetch instead.
     payload = event("v1.billing.meter.error_report_triggered")
     del payload["data"]
-    payload["related_object"] = {"id": "mtr_123", "type": "billing.meter", "url": "/v1/billing/meters/mtr_123"}
+    payload.update(object="v2.core.event", created="2026-10-30T12:00:00.000Z",
+                   related_object={"id": "mtr_123", "type": "billing.meter", "url": "/v1/billing/meters/mtr_123"})
     response = post_event(client, payload, WEBHOOK_SECRET)
     assert response.status_code == 200 and response.get_json()["result"] == "ignored"
     stored = db.session.get(StripeEvent, payload["id"])
     assert stored is not None and stored.status is EventStatus.IGNORED and stored.last_error == ""
+    assert stored.created == datetime(2026, 10, 30, 12, 0, tzinfo=UTC)
     handled = event("invoice.paid")
     handled["data"] = {}
     assert post_event(client, handled, WEBHOOK_SECRET).get_json()["result"] == "ignored"
