@@ -51,9 +51,10 @@ def deliver(client: FlaskClient, event: dict[str, Any]) -> dict[str, Any]:
     return dict(response.get_json())
 
 
-def foreign_subscription(double: DoubleServer, metadata: dict[str, str]) -> str:
+def foreign_subscription(double: DoubleServer, metadata: dict[str, str], customer: str | None = None) -> str:
     """A subscription another integration on the same account opened through its own Checkout Session."""
     session = sdk(double).v1.checkout.sessions.create({
+        **({"customer": customer} if customer else {}),
         "mode": "subscription",
         "line_items": [{"price_data": {"currency": "eur", "unit_amount": 900, "product_data": {"name": "Box"},
                                        "recurring": {"interval": "month"}}, "quantity": 1}],
@@ -155,8 +156,11 @@ def test_a_foreign_subscription_costs_no_stripe_call(client: FlaskClient, double
 
 
 def test_our_metadata_alone_never_makes_a_membership(client: FlaskClient, double: DoubleServer) -> None:
+    _clock, customer_id = clock_customer(double)  # our supporter's own Stripe customer, shared with the shop
     ours = start_gift(client, frequency="monthly", amount="5")  # opened, never paid
-    session_id = foreign_subscription(double, {"checkout_id": str(ours.id), "supporter_id": str(ours.supporter_id)})
+    assert ours.supporter.stripe_customer_id == customer_id
+    session_id = foreign_subscription(double, {"checkout_id": str(ours.id), "supporter_id": str(ours.supporter_id)},
+                                      customer=customer_id)
     foreign = [e for e in double.state.events() if e["type"] in (
         "customer.subscription.created", "customer.subscription.updated", "invoice.paid", "invoice.payment_failed",
         "checkout.session.completed")]
