@@ -396,6 +396,13 @@ def retrieve_invoice(d: Double, params: Obj, invoice_id: str) -> Obj:
     return _get(d, invoice_id, "invoice")
 
 
+@route("/v1/invoices/<invoice_id>/pay", ["POST"])
+def pay_invoice(d: Double, params: Obj, invoice_id: str) -> Obj:
+    reject_unknown(params, ["paid_out_of_band", "off_session", "payment_method", "source", "forgive", "mandate"])
+    invoice = _get(d, invoice_id, "invoice")
+    return billing.pay_invoice(d, invoice, out_of_band=get_bool(params, "paid_out_of_band") is True)
+
+
 @route("/v1/invoice_payments", ["GET"])
 def list_invoice_payments(d: Double, params: Obj) -> Obj:
     items = d.store.all("invoice_payment")

@@ -192,6 +192,30 @@ def settle_subscription(d: Double, sub: Obj, invoice: Obj, paid: bool, now: int)
         d.emit_update("customer.subscription.updated", sub, before)
 
 
+def pay_invoice(d: Double, invoice: Obj, *, out_of_band: bool) -> Obj:
+    """Pay an open invoice now: charge the subscription's card, or mark it paid out of band (as staff do in
+    the Dashboard for money received another way; no PaymentIntent, so no invoice_payment, and only
+    invoice.paid is sent)."""
+    if invoice["status"] != "open":
+        raise StripeError(f"Invoice is already {invoice['status']}; only an open invoice can be paid.",
+                          code="invoice_not_open")
+    sub_id = invoice["parent"]["subscription_details"]["subscription"]
+    sub = d.store.get(sub_id, "subscription")
+    assert sub is not None
+    now = d.now_for_customer(sub["customer"])
+    if out_of_band:
+        invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0, next_payment_attempt=None)
+        invoice["status_transitions"]["paid_at"] = now
+        d.emit("invoice.paid", invoice)
+        settle_subscription(d, sub, invoice, True, now)
+        return invoice
+    result = attempt_invoice(d, invoice, sub, now, off_session=True)
+    settle_subscription(d, sub, invoice, result is not None and result.ok, now)
+    if result is None or not result.ok:
+        raise StripeError("Your card was declined.", status=402, type="card_error", code="card_declined")
+    return invoice
+
+
 # -- subscriptions -----------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ from stripe.params import (
     EventListParams,
     EventRetrieveParams,
     InvoiceListParams,
+    InvoicePayParams,
     InvoicePaymentListParams,
     InvoicePaymentRetrieveParams,
     InvoiceRetrieveParams,
@@ -140,6 +141,7 @@ ROUTE_PARAMS: dict[tuple[str, str], type] = {
     ("POST", "/v1/billing_portal/configurations"): PortalConfigurationCreateParams,
     ("GET", "/v1/billing_portal/configurations/<config_id>"): PortalConfigurationRetrieveParams,
     ("POST", "/v1/billing_portal/configurations/<config_id>"): PortalConfigurationUpdateParams,
+    ("POST", "/v1/invoices/<invoice_id>/pay"): InvoicePayParams,
     ("GET", "/v1/account"): AccountRetrieveCurrentParams,
     ("GET", "/v1/country_specs/<country>"): CountrySpecRetrieveParams,
 }

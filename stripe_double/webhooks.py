@@ -12,6 +12,7 @@ import urllib.request
 
 from .config import DoubleConfig
 from .store import Obj, Store, render
+from .versions import render_event_at
 
 
 def sign(payload: str, secret: str, timestamp: int) -> str:
@@ -117,7 +118,7 @@ class WebhookDispatcher:
             if event is None or endpoint is None:
                 delivery["status"] = "failed"
                 return
-            payload = json.dumps(render(event), indent=2)
+            payload = json.dumps(render_event_at(render(event), endpoint.get("api_version")), indent=2)
             secret = str(endpoint["_secret"])
             url = str(endpoint["url"])
         status, error = self._post(url, payload, secret)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -38,7 +38,7 @@ from membership.giving.models import (
     StripeEvent,
 )
 from membership.giving.services import DUNNING_STATUSES, tier_for_amount
-from membership.giving.stripe_gateway import ChargeDetails, CheckoutOutcome, StripeGateway
+from membership.giving.stripe_gateway import API_VERSION, ChargeDetails, CheckoutOutcome, StripeGateway
 from membership.supporters.models import Supporter
 from membership.supporters.services import link_stripe_customer
 
@@ -62,9 +62,9 @@ def _insert(session: Session) -> Any:
 
 # Storing and processing -----------------------------------------------------------------------------
 
-# Personal data Stripe puts in event payloads. Handlers read ids, amounts and statuses, then re-read the
-# objects from Stripe, so the stored copy keeps none of it: an erased supporter's name and email can't
-# linger in `stripe_events` (a `customer.deleted` event, say, arriving after the erasure).
+# Personal data Stripe puts in event payloads. Events are stored trimmed to a few ids (`trim_event`), so
+# the stored copy keeps none of it; `redact` blanks it in copies stored whole before that, so an erased
+# supporter's name and email can't linger in `stripe_events`.
 PERSONAL_FIELDS = frozenset({
     "email", "name", "phone", "address", "description", "shipping", "shipping_details", "billing_details",
     "customer_details", "customer_email", "customer_name", "customer_phone", "customer_address",
@@ -82,17 +82,87 @@ def redact(value: Any) -> Any:
     return value
 
 
+# What processing and reconcile read from an event, and so all that is kept of it: the event's own fields,
+# and of its object the ids handlers decide on (handlers re-read everything else from Stripe). Stripe signs
+# events of several megabytes (long invoices, large metadata); none of that is stored.
+EVENT_FIELDS = ("id", "object", "type", "created", "api_version", "livemode")
+OBJECT_FIELDS = ("id", "object", "customer", "subscription", "charge", "payment_intent", "status")
+# Only the metadata keys we set ourselves (`giving.services.start_checkout`).
+OUR_METADATA = ("checkout_id", "supporter_id")
+KEPT_VALUE_MAX = 255
+
+
+def _kept_value(value: Any) -> Any:
+    """A scalar as stored: an expanded object by its id, text cut short, anything else dropped."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, str):
+        return value[:KEPT_VALUE_MAX]
+    return value if isinstance(value, (bool, int, float)) else None
+
+
+def _our_metadata(metadata: Any) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        return {}
+    return {key: _kept_value(metadata[key]) for key in OUR_METADATA if key in metadata}
+
+
+def _event_object(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The event's `data.object`; None for a thin event (or anything else without one)."""
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    return obj if isinstance(obj, dict) else None
+
+
+def trim_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The part of an event payload that is stored and processed: no personal data, a few hundred bytes."""
+    kept = {key: _kept_value(event[key]) for key in EVENT_FIELDS if key in event}
+    obj = _event_object(event)
+    if obj is None:
+        return kept
+    trimmed = {key: _kept_value(obj[key]) for key in OBJECT_FIELDS if key in obj}
+    if "metadata" in obj:
+        trimmed["metadata"] = _our_metadata(obj["metadata"])
+    # An invoice names its subscription under `parent` today, at the top level (with `subscription_details`)
+    # in events rendered at API versions before 2025-03-31.
+    parent = obj.get("parent")
+    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    if isinstance(details, dict):
+        trimmed["parent"] = {"subscription_details": {"subscription": _kept_value(details.get("subscription")),
+                                                      "metadata": _our_metadata(details.get("metadata"))}}
+    older = obj.get("subscription_details")
+    if isinstance(older, dict):
+        trimmed["subscription_details"] = {"metadata": _our_metadata(older.get("metadata"))}
+    kept["data"] = {"object": trimmed}
+    return kept
+
+
+def _event_created(value: Any) -> datetime:
+    """When Stripe created the event: unix seconds, or an RFC 3339 time as thin (v2) events carry it."""
+    if isinstance(value, str) and not value.isdigit():
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    try:
+        return datetime.fromtimestamp(int(value or 0), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(0, UTC)
+
+
 def store_event(session: Session, event: dict[str, Any]) -> bool:
-    """Keep the event (its personal fields blanked) under Stripe's id. True if this delivery stored it;
-    False if it was stored already, in which case nothing changes."""
+    """Keep the event, trimmed to what processing needs (`trim_event`), under Stripe's id. True if this
+    delivery stored it; False if it was stored already, in which case nothing changes."""
     stored = session.execute(
         _insert(session)(StripeEvent.__table__)
         .values(
             id=event["id"],
             type=str(event.get("type", "")),
-            created=from_unix(int(event.get("created") or 0)),
+            created=_event_created(event.get("created")),
             livemode=bool(event.get("livemode")),
-            payload=redact(event),
+            payload=trim_event(event),
             status=EventStatus.RECEIVED.value,
             received_at=utcnow(),
             attempts=0,
@@ -142,8 +212,10 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
         session.rollback()
         return Outcome(event_id, "duplicate")
     event_type = str(event.get("type", ""))
-    if bool(event.get("livemode")) != gateway.livemode:
-        # A test-mode event reaching a live deployment (or the reverse) is kept but never acted on.
+    obj = _event_object(event)
+    if bool(event.get("livemode")) != gateway.livemode or obj is None:
+        # A test-mode event reaching a live deployment (or the reverse) is kept but never acted on; so is a
+        # thin event (no `data.object`): nothing we handle comes that way.
         if _status(session, event_id, lock=True) in DONE:
             session.rollback()
             return Outcome(event_id, "duplicate")
@@ -151,7 +223,6 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
         session.commit()
         return Outcome(event_id, "ignored")
     handler = HANDLERS.get(event_type)
-    obj = event["data"]["object"]
     try:
         prepared = handler.prepare(session, obj) if handler is not None else None
         session.rollback()  # end the reads' transaction: nothing is held while we wait for Stripe
@@ -173,10 +244,32 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
 
 
 def receive_event(session: Session, gateway: StripeGateway, event: dict[str, Any]) -> Outcome:
-    """A verified webhook: store it durably first (its own commit), then process it."""
-    fresh = store_event(session, event)
-    session.commit()
-    return process_event(session, gateway, event["id"], event, fresh=fresh)
+    """A verified webhook: store it durably first (its own commit), then process it.
+
+    It is processed from the same trimmed copy that is stored, so a retry from storage acts the same."""
+    _note_api_version(event)
+    kept = trim_event(event)
+    try:
+        fresh = store_event(session, kept)
+        session.commit()
+    except Exception:
+        log.exception("Stripe event %s (%s) could not be stored", kept.get("id"), kept.get("type"))
+        raise
+    return process_event(session, gateway, kept["id"], kept, fresh=fresh)
+
+
+_api_versions_noted: set[str] = set()
+
+
+def _note_api_version(event: dict[str, Any]) -> None:
+    """Warn, once per version, about events rendered at an API version other than ours. Handlers read ids
+    only and re-read objects at our version, so they still work; the endpoint's version wants fixing."""
+    version = event.get("api_version")
+    if not isinstance(version, str) or version == API_VERSION or version in _api_versions_noted:
+        return
+    _api_versions_noted.add(version)
+    log.warning("Stripe sends events at API version %s, not ours (%s): pin the webhook endpoint to %s.",
+                version, API_VERSION, API_VERSION)
 
 
 @dataclass
@@ -222,18 +315,14 @@ def _lock_supporter(session: Session, supporter_id: int) -> Supporter | None:
     )
 
 
-def _supporter_for(session: Session, metadata: dict[str, Any] | None, customer_id: str | None) -> Supporter | None:
-    """Our supporter for a Stripe object, locked: by the supporter id we put in metadata, else by customer."""
-    raw = (metadata or {}).get("supporter_id")
-    if raw is not None and str(raw).isdigit():
-        supporter = _lock_supporter(session, int(raw))
-        if supporter is not None:
-            return supporter
-    if customer_id:
-        found = session.scalar(select(Supporter.id).where(Supporter.stripe_customer_id == customer_id))
-        if found is not None:
-            return _lock_supporter(session, found)
-    return None
+def _subscription_owner(session: Session, subscription_id: str, opened_by: int | None) -> Supporter | None:
+    """Locked: the supporter whose membership the subscription is, else the one whose checkout (verified
+    with Stripe by the caller) opened it. Metadata or a shared customer alone never make one ours."""
+    owner_id = session.scalar(
+        select(Membership.supporter_id).where(Membership.stripe_subscription_id == subscription_id))
+    if owner_id is None and opened_by is not None:
+        owner_id = session.scalar(select(Checkout.supporter_id).where(Checkout.id == opened_by))
+    return _lock_supporter(session, owner_id) if owner_id is not None else None
 
 
 def _checkout_id(metadata: dict[str, Any] | None) -> int | None:
@@ -262,9 +351,11 @@ def record_payment(
     checkout: Checkout | None = None,
     membership: Membership | None = None,
     invoice_id: str | None = None,
+    dispute_status: str = "",
 ) -> tuple[Payment, bool]:
-    """One payment row per settled charge, with fee and net from its balance transaction. Idempotent:
-    returns the row and whether this call created it."""
+    """One payment row per settled charge, with fee and net from its balance transaction, and its dispute
+    as Stripe has it now (`dispute_status`: a dispute event that came first found no row to update).
+    Idempotent: returns the row and whether this call created it."""
     created = session.scalars(
         _insert(session)(Payment)
         .values(
@@ -282,8 +373,10 @@ def record_payment(
             currency=details.currency,
             settlement_currency=details.settlement_currency,
             exchange_rate=details.exchange_rate,
-            status=_payment_status(details.amount_minor, details.amount_refunded_minor, details.disputed),
+            status=_payment_status(details.amount_minor, details.amount_refunded_minor,
+                                   _counts_as_disputed(details.disputed, dispute_status)),
             refunded_minor=details.amount_refunded_minor,
+            dispute_status=dispute_status,
             paid_at=from_unix(details.created),
             created_at=utcnow(),
         )
@@ -301,6 +394,11 @@ def record_payment(
     return existing, False
 
 
+def _counts_as_disputed(charge_disputed: bool, dispute_status: str) -> bool:
+    """A charge stays `disputed` at Stripe after the newsroom wins; only an open or lost dispute counts."""
+    return charge_disputed and dispute_status not in ("won", "warning_closed")
+
+
 def _payment_status(amount: int, refunded: int, disputed: bool) -> PaymentStatus:
     if disputed:
         return PaymentStatus.DISPUTED
@@ -316,16 +414,17 @@ def sync_membership(session: Session, gateway: StripeGateway, subscription_id: s
     return apply_subscription(session, gateway.retrieve_subscription(subscription_id))
 
 
-def apply_subscription(session: Session, subscription: dict[str, Any],
-                       supporter: Supporter | None = None) -> Membership | None:
+def apply_subscription(session: Session, subscription: dict[str, Any], supporter: Supporter | None = None,
+                       opened_by: int | None = None) -> Membership | None:
     """Make our membership row match Stripe's subscription as read just now. None if it isn't ours.
 
-    `supporter`, when given, is the owner already locked by the caller."""
+    It is ours if we have its membership, or if `opened_by`, our checkout whose Checkout Session the caller
+    has seen open it at Stripe, is given. `supporter`, when given, is the owner already locked by the caller."""
+    subscription_id = str(subscription["id"])
     if supporter is None:
-        supporter = _supporter_for(session, subscription.get("metadata"), _id(subscription.get("customer")))
+        supporter = _subscription_owner(session, subscription_id, opened_by)
     if supporter is None:
         return None
-    subscription_id = str(subscription["id"])
     link_stripe_customer(session, supporter, _id(subscription.get("customer")))
     item = subscription["items"]["data"][0]
     price = item["price"]
@@ -340,7 +439,7 @@ def apply_subscription(session: Session, subscription: dict[str, Any],
     ).one_or_none()
     before: tuple[MembershipStatus, bool] | None = None
     if membership is None:
-        checkout = _checkout_for(session, subscription.get("metadata"))
+        checkout = session.get(Checkout, opened_by) if opened_by is not None else None
         membership = session.scalars(
             _insert(session)(Membership)
             .values(
@@ -455,18 +554,27 @@ class Handler:
 class CompletedCheckout:
     supporter_id: int  # whose checkout it is, read before asking Stripe
     outcome: CheckoutOutcome
+    dispute_status: str = ""  # the gift's charge's dispute, if it has one already
 
 
 def checkout_owner(session: Session, obj: dict[str, Any]) -> int | None:
-    """Whose checkout this is; None if it isn't one of ours (then Stripe needn't be asked)."""
+    """Whose checkout this is; None if it isn't one of ours (then Stripe needn't be asked): the checkout its
+    metadata names must be the one we opened this very session for."""
     checkout_id = _checkout_id(obj.get("metadata"))
-    if checkout_id is None:
+    if checkout_id is None or not obj.get("id"):
         return None
-    return session.scalar(select(Checkout.supporter_id).where(Checkout.id == checkout_id))
+    return session.scalar(select(Checkout.supporter_id)
+                          .where(Checkout.id == checkout_id, Checkout.stripe_session_id == str(obj["id"])))
 
 
 def fetch_checkout(gateway: StripeGateway, obj: dict[str, Any], supporter_id: int) -> CompletedCheckout:
-    return CompletedCheckout(supporter_id, gateway.checkout_outcome(obj["id"]))
+    outcome = gateway.checkout_outcome(obj["id"])
+    return CompletedCheckout(supporter_id, outcome, _dispute_status(gateway, outcome.charge))
+
+
+def _dispute_status(gateway: StripeGateway, charge: ChargeDetails | None) -> str:
+    """A disputed charge's dispute status, read as its payment is recorded (one more call, disputes only)."""
+    return gateway.charge_dispute_status(charge.charge_id) if charge is not None and charge.disputed else ""
 
 
 def apply_checkout_completed(session: Session, obj: dict[str, Any], completed: CompletedCheckout) -> None:
@@ -479,18 +587,20 @@ def apply_checkout_completed(session: Session, obj: dict[str, Any], completed: C
     checkout = session.get(Checkout, _checkout_id(stripe_session.get("metadata")), populate_existing=True)
     if supporter is None or checkout is None or checkout.supporter_id != supporter.id:
         return
-    if checkout.stripe_session_id not in (None, stripe_session["id"]):
+    if checkout.stripe_session_id != stripe_session["id"]:
         return  # not the session we opened for this checkout
     checkout.stripe_session_id = stripe_session["id"]
     link_stripe_customer(session, supporter, _id(stripe_session.get("customer")))
     if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
         return  # an asynchronous method is still settling; async_payment_succeeded follows
     if stripe_session.get("mode") == "subscription":
-        membership = apply_subscription(session, outcome.subscription, supporter) if outcome.subscription else None
+        membership = (apply_subscription(session, outcome.subscription, supporter, opened_by=checkout.id)
+                      if outcome.subscription else None)
         _complete_checkout(session, checkout, supporter, membership)
         return
     if outcome.charge is not None:
-        payment, _ = record_payment(session, supporter, outcome.charge, PaymentKind.GIFT, checkout=checkout)
+        payment, _ = record_payment(session, supporter, outcome.charge, PaymentKind.GIFT, checkout=checkout,
+                                    dispute_status=completed.dispute_status)
         _complete_checkout(session, checkout, supporter, paid_at=payment.paid_at)
 
 
@@ -515,56 +625,126 @@ def nothing_to_fetch(gateway: StripeGateway, obj: dict[str, Any], prepared: Any)
     return True
 
 
-def fetch_subscription(gateway: StripeGateway, obj: dict[str, Any], prepared: Any) -> dict[str, Any]:
-    return gateway.retrieve_subscription(obj["id"])
+@dataclass(frozen=True)
+class Ownership:
+    """Why a subscription is ours, decided from our rows before Stripe is asked: we have its membership, or
+    our checkout names it (the checkout id in its metadata); then that checkout's Checkout Session must
+    confirm, at Stripe, that it opened this subscription."""
+
+    subscription_id: str
+    membership_status: MembershipStatus | None  # None: no membership for it yet
+    checkout_id: int | None = None
+    session_id: str | None = None
+
+    @property
+    def in_good_standing(self) -> bool:
+        return self.membership_status in (MembershipStatus.ACTIVE, MembershipStatus.TRIALING)
 
 
-def apply_subscription_changed(session: Session, obj: dict[str, Any], subscription: dict[str, Any]) -> None:
-    apply_subscription(session, subscription)
+def subscription_ownership(session: Session, subscription_id: str | None, metadata: Any) -> Ownership | None:
+    """None when the subscription can't be ours: then no Stripe call is made for it."""
+    if not subscription_id:
+        return None
+    status = session.scalar(select(Membership.status).where(Membership.stripe_subscription_id == subscription_id))
+    if status is not None:
+        return Ownership(subscription_id, status)
+    checkout_id = _checkout_id(metadata if isinstance(metadata, dict) else None)
+    if checkout_id is None:
+        return None
+    row = session.execute(select(Checkout.stripe_session_id, Checkout.frequency)
+                          .where(Checkout.id == checkout_id)).first()
+    if row is None or not row.stripe_session_id or row.frequency is Frequency.ONCE:
+        return None
+    return Ownership(subscription_id, None, checkout_id, row.stripe_session_id)
+
+
+@dataclass(frozen=True)
+class OwnedSubscription:
+    subscription: dict[str, Any]  # as Stripe has it now
+    opened_by: int | None  # our checkout that opened it, when we have no membership for it yet
+
+
+def fetch_owned_subscription(gateway: StripeGateway, ownership: Ownership) -> OwnedSubscription | None:
+    """The subscription as Stripe has it now. One we have no membership for is read through the Checkout
+    Session our checkout opened, and only if that session did open it: None otherwise (not ours)."""
+    if ownership.session_id is None:
+        return OwnedSubscription(gateway.retrieve_subscription(ownership.subscription_id), None)
+    subscription = gateway.checkout_outcome(ownership.session_id).subscription
+    if subscription is None or subscription.get("id") != ownership.subscription_id:
+        return None
+    return OwnedSubscription(subscription, ownership.checkout_id)
+
+
+def subscription_claim(session: Session, obj: dict[str, Any]) -> Ownership | None:
+    return subscription_ownership(session, _id(obj.get("id")), obj.get("metadata"))
+
+
+def fetch_subscription(gateway: StripeGateway, obj: dict[str, Any], ownership: Ownership) -> OwnedSubscription | None:
+    return fetch_owned_subscription(gateway, ownership)
+
+
+def apply_subscription_changed(session: Session, obj: dict[str, Any], owned: OwnedSubscription) -> None:
+    apply_subscription(session, owned.subscription, opened_by=owned.opened_by)
 
 
 def _invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
+    """The subscription an invoice bills: `parent.subscription_details.subscription` today, a top-level
+    `subscription` in events rendered at API versions before 2025-03-31."""
     parent = invoice.get("parent") or {}
     details = parent.get("subscription_details") or {}
-    return _id(details.get("subscription"))
+    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
+
+
+def _invoice_subscription_metadata(invoice: dict[str, Any]) -> Any:
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or invoice.get("subscription_details") or {}
+    return details.get("metadata")
+
+
+def invoice_claim(session: Session, obj: dict[str, Any]) -> Ownership | None:
+    """Whether an invoice's subscription is ours, from the ids the event carries (in either API version's
+    shape); everything else is re-read from Stripe at our version."""
+    return subscription_ownership(session, _invoice_subscription_id(obj), _invoice_subscription_metadata(obj))
+
+
+def _reread_invoice(gateway: StripeGateway, obj: dict[str, Any], ownership: Ownership) -> dict[str, Any] | None:
+    """The invoice as Stripe has it now, at our API version; None if it doesn't bill the subscription named."""
+    invoice = gateway.retrieve_invoice(str(obj["id"]))
+    return invoice if _invoice_subscription_id(invoice) == ownership.subscription_id else None
 
 
 @dataclass(frozen=True)
 class PaidInvoice:
+    invoice: dict[str, Any]  # re-read from Stripe
     charge: ChargeDetails | None  # None if its charge has not succeeded (nothing to record yet)
-    subscription: dict[str, Any] | None  # read only when our membership is missing or not in good standing
+    subscription: OwnedSubscription | None  # read only when our membership is missing or not in good standing
+    dispute_status: str = ""
 
 
-@dataclass(frozen=True)
-class InvoiceState:
-    subscription_id: str
-    in_good_standing: bool  # our membership exists and is active or trialing
-
-
-def invoice_state(session: Session, obj: dict[str, Any]) -> InvoiceState | None:
-    subscription_id = _invoice_subscription_id(obj)
-    if not subscription_id or int(obj.get("amount_paid") or 0) <= 0:
-        return None
-    status = session.scalar(select(Membership.status).where(Membership.stripe_subscription_id == subscription_id))
-    return InvoiceState(subscription_id, status in (MembershipStatus.ACTIVE, MembershipStatus.TRIALING))
-
-
-def fetch_invoice_paid(gateway: StripeGateway, obj: dict[str, Any], state: InvoiceState) -> PaidInvoice:
+def fetch_invoice_paid(gateway: StripeGateway, obj: dict[str, Any], ownership: Ownership) -> PaidInvoice | None:
     subscription = None
-    if not state.in_good_standing:
+    if not ownership.in_good_standing:
         # Not seen yet (this invoice.paid came first) or in arrears until now: take it as Stripe has it.
-        subscription = gateway.retrieve_subscription(state.subscription_id)
-    intent_id = gateway.payment_intent_for_invoice(obj["id"])
+        subscription = fetch_owned_subscription(gateway, ownership)
+        if subscription is None:
+            return None  # our checkout did not open it: not ours
+    invoice = _reread_invoice(gateway, obj, ownership)
+    if invoice is None or invoice.get("status") != "paid" or int(invoice.get("amount_paid") or 0) <= 0:
+        return None
+    intent_id = gateway.payment_intent_for_invoice(str(invoice["id"]))
     if intent_id is None:
-        raise RuntimeError(f"Invoice {obj['id']} is paid but Stripe lists no payment for it yet.")
-    return PaidInvoice(gateway.charge_details(intent_id), subscription)
+        log.info("Invoice %s was paid with no PaymentIntent (out of band): no payment to record.", invoice["id"])
+        return None
+    charge = gateway.charge_details(intent_id)
+    return PaidInvoice(invoice, charge, subscription, _dispute_status(gateway, charge))
 
 
 def apply_invoice_paid(session: Session, obj: dict[str, Any], paid: PaidInvoice) -> None:
     """A membership invoice was paid (the first one or a renewal): record the payment."""
-    subscription_id = _invoice_subscription_id(obj)
+    invoice = paid.invoice
+    subscription_id = _invoice_subscription_id(invoice)
     if paid.subscription is not None:
-        membership = apply_subscription(session, paid.subscription)
+        membership = apply_subscription(session, paid.subscription.subscription, opened_by=paid.subscription.opened_by)
         if membership is None:
             return  # not ours
         supporter = session.get(Supporter, membership.supporter_id)  # locked by apply_subscription
@@ -577,25 +757,25 @@ def apply_invoice_paid(session: Session, obj: dict[str, Any], paid: PaidInvoice)
         membership = session.scalars(select(Membership).where(Membership.stripe_subscription_id == subscription_id)
                                      .execution_options(populate_existing=True)).one()
     assert supporter is not None
-    first = obj.get("billing_reason") == "subscription_create"
+    first = invoice.get("billing_reason") == "subscription_create"
     checkout = session.get(Checkout, membership.checkout_id) if first and membership.checkout_id else None
     payment, created = None, False
     if paid.charge is not None:
         payment, created = record_payment(session, supporter, paid.charge, PaymentKind.MEMBERSHIP,
-                                          membership=membership, invoice_id=obj["id"],
-                                          checkout=checkout)
+                                          membership=membership, invoice_id=str(invoice["id"]),
+                                          checkout=checkout, dispute_status=paid.dispute_status)
     if checkout is not None:
         _complete_checkout(session, checkout, supporter, membership)
-    elif payment is not None and created and obj.get("billing_reason") == "subscription_cycle":
+    elif payment is not None and created and invoice.get("billing_reason") == "subscription_cycle":
         emails.send_renewal_receipt_email(session, supporter, membership, payment)
 
 
-def invoice_subscription(session: Session, obj: dict[str, Any]) -> str | None:
-    return _invoice_subscription_id(obj)
-
-
-def fetch_invoice_subscription(gateway: StripeGateway, obj: dict[str, Any], subscription_id: str) -> dict[str, Any]:
-    return gateway.retrieve_subscription(subscription_id)
+def fetch_invoice_subscription(gateway: StripeGateway, obj: dict[str, Any],
+                               ownership: Ownership) -> OwnedSubscription | None:
+    owned = fetch_owned_subscription(gateway, ownership)
+    if owned is None or _reread_invoice(gateway, obj, ownership) is None:
+        return None
+    return owned
 
 
 def recorded_charge(session: Session, obj: dict[str, Any]) -> str | None:
@@ -606,26 +786,37 @@ def recorded_charge(session: Session, obj: dict[str, Any]) -> str | None:
     return charge_id
 
 
-def fetch_charge(gateway: StripeGateway, obj: dict[str, Any], charge_id: str) -> ChargeDetails:
-    return gateway.retrieve_charge(charge_id)
+@dataclass(frozen=True)
+class ChargeState:
+    details: ChargeDetails
+    dispute_status: str | None  # the dispute re-read from Stripe, when the event is about one
 
 
-def apply_charge(session: Session, obj: dict[str, Any], details: ChargeDetails) -> None:
-    """A refund or a dispute: the payment takes the charge's refunded amount and dispute as Stripe has them."""
+def fetch_charge(gateway: StripeGateway, obj: dict[str, Any], charge_id: str) -> ChargeState:
+    dispute = gateway.retrieve_dispute(str(obj["id"])) if obj.get("object") == "dispute" else None
+    return ChargeState(gateway.retrieve_charge(charge_id),
+                       str(dispute.get("status") or "") if dispute is not None else None)
+
+
+def apply_charge(session: Session, obj: dict[str, Any], state: ChargeState) -> None:
+    """A refund or a dispute: the payment takes the charge's refunded amount and dispute as Stripe has them.
+
+    A dispute event that comes before its payment is recorded finds no row and changes nothing: the
+    payment, when recorded, reads the dispute itself (`record_payment`'s `dispute_status`)."""
+    details = state.details
     payment = session.scalar(select(Payment).where(Payment.stripe_charge_id == details.charge_id)
                              .with_for_update().execution_options(populate_existing=True))
     if payment is None:
         return
     payment.refunded_minor = min(details.amount_refunded_minor, payment.amount_minor)
-    if obj.get("object") == "dispute":
-        payment.dispute_status = str(obj.get("status") or "")
-    # A charge stays `disputed` at Stripe after the newsroom wins; only an open or lost dispute counts.
-    disputed = details.disputed and payment.dispute_status not in ("won", "warning_closed")
+    if state.dispute_status is not None:
+        payment.dispute_status = state.dispute_status
+    disputed = _counts_as_disputed(details.disputed, payment.dispute_status)
     payment.status = _payment_status(payment.amount_minor, payment.refunded_minor, disputed)
 
 
 CHECKOUT_COMPLETED = Handler(checkout_owner, fetch_checkout, apply_checkout_completed)
-SUBSCRIPTION_CHANGED = Handler(always, fetch_subscription, apply_subscription_changed)
+SUBSCRIPTION_CHANGED = Handler(subscription_claim, fetch_subscription, apply_subscription_changed)
 CHARGE_CHANGED = Handler(recorded_charge, fetch_charge, apply_charge)
 
 HANDLERS: dict[str, Handler] = {
@@ -636,8 +827,8 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.created": SUBSCRIPTION_CHANGED,
     "customer.subscription.updated": SUBSCRIPTION_CHANGED,
     "customer.subscription.deleted": SUBSCRIPTION_CHANGED,
-    "invoice.paid": Handler(invoice_state, fetch_invoice_paid, apply_invoice_paid),
-    "invoice.payment_failed": Handler(invoice_subscription, fetch_invoice_subscription, apply_subscription_changed),
+    "invoice.paid": Handler(invoice_claim, fetch_invoice_paid, apply_invoice_paid),
+    "invoice.payment_failed": Handler(invoice_claim, fetch_invoice_subscription, apply_subscription_changed),
     "charge.refunded": CHARGE_CHANGED,
     "charge.dispute.created": CHARGE_CHANGED,
     "charge.dispute.closed": CHARGE_CHANGED,

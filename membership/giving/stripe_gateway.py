@@ -265,6 +265,15 @@ class StripeGateway:
         charge = self._call("get", f"/v1/charges/{charge_id}", {"expand": ["balance_transaction"]})
         return self._details_from_charge(str(charge.get("payment_intent") or ""), charge)
 
+    def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
+        return self._call("get", f"/v1/disputes/{dispute_id}")
+
+    def charge_dispute_status(self, charge_id: str) -> str:
+        """The status of a charge's latest dispute as Stripe has it now ("" if it has none)."""
+        disputes = self._call("get", "/v1/disputes", {"charge": charge_id, "limit": 1})
+        data = disputes.get("data") or []
+        return str(data[0].get("status") or "") if data else ""
+
     @staticmethod
     def _details_from_charge(payment_intent_id: str, charge: dict[str, Any]) -> ChargeDetails:
         txn = charge.get("balance_transaction")

@@ -308,9 +308,10 @@ def stripe_webhook() -> tuple[Response, int]:
         return jsonify(error=str(exc)), 400
     try:
         outcome = events.receive_event(current_session(), gateway(), event)
-    except Exception as exc:
+    except Exception:
+        # The detail is in the log and the stored event's last_error; Stripe (and anyone) sees nothing of it.
         db.session.rollback()
-        return jsonify(error="processing failed", event=event["id"], detail=type(exc).__name__), 500
+        return jsonify(error="processing failed", event=event["id"]), 500
     return jsonify(received=True, event=outcome.event_id, result=outcome.result), 200
 
 

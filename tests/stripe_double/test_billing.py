@@ -242,3 +242,24 @@ def test_demo_clock_puts_checkout_customers_on_one_shared_clock() -> None:
         srv.advance_clock(clock.id, clock.frozen_time + 32 * 86400)
         renewals = [i for i in srv.state.all("invoice") if i["billing_reason"] == "subscription_cycle"]
         assert len(renewals) == 2 and all(i["status"] == "paid" for i in renewals)
+
+
+def test_an_open_invoice_paid_out_of_band_or_by_card(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    clock, _, sub_id = _member_on_clock(sdk, srv, "4000000000000341")
+    sdk.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": START + 31 * DAY + 60})
+    failed = srv.state.events("invoice.payment_failed")[-1]["data"]["object"]
+    paid = sdk.v1.invoices.pay(failed["id"], params={"paid_out_of_band": True})
+    assert (paid.status, paid.amount_paid, paid.amount_remaining) == ("paid", 500, 0)
+    assert sdk.v1.invoice_payments.list(params={"invoice": failed["id"]}).data == []  # no PaymentIntent
+    assert [e["data"]["object"]["id"] for e in srv.state.events("invoice.paid")][-1] == failed["id"]
+    assert not [e for e in srv.state.events("invoice.payment_succeeded") if e["data"]["object"]["id"] == failed["id"]]
+    assert sdk.v1.subscriptions.retrieve(sub_id).status == "active"
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        sdk.v1.invoices.pay(failed["id"])
+    assert refused.value.code == "invoice_not_open"
+    # The next renewal fails again; paying it with the card on file (which fails later) is declined.
+    sdk.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": START + 62 * DAY + 60})
+    second = sdk.v1.invoices.retrieve(srv.state.events("invoice.payment_failed")[-1]["data"]["object"]["id"])
+    with pytest.raises(stripe.CardError):
+        sdk.v1.invoices.pay(second.id)
+    assert sdk.v1.invoices.retrieve(second.id).attempt_count == second.attempt_count + 1
