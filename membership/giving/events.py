@@ -40,7 +40,7 @@ from membership.giving.models import (
 from membership.giving.services import DUNNING_STATUSES, tier_for_amount
 from membership.giving.stripe_gateway import ChargeDetails, CheckoutOutcome, StripeGateway
 from membership.supporters.models import Supporter
-from membership.supporters.services import link_stripe_customer
+from membership.supporters.services import link_stripe_customer, record_consent
 
 log = logging.getLogger(__name__)
 
@@ -432,7 +432,20 @@ def _complete_checkout(session: Session, checkout: Checkout, supporter: Supporte
         return
     checkout.status = CheckoutStatus.COMPLETED
     checkout.completed_at = paid_at or utcnow()
+    _apply_give_form_consent(session, supporter, checkout)
     emails.send_thank_you_email(session, supporter, checkout, membership)
+
+
+def _apply_give_form_consent(session: Session, supporter: Supporter, checkout: Checkout) -> None:
+    """The give form's "email me news", now that the person who ticked it has paid.
+
+    A choice the supporter made after this checkout was started (at /account, say) stands: the form
+    ticked days ago in an unpaid tab, or by someone else typing their address, doesn't overrule it."""
+    if not checkout.email_consent or supporter.erased_at is not None:
+        return
+    if supporter.email_consent_at is not None and supporter.email_consent_at > checkout.created_at:
+        return
+    record_consent(session, supporter, True, source="give_form")
 
 
 # Handlers: one per event type, each a Stripe read (`fetch`) and the writes it leads to (`apply`) ----------

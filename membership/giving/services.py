@@ -30,7 +30,7 @@ from membership.giving.models import (
 )
 from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected, StripeUnavailable
 from membership.money import AmountLimits, format_money, format_recurring
-from membership.supporters.services import find_or_create_supporter, record_consent
+from membership.supporters.services import find_or_create_supporter
 
 
 class PaymentsUnavailable(RuntimeError):
@@ -179,12 +179,12 @@ def start_checkout(
 ) -> tuple[Checkout, str]:
     """Record a pending checkout for the reader and open a Stripe Checkout Session for it.
 
+    The reader's "email me news" is kept on the checkout, not the supporter: anyone can type any address,
+    so it counts only once the checkout is paid (see `giving.events`).
     Returns the checkout and the URL to send the reader to. If Stripe is unreachable the pending
     checkout stays recorded (so the attempt is not lost) and PaymentsUnavailable is raised.
     """
     supporter = find_or_create_supporter(session, choice.email, choice.name)
-    if choice.email_consent:
-        record_consent(session, supporter, True, source="give_form")
     fee_cover = fee_cover_for(rules[choice.currency], choice.amount_minor) if choice.cover_fees else 0
     checkout = Checkout(
         supporter=supporter,
@@ -195,6 +195,7 @@ def start_checkout(
         cover_fees=choice.cover_fees,
         message=choice.message.strip(),
         anonymous=choice.anonymous,
+        email_consent=choice.email_consent,
         source_url=choice.attribution.source_url,
         utm_source=choice.attribution.utm_source,
         utm_medium=choice.attribution.utm_medium,

@@ -267,7 +267,7 @@ def _form_data_from_checkout(checkout: Checkout) -> dict[str, object]:
         "message": checkout.message,
         "anonymous": checkout.anonymous,
         "cover_fees": checkout.cover_fees,
-        "email_consent": checkout.supporter.email_consent,
+        "email_consent": checkout.email_consent,
         "source": checkout.source_url,
         "utm_source": checkout.utm_source,
         "utm_medium": checkout.utm_medium,
