@@ -1,4 +1,5 @@
-"""The emails that follow a gift or membership through its life: thanks, receipts, dunning, cancellation.
+"""The emails that follow a gift or membership through its life: thanks, receipts, dunning, cancellation,
+resumption.
 
 Each function queues one message in the caller's transaction (see `membership.email`), so it is sent
 only if that transaction commits. They return whether a message was queued: nothing goes to a supporter
@@ -17,8 +18,8 @@ from sqlalchemy.orm import Session
 from membership.email import queue_email
 from membership.giving.models import Checkout, Membership, Payment
 from membership.money import format_money, format_recurring, to_major_text
+from membership.patrons import services as patron_services  # the module: patrons.services imports giving.events
 from membership.patrons.models import TokenPurpose
-from membership.patrons.services import issue_token
 from membership.supporters.models import Supporter
 
 # How long the payment-failed email's link keeps working (the reminder carries a fresh one).
@@ -44,7 +45,7 @@ def _membership_amount(membership: Membership) -> str:
 
 
 def _fix_card_url(session: Session, supporter: Supporter) -> str:
-    token = issue_token(session, supporter, TokenPurpose.FIX_CARD, FIX_CARD_LINK_LIFETIME)
+    token = patron_services.issue_token(session, supporter, TokenPurpose.FIX_CARD, FIX_CARD_LINK_LIFETIME)
     return _url(f"/account/fix-card/{token}")
 
 
@@ -126,6 +127,21 @@ def send_membership_cancelled_email(session: Session, supporter: Supporter, memb
         amount=_membership_amount(membership),
         ends_on=_day(membership.current_period_end),
         sign_in_url=_url("/account/sign-in"),
+    )
+    return True
+
+
+def send_membership_resumed_email(session: Session, supporter: Supporter, membership: Membership) -> bool:
+    """A cancellation was undone before the period ended: the membership renews as before."""
+    to = _recipient(supporter)
+    if to is None:
+        return False
+    queue_email(
+        session, "membership_resumed", to, supporter.id,
+        name=supporter.display_name,
+        amount=_membership_amount(membership),
+        renews_on=_day(membership.current_period_end),
+        account_url=_url("/account"),
     )
     return True
 

@@ -309,16 +309,32 @@ def _payment_status(amount: int, refunded: int, disputed: bool) -> PaymentStatus
     return PaymentStatus.PAID
 
 
+@dataclass(frozen=True)
+class SubscriptionRead:
+    """A subscription as Stripe returned it, and when we asked (just before the request left)."""
+
+    subscription: dict[str, Any]
+    read_at: datetime
+
+
+def read_subscription(gateway: StripeGateway, subscription_id: str) -> SubscriptionRead:
+    read_at = utcnow()
+    return SubscriptionRead(gateway.retrieve_subscription(subscription_id), read_at)
+
+
 def sync_membership(session: Session, gateway: StripeGateway, subscription_id: str) -> Membership | None:
     """Re-read a subscription from Stripe and make our membership match it (staff actions use this)."""
-    return apply_subscription(session, gateway.retrieve_subscription(subscription_id))
+    read = read_subscription(gateway, subscription_id)
+    return apply_subscription(session, read.subscription, read_at=read.read_at)
 
 
 def apply_subscription(session: Session, subscription: dict[str, Any],
-                       supporter: Supporter | None = None) -> Membership | None:
-    """Make our membership row match Stripe's subscription as read just now. None if it isn't ours.
+                       supporter: Supporter | None = None, *, read_at: datetime) -> Membership | None:
+    """Make our membership row match Stripe's subscription as read at `read_at`. None if it isn't ours.
 
-    `supporter`, when given, is the owner already locked by the caller."""
+    A read that began before the one whose state the row holds changes nothing: a webhook that asked Stripe
+    just before a patron's change, and writes just after the state that change returned was applied, would
+    otherwise put the old state back. `supporter`, when given, is the owner already locked by the caller."""
     if supporter is None:
         supporter = _supporter_for(session, subscription.get("metadata"), _id(subscription.get("customer")))
     if supporter is None:
@@ -364,6 +380,8 @@ def apply_subscription(session: Session, subscription: dict[str, Any],
                 select(Membership).where(Membership.stripe_subscription_id == subscription_id)
             ).one()
     else:
+        if membership.stripe_read_at is not None and read_at < membership.stripe_read_at:
+            return membership  # we hold a newer state than this read
         before = (membership.status, membership.cancel_at_period_end)
         if (amount, currency, interval) != (membership.amount_minor, membership.currency, membership.interval):
             checkout = session.get(Checkout, membership.checkout_id) if membership.checkout_id else None
@@ -387,6 +405,7 @@ def apply_subscription(session: Session, subscription: dict[str, Any],
         membership.card_last4 = str(card.get("last4") or "")
     membership.canceled_at = from_unix(subscription.get("canceled_at"))
     membership.ended_at = from_unix(subscription.get("ended_at"))
+    membership.stripe_read_at = read_at
     if before is not None:
         _announce_change(session, supporter, membership, *before)
     _follow_up_payment_failure(session, supporter, membership)
@@ -404,12 +423,15 @@ def _tier_id(session: Session, currency: str, interval: str, amount: int, checko
 
 def _announce_change(session: Session, supporter: Supporter, membership: Membership,
                      previous_status: MembershipStatus, previously_cancelling: bool) -> None:
-    """Email the patron when their membership ended, or was set to end at the end of its period."""
+    """Email the patron when their membership ended, was set to end at the end of its period, or was resumed
+    (so the last email they have never says it ends when it doesn't)."""
     if membership.status is MembershipStatus.CANCELED:
         if previous_status is not MembershipStatus.CANCELED:
             emails.send_membership_ended_email(session, supporter, membership)
     elif membership.cancel_at_period_end and not previously_cancelling:
         emails.send_membership_cancelled_email(session, supporter, membership)
+    elif previously_cancelling and not membership.cancel_at_period_end:
+        emails.send_membership_resumed_email(session, supporter, membership)
 
 
 def _follow_up_payment_failure(session: Session, supporter: Supporter, membership: Membership) -> None:
@@ -466,6 +488,7 @@ class Handler:
 class CompletedCheckout:
     supporter_id: int  # whose checkout it is, read before asking Stripe
     outcome: CheckoutOutcome
+    read_at: datetime  # when Stripe was asked
 
 
 def checkout_owner(session: Session, obj: dict[str, Any]) -> int | None:
@@ -477,7 +500,8 @@ def checkout_owner(session: Session, obj: dict[str, Any]) -> int | None:
 
 
 def fetch_checkout(gateway: StripeGateway, obj: dict[str, Any], supporter_id: int) -> CompletedCheckout:
-    return CompletedCheckout(supporter_id, gateway.checkout_outcome(obj["id"]))
+    read_at = utcnow()
+    return CompletedCheckout(supporter_id, gateway.checkout_outcome(obj["id"]), read_at)
 
 
 def apply_checkout_completed(session: Session, obj: dict[str, Any], completed: CompletedCheckout) -> None:
@@ -497,7 +521,8 @@ def apply_checkout_completed(session: Session, obj: dict[str, Any], completed: C
     if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
         return  # an asynchronous method is still settling; async_payment_succeeded follows
     if stripe_session.get("mode") == "subscription":
-        membership = apply_subscription(session, outcome.subscription, supporter) if outcome.subscription else None
+        membership = (apply_subscription(session, outcome.subscription, supporter, read_at=completed.read_at)
+                      if outcome.subscription else None)
         _complete_checkout(session, checkout, supporter, membership)
         return
     if outcome.charge is not None:
@@ -526,12 +551,12 @@ def nothing_to_fetch(gateway: StripeGateway, obj: dict[str, Any], prepared: Any)
     return True
 
 
-def fetch_subscription(gateway: StripeGateway, obj: dict[str, Any], prepared: Any) -> dict[str, Any]:
-    return gateway.retrieve_subscription(obj["id"])
+def fetch_subscription(gateway: StripeGateway, obj: dict[str, Any], prepared: Any) -> SubscriptionRead:
+    return read_subscription(gateway, obj["id"])
 
 
-def apply_subscription_changed(session: Session, obj: dict[str, Any], subscription: dict[str, Any]) -> None:
-    apply_subscription(session, subscription)
+def apply_subscription_changed(session: Session, obj: dict[str, Any], read: SubscriptionRead) -> None:
+    apply_subscription(session, read.subscription, read_at=read.read_at)
 
 
 def _invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
@@ -543,7 +568,7 @@ def _invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
 @dataclass(frozen=True)
 class PaidInvoice:
     charge: ChargeDetails | None  # None if its charge has not succeeded (nothing to record yet)
-    subscription: dict[str, Any] | None  # read only when our membership is missing or not in good standing
+    subscription: SubscriptionRead | None  # read only when our membership is missing or not in good standing
 
 
 @dataclass(frozen=True)
@@ -564,7 +589,7 @@ def fetch_invoice_paid(gateway: StripeGateway, obj: dict[str, Any], state: Invoi
     subscription = None
     if not state.in_good_standing:
         # Not seen yet (this invoice.paid came first) or in arrears until now: take it as Stripe has it.
-        subscription = gateway.retrieve_subscription(state.subscription_id)
+        subscription = read_subscription(gateway, state.subscription_id)
     intent_id = gateway.payment_intent_for_invoice(obj["id"])
     if intent_id is None:
         raise RuntimeError(f"Invoice {obj['id']} is paid but Stripe lists no payment for it yet.")
@@ -575,7 +600,7 @@ def apply_invoice_paid(session: Session, obj: dict[str, Any], paid: PaidInvoice)
     """A membership invoice was paid (the first one or a renewal): record the payment."""
     subscription_id = _invoice_subscription_id(obj)
     if paid.subscription is not None:
-        membership = apply_subscription(session, paid.subscription)
+        membership = apply_subscription(session, paid.subscription.subscription, read_at=paid.subscription.read_at)
         if membership is None:
             return  # not ours
         supporter = session.get(Supporter, membership.supporter_id)  # locked by apply_subscription
@@ -605,8 +630,8 @@ def invoice_subscription(session: Session, obj: dict[str, Any]) -> str | None:
     return _invoice_subscription_id(obj)
 
 
-def fetch_invoice_subscription(gateway: StripeGateway, obj: dict[str, Any], subscription_id: str) -> dict[str, Any]:
-    return gateway.retrieve_subscription(subscription_id)
+def fetch_invoice_subscription(gateway: StripeGateway, obj: dict[str, Any], subscription_id: str) -> SubscriptionRead:
+    return read_subscription(gateway, subscription_id)
 
 
 def recorded_charge(session: Session, obj: dict[str, Any]) -> str | None:

@@ -12,11 +12,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from membership.db import rows_affected, utcnow
+from membership.giving import events as giving_events  # the module, not its names: giving.emails imports us
 from membership.giving.models import Membership, MembershipStatus, Payment, PaymentStatus
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
 from membership.patrons.emails import send_sign_in_link
@@ -275,20 +277,26 @@ def _change_key(change: MembershipChange) -> str:
     return f"membership-change-{change.id}"
 
 
-def change_amount(session: Session, gateway: StripeGateway, supporter_id: int, amount_minor: int) -> Membership:
-    """Charge `amount_minor` per interval from the next renewal on (no charge now, no proration).
+def _apply_stripe_answer(session: Session, membership: Membership, change: Callable[[], dict[str, Any]]) -> None:
+    """Make the change at Stripe and apply the subscription it answers with to our row at once, so the page
+    that follows shows the new state. Its webhook confirms the same state later and changes nothing then."""
+    asked_at = utcnow()
+    try:
+        subscription = change()
+    except (StripeUnavailable, StripeRejected) as exc:
+        raise StripeChangeFailed(str(exc)) from exc
+    giving_events.apply_subscription(session, subscription, read_at=asked_at)
 
-    The customer.subscription.updated webhook then updates the membership row, as for every change.
-    """
+
+def change_amount(session: Session, gateway: StripeGateway, supporter_id: int, amount_minor: int) -> Membership:
+    """Charge `amount_minor` per interval from the next renewal on (no charge now, no proration)."""
     membership = current_membership(session, supporter_id)
     if membership is None or not amount_changeable(membership):
         raise NothingToChange("You have no active membership whose amount can change.")
     change = _record_change(session, membership, ChangeKind.AMOUNT,
                             old_amount_minor=membership.amount_minor, new_amount_minor=amount_minor)
-    try:
-        gateway.change_subscription_amount(membership.stripe_subscription_id, amount_minor, _change_key(change))
-    except (StripeUnavailable, StripeRejected) as exc:
-        raise StripeChangeFailed(str(exc)) from exc
+    _apply_stripe_answer(session, membership, lambda: gateway.change_subscription_amount(
+        membership.stripe_subscription_id, amount_minor, _change_key(change)))
     return membership
 
 
@@ -303,11 +311,8 @@ def cancel_membership(session: Session, gateway: StripeGateway, supporter_id: in
     membership.cancel_reason = reason
     membership.cancel_comment = comment
     session.flush()
-    try:
-        gateway.set_cancel_at_period_end(membership.stripe_subscription_id, True, _change_key(change),
-                                         feedback=reason, comment=comment)
-    except (StripeUnavailable, StripeRejected) as exc:
-        raise StripeChangeFailed(str(exc)) from exc
+    _apply_stripe_answer(session, membership, lambda: gateway.set_cancel_at_period_end(
+        membership.stripe_subscription_id, True, _change_key(change), feedback=reason, comment=comment))
     return membership
 
 
@@ -321,10 +326,8 @@ def resume_membership(session: Session, gateway: StripeGateway, supporter_id: in
     membership.cancel_reason = ""
     membership.cancel_comment = ""
     session.flush()
-    try:
-        gateway.set_cancel_at_period_end(membership.stripe_subscription_id, False, _change_key(change))
-    except (StripeUnavailable, StripeRejected) as exc:
-        raise StripeChangeFailed(str(exc)) from exc
+    _apply_stripe_answer(session, membership, lambda: gateway.set_cancel_at_period_end(
+        membership.stripe_subscription_id, False, _change_key(change)))
     return membership
 
 
