@@ -30,7 +30,8 @@ from membership.giving.models import (
 )
 from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected, StripeUnavailable
 from membership.money import AmountLimits, format_money, format_recurring
-from membership.supporters.services import find_or_create_supporter
+from membership.supporters.models import Supporter
+from membership.supporters.services import find_or_create_supporter, normalise_email
 
 
 class PaymentsUnavailable(RuntimeError):
@@ -166,6 +167,22 @@ def product_name(newsroom: str, frequency: Frequency, amount_minor: int, fee_cov
 
 
 # Checkout -------------------------------------------------------------------------------------------
+
+# Memberships that are over: Stripe will never charge them again.
+ENDED_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.INCOMPLETE_EXPIRED)
+
+
+def has_running_membership(session: Session, email: str) -> bool:
+    """Whether the supporter with this address has a membership that hasn't ended (a new one would be a second).
+
+    Says nothing else about it: whoever asks may only have typed the address."""
+    supporter_id = session.scalar(select(Supporter.id).where(Supporter.email == normalise_email(email)))
+    if supporter_id is None:
+        return False
+    return session.scalar(
+        select(Membership.id)
+        .where(Membership.supporter_id == supporter_id, Membership.status.not_in(ENDED_STATUSES)).limit(1)
+    ) is not None
 
 
 def start_checkout(

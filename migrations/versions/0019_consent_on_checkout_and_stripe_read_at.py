@@ -1,5 +1,7 @@
-"""checkouts.email_consent and memberships.stripe_read_at: the give form's consent waits for the payment,
-and a membership keeps when its Stripe state was read, so an older read never overwrites a newer one
+"""checkouts.email_consent (give-form consent waits for the payment), memberships.stripe_read_at (no stale overwrite)
+
+The give form's consent is kept with the checkout and recorded when it completes; a membership keeps when
+its Stripe state was read, so an older read never overwrites a newer one.
 
 Revision ID: 0019_consent_on_checkout_and_stripe_read_at
 Revises: 0013_export_jobs
