@@ -3,7 +3,7 @@
 The give form's consent is kept with the checkout and recorded when it completes; a membership keeps when
 its Stripe state was read, so an older read never overwrites a newer one.
 
-Revision ID: 0019_consent_on_checkout_and_stripe_read_at
+Revision ID: 0019_checkout_consent_read_at
 Revises: 0013_export_jobs
 Create Date: 2026-12-03 09:10:00.000000
 
@@ -14,7 +14,7 @@ from membership.db import UTCDateTime
 
 
 # revision identifiers, used by Alembic.
-revision = '0019_consent_on_checkout_and_stripe_read_at'
+revision = '0019_checkout_consent_read_at'
 down_revision = '0013_export_jobs'
 branch_labels = None
 depends_on = None
