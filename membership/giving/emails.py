@@ -1,4 +1,5 @@
-"""The emails that follow a gift or membership through its life: thanks, receipts, dunning, cancellation.
+"""The emails that follow a gift or membership through its life: thanks, receipts, dunning, cancellation,
+resumption.
 
 Each function queues one message in the caller's transaction (see `membership.email`), so it is sent
 only if that transaction commits. They return whether a message was queued: nothing goes to a supporter
@@ -130,6 +131,21 @@ def send_membership_cancelled_email(session: Session, supporter: Supporter, memb
         amount=_membership_amount(membership),
         ends_on=_day(membership.current_period_end),
         sign_in_url=_url("/account/sign-in"),
+    )
+    return True
+
+
+def send_membership_resumed_email(session: Session, supporter: Supporter, membership: Membership) -> bool:
+    """A cancellation was undone before the period ended: the membership renews as before."""
+    to = _recipient(supporter)
+    if to is None:
+        return False
+    queue_email(
+        session, "membership_resumed", to, supporter.id,
+        name=supporter.display_name,
+        amount=_membership_amount(membership),
+        renews_on=_day(membership.current_period_end),
+        account_url=_url("/account"),
     )
     return True
 

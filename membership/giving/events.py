@@ -40,7 +40,7 @@ from membership.giving.models import (
 from membership.giving.services import DUNNING_STATUSES, tier_for_amount
 from membership.giving.stripe_gateway import API_VERSION, ChargeDetails, CheckoutOutcome, StripeGateway
 from membership.supporters.models import Supporter
-from membership.supporters.services import link_stripe_customer
+from membership.supporters.services import link_stripe_customer, record_consent
 
 log = logging.getLogger(__name__)
 
@@ -409,17 +409,34 @@ def _payment_status(amount: int, refunded: int, disputed: bool) -> PaymentStatus
     return PaymentStatus.PAID
 
 
+@dataclass(frozen=True)
+class SubscriptionRead:
+    """A subscription as Stripe returned it, and when we asked (just before the request left)."""
+
+    subscription: dict[str, Any]
+    read_at: datetime
+
+
+def read_subscription(gateway: StripeGateway, subscription_id: str) -> SubscriptionRead:
+    read_at = utcnow()
+    return SubscriptionRead(gateway.retrieve_subscription(subscription_id), read_at)
+
+
 def sync_membership(session: Session, gateway: StripeGateway, subscription_id: str) -> Membership | None:
     """Re-read a subscription from Stripe and make our membership match it (staff actions use this)."""
-    return apply_subscription(session, gateway.retrieve_subscription(subscription_id))
+    read = read_subscription(gateway, subscription_id)
+    return apply_subscription(session, read.subscription, read_at=read.read_at)
 
 
 def apply_subscription(session: Session, subscription: dict[str, Any], supporter: Supporter | None = None,
-                       opened_by: int | None = None) -> Membership | None:
-    """Make our membership row match Stripe's subscription as read just now. None if it isn't ours.
+                       opened_by: int | None = None, *, read_at: datetime) -> Membership | None:
+    """Make our membership row match Stripe's subscription as read at `read_at`. None if it isn't ours.
 
     It is ours if we have its membership, or if `opened_by`, our checkout whose Checkout Session the caller
-    has seen open it at Stripe, is given. `supporter`, when given, is the owner already locked by the caller."""
+    has seen open it at Stripe, is given. A read that began before the one whose state the row holds changes
+    nothing: a webhook that asked Stripe just before a patron's change, and writes just after the state that
+    change returned was applied, would otherwise put the old state back. `supporter`, when given, is the
+    owner already locked by the caller."""
     subscription_id = str(subscription["id"])
     if supporter is None:
         supporter = _subscription_owner(session, subscription_id, opened_by)
@@ -465,6 +482,8 @@ def apply_subscription(session: Session, subscription: dict[str, Any], supporter
                 select(Membership).where(Membership.stripe_subscription_id == subscription_id)
             ).one()
     else:
+        if membership.stripe_read_at is not None and read_at < membership.stripe_read_at:
+            return membership  # we hold a newer state than this read
         before = (membership.status, membership.cancel_at_period_end)
         if (amount, currency, interval) != (membership.amount_minor, membership.currency, membership.interval):
             checkout = session.get(Checkout, membership.checkout_id) if membership.checkout_id else None
@@ -488,6 +507,7 @@ def apply_subscription(session: Session, subscription: dict[str, Any], supporter
         membership.card_last4 = str(card.get("last4") or "")
     membership.canceled_at = from_unix(subscription.get("canceled_at"))
     membership.ended_at = from_unix(subscription.get("ended_at"))
+    membership.stripe_read_at = read_at
     if before is not None:
         _announce_change(session, supporter, membership, *before)
     _follow_up_payment_failure(session, supporter, membership)
@@ -505,12 +525,15 @@ def _tier_id(session: Session, currency: str, interval: str, amount: int, checko
 
 def _announce_change(session: Session, supporter: Supporter, membership: Membership,
                      previous_status: MembershipStatus, previously_cancelling: bool) -> None:
-    """Email the patron when their membership ended, or was set to end at the end of its period."""
+    """Email the patron when their membership ended, was set to end at the end of its period, or was resumed
+    (so the last email they have never says it ends when it doesn't)."""
     if membership.status is MembershipStatus.CANCELED:
         if previous_status is not MembershipStatus.CANCELED:
             emails.send_membership_ended_email(session, supporter, membership)
     elif membership.cancel_at_period_end and not previously_cancelling:
         emails.send_membership_cancelled_email(session, supporter, membership)
+    elif previously_cancelling and not membership.cancel_at_period_end:
+        emails.send_membership_resumed_email(session, supporter, membership)
 
 
 def _follow_up_payment_failure(session: Session, supporter: Supporter, membership: Membership) -> None:
@@ -533,7 +556,20 @@ def _complete_checkout(session: Session, checkout: Checkout, supporter: Supporte
         return
     checkout.status = CheckoutStatus.COMPLETED
     checkout.completed_at = paid_at or utcnow()
+    _apply_give_form_consent(session, supporter, checkout)
     emails.send_thank_you_email(session, supporter, checkout, membership)
+
+
+def _apply_give_form_consent(session: Session, supporter: Supporter, checkout: Checkout) -> None:
+    """The give form's "email me news", now that the person who ticked it has paid.
+
+    A choice the supporter made after this checkout was started (at /account, say) stands: the form
+    ticked days ago in an unpaid tab, or by someone else typing their address, doesn't overrule it."""
+    if not checkout.email_consent or supporter.erased_at is not None:
+        return
+    if supporter.email_consent_at is not None and supporter.email_consent_at > checkout.created_at:
+        return
+    record_consent(session, supporter, True, source="give_form")
 
 
 # Handlers: one per event type, each a Stripe read (`fetch`) and the writes it leads to (`apply`) ----------
@@ -554,6 +590,7 @@ class Handler:
 class CompletedCheckout:
     supporter_id: int  # whose checkout it is, read before asking Stripe
     outcome: CheckoutOutcome
+    read_at: datetime  # when Stripe was asked
     dispute_status: str = ""  # the gift's charge's dispute, if it has one already
 
 
@@ -568,8 +605,9 @@ def checkout_owner(session: Session, obj: dict[str, Any]) -> int | None:
 
 
 def fetch_checkout(gateway: StripeGateway, obj: dict[str, Any], supporter_id: int) -> CompletedCheckout:
+    read_at = utcnow()
     outcome = gateway.checkout_outcome(obj["id"])
-    return CompletedCheckout(supporter_id, outcome, _dispute_status(gateway, outcome.charge))
+    return CompletedCheckout(supporter_id, outcome, read_at, _dispute_status(gateway, outcome.charge))
 
 
 def _dispute_status(gateway: StripeGateway, charge: ChargeDetails | None) -> str:
@@ -594,7 +632,8 @@ def apply_checkout_completed(session: Session, obj: dict[str, Any], completed: C
     if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
         return  # an asynchronous method is still settling; async_payment_succeeded follows
     if stripe_session.get("mode") == "subscription":
-        membership = (apply_subscription(session, outcome.subscription, supporter, opened_by=checkout.id)
+        membership = (apply_subscription(session, outcome.subscription, supporter, opened_by=checkout.id,
+                                         read_at=completed.read_at)
                       if outcome.subscription else None)
         _complete_checkout(session, checkout, supporter, membership)
         return
@@ -662,17 +701,19 @@ def subscription_ownership(session: Session, subscription_id: str | None, metada
 class OwnedSubscription:
     subscription: dict[str, Any]  # as Stripe has it now
     opened_by: int | None  # our checkout that opened it, when we have no membership for it yet
+    read_at: datetime  # when Stripe was asked
 
 
 def fetch_owned_subscription(gateway: StripeGateway, ownership: Ownership) -> OwnedSubscription | None:
     """The subscription as Stripe has it now. One we have no membership for is read through the Checkout
     Session our checkout opened, and only if that session did open it: None otherwise (not ours)."""
+    read_at = utcnow()
     if ownership.session_id is None:
-        return OwnedSubscription(gateway.retrieve_subscription(ownership.subscription_id), None)
+        return OwnedSubscription(gateway.retrieve_subscription(ownership.subscription_id), None, read_at)
     subscription = gateway.checkout_outcome(ownership.session_id).subscription
     if subscription is None or subscription.get("id") != ownership.subscription_id:
         return None
-    return OwnedSubscription(subscription, ownership.checkout_id)
+    return OwnedSubscription(subscription, ownership.checkout_id, read_at)
 
 
 def subscription_claim(session: Session, obj: dict[str, Any]) -> Ownership | None:
@@ -684,7 +725,7 @@ def fetch_subscription(gateway: StripeGateway, obj: dict[str, Any], ownership: O
 
 
 def apply_subscription_changed(session: Session, obj: dict[str, Any], owned: OwnedSubscription) -> None:
-    apply_subscription(session, owned.subscription, opened_by=owned.opened_by)
+    apply_subscription(session, owned.subscription, opened_by=owned.opened_by, read_at=owned.read_at)
 
 
 def _invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
@@ -744,7 +785,8 @@ def apply_invoice_paid(session: Session, obj: dict[str, Any], paid: PaidInvoice)
     invoice = paid.invoice
     subscription_id = _invoice_subscription_id(invoice)
     if paid.subscription is not None:
-        membership = apply_subscription(session, paid.subscription.subscription, opened_by=paid.subscription.opened_by)
+        membership = apply_subscription(session, paid.subscription.subscription, opened_by=paid.subscription.opened_by,
+                                        read_at=paid.subscription.read_at)
         if membership is None:
             return  # not ours
         supporter = session.get(Supporter, membership.supporter_id)  # locked by apply_subscription

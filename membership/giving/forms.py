@@ -56,6 +56,8 @@ class GiveForm(FlaskForm):
     utm_campaign = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
     utm_term = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
     utm_content = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    # "1" once the reader, told this address already has a running membership, chose to add another.
+    second_membership = HiddenField(validators=[Optional(), Length(max=1)])
 
     def __init__(self, currency_rules: Mapping[str, CurrencyRules], *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

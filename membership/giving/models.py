@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -176,6 +177,8 @@ class Checkout(Base):
     cover_fees: Mapped[bool] = mapped_column(Boolean, default=False)
     message: Mapped[str] = mapped_column(Text, default="")
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "Email me news" as ticked on the give form: applied to the supporter only when the checkout completes.
+    email_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     source_url: Mapped[str] = mapped_column(String(2048), default="")
     utm_source: Mapped[str] = mapped_column(String(200), default="")
     utm_medium: Mapped[str] = mapped_column(String(200), default="")
@@ -242,6 +245,8 @@ class Membership(Base):
     dunning_emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     dunning_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # When the Stripe state last applied was asked for: a read that began earlier never overwrites it.
+    stripe_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     supporter: Mapped[Supporter] = relationship()
     tier: Mapped[Tier | None] = relationship()

@@ -36,7 +36,8 @@ from membership.money import (
     format_money,
     round_up_to_charge_step,
 )
-from membership.supporters.services import find_or_create_supporter, record_consent
+from membership.supporters.models import Supporter
+from membership.supporters.services import find_or_create_supporter, normalise_email
 
 
 class PaymentsUnavailable(RuntimeError):
@@ -189,6 +190,22 @@ def product_name(newsroom: str, frequency: Frequency, amount_minor: int, fee_cov
 
 # Checkout -------------------------------------------------------------------------------------------
 
+# Memberships that are over: Stripe will never charge them again.
+ENDED_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.INCOMPLETE_EXPIRED)
+
+
+def has_running_membership(session: Session, email: str) -> bool:
+    """Whether the supporter with this address has a membership that hasn't ended (a new one would be a second).
+
+    Says nothing else about it: whoever asks may only have typed the address."""
+    supporter_id = session.scalar(select(Supporter.id).where(Supporter.email == normalise_email(email)))
+    if supporter_id is None:
+        return False
+    return session.scalar(
+        select(Membership.id)
+        .where(Membership.supporter_id == supporter_id, Membership.status.not_in(ENDED_STATUSES)).limit(1)
+    ) is not None
+
 
 def start_checkout(
     session: Session,
@@ -201,12 +218,12 @@ def start_checkout(
 ) -> tuple[Checkout, str]:
     """Record a pending checkout for the reader and open a Stripe Checkout Session for it.
 
+    The reader's "email me news" is kept on the checkout, not the supporter: anyone can type any address,
+    so it counts only once the checkout is paid (see `giving.events`).
     Returns the checkout and the URL to send the reader to. If Stripe is unreachable the pending
     checkout stays recorded (so the attempt is not lost) and PaymentsUnavailable is raised.
     """
     supporter = find_or_create_supporter(session, choice.email, choice.name)
-    if choice.email_consent:
-        record_consent(session, supporter, True, source="give_form")
     fee_cover = fee_cover_for(rules[choice.currency], choice.amount_minor) if choice.cover_fees else 0
     checkout = Checkout(
         supporter=supporter,
@@ -217,6 +234,7 @@ def start_checkout(
         cover_fees=choice.cover_fees,
         message=choice.message.strip(),
         anonymous=choice.anonymous,
+        email_consent=choice.email_consent,
         source_url=choice.attribution.source_url,
         utm_source=choice.attribution.utm_source,
         utm_medium=choice.attribution.utm_medium,

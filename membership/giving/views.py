@@ -40,6 +40,9 @@ ATTRIBUTION_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "u
 FREQUENCY_ALIASES = {"once": "once", "one-time": "once", "onetime": "once", "monthly": "monthly",
                      "month": "monthly", "yearly": "yearly", "year": "yearly", "annual": "yearly"}
 CANCEL_TOKEN_MAX_AGE = 7 * 24 * 3600
+# The give form's fields the "add a second membership" button sends again, as the reader filled them in.
+RESENT_FIELDS = ("frequency", "currency", "preset", "amount", "email", "name", "message", "anonymous", "cover_fees",
+                 "email_consent", "source", *ATTRIBUTION_FIELDS)
 
 
 def _cancel_serializer() -> URLSafeTimedSerializer:
@@ -224,6 +227,10 @@ def give() -> ResponseReturnValue:
             **{name: (getattr(form, name).data or "").strip() for name in ATTRIBUTION_FIELDS},
         ),
     )
+    if (choice.frequency is not Frequency.ONCE and form.second_membership.data != "1"
+            and services.has_running_membership(current_session(), choice.email)):
+        # Ask before opening a second subscription nobody meant to have (and that /account must then show).
+        return render_template("giving/already_member.html", form=form, resent=RESENT_FIELDS)
     public_url = current_app.config["PUBLIC_URL"]
     serializer = _cancel_serializer()
     try:
@@ -286,7 +293,7 @@ def _form_data_from_checkout(checkout: Checkout) -> dict[str, object]:
         "message": checkout.message,
         "anonymous": checkout.anonymous,
         "cover_fees": checkout.cover_fees,
-        "email_consent": checkout.supporter.email_consent,
+        "email_consent": checkout.email_consent,
         "source": checkout.source_url,
         "utm_source": checkout.utm_source,
         "utm_medium": checkout.utm_medium,

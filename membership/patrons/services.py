@@ -10,12 +10,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from membership.db import utcnow
+from membership.giving import events as giving_events  # the module, not its names: giving.emails imports us
 from membership.giving.models import Membership, MembershipStatus, Payment, PaymentStatus
+from membership.giving.services import ENDED_STATUSES as ENDED_STATUSES  # staff read it from here too
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
 from membership.patrons.emails import send_sign_in_link
 from membership.patrons.models import ChangeKind, MembershipChange
@@ -96,9 +99,6 @@ def request_sign_in_link(session: Session, email: str, ip: str, limits: SignInLi
 
 # The account ----------------------------------------------------------------------------------------
 
-# Memberships that are over: Stripe will never charge them again.
-ENDED_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.INCOMPLETE_EXPIRED)
-
 
 @dataclass(frozen=True)
 class YearTotal:
@@ -110,20 +110,36 @@ class YearTotal:
 @dataclass(frozen=True)
 class AccountOverview:
     supporter: Supporter
-    membership: Membership | None  # the one that is still running, if any
+    memberships: list[Membership]  # every one still running, newest first: each is charged on its own
     last_ended: Membership | None  # the most recent one that ended, when none is running
     patron: bool
     payments: list[Payment]
     yearly_totals: list[YearTotal]
 
 
+def _running(supporter_id: int) -> Select[Membership]:
+    return (select(Membership)
+            .where(Membership.supporter_id == supporter_id, Membership.status.not_in(ENDED_STATUSES))
+            .order_by(Membership.id.desc()))
+
+
 def current_membership(session: Session, supporter_id: int) -> Membership | None:
     """The supporter's newest membership that hasn't ended (it may be past due or cancelling)."""
+    return session.scalar(_running(supporter_id).limit(1))
+
+
+def running_memberships(session: Session, supporter_id: int) -> list[Membership]:
+    """Every membership of the supporter that hasn't ended, newest first."""
+    return list(session.scalars(_running(supporter_id)))
+
+
+def own_membership(session: Session, supporter_id: int, membership_id: int | None) -> Membership | None:
+    """The membership a patron's action targets: theirs with this id (None if it isn't theirs), or, with no
+    id, their newest running one."""
+    if membership_id is None:
+        return current_membership(session, supporter_id)
     return session.scalar(
-        select(Membership)
-        .where(Membership.supporter_id == supporter_id, Membership.status.not_in(ENDED_STATUSES))
-        .order_by(Membership.id.desc())
-        .limit(1)
+        select(Membership).where(Membership.id == membership_id, Membership.supporter_id == supporter_id)
     )
 
 
@@ -148,9 +164,9 @@ def account_overview(session: Session, supporter_id: int, grace: timedelta) -> A
     supporter = session.get(Supporter, supporter_id)
     if supporter is None:
         raise LookupError(f"No supporter {supporter_id}.")
-    membership = current_membership(session, supporter_id)
+    memberships = running_memberships(session, supporter_id)
     last_ended = None
-    if membership is None:
+    if not memberships:
         last_ended = session.scalar(
             select(Membership).where(Membership.supporter_id == supporter_id, Membership.status.in_(ENDED_STATUSES))
             .order_by(Membership.id.desc()).limit(1)
@@ -160,7 +176,7 @@ def account_overview(session: Session, supporter_id: int, grace: timedelta) -> A
     ))
     return AccountOverview(
         supporter=supporter,
-        membership=membership,
+        memberships=memberships,
         last_ended=last_ended,
         patron=is_patron(session, supporter_id, grace),
         payments=payments,
@@ -222,27 +238,36 @@ def _change_key(change: MembershipChange) -> str:
     return f"membership-change-{change.id}"
 
 
-def change_amount(session: Session, gateway: StripeGateway, supporter_id: int, amount_minor: int) -> Membership:
+def _apply_stripe_answer(session: Session, membership: Membership, change: Callable[[], dict[str, Any]]) -> None:
+    """Make the change at Stripe and apply the subscription it answers with to our row at once, so the page
+    that follows shows the new state. Its webhook confirms the same state later and changes nothing then."""
+    asked_at = utcnow()
+    try:
+        subscription = change()
+    except (StripeUnavailable, StripeRejected) as exc:
+        raise StripeChangeFailed(str(exc)) from exc
+    giving_events.apply_subscription(session, subscription, read_at=asked_at)
+
+
+def change_amount(session: Session, gateway: StripeGateway, supporter_id: int, amount_minor: int,
+                  membership_id: int | None = None) -> Membership:
     """Charge `amount_minor` per interval from the next renewal on (no charge now, no proration).
 
-    The customer.subscription.updated webhook then updates the membership row, as for every change.
-    """
-    membership = current_membership(session, supporter_id)
+    `membership_id` picks one of the patron's memberships (see `own_membership`)."""
+    membership = own_membership(session, supporter_id, membership_id)
     if membership is None or not amount_changeable(membership):
         raise NothingToChange("You have no active membership whose amount can change.")
     change = _record_change(session, membership, ChangeKind.AMOUNT,
                             old_amount_minor=membership.amount_minor, new_amount_minor=amount_minor)
-    try:
-        gateway.change_subscription_amount(membership.stripe_subscription_id, amount_minor, _change_key(change))
-    except (StripeUnavailable, StripeRejected) as exc:
-        raise StripeChangeFailed(str(exc)) from exc
+    _apply_stripe_answer(session, membership, lambda: gateway.change_subscription_amount(
+        membership.stripe_subscription_id, amount_minor, _change_key(change)))
     return membership
 
 
 def cancel_membership(session: Session, gateway: StripeGateway, supporter_id: int,
-                      reason: str = "", comment: str = "") -> Membership:
+                      reason: str = "", comment: str = "", membership_id: int | None = None) -> Membership:
     """Cancel at the end of the paid period, keeping the patron's reason (Stripe's feedback code) for churn reports."""
-    membership = current_membership(session, supporter_id)
+    membership = own_membership(session, supporter_id, membership_id)
     if membership is None or not cancellable(membership):
         raise NothingToChange("You have no membership that can be cancelled.")
     comment = comment.strip()
@@ -250,17 +275,15 @@ def cancel_membership(session: Session, gateway: StripeGateway, supporter_id: in
     membership.cancel_reason = reason
     membership.cancel_comment = comment
     session.flush()
-    try:
-        gateway.set_cancel_at_period_end(membership.stripe_subscription_id, True, _change_key(change),
-                                         feedback=reason, comment=comment)
-    except (StripeUnavailable, StripeRejected) as exc:
-        raise StripeChangeFailed(str(exc)) from exc
+    _apply_stripe_answer(session, membership, lambda: gateway.set_cancel_at_period_end(
+        membership.stripe_subscription_id, True, _change_key(change), feedback=reason, comment=comment))
     return membership
 
 
-def resume_membership(session: Session, gateway: StripeGateway, supporter_id: int) -> Membership:
+def resume_membership(session: Session, gateway: StripeGateway, supporter_id: int,
+                      membership_id: int | None = None) -> Membership:
     """Undo a cancellation before the period ends: the membership renews as before."""
-    membership = current_membership(session, supporter_id)
+    membership = own_membership(session, supporter_id, membership_id)
     if membership is None or not resumable(membership):
         raise NothingToChange("You have no cancelled membership that can be resumed.")
     change = _record_change(session, membership, ChangeKind.RESUME)
@@ -268,10 +291,8 @@ def resume_membership(session: Session, gateway: StripeGateway, supporter_id: in
     membership.cancel_reason = ""
     membership.cancel_comment = ""
     session.flush()
-    try:
-        gateway.set_cancel_at_period_end(membership.stripe_subscription_id, False, _change_key(change))
-    except (StripeUnavailable, StripeRejected) as exc:
-        raise StripeChangeFailed(str(exc)) from exc
+    _apply_stripe_answer(session, membership, lambda: gateway.set_cancel_at_period_end(
+        membership.stripe_subscription_id, False, _change_key(change)))
     return membership
 
 

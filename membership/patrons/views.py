@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from membership.config import patron_grace
 from membership.db import current_session, db
+from membership.giving.models import Membership
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import gateway
 from membership.money import format_recurring, to_major_text
@@ -178,13 +179,12 @@ def account() -> str:
     return render_template(
         "patrons/account.html",
         overview=overview,
-        membership=overview.membership,
         consent_form=ConsentForm(formdata=None, data={"email_consent": supporter.email_consent}),
         ballot_emails_form=BallotEmailsForm(formdata=None, data={"ballot_emails": supporter.ballot_emails}),
         wall_form=WallForm(formdata=None, data={"on_wall": on_wall}) if on_wall is not None else None,
-        can_change_amount=services.amount_changeable(overview.membership),
-        can_cancel=services.cancellable(overview.membership),
-        can_resume=services.resumable(overview.membership),
+        can_change_amount=services.amount_changeable,
+        can_cancel=services.cancellable,
+        can_resume=services.resumable,
         membership_words=MEMBERSHIP_STATUS_WORDS,
         payment_words=PAYMENT_STATUS_WORDS,
         kind_words=PAYMENT_KIND_WORDS,
@@ -240,10 +240,20 @@ def portal() -> ResponseReturnValue:
     return redirect(url, code=303)
 
 
+def _own_membership(membership_id: int | None) -> Membership | None:
+    """The membership an action targets: the patron's own with this id (404 for anyone else's), or, with no id
+    in the path, their newest running one."""
+    membership = services.own_membership(current_session(), signed_in_supporter().id, membership_id)
+    if membership_id is not None and membership is None:
+        abort(404)
+    return membership
+
+
 @bp.route("/amount", methods=["GET", "POST"])
+@bp.route("/memberships/<int:membership_id>/amount", methods=["GET", "POST"])
 @sign_in_required
-def change_amount() -> ResponseReturnValue:
-    membership = services.current_membership(current_session(), signed_in_supporter().id)
+def change_amount(membership_id: int | None = None) -> ResponseReturnValue:
+    membership = _own_membership(membership_id)
     changeable = membership if services.amount_changeable(membership) else None
     defaults = {"amount": to_major_text(changeable.amount_minor, changeable.currency),
                 "currency": changeable.currency} if changeable else {}
@@ -251,7 +261,8 @@ def change_amount() -> ResponseReturnValue:
     if form.validate_on_submit():
         assert form.amount_minor is not None
         try:
-            changed = services.change_amount(current_session(), gateway(), signed_in_supporter().id, form.amount_minor)
+            changed = services.change_amount(current_session(), gateway(), signed_in_supporter().id, form.amount_minor,
+                                             membership_id=membership.id if membership else None)
         except services.NothingToChange as exc:
             form.amount.errors = [str(exc)]
         else:
@@ -260,20 +271,22 @@ def change_amount() -> ResponseReturnValue:
                   f"you'll give {new_amount}. Nothing is charged now.")
             return redirect(url_for("patrons.account"), code=303)
     rules = currency_rules().get(changeable.currency) if changeable else None
-    return render_template("patrons/change_amount.html", form=form, membership=changeable, rules=rules), (
-        400 if form.is_submitted() else 200)
+    return render_template("patrons/change_amount.html", form=form, membership=changeable, rules=rules,
+                           membership_id=membership_id), 400 if form.is_submitted() else 200
 
 
 @bp.route("/cancel", methods=["GET", "POST"])
+@bp.route("/memberships/<int:membership_id>/cancel", methods=["GET", "POST"])
 @sign_in_required
-def cancel() -> ResponseReturnValue:
-    membership = services.current_membership(current_session(), signed_in_supporter().id)
+def cancel(membership_id: int | None = None) -> ResponseReturnValue:
+    membership = _own_membership(membership_id)
     cancellable = membership if services.cancellable(membership) else None
     form = CancelForm()
     if cancellable is not None and form.validate_on_submit():
         try:
             cancelled = services.cancel_membership(current_session(), gateway(), signed_in_supporter().id,
-                                                   reason=form.reason.data or "", comment=form.comment.data or "")
+                                                   reason=form.reason.data or "", comment=form.comment.data or "",
+                                                   membership_id=cancellable.id)
         except services.NothingToChange:
             cancellable = None
         else:
@@ -281,16 +294,20 @@ def cancel() -> ResponseReturnValue:
             flash(f"Your membership is cancelled: it stays active until {until}, and you won't be charged again. "
                   "Changed your mind? You can resume it any time before then.")
             return redirect(url_for("patrons.account"), code=303)
-    return render_template("patrons/cancel.html", form=form, membership=cancellable, reasons=CANCEL_REASONS), (
-        400 if form.is_submitted() else 200)
+    return render_template("patrons/cancel.html", form=form, membership=cancellable, reasons=CANCEL_REASONS,
+                           membership_id=membership_id), 400 if form.is_submitted() else 200
 
 
 @bp.post("/resume")
+@bp.post("/memberships/<int:membership_id>/resume")
 @sign_in_required
-def resume() -> ResponseReturnValue:
+def resume(membership_id: int | None = None) -> ResponseReturnValue:
+    if membership_id is not None:
+        _own_membership(membership_id)
     if ConfirmForm().validate_on_submit():
         try:
-            resumed = services.resume_membership(current_session(), gateway(), signed_in_supporter().id)
+            resumed = services.resume_membership(current_session(), gateway(), signed_in_supporter().id,
+                                                 membership_id=membership_id)
         except services.NothingToChange as exc:
             flash(str(exc))
         else:

@@ -55,17 +55,19 @@ def test_account_shows_membership_card_payments_and_totals(client: FlaskClient) 
     assert "<tr><td>2025</td><td>€29.00</td></tr>" in body
     assert body.index("<td>2026</td><td>$50.00</td>") < body.index("<td>2025</td><td>€29.00</td>")
     assert 'action="/account/portal"' in body and "Update card / invoices" in body
-    assert 'href="/account/amount"' in body and 'href="/account/cancel"' in body
+    mine = f"/account/memberships/{membership.id}"
+    assert f'href="{mine}/amount"' in body and f'href="{mine}/cancel"' in body
 
 
 def test_cancelling_membership_says_when_it_ends(client: FlaskClient) -> None:
     olena = add_supporter()
-    add_membership(olena, cancel_at_period_end=True, current_period_end=datetime(2031, 4, 1, tzinfo=UTC))
+    membership = add_membership(olena, cancel_at_period_end=True, current_period_end=datetime(2031, 4, 1, tzinfo=UTC))
     sign_in(client, olena)
     body = text(client.get("/account"))
     assert "Cancels on 1 April 2031" in body and "Next payment" not in body
-    assert "Resume my membership" in body and 'href="/account/cancel"' not in body
-    assert 'href="/account/amount"' in body
+    mine = f"/account/memberships/{membership.id}"
+    assert "Resume my membership" in body and f'action="{mine}/resume"' in body and f'href="{mine}/cancel"' not in body
+    assert f'href="{mine}/amount"' in body
 
 
 def test_past_due_membership_warns_with_a_fix_card_button(client: FlaskClient) -> None:
