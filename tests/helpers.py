@@ -7,7 +7,10 @@ import hmac
 import html
 import json
 import re
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
@@ -59,3 +62,18 @@ def queued_ids(client: redis.Redis, name: str) -> list[int]:
 def parts(message: Any) -> dict[str, str]:
     """An email's parts by content type: {"text/plain": …, "text/html": …}."""
     return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
+
+
+def all_at_once(count_: int, work: Callable[[int], object]) -> list[object]:
+    """Run `work(i)` in `count_` threads released together by a barrier; return results or exceptions."""
+    barrier = threading.Barrier(count_)
+
+    def run(i: int) -> object:
+        barrier.wait()
+        try:
+            return work(i)
+        except Exception as exc:  # the test inspects every outcome
+            return exc
+
+    with ThreadPoolExecutor(max_workers=count_) as pool:
+        return list(pool.map(run, range(count_)))
