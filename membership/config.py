@@ -206,6 +206,8 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "SIGN_IN_LINK_MINUTES": _int(env, "SIGN_IN_LINK_MINUTES", 15),
         "SIGN_IN_LIMIT_PER_ADDRESS": _int(env, "SIGN_IN_LIMIT_PER_ADDRESS", 3),
         "SIGN_IN_LIMIT_PER_IP": _int(env, "SIGN_IN_LIMIT_PER_IP", 20),
+        "CHECKOUT_LIMIT_PER_IP": _int(env, "CHECKOUT_LIMIT_PER_IP", 10),
+        "CHECKOUT_LIMIT_PER_ADDRESS": _int(env, "CHECKOUT_LIMIT_PER_ADDRESS", 5),
         "PATRON_SESSION_DAYS": _int(env, "PATRON_SESSION_DAYS", 30),
         "PATRON_GRACE_DAYS": _int(env, "PATRON_GRACE_DAYS", 7),
         "DUNNING_REMINDER_DAYS": _int(env, "DUNNING_REMINDER_DAYS", 3),
@@ -256,6 +258,7 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if config.get("REDIS_URL") and urlsplit(str(config["REDIS_URL"])).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("REDIS_URL must look like redis://host:6379/0 (or rediss://… or unix://…).")
     for name in ("SIGN_IN_LINK_MINUTES", "SIGN_IN_LIMIT_PER_ADDRESS", "SIGN_IN_LIMIT_PER_IP",
+                 "CHECKOUT_LIMIT_PER_IP", "CHECKOUT_LIMIT_PER_ADDRESS",
                  "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
                  "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP",
                  "MEMBERSHIP_EXPORT_KEEP_DAYS"):

@@ -300,7 +300,8 @@ def smtp_server(app: Flask) -> Iterator[SmtpSink]:
 
 @pytest.fixture
 def queue(app: Flask) -> Iterator[redis.Redis]:
-    """The app pointed at a Redis queue of its own (lists named for this test, so parallel runs keep apart)."""
+    """The app pointed at a Redis queue of its own (lists and rate-limit keys named for this test, so parallel
+    runs keep apart)."""
     client = redis.Redis.from_url(REDIS_TEST_URL)
     try:
         client.ping()
@@ -310,9 +311,23 @@ def queue(app: Flask) -> Iterator[redis.Redis]:
         pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}: set REDIS_TEST_URL or start Redis")
     test = uuid.uuid4().hex
     keys = {config_key: f"membership-test:{name}:{test}" for name, config_key in QUEUE_KEYS.items()}
-    app.config.update(REDIS_URL=REDIS_TEST_URL, **keys)
+    # With REDIS_URL the rate limits are counted in Redis too: under this test's own prefix.
+    rate_limits = f"membership-test:ratelimit:{test}"
+    app.config.update(REDIS_URL=REDIS_TEST_URL, RATE_LIMIT_KEY_PREFIX=rate_limits, **keys)
     init_queue(app)
     yield client
-    client.delete(*keys.values())
+    client.delete(*keys.values(), *client.scan_iter(f"{rate_limits}:*"))
     app.config["REDIS_URL"] = ""
     init_queue(app)
+
+
+@pytest.fixture(params=["database", "redis"])
+def limits_in(request: pytest.FixtureRequest, app: Flask) -> str:
+    """Where the rate limits are counted: the database (on PostgreSQL only: SQLite lets one writer in at a time,
+    so there is nothing to race), or Redis (the `queue` fixture's, under key names of this test's own)."""
+    if request.param == "redis":
+        request.getfixturevalue("queue")
+    elif db.engine.dialect.name != "postgresql":
+        pytest.skip("counting rate limits in the database under concurrency is tested on PostgreSQL only: "
+                    "run with TEST_DATABASE_URL=postgresql://…")
+    return str(request.param)

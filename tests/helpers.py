@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
+import requests
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -77,3 +78,21 @@ def all_at_once(count_: int, work: Callable[[int], object]) -> list[object]:
 
     with ThreadPoolExecutor(max_workers=count_) as pool:
         return list(pool.map(run, range(count_)))
+
+
+def post_together(base_url: str, path: str, forms: list[dict[str, str]]) -> list[int]:
+    """POST every form to `path` at once, from one browser (its cookie and CSRF token) and one IP, as threads
+    against a live server; the status codes, in order."""
+    browser = requests.Session()
+    match = CSRF_RE.search(browser.get(f"{base_url}{path}", timeout=30).text)
+    assert match is not None, path
+    cookies = browser.cookies.get_dict()
+
+    def post(i: int) -> int:
+        response = requests.post(f"{base_url}{path}", data={**forms[i], "csrf_token": match.group(1)},
+                                 cookies=cookies, timeout=120, allow_redirects=False)
+        return response.status_code
+
+    outcomes = all_at_once(len(forms), post)
+    assert [o for o in outcomes if not isinstance(o, int)] == []
+    return [o for o in outcomes if isinstance(o, int)]

@@ -4,13 +4,9 @@ limit through, whether the limits are counted in the database (PostgreSQL) or in
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import redis
-import requests
 import sqlalchemy as sa
 from flask import Flask
 
@@ -22,45 +18,9 @@ from membership.ratelimit import RateLimitHit, allow
 from membership.staff.models import AuditEntry
 from membership.supporters.models import Supporter
 from tests.conftest import LiveServer
-from tests.helpers import CSRF_RE, all_at_once, count
+from tests.helpers import count, post_together
 
 AT_ONCE = 40
-
-
-@pytest.fixture(params=["database", "redis"])
-def limits_in(request: pytest.FixtureRequest, app: Flask) -> Iterator[str]:
-    """Where the limits are counted: the database (on PostgreSQL: SQLite lets one writer in at a time, so
-    there is nothing to race), or Redis under key names of this test's own."""
-    if request.param == "database":
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("counting in the database under concurrency is tested on PostgreSQL only: "
-                        "run with TEST_DATABASE_URL=postgresql://…")
-        yield request.param
-        return
-    queue: redis.Redis = request.getfixturevalue("queue")
-    prefix = f"membership-test:ratelimit:{uuid.uuid4().hex}"
-    app.config["RATE_LIMIT_KEY_PREFIX"] = prefix
-    yield request.param
-    keys = list(queue.scan_iter(f"{prefix}:*"))
-    if keys:
-        queue.delete(*keys)
-
-
-def post_together(live: LiveServer, path: str, forms: list[dict[str, str]]) -> list[int]:
-    """POST each form at once (one browser's cookie and CSRF token, one IP); the status codes in order."""
-    browser = requests.Session()
-    match = CSRF_RE.search(browser.get(f"{live.url}{path}", timeout=30).text)
-    assert match is not None, path
-    cookies = browser.cookies.get_dict()
-
-    def post(i: int) -> int:
-        response = requests.post(f"{live.url}{path}", data={**forms[i], "csrf_token": match.group(1)},
-                                 cookies=cookies, timeout=120, allow_redirects=False)
-        return response.status_code
-
-    outcomes = all_at_once(len(forms), post)
-    assert [o for o in outcomes if not isinstance(o, int)] == []
-    return [int(o) for o in outcomes]  # type: ignore[call-overload]
 
 
 def failures(reason: str) -> int:
@@ -73,20 +33,20 @@ def test_40_sign_in_links_for_one_address_at_once_send_3(app: Flask, live_app: L
     app.config["SIGN_IN_LIMIT_PER_IP"] = 100  # only the address's limit (3) is in play
     db.session.add(Supporter(email="olena@example.org", name="Olena"))
     db.session.commit()
-    statuses = post_together(live_app, "/account/sign-in", [{"email": "olena@example.org"}] * AT_ONCE)
+    statuses = post_together(live_app.url, "/account/sign-in", [{"email": "olena@example.org"}] * AT_ONCE)
     assert sorted(statuses) == [200] * 3 + [429] * (AT_ONCE - 3)
     assert count(SignInToken) == 3 and count(OutboundEmail) == 3
 
 
 def test_40_sign_in_requests_from_one_ip_at_once_get_20_through(app: Flask, live_app: LiveServer,
                                                                limits_in: str) -> None:
-    statuses = post_together(live_app, "/account/sign-in",
+    statuses = post_together(live_app.url, "/account/sign-in",
                              [{"email": f"reader{n}@example.org"} for n in range(AT_ONCE)])
     assert sorted(statuses) == [200] * 20 + [429] * (AT_ONCE - 20)
 
 
 def test_40_staff_passwords_from_one_ip_at_once_check_20(app: Flask, live_app: LiveServer, limits_in: str) -> None:
-    statuses = post_together(live_app, "/staff/sign-in", [
+    statuses = post_together(live_app.url, "/staff/sign-in", [
         {"email": f"guess{n}@newsroom.example", "password": "guess guess guess"} for n in range(AT_ONCE)])
     assert sorted(statuses) == [401] * 20 + [429] * (AT_ONCE - 20)
     assert (failures("unknown"), failures("rate_limited")) == (20, AT_ONCE - 20)
@@ -96,7 +56,7 @@ def test_40_tries_of_an_unknown_staff_address_at_once_lock_it_after_5(app: Flask
                                                                      limits_in: str) -> None:
     """As an account would: four wrong tries answered, the fifth locks, and every later one is refused."""
     app.config["STAFF_SIGN_IN_LIMIT_PER_IP"] = 100  # only the lock-out is in play
-    statuses = post_together(live_app, "/staff/sign-in",
+    statuses = post_together(live_app.url, "/staff/sign-in",
                              [{"email": "nobody@newsroom.example", "password": "guess guess guess"}] * AT_ONCE)
     assert sorted(statuses) == [401] * 4 + [429] * (AT_ONCE - 4)
     assert (failures("unknown"), failures("unknown_locked")) == (5, AT_ONCE - 5)
