@@ -1,9 +1,9 @@
 """Sliding-window rate limits shared by every web process: in Redis when REDIS_URL is set, else in the database.
 
 Each check-and-record is atomic, so simultaneous requests can't slip past a limit together: in Redis one Lua
-script checks and records; in the database a transaction-scoped lock on the bucket and key (PostgreSQL's
-advisory lock) makes simultaneous requests for one key count one after another, until each commits. (SQLite
-lets one writer in at a time.) If Redis can't be reached, the database counts instead.
+script checks and records; in the database a lock held until the transaction ends makes simultaneous
+requests count one after another (on PostgreSQL an advisory lock on the bucket and key, on SQLite its one
+write lock). If Redis can't be reached, the database counts instead.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 from flask import current_app, has_app_context
-from sqlalchemy import Index, String, delete, func, select, text
+from sqlalchemy import Index, String, delete, false, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.db import Base, UTCDateTime, rows_affected, utcnow
@@ -89,6 +89,10 @@ def _serialise(session: Session, bucket: str, key_hash: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         lock_id = int.from_bytes(hashlib.sha256(f"{bucket}:{key_hash}".encode()).digest()[:8], "big", signed=True)
         session.execute(text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": lock_id})
+    else:
+        # SQLite has one write lock for the whole file. A write that changes nothing takes it now, before the
+        # count is read (Python's sqlite3 would otherwise read outside any transaction).
+        session.execute(delete(RateLimitHit).where(false()))
 
 
 def allow(session: Session, bucket: str, key: str, limit: int, window: timedelta) -> bool:

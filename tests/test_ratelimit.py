@@ -1,5 +1,5 @@
 """Rate limits under concurrency: 40 requests sent together through the live app, from one IP, get exactly the
-limit through, whether the limits are counted in the database (PostgreSQL) or in Redis (REDIS_URL)."""
+limit through, whether the limits are counted in the database (SQLite or PostgreSQL) or in Redis (REDIS_URL)."""
 
 from __future__ import annotations
 
