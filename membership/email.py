@@ -114,7 +114,8 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
 
 @dataclass(frozen=True)
 class Claimed:
-    """A message this process has claimed, as queued: enough to send it without reading it back."""
+    """A queued message as its request wrote it, or as a sender claimed it: enough to send it without reading it
+    back."""
 
     id: int
     message: str
