@@ -35,6 +35,8 @@ DEFAULT_OTHER_WAYS = (
 # variables: only tests change them, so parallel test runs keep apart.
 EMAIL_QUEUE_KEY = "membership:emails"
 EXPORT_QUEUE_KEY = "membership:exports"
+# The prefix of the Redis keys that hold rate limits (with REDIS_URL). Only tests change it, as above.
+RATE_LIMIT_KEY_PREFIX = "membership:ratelimit"
 # Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
 # only tests lower it, through create_app(overrides), since every hash stores its own parameters.
 STAFF_PASSWORD_HASH = "scrypt:32768:8:1"  # noqa: S105 - a hash method, not a password
@@ -223,6 +225,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "REDIS_URL": env.get("REDIS_URL") or "",
         "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
         "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY,
+        "RATE_LIMIT_KEY_PREFIX": RATE_LIMIT_KEY_PREFIX,
         "MEMBERSHIP_EXPORT_INLINE_ROWS": _int(env, "MEMBERSHIP_EXPORT_INLINE_ROWS", DEFAULT_EXPORT_INLINE_ROWS),
         "MEMBERSHIP_EXPORT_DIR": str(Path(env.get("MEMBERSHIP_EXPORT_DIR") or instance / "exports").resolve()),
         "MEMBERSHIP_EXPORT_KEEP_DAYS": _int(env, "MEMBERSHIP_EXPORT_KEEP_DAYS", 7),
@@ -233,6 +236,8 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "SIGN_IN_LINK_MINUTES": _int(env, "SIGN_IN_LINK_MINUTES", 15),
         "SIGN_IN_LIMIT_PER_ADDRESS": _int(env, "SIGN_IN_LIMIT_PER_ADDRESS", 3),
         "SIGN_IN_LIMIT_PER_IP": _int(env, "SIGN_IN_LIMIT_PER_IP", 20),
+        "CHECKOUT_LIMIT_PER_IP": _int(env, "CHECKOUT_LIMIT_PER_IP", 10),
+        "CHECKOUT_LIMIT_PER_ADDRESS": _int(env, "CHECKOUT_LIMIT_PER_ADDRESS", 5),
         "PATRON_SESSION_DAYS": _int(env, "PATRON_SESSION_DAYS", 30),
         "PATRON_GRACE_DAYS": _int(env, "PATRON_GRACE_DAYS", 7),
         "DUNNING_REMINDER_DAYS": _int(env, "DUNNING_REMINDER_DAYS", 3),
@@ -283,6 +288,7 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if config.get("REDIS_URL") and urlsplit(str(config["REDIS_URL"])).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("REDIS_URL must look like redis://host:6379/0 (or rediss://… or unix://…).")
     for name in ("SIGN_IN_LINK_MINUTES", "SIGN_IN_LIMIT_PER_ADDRESS", "SIGN_IN_LIMIT_PER_IP",
+                 "CHECKOUT_LIMIT_PER_IP", "CHECKOUT_LIMIT_PER_ADDRESS",
                  "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
                  "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP",
                  "MEMBERSHIP_EXPORT_KEEP_DAYS"):

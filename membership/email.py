@@ -3,16 +3,21 @@
 A message is rendered from `templates/email/<message>/{subject.txt,body.txt,body.html}` and stored as
 an `outbound_emails` row in the same transaction as the work that caused it (a transactional outbox).
 Only after that transaction commits is it sent, over SMTP when MAIL_URL is set or into the development
-outbox otherwise. The row is written already claimed by the request that queued it (its first attempt,
+outbox otherwise. Every other sender takes a message with one conditional update (`claim_email`) before
+handing it over, so of two senders reaching the same message at once only one sends it. A failed send is
+logged and left queued for `flask --app membership email retry`; it never undoes the payment or sign-in
+that queued it.
+
+Without REDIS_URL the row is written already claimed by the request that queued it (its first attempt,
 leased for SEND_LEASE), so that request sends it straight after the commit without another round trip,
 and no other sender touches it meanwhile; if the request dies before sending, the lease runs out and
-`email retry` takes it. A failed send is logged and left queued for `flask --app membership email retry`;
-it never undoes the payment or sign-in that queued it.
+`email retry` takes it.
 
-With REDIS_URL set, the request doesn't send: it pushes the committed messages' ids onto a Redis list
-(`membership.queue`) and answers at once, and `flask --app membership worker` (or `email worker`) sends
-them, so a slow mail server, or whether a message was sent at all, never shows in a response's timing. If
-Redis can't be reached, the request sends them itself, as without Redis.
+With REDIS_URL set, the request doesn't send: the row is written unclaimed, the request pushes the committed
+messages' ids onto a Redis list (`membership.queue`) and answers at once, and `flask --app membership
+worker` (or `email worker`) claims and sends them, so a slow mail server, or whether a message was sent at
+all, never shows in a response's timing. However far behind the worker is, a message `email retry` took
+meanwhile is not sent again. If Redis can't be reached, the request claims and sends them itself.
 """
 
 from __future__ import annotations
@@ -30,11 +35,11 @@ from typing import Any
 
 import redis
 from flask import current_app, render_template
-from sqlalchemy import ForeignKey, Integer, String, Text, select, update
+from sqlalchemy import ForeignKey, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.config import parse_mail_url
-from membership.db import Base, UTCDateTime, after_commit, committed, db, rows_affected, utcnow
+from membership.db import Base, UTCDateTime, after_commit, committed, db, utcnow
 from membership.queue import EMAILS, push, redis_queue
 
 log = logging.getLogger(__name__)
@@ -95,7 +100,9 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
         body_text=render_template(f"email/{message}/body.txt", **context),
         body_html=render_template(f"email/{message}/body.html", subject=subject, **context),
     )
-    if send_after_commit:  # claimed by this request: its first attempt, leased until it has been sent
+    # Claimed by this request (its first attempt, leased until sent) when it will send the message itself; with
+    # a queue the worker it is handed to claims it, as any other sender would.
+    if send_after_commit and redis_queue() is None:
         email.attempts = 1
         email.next_attempt_at = utcnow() + SEND_LEASE
     session.add(email)
@@ -107,7 +114,8 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
 
 @dataclass(frozen=True)
 class Claimed:
-    """A message this process has claimed, as queued: enough to send it without reading it back."""
+    """A queued message as its request wrote it, or as a sender claimed it: enough to send it without reading it
+    back."""
 
     id: int
     message: str
@@ -118,10 +126,7 @@ class Claimed:
     attempts: int = 1
 
 
-Sendable = OutboundEmail | Claimed
-
-
-def _build(email: Sendable, sender: str) -> EmailMessage:
+def _build(email: Claimed, sender: str) -> EmailMessage:
     mime = EmailMessage()
     mime["Subject"] = email.subject
     mime["From"] = sender
@@ -132,7 +137,7 @@ def _build(email: Sendable, sender: str) -> EmailMessage:
     return mime
 
 
-def _deliver(email: Sendable) -> str:
+def _deliver(email: Claimed) -> str:
     """Hand one message to SMTP (or the development outbox); return the transport used."""
     mail_url = current_app.config.get("MAIL_URL") or ""
     if not mail_url:
@@ -148,23 +153,25 @@ def _deliver(email: Sendable) -> str:
     return "smtp"
 
 
-def _claim(session: Session, email_id: int) -> OutboundEmail | None:
-    """Take one queued, due message for this sender (committed), or None if it isn't there to take."""
+def claim_email(session: Session, email_id: int) -> Claimed | None:
+    """Take one queued message for this sender (committed): one that nobody has tried yet, or whose next attempt
+    is due (a failure's back-off, or a sender's lease, has run out). None if it isn't there to take. The one
+    conditional UPDATE every sender claims with, so a message two senders reach at once goes out once."""
     now = utcnow()
-    claimed = session.execute(
+    row = session.execute(
         update(OutboundEmail)
         .where(OutboundEmail.id == email_id, OutboundEmail.status == EmailStatus.QUEUED.value,
-               OutboundEmail.next_attempt_at <= now)
+               or_(OutboundEmail.attempts == 0, OutboundEmail.next_attempt_at <= now))
         .values(attempts=OutboundEmail.attempts + 1, next_attempt_at=now + SEND_LEASE)
+        .returning(OutboundEmail.id, OutboundEmail.message, OutboundEmail.to_address, OutboundEmail.subject,
+                   OutboundEmail.body_text, OutboundEmail.body_html, OutboundEmail.attempts)
         .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if rows_affected(claimed) != 1:
-        return None
-    return session.get(OutboundEmail, email_id)
+    ).one_or_none()
+    session.commit()  # nothing held open while the mail server answers
+    return None if row is None else Claimed(*row)
 
 
-def _attempt(email: Sendable) -> dict[str, Any]:
+def _attempt(email: Claimed) -> dict[str, Any]:
     """Hand one claimed message over; the columns that record how it went."""
     try:
         transport = _deliver(email)
@@ -190,11 +197,11 @@ def _record(session: Session, email_id: int, outcome: dict[str, Any]) -> bool:
 
 def send_emails(session: Session, email_ids: Iterable[int]) -> tuple[int, int]:
     """Try to send the given queued messages now. Returns (sent, failed); commits its own bookkeeping."""
-    claimed = (email for email in (_claim(session, email_id) for email_id in email_ids) if email is not None)
+    claimed = (email for email in (claim_email(session, email_id) for email_id in email_ids) if email is not None)
     return send_claimed(session, claimed)
 
 
-def send_claimed(session: Session, claimed: Iterable[Sendable]) -> tuple[int, int]:
+def send_claimed(session: Session, claimed: Iterable[Claimed]) -> tuple[int, int]:
     """Send messages this process has claimed (their rows are committed), one at a time. (sent, failed)."""
     sent = failed = 0
     for email in claimed:
@@ -218,30 +225,29 @@ def flush_committed_emails() -> None:
     """Send what the just-committed transaction queued (or hand it to the queue's worker). Called after
     each commit point, never inside one."""
     session = db.session()
-    claimed: list[Claimed] = committed(session, AFTER_COMMIT_NAME)
-    if claimed:
-        if redis_queue() is not None:
-            try:
-                push(EMAILS, (email.id for email in claimed))
-                return
-            except redis.RedisError as exc:
-                log.warning("The email queue is unreachable (%s); sending %d email(s) from the request instead.",
-                            exc, len(claimed))
+    queued: list[Claimed] = committed(session, AFTER_COMMIT_NAME)
+    if not queued:
+        return
+    try:
+        if redis_queue() is None:
+            send_claimed(session, queued)  # written claimed by this request (see queue_email)
+            return
         try:
-            send_claimed(session, claimed)
-        except Exception:  # the work is committed; a mail problem must not turn it into an error page
-            session.rollback()
-            log.exception("Sending emails after commit failed; they stay queued for `email retry`.")
+            push(EMAILS, (email.id for email in queued))
+        except redis.RedisError as exc:
+            log.warning("The email queue is unreachable (%s); sending %d email(s) from the request instead.",
+                        exc, len(queued))
+            send_emails(session, [email.id for email in queued])
+    except Exception:  # the work is committed; a mail problem must not turn it into an error page
+        session.rollback()
+        log.exception("Sending emails after commit failed; they stay queued for `email retry`.")
 
 
 def send_queued(session: Session, email_id: int) -> bool | None:
     """Send one message the queue handed over: True if sent, False if the attempt failed (it stays queued for
-    `email retry`), None if it isn't waiting any more (sent meanwhile by a retry, or deleted by an erasure)."""
-    email = session.get(OutboundEmail, email_id, populate_existing=True)
-    if email is None or email.status != EmailStatus.QUEUED.value:
-        session.rollback()
+    `email retry`), None if it isn't there to take (sent or being sent by another sender, or deleted by an
+    erasure)."""
+    claimed = claim_email(session, email_id)
+    if claimed is None:
         return None
-    claimed = Claimed(email.id, email.message, email.to_address, email.subject, email.body_text, email.body_html,
-                      email.attempts)
-    session.rollback()  # nothing held open while the mail server answers
     return _record(session, email_id, _attempt(claimed))

@@ -157,11 +157,13 @@ def run_worker(handlers: Mapping[str, Handler], *, drain: bool = False, wait_sec
     errors: list[BaseException] = []
     threads = [threading.Thread(target=_serve, args=(app, name, handler, tallies[name], stop, wait_seconds, errors),
                                 name=f"worker-{name}", daemon=True) for name, handler in handlers.items()]
-    for thread in threads:
-        thread.start()
+    # The handler goes in before any thread takes work: a SIGTERM arriving as the worker starts must stop it
+    # the gentle way too, not kill it (Python's default) with an item half done.
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
     try:
+        for thread in threads:
+            thread.start()
         _join(threads)
     except KeyboardInterrupt:
         log.info("Stopping: finishing the work in hand (Ctrl-C again to stop at once).")

@@ -245,7 +245,8 @@ def smtp_server(app: Flask) -> Iterator[SmtpSink]:
 
 @pytest.fixture
 def queue(app: Flask) -> Iterator[redis.Redis]:
-    """The app pointed at a Redis queue of its own (lists named for this test, so parallel runs keep apart)."""
+    """The app pointed at a Redis queue of its own (lists and rate-limit keys named for this test, so parallel
+    runs keep apart)."""
     client = redis.Redis.from_url(REDIS_TEST_URL)
     try:
         client.ping()
@@ -255,10 +256,12 @@ def queue(app: Flask) -> Iterator[redis.Redis]:
         pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}: set REDIS_TEST_URL or start Redis")
     test = uuid.uuid4().hex
     keys = {config_key: f"membership-test:{name}:{test}" for name, config_key in QUEUE_KEYS.items()}
-    app.config.update(REDIS_URL=REDIS_TEST_URL, **keys)
+    # With REDIS_URL the rate limits are counted in Redis too: under this test's own prefix.
+    rate_limits = f"membership-test:ratelimit:{test}"
+    app.config.update(REDIS_URL=REDIS_TEST_URL, RATE_LIMIT_KEY_PREFIX=rate_limits, **keys)
     init_queue(app)
     yield client
-    client.delete(*keys.values())
+    client.delete(*keys.values(), *client.scan_iter(f"{rate_limits}:*"))
     app.config["REDIS_URL"] = ""
     init_queue(app)
 
@@ -267,7 +270,7 @@ def queue(app: Flask) -> Iterator[redis.Redis]:
 def make_staff(app: Flask) -> Callable[..., StaffUser]:
     def make(role: Role = Role.ADMIN, email: str | None = None, password: str = PASSWORD) -> StaffUser:
         user, _ = staff_services.create_staff(db.session, email or f"{role.value}-{time.time_ns()}@newsroom.example",
-                                        role, name=role.value.title(), password=password)
+                                              role, name=role.value.title(), password=password)
         db.session.commit()
         return user
 
@@ -282,3 +285,12 @@ def staff_client(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> C
         return sign_in_as(client, make_staff(role))
 
     return signed_in
+
+
+@pytest.fixture(params=["database", "redis"])
+def limits_in(request: pytest.FixtureRequest, app: Flask) -> str:
+    """Where the rate limits are counted: the database (SQLite or PostgreSQL, as the run uses), or Redis (the
+    `queue` fixture's, under key names of this test's own)."""
+    if request.param == "redis":
+        request.getfixturevalue("queue")
+    return str(request.param)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from datetime import timedelta
 
 import pytest
 import redis
@@ -10,9 +13,17 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from membership import email as email_module
 from membership.config import ConfigError, check_settings, load_settings
-from membership.db import db
-from membership.email import EmailStatus, OutboundEmail, flush_committed_emails, queue_email
+from membership.db import db, utcnow
+from membership.email import (
+    SEND_LEASE,
+    EmailStatus,
+    OutboundEmail,
+    flush_committed_emails,
+    queue_email,
+    retry_due_emails,
+)
 from membership.queue import EMAILS, init_queue, queue_key
 from membership.supporters.models import Supporter
 from tests.support.helpers import csrf_token, queued_ids
@@ -36,7 +47,7 @@ def test_a_request_hands_its_email_to_the_worker(app: Flask, client: FlaskClient
     assert response.status_code in (200, 302, 303)
     assert smtp_server.messages == []  # not sent by the request
     email = only_email()
-    assert (email.status, email.attempts) == (EmailStatus.QUEUED, 1)  # claimed by the request, for its worker
+    assert (email.status, email.attempts) == (EmailStatus.QUEUED, 0)  # unclaimed: the worker claims it
     assert queued_ids(queue, EMAILS) == [email.id]
     result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
     assert result.exit_code == 0, result.output
@@ -58,6 +69,52 @@ def test_the_worker_skips_what_was_sent_meanwhile_and_junk(app: Flask, smtp_serv
     result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
     assert result.exit_code == 0 and "Emails sent: 0; failed (left queued for a later retry): 0." in result.output
     assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize("first", ["worker", "email retry"])
+def test_a_worker_a_lease_behind_and_email_retry_send_a_message_once(
+        app: Flask, smtp_server: SmtpSink, queue: redis.Redis, monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    """The worker gets to a message more than a lease after the request handed it over, just as `jobs run`
+    (`email retry`) does: both claim it with the same conditional update, so the reader gets it once."""
+    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    db.session.commit()
+    flush_committed_emails()
+    email = only_email()
+    email.created_at = email.next_attempt_at = utcnow() - SEND_LEASE - timedelta(minutes=1)
+    db.session.commit()
+    deliver = email_module._deliver
+    in_smtp = threading.Event()
+
+    def slow_deliver(message: email_module.Claimed) -> str:
+        in_smtp.set()
+        time.sleep(0.3)  # the other sender reaches the message while this one is handing it over
+        return deliver(message)
+
+    monkeypatch.setattr(email_module, "_deliver", slow_deliver)
+    outcomes: list[object] = []
+
+    def worker() -> None:
+        with app.app_context():
+            outcomes.append(app.test_cli_runner().invoke(args=["email", "worker", "--drain"]).output)
+            db.session.remove()
+
+    def email_retry() -> None:
+        with app.app_context():
+            outcomes.append(retry_due_emails(db.session))
+            db.session.remove()
+
+    senders = {"worker": worker, "email retry": email_retry}
+    leader = threading.Thread(target=senders[first])
+    leader.start()
+    assert in_smtp.wait(10), "the first sender never reached the mail server"
+    follower = threading.Thread(target=senders["email retry" if first == "worker" else "worker"])
+    follower.start()
+    leader.join()
+    follower.join()
+    assert [m["To"] for m in smtp_server.messages] == ["reader@example.org"]
+    sent = only_email()
+    assert (sent.status, sent.attempts) == (EmailStatus.SENT, 1)
+    assert queued_ids(queue, EMAILS) == []
 
 
 def test_a_failed_send_stays_queued_for_retry(app: Flask, smtp_server: SmtpSink, queue: redis.Redis) -> None:

@@ -120,3 +120,36 @@ def test_sigterm_lets_the_work_in_hand_finish_then_stops(app: Flask, queue: redi
     assert worker.returncode == 0, err
     assert out == "finished 1\nstopped after 1\n"
     assert queued_ids(queue, EXPORTS) == [2]
+
+
+# The same worker, but each queue thread's start() returns only once that thread has begun its first export:
+# the widest form of "SIGTERM right at start", when a loaded machine runs the new thread before the main one.
+STARTING_WORKER = WORKER.replace("with app.app_context():", """import threading
+begun = threading.Event()
+start = threading.Thread.start
+
+def start_and_wait(thread: threading.Thread) -> None:
+    start(thread)
+    begun.wait()
+
+threading.Thread.start = start_and_wait  # type: ignore[method-assign]
+with app.app_context():""", 1).replace('print("started", job_id, flush=True)',
+                                       'print("started", job_id, flush=True); begun.set()', 1)
+
+
+def test_sigterm_as_the_worker_starts_still_lets_the_work_in_hand_finish(app: Flask, queue: redis.Redis) -> None:
+    """The SIGTERM handler is in place before any thread takes work, so a stop that arrives while the worker is
+    still starting (its first export already begun) lets that export finish instead of killing the process."""
+    push(EXPORTS, [1, 2])
+    worker = subprocess.Popen([sys.executable, "-c", STARTING_WORKER, app.config["REDIS_URL"], queue_key(EXPORTS)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert worker.stdout is not None and worker.stdout.readline() == "started 1\n"
+        worker.send_signal(signal.SIGTERM)  # run_worker is still inside thread.start()
+        out, err = worker.communicate(timeout=20)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert worker.returncode == 0, (worker.returncode, err)
+    assert out == "finished 1\nstopped after 1\n"
+    assert queued_ids(queue, EXPORTS) == [2]

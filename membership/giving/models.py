@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -355,3 +356,22 @@ class StripeEvent(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class RefusedCheckoutReason(enum.StrEnum):
+    IP = "ip"  # past CHECKOUT_LIMIT_PER_IP
+    ADDRESS = "address"  # past CHECKOUT_LIMIT_PER_ADDRESS
+
+
+class RefusedCheckouts(Base):
+    """How many new checkouts the limits against card testing refused, per UTC day and reason (the dashboard
+    shows them). Counts, not rows per attempt: an attack of thousands of tries adds nothing but a number."""
+
+    __tablename__ = "refused_checkouts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[RefusedCheckoutReason] = mapped_column(
+        enum_column(RefusedCheckoutReason, "refused_checkout_reason"), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("attempts > 0", name="attempts_positive"),)

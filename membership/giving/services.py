@@ -12,10 +12,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
+from membership import ratelimit
 from membership.config import CurrencyRules, default_currency_rules
-from membership.db import current_session, rows_affected
+from membership.db import current_session, rows_affected, utcnow
 from membership.giving import emails
 from membership.giving.models import (
     AmountPreset,
@@ -25,6 +28,8 @@ from membership.giving.models import (
     Frequency,
     Membership,
     MembershipStatus,
+    RefusedCheckoutReason,
+    RefusedCheckouts,
     Tier,
     TierAmount,
 )
@@ -42,6 +47,39 @@ from membership.supporters.services import find_or_create_supporter, normalise_e
 
 class PaymentsUnavailable(RuntimeError):
     """Stripe can't take payments right now; nothing was charged."""
+
+
+# Limits against card testing (someone trying stolen card numbers through our checkout, one small gift each).
+CHECKOUT_WINDOW = timedelta(hours=1)
+
+
+class TooManyCheckouts(RuntimeError):
+    """Past the hourly limit of new checkouts for this IP or this address; nothing was recorded."""
+
+
+@dataclass(frozen=True)
+class CheckoutLimits:
+    per_ip: int
+    per_address: int
+
+
+def check_checkout_limits(session: Session, email: str, ip: str, limits: CheckoutLimits) -> None:
+    """Count a new checkout for the IP and the address, or raise TooManyCheckouts past either hourly limit
+    (and count the refusal for the dashboard). As with sign-in links, the IP is counted first: a checkout
+    refused for its address still uses one of its IP's, but an address loses none to its IP's refusals."""
+    if not ratelimit.allow(session, "checkout_ip", ip, limits.per_ip, CHECKOUT_WINDOW):
+        _count_refused(session, RefusedCheckoutReason.IP)
+        raise TooManyCheckouts(RefusedCheckoutReason.IP.value)
+    if not ratelimit.allow(session, "checkout_address", email, limits.per_address, CHECKOUT_WINDOW):
+        _count_refused(session, RefusedCheckoutReason.ADDRESS)
+        raise TooManyCheckouts(RefusedCheckoutReason.ADDRESS.value)
+
+
+def _count_refused(session: Session, reason: RefusedCheckoutReason) -> None:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(RefusedCheckouts).values(day=utcnow().date(), reason=reason, attempts=1)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["day", "reason"], set_={"attempts": RefusedCheckouts.attempts + 1}))
 
 
 @dataclass(frozen=True)

@@ -231,6 +231,12 @@ def give() -> ResponseReturnValue:
             and services.has_running_membership(current_session(), choice.email)):
         # Ask before opening a second subscription nobody meant to have (and that /account must then show).
         return render_template("giving/already_member.html", form=form, resent=RESENT_FIELDS)
+    limits = services.CheckoutLimits(per_ip=int(current_app.config["CHECKOUT_LIMIT_PER_IP"]),
+                                     per_address=int(current_app.config["CHECKOUT_LIMIT_PER_ADDRESS"]))
+    try:
+        services.check_checkout_limits(current_session(), choice.email, request.remote_addr or "", limits)
+    except services.TooManyCheckouts:
+        return render_template("giving/too_many.html"), 429, {"Retry-After": "3600"}
     public_url = current_app.config["PUBLIC_URL"]
     serializer = _cancel_serializer()
     try:

@@ -243,7 +243,7 @@ def authenticate(session: Session, email: str, password: str, ip: str, policy: P
     user = session.scalar(select(StaffUser).where(StaffUser.email == address).with_for_update())
     if user is None or not user.active:
         check_password_hash(_dummy_hash(_password_method()), password)
-        return _unknown_address(session, address, ip, policy, now)
+        return _unknown_address(session, address, ip, policy)
     if user.locked_until is not None and user.locked_until > now:
         record_audit(session, user, "staff.sign_in_failed", target_type="staff_user", target_id=user.id, ip=ip,
                      reason="locked")
@@ -328,24 +328,23 @@ def _burn_recovery_code(session: Session, user: StaffUser, code: str, now: datet
     return rows_affected(burnt) == 1
 
 
-def _unknown_address(session: Session, address: str, ip: str, policy: Policy, now: datetime) -> SignInAttempt:
+def _unknown_address(session: Session, address: str, ip: str, policy: Policy) -> SignInAttempt:
     """A wrong address locks as an account does (the same count, the same answer, for as long), so the
-    lock-out message doesn't tell whether an account exists. Counted in `rate_limit_hits`, hashed."""
-    lock = timedelta(minutes=policy.lockout_minutes)
+    lock-out message doesn't tell whether an account exists. Counted (hashed) with `ratelimit.strike`, one
+    try at a time however many arrive together."""
     label = address[:320]
-    locked_at = ratelimit.latest(session, "staff_sign_in_unknown_lock", address, lock)
-    if locked_at is not None:
-        record_audit(session, None, "staff.sign_in_failed", ip=ip, actor_label=label, reason="unknown_locked")
-        return SignInAttempt(SignInResult.LOCKED, locked_until=locked_at + lock)
     # An account's failures count until it signs in, with no time limit; a day is long enough here.
-    if ratelimit.allow(session, "staff_sign_in_unknown", address, policy.lockout_attempts - 1, timedelta(days=1)):
+    result = ratelimit.strike(session, "staff_sign_in_unknown", address, policy.lockout_attempts, timedelta(days=1),
+                              timedelta(minutes=policy.lockout_minutes))
+    if result.locked_until is None:
         record_audit(session, None, "staff.sign_in_failed", ip=ip, actor_label=label, reason="unknown")
         return SignInAttempt(SignInResult.INVALID)
-    ratelimit.clear(session, "staff_sign_in_unknown", address)  # after the lock the count starts again
-    ratelimit.allow(session, "staff_sign_in_unknown_lock", address, 1, lock)
+    if not result.locked_now:
+        record_audit(session, None, "staff.sign_in_failed", ip=ip, actor_label=label, reason="unknown_locked")
+        return SignInAttempt(SignInResult.LOCKED, locked_until=result.locked_until)
     record_audit(session, None, "staff.sign_in_failed", ip=ip, actor_label=label, reason="unknown",
-                 locked_until=(now + lock).isoformat())
-    return SignInAttempt(SignInResult.LOCKED, locked_until=now + lock)
+                 locked_until=result.locked_until.isoformat())
+    return SignInAttempt(SignInResult.LOCKED, locked_until=result.locked_until)
 
 
 def _failed(session: Session, user: StaffUser, ip: str, policy: Policy, now: datetime, reason: str) -> SignInAttempt:

@@ -7,10 +7,14 @@ import hmac
 import html
 import json
 import re
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
+import requests
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -59,3 +63,36 @@ def queued_ids(client: redis.Redis, name: str) -> list[int]:
 def parts(message: Any) -> dict[str, str]:
     """An email's parts by content type: {"text/plain": …, "text/html": …}."""
     return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
+
+
+def all_at_once(count_: int, work: Callable[[int], object]) -> list[object]:
+    """Run `work(i)` in `count_` threads released together by a barrier; return results or exceptions."""
+    barrier = threading.Barrier(count_)
+
+    def run(i: int) -> object:
+        barrier.wait()
+        try:
+            return work(i)
+        except Exception as exc:  # the test inspects every outcome
+            return exc
+
+    with ThreadPoolExecutor(max_workers=count_) as pool:
+        return list(pool.map(run, range(count_)))
+
+
+def post_together(base_url: str, path: str, forms: list[dict[str, str]]) -> list[int]:
+    """POST every form to `path` at once, from one browser (its cookie and CSRF token) and one IP, as threads
+    against a live server; the status codes, in order."""
+    browser = requests.Session()
+    match = CSRF_RE.search(browser.get(f"{base_url}{path}", timeout=30).text)
+    assert match is not None, path
+    cookies = browser.cookies.get_dict()
+
+    def post(i: int) -> int:
+        response = requests.post(f"{base_url}{path}", data={**forms[i], "csrf_token": match.group(1)},
+                                 cookies=cookies, timeout=120, allow_redirects=False)
+        return response.status_code
+
+    outcomes = all_at_once(len(forms), post)
+    assert [o for o in outcomes if not isinstance(o, int)] == []
+    return [o for o in outcomes if isinstance(o, int)]

@@ -24,6 +24,8 @@ from membership.giving.models import (
     Payment,
     PaymentKind,
     PaymentStatus,
+    RefusedCheckoutReason,
+    RefusedCheckouts,
 )
 from membership.patrons.services import patron_condition
 
@@ -442,6 +444,31 @@ class Dashboard:
     gifts: list[GiftRevenue]
     sources: Sources
     ballots: list[BallotTurnout] = field(default_factory=list)
+    refused: RefusedTotals = field(default_factory=lambda: RefusedTotals(0, 0))
+
+
+@dataclass(frozen=True)
+class RefusedTotals:
+    """New checkouts refused by the limits against card testing: past the IP's limit, past the address's."""
+
+    per_ip: int
+    per_address: int
+
+    @property
+    def total(self) -> int:
+        return self.per_ip + self.per_address
+
+
+def refused_checkouts(session: Session, period: DateRange) -> RefusedTotals:
+    """How many new checkouts the limits refused on the days of `period`, by reason."""
+    rows = session.execute(
+        select(RefusedCheckouts.reason, func.sum(RefusedCheckouts.attempts))
+        .where(RefusedCheckouts.day >= period.first, RefusedCheckouts.day <= period.last)
+        .group_by(RefusedCheckouts.reason)
+    ).all()
+    sums = {reason: int(total or 0) for reason, total in rows}
+    return RefusedTotals(per_ip=sums.get(RefusedCheckoutReason.IP, 0),
+                         per_address=sums.get(RefusedCheckoutReason.ADDRESS, 0))
 
 
 def dashboard(session: Session, period: DateRange, *, now: datetime, grace: timedelta, currencies: Sequence[str],
@@ -455,4 +482,5 @@ def dashboard(session: Session, period: DateRange, *, now: datetime, grace: time
         gifts=gift_revenue(session, period),
         sources=top_sources(session, period, currencies, rank_currency),
         ballots=ballot_turnout(session, now, grace),
+        refused=refused_checkouts(session, period),
     )
