@@ -36,6 +36,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     generated_key = ensure_secret_key(app.config)
     app.extensions["currency_rules"] = check_settings(app.config)
     app.config["PERMANENT_SESSION_LIFETIME"] = int(app.config["PATRON_SESSION_DAYS"]) * 86400  # signed-in patrons
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MEMBERSHIP_MAX_REQUEST_KB"]) * 1024  # 413 beyond
+    app.config["STRIPE_WEBHOOK_MAX_BYTES"] = int(app.config["STRIPE_WEBHOOK_MAX_KB"]) * 1024
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if generated_key:

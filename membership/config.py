@@ -40,6 +40,13 @@ RATE_LIMIT_KEY_PREFIX = "membership:ratelimit"
 # Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
 # only tests lower it, through create_app(overrides), since every hash stores its own parameters.
 STAFF_PASSWORD_HASH = "scrypt:32768:8:1"  # noqa: S105 - a hash method, not a password
+# Request bodies: forms are small (the largest, a ballot with 40 option rows in Cyrillic, is under 250 KiB
+# URL-encoded); Stripe's events are larger (an invoice with many lines runs to a megabyte or two), and refusing a
+# genuine one would make Stripe retry it for days, so the webhook gets a generous limit of its own.
+DEFAULT_MAX_REQUEST_KB = 512
+DEFAULT_WEBHOOK_MAX_KB = 8192
+# Strict-Transport-Security max-age (production with an https PUBLIC_URL): one year, as browsers' preload lists ask.
+DEFAULT_HSTS_MAX_AGE = 31_536_000
 # Web exports with more rows than this are queued (with REDIS_URL) rather than streamed in the request.
 DEFAULT_EXPORT_INLINE_ROWS = 50_000
 
@@ -247,6 +254,9 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "STAFF_LOCKOUT_MINUTES": _int(env, "STAFF_LOCKOUT_MINUTES", 15),
         "STAFF_SIGN_IN_LIMIT_PER_IP": _int(env, "STAFF_SIGN_IN_LIMIT_PER_IP", 20),
         "STAFF_PASSWORD_HASH": STAFF_PASSWORD_HASH,
+        "MEMBERSHIP_MAX_REQUEST_KB": _int(env, "MEMBERSHIP_MAX_REQUEST_KB", DEFAULT_MAX_REQUEST_KB),
+        "STRIPE_WEBHOOK_MAX_KB": _int(env, "STRIPE_WEBHOOK_MAX_KB", DEFAULT_WEBHOOK_MAX_KB),
+        "HSTS_MAX_AGE": _int(env, "HSTS_MAX_AGE", DEFAULT_HSTS_MAX_AGE),
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -291,11 +301,13 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
                  "CHECKOUT_LIMIT_PER_IP", "CHECKOUT_LIMIT_PER_ADDRESS",
                  "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
                  "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP",
-                 "MEMBERSHIP_EXPORT_KEEP_DAYS"):
+                 "MEMBERSHIP_EXPORT_KEEP_DAYS", "MEMBERSHIP_MAX_REQUEST_KB", "STRIPE_WEBHOOK_MAX_KB"):
         if int(config[name]) < 1:
             raise ConfigError(f"{name} must be at least 1.")
     if int(config["PATRON_GRACE_DAYS"]) < 0:
         raise ConfigError("PATRON_GRACE_DAYS must be 0 or more.")
+    if int(config["HSTS_MAX_AGE"]) < 0:
+        raise ConfigError("HSTS_MAX_AGE must be 0 (send no Strict-Transport-Security) or a number of seconds.")
     for origin in str(config.get("APPEAL_EMBED_ORIGINS") or "").split():
         if not EMBED_ORIGIN.fullmatch(origin):
             raise ConfigError(f"APPEAL_EMBED_ORIGINS must list the sites that may embed the appeal, like "

@@ -22,6 +22,20 @@ NAMING_CONVENTION = {
 }
 
 
+# Every id column is a 32-bit INTEGER (PostgreSQL's `integer`). A larger number names no row, and PostgreSQL
+# refuses to compare it with one, so ids from URLs and query strings are checked against this before any query.
+MAX_ID = 2**31 - 1
+
+
+def parse_id(raw: str | None) -> int | None:
+    """A row id as a URL or a form gives it (ASCII digits, 1 to MAX_ID), or None for anything else."""
+    text = (raw or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

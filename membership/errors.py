@@ -17,6 +17,8 @@ MESSAGES = {
     403: ("Not allowed", "You don't have access to this page."),
     404: ("Page not found", "We couldn't find that page. It may have moved, or the link may be incomplete."),
     405: ("Not allowed", "That action isn't possible on this page."),
+    413: ("Too much sent at once", "What was sent is larger than this site accepts, so nothing was changed. "
+                                   "Shorten the text and try again."),
     429: ("Too many requests", "Please wait a little and try again."),
     500: ("Something went wrong", "An unexpected error happened on our side. Nothing was charged."),
     503: ("Temporarily unavailable", "Please try again in a few minutes."),

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, abort, current_app, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from werkzeug.routing import IntegerConverter, Map
 
 from membership.config import stripe_page_origins
-from membership.db import db
+from membership.db import MAX_ID, db
 from membership.email import flush_committed_emails
 from membership.money import format_charge, format_money, format_recurring, to_major_text
 from membership.queue import push_committed
@@ -18,6 +20,40 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; form-action 'self' {stripe}; frame-ancestors {frame_ancestors}; base-uri 'self'"
 )
+
+
+# Requests whose body may exceed MAX_CONTENT_LENGTH (MEMBERSHIP_MAX_REQUEST_KB, sized for forms), and the setting
+# that bounds each instead: Stripe's events can be far larger than any form.
+LARGE_BODY_LIMITS = {"giving.stripe_webhook": "STRIPE_WEBHOOK_MAX_BYTES"}
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+NUL_MESSAGE = ("The address or the form contained a character (NUL) that no page of ours sends, so it was refused. "
+               "Nothing was changed.")
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route: a number up to MAX_ID, so a larger one is a 404 like any missing row, instead of
+    a query the database refuses."""
+
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = MAX_ID, signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
+def publicly_cacheable(response: Response) -> bool:
+    """Whether shared caches (a CDN, a proxy) may keep the response and hand it to other readers."""
+    cache = response.cache_control
+    return bool(cache.public or cache.s_maxage is not None) and not (cache.private or cache.no_store)
+
+
+class CacheSafeSessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions that never set a cookie on a publicly cacheable response: a cache would hand that
+    cookie, with the reader's session in it, to everyone it serves the page to. (A patron's session is permanent,
+    so Flask would otherwise re-send the cookie on every response, changed or not.)"""
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if publicly_cacheable(response):
+            return
+        super().save_session(app, session, response)
 
 
 def _commit_request(response: Response) -> Response:
@@ -42,7 +78,36 @@ def content_security_policy(frame_ancestors: str = "'none'") -> str:
     return CONTENT_SECURITY_POLICY.format(stripe=stripe_origins, frame_ancestors=frame_ancestors)
 
 
+def _body_limit() -> None:
+    setting = LARGE_BODY_LIMITS.get(request.endpoint or "")
+    if setting:
+        request.max_content_length = int(current_app.config[setting])
+
+
+def _refuse_nul_bytes() -> None:
+    """A NUL byte is never part of a link or form of ours, and PostgreSQL refuses it in text: refuse the request
+    here, once, before any view or query sees one (as a 400 page)."""
+    values = [request.path, *(item for pair in request.args.items(multi=True) for item in pair)]
+    if request.mimetype in FORM_TYPES:  # other bodies (the webhook's JSON) are left to their views, unread here
+        values += [item for pair in request.form.items(multi=True) for item in pair]
+    if any("\x00" in value for value in values):
+        abort(400, NUL_MESSAGE)
+
+
+def _cache_headers(response: Response) -> Response:
+    """Nothing is kept by browsers or caches unless its view says so (only /appeal and static files do): pages
+    show personal data (account, supporters, exports, sign-in links, the thanks page) or a form's CSRF token."""
+    if "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _security_headers(response: Response) -> Response:
+    config = current_app.config
+    if (config["MEMBERSHIP_ENV"] == "production" and config["PUBLIC_URL"].startswith("https://")
+            and int(config["HSTS_MAX_AGE"]) > 0):
+        # Browsers then refuse plain http for this host, so a network attacker can't strip TLS from a reader.
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={int(config['HSTS_MAX_AGE'])}")
     response.headers.setdefault("Content-Security-Policy", content_security_policy())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
@@ -71,9 +136,15 @@ def format_day(value: datetime) -> str:
 
 
 def init_app(app: Flask) -> None:
+    """Request plumbing; before any blueprint is registered, so every `<int:…>` in a route is an IdConverter."""
+    app.url_map.converters["int"] = IdConverter
+    app.session_interface = CacheSafeSessionInterface()
+    app.before_request(_body_limit)
+    app.before_request(_refuse_nul_bytes)
     app.add_template_global(control_attrs)
     app.after_request(_commit_request)
     app.after_request(_security_headers)
+    app.after_request(_cache_headers)
     app.add_template_filter(format_money, "money")
     app.add_template_filter(format_recurring, "recurring")
     app.add_template_filter(format_charge, "charge")

@@ -84,11 +84,21 @@ def test_production_does_not_invent_a_secret_key() -> None:
         ({"MAIL_URL": "mail.example.org"}, "MAIL_URL must look like"),
         ({"SIGN_IN_LINK_MINUTES": "0"}, "SIGN_IN_LINK_MINUTES must be at least 1"),
         ({"PATRON_GRACE_DAYS": "soon"}, "PATRON_GRACE_DAYS must be a whole number"),
+        ({"MEMBERSHIP_MAX_REQUEST_KB": "0"}, "MEMBERSHIP_MAX_REQUEST_KB must be at least 1"),
+        ({"STRIPE_WEBHOOK_MAX_KB": "0"}, "STRIPE_WEBHOOK_MAX_KB must be at least 1"),
+        ({"HSTS_MAX_AGE": "-1"}, "HSTS_MAX_AGE must be 0"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         check_settings(settings(**env))
+
+
+def test_request_body_limits_come_from_their_settings() -> None:
+    app = create_app({**settings(MEMBERSHIP_MAX_REQUEST_KB="64", STRIPE_WEBHOOK_MAX_KB="2048"),
+                      "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024
+    assert app.config["STRIPE_WEBHOOK_MAX_BYTES"] == 2048 * 1024
 
 
 def test_currencies_and_bounds_are_configurable() -> None:

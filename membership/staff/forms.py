@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields import DateField, EmailField
@@ -10,6 +13,24 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, R
 
 from membership.staff import recovery
 from membership.staff.models import Role
+
+# The days staff may filter and export by: wider than any gift this service can hold, and narrow enough that the
+# day after the last, or the months around it, are still dates Python and the database can hold.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
+class DayField(DateField):
+    """A YYYY-MM-DD date from FIRST_DAY to LAST_DAY; any other date is refused with a message, like a typo."""
+
+    data: date | None
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        super().process_formdata(valuelist)
+        if self.data is not None and not FIRST_DAY <= self.data <= LAST_DAY:
+            self.data = None
+            raise ValueError(f"Enter a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}.")
+
 
 ROLE_CHOICES = [
     SelectChoice(Role.ANALYST.value, "Analyst: dashboard, supporters (read only), reports and exports"),
@@ -96,5 +117,5 @@ class AuditFilterForm(FlaskForm):
 
     action = StringField("Action", validators=[Optional(), Length(max=60)])
     actor = StringField("Who", validators=[Optional(), Length(max=120)])
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DayField("From", validators=[Optional()])
+    date_to = DayField("To", validators=[Optional()])

@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from membership.db import current_session, utcnow
+from membership.db import current_session, parse_id, utcnow
 from membership.errors import render_error
 from membership.staff import services, totp
 from membership.staff.auth import (
@@ -476,8 +476,9 @@ def audit() -> ResponseReturnValue:
     form = AuditFilterForm(request.args)
     if request.args and not form.validate():
         return render_template("staff/audit.html", form=form, entries=[], next_before=None), 400
-    before = request.args.get("before", "")
-    if before and not before.isdigit():
+    raw_before = request.args.get("before", "")
+    before = parse_id(raw_before)
+    if raw_before and before is None:
         return render_template("staff/audit.html", form=form, entries=[], next_before=None,
                                error="That page link isn't valid."), 400
     if form.date_from.data and form.date_to.data and form.date_from.data > form.date_to.data:
@@ -485,7 +486,7 @@ def audit() -> ResponseReturnValue:
         return render_template("staff/audit.html", form=form, entries=[], next_before=None), 400
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE + 1)
     if before:
-        query = query.where(AuditEntry.id < int(before))
+        query = query.where(AuditEntry.id < before)
     if form.action.data:
         query = query.where(AuditEntry.action.startswith(form.action.data.strip()))
     if form.actor.data:

@@ -6,13 +6,11 @@ from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
 from membership.config import wall_review
-from membership.db import current_session
+from membership.db import current_session, parse_id
 from membership.errors import render_error
 from membership.wall import services
 
 bp = Blueprint("wall", __name__, url_prefix="/supporters")
-
-MAX_CURSOR = 2**62  # larger ids can't exist; refusing them keeps the database from seeing a huge integer
 
 
 @bp.get("")
@@ -20,10 +18,10 @@ def index() -> ResponseReturnValue:
     raw = request.args.get("before")
     before = None
     if raw is not None:
-        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < MAX_CURSOR:
+        before = parse_id(raw)
+        if before is None:
             return render_error(400, "Not a page of the supporter wall",
                                 "That page of the supporter wall doesn't exist. Start again from the first page.")
-        before = int(raw)
     session = current_session()
     try:
         page = services.wall_page(session, wall_review(), before)

@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from membership.ballots.methods import METHODS, method_of
 from membership.ballots.models import MAX_OPTIONS, MAX_WEIGHT, MIN_OPTIONS, Ballot, ResultsVisibility, VotingMethod
+from membership.db import parse_id
 from membership.giving.models import Tier
 from membership.money import parse_major_amount, to_major_text
 
@@ -48,12 +49,12 @@ class OptionForm(Form):
     remove = BooleanField("Remove this option")
 
     def validate_id(self, field: HiddenField) -> None:
-        if field.data and not str(field.data).isdigit():
+        if field.data and parse_id(str(field.data)) is None:
             raise ValidationError("Not an option of this ballot.")
 
     @property
     def option_id(self) -> int | None:
-        return int(self.id.data) if self.id.data else None
+        return parse_id(str(self.id.data or ""))
 
     @property
     def blank(self) -> bool:
@@ -141,6 +142,9 @@ class BallotForm(FlaskForm):
         for row in self.options:
             if row.form.option_id is not None and not row.form.remove.data and not row.form.title.data:
                 row.form.title.errors.append("Enter the option's title, or tick “Remove this option”.")
+                valid = False
+            elif row.form.option_id is None and not row.form.blank and not row.form.title.data:
+                row.form.title.errors.append("Enter the option's title, or clear its description.")
                 valid = False
         kept = len(self.kept_rows())
         if kept < MIN_OPTIONS:

@@ -7,9 +7,10 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import SelectField
-from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
+
+from membership.staff.forms import DayField
 
 DATE_MESSAGE = "Enter the date as YYYY-MM-DD, for example 2026-01-31."
 
@@ -18,8 +19,8 @@ class DashboardForm(FlaskForm):
     class Meta:
         csrf = False
 
-    date_from = DateField("From", name="from", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    date_to = DateField("To", name="to", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    date_from = DayField("From", name="from", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    date_to = DayField("To", name="to", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
     rank = SelectField("Rank sources by", name="rank", default="")
 
     def __init__(self, *args: Any, currencies: Sequence[str] = (), **kwargs: Any) -> None:

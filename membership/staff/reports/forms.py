@@ -7,10 +7,10 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import SelectField
-from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
+from membership.staff.forms import DayField
 from membership.staff.reports.models import ExportFormat, ExportKind
 from membership.staff.reports.services import statuses_for
 
@@ -26,9 +26,9 @@ FILTER_FIELDS = {"kind": "kind", "from": "date_from", "to": "date_to", "currency
 
 class ExportForm(FlaskForm):
     kind = SelectField("Export", choices=[SelectChoice(kind.value, label) for kind, label in KIND_LABELS.items()])
-    date_from = DateField("From (UTC)", name="from", invalid_value_message=DATE_MESSAGE,
+    date_from = DayField("From (UTC)", name="from", invalid_value_message=DATE_MESSAGE,
                           validators=[InputRequired("Enter the first day to export.")])
-    date_to = DateField("To (UTC, included)", name="to", invalid_value_message=DATE_MESSAGE,
+    date_to = DayField("To (UTC, included)", name="to", invalid_value_message=DATE_MESSAGE,
                         validators=[InputRequired("Enter the last day to export.")])
     currency = SelectField("Currency", default="")
     status = SelectField("Status", default="", choices=[

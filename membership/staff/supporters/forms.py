@@ -7,12 +7,13 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 from wtforms.widgets import HiddenInput
 
+from membership.db import parse_id
 from membership.money import format_money, parse_major_amount
+from membership.staff.forms import DayField
 from membership.staff.supporters.services import PatronStatus, SupporterFilters
 
 DATE_MESSAGE = "Enter the date as YYYY-MM-DD, for example 2026-01-31."
@@ -64,8 +65,8 @@ class SupporterFilterForm(FlaskForm):
     status = SelectField("Patron status", choices=STATUS_CHOICES, default="")
     tier = SelectField("Tier (a membership at it, now or before)", default="")
     currency = SelectField("Gave in", default="")
-    first_from = DateField("First gift from", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    first_to = DateField("First gift to", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    first_from = DayField("First gift from", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    first_to = DayField("First gift to", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
     source = StringField("Article URL contains", filters=[_strip], validators=[Optional(), Length(max=300)])
     campaign = StringField("Campaign (utm_campaign)", filters=[_strip], validators=[Optional(), Length(max=200)])
     after = StringField("Page", validators=[Optional(), Regexp(r"^[1-9][0-9]{0,17}$", message=CURSOR_MESSAGE)])
@@ -76,7 +77,7 @@ class SupporterFilterForm(FlaskForm):
         self.tier.choices = [SelectChoice("", "Any")] + [SelectChoice(str(tid), name) for tid, name in tiers]
         self.currency.choices = [SelectChoice("", "Any")] + [SelectChoice(code, code) for code in currencies]
 
-    def validate_first_to(self, field: DateField) -> None:
+    def validate_first_to(self, field: DayField) -> None:
         if self.first_from.data and field.data and self.first_from.data > field.data:
             raise ValidationError("The end date is before the start date.")
 
@@ -92,8 +93,12 @@ class SupporterFilterForm(FlaskForm):
             campaign=self.campaign.data or "",
         )
 
+    def validate_after(self, field: StringField) -> None:
+        if field.data and parse_id(field.data) is None:
+            raise ValidationError(CURSOR_MESSAGE)
+
     def cursor(self) -> int | None:
-        return int(self.after.data) if self.after.data else None
+        return parse_id(self.after.data)
 
 
 class ConfirmedForm(FlaskForm):

@@ -24,13 +24,6 @@ from membership.supporters.models import Supporter
 bp = Blueprint("staff_supporters", __name__, url_prefix="/staff/supporters")
 
 
-@bp.after_request
-def no_store(response: Response) -> Response:
-    # Supporters' personal data must not linger in browser or proxy caches.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @bp.errorhandler(services.StripeActionFailed)
 def stripe_failed(error: services.StripeActionFailed) -> tuple[str, int]:
     db.session.rollback()  # whatever the action had written is undone: nothing changed here
