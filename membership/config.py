@@ -1,6 +1,6 @@
 """Settings, read from environment variables and checked at start-up.
 
-Every setting the app reads is mapped here explicitly; the README lists them all. `load_settings()`
+Every setting the app reads is mapped here explicitly; docs/configuration.md lists them all. `load_settings()`
 returns a plain mapping for `app.config`; `check_settings()` refuses unsafe combinations with a message
 that names the variable to fix.
 """

@@ -11,7 +11,8 @@ from .wire import StripeError
 
 ACCOUNT_ID = "acct_double"
 
-# Path prefix -> the resource whose permission it needs, most specific first (the Dashboard's names in README).
+# Path prefix -> the resource whose permission it needs, most specific first (the Dashboard's names in
+# docs/real-stripe.md).
 ROUTE_RESOURCES = (
     ("/v1/checkout/sessions", "checkout_session"),
     ("/v1/customers", "customer"),

@@ -223,8 +223,9 @@ def check_account(gateway: StripeGateway, *, public_url: str, currencies: Iterab
         try:
             step()
         except StripeRejected as exc:
-            report.problems.append(Problem(f"Couldn't read {what}: {exc}",
-                                           f"Give the key {permission}: Read (or Write, as listed in the README)."))
+            report.problems.append(Problem(
+                f"Couldn't read {what}: {exc}",
+                f"Give the key {permission}: Read (or Write, as listed in docs/real-stripe.md)."))
     return report
 
 
