@@ -24,13 +24,14 @@ from flask.testing import FlaskClient
 
 from membership import create_app
 from membership.config import database_url
-from membership.db import Base, db
+from membership.db import db
 from membership.queue import QUEUE_KEYS, init_queue
 from membership.staff import services as staff_services
 from membership.staff.models import Role, StaffUser
 from stripe_double import DoubleConfig, DoubleServer
+from tests.support.database import empty_tables
 from tests.support.servers import LiveServer, SmtpSink, free_port
-from tests.support.settings import REDIS_TEST_URL, STRIPE_KEY, WEBHOOK_SECRET
+from tests.support.settings import REDIS_TEST_URL, WEBHOOK_SECRET, app_settings
 from tests.support.staff import PASSWORD, sign_in_as
 
 
@@ -93,7 +94,7 @@ def database_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             uri, cleanup = _private_postgres_database(uri)
         except sa.exc.OperationalError as exc:
             pytest.exit(f"TEST_DATABASE_URL={uri} is not reachable: {exc}", returncode=3)
-    app = create_app(_overrides(uri, api_base=""))
+    app = create_app(app_settings(uri, api_base=""))
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -101,68 +102,6 @@ def database_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         db.engine.dispose()
     yield uri
     cleanup()
-
-
-def _overrides(uri: str, api_base: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": uri,
-        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
-        "STRIPE_SECRET_KEY": STRIPE_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_API_BASE": api_base,
-        "STRIPE_TIMEOUT_SECONDS": 5,
-        "PUBLIC_URL": "http://testserver.local",
-        "NEWSROOM_NAME": "Kyiv Independent Test",
-        # The production scrypt cost takes ~0.15 s a hash; the code path is the same at a cost tests can afford.
-        "STAFF_PASSWORD_HASH": "scrypt:1024:8:1",
-        **extra,
-    }
-
-
-def _empty_tables(uri: str) -> None:
-    engine = sa.create_engine(uri)
-    try:
-        with engine.begin() as conn:
-            tables = list(reversed(Base.metadata.sorted_tables))
-            if engine.dialect.name == "postgresql":
-                _truncate_used_tables(conn, tables)
-            else:
-                # The audit log's append-only triggers would refuse the DELETE: lift them for the cleanup only.
-                triggers = conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
-                for name, _ in triggers:
-                    conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
-                for table in tables:
-                    conn.execute(table.delete())
-                for _, sql in triggers:
-                    conn.execute(sa.text(sql))
-    finally:
-        engine.dispose()
-
-
-def _truncate_used_tables(conn: sa.Connection, tables: list[sa.Table]) -> None:
-    """TRUNCATE the tables holding rows and restart every sequence that was used.
-
-    The same end state as truncating every table with RESTART IDENTITY, at a fraction of the cost: TRUNCATE
-    replaces each table's files, which is slow, and most tests touch only a few tables.
-    """
-    probes = sa.union_all(*(sa.select(sa.literal(t.name)).where(sa.exists().select_from(t)) for t in tables))
-    used = [conn.dialect.identifier_preparer.quote(name) for name in conn.execute(probes).scalars()]
-    if used:
-        # The audit log refuses TRUNCATE (migration 0010): lift that for the clean-up only, inside this transaction.
-        conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate"))
-        conn.execute(sa.text(f"TRUNCATE {', '.join(used)} CASCADE"))
-        conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_truncate"))
-    sequences = conn.execute(sa.text(
-        "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences "
-        "WHERE last_value IS NOT NULL"
-    )).scalars()
-    for sequence in sequences:
-        conn.execute(sa.text(f"ALTER SEQUENCE {sequence} RESTART"))
-
-
-
-
 
 
 @pytest.fixture
@@ -195,7 +134,7 @@ def double(running_double: DoubleServer, live_port: int) -> Iterator[DoubleServe
 
 @pytest.fixture
 def app(database_uri: str, double: DoubleServer, live_port: int, tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(_overrides(database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}",
+    app = create_app(app_settings(database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}",
                                 MEMBERSHIP_EXPORT_DIR=str(tmp_path / "exports")))
 
     # The test holds one app context across many requests, so `g` outlives each request here (it never
@@ -208,7 +147,7 @@ def app(database_uri: str, double: DoubleServer, live_port: int, tmp_path: Path)
         yield app
         db.session.remove()
         db.engine.dispose()
-    _empty_tables(database_uri)
+    empty_tables(database_uri)
 
 
 @pytest.fixture

@@ -21,12 +21,11 @@ from membership.staff.models import Role, StaffUser
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
 from stripe_double import DoubleServer
-from tests.conftest import _overrides
 from tests.support.ballots import add_ballot
 from tests.support.giving import start_gift
 from tests.support.helpers import count, csrf_token, sign, text
 from tests.support.patrons import add_membership, add_supporter, sign_in
-from tests.support.settings import WEBHOOK_SECRET
+from tests.support.settings import WEBHOOK_SECRET, app_settings
 from tests.support.staff import sign_in_as
 
 GIFT = {"frequency": "once", "currency": "EUR", "amount": "10", "email": "olena@example.org", "name": "Olena"}
@@ -248,7 +247,7 @@ def test_pages_with_personal_data_are_no_store(app: Flask, client: FlaskClient, 
 def _production_app(database_uri: str, tmp_path: Path, **settings: object) -> Flask:
     production: dict[str, object] = {"MEMBERSHIP_ENV": "production", "MAIL_URL": "smtp://localhost",
                                      "MEMBERSHIP_EXPORT_DIR": str(tmp_path)}
-    return create_app(_overrides(database_uri, api_base="", **(production | settings)))
+    return create_app(app_settings(database_uri, api_base="", **(production | settings)))
 
 
 @pytest.mark.parametrize(("settings", "expected"), [

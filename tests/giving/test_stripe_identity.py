@@ -17,7 +17,7 @@ from membership.db import db
 from membership.giving.stripe_gateway import API_VERSION
 from membership.installation import Installation, installation_id
 from stripe_double import DoubleServer
-from tests.conftest import _empty_tables
+from tests.support.database import empty_tables
 from tests.support.giving import pay, settle, start_gift
 from tests.support.servers import LiveServer
 
@@ -36,7 +36,7 @@ def test_a_reset_database_is_a_new_installation_whose_keys_never_meet_the_old_on
     # The database is reset (or a second installation shares the Stripe test account): the same row ids come
     # back, and a key built from them alone would be the first one's, which Stripe refuses for other parameters.
     db.session.remove()
-    _empty_tables(database_uri)
+    empty_tables(database_uri)
     second = start_gift(client, amount="20")
     assert second.id == first.id
     second_installation = installation_id(db.session)
