@@ -90,3 +90,16 @@ def test_the_layers_are_read_from_the_module_path() -> None:
     assert layer("membership.db") == 0
     assert layer("membership.giving.views") < layer("membership.wall.services") < layer("membership.staff.views")
     assert layer("membership.cli") == layer("membership") == 1 + len(DOMAINS)
+
+
+def test_tests_share_code_only_through_tests_support() -> None:
+    """No test imports conftest or another test module: what tests share lives in tests/support/."""
+    tests = PACKAGE.parent / "tests"
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            found += [f"{path.relative_to(tests.parent)} imports {name}" for name in names
+                      if name.startswith("tests.") and not name.startswith("tests.support")]
+    assert found == []
