@@ -82,14 +82,14 @@ def paid_gift(client: FlaskClient, double: DoubleServer, amount: str = "10") -> 
                       if e["data"]["object"]["id"] == checkout.stripe_session_id)
 
 
-def settle(double: DoubleServer, timeout: float = 10) -> None:
+def settle(double: DoubleServer, timeout: float = 60) -> None:
     """Wait until the double has delivered every webhook to the live app."""
     assert double.wait_for_deliveries(timeout), "webhooks were not delivered in time"
     db.session.rollback()
     db.session.expire_all()
 
 
-def wait_until(predicate: Any, timeout: float = 10) -> None:
+def wait_until(predicate: Any, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         db.session.rollback()
