@@ -26,8 +26,8 @@ from membership import create_app
 from membership.config import database_url
 from membership.db import Base, db
 from membership.queue import QUEUE_KEYS, init_queue
-from membership.staff import services as staff_services
-from membership.staff.models import Role, StaffUser
+from membership.staff.accounts import services as staff_services
+from membership.staff.accounts.models import Role, StaffUser
 from stripe_double import DoubleConfig, DoubleServer
 from tests.support.servers import LiveServer, SmtpSink, free_port
 from tests.support.settings import REDIS_TEST_URL, STRIPE_KEY, WEBHOOK_SECRET

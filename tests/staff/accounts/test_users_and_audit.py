@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from membership.db import db
-from membership.staff.models import AuditEntry, Role, StaffUser
+from membership.staff.accounts.models import AuditEntry, Role, StaffUser
 from tests.support.helpers import csrf_token, text
 from tests.support.staff import sign_in_as
 
@@ -82,7 +82,7 @@ def test_audit_log_is_append_only_in_the_database(app: Flask, make_staff: Callab
 
 
 def test_audit_log_filters_and_pages(staff_client: Callable[[Role], FlaskClient]) -> None:
-    from membership.staff.services import record_audit
+    from membership.staff.accounts.audit import record_audit
 
     client = staff_client(Role.ADMIN)
     for n in range(60):
