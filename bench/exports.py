@@ -45,11 +45,11 @@ from sqlalchemy.dialects import postgresql
 from bench.webhooks import recreate_database
 from membership import create_app
 from membership.db import Base, db
+from membership.staff.accounts.models import Role
+from membership.staff.accounts.services import create_staff
 from membership.staff.dashboard.services import dashboard, default_range
-from membership.staff.models import Role
 from membership.staff.reports.models import ExportKind
 from membership.staff.reports.services import ExportFilters, export_query
-from membership.staff.services import create_staff
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"

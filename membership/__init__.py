@@ -52,7 +52,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from membership.giving import views as giving_views
     from membership.giving.stripe_gateway import StripeGateway
     from membership.patrons import views as patrons_views
-    from membership.staff import views as staff_views
+    from membership.staff import views as staff_views  # noqa: F401  (the home page and menu, on the accounts' blueprint)
+    from membership.staff.accounts import views as staff_accounts_views
     from membership.staff.appeal import views as staff_appeal_views
     from membership.staff.ballots import views as staff_ballots_views
     from membership.staff.dashboard import views as staff_dashboard_views
@@ -73,7 +74,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(giving_views.bp)
     app.register_blueprint(patrons_views.bp)
     app.register_blueprint(ballots_views.bp)
-    app.register_blueprint(staff_views.bp)
+    app.register_blueprint(staff_accounts_views.bp)
     app.register_blueprint(staff_dashboard_views.bp)
     app.register_blueprint(staff_reports_views.bp)
     app.register_blueprint(staff_supporters_views.bp)

@@ -21,8 +21,8 @@ from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
 from membership.jobs import run_jobs
 from membership.queue import EMAILS, EXPORTS, Handler, run_worker
-from membership.staff import services as staff_services
-from membership.staff.models import Role, StaffUser
+from membership.staff.accounts import services as staff_services
+from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.reports import services as reports
 from membership.staff.reports.models import ExportFormat, ExportKind
 from membership.staff.reports.worker import build_export, export_settings

@@ -32,8 +32,8 @@ from membership.giving.models import (
     WallStatus,
 )
 from membership.money import FeeRule
-from membership.staff.models import Role, StaffUser
-from membership.staff.services import create_staff
+from membership.staff.accounts.models import Role, StaffUser
+from membership.staff.accounts.services import create_staff
 from membership.supporters.models import ConsentEvent, Supporter
 
 # (slug, name, description, benefits, {currency: (monthly, yearly)} in minor units)

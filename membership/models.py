@@ -4,13 +4,13 @@ from membership import email, installation, ratelimit
 from membership.ballots import models as ballots
 from membership.giving import models as giving
 from membership.patrons import models as patrons
-from membership.staff import models as staff
+from membership.staff.accounts import models as staff_accounts
 from membership.staff.dashboard import models as dashboard
 from membership.staff.reports import models as reports
 from membership.supporters import models as supporters
 from membership.supporters import tokens
 
 __all__ = [
-    "ballots", "dashboard", "email", "giving", "installation", "patrons", "ratelimit", "reports", "staff", "supporters",
-    "tokens",
+    "ballots", "dashboard", "email", "giving", "installation", "patrons", "ratelimit", "reports", "staff_accounts",
+    "supporters", "tokens",
 ]

@@ -26,8 +26,8 @@ from membership import create_app
 from membership.config import database_url
 from membership.db import db
 from membership.queue import QUEUE_KEYS, init_queue
-from membership.staff import services as staff_services
-from membership.staff.models import Role, StaffUser
+from membership.staff.accounts import services as staff_services
+from membership.staff.accounts.models import Role, StaffUser
 from stripe_double import DoubleConfig, DoubleServer
 from tests.support.database import empty_tables
 from tests.support.servers import LiveServer, SmtpSink, free_port

@@ -19,8 +19,8 @@ from werkzeug.test import TestResponse
 from membership.ballots.models import TopicSuggestion
 from membership.db import db
 from membership.giving.models import Tier
-from membership.staff import services as staff_services
-from membership.staff.models import Role, StaffUser
+from membership.staff.accounts import services as staff_services
+from membership.staff.accounts.models import Role, StaffUser
 from membership.supporters.models import Supporter
 from stripe_double import DoubleServer
 from tests.support.ballots import add_ballot

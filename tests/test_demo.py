@@ -21,7 +21,7 @@ from membership.giving.models import (
 )
 from membership.giving.services import currency_rules
 from membership.money import FeeRule
-from membership.staff.models import Role, StaffUser
+from membership.staff.accounts.models import Role, StaffUser
 from membership.supporters.models import Supporter
 from membership.wall.services import wall_page
 from tests.support.helpers import count

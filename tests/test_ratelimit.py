@@ -14,7 +14,7 @@ from membership.db import db
 from membership.email import OutboundEmail
 from membership.queue import init_queue
 from membership.ratelimit import RateLimitHit, allow
-from membership.staff.models import AuditEntry
+from membership.staff.accounts.models import AuditEntry
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import SignInToken
 from tests.support.helpers import count, post_together

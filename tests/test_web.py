@@ -16,8 +16,8 @@ from werkzeug.test import TestResponse
 from membership import create_app
 from membership.db import db
 from membership.giving.models import Checkout
-from membership.staff import services as staff_services
-from membership.staff.models import Role, StaffUser
+from membership.staff.accounts import services as staff_services
+from membership.staff.accounts.models import Role, StaffUser
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
 from stripe_double import DoubleServer

@@ -11,8 +11,8 @@ from typing import Any, TypeVar, cast
 from flask import abort, current_app, redirect, request, session, url_for
 
 from membership.db import current_session
-from membership.staff.models import Role, StaffUser
-from membership.staff.services import two_factor_required
+from membership.staff.accounts.models import Role, StaffUser
+from membership.staff.accounts.services import two_factor_required
 
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_KEY = "staff"

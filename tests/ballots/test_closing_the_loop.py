@@ -15,7 +15,7 @@ from membership.ballots import services
 from membership.ballots.models import Ballot, BallotOption
 from membership.db import db, utcnow
 from membership.email import EmailStatus, OutboundEmail, retry_due_emails
-from membership.staff.models import AuditEntry, Role
+from membership.staff.accounts.models import AuditEntry, Role
 from membership.supporters.models import Supporter
 from tests.support.ballots import add_ballot, add_patron, close_ballot, flat, option_ids
 from tests.support.helpers import csrf_token

@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 
 from membership.ballots.models import BallotOption, SuggestionStatus, TopicSuggestion
 from membership.db import db, utcnow
-from membership.staff.models import AuditEntry, Role
+from membership.staff.accounts.models import AuditEntry, Role
 from tests.support.ballots import add_ballot, add_patron, flat
 from tests.support.helpers import count, csrf_token
 from tests.support.patrons import add_supporter, sign_in

@@ -8,8 +8,8 @@ from flask.testing import FlaskClient
 
 from membership.db import db
 from membership.giving.models import Checkout, RefusedCheckoutReason, RefusedCheckouts
-from membership.staff.models import Role
-from membership.staff.services import create_staff
+from membership.staff.accounts.models import Role
+from membership.staff.accounts.services import create_staff
 from stripe_double import DoubleServer
 from tests.support.helpers import count, csrf_token, post_together, text
 from tests.support.servers import LiveServer

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from membership.db import db
 from membership.giving.models import Payment, PaymentKind, PaymentStatus
+from membership.staff.accounts.models import Role
 from membership.staff.dashboard import services
-from membership.staff.models import Role
 from stripe_double import DoubleServer
 from tests.support.giving import pay, settle, start_gift
 from tests.support.helpers import text

@@ -28,7 +28,7 @@ from membership.giving.models import (
     PaymentKind,
     PaymentStatus,
 )
-from membership.staff.models import AuditEntry
+from membership.staff.accounts.models import AuditEntry
 from membership.supporters.models import Supporter
 from tests.support.helpers import csrf_token
 

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from membership.db import db
-from membership.staff import totp
-from membership.staff.models import AuditEntry, RecoveryCode, StaffUser
+from membership.staff.accounts import totp
+from membership.staff.accounts.models import AuditEntry, RecoveryCode, StaffUser
 from tests.support.helpers import csrf_token, text
 
 PASSWORD = "correct horse battery staple"

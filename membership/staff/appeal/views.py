@@ -17,7 +17,7 @@ ARTICLE_PLACEHOLDER = "ARTICLE_URL"
 def index() -> str:
     base = current_app.config["PUBLIC_URL"]
     return render_template(
-        "staff/appeal.html",
+        "staff/appeal/index.html",
         frame_src=f"{base}{url_for('giving.appeal')}?source={ARTICLE_PLACEHOLDER}&utm_medium=appeal",
         link_href=f"{base}{url_for('giving.support_page')}?source={ARTICLE_PLACEHOLDER}&utm_medium=appeal",
         placeholder=ARTICLE_PLACEHOLDER,

@@ -32,8 +32,8 @@ from membership.ballots.models import (
     Weighting,
 )
 from membership.db import rows_affected
-from membership.staff.models import StaffUser
-from membership.staff.services import record_audit
+from membership.staff.accounts.audit import record_audit
+from membership.staff.accounts.models import StaffUser
 
 OPTION_TITLE_MAX = 200
 

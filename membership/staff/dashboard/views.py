@@ -28,20 +28,20 @@ def dashboard() -> ResponseReturnValue:
     currencies = list(currency_rules())
     form = DashboardForm(request.args, currencies=currencies)
     if request.args and not form.validate():
-        return render_template("staff/dashboard.html", form=form, data=None), 400
+        return render_template("staff/dashboard/index.html", form=form, data=None), 400
     today = utcnow().date()
     default = services.default_range(form.date_to.data or today)
     try:
         period = services.checked_range(form.date_from.data or default.first, form.date_to.data or default.last)
     except services.RangeError as exc:
         form.date_to.errors = [str(exc)]
-        return render_template("staff/dashboard.html", form=form, data=None), 400
+        return render_template("staff/dashboard/index.html", form=form, data=None), 400
     form.date_from.data, form.date_to.data = period.first, period.last
     grace = patron_grace()
     data = services.dashboard(current_session(), period, now=utcnow(), grace=grace, currencies=currencies,
                               rank_currency=form.rank.data or "")
-    return render_template("staff/dashboard.html", form=form, data=data, charts=_charts(data, form.rank.data or ""),
-                           grace_days=grace.days, currencies=currencies)
+    return render_template("staff/dashboard/index.html", form=form, data=data,
+                           charts=_charts(data, form.rank.data or ""), grace_days=grace.days, currencies=currencies)
 
 
 def month_labels(months: Sequence[date]) -> list[str]:

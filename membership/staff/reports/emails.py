@@ -13,7 +13,7 @@ from jinja2.filters import do_filesizeformat
 from sqlalchemy.orm import Session
 
 from membership.email import queue_email
-from membership.staff.models import StaffUser
+from membership.staff.accounts.models import StaffUser
 from membership.staff.reports.models import ExportJob
 
 

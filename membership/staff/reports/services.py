@@ -38,10 +38,10 @@ from membership.giving.models import Checkout, Membership, MembershipStatus, Pay
 from membership.money import exponent
 from membership.patrons.services import patron_condition
 from membership.queue import EXPORTS, push_after_commit
+from membership.staff.accounts.audit import record_audit
+from membership.staff.accounts.models import StaffUser
 from membership.staff.dashboard.services import DateRange
-from membership.staff.models import StaffUser
 from membership.staff.reports.models import ExportFormat, ExportJob, ExportJobStatus, ExportKind
-from membership.staff.services import record_audit
 from membership.staff.sql import utc_text
 from membership.supporters.models import Supporter
 

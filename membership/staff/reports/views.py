@@ -27,8 +27,8 @@ from membership.db import current_session, db, utcnow
 from membership.errors import render_error
 from membership.giving.services import currency_rules
 from membership.queue import redis_queue
+from membership.staff.accounts.models import StaffUser
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
-from membership.staff.models import StaffUser
 from membership.staff.reports import services
 from membership.staff.reports.forms import FILTER_FIELDS, KIND_LABELS, BallotResultsForm, ExportForm
 from membership.staff.reports.models import ExportFormat
@@ -58,7 +58,7 @@ def _ballots_form() -> BallotResultsForm:
 def _page(form: ExportForm, status: int = 200, ballots_form: BallotResultsForm | None = None) -> ResponseReturnValue:
     config = current_app.config
     return render_template(
-        "staff/reports.html", form=form, ballots_form=ballots_form or _ballots_form(),
+        "staff/reports/index.html", form=form, ballots_form=ballots_form or _ballots_form(),
         jobs=services.recent_exports(current_session(), signed_in_staff().id), kind_labels=KIND_LABELS,
         queued=redis_queue() is not None, inline_rows=int(config["MEMBERSHIP_EXPORT_INLINE_ROWS"]),
         keep_days=int(config["MEMBERSHIP_EXPORT_KEEP_DAYS"]),

@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from membership.config import default_currency_rules, patron_grace
 from membership.db import rows_affected, utcnow
+from membership.staff.accounts.models import StaffUser
 from membership.staff.auth import Permission, can
-from membership.staff.models import StaffUser
 from membership.staff.reports.emails import send_export_failed, send_export_ready
 from membership.staff.reports.models import ExportJob, ExportJobStatus
 from membership.staff.reports.services import ExportRun, export_query, job_filters, record_export, write_export

@@ -42,8 +42,8 @@ from membership.giving.stripe_gateway import StripeGateway, StripeRejected, Stri
 from membership.money import format_money
 from membership.patrons.models import ChangeKind, MembershipChange
 from membership.patrons.services import ENDED_STATUSES, patron_condition
-from membership.staff.models import StaffUser
-from membership.staff.services import record_audit
+from membership.staff.accounts.audit import record_audit
+from membership.staff.accounts.models import StaffUser
 from membership.supporters.models import ConsentEvent, Supporter
 from membership.supporters.services import end_sessions
 from membership.supporters.tokens import SignInToken

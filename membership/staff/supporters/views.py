@@ -27,7 +27,7 @@ bp = Blueprint("staff_supporters", __name__, url_prefix="/staff/supporters")
 @bp.errorhandler(services.StripeActionFailed)
 def stripe_failed(error: services.StripeActionFailed) -> tuple[str, int]:
     db.session.rollback()  # whatever the action had written is undone: nothing changed here
-    return render_template("staff/supporter_stripe_failed.html", message=str(error)), 502
+    return render_template("staff/supporters/stripe_failed.html", message=str(error)), 502
 
 
 def _supporter(supporter_id: int) -> Supporter:
@@ -47,7 +47,7 @@ def index() -> ResponseReturnValue:
     db_session = current_session()
     form = SupporterFilterForm(request.args, tiers=services.tier_choices(db_session), currencies=list(currency_rules()))
     if not form.validate():
-        return render_template("staff/supporters.html", form=form, page=None, next_url=None), 400
+        return render_template("staff/supporters/index.html", form=form, page=None, next_url=None), 400
     page = services.browse_supporters(db_session, signed_in_staff(), form.filters(), form.cursor(), utcnow(),
                                       patron_grace(), ip=client_ip())
     # Page links keep the filters; only the cursor changes.
@@ -56,7 +56,7 @@ def index() -> ResponseReturnValue:
     next_url = None
     if page.next_after is not None:
         next_url = url_for("staff_supporters.index") + "?" + urlencode([*kept, ("after", str(page.next_after))])
-    return render_template("staff/supporters.html", form=form, page=page, next_url=next_url, first_url=first_url,
+    return render_template("staff/supporters/index.html", form=form, page=page, next_url=next_url, first_url=first_url,
                            paging=form.cursor() is not None)
 
 
@@ -67,7 +67,7 @@ def detail(supporter_id: int) -> ResponseReturnValue:
                                      ip=client_ip())
     if record is None:
         abort(404)
-    return render_template("staff/supporter.html", record=record, supporter=record.supporter,
+    return render_template("staff/supporters/detail.html", record=record, supporter=record.supporter,
                            can_cancel_now=services.can_cancel_now)
 
 
@@ -90,7 +90,7 @@ def refund(supporter_id: int, payment_id: int) -> ResponseReturnValue:
     if form.validate_on_submit():
         assert form.amount_minor is not None
         if not form.is_confirmed:
-            return render_template("staff/supporter_refund.html", form=form, payment=payment, left=left, review=True)
+            return render_template("staff/supporters/refund.html", form=form, payment=payment, left=left, review=True)
         try:
             result = services.refund_payment(db_session, gateway(), signed_in_staff(), payment, form.amount_minor,
                                              form.reason.data, form.seen.data, ip=client_ip())
@@ -103,7 +103,7 @@ def refund(supporter_id: int, payment_id: int) -> ResponseReturnValue:
                 return redirect(_detail(supporter_id))
             failed = result.error
     status = 502 if failed else 400 if request.method == "POST" else 200
-    return render_template("staff/supporter_refund.html", form=form, payment=payment, left=left, review=False,
+    return render_template("staff/supporters/refund.html", form=form, payment=payment, left=left, review=False,
                            failed=failed), status
 
 
@@ -119,7 +119,7 @@ def cancel(supporter_id: int, membership_id: int) -> ResponseReturnValue:
     form = CancelMembershipForm()
     if form.validate_on_submit():
         if not form.is_confirmed:
-            return render_template("staff/supporter_cancel.html", form=form, membership=membership, review=True)
+            return render_template("staff/supporters/cancel.html", form=form, membership=membership, review=True)
         at_period_end = form.when.data == "period_end"
         try:
             services.cancel_membership(current_session(), gateway(), signed_in_staff(), membership,
@@ -132,7 +132,7 @@ def cancel(supporter_id: int, membership_id: int) -> ResponseReturnValue:
                   else "The membership has ended. No further charges will be made.")
             return redirect(_detail(supporter_id))
     status = 400 if request.method == "POST" else 200
-    return render_template("staff/supporter_cancel.html", form=form, membership=membership, review=False), status
+    return render_template("staff/supporters/cancel.html", form=form, membership=membership, review=False), status
 
 
 # Export -----------------------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def export(supporter_id: int) -> ResponseReturnValue:
     supporter = _supporter(supporter_id)
     form = ConfirmForm()
     if not form.validate_on_submit():
-        return render_template("staff/supporter_export.html", form=form, supporter=supporter), \
+        return render_template("staff/supporters/export.html", form=form, supporter=supporter), \
             400 if request.method == "POST" else 200
     now = utcnow()
     data = services.export_supporter(current_session(), signed_in_staff(), supporter_id, now, patron_grace(),
@@ -162,7 +162,7 @@ def export(supporter_id: int) -> ResponseReturnValue:
 def erase(supporter_id: int) -> ResponseReturnValue:
     supporter = _supporter(supporter_id)
     if supporter.erased_at is not None or not supporter.email:
-        return render_template("staff/supporter_erase.html", form=None, supporter=supporter), \
+        return render_template("staff/supporters/erase.html", form=None, supporter=supporter), \
             400 if request.method == "POST" else 200
     form = EraseForm(supporter.email)
     if form.validate_on_submit():
@@ -174,5 +174,5 @@ def erase(supporter_id: int) -> ResponseReturnValue:
         flash(f"Supporter #{supporter_id} is erased: their personal data is blanked here, their memberships are "
               "ended and their Stripe customer deleted. Their payments stay in the accounts, anonymous.")
         return redirect(_detail(supporter_id))
-    return render_template("staff/supporter_erase.html", form=form, supporter=supporter), \
+    return render_template("staff/supporters/erase.html", form=form, supporter=supporter), \
         400 if request.method == "POST" else 200

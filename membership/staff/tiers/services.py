@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, selectinload
 from membership.config import CurrencyRules
 from membership.giving.models import AmountPreset, CurrencyLimit, Frequency, Tier, TierAmount
 from membership.money import AmountLimits
-from membership.staff.models import StaffUser
-from membership.staff.services import record_audit
+from membership.staff.accounts.audit import record_audit
+from membership.staff.accounts.models import StaffUser
 
 TIER_FREQUENCIES = (Frequency.MONTHLY, Frequency.YEARLY)
 

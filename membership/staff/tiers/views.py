@@ -50,7 +50,7 @@ def _render_index(status: int = 200, failed: CurrencyAmountsForm | None = None,
     panels = [(code, failed if failed is not None and failed.code == code else _amounts_form(code))
               for code in currency_rules()]
     return render_template(
-        "staff/tiers.html",
+        "staff/tiers/index.html",
         tiers=services.all_tiers(current_session()),
         panels=panels,
         defaults=default_currency_rules(),
@@ -85,7 +85,7 @@ def new() -> ResponseReturnValue:
         flash(f"Added the tier {tier.name}. It shows on the support page now." if tier.active
               else f"Added the tier {tier.name}, hidden from the support page.")
         return redirect(url_for("staff_tiers.index"))
-    return render_template("staff/tier_form.html", form=form, tier=None), 400 if form.errors else 200
+    return render_template("staff/tiers/form.html", form=form, tier=None), 400 if form.errors else 200
 
 
 @bp.route("/<int:tier_id>", methods=["GET", "POST"])
@@ -102,7 +102,7 @@ def edit(tier_id: int) -> ResponseReturnValue:
         changed = services.update_tier(current_session(), signed_in_staff(), tier, _values(form), ip=client_ip())
         flash(f"Saved the tier {tier.name}." if changed else f"Nothing to save: the tier {tier.name} is unchanged.")
         return redirect(url_for("staff_tiers.index"))
-    return render_template("staff/tier_form.html", form=form, tier=tier), 400 if form.errors else 200
+    return render_template("staff/tiers/form.html", form=form, tier=tier), 400 if form.errors else 200
 
 
 @bp.post("/<int:tier_id>/move")

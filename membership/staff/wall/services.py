@@ -8,8 +8,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from membership.giving.models import Checkout, WallStatus
-from membership.staff.models import StaffUser
-from membership.staff.services import record_audit
+from membership.staff.accounts.audit import record_audit
+from membership.staff.accounts.models import StaffUser
 from membership.supporters.models import Supporter
 from membership.wall.services import WallEntry, entry_of, on_wall
 

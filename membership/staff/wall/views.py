@@ -23,7 +23,7 @@ ALREADY = {WallStatus.APPROVED: "That entry was already approved.", WallStatus.H
 @staff_required(Permission.WALL)
 def index() -> ResponseReturnValue:
     session = current_session()
-    return render_template("staff/wall.html", review=wall_review(), waiting=services.awaiting_review(session),
+    return render_template("staff/wall/index.html", review=wall_review(), waiting=services.awaiting_review(session),
                            shown=services.on_the_wall(session), hidden=services.hidden(session),
                            confirm=ConfirmForm())
 

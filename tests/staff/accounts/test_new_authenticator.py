@@ -16,9 +16,9 @@ from itsdangerous.timed import TimestampSigner
 from werkzeug.test import TestResponse
 
 from membership.db import db
-from membership.staff import services, totp
-from membership.staff.models import AuditEntry, Role, StaffUser
-from membership.staff.views import NEW_APP_SECONDS
+from membership.staff.accounts import services, totp
+from membership.staff.accounts.models import AuditEntry, Role, StaffUser
+from membership.staff.accounts.views import NEW_APP_SECONDS
 from tests.support.helpers import count, csrf_token, text
 from tests.support.staff import (
     PASSWORD,

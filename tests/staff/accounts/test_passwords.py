@@ -8,8 +8,8 @@ from flask import Flask
 
 from membership.config import load_settings
 from membership.db import db
-from membership.staff import services
-from membership.staff.models import Role, StaffUser
+from membership.staff.accounts import services
+from membership.staff.accounts.models import Role, StaffUser
 from tests.support.staff import PASSWORD
 
 PRODUCTION_COST = "scrypt:32768:8:1"

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from membership.db import db
-from membership.staff import recovery, services, totp
-from membership.staff.models import AuditEntry, Role, StaffUser
+from membership.staff.accounts import recovery, services, totp
+from membership.staff.accounts.models import AuditEntry, Role, StaffUser
 from tests.support.helpers import count, csrf_token, text
 from tests.support.staff import (
     PASSWORD,

@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from membership.db import db
-from membership.staff import totp
-from membership.staff.models import AuditEntry, Role, StaffUser
+from membership.staff.accounts import totp
+from membership.staff.accounts.models import AuditEntry, Role, StaffUser
 from tests.support.helpers import CSRF_RE, csrf_token, text
 from tests.support.staff import PASSWORD, sign_in, sign_in_as, turn_on_two_factor
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from membership.db import db
-from membership.staff.models import AuditEntry, Role, StaffUser
+from membership.db import current_session, db
+from membership.staff.accounts.audit import AuditFilter, audit_page
+from membership.staff.accounts.models import AuditEntry, Role, StaffUser
 from tests.support.helpers import csrf_token, text
 from tests.support.staff import sign_in_as
 
@@ -82,7 +84,7 @@ def test_audit_log_is_append_only_in_the_database(app: Flask, make_staff: Callab
 
 
 def test_audit_log_filters_and_pages(staff_client: Callable[[Role], FlaskClient]) -> None:
-    from membership.staff.services import record_audit
+    from membership.staff.accounts.audit import record_audit
 
     client = staff_client(Role.ADMIN)
     for n in range(60):
@@ -95,6 +97,30 @@ def test_audit_log_filters_and_pages(staff_client: Callable[[Role], FlaskClient]
     assert text(older).count("export.payments") == 10
     end = client.get("/staff/audit?before=1")
     assert end.status_code == 200 and "you have reached the end of the log" in text(end)
+
+
+def test_audit_page_filters_by_who_and_by_utc_days_and_pages(app: Flask) -> None:
+    """The audit log's query: part of who (any case), UTC days with both ends included, newest first, a page
+    at a time with the `before` of the next."""
+    when = [datetime(2026, 1, 31, 23, 59, tzinfo=UTC), datetime(2026, 2, 1, 0, 0, tzinfo=UTC),
+            datetime(2026, 2, 1, 23, 59, tzinfo=UTC), datetime(2026, 2, 2, 0, 0, tzinfo=UTC)]
+    actors = ["Olena Koval <olena@newsroom.example>", "cron", "olena@newsroom.example", "cron"]
+    entries = [AuditEntry(created_at=at, actor=actor, action="staff.signed_in")
+               for at, actor in zip(when, actors, strict=True)]
+    db.session.add_all(entries)
+    db.session.flush()
+    ids = [entry.id for entry in entries]
+
+    def found(filters: AuditFilter, before: int | None = None, size: int = 50) -> tuple[list[int], int | None]:
+        page = audit_page(current_session(), filters, before, size)
+        return [entry.id for entry in page.entries], page.next_before
+
+    assert found(AuditFilter(actor="  OLENA ")) == ([ids[2], ids[0]], None)
+    assert found(AuditFilter(date_from=date(2026, 2, 1), date_to=date(2026, 2, 1))) == ([ids[2], ids[1]], None)
+    assert found(AuditFilter(action="staff.", date_to=date(2026, 1, 31))) == ([ids[0]], None)
+    assert found(AuditFilter(action="staff.updated")) == ([], None)
+    assert found(AuditFilter(date_from=date(2026, 1, 31)), size=3) == ([ids[3], ids[2], ids[1]], ids[1])
+    assert found(AuditFilter(date_from=date(2026, 1, 31)), before=ids[1], size=3) == ([ids[0]], None)
 
 
 @pytest.mark.parametrize(

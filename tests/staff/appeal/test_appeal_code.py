@@ -7,7 +7,7 @@ from collections.abc import Callable
 from flask import Flask
 from flask.testing import FlaskClient
 
-from membership.staff.models import Role
+from membership.staff.accounts.models import Role
 from tests.support.helpers import text
 
 

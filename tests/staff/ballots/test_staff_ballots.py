@@ -15,7 +15,7 @@ from membership.ballots import services as ballot_services
 from membership.ballots.models import Ballot, BallotOption, Vote, VotingMethod, Weighting
 from membership.db import db, utcnow
 from membership.giving.models import Tier
-from membership.staff.models import AuditEntry, Role
+from membership.staff.accounts.models import AuditEntry, Role
 from tests.support.ballots import DAY, add_ballot, add_patron, close_ballot, flat, option_ids
 from tests.support.helpers import count, csrf_token
 

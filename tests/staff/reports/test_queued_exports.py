@@ -25,7 +25,7 @@ from membership.db import db, utcnow
 from membership.email import flush_committed_emails
 from membership.jobs import run_jobs
 from membership.queue import EXPORTS, init_queue
-from membership.staff.models import Role, StaffUser
+from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.reports import worker
 from membership.staff.reports.models import ExportJob, ExportJobStatus
 from tests.support.helpers import count, parts, queued_ids, text

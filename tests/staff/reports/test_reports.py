@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from membership.db import db
 from membership.giving.models import MembershipStatus
-from membership.staff.models import Role, StaffUser
+from membership.staff.accounts.models import Role, StaffUser
 from tests.support.helpers import csrf_token, text
 from tests.support.reports import (
     TARAS,

@@ -36,7 +36,7 @@ from membership.giving.models import (
 from membership.giving.stripe_gateway import StripeGateway
 from membership.installation import installation_id
 from membership.patrons.models import MembershipChange
-from membership.staff.models import Role
+from membership.staff.accounts.models import Role
 from membership.supporters.models import ConsentEvent, Supporter
 from stripe_double import DoubleServer
 from tests.support.ballots import add_ballot

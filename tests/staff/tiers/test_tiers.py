@@ -14,7 +14,7 @@ from membership.db import db
 from membership.demo import seed_catalogue
 from membership.giving.models import AmountPreset, CurrencyLimit, Frequency, Tier
 from membership.giving.services import currency_rules
-from membership.staff.models import AuditEntry, Role
+from membership.staff.accounts.models import AuditEntry, Role
 from tests.support.helpers import count, csrf_token, text
 
 

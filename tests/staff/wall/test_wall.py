@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from membership.db import db
 from membership.giving.models import Checkout, WallStatus
-from membership.staff.models import Role
+from membership.staff.accounts.models import Role
 from tests.support.helpers import csrf_token, text
 from tests.support.staff import audits
 from tests.support.wall import add_gift

@@ -45,7 +45,7 @@ class StaffUser(Base):
 
 
 class RecoveryCode(Base):
-    """One of a staff member's one-time recovery codes (see `membership/staff/recovery.py`): only its SHA-256
+    """One of a staff member's one-time recovery codes (see `membership/staff/accounts/recovery.py`): only its SHA-256
     is kept. Using it sets `used_at`; generating a new set, or turning two-factor sign-in off, deletes them."""
 
     __tablename__ = "staff_recovery_codes"

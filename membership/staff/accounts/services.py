@@ -1,4 +1,4 @@
-"""Staff accounts, sign-in, settings and the audit log. Plain values in; the caller commits."""
+"""Staff accounts, sign-in, two-factor sign-in, recovery codes and settings. Plain values in; the caller commits."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from membership import ratelimit
 from membership.config import STAFF_PASSWORD_HASH
 from membership.db import rows_affected, utcnow
-from membership.staff import recovery, totp
-from membership.staff.models import AuditEntry, RecoveryCode, Role, Setting, StaffUser
+from membership.staff.accounts import recovery, totp
+from membership.staff.accounts.audit import record_audit
+from membership.staff.accounts.models import RecoveryCode, Role, Setting, StaffUser
 
 MIN_PASSWORD_LENGTH = 12
 REQUIRE_TWO_FACTOR = "staff.require_two_factor"
@@ -70,26 +71,6 @@ class SignInAttempt:
     recovery_codes_left: int | None = None  # after signing in with a recovery code
 
 
-# Audit log ------------------------------------------------------------------------------------------
-
-
-def record_audit(session: Session, actor: StaffUser | None, action: str, *, target_type: str = "",
-                 target_id: str | int = "", ip: str = "", actor_label: str = "", **details: Any) -> AuditEntry:
-    """Append one line to the audit log. Details hold ids and counts, never a supporter's personal data."""
-    entry = AuditEntry(
-        staff_user_id=actor.id if actor else None,
-        actor=actor.label if actor else (actor_label or "system"),
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id),
-        details=details,
-        ip_address=ip[:64],
-    )
-    session.add(entry)
-    session.flush()
-    return entry
-
-
 # Settings -------------------------------------------------------------------------------------------
 
 
@@ -117,6 +98,11 @@ def two_factor_required(session: Session) -> bool:
 def find_staff(session: Session, email: str) -> StaffUser | None:
     """The account with this address, in any case."""
     return session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+
+
+def list_staff(session: Session) -> list[StaffUser]:
+    """Every staff account, active or not, by email address."""
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.email)))
 
 
 def normalise_staff_email(email: str) -> str:
