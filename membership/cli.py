@@ -24,6 +24,7 @@ from membership.queue import EMAILS, EXPORTS, Handler, run_worker
 from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.reports import services as reports
+from membership.staff.reports.files import ExportRun, record_export, write_export
 from membership.staff.reports.models import ExportFormat, ExportKind
 from membership.staff.reports.worker import build_export, export_settings
 
@@ -284,13 +285,13 @@ def _export_command(kind: str) -> None:
             filters = reports.make_filters(kind, first, last, currency, status, list(currency_rules()))
         except reports.FilterError as exc:
             raise click.UsageError(str(exc)) from None
-        run = reports.ExportRun(filters, ExportFormat(fmt))
+        run = ExportRun(filters, ExportFormat(fmt))
         path = output or Path(filters.filename(run.fmt))
         spec = reports.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
         try:
-            reports.write_export(db.engine, spec, run, path)  # the file appears whole or not at all
+            write_export(db.engine, spec, run, path)  # the file appears whole or not at all
         finally:
-            reports.record_export(current_session(), None, run, actor_label="command line")
+            record_export(current_session(), None, run, actor_label="command line")
             db.session.commit()
         click.echo(f"Wrote {run.rows} rows to {path}.")
 

@@ -5,12 +5,11 @@ from membership.ballots import models as ballots
 from membership.giving import models as giving
 from membership.patrons import models as patrons
 from membership.staff.accounts import models as staff_accounts
-from membership.staff.dashboard import models as dashboard
 from membership.staff.reports import models as reports
 from membership.supporters import models as supporters
 from membership.supporters import tokens
 
 __all__ = [
-    "ballots", "dashboard", "email", "giving", "installation", "patrons", "ratelimit", "reports", "staff_accounts",
-    "supporters", "tokens",
+    "ballots", "email", "giving", "installation", "patrons", "ratelimit", "reports", "staff_accounts", "supporters",
+    "tokens",
 ]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from membership.db import db
-from membership.giving import events
+from membership.giving.events import checkout_sessions
 from membership.giving.models import Checkout, EventStatus, Payment, StripeEvent
 from stripe_double import DoubleServer
 from tests.support.giving import foreign_paid_session, paid_gift
@@ -150,8 +150,8 @@ def test_a_500_to_stripe_names_no_exception(client: FlaskClient, double: DoubleS
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise LedgerOffline("payments table is read-only on db-7")
 
-    monkeypatch.setattr(events, "record_payment", broken)
-    with caplog.at_level(logging.ERROR, logger="membership.giving.events"):
+    monkeypatch.setattr(checkout_sessions, "record_payment", broken)
+    with caplog.at_level(logging.ERROR, logger="membership.giving.events.pipeline"):
         response = post_event(client, completed, WEBHOOK_SECRET)
     assert response.status_code == 500
     body = response.get_data(as_text=True)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from membership.db import db
-from membership.giving import events
+from membership.giving.events import pipeline
 from membership.giving.models import (
     CheckoutStatus,
     EventStatus,
@@ -65,7 +65,7 @@ def test_a_renewal_sent_at_an_older_api_version_is_recorded(
     client: FlaskClient, double: DoubleServer, live_app: LiveServer, caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(events, "_api_versions_noted", set())
+    monkeypatch.setattr(pipeline, "_api_versions_noted", set())
     clock_id, _ = clock_customer(double)
     checkout = start_gift(client, frequency="monthly", amount="5")
     pay(double, checkout)
@@ -74,7 +74,7 @@ def test_a_renewal_sent_at_an_older_api_version_is_recorded(
     endpoint = double.state.get("we_double_config")
     assert endpoint is not None
     endpoint["api_version"] = OLDER_API_VERSION
-    with caplog.at_level(logging.WARNING, logger="membership.giving.events"):
+    with caplog.at_level(logging.WARNING, logger="membership.giving.events.pipeline"):
         advance(double, clock_id, MONTH)
         settle(double)
     renewal = events_of(double, "invoice.paid")[-1]

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from membership.db import db
 from membership.giving import events
+from membership.giving.events import checkout_sessions
 from membership.giving.models import (
     CheckoutStatus,
     EventStatus,
@@ -187,12 +188,12 @@ def test_processing_error_answers_500_and_redelivery_completes(
     checkout = start_gift(client)
     pay(double, checkout)
     completed = events_of(double, "checkout.session.completed")[0]
-    real = events.record_payment
+    real = checkout_sessions.record_payment
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise sa.exc.OperationalError("INSERT INTO payments", {}, Exception("database is down"))
 
-    monkeypatch.setattr(events, "record_payment", broken)
+    monkeypatch.setattr(checkout_sessions, "record_payment", broken)
     failed = post_event(client, completed, WEBHOOK_SECRET)
     assert failed.status_code == 500
     stored = db.session.get(StripeEvent, completed["id"])
@@ -202,7 +203,7 @@ def test_processing_error_answers_500_and_redelivery_completes(
     db.session.refresh(checkout)
     assert checkout.status is CheckoutStatus.OPEN  # the failed transaction left nothing half-written
 
-    monkeypatch.setattr(events, "record_payment", real)
+    monkeypatch.setattr(checkout_sessions, "record_payment", real)
     retried = post_event(client, completed, WEBHOOK_SECRET)
     assert retried.status_code == 200 and retried.get_json()["result"] == "processed"
     assert count(Payment) == 1
@@ -216,7 +217,8 @@ def test_reconcile_processes_missed_and_failed_events(app: Flask, client: FlaskC
     checkout = start_gift(client)
     pay(double, checkout)
     completed = events_of(double, "checkout.session.completed")[0]
-    monkeypatch.setattr(events, "record_payment", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(checkout_sessions, "record_payment",
+                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     assert post_event(client, completed, WEBHOOK_SECRET).status_code == 500
     monkeypatch.undo()
     runner = app.test_cli_runner()
@@ -312,7 +314,8 @@ def test_a_stored_event_is_processed_again_from_its_redacted_copy(
     client: FlaskClient, double: DoubleServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _checkout, completed = paid_gift(client, double)
-    monkeypatch.setattr(events, "record_payment", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(checkout_sessions, "record_payment",
+                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     assert post_event(client, completed, WEBHOOK_SECRET).status_code == 500
     monkeypatch.undo()
     # Processed again from what was stored (its personal fields blanked), as a retry from our side would be.

@@ -1,56 +1,34 @@
 """Exports of supporters, payments and memberships as CSV or XLSX: one definition for the web and the CLI.
-Ballot results (aggregates only) export the same two ways, from the tally.
 
-The database renders every cell as the file shows it (`cell_sql`): amounts as exact decimals, times in
-UTC, yes/no, and text that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab
-or a carriage return) with a leading `'`. CSV then comes straight from PostgreSQL's COPY, or from a
-server-side cursor (`stream_results`, `yield_per`) elsewhere; XLSX is written row by row by openpyxl's
-write-only mode with typed cells (never formulas). Memory stays flat whatever the row count.
-Services here read, or record a queued export (with REDIS_URL, an export of more than
-MEMBERSHIP_EXPORT_INLINE_ROWS rows is written to a file by the worker: `worker.py`); the caller writes
-the audit entry (`record_export`) and commits.
+Here: the filters (checked the same for the form and the command line), each export's columns and SELECT,
+and how the database renders every cell as the file shows it (`cell_sql`): amounts as exact decimals, times
+in UTC, yes/no, and text that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab
+or a carriage return) with a leading `'`. The files are written from that in `files.py`; larger web exports
+are queued (`queued.py`) for the worker (`worker.py`); ballot results export from the tally
+(`ballot_results.py`).
 """
 
 from __future__ import annotations
 
-import csv
 import enum
-import io
-import logging
-import secrets
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import ColumnElement, Select, String, case, cast, exists, func, literal, select, type_coerce
-from sqlalchemy.engine import Engine, Row
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.orm import QueryableAttribute
 
-from membership.ballots.models import Ballot
-from membership.ballots.services import Tally, rules_statement
 from membership.giving.models import Checkout, Membership, MembershipStatus, Payment, PaymentStatus, Tier
 from membership.money import exponent
 from membership.patrons.services import patron_condition
-from membership.queue import EXPORTS, push_after_commit
-from membership.staff.accounts.audit import record_audit
-from membership.staff.accounts.models import StaffUser
 from membership.staff.dashboard.services import DateRange
-from membership.staff.reports.models import ExportFormat, ExportJob, ExportJobStatus, ExportKind
+from membership.staff.reports.models import ExportFormat, ExportKind
 from membership.staff.sql import utc_text
 from membership.supporters.models import Supporter
 
-log = logging.getLogger(__name__)
-
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-BATCH_ROWS = 2000
-FILE_CHUNK = 256 * 1024
-XLSX_SHEET_ROWS = 1_048_575  # Excel's limit is 1,048,576 rows, one of them the header
 
 
 SUPPORTER_STATUSES = {"patron": "Patron now", "not_patron": "Not a patron now", "erased": "Erased"}
@@ -325,317 +303,6 @@ def cell_sql(column: Column, currency: Any, currencies: Sequence[str]) -> Column
     return column.expr  # type: ignore[return-value]
 
 
-def _xlsx_text(value: str) -> str:
+def xlsx_text(value: str) -> str:
     # openpyxl refuses control characters; removing one could uncover a formula prefix, so check again.
     return neutralise(ILLEGAL_CHARACTERS_RE.sub("", value))
-
-
-def _xlsx_row(spec: ExportQuery) -> Callable[[Sequence[Any]], list[Any]]:
-    """Typed XLSX cells from the text row: amounts as numbers, times as dates (UTC wall time)."""
-    text_at = [i for i, c in enumerate(spec.columns) if c.cell is Cell.TEXT]
-    money_at = [i for i, c in enumerate(spec.columns) if c.cell is Cell.MONEY]
-    time_at = [i for i, c in enumerate(spec.columns) if c.cell is Cell.DATETIME]
-    decimal_at = [i for i, c in enumerate(spec.columns) if c.cell is Cell.DECIMAL]
-
-    def convert(row: Sequence[Any]) -> list[Any]:
-        cells = list(row)
-        for i in text_at:
-            cells[i] = _xlsx_text(cells[i])
-        for i in money_at:
-            cells[i] = Decimal(cells[i])
-        for i in time_at:
-            cells[i] = datetime.fromisoformat(cells[i]) if cells[i] else None
-        for i in decimal_at:
-            cells[i] = Decimal(cells[i]) if cells[i] else None
-        return cells
-
-    return convert
-
-
-# Writing --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ExportRun:
-    """One export as it happens: the audit entry is written from it once the file is out."""
-
-    filters: ExportFilters
-    fmt: ExportFormat
-    rows: int = 0
-    complete: bool = False
-
-
-def _header(spec: ExportQuery, line_end: str) -> bytes:
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # a byte-order mark, so Excel reads the UTF-8 (Cyrillic names) right
-    csv.writer(buffer, lineterminator=line_end).writerow(spec.header)
-    return buffer.getvalue().encode()
-
-
-def stream_rows(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator[Sequence[Row[Any]]]:
-    """The text rows in batches from a server-side cursor on a connection of their own, counted into `run`.
-
-    The connection is given back as soon as the last row is read (or the reader stops), before any
-    audit entry is written.
-    """
-    with engine.connect() as connection, connection.execution_options(
-            stream_results=True, yield_per=BATCH_ROWS).execute(spec.text_query) as result:
-        for batch in result.partitions():
-            run.rows += len(batch)
-            yield batch
-
-
-def _csv_by_copy(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator[bytes]:
-    """PostgreSQL writes the CSV itself (COPY … TO STDOUT, LF line ends); its rows go out in 256 kB chunks."""
-    yield _header(spec, "\n")
-    with engine.connect() as connection:
-        compiled = spec.text_query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-        driver: Any = connection.connection.driver_connection
-        with driver.cursor() as cursor, cursor.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)",
-                                                    compiled.params) as copy:
-            chunk = bytearray()
-            for row in copy:  # COPY sends one message per row
-                chunk += row
-                run.rows += 1
-                if len(chunk) >= FILE_CHUNK:
-                    yield bytes(chunk)
-                    chunk.clear()
-            if chunk:
-                yield bytes(chunk)
-
-
-def _csv_by_cursor(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator[bytes]:
-    # CRLF line ends: Python's writer only quotes a field holding a CR when CR is part of the line end.
-    yield _header(spec, "\r\n")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for batch in stream_rows(engine, spec, run):
-        writer.writerows(batch)
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-
-
-def write_xlsx(engine: Engine, spec: ExportQuery, run: ExportRun, target: IO[bytes]) -> None:
-    """The XLSX file into `target`, through openpyxl's write-only mode (rows go to disk as they come).
-
-    More rows than a sheet holds continue on a second sheet, and so on.
-    """
-    title = run.filters.kind.value.capitalize()
-    workbook = Workbook(write_only=True)
-    convert = _xlsx_row(spec)
-    sheet, used, sheets = None, XLSX_SHEET_ROWS, 0
-    for batch in stream_rows(engine, spec, run):
-        for row in batch:
-            if used == XLSX_SHEET_ROWS:
-                sheets += 1
-                sheet = workbook.create_sheet(title if sheets == 1 else f"{title} {sheets}")
-                sheet.freeze_panes = "A2"
-                sheet.append(spec.header)
-                used = 0
-            assert sheet is not None
-            sheet.append(convert(row))
-            used += 1
-    if sheet is None:
-        workbook.create_sheet(title).append(spec.header)
-    workbook.save(target)
-
-
-def export_chunks(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator[bytes]:
-    """The export file's bytes, in chunks, in constant memory.
-
-    CSV comes straight from the database: PostgreSQL's COPY, or elsewhere a server-side cursor through
-    Python's csv writer. XLSX is a zip, so it is written to a temporary file first, then sent.
-    """
-    if run.fmt is ExportFormat.CSV:
-        if engine.dialect.name == "postgresql":
-            yield from _csv_by_copy(engine, spec, run)
-        else:
-            yield from _csv_by_cursor(engine, spec, run)
-        return
-    with tempfile.TemporaryFile() as workbook:
-        write_xlsx(engine, spec, run, workbook)
-        workbook.seek(0)
-        while chunk := workbook.read(FILE_CHUNK):
-            yield chunk
-
-
-def write_export(engine: Engine, spec: ExportQuery, run: ExportRun, path: Path) -> None:
-    """The export into the file at `path`, whole or not at all: written under a temporary name beside it (its own
-    for each writer), then renamed. `run.complete` is set once the file is in place.
-
-    The CLI's `export` command and the queued exports' worker both write their files here.
-    """
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-    try:
-        with partial.open("xb") as out:
-            if run.fmt is ExportFormat.XLSX:
-                write_xlsx(engine, spec, run, out)  # straight into the file, no temporary copy to send
-            else:
-                for chunk in export_chunks(engine, spec, run):
-                    out.write(chunk)
-        partial.replace(path)
-        run.complete = True
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def audited(chunks: Iterator[bytes], run: ExportRun, write_audit: Callable[[ExportRun], None]) -> Iterator[bytes]:
-    """Pass the chunks on, then hand `run` to `write_audit`, also when the reader stops early or it fails.
-
-    The database connection that read the rows is closed by then, so the audit entry can be written in a
-    transaction of its own.
-    """
-    try:
-        yield from chunks
-        run.complete = True
-    finally:
-        write_audit(run)
-
-
-def record_export(session: Session, actor: StaffUser | None, run: ExportRun, *, ip: str = "",
-                  actor_label: str = "", job_id: int | None = None) -> None:
-    """The audit entry for an export: who, what, which filters, how many rows, and whether it all went out.
-
-    A queued export (`job_id`) says so, and is written when its file is (or finally fails to be) written.
-    """
-    queued: dict[str, Any] = {} if job_id is None else {"queued": True}
-    record_audit(session, actor, f"export.{run.filters.kind.value}", target_type="export",
-                 target_id="" if job_id is None else job_id, ip=ip, actor_label=actor_label, format=run.fmt.value,
-                 **run.filters.describe(), rows=run.rows, complete=run.complete, **queued)
-
-
-# Queued exports -------------------------------------------------------------------------------------------
-# With REDIS_URL set, a web export of more than MEMBERSHIP_EXPORT_INLINE_ROWS rows isn't streamed: the request
-# records an ExportJob and the worker writes its file (`membership.staff.reports.worker`).
-
-RECENT_JOBS = 20
-
-
-def more_rows_than(session: Session, spec: ExportQuery, limit: int) -> bool:
-    """Whether the export has more than `limit` rows, counting no further than one past it."""
-    first_rows = (spec.query.with_only_columns(literal(1), maintain_column_froms=True).order_by(None)
-                  .limit(limit + 1).subquery())
-    return (session.scalar(select(func.count()).select_from(first_rows)) or 0) > limit
-
-
-def queue_if_large(session: Session, actor: StaffUser, spec: ExportQuery, run: ExportRun, *, inline_rows: int,
-                   ip: str, now: datetime) -> ExportJob | None:
-    """Queue the export for the worker if it has more than `inline_rows` rows (0: whatever its size); None when
-    it is small enough to download at once. The job reaches the worker's queue once the transaction commits."""
-    if inline_rows and not more_rows_than(session, spec, inline_rows):
-        return None
-    filters = run.filters
-    job = ExportJob(staff_user_id=actor.id, kind=filters.kind, fmt=run.fmt, first_day=filters.first,
-                    last_day=filters.last, currency=filters.currency, status_filter=filters.status,
-                    status=ExportJobStatus.QUEUED, next_attempt_at=now, requested_at=now, ip_address=ip[:64])
-    session.add(job)
-    session.flush()
-    push_after_commit(session, EXPORTS, job.id)
-    return job
-
-
-def job_filters(job: ExportJob) -> ExportFilters:
-    return ExportFilters(job.kind, job.first_day, job.last_day, job.currency, job.status_filter)
-
-
-def recent_exports(session: Session, staff_id: int, limit: int = RECENT_JOBS) -> list[ExportJob]:
-    """A staff member's newest queued exports, newest first."""
-    return list(session.scalars(select(ExportJob).where(ExportJob.staff_user_id == staff_id)
-                                .order_by(ExportJob.id.desc()).limit(limit)))
-
-
-class ExportUnavailable(Exception):
-    """A queued export that can't be downloaded: the HTTP status, a title and what to do, for the person."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.title = title
-
-
-def export_file(session: Session, job_id: int, staff_id: int, directory: Path, now: datetime) -> tuple[ExportJob, Path]:
-    """One of the staff member's own queued exports and its file, ready and not expired; ExportUnavailable if not.
-
-    Someone else's export is answered as an unknown one, so ids say nothing about other people's exports.
-    """
-    job = session.get(ExportJob, job_id)
-    if job is None or job.staff_user_id != staff_id:
-        raise ExportUnavailable(404, "Export not found",
-                                "We couldn't find that export among yours. Your recent exports are listed on the "
-                                "reports page.")
-    if job.status in (ExportJobStatus.QUEUED, ExportJobStatus.RUNNING):
-        raise ExportUnavailable(404, "Export not ready yet",
-                                "This export is still being prepared. We'll email you when it's ready.")
-    if job.status is ExportJobStatus.FAILED:
-        raise ExportUnavailable(404, "Export failed",
-                                "This export could not be prepared, so there is no file. Please start it again from "
-                                "the reports page.")
-    if job.status is ExportJobStatus.EXPIRED or job.expires_at is None or job.expires_at <= now:
-        raise ExportUnavailable(410, "Export expired",
-                                "This export's file has been deleted: files are kept for a limited time. Please start "
-                                "the export again from the reports page.")
-    path = directory / job.file_name
-    if not path.is_file():
-        log.warning("The file of ready export %s is missing from %s.", job.id, directory)
-        raise ExportUnavailable(410, "Export no longer available",
-                                "This export's file is no longer on the server. Please start the export again from "
-                                "the reports page.")
-    return job, path
-
-
-def record_download(session: Session, actor: StaffUser, job: ExportJob, *, ip: str) -> None:
-    """The audit entry for downloading a queued export's file: which export, its filters and rows."""
-    record_audit(session, actor, "export.downloaded", target_type="export", target_id=job.id, ip=ip,
-                 kind=job.kind.value, format=job.fmt.value, **job_filters(job).describe(), rows=job.row_count)
-
-
-# Ballot results: aggregates only --------------------------------------------------------------------------
-
-BALLOT_RESULTS_HEADER = ["Ballot", "Topic", "Patrons who chose it", "Weighted votes", "Share (%)", "Voters",
-                         "Eligible patrons", "Turnout (%)", "Method", "Opens (UTC)", "Closes (UTC)"]
-
-
-def exportable_ballots(session: Session) -> list[Ballot]:
-    """Published ballots, newest first: the ones whose results can be exported."""
-    return list(session.scalars(select(Ballot).where(Ballot.published_at.is_not(None))
-                                .order_by(Ballot.opens_at.desc(), Ballot.id.desc())))
-
-
-def ballot_results_rows(ballot: Ballot, tally: Tally) -> list[list[Any]]:
-    """One row per topic: its counts and share, with the ballot's voters, eligible patrons, turnout and method.
-
-    Only the tally's totals: nothing here can say which topic a patron chose.
-    """
-    return [[ballot.title, result.option.title, result.voters, result.weighted, round(100 * result.share, 1),
-             tally.voters, tally.eligible, round(100 * tally.turnout, 1), rules_statement(ballot),
-             ballot.opens_at.replace(tzinfo=None), ballot.closes_at.replace(tzinfo=None)]
-            for result in tally.options]
-
-
-def ballot_results_file(ballot: Ballot, tally: Tally, fmt: ExportFormat) -> bytes:
-    """The results as a CSV (UTF-8 with a byte-order mark, CRLF) or an XLSX file; text can't run as a formula."""
-    rows = ballot_results_rows(ballot, tally)
-    if fmt is ExportFormat.CSV:
-        buffer = io.StringIO()
-        buffer.write("\ufeff")
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(BALLOT_RESULTS_HEADER)
-        writer.writerows([[neutralise(c) if isinstance(c, str) else
-                           c.strftime("%Y-%m-%d %H:%M:%S") if isinstance(c, datetime) else c for c in row]
-                          for row in rows])
-        return buffer.getvalue().encode()
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Results")
-    sheet.append(BALLOT_RESULTS_HEADER)
-    for row in rows:
-        sheet.append([_xlsx_text(c) if isinstance(c, str) else c for c in row])
-    target = io.BytesIO()
-    workbook.save(target)
-    return target.getvalue()
-
-
-def record_ballot_results_export(session: Session, actor: StaffUser | None, ballot: Ballot, fmt: ExportFormat,
-                                 rows: int, *, ip: str = "") -> None:
-    record_audit(session, actor, "export.ballot_results", target_type="ballot", target_id=ballot.id, ip=ip,
-                 format=fmt.value, rows=rows)

@@ -29,7 +29,12 @@ from membership.giving.services import currency_rules
 from membership.queue import redis_queue
 from membership.staff.accounts.models import StaffUser
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
-from membership.staff.reports import services
+from membership.staff.reports import files, queued, services
+from membership.staff.reports.ballot_results import (
+    ballot_results_file,
+    exportable_ballots,
+    record_ballot_results_export,
+)
 from membership.staff.reports.forms import FILTER_FIELDS, KIND_LABELS, BallotResultsForm, ExportForm
 from membership.staff.reports.models import ExportFormat
 
@@ -51,7 +56,7 @@ def _form() -> ExportForm:
 
 
 def _ballots_form() -> BallotResultsForm:
-    return BallotResultsForm(ballots=[(b.id, b.title) for b in services.exportable_ballots(current_session())],
+    return BallotResultsForm(ballots=[(b.id, b.title) for b in exportable_ballots(current_session())],
                              prefix="results")
 
 
@@ -59,7 +64,7 @@ def _page(form: ExportForm, status: int = 200, ballots_form: BallotResultsForm |
     config = current_app.config
     return render_template(
         "staff/reports/index.html", form=form, ballots_form=ballots_form or _ballots_form(),
-        jobs=services.recent_exports(current_session(), signed_in_staff().id), kind_labels=KIND_LABELS,
+        jobs=queued.recent_exports(current_session(), signed_in_staff().id), kind_labels=KIND_LABELS,
         queued=redis_queue() is not None, inline_rows=int(config["MEMBERSHIP_EXPORT_INLINE_ROWS"]),
         keep_days=int(config["MEMBERSHIP_EXPORT_KEEP_DAYS"]),
     ), status
@@ -87,9 +92,9 @@ def export() -> ResponseReturnValue:
     except services.FilterError as exc:
         getattr(form, FILTER_FIELDS[exc.field]).errors = [str(exc)]
         return _page(form, 400)
-    run = services.ExportRun(filters, ExportFormat(form.fmt.data))
+    run = files.ExportRun(filters, ExportFormat(form.fmt.data))
     spec = services.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
-    if redis_queue() is not None and services.queue_if_large(
+    if redis_queue() is not None and queued.queue_if_large(
             current_session(), signed_in_staff(), spec, run, ip=client_ip(), now=utcnow(),
             inline_rows=int(current_app.config["MEMBERSHIP_EXPORT_INLINE_ROWS"])) is not None:
         flash("Your export is being prepared; we'll email you when it's ready. It is listed under "
@@ -97,11 +102,11 @@ def export() -> ResponseReturnValue:
         return redirect(url_for(".index", _anchor="exports"))
     engine, actor_id, ip = db.engine, signed_in_staff().id, client_ip()
 
-    def write_audit(finished: services.ExportRun) -> None:
+    def write_audit(finished: files.ExportRun) -> None:
         # The request's own transaction ended before the first byte went out: this entry gets its own.
         _record_in_own_transaction(engine, actor_id, finished, ip)
 
-    body = services.audited(services.export_chunks(engine, spec, run), run, write_audit)
+    body = files.audited(files.export_chunks(engine, spec, run), run, write_audit)
     return Response(stream_with_context(body), mimetype=MIMETYPES[run.fmt],
                     headers=_download(filters.filename(run.fmt)))
 
@@ -112,17 +117,17 @@ def download(job_id: int) -> ResponseReturnValue:
     """A queued export's file, for the staff member who asked for it only, until it expires."""
     staff = signed_in_staff()
     try:
-        job, path = services.export_file(current_session(), job_id, staff.id,
-                                         Path(current_app.config["MEMBERSHIP_EXPORT_DIR"]), utcnow())
+        job, path = queued.export_file(current_session(), job_id, staff.id,
+                                       Path(current_app.config["MEMBERSHIP_EXPORT_DIR"]), utcnow())
         # Whole files only (no Range, no 304), so each audited download is a download of the whole file.
         response = send_file(path, mimetype=MIMETYPES[job.fmt], conditional=False)
-    except services.ExportUnavailable as exc:
+    except queued.ExportUnavailable as exc:
         return render_error(exc.status, exc.title, str(exc))
     except FileNotFoundError:  # deleted by `jobs run` since it was checked
         return render_error(410, "Export expired", "This export's file has just been deleted. Please start the "
                                                    "export again from the reports page.")
-    services.record_download(current_session(), staff, job, ip=client_ip())
-    response.headers.update(_download(services.job_filters(job).filename(job.fmt)))
+    queued.record_download(current_session(), staff, job, ip=client_ip())
+    response.headers.update(_download(queued.job_filters(job).filename(job.fmt)))
     return response
 
 
@@ -137,12 +142,12 @@ def ballot_results() -> ResponseReturnValue:
     assert ballot is not None  # one of the choices
     fmt = ExportFormat(form.fmt.data)
     result = tally(current_session(), ballot, utcnow(), patron_grace())
-    body = services.ballot_results_file(ballot, result, fmt)
-    services.record_ballot_results_export(current_session(), signed_in_staff(), ballot, fmt, len(result.options),
-                                          ip=client_ip())
+    body = ballot_results_file(ballot, result, fmt)
+    record_ballot_results_export(current_session(), signed_in_staff(), ballot, fmt, len(result.options),
+                                 ip=client_ip())
     return Response(body, mimetype=MIMETYPES[fmt], headers=_download(f"ballot-{ballot.id}-results.{fmt.value}"))
 
 
-def _record_in_own_transaction(engine: Engine, actor_id: int, run: services.ExportRun, ip: str) -> None:
+def _record_in_own_transaction(engine: Engine, actor_id: int, run: files.ExportRun, ip: str) -> None:
     with Session(engine) as session, session.begin():
-        services.record_export(session, session.get(StaffUser, actor_id), run, ip=ip)
+        files.record_export(session, session.get(StaffUser, actor_id), run, ip=ip)

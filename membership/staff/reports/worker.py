@@ -32,8 +32,10 @@ from membership.db import rows_affected, utcnow
 from membership.staff.accounts.models import StaffUser
 from membership.staff.auth import Permission, can
 from membership.staff.reports.emails import send_export_failed, send_export_ready
+from membership.staff.reports.files import ExportRun, record_export, write_export
 from membership.staff.reports.models import ExportJob, ExportJobStatus
-from membership.staff.reports.services import ExportRun, export_query, job_filters, record_export, write_export
+from membership.staff.reports.queued import job_filters
+from membership.staff.reports.services import export_query
 
 log = logging.getLogger(__name__)
 

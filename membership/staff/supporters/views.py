@@ -17,15 +17,15 @@ from membership.giving.stripe_gateway import gateway
 from membership.money import format_money, to_major_text
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.forms import ConfirmForm
-from membership.staff.supporters import services
+from membership.staff.supporters import actions, personal_data, services
 from membership.staff.supporters.forms import CancelMembershipForm, EraseForm, RefundForm, SupporterFilterForm
 from membership.supporters.models import Supporter
 
 bp = Blueprint("staff_supporters", __name__, url_prefix="/staff/supporters")
 
 
-@bp.errorhandler(services.StripeActionFailed)
-def stripe_failed(error: services.StripeActionFailed) -> tuple[str, int]:
+@bp.errorhandler(actions.StripeActionFailed)
+def stripe_failed(error: actions.StripeActionFailed) -> tuple[str, int]:
     db.session.rollback()  # whatever the action had written is undone: nothing changed here
     return render_template("staff/supporters/stripe_failed.html", message=str(error)), 502
 
@@ -68,7 +68,7 @@ def detail(supporter_id: int) -> ResponseReturnValue:
     if record is None:
         abort(404)
     return render_template("staff/supporters/detail.html", record=record, supporter=record.supporter,
-                           can_cancel_now=services.can_cancel_now)
+                           can_cancel_now=actions.can_cancel_now)
 
 
 # Refunds ----------------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def refund(supporter_id: int, payment_id: int) -> ResponseReturnValue:
     left = services.refundable_minor(db_session, payment)
     form = RefundForm(payment.currency, left, data={
         "amount": to_major_text(left, payment.currency) if left else "",
-        "seen": services.refund_requests_count(db_session, payment.id),
+        "seen": actions.refund_requests_count(db_session, payment.id),
     })
     failed = None
     if form.validate_on_submit():
@@ -92,9 +92,9 @@ def refund(supporter_id: int, payment_id: int) -> ResponseReturnValue:
         if not form.is_confirmed:
             return render_template("staff/supporters/refund.html", form=form, payment=payment, left=left, review=True)
         try:
-            result = services.refund_payment(db_session, gateway(), signed_in_staff(), payment, form.amount_minor,
-                                             form.reason.data, form.seen.data, ip=client_ip())
-        except services.ActionRefused as exc:
+            result = actions.refund_payment(db_session, gateway(), signed_in_staff(), payment, form.amount_minor,
+                                            form.reason.data, form.seen.data, ip=client_ip())
+        except actions.ActionRefused as exc:
             form.amount.errors = [str(exc)]
         else:
             if result.status is not RefundStatus.FAILED:
@@ -122,10 +122,10 @@ def cancel(supporter_id: int, membership_id: int) -> ResponseReturnValue:
             return render_template("staff/supporters/cancel.html", form=form, membership=membership, review=True)
         at_period_end = form.when.data == "period_end"
         try:
-            services.cancel_membership(current_session(), gateway(), signed_in_staff(), membership,
-                                       at_period_end=at_period_end, reason=form.reason.data,
-                                       comment=form.comment.data or "", ip=client_ip())
-        except services.ActionRefused as exc:
+            actions.cancel_membership(current_session(), gateway(), signed_in_staff(), membership,
+                                      at_period_end=at_period_end, reason=form.reason.data,
+                                      comment=form.comment.data or "", ip=client_ip())
+        except actions.ActionRefused as exc:
             form.when.errors = [str(exc)]
         else:
             flash("The membership will end at the end of its paid period." if at_period_end
@@ -147,8 +147,8 @@ def export(supporter_id: int) -> ResponseReturnValue:
         return render_template("staff/supporters/export.html", form=form, supporter=supporter), \
             400 if request.method == "POST" else 200
     now = utcnow()
-    data = services.export_supporter(current_session(), signed_in_staff(), supporter_id, now, patron_grace(),
-                                     ip=client_ip())
+    data = personal_data.export_supporter(current_session(), signed_in_staff(), supporter_id, now, patron_grace(),
+                                          ip=client_ip())
     filename = f"supporter-{supporter_id}-{now:%Y-%m-%d}.json"
     return Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -167,8 +167,8 @@ def erase(supporter_id: int) -> ResponseReturnValue:
     form = EraseForm(supporter.email)
     if form.validate_on_submit():
         try:
-            services.erase_supporter(current_session(), gateway(), signed_in_staff(), supporter, ip=client_ip())
-        except services.ActionRefused as exc:  # a colleague erased them a moment ago
+            personal_data.erase_supporter(current_session(), gateway(), signed_in_staff(), supporter, ip=client_ip())
+        except actions.ActionRefused as exc:  # a colleague erased them a moment ago
             flash(str(exc))
             return redirect(_detail(supporter_id))
         flash(f"Supporter #{supporter_id} is erased: their personal data is blanked here, their memberships are "

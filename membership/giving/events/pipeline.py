@@ -1,0 +1,329 @@
+"""The webhook pipeline: store each verified event, trimmed, then process it once; reconcile what was missed.
+
+Processing runs the event type's handler (`HANDLERS`) in three steps: `prepare` reads our rows, `fetch`
+asks Stripe with no transaction open, `apply` writes under the event row's lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from membership.db import utcnow
+from membership.giving.events.charges import apply_charge, fetch_charge, recorded_charge
+from membership.giving.events.checkout_sessions import (
+    always,
+    apply_checkout_async_failed,
+    apply_checkout_completed,
+    apply_checkout_expired,
+    checkout_owner,
+    fetch_checkout,
+    nothing_to_fetch,
+)
+from membership.giving.events.invoices import (
+    apply_invoice_paid,
+    fetch_invoice_paid,
+    fetch_invoice_subscription,
+    invoice_claim,
+)
+from membership.giving.events.shared import dialect_insert
+from membership.giving.events.subscriptions import apply_subscription_changed, fetch_subscription, subscription_claim
+from membership.giving.models import EventStatus, StripeEvent
+from membership.giving.stripe_gateway import API_VERSION, StripeGateway
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one delivery: 'processed', 'duplicate', 'ignored' or 'failed'."""
+
+    event_id: str
+    result: str
+    error: str = ""
+
+
+DONE = (EventStatus.PROCESSED, EventStatus.IGNORED)
+
+
+# Storing and processing -----------------------------------------------------------------------------
+
+# Personal data Stripe puts in event payloads. Events are stored trimmed to a few ids (`trim_event`), so
+# the stored copy keeps none of it; `redact` blanks it in copies stored whole before that, so an erased
+# supporter's name and email can't linger in `stripe_events`.
+PERSONAL_FIELDS = frozenset({
+    "email", "name", "phone", "address", "description", "shipping", "shipping_details", "billing_details",
+    "customer_details", "customer_email", "customer_name", "customer_phone", "customer_address",
+    "customer_shipping", "receipt_email", "cardholder_name", "ip_address", "user_agent",
+})
+
+
+def redact(value: Any) -> Any:
+    """A copy of an event payload with every personal field blanked (set to null), at any depth."""
+    if isinstance(value, dict):
+        return {key: (None if key in PERSONAL_FIELDS and item is not None else redact(item))
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+# What processing and reconcile read from an event, and so all that is kept of it: the event's own fields,
+# and of its object the ids handlers decide on (handlers re-read everything else from Stripe). Stripe signs
+# events of several megabytes (long invoices, large metadata); none of that is stored.
+EVENT_FIELDS = ("id", "object", "type", "created", "api_version", "livemode")
+OBJECT_FIELDS = ("id", "object", "customer", "subscription", "charge", "payment_intent", "status")
+# Only the metadata keys we set ourselves (`giving.services.start_checkout`).
+OUR_METADATA = ("checkout_id", "supporter_id")
+KEPT_VALUE_MAX = 255
+
+
+def _kept_value(value: Any) -> Any:
+    """A scalar as stored: an expanded object by its id, text cut short, anything else dropped."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, str):
+        return value[:KEPT_VALUE_MAX]
+    return value if isinstance(value, (bool, int, float)) else None
+
+
+def _our_metadata(metadata: Any) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        return {}
+    return {key: _kept_value(metadata[key]) for key in OUR_METADATA if key in metadata}
+
+
+def _event_object(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The event's `data.object`; None for a thin event (or anything else without one)."""
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    return obj if isinstance(obj, dict) else None
+
+
+def trim_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The part of an event payload that is stored and processed: no personal data, a few hundred bytes."""
+    kept = {key: _kept_value(event[key]) for key in EVENT_FIELDS if key in event}
+    obj = _event_object(event)
+    if obj is None:
+        return kept
+    trimmed = {key: _kept_value(obj[key]) for key in OBJECT_FIELDS if key in obj}
+    if "metadata" in obj:
+        trimmed["metadata"] = _our_metadata(obj["metadata"])
+    # An invoice names its subscription under `parent` today, at the top level (with `subscription_details`)
+    # in events rendered at API versions before 2025-03-31.
+    parent = obj.get("parent")
+    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    if isinstance(details, dict):
+        trimmed["parent"] = {"subscription_details": {"subscription": _kept_value(details.get("subscription")),
+                                                      "metadata": _our_metadata(details.get("metadata"))}}
+    older = obj.get("subscription_details")
+    if isinstance(older, dict):
+        trimmed["subscription_details"] = {"metadata": _our_metadata(older.get("metadata"))}
+    kept["data"] = {"object": trimmed}
+    return kept
+
+
+def _event_created(value: Any) -> datetime:
+    """When Stripe created the event: unix seconds, or an RFC 3339 time as thin (v2) events carry it."""
+    if isinstance(value, str) and not value.isdigit():
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    try:
+        return datetime.fromtimestamp(int(value or 0), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(0, UTC)
+
+
+def store_event(session: Session, event: dict[str, Any]) -> bool:
+    """Keep the event, trimmed to what processing needs (`trim_event`), under Stripe's id. True if this
+    delivery stored it; False if it was stored already, in which case nothing changes."""
+    stored = session.execute(
+        dialect_insert(session)(StripeEvent.__table__)
+        .values(
+            id=event["id"],
+            type=str(event.get("type", "")),
+            created=_event_created(event.get("created")),
+            livemode=bool(event.get("livemode")),
+            payload=trim_event(event),
+            status=EventStatus.RECEIVED.value,
+            received_at=utcnow(),
+            attempts=0,
+            last_error="",
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(StripeEvent.__table__.c.id)
+    ).first()
+    return stored is not None
+
+
+def _status(session: Session, event_id: str, *, lock: bool) -> EventStatus | None:
+    query = select(StripeEvent.status).where(StripeEvent.id == event_id)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def _finish(session: Session, event_id: str, status: EventStatus, error: str = "") -> None:
+    """Record an attempt's outcome: processed or ignored (done, and when), or failed with its error."""
+    done = {} if status is EventStatus.FAILED else {"processed_at": utcnow()}
+    session.execute(
+        update(StripeEvent).where(StripeEvent.id == event_id)
+        .values(status=status.value, attempts=StripeEvent.attempts + 1, last_error=error, **done)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def process_event(session: Session, gateway: StripeGateway, event_id: str,
+                  event: dict[str, Any] | None = None, *, fresh: bool = False) -> Outcome:
+    """Process one stored event, unless it is done already: Stripe reads first, then one transaction.
+
+    `event` is the payload if the caller has it (else the stored copy is read); `fresh` says the caller
+    has just stored it, so it can't be done yet. On failure the transaction is rolled back, the event is
+    marked failed with its error in a transaction of its own, and the exception is re-raised so the
+    webhook answers 500 and Stripe retries.
+    """
+    status: EventStatus | None
+    if event is None:
+        stored = session.get(StripeEvent, event_id, populate_existing=True)
+        if stored is None:
+            raise LookupError(f"Event {event_id} is not stored.")
+        event, status = stored.payload, stored.status
+    else:
+        status = EventStatus.RECEIVED if fresh else _status(session, event_id, lock=False)
+        if status is None:
+            raise LookupError(f"Event {event_id} is not stored.")
+    if status in DONE:
+        session.rollback()
+        return Outcome(event_id, "duplicate")
+    event_type = str(event.get("type", ""))
+    obj = _event_object(event)
+    if bool(event.get("livemode")) != gateway.livemode or obj is None:
+        # A test-mode event reaching a live deployment (or the reverse) is kept but never acted on; so is a
+        # thin event (no `data.object`): nothing we handle comes that way.
+        if _status(session, event_id, lock=True) in DONE:
+            session.rollback()
+            return Outcome(event_id, "duplicate")
+        _finish(session, event_id, EventStatus.IGNORED)
+        session.commit()
+        return Outcome(event_id, "ignored")
+    handler = HANDLERS.get(event_type)
+    try:
+        prepared = handler.prepare(session, obj) if handler is not None else None
+        session.rollback()  # end the reads' transaction: nothing is held while we wait for Stripe
+        fetched = handler.fetch(gateway, obj, prepared) if handler is not None and prepared is not None else None
+        if _status(session, event_id, lock=True) in DONE:  # a concurrent delivery finished it meanwhile
+            session.rollback()
+            return Outcome(event_id, "duplicate")
+        if handler is not None and fetched is not None:
+            handler.apply(session, obj, fetched)
+        _finish(session, event_id, EventStatus.PROCESSED)
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        _finish(session, event_id, EventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:4000])
+        session.commit()
+        log.exception("Stripe event %s (%s) failed", event_id, event_type)
+        raise
+    return Outcome(event_id, "processed")
+
+
+def receive_event(session: Session, gateway: StripeGateway, event: dict[str, Any]) -> Outcome:
+    """A verified webhook: store it durably first (its own commit), then process it.
+
+    It is processed from the same trimmed copy that is stored, so a retry from storage acts the same."""
+    _note_api_version(event)
+    kept = trim_event(event)
+    try:
+        fresh = store_event(session, kept)
+        session.commit()
+    except Exception:
+        log.exception("Stripe event %s (%s) could not be stored", kept.get("id"), kept.get("type"))
+        raise
+    return process_event(session, gateway, kept["id"], kept, fresh=fresh)
+
+
+_api_versions_noted: set[str] = set()
+
+
+def _note_api_version(event: dict[str, Any]) -> None:
+    """Warn, once per version, about events rendered at an API version other than ours. Handlers read ids
+    only and re-read objects at our version, so they still work; the endpoint's version wants fixing."""
+    version = event.get("api_version")
+    if not isinstance(version, str) or version == API_VERSION or version in _api_versions_noted:
+        return
+    _api_versions_noted.add(version)
+    log.warning("Stripe sends events at API version %s, not ours (%s): pin the webhook endpoint to %s.",
+                version, API_VERSION, API_VERSION)
+
+
+@dataclass
+class ReconcileReport:
+    seen: int = 0
+    processed: int = 0
+    already_done: int = 0
+    failed: int = 0
+
+
+def reconcile(session: Session, gateway: StripeGateway, since: datetime | None = None) -> ReconcileReport:
+    """Process every event Stripe lists (oldest first) that we have not processed yet."""
+    report = ReconcileReport()
+    events = list(gateway.list_events(since=since))
+    events.reverse()
+    for event in events:
+        report.seen += 1
+        status = _status(session, event["id"], lock=False)
+        session.rollback()
+        if status in DONE:
+            report.already_done += 1
+            continue
+        try:
+            outcome = receive_event(session, gateway, event)
+        except Exception:
+            report.failed += 1
+            continue
+        if outcome.result == "duplicate":
+            report.already_done += 1
+        else:
+            report.processed += 1
+    return report
+
+
+# Handlers: one per event type (in the modules named after the Stripe object they concern) -------------
+
+
+@dataclass(frozen=True)
+class Handler:
+    """`prepare(session, object)` reads our rows: None when there is nothing to do, else what `fetch` needs.
+    `fetch(gateway, object, prepared)` asks Stripe, with no transaction open, and returns what `apply` needs
+    (None: nothing to do). `apply(session, object, fetched)` writes, under the event's lock."""
+
+    prepare: Callable[[Session, dict[str, Any]], Any]
+    fetch: Callable[[StripeGateway, dict[str, Any], Any], Any]
+    apply: Callable[[Session, dict[str, Any], Any], None]
+
+
+CHECKOUT_COMPLETED = Handler(checkout_owner, fetch_checkout, apply_checkout_completed)
+SUBSCRIPTION_CHANGED = Handler(subscription_claim, fetch_subscription, apply_subscription_changed)
+CHARGE_CHANGED = Handler(recorded_charge, fetch_charge, apply_charge)
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": CHECKOUT_COMPLETED,
+    "checkout.session.async_payment_succeeded": CHECKOUT_COMPLETED,
+    "checkout.session.async_payment_failed": Handler(always, nothing_to_fetch, apply_checkout_async_failed),
+    "checkout.session.expired": Handler(always, nothing_to_fetch, apply_checkout_expired),
+    "customer.subscription.created": SUBSCRIPTION_CHANGED,
+    "customer.subscription.updated": SUBSCRIPTION_CHANGED,
+    "customer.subscription.deleted": SUBSCRIPTION_CHANGED,
+    "invoice.paid": Handler(invoice_claim, fetch_invoice_paid, apply_invoice_paid),
+    "invoice.payment_failed": Handler(invoice_claim, fetch_invoice_subscription, apply_subscription_changed),
+    "charge.refunded": CHARGE_CHANGED,
+    "charge.dispute.created": CHARGE_CHANGED,
+    "charge.dispute.closed": CHARGE_CHANGED,
+}

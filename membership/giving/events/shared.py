@@ -1,0 +1,36 @@
+"""What the event handlers share: an insert that can skip conflicts, the supporter lock, ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from membership.supporters.models import Supporter
+
+
+def dialect_insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def lock_supporter(session: Session, supporter_id: int) -> Supporter | None:
+    """Serialise work on one supporter's rows across concurrent webhook deliveries."""
+    return session.scalar(
+        select(Supporter).where(Supporter.id == supporter_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def metadata_checkout_id(metadata: dict[str, Any] | None) -> int | None:
+    raw = (metadata or {}).get("checkout_id")
+    return int(raw) if raw is not None and str(raw).isdigit() else None
+
+
+def stripe_id(value: Any) -> str | None:
+    """A Stripe reference that may be an id or an expanded object."""
+    if isinstance(value, dict):
+        return str(value["id"])
+    return str(value) if value else None
