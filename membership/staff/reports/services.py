@@ -34,6 +34,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 
 from membership.ballots.models import Ballot
 from membership.ballots.services import Tally, rules_statement
+from membership.formatting import format_second
 from membership.giving.models import Checkout, Membership, MembershipStatus, Payment, PaymentStatus, Tier
 from membership.money import exponent
 from membership.patrons.services import patron_condition
@@ -622,7 +623,7 @@ def ballot_results_file(ballot: Ballot, tally: Tally, fmt: ExportFormat) -> byte
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(BALLOT_RESULTS_HEADER)
         writer.writerows([[neutralise(c) if isinstance(c, str) else
-                           c.strftime("%Y-%m-%d %H:%M:%S") if isinstance(c, datetime) else c for c in row]
+                           format_second(c) if isinstance(c, datetime) else c for c in row]
                           for row in rows])
         return buffer.getvalue().encode()
     workbook = Workbook(write_only=True)

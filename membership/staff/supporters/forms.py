@@ -12,7 +12,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 from wtforms.widgets import HiddenInput
 
-from membership.money import format_money, parse_major_amount
+from membership.formatting import format_money
+from membership.money import parse_major_amount
 from membership.staff.supporters.services import PatronStatus, SupporterFilters
 
 DATE_MESSAGE = "Enter the date as YYYY-MM-DD, for example 2026-01-31."

@@ -24,6 +24,7 @@ from membership.ballots import services as ballot_services
 from membership.ballots.models import SuggestionStatus, TopicSuggestion
 from membership.db import rows_affected, utcnow
 from membership.email import OutboundEmail
+from membership.formatting import format_money
 from membership.giving.events import redact, sync_membership
 from membership.giving.models import (
     Checkout,
@@ -39,7 +40,6 @@ from membership.giving.models import (
 )
 from membership.giving.services import DUNNING_STATUSES
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
-from membership.money import format_money
 from membership.patrons.models import ChangeKind, MembershipChange
 from membership.patrons.services import ENDED_STATUSES, patron_condition
 from membership.staff.models import StaffUser
