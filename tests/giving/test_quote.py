@@ -19,7 +19,7 @@ from tests.support.helpers import count, csrf_token, text
 
 @pytest.fixture(autouse=True)
 def catalogue(app: Flask) -> None:
-    seed_catalogue(db.session)
+    seed_catalogue(db.session())
     db.session.commit()
 
 
