@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from membership.formatting import format_number
+
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and dark enough on white.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 INK = "#1a1a1a"
@@ -30,13 +32,6 @@ class Series:
 
     name: str
     values: Sequence[float]
-
-
-def plain_number(value: float) -> str:
-    """12 → '12', 1234.5 → '1,234.5': the default label for ticks and figures."""
-    if value == int(value):
-        return f"{int(value):,}"
-    return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 def nice_ticks(maximum: float, count: int = 5) -> list[float]:
@@ -138,7 +133,7 @@ def _plain(category: str) -> str:
 
 
 def bar_chart(chart_id: str, title: str, description: str, categories: Sequence[str], series: Sequence[Series],
-              *, value_label: Formatter = plain_number, axis_title: str = "", width: int = 720,
+              *, value_label: Formatter = format_number, axis_title: str = "", width: int = 720,
               height: int = 300) -> Markup:
     """Vertical bars, one group per category and one bar per series, on a y axis from zero."""
     frame, parts = _start(chart_id, title, description, series, value_label, axis_title, width, height)
@@ -156,7 +151,7 @@ def bar_chart(chart_id: str, title: str, description: str, categories: Sequence[
 
 
 def line_chart(chart_id: str, title: str, description: str, categories: Sequence[str], series: Sequence[Series],
-               *, value_label: Formatter = plain_number, axis_title: str = "", width: int = 720,
+               *, value_label: Formatter = format_number, axis_title: str = "", width: int = 720,
                height: int = 300) -> Markup:
     """One line per series across the categories (months), with a marker on every point."""
     frame, parts = _start(chart_id, title, description, series, value_label, axis_title, width, height)
@@ -176,7 +171,7 @@ def line_chart(chart_id: str, title: str, description: str, categories: Sequence
 
 
 def ranked_bar_chart(chart_id: str, title: str, description: str, labels: Sequence[str], values: Sequence[float],
-                     *, value_label: Formatter = plain_number, width: int = 720, label_chars: int = 42) -> Markup:
+                     *, value_label: Formatter = format_number, width: int = 720, label_chars: int = 42) -> Markup:
     """Horizontal bars, largest first as given: for rankings whose labels are long (articles, reasons)."""
     row = 26
     left, right_pad, top = 8 + 6.6 * min(label_chars, max((len(label) for label in labels), default=4)), 70, 10

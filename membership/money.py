@@ -1,4 +1,5 @@
-"""Money: integer minor units plus an ISO 4217 code. The only place that parses, formats or grosses up.
+"""Money: integer minor units plus an ISO 4217 code. The only place that parses or grosses up an amount
+(`membership.formatting` writes amounts as text).
 
 Floats never touch an amount: typed text is read digit by digit, fees are computed in integers. Minor units,
 minimum and maximum charges follow Stripe's rules, which differ from ISO's and Babel's for a few currencies.
@@ -9,21 +10,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal
 
-from babel.numbers import format_currency, get_currency_symbol
+from babel.numbers import get_currency_symbol
 
 # No amount a person types runs to more digits than this (Stripe's own limit is eight).
 MAX_MINOR_DIGITS = 12
-
-
-@dataclass(frozen=True)
-class Money:
-    amount_minor: int
-    currency: str
-
-    def format(self, locale: str = "en") -> str:
-        return format_money(self.amount_minor, self.currency, locale)
 
 
 @dataclass(frozen=True)
@@ -114,6 +105,9 @@ def stripe_minimum_charge(currency: str) -> int:
 
 def check_stripe_charge(amount_minor: int, currency: str) -> None:
     """Raise ValueError, saying why, unless Stripe can charge `amount_minor` in one payment in this currency."""
+    # Imported here: formatting reads this module's minor units, and only this message needs an amount's text.
+    from membership.formatting import format_money
+
     code = currency.upper()
     minimum = stripe_minimum_charge(code)
     if amount_minor < minimum:
@@ -223,45 +217,3 @@ def _split_amount(cleaned: str, currency: str) -> tuple[str, str]:
         small = whole + (mark + fraction[:typed_decimals(currency)] if typed_decimals(currency) else "")
         raise ValueError(f"Did you mean {thousands} or {small}? Type one of those, without a thousands separator.")
     return _ungroup(whole, _GROUP_SPACES), _ungroup(fraction, "")
-
-
-def to_major_text(amount_minor: int, currency: str) -> str:
-    """Minor units as plain text for a form field: 500 → '5', 750 → '7.50'."""
-    places = exponent(currency)
-    value = Decimal(amount_minor).scaleb(-places)
-    if value == value.to_integral_value():
-        return str(int(value))
-    # A KWD amount ends in 0 at Stripe, so it reads back as typed: 1500 → '1.50', not the ambiguous '1.500'.
-    decimals = typed_decimals(currency) if amount_minor % charge_step(currency) == 0 else places
-    return f"{value:.{decimals}f}"
-
-
-def format_money(amount_minor: int, currency: str, locale: str = "en") -> str:
-    """€5.00, $10.00, UAH 200.00 (with a no-break space): Babel's formatting for the locale."""
-    code = currency.upper()
-    text = str(format_currency(Decimal(amount_minor).scaleb(-exponent(code)), code, locale=locale))
-    if text.startswith(code) and text[len(code):len(code) + 1].isdigit():
-        # Babel writes "UAH1,234.56" where the currency has no symbol in the locale; space it out.
-        text = f"{code}\u00a0{text[len(code):]}"
-    return text
-
-
-def format_charge(total_minor: int, fee_cover_minor: int, currency: str, interval: str | None,
-                  locale: str = "en") -> str:
-    """What is charged, and the part covering card fees when there is one, as the give form's total says it:
-    '€101.78/year (€100.00 for the newsroom + €1.78 card fees)', or '€5.00/month'."""
-    total = format_recurring(total_minor, currency, interval, locale)
-    if not fee_cover_minor:
-        return total
-    newsroom = format_money(total_minor - fee_cover_minor, currency, locale)
-    return f"{total} ({newsroom} for the newsroom + {format_money(fee_cover_minor, currency, locale)} card fees)"
-
-
-def format_recurring(amount_minor: int, currency: str, interval: str | None, locale: str = "en") -> str:
-    """'€5.00/month', '€50.00/year', or '€10.00' for a one-time gift."""
-    text = format_money(amount_minor, currency, locale)
-    if interval in ("month", "monthly"):
-        return f"{text}/month"
-    if interval in ("year", "yearly"):
-        return f"{text}/year"
-    return text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response, abort, current_app, request
@@ -12,7 +11,7 @@ from werkzeug.routing import IntegerConverter, Map
 from membership.config import stripe_page_origins
 from membership.db import MAX_ID, db
 from membership.email import flush_committed_emails
-from membership.money import format_charge, format_money, format_recurring, to_major_text
+from membership.formatting import register_template_filters
 from membership.queue import push_committed
 
 # No third-party origins anywhere: scripts, styles, fonts and images come from this app only.
@@ -130,11 +129,6 @@ def control_attrs(field: Any, hint: str | None = None, **extra: str | None) -> d
     return attrs
 
 
-def format_day(value: datetime) -> str:
-    """'12 March 2026' (UTC)."""
-    return f"{value.day} {value:%B %Y}"
-
-
 def init_app(app: Flask) -> None:
     """Request plumbing; before any blueprint is registered, so every `<int:…>` in a route is an IdConverter."""
     app.url_map.converters["int"] = IdConverter
@@ -145,11 +139,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_commit_request)
     app.after_request(_security_headers)
     app.after_request(_cache_headers)
-    app.add_template_filter(format_money, "money")
-    app.add_template_filter(format_recurring, "recurring")
-    app.add_template_filter(format_charge, "charge")
-    app.add_template_filter(to_major_text, "major")
-    app.add_template_filter(format_day, "day")
+    register_template_filters(app)
 
     @app.context_processor
     def newsroom() -> dict[str, object]:

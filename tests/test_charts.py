@@ -91,9 +91,3 @@ def test_empty_and_zero_data_still_draw_axes() -> None:
 ])
 def test_nice_ticks(maximum: float, expected: list[float]) -> None:
     assert charts.nice_ticks(maximum) == pytest.approx(expected)
-
-
-def test_plain_number() -> None:
-    assert charts.plain_number(1234) == "1,234"
-    assert charts.plain_number(1234.5) == "1,234.5"
-    assert charts.plain_number(0.25) == "0.25"

@@ -5,17 +5,15 @@ import re
 import pytest
 
 from membership.config import CurrencyRules
+from membership.formatting import format_money, format_recurring, to_major_text
 from membership.giving.services import fee_cover_for
 from membership.money import (
     AmountLimits,
     FeeRule,
     check_stripe_charge,
     exponent,
-    format_money,
-    format_recurring,
     parse_major_amount,
     round_up_to_charge_step,
-    to_major_text,
 )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
@@ -20,18 +18,6 @@ from membership.patrons.auth import current_supporter, sign_in_required, signed_
 from membership.patrons.services import is_patron
 
 bp = Blueprint("ballots", __name__, url_prefix="/ballots")
-
-
-def format_moment(value: datetime | None) -> str:
-    """'12 March 2026, 18:00 UTC', or '' when there is no time."""
-    return f"{value.day} {value:%B %Y, %H:%M} UTC" if value is not None else ""
-
-
-bp.add_app_template_filter(format_moment, "moment")
-
-
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f}%"
 
 
 def results_chart(ballot: Ballot, tally: services.Tally) -> Markup:
@@ -76,7 +62,6 @@ def _render_ballot(ballot: Ballot, form: VoteForm | None = None, error: str = ""
         error=error,
         tally=tally,
         chart=results_chart(ballot, tally) if tally is not None else None,
-        percent=_percent,
         commissioned=services.commissioned(ballot),
     ), status
 

@@ -8,31 +8,27 @@ whose personal data was erased.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
-from babel.dates import format_date
 from flask import current_app
 from sqlalchemy.orm import Session
 
 from membership.email import queue_email
+from membership.formatting import (
+    absolute_url,
+    format_charge,
+    format_long_date,
+    format_money,
+    format_recurring,
+    to_major_text,
+)
 from membership.giving.models import Checkout, Membership, Payment
-from membership.money import format_charge, format_money, format_recurring, to_major_text
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
 
 # How long the payment-failed email's link keeps working (the reminder carries a fresh one).
 FIX_CARD_LINK_LIFETIME = timedelta(days=7)
-
-
-def _url(path: str) -> str:
-    """An absolute link for an email, from PUBLIC_URL (emails are also sent from CLI jobs, with no request)."""
-    return f"{current_app.config['PUBLIC_URL']}{path}"
-
-
-def _day(value: datetime | None) -> str:
-    """'December 27, 2026', or '' when unknown."""
-    return str(format_date(value, format="long", locale="en")) if value else ""
 
 
 def _recipient(supporter: Supporter) -> str | None:
@@ -50,7 +46,7 @@ def _membership_charge(membership: Membership) -> str:
 
 def _fix_card_url(session: Session, supporter: Supporter) -> str:
     token = issue_token(session, supporter, TokenPurpose.FIX_CARD, FIX_CARD_LINK_LIFETIME)
-    return _url(f"/account/fix-card/{token}")
+    return absolute_url(f"/account/fix-card/{token}")
 
 
 def send_thank_you_email(session: Session, supporter: Supporter, checkout: Checkout,
@@ -69,8 +65,8 @@ def send_thank_you_email(session: Session, supporter: Supporter, checkout: Check
         name=supporter.display_name,
         amount=amount,
         interval=interval or "",
-        next_charge=_day(membership.current_period_end) if membership is not None else "",
-        sign_in_url=_url("/account/sign-in"),
+        next_charge=format_long_date(membership.current_period_end) if membership is not None else "",
+        sign_in_url=absolute_url("/account/sign-in"),
     )
     return True
 
@@ -86,11 +82,11 @@ def send_renewal_receipt_email(session: Session, supporter: Supporter, membershi
         name=supporter.display_name,
         amount=format_money(payment.amount_minor, payment.currency),
         membership_amount=_membership_charge(membership),
-        paid_on=_day(payment.paid_at),
-        next_charge=_day(membership.current_period_end),
+        paid_on=format_long_date(payment.paid_at),
+        next_charge=format_long_date(membership.current_period_end),
         ends=membership.cancel_at_period_end,
         reference=payment.stripe_invoice_id or f"#{payment.id}",
-        account_url=_url("/account"),
+        account_url=absolute_url("/account"),
     )
     return True
 
@@ -115,7 +111,7 @@ def _send_dunning(session: Session, message: str, supporter: Supporter, membersh
         amount=_membership_amount(membership),
         fix_card_url=_fix_card_url(session, supporter),
         link_days=FIX_CARD_LINK_LIFETIME.days,
-        sign_in_url=_url("/account/sign-in"),
+        sign_in_url=absolute_url("/account/sign-in"),
     )
     return True
 
@@ -129,8 +125,8 @@ def send_membership_cancelled_email(session: Session, supporter: Supporter, memb
         session, "membership_cancelled", to, supporter.id,
         name=supporter.display_name,
         amount=_membership_amount(membership),
-        ends_on=_day(membership.current_period_end),
-        sign_in_url=_url("/account/sign-in"),
+        ends_on=format_long_date(membership.current_period_end),
+        sign_in_url=absolute_url("/account/sign-in"),
     )
     return True
 
@@ -144,8 +140,8 @@ def send_membership_resumed_email(session: Session, supporter: Supporter, member
         session, "membership_resumed", to, supporter.id,
         name=supporter.display_name,
         amount=_membership_amount(membership),
-        renews_on=_day(membership.current_period_end),
-        account_url=_url("/account"),
+        renews_on=format_long_date(membership.current_period_end),
+        account_url=absolute_url("/account"),
     )
     return True
 
@@ -162,7 +158,7 @@ def send_membership_ended_email(session: Session, supporter: Supporter, membersh
         session, "membership_ended", to, supporter.id,
         name=supporter.display_name,
         amount=_membership_amount(membership),
-        ended_on=_day(membership.ended_at or membership.canceled_at),
-        rejoin_url=_url(f"/give?{rejoin}"),
+        ended_on=format_long_date(membership.ended_at or membership.canceled_at),
+        rejoin_url=absolute_url(f"/give?{rejoin}"),
     )
     return True

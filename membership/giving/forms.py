@@ -30,34 +30,15 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-class GiveForm(FlaskForm):
+class AmountForm(FlaskForm):
+    """What is given, how often and in which currency: the give form's amount, and the live total's question
+    (`QuoteForm`), read and checked by the same rules."""
+
     frequency = RadioField("How often", choices=FREQUENCY_CHOICES, default=Frequency.ONCE.value)
     currency = SelectField("Currency")
     preset = RadioField("Amount", validate_choice=False, validators=[Optional()])
     amount = StringField("Other amount", validators=[Length(max=20)])
-    email = EmailField(
-        "Email",
-        filters=[_strip],
-        validators=[DataRequired("Enter your email address."), Email("Enter a valid email address."), Length(max=254)],
-    )
-    name = StringField(
-        "Your name", validators=[DataRequired("Enter your name."), Length(max=NAME_MAX)]
-    )
-    message = TextAreaField(
-        "A message for the newsroom (optional, may be shown on our supporter wall)",
-        validators=[Optional(), Length(max=MESSAGE_MAX)],
-    )
-    anonymous = BooleanField("Keep my name and message off our supporter wall")
     cover_fees = BooleanField("Cover the card processing fees, so the newsroom receives my full gift")
-    email_consent = BooleanField("Email me news and updates from the newsroom (you can stop any time)")
-    source = HiddenField(validators=[Optional(), Length(max=SOURCE_MAX)])
-    utm_source = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
-    utm_medium = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
-    utm_campaign = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
-    utm_term = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
-    utm_content = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
-    # "1" once the reader, told this address already has a running membership, chose to add another.
-    second_membership = HiddenField(validators=[Optional(), Length(max=1)])
 
     def __init__(self, currency_rules: Mapping[str, CurrencyRules], *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -87,3 +68,35 @@ class GiveForm(FlaskForm):
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
         self.amount_minor = minor
+
+
+class QuoteForm(AmountForm):
+    """The give form's live total asks, from the query string, what a choice would charge (GET /give/quote)."""
+
+    class Meta:
+        csrf = False  # a read-only question that changes nothing
+
+
+class GiveForm(AmountForm):
+    email = EmailField(
+        "Email",
+        filters=[_strip],
+        validators=[DataRequired("Enter your email address."), Email("Enter a valid email address."), Length(max=254)],
+    )
+    name = StringField(
+        "Your name", validators=[DataRequired("Enter your name."), Length(max=NAME_MAX)]
+    )
+    message = TextAreaField(
+        "A message for the newsroom (optional, may be shown on our supporter wall)",
+        validators=[Optional(), Length(max=MESSAGE_MAX)],
+    )
+    anonymous = BooleanField("Keep my name and message off our supporter wall")
+    email_consent = BooleanField("Email me news and updates from the newsroom (you can stop any time)")
+    source = HiddenField(validators=[Optional(), Length(max=SOURCE_MAX)])
+    utm_source = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    utm_medium = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    utm_campaign = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    utm_term = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    utm_content = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
+    # "1" once the reader, told this address already has a running membership, chose to add another.
+    second_membership = HiddenField(validators=[Optional(), Length(max=1)])

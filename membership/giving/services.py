@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from membership import ratelimit
 from membership.config import CurrencyRules, default_currency_rules
 from membership.db import current_session, rows_affected, utcnow
+from membership.formatting import format_money
 from membership.giving import emails
 from membership.giving.models import (
     AmountPreset,
@@ -34,13 +35,7 @@ from membership.giving.models import (
     TierAmount,
 )
 from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected, StripeUnavailable
-from membership.money import (
-    STRIPE_MAXIMUM_CHARGE,
-    AmountLimits,
-    check_stripe_charge,
-    format_money,
-    round_up_to_charge_step,
-)
+from membership.money import STRIPE_MAXIMUM_CHARGE, AmountLimits, check_stripe_charge, round_up_to_charge_step
 from membership.supporters.models import Supporter
 from membership.supporters.services import find_or_create_supporter, normalise_email
 

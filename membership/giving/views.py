@@ -20,17 +20,17 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
 
-from membership import money
-from membership.config import CurrencyRules, wall_review
+from membership.config import wall_review
 from membership.db import current_session, db
 from membership.errors import render_error
 from membership.extensions import csrf
+from membership.formatting import current_locale, format_charge, format_fee_rule, format_recurring, to_major_text
 from membership.giving import events, services
-from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm
+from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm, QuoteForm
 from membership.giving.models import Checkout, Frequency
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import InvalidWebhook, gateway
-from membership.money import parse_major_amount, to_major_text
+from membership.money import parse_major_amount
 from membership.wall.services import RECENT, wall_page
 from membership.web import content_security_policy
 
@@ -94,21 +94,6 @@ def _prefill_from_query(args: Mapping[str, str]) -> tuple[dict[str, object], lis
     return data, notices
 
 
-def _amount_rules(rules: CurrencyRules) -> dict[str, object]:
-    """What static/give.js needs to read an amount and check the total exactly as the server does."""
-    code = rules.code
-    return {
-        "exponent": money.exponent(code), "decimals": money.typed_decimals(code), "step": money.charge_step(code),
-        "marks": money.currency_marks(code), "examples": money.amount_examples(code),
-        "minimum": rules.limits.minimum_minor, "minimum_text": money.format_money(rules.limits.minimum_minor, code),
-        "maximum": rules.limits.maximum_minor, "maximum_text": money.format_money(rules.limits.maximum_minor, code),
-        "stripe_minimum": money.stripe_minimum_charge(code),
-        "stripe_minimum_text": money.format_money(money.stripe_minimum_charge(code), code),
-        "stripe_maximum": money.STRIPE_MAXIMUM_CHARGE,
-        "stripe_maximum_text": money.format_money(money.STRIPE_MAXIMUM_CHARGE, code),
-    }
-
-
 def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = None,
                  chosen_minor: int | None = None) -> tuple[str, int]:
     rules = currency_rules()
@@ -125,13 +110,17 @@ def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = 
             form.preset.data = to_major_text(chosen_minor, currency)
         elif not form.amount.data:
             form.amount.data = to_major_text(chosen_minor, currency)
+    # static/give.js swaps these in when the reader changes currency or frequency; it formats nothing itself.
+    locale = current_locale()
     preset_table = {
-        code: {f.value: [to_major_text(p, code) for p in services.preset_amounts(current_session(), code, f)]
+        code: {f.value: [{"value": to_major_text(p, code), "label": format_recurring(p, code, f.value, locale)}
+                         for p in services.preset_amounts(current_session(), code, f)]
                for f in Frequency}
         for code in rules
     }
-    fees = {code: {"bps": r.fee.percent_bps, "fixed": r.fee.fixed_minor} for code, r in rules.items()}
-    amount_rules = {code: _amount_rules(r) for code, r in rules.items()}
+    fee_hints = {code: f"Adds {format_fee_rule(r.fee.percent_bps, r.fee.fixed_minor, code, locale)} to your payment; "
+                       "the exact total is shown before you pay."
+                 for code, r in rules.items()}
     return render_template(
         "giving/give.html",
         form=form,
@@ -140,10 +129,28 @@ def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = 
         frequency=frequency,
         presets=presets,
         preset_table=preset_table,
-        fees=fees,
-        amount_rules=amount_rules,
-        fee_rule=rules[currency].fee,
+        fee_hints=fee_hints,
     ), status
+
+
+@bp.get("/give/quote")
+def quote() -> tuple[Response, int]:
+    """What a choice on the give form would charge, for its live total: the amount read and checked exactly as
+    the form reads it, the card fees added when covered, and the text to show; or the form's own message.
+
+    Read-only, so a GET without a CSRF token; the form without JavaScript never needs it."""
+    rules = currency_rules()
+    form = QuoteForm(rules, formdata=request.args)
+    if not form.validate():
+        problem = next(field for field in form if field.errors)
+        return jsonify(error=problem.errors[0]), 400
+    assert form.amount_minor is not None
+    code = form.currency.data
+    fee = services.fee_cover_for(rules[code], form.amount_minor) if form.cover_fees.data else 0
+    total = form.amount_minor + fee
+    charge = format_charge(total, fee, code, form.frequency.data, current_locale())
+    return jsonify(currency=code, amount_minor=form.amount_minor, fee_cover_minor=fee, total_minor=total,
+                   total=charge, summary=f"Total: {charge}."), 200
 
 
 @bp.get("/")

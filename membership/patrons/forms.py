@@ -11,9 +11,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from membership.config import CurrencyRules
+from membership.formatting import format_recurring
 from membership.giving.models import Membership
 from membership.giving.services import check_gift_amount
-from membership.money import format_recurring, parse_major_amount
+from membership.money import parse_major_amount
 from membership.supporters.services import InvalidEmail, normalise_email
 
 COMMENT_MAX = 1000

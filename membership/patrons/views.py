@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -10,10 +9,10 @@ from flask.typing import ResponseReturnValue
 
 from membership.config import patron_grace
 from membership.db import current_session, db
+from membership.formatting import format_day, format_recurring, to_major_text
 from membership.giving.models import Membership
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import gateway
-from membership.money import format_recurring, to_major_text
 from membership.patrons import services
 from membership.patrons.auth import (
     current_supporter,
@@ -58,14 +57,6 @@ PAYMENT_STATUS_WORDS = {
     "disputed": "Disputed",
 }
 PAYMENT_KIND_WORDS = {"gift": "One-time gift", "membership": "Membership"}
-
-
-def format_day(value: datetime | None) -> str:
-    """'12 March 2026' (UTC), or '' when there is no date."""
-    return f"{value.day} {value:%B %Y}" if value is not None else ""
-
-
-bp.add_app_template_filter(format_day, "day")
 
 
 @bp.app_context_processor

@@ -6,9 +6,10 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from membership.formatting import format_money
 from membership.giving.models import Checkout, CheckoutStatus, Frequency
 from membership.giving.services import check_gift_amount, currency_rules, fee_cover_for
-from membership.money import format_money, parse_major_amount
+from membership.money import parse_major_amount
 from stripe_double import DoubleServer
 from tests.support.browser import EMAIL, NAME, choose_gift, continue_to_payment, latest_checkout
 from tests.support.helpers import count

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from membership.db import current_session, parse_id, utcnow
 from membership.errors import render_error
+from membership.formatting import format_clock, format_minute
 from membership.staff.accounts import services, totp
 from membership.staff.accounts.audit import AuditFilter, audit_page
 from membership.staff.accounts.forms import (
@@ -75,7 +76,7 @@ def _refused(result: services.SignInAttempt) -> tuple[str, int] | None:
         return render_error(429, "Too many sign-in attempts",
                             "Too many sign-in attempts came from your network. Please wait 15 minutes.")
     if result.result is services.SignInResult.LOCKED:
-        until = result.locked_until.strftime("%H:%M UTC") if result.locked_until else "later"
+        until = f"{format_clock(result.locked_until)} UTC" if result.locked_until else "later"
         return render_error(429, "Account locked for now",
                             f"After repeated failed attempts this account is locked until {until}.")
     return None
@@ -320,7 +321,7 @@ def _two_factor_on_page(user: StaffUser, *, disable: ConfirmPasswordForm | None 
 def _recovery_codes_page(user: StaffUser, codes: list[str], *, replaced: bool) -> ResponseReturnValue:
     """The new codes, shown this once and never cached: on the page, and as a text file to download (a data:
     link, so no JavaScript and nothing kept on the server)."""
-    made = utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    made = f"{format_minute(utcnow())} UTC"
     text_file = "\n".join([
         f"Recovery codes for {user.email}, {current_app.config['NEWSROOM_NAME']} staff sign-in",
         f"Made {made}. Each code works once, instead of the code from your authenticator app:",

@@ -27,8 +27,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from membership.ballots.methods import METHODS, method_of
 from membership.ballots.models import MAX_OPTIONS, MAX_WEIGHT, MIN_OPTIONS, Ballot, ResultsVisibility, VotingMethod
 from membership.db import parse_id
+from membership.formatting import to_major_text
 from membership.giving.models import Tier
-from membership.money import parse_major_amount, to_major_text
+from membership.money import parse_major_amount
 
 # Rows beyond this many are never processed: a form is 20 options and a few blank rows.
 MAX_OPTION_ROWS = 40

@@ -164,7 +164,6 @@ def _render_detail(ballot: Ballot, article_forms: dict[int, ArticleForm] | None 
         phase_words=PHASE_WORDS, rules=ballot_services.rules_statement(ballot), tally=tally,
         chart=results_chart(ballot, tally), confirm=ConfirmForm(),
         article_forms=forms, tiers={str(tier.id): tier.name for tier in _tiers()},
-        percent=lambda value: f"{value * 100:.1f}%",
     ), status
 
 

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from membership import charts
 from membership.config import patron_grace
 from membership.db import current_session, utcnow
+from membership.formatting import format_iso_day, format_number, format_percent, format_short_month
 from membership.giving.services import currency_rules
 from membership.money import exponent
 from membership.staff.auth import Permission, staff_required
@@ -46,21 +47,18 @@ def dashboard() -> ResponseReturnValue:
 
 def month_labels(months: Sequence[date]) -> list[str]:
     """'Dec\n2025', 'Jan\n2026', 'Feb'…: the year, on a second line, under the first month and every January."""
-    return [m.strftime("%b\n%Y") if i == 0 or m.month == 1 else m.strftime("%b") for i, m in enumerate(months)]
+    return [f"{format_short_month(m)}\n{m.year}" if i == 0 or m.month == 1 else format_short_month(m)
+            for i, m in enumerate(months)]
 
 
 def _major(amount_minor: int, currency: str) -> float:
     return float(Decimal(amount_minor).scaleb(-exponent(currency)))
 
 
-def _percent(value: float) -> str:
-    return f"{value:.1f}%"
-
-
 def _charts(data: services.Dashboard, rank_currency: str) -> dict[str, Markup]:
     movement = data.movement.months
     labels = month_labels([m.month for m in movement])
-    span = f"{data.period.first.isoformat()} to {data.period.last.isoformat()}"
+    span = f"{format_iso_day(data.period.first)} to {format_iso_day(data.period.last)}"
     result = {
         "movement": charts.bar_chart(
             "chart-movement", "New and churned patrons per month",
@@ -73,7 +71,7 @@ def _charts(data: services.Dashboard, rank_currency: str) -> dict[str, Markup]:
             f"Share of running memberships that ended in each month, {span}. The table after the chart lists "
             "the figures.",
             labels, [charts.Series("Churn rate", [(m.churn_rate or 0) * 100 for m in movement])],
-            value_label=_percent, axis_title="Per cent"),
+            value_label=format_percent, axis_title="Per cent"),
     }
     reasons = data.cancellations.reasons
     if reasons:
@@ -86,7 +84,7 @@ def _charts(data: services.Dashboard, rank_currency: str) -> dict[str, Markup]:
         months = revenue.months
 
         def money(value: float, code: str = settled_in) -> str:
-            return charts.plain_number(round(value, exponent(code)))
+            return format_number(round(value, exponent(code)))
 
         # Gross is in the charge currency, fees and net in the settlement currency: one axis shows one currency.
         series = [] if revenue.converted else [charts.Series("Gross", [_major(m.gross_minor, code) for m in months])]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from membership.ballots.models import Ballot
 from membership.ballots.services import Tally, rules_statement
+from membership.formatting import format_second
 from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import StaffUser
 from membership.staff.reports.models import ExportFormat
@@ -48,7 +49,7 @@ def ballot_results_file(ballot: Ballot, tally: Tally, fmt: ExportFormat) -> byte
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(BALLOT_RESULTS_HEADER)
         writer.writerows([[neutralise(c) if isinstance(c, str) else
-                           c.strftime("%Y-%m-%d %H:%M:%S") if isinstance(c, datetime) else c for c in row]
+                           format_second(c) if isinstance(c, datetime) else c for c in row]
                           for row in rows])
         return buffer.getvalue().encode()
     workbook = Workbook(write_only=True)

@@ -8,22 +8,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from jinja2.filters import do_filesizeformat
 from sqlalchemy.orm import Session
 
 from membership.email import queue_email
+from membership.formatting import absolute_url, format_count, format_iso_day, format_minute
 from membership.staff.accounts.models import StaffUser
 from membership.staff.reports.models import ExportJob
 
 
-def _url(path: str) -> str:
-    """An absolute link from PUBLIC_URL (the worker has no request to build one from)."""
-    return f"{current_app.config['PUBLIC_URL']}{path}"
-
-
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+    return f"{format_minute(moment)} UTC" if moment else ""
 
 
 def _about(staff: StaffUser, job: ExportJob) -> dict[str, Any]:
@@ -32,21 +27,21 @@ def _about(staff: StaffUser, job: ExportJob) -> dict[str, Any]:
         "name": staff.name or staff.email,
         "kind": job.kind.value,
         "requested": _when(job.requested_at),
-        "first_day": job.first_day.isoformat(),
-        "last_day": job.last_day.isoformat(),
+        "first_day": format_iso_day(job.first_day),
+        "last_day": format_iso_day(job.last_day),
         "currency": job.currency or "all currencies",
         "status": job.status_filter.replace("_", " ") or "any status",
         "format": job.fmt.value.upper(),
-        "reports_url": _url("/staff/reports#exports"),
+        "reports_url": absolute_url("/staff/reports#exports"),
     }
 
 
 def send_export_ready(session: Session, staff: StaffUser, job: ExportJob) -> None:
     """Tell the staff member their export is ready, with the link to download it until it expires."""
     rows = job.row_count or 0
-    queue_email(session, "export_ready", staff.email, rows=f"{rows:,} row{'' if rows == 1 else 's'}",
+    queue_email(session, "export_ready", staff.email, rows=f"{format_count(rows)} row{'' if rows == 1 else 's'}",
                 size=do_filesizeformat(job.size_bytes or 0), expires=_when(job.expires_at),
-                download_url=_url(f"/staff/reports/exports/{job.id}"), **_about(staff, job))
+                download_url=absolute_url(f"/staff/reports/exports/{job.id}"), **_about(staff, job))
 
 
 def send_export_failed(session: Session, staff: StaffUser, job: ExportJob) -> None:

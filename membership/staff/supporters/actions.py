@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from membership.formatting import format_money
 from membership.giving.events import sync_membership
 from membership.giving.models import Membership, MembershipStatus, Payment, RefundRequest, RefundStatus
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
-from membership.money import format_money
 from membership.patrons.models import ChangeKind, MembershipChange
 from membership.patrons.services import ENDED_STATUSES
 from membership.staff.accounts.audit import record_audit

@@ -12,7 +12,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 from wtforms.widgets import HiddenInput
 
 from membership.db import parse_id
-from membership.money import format_money, parse_major_amount
+from membership.formatting import format_money
+from membership.money import parse_major_amount
 from membership.staff.forms import DayField
 from membership.staff.supporters.services import PatronStatus, SupporterFilters
 

@@ -11,10 +11,10 @@ from flask.typing import ResponseReturnValue
 
 from membership.config import patron_grace
 from membership.db import current_session, db, utcnow
+from membership.formatting import format_money, to_major_text
 from membership.giving.models import Membership, Payment, RefundStatus
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import gateway
-from membership.money import format_money, to_major_text
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.forms import ConfirmForm
 from membership.staff.supporters import actions, personal_data, services

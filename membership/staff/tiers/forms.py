@@ -12,8 +12,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from membership.config import CurrencyRules
+from membership.formatting import format_money, format_recurring
 from membership.giving.models import Frequency
-from membership.money import AmountLimits, check_stripe_charge, format_money, format_recurring, parse_major_amount
+from membership.money import AmountLimits, check_stripe_charge, parse_major_amount
 from membership.staff.tiers.services import TIER_FREQUENCIES, SuggestedAmount
 
 MAX_PRESETS = 6

@@ -9,9 +9,9 @@ from flask.typing import ResponseReturnValue
 
 from membership.config import default_currency_rules
 from membership.db import current_session
+from membership.formatting import to_major_text
 from membership.giving.models import Frequency, Tier
 from membership.giving.services import currency_rules
-from membership.money import to_major_text
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.tiers import services
 from membership.staff.tiers.forms import (
