@@ -14,6 +14,7 @@ from membership.db import current_session, db
 from membership.extensions import csrf, migrate
 from membership.installation import installation_id
 from membership.queue import init_queue
+from membership.web import App
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     Settings are checked here, so a bad configuration stops start-up with a message naming the
     variable. Migrations are never run here: `flask --app membership db upgrade` does that.
     """
-    app = Flask(
+    app = App(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "membership" / "static"),

@@ -1,6 +1,7 @@
 """Command-line entry points: `flask --app membership <group> <command>`.
 
-Commands call the same services as the web and end their own transaction, once.
+Commands call the same services as the web and end their own transaction, once, with
+`membership.db.unit_of_work` (commit, or roll back on an error, then send what was queued).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from membership.config import patron_grace
-from membership.db import current_session, db, utcnow
-from membership.email import flush_committed_emails, retry_due_emails, send_queued
+from membership.db import current_session, db, unit_of_work, utcnow
+from membership.email import retry_due_emails, send_queued
 from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
@@ -48,8 +49,8 @@ def reconcile_command(since: datetime | None) -> None:
     """Process every event Stripe lists that was missed or failed here."""
     if since is not None and since > datetime.now(UTC):
         raise click.BadParameter("--since is in the future.", param_hint="--since")
-    report = events.reconcile(current_session(), gateway(), since=since)
-    flush_committed_emails()  # each event committed on its own; send what they queued
+    with unit_of_work(current_session()) as session:  # each event commits on its own; then send what they queued
+        report = events.reconcile(session, gateway(), since=since)
     click.echo(
         f"Events listed: {report.seen}; processed now: {report.processed}; "
         f"already done: {report.already_done}; failed: {report.failed}."
@@ -120,14 +121,14 @@ def seed_demo_command(history: bool, admin_email: str, admin_password_file: Path
     if admin_email and admin_password_file is None:
         raise click.UsageError("--admin-email needs --admin-password-file.")
     fees = {code: rules.fee for code, rules in currency_rules().items()}
-    summary = seed_demo(current_session(), utcnow(), fees) if history else seed_demo(current_session())
-    if admin_email and admin_password_file is not None:
-        try:
-            created = seed_demo_admin(current_session(), admin_email, admin_password_file.read_text().strip())
-        except staff_services.StaffError as exc:
-            raise click.ClickException(str(exc)) from None
-        summary += f" Demo admin {admin_email}: {'created' if created else 'already there'}."
-    db.session.commit()
+    with unit_of_work(current_session()) as session:
+        summary = seed_demo(session, utcnow(), fees) if history else seed_demo(session)
+        if admin_email and admin_password_file is not None:
+            try:
+                created = seed_demo_admin(session, admin_email, admin_password_file.read_text().strip())
+            except staff_services.StaffError as exc:
+                raise click.ClickException(str(exc)) from None
+            summary += f" Demo admin {admin_email}: {'created' if created else 'already there'}."
     click.echo(summary)
 
 
@@ -146,10 +147,10 @@ def create_staff_command(email: str, role: str, name: str, one_time: bool) -> No
     if not one_time and sys.stdin.isatty():
         password = click.prompt("Password (at least 12 characters)", hide_input=True, confirmation_prompt=True)
     try:
-        user, generated = staff_services.create_staff(current_session(), email, Role(role), name, password=password)
+        with unit_of_work(current_session()) as session:
+            user, generated = staff_services.create_staff(session, email, Role(role), name, password=password)
     except staff_services.StaffError as exc:
         raise click.ClickException(str(exc)) from None
-    db.session.commit()
     click.echo(f"Created {user.role.value} {user.email}.")
     if generated:
         click.echo(f"One-time password (shown once; to be changed at first sign-in): {generated}")
@@ -173,8 +174,8 @@ def reset_two_factor_command(email: str) -> None:
     user = _existing_staff(email)
     if not user.totp_enabled:
         raise click.ClickException(f"Two-factor sign-in is already off for {user.email}; nothing was changed.")
-    staff_services.reset_two_factor(current_session(), None, user)
-    db.session.commit()
+    with unit_of_work(current_session()) as session:
+        staff_services.reset_two_factor(session, None, user)
     click.echo(f"Two-factor sign-in is off for {user.email}: their recovery codes are deleted and their sessions "
                "ended. They sign in with their password and set it up again.")
 
@@ -185,8 +186,8 @@ def reset_password_command(email: str) -> None:
     """Print a one-time password for EMAIL (to be changed at their next sign-in); lifts a lock-out, ends their
     sessions. Two-factor sign-in, if on, is still asked for."""
     user = _existing_staff(email)
-    password = staff_services.reset_password(current_session(), None, user)
-    db.session.commit()
+    with unit_of_work(current_session()) as session:
+        password = staff_services.reset_password(session, None, user)
     click.echo(f"One-time password for {user.email} (shown once; to be changed at their next sign-in): {password}")
 
 
@@ -196,9 +197,8 @@ email_cli = AppGroup("email", help="Outgoing email.")
 @email_cli.command("retry")
 def email_retry_command() -> None:
     """Send every queued email whose next attempt is due. Exits 1 if any still fails."""
-    sent, failed = retry_due_emails(current_session())
-    db.session.commit()
-    flush_committed_emails()
+    with unit_of_work(current_session()) as session:
+        sent, failed = retry_due_emails(session)
     click.echo(f"Emails sent: {sent}; failed (left queued for a later retry): {failed}.")
     if failed:
         raise SystemExit(1)
@@ -209,9 +209,8 @@ def _send_queued_email(email_id: int) -> bool | None:
 
 
 def _write_queued_export(job_id: int) -> bool | None:
-    result = build_export(current_session(), db.engine, job_id, export_settings())
-    flush_committed_emails()  # "your export is ready" (or failed), onto the email queue
-    return result
+    # Its units of work send "your export is ready" (or failed) onto the email queue as each commits.
+    return build_export(current_session(), db.engine, job_id, export_settings())
 
 
 def _work(handlers: dict[str, Handler], drain: bool) -> None:
@@ -251,9 +250,8 @@ jobs_cli = AppGroup("jobs", help="Periodic work; run every few minutes from cron
 def jobs_run_command(quiet: bool) -> None:
     """Retry due emails, write due queued exports and delete expired ones, send due payment reminders, prune old
     rate-limit records. Exits 1 if a send or an export failed."""
-    report = run_jobs(current_session(), utcnow())
-    db.session.commit()
-    flush_committed_emails()
+    with unit_of_work(current_session()) as session:
+        report = run_jobs(session, utcnow())
     if not (quiet and report.idle):
         click.echo(str(report))
     if report.failed:
@@ -290,9 +288,9 @@ def _export_command(kind: str) -> None:
         spec = reports.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
         try:
             write_export(db.engine, spec, run, path)  # the file appears whole or not at all
-        finally:
-            record_export(current_session(), None, run, actor_label="command line")
-            db.session.commit()
+        finally:  # audited even when the writing failed, in a unit of work of its own
+            with unit_of_work(current_session()) as session:
+                record_export(session, None, run, actor_label="command line")
         click.echo(f"Wrote {run.rows} rows to {path}.")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,6 +128,44 @@ def _keep_committed(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
     session.info.pop(_AFTER_COMMIT_PENDING, None)
+
+
+# One unit of work -----------------------------------------------------------------------------------------
+
+AfterCommitSender = Callable[[Session], None]
+_SENDERS: list[AfterCommitSender] = []
+
+
+def sends_after_commit(sender: AfterCommitSender) -> AfterCommitSender:
+    """Register `sender` to run after every unit of work: it takes (`committed`) and sends what its module kept
+    with `after_commit`. The module that keeps the work registers its sender beside it (`membership.email`:
+    emails, `membership.queue`: queue ids), so whatever was kept has a sender, and this core module imports
+    neither of them."""
+    _SENDERS.append(sender)
+    return sender
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[Session]:
+    """The one way a transaction ends: commit when the block finishes, roll back if it raises (the exception
+    goes on), then hand what has committed to the registered senders (emails sent or queued, ids pushed).
+
+    What a rolled-back transaction kept is forgotten, so it is never sent. The request (`membership.web`),
+    each command, the email senders and the export worker end their transactions with it; services never do.
+    It ends the session's whole transaction: a block inside another commits the outer block's work too.
+    """
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        # Also what was kept while no transaction had begun (no statement run yet), which no rollback event covers.
+        session.info.pop(_AFTER_COMMIT_PENDING, None)
+        raise
+    finally:
+        # After a rollback too: what earlier transactions of this session committed is still to be sent.
+        for sender in _SENDERS:
+            sender(session)
 
 
 def enum_column(cls: type[enum.Enum], name: str) -> Enum:

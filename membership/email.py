@@ -39,7 +39,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.config import parse_mail_url
-from membership.db import Base, UTCDateTime, after_commit, committed, db, utcnow
+from membership.db import Base, UTCDateTime, after_commit, committed, sends_after_commit, unit_of_work, utcnow
 from membership.queue import EMAILS, push, redis_queue
 
 log = logging.getLogger(__name__)
@@ -158,16 +158,16 @@ def claim_email(session: Session, email_id: int) -> Claimed | None:
     is due (a failure's back-off, or a sender's lease, has run out). None if it isn't there to take. The one
     conditional UPDATE every sender claims with, so a message two senders reach at once goes out once."""
     now = utcnow()
-    row = session.execute(
-        update(OutboundEmail)
-        .where(OutboundEmail.id == email_id, OutboundEmail.status == EmailStatus.QUEUED.value,
-               or_(OutboundEmail.attempts == 0, OutboundEmail.next_attempt_at <= now))
-        .values(attempts=OutboundEmail.attempts + 1, next_attempt_at=now + SEND_LEASE)
-        .returning(OutboundEmail.id, OutboundEmail.message, OutboundEmail.to_address, OutboundEmail.subject,
-                   OutboundEmail.body_text, OutboundEmail.body_html, OutboundEmail.attempts)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
-    session.commit()  # nothing held open while the mail server answers
+    with unit_of_work(session):  # committed: nothing held open while the mail server answers
+        row = session.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.id == email_id, OutboundEmail.status == EmailStatus.QUEUED.value,
+                   or_(OutboundEmail.attempts == 0, OutboundEmail.next_attempt_at <= now))
+            .values(attempts=OutboundEmail.attempts + 1, next_attempt_at=now + SEND_LEASE)
+            .returning(OutboundEmail.id, OutboundEmail.message, OutboundEmail.to_address, OutboundEmail.subject,
+                       OutboundEmail.body_text, OutboundEmail.body_html, OutboundEmail.attempts)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
     return None if row is None else Claimed(*row)
 
 
@@ -189,9 +189,9 @@ def _attempt(email: Claimed) -> dict[str, Any]:
 
 def _record(session: Session, email_id: int, outcome: dict[str, Any]) -> bool:
     """Store how a send went (committed); True if it was sent."""
-    session.execute(update(OutboundEmail).where(OutboundEmail.id == email_id).values(**outcome)
-                    .execution_options(synchronize_session=False))
-    session.commit()
+    with unit_of_work(session):
+        session.execute(update(OutboundEmail).where(OutboundEmail.id == email_id).values(**outcome)
+                        .execution_options(synchronize_session=False))
     return outcome.get("status") == EmailStatus.SENT.value
 
 
@@ -221,10 +221,10 @@ def retry_due_emails(session: Session) -> tuple[int, int]:
     return send_emails(session, due)
 
 
-def flush_committed_emails() -> None:
-    """Send what the just-committed transaction queued (or hand it to the queue's worker). Called after
-    each commit point, never inside one."""
-    session = db.session()
+@sends_after_commit
+def flush_committed_emails(session: Session) -> None:
+    """Send what the session's committed transactions queued (or hand it to the queue's worker). Run by
+    `membership.db.unit_of_work` after each commit point, never inside one."""
     queued: list[Claimed] = committed(session, AFTER_COMMIT_NAME)
     if not queued:
         return
@@ -239,7 +239,6 @@ def flush_committed_emails() -> None:
                         exc, len(queued))
             send_emails(session, [email.id for email in queued])
     except Exception:  # the work is committed; a mail problem must not turn it into an error page
-        session.rollback()
         log.exception("Sending emails after commit failed; they stay queued for `email retry`.")
 
 

@@ -1,4 +1,5 @@
-"""Error pages: every failure gets a clear page, and nothing half-written is committed."""
+"""Error pages: every failure gets a clear page, and nothing half-written is committed (the request's unit of
+work, `membership.web.App.dispatch_request`, has rolled back whatever the view wrote before a handler runs)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import logging
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
-
-from membership.db import db
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,6 @@ def render_error(status: int, title: str | None = None, message: str | None = No
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:
-        db.session.rollback()
         return render_error(
             400,
             "This form has expired",
@@ -45,13 +43,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int]:
-        db.session.rollback()
         status = error.code or 500
         return render_error(status, message=error.description if status == 400 else None)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[str, int]:
-        db.session.rollback()
         cause: BaseException = error
         if isinstance(error, InternalServerError) and error.original_exception is not None:
             cause = error.original_exception

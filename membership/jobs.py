@@ -54,7 +54,7 @@ def run_jobs(session: Session, now: datetime) -> JobsReport:
     rate-limit hits.
 
     Retrying and writing exports commit their own bookkeeping, one message or export at a time. The rest is
-    left in the session's transaction: the caller commits once, then sends what was queued.
+    left in the session's transaction: the caller's unit of work commits it once, then sends what was queued.
     """
     sent, failed = retry_due_emails(session)
     exports = export_settings()

@@ -23,7 +23,7 @@ import redis
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from membership.db import after_commit, committed
+from membership.db import after_commit, committed, sends_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,11 @@ def push_after_commit(session: Session, name: str, item_id: int) -> None:
     after_commit(session, f"queue:{name}", item_id)
 
 
+@sends_after_commit
 def push_committed(session: Session) -> None:
-    """Push the ids whose rows the session has committed. If Redis can't take them, log it and leave the rows
-    waiting: each queue's periodic job (`jobs run`) takes what is still waiting."""
+    """Push the ids whose rows the session has committed (run by `membership.db.unit_of_work`). If Redis can't
+    take them, log it and leave the rows waiting: each queue's periodic job (`jobs run`) takes what is still
+    waiting."""
     for name in QUEUE_KEYS:
         ids: list[int] = committed(session, f"queue:{name}")
         if not ids:

@@ -1,4 +1,4 @@
-"""Request plumbing shared by every blueprint: one transaction per request, template helpers, headers."""
+"""Request plumbing shared by every blueprint: one unit of work per request, template helpers, headers."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from typing import Any
 
 from flask import Flask, Response, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.typing import ResponseReturnValue
 from werkzeug.routing import IntegerConverter, Map
 
 from membership.config import stripe_page_origins
-from membership.db import MAX_ID, db
-from membership.email import flush_committed_emails
+from membership.db import MAX_ID, db, unit_of_work
 from membership.formatting import register_template_filters
-from membership.queue import push_committed
 
 # No third-party origins anywhere: scripts, styles, fonts and images come from this app only.
 CONTENT_SECURITY_POLICY = (
@@ -27,6 +26,20 @@ LARGE_BODY_LIMITS = {"giving.stripe_webhook": "STRIPE_WEBHOOK_MAX_BYTES"}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 NUL_MESSAGE = ("The address or the form contained a character (NUL) that no page of ours sends, so it was refused. "
                "Nothing was changed.")
+
+
+class App(Flask):
+    """The Flask app, with the one place a request's transaction ends."""
+
+    def dispatch_request(self) -> ResponseReturnValue:
+        """Each request is one unit of work (`membership.db.unit_of_work`): what the view returns (a page, a
+        redirect, a 4xx form) commits what its services wrote, then the emails it queued are sent and queued
+        work (exports) is handed to the worker. Anything the view raises (an `abort`, a service's error, a
+        bug) rolls it all back before the error's handler renders its page, so a failed request commits
+        nothing; so does a commit that fails, which becomes a 500 page. Views never commit or roll back.
+        (The `before_request` hooks only read the request, so nothing is written outside the view.)"""
+        with unit_of_work(db.session()):
+            return super().dispatch_request()
 
 
 class IdConverter(IntegerConverter):
@@ -53,19 +66,6 @@ class CacheSafeSessionInterface(SecureCookieSessionInterface):
         if publicly_cacheable(response):
             return
         super().save_session(app, session, response)
-
-
-def _commit_request(response: Response) -> Response:
-    """The one place a request's transaction ends: commit what the view's services wrote, then send the
-    emails it queued and hand queued work (exports) to the worker.
-
-    Error handlers roll back before rendering, so a failed request commits nothing. A commit that
-    fails raises here and becomes a 500 page.
-    """
-    db.session.commit()
-    flush_committed_emails()
-    push_committed(db.session())
-    return response
 
 
 def content_security_policy(frame_ancestors: str = "'none'") -> str:
@@ -136,7 +136,6 @@ def init_app(app: Flask) -> None:
     app.before_request(_body_limit)
     app.before_request(_refuse_nul_bytes)
     app.add_template_global(control_attrs)
-    app.after_request(_commit_request)
     app.after_request(_security_headers)
     app.after_request(_cache_headers)
     register_template_filters(app)

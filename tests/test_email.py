@@ -60,7 +60,7 @@ def test_each_message_has_text_and_html_parts_with_the_newsroom(app: Flask, smtp
                                                                 message: str) -> None:
     queue_email(db.session, message, "reader@example.org", **SAMPLE)
     db.session.commit()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     [sent] = smtp_server.messages
     assert sent["To"] == "reader@example.org"
     assert sent["From"] == app.config["MAIL_FROM"]
@@ -80,19 +80,19 @@ def test_an_email_queued_in_a_rolled_back_transaction_is_never_sent(app: Flask, 
     db.session.commit()
     queue_email(db.session, "membership_ended", "rolled-back@example.org", **SAMPLE)
     db.session.rollback()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     db.session.commit()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     assert [m["To"] for m in smtp_server.messages] == ["kept@example.org"]
     assert count(OutboundEmail) == 1
 
 
 def test_nothing_is_sent_before_the_commit(app: Flask, smtp_server: SmtpSink) -> None:
     queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     assert smtp_server.messages == []
     db.session.commit()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     assert len(smtp_server.messages) == 1
 
 
@@ -197,7 +197,7 @@ def test_a_refused_send_is_logged_and_stays_queued(app: Flask, refusing_smtp: No
     db.session.add(Supporter(email="reader@example.org", name="Reader"))
     queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     assert count(Supporter) == 1  # the work that queued it stays committed
     email = only_email()
     assert email.status == EmailStatus.QUEUED and email.attempts == 1
@@ -278,7 +278,7 @@ def test_development_outbox_lists_messages_when_mail_url_is_unset(app: Flask, cl
     app.config["MAIL_URL"] = ""
     queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     email = only_email()
     assert (email.status, email.transport) == (EmailStatus.SENT, "outbox")
     listing = client.get("/dev/outbox/")

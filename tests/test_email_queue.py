@@ -61,7 +61,7 @@ def test_the_worker_skips_what_was_sent_meanwhile_and_junk(app: Flask, smtp_serv
                                                           queue: redis.Redis) -> None:
     queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     email = only_email()
     email.status = EmailStatus.SENT.value  # `email retry` got there first, after the lease ran out
     db.session.commit()
@@ -78,7 +78,7 @@ def test_a_worker_a_lease_behind_and_email_retry_send_a_message_once(
     (`email retry`) does: both claim it with the same conditional update, so the reader gets it once."""
     queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     email = only_email()
     email.created_at = email.next_attempt_at = utcnow() - SEND_LEASE - timedelta(minutes=1)
     db.session.commit()
@@ -120,7 +120,7 @@ def test_a_worker_a_lease_behind_and_email_retry_send_a_message_once(
 def test_a_failed_send_stays_queued_for_retry(app: Flask, smtp_server: SmtpSink, queue: redis.Redis) -> None:
     queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # the mail server is down
     result = app.test_cli_runner().invoke(args=["email", "worker", "--drain"])
     assert "Emails sent: 0; failed (left queued for a later retry): 1." in result.output
@@ -136,7 +136,7 @@ def test_an_unreachable_queue_means_the_request_sends(app: Flask, smtp_server: S
         caplog.set_level(logging.WARNING, logger="membership.email")
         queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
         db.session.commit()
-        flush_committed_emails()
+        flush_committed_emails(db.session())
     finally:
         app.config["REDIS_URL"] = ""
         init_queue(app)

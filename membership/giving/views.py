@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
 
 from membership.config import wall_review
-from membership.db import current_session, db
+from membership.db import current_session
 from membership.errors import render_error
 from membership.extensions import csrf
 from membership.formatting import current_locale, format_charge, format_fee_rule, format_recurring, to_major_text
@@ -316,6 +316,21 @@ def _form_data_from_checkout(checkout: Checkout) -> dict[str, object]:
     }
 
 
+class WebhookFailed(Exception):
+    """Processing a verified event failed: the request's unit of work rolls back, and Stripe is told 500 (it
+    retries). The detail is in the log and the stored event's last_error."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
+
+
+@bp.errorhandler(WebhookFailed)
+def webhook_failed(error: WebhookFailed) -> tuple[Response, int]:
+    # Stripe (and anyone) sees nothing of the detail.
+    return jsonify(error="processing failed", event=error.event_id), 500
+
+
 @bp.post("/stripe/webhook")
 def stripe_webhook() -> tuple[Response, int]:
     """Verify → store → process → 2xx. Bad signatures are refused before anything is stored."""
@@ -328,10 +343,8 @@ def stripe_webhook() -> tuple[Response, int]:
         return jsonify(error=str(exc)), 400
     try:
         outcome = events.receive_event(current_session(), gateway(), event)
-    except Exception:
-        # The detail is in the log and the stored event's last_error; Stripe (and anyone) sees nothing of it.
-        db.session.rollback()
-        return jsonify(error="processing failed", event=event["id"]), 500
+    except Exception as exc:
+        raise WebhookFailed(event["id"]) from exc
     return jsonify(received=True, event=outcome.event_id, result=outcome.result), 200
 
 

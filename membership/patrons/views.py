@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 
 from membership.config import patron_grace
-from membership.db import current_session, db
+from membership.db import current_session
 from membership.formatting import format_day, format_recurring, to_major_text
 from membership.giving.models import Membership
 from membership.giving.services import currency_rules
@@ -79,8 +79,8 @@ def _invalid_link(message: str) -> ResponseReturnValue:
 
 @bp.errorhandler(services.StripeChangeFailed)
 def stripe_unavailable(error: services.StripeChangeFailed) -> tuple[str, int]:
-    # Whatever the failed change had written (its MembershipChange row, a cancel reason) is undone.
-    db.session.rollback()
+    # Whatever the failed change had written (its MembershipChange row, a cancel reason) is undone by the request's
+    # unit of work, as for any error.
     return render_template("patrons/unavailable.html"), 503
 
 

@@ -188,7 +188,7 @@ def test_dunning_through_the_test_clock_and_the_failing_card(
     assert run_jobs(db.session, emailed_at + timedelta(days=2, hours=23)).reminders_queued == 0
     assert run_jobs(db.session, emailed_at + timedelta(days=3)).reminders_queued == 1
     db.session.commit()
-    flush_committed_emails()
+    flush_committed_emails(db.session())
     reminder = smtp_server.messages[-1]
     assert reminder["To"] == EMAIL
     assert reminder["Subject"] == f"Reminder: your membership of {NEWSROOM} needs a new card"

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from membership.ballots.models import Ballot
 from membership.ballots.services import tally
 from membership.config import patron_grace
-from membership.db import current_session, db, utcnow
+from membership.db import current_session, db, unit_of_work, utcnow
 from membership.errors import render_error
 from membership.giving.services import currency_rules
 from membership.queue import redis_queue
@@ -149,5 +149,5 @@ def ballot_results() -> ResponseReturnValue:
 
 
 def _record_in_own_transaction(engine: Engine, actor_id: int, run: files.ExportRun, ip: str) -> None:
-    with Session(engine) as session, session.begin():
+    with Session(engine) as session, unit_of_work(session):
         files.record_export(session, session.get(StaffUser, actor_id), run, ip=ip)

@@ -8,8 +8,8 @@ if the job is still `running` under that attempt, so a writer that outlived its 
 records nothing and deletes its own file. Each attempt writes a file of its own name, through
 `write_export` (the `export` command's code: temporary name, then rename).
 
-Unlike services, `build_export` and `build_due_exports` commit their own bookkeeping, as `email retry` does;
-`expire_exports` only flushes, for its caller to commit.
+Unlike services, `build_export` and `build_due_exports` end their own units of work (`unit_of_work`: commit,
+then send the email they queued), as `email retry` does; `expire_exports` only flushes, for its caller to commit.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from membership.config import default_currency_rules, patron_grace
-from membership.db import rows_affected, utcnow
+from membership.db import rows_affected, unit_of_work, utcnow
 from membership.staff.accounts.models import StaffUser
 from membership.staff.auth import Permission, can
 from membership.staff.reports.emails import send_export_failed, send_export_ready
@@ -66,26 +66,26 @@ def _claim(session: Session, job_id: int, now: datetime, *, due_only: bool) -> E
             & (ExportJob.next_attempt_at <= now)
     else:
         takeable = ExportJob.status == ExportJobStatus.QUEUED
-    claimed = session.execute(
-        update(ExportJob).where(ExportJob.id == job_id, takeable)
-        .values(status=ExportJobStatus.RUNNING, attempts=ExportJob.attempts + 1, next_attempt_at=now + RUN_LEASE)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    with unit_of_work(session):
+        claimed = session.execute(
+            update(ExportJob).where(ExportJob.id == job_id, takeable)
+            .values(status=ExportJobStatus.RUNNING, attempts=ExportJob.attempts + 1, next_attempt_at=now + RUN_LEASE)
+            .execution_options(synchronize_session=False)
+        )
     if rows_affected(claimed) != 1:
         return None
     return session.get(ExportJob, job_id, populate_existing=True)
 
 
 def _settle(session: Session, job_id: int, attempt: int, **values: Any) -> ExportJob | None:
-    """Record this attempt's outcome if the job is still this attempt's; the job, or None if it was taken over."""
+    """Record this attempt's outcome if the job is still this attempt's; the job, or None if it was taken over
+    (then nothing was written). The caller's unit of work commits it."""
     settled = session.execute(
         update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == ExportJobStatus.RUNNING,
                                 ExportJob.attempts == attempt)
         .values(**values).execution_options(synchronize_session=False)
     )
     if rows_affected(settled) != 1:
-        session.rollback()
         return None
     return session.get(ExportJob, job_id, populate_existing=True)
 
@@ -96,8 +96,8 @@ def build_export(session: Session, engine: Engine, job_id: int, settings: Export
     RETRY_AFTER, given up after MAX_ATTEMPTS), None when the job wasn't there to take.
 
     On success the file's export is audited (as the staff member who asked, queued) and they are emailed the
-    link; when it is given up, audited as incomplete and they are emailed that it failed. Both emails are
-    queued in the committed transaction: the caller sends them (`flush_committed_emails`).
+    link; when it is given up, audited as incomplete and they are emailed that it failed. Each outcome is a unit
+    of work of its own: committed, then its email sent (or handed to the email queue).
     """
     job = _claim(session, job_id, now or utcnow(), due_only=due_only)
     if job is None:
@@ -119,34 +119,37 @@ def build_export(session: Session, engine: Engine, job_id: int, settings: Export
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if attempt >= MAX_ATTEMPTS:
             _give_up(session, job_id, attempt, run, error, email=True)
-        elif _settle(session, job_id, attempt, status=ExportJobStatus.QUEUED, last_error=error,
-                     next_attempt_at=utcnow() + RETRY_AFTER * 2 ** (attempt - 1)) is not None:
-            session.commit()
+        else:
+            with unit_of_work(session):
+                _settle(session, job_id, attempt, status=ExportJobStatus.QUEUED, last_error=error,
+                        next_attempt_at=utcnow() + RETRY_AFTER * 2 ** (attempt - 1))
         return False
     finished = utcnow()
-    ready = _settle(session, job_id, attempt, status=ExportJobStatus.READY, row_count=run.rows,
-                    size_bytes=path.stat().st_size, file_name=path.name, finished_at=finished,
-                    expires_at=finished + settings.keep, last_error="")
+    with unit_of_work(session):
+        ready = _settle(session, job_id, attempt, status=ExportJobStatus.READY, row_count=run.rows,
+                        size_bytes=path.stat().st_size, file_name=path.name, finished_at=finished,
+                        expires_at=finished + settings.keep, last_error="")
+        if ready is not None:
+            staff = session.get(StaffUser, ready.staff_user_id)
+            assert staff is not None
+            record_export(session, staff, run, ip=ready.ip_address, job_id=job_id)
+            send_export_ready(session, staff, ready)
     if ready is None:
         path.unlink(missing_ok=True)  # taken over after the lease ran out: the other writer's file counts
         return None
-    staff = session.get(StaffUser, ready.staff_user_id)
-    assert staff is not None
-    record_export(session, staff, run, ip=ready.ip_address, job_id=job_id)
-    send_export_ready(session, staff, ready)
-    session.commit()
     return True
 
 
 def _give_up(session: Session, job_id: int, attempt: int, run: ExportRun, error: str, *, email: bool) -> None:
-    failed = _settle(session, job_id, attempt, status=ExportJobStatus.FAILED, last_error=error, finished_at=utcnow())
-    if failed is None:
-        return
-    staff = session.get(StaffUser, failed.staff_user_id)
-    record_export(session, staff, run, ip=failed.ip_address, job_id=job_id)
-    if email and staff is not None:
-        send_export_failed(session, staff, failed)
-    session.commit()
+    with unit_of_work(session):
+        failed = _settle(session, job_id, attempt, status=ExportJobStatus.FAILED, last_error=error,
+                         finished_at=utcnow())
+        if failed is None:
+            return
+        staff = session.get(StaffUser, failed.staff_user_id)
+        record_export(session, staff, run, ip=failed.ip_address, job_id=job_id)
+        if email and staff is not None:
+            send_export_failed(session, staff, failed)
 
 
 def build_due_exports(session: Session, engine: Engine, settings: ExportSettings, now: datetime) -> tuple[int, int]:
@@ -157,7 +160,7 @@ def build_due_exports(session: Session, engine: Engine, settings: ExportSettings
         select(ExportJob.id).where(ExportJob.status.in_([ExportJobStatus.QUEUED, ExportJobStatus.RUNNING]),
                                    ExportJob.next_attempt_at <= now).order_by(ExportJob.id)
     ))
-    session.rollback()
+    session.rollback()  # end the read: each job is claimed, and settled, in units of work of its own
     ready = failed = 0
     for job_id in due:
         result = build_export(session, engine, job_id, settings, due_only=True, now=now)

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask.typing import ResponseReturnValue
 
 from membership.config import patron_grace
-from membership.db import current_session, db, utcnow
+from membership.db import current_session, utcnow
 from membership.formatting import format_money, to_major_text
 from membership.giving.models import Membership, Payment, RefundStatus
 from membership.giving.services import currency_rules
@@ -26,7 +26,7 @@ bp = Blueprint("staff_supporters", __name__, url_prefix="/staff/supporters")
 
 @bp.errorhandler(actions.StripeActionFailed)
 def stripe_failed(error: actions.StripeActionFailed) -> tuple[str, int]:
-    db.session.rollback()  # whatever the action had written is undone: nothing changed here
+    # Whatever the action had written is undone by the request's unit of work, as for any error: nothing changed here.
     return render_template("staff/supporters/stripe_failed.html", message=str(error)), 502
 
 
