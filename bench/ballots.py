@@ -190,7 +190,7 @@ def time_tally(ballot: Ballot, runs: int = 5) -> tuple[float, float, Any]:
     for _ in range(runs + 1):
         db.session.expire_all()
         started = time.perf_counter()
-        result = tally(db.session, ballot, utcnow(), GRACE)
+        result = tally(db.session(), ballot, utcnow(), GRACE)
         timings.append(time.perf_counter() - started)
         db.session.rollback()
     return timings[0], statistics.median(timings[1:]), result

@@ -276,7 +276,7 @@ def dashboard_database_cpu(app: Flask, runs: int = 5) -> float:
         period = default_range(datetime.now(UTC).date())
         for _ in range(runs):
             before = cpu_seconds(backend)
-            dashboard(db.session, period, now=datetime.now(UTC), grace=timedelta(days=7), currencies=list(CURRENCIES))
+            dashboard(db.session(), period, now=datetime.now(UTC), grace=timedelta(days=7), currencies=list(CURRENCIES))
             spent.append(cpu_seconds(backend) - before)
         db.session.rollback()
         db.engine.dispose()
@@ -352,7 +352,7 @@ def main() -> int:
                       "SECRET_KEY": SECRET_KEY})
     with app.app_context():
         if db.session.scalar(sa.text("SELECT 1 FROM staff_users WHERE email = :e"), {"e": ADMIN_EMAIL}) is None:
-            create_staff(db.session, ADMIN_EMAIL, Role.ADMIN, password=ADMIN_PASSWORD)
+            create_staff(db.session(), ADMIN_EMAIL, Role.ADMIN, password=ADMIN_PASSWORD)
             db.session.commit()
         first, last = db.session.execute(sa.text("SELECT min(paid_at), max(paid_at) FROM payments")).one()
         rows = int(db.session.scalar(sa.text("SELECT count(*) FROM payments")) or 0)

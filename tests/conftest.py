@@ -269,7 +269,7 @@ def queue(app: Flask) -> Iterator[redis.Redis]:
 @pytest.fixture
 def make_staff(app: Flask) -> Callable[..., StaffUser]:
     def make(role: Role = Role.ADMIN, email: str | None = None, password: str = PASSWORD) -> StaffUser:
-        user, _ = staff_services.create_staff(db.session, email or f"{role.value}-{time.time_ns()}@newsroom.example",
+        user, _ = staff_services.create_staff(db.session(), email or f"{role.value}-{time.time_ns()}@newsroom.example",
                                               role, name=role.value.title(), password=password)
         db.session.commit()
         return user

@@ -34,11 +34,11 @@ def fees() -> dict[str, FeeRule]:
 
 def test_demo_history_looks_like_a_newsroom_and_is_seeded_once(app: Flask) -> None:
     now = utcnow()
-    seed_catalogue(db.session)
-    people, payments = seed_history(db.session, now, fees())
+    seed_catalogue(db.session())
+    people, payments = seed_history(db.session(), now, fees())
     db.session.commit()
     assert people == 300 and payments == count(Payment) > 600
-    assert seed_history(db.session, now, fees()) == (0, 0)
+    assert seed_history(db.session(), now, fees()) == (0, 0)
     assert count(Supporter) == 300
 
     statuses = dict(db.session.execute(sa.select(Membership.status, sa.func.count()).group_by(Membership.status)).all())
@@ -57,7 +57,7 @@ def test_demo_history_looks_like_a_newsroom_and_is_seeded_once(app: Flask) -> No
     assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.source_url != "")) > 100
     assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.utm_campaign != "")) > 50
     # The supporter wall has names, approved messages, one or two waiting for an editor, and anonymous givers.
-    wall = wall_page(db.session, review=True, size=1000).entries
+    wall = wall_page(db.session(), review=True, size=1000).entries
     assert len(wall) > 150 and sum(1 for entry in wall if entry.message) > 30
     assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.anonymous.is_(True))) > 30
     assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.message != "",

@@ -58,7 +58,7 @@ def test_every_message_directory_is_complete() -> None:
 @pytest.mark.parametrize("message", MESSAGES)
 def test_each_message_has_text_and_html_parts_with_the_newsroom(app: Flask, smtp_server: SmtpSink,
                                                                 message: str) -> None:
-    queue_email(db.session, message, "reader@example.org", **SAMPLE)
+    queue_email(db.session(), message, "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails()
     [sent] = smtp_server.messages
@@ -76,9 +76,9 @@ def test_each_message_has_text_and_html_parts_with_the_newsroom(app: Flask, smtp
 
 
 def test_an_email_queued_in_a_rolled_back_transaction_is_never_sent(app: Flask, smtp_server: SmtpSink) -> None:
-    queue_email(db.session, "membership_ended", "kept@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "kept@example.org", **SAMPLE)
     db.session.commit()
-    queue_email(db.session, "membership_ended", "rolled-back@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "rolled-back@example.org", **SAMPLE)
     db.session.rollback()
     flush_committed_emails()
     db.session.commit()
@@ -88,7 +88,7 @@ def test_an_email_queued_in_a_rolled_back_transaction_is_never_sent(app: Flask, 
 
 
 def test_nothing_is_sent_before_the_commit(app: Flask, smtp_server: SmtpSink) -> None:
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     flush_committed_emails()
     assert smtp_server.messages == []
     db.session.commit()
@@ -133,7 +133,7 @@ def test_a_failed_send_keeps_the_payment_and_email_retry_sends_it_later(
 def test_two_senders_at_once_send_a_message_once(app: Flask, smtp_server: SmtpSink,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Two `email retry` / `jobs run` senders can reach the same queued message together: one of them sends it."""
-    queue_email(db.session, "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
     db.session.commit()
     email_id = only_email().id
     slow = email_module._deliver
@@ -148,7 +148,7 @@ def test_two_senders_at_once_send_a_message_once(app: Flask, smtp_server: SmtpSi
     def sender() -> None:
         with app.app_context():
             barrier.wait()
-            send_emails(db.session, [email_id])
+            send_emails(db.session(), [email_id])
             db.session.remove()
 
     threads = [threading.Thread(target=sender) for _ in range(2)]
@@ -162,7 +162,7 @@ def test_two_senders_at_once_send_a_message_once(app: Flask, smtp_server: SmtpSi
 
 def test_a_message_queued_by_a_request_is_its_own_until_its_lease_runs_out(app: Flask, smtp_server: SmtpSink) -> None:
     """The request that queued a message sends it; if it died first, `email retry` takes it after the lease."""
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     assert len(committed(db.session(), AFTER_COMMIT_NAME)) == 1  # the request dies before it sends it
     runner = app.test_cli_runner()
@@ -195,7 +195,7 @@ def refusing_smtp(app: Flask) -> Iterator[None]:
 def test_a_refused_send_is_logged_and_stays_queued(app: Flask, refusing_smtp: None,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     db.session.add(Supporter(email="reader@example.org", name="Reader"))
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails()
     assert count(Supporter) == 1  # the work that queued it stays committed
@@ -211,12 +211,12 @@ def test_a_refused_send_is_logged_and_stays_queued(app: Flask, refusing_smtp: No
 
 
 def test_gives_up_after_the_last_attempt(app: Flask, refusing_smtp: None) -> None:
-    queue_email(db.session, "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
     db.session.commit()
     email = only_email()
     email.attempts = 7  # seven retries have failed already
     db.session.commit()
-    assert send_emails(db.session, [email.id]) == (0, 1)
+    assert send_emails(db.session(), [email.id]) == (0, 1)
     assert only_email().status == EmailStatus.FAILED and only_email().attempts == 8
 
 
@@ -276,7 +276,7 @@ def test_jobs_run_exits_1_when_a_send_fails(app: Flask, refusing_smtp: None) -> 
 
 def test_development_outbox_lists_messages_when_mail_url_is_unset(app: Flask, client: FlaskClient) -> None:
     app.config["MAIL_URL"] = ""
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails()
     email = only_email()

@@ -103,7 +103,7 @@ def test_200_patrons_at_once_are_200_votes_and_the_tally_adds_up(in_own_session:
     db.session.expire_all()
     fresh = db.session.get(Ballot, ballot_id)
     assert fresh is not None
-    result = services.tally(db.session, fresh, utcnow(), GRACE)
+    result = services.tally(db.session(), fresh, utcnow(), GRACE)
     assert [r.voters for r in result.options] == [50, 50, 50, 50]
     assert sum(r.voters for r in result.options) == result.voters == 200
     assert result.eligible == 200 and result.turnout == 1.0

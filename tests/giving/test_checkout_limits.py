@@ -76,7 +76,7 @@ def test_the_dashboard_shows_refused_attempts(app: Flask, client: FlaskClient) -
     app.config["CHECKOUT_LIMIT_PER_ADDRESS"] = 1
     give(client, "reader@example.org")
     assert refused() == {RefusedCheckoutReason.IP.value: 3, RefusedCheckoutReason.ADDRESS.value: 1}
-    analyst, _ = create_staff(db.session, "analyst@newsroom.example", Role.ANALYST, name="Analyst",
+    analyst, _ = create_staff(db.session(), "analyst@newsroom.example", Role.ANALYST, name="Analyst",
                               password="correct horse battery staple")
     db.session.commit()
     page = text(sign_in_as(client, analyst).get("/staff/dashboard"))

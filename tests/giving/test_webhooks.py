@@ -316,7 +316,7 @@ def test_a_stored_event_is_processed_again_from_its_redacted_copy(
     assert post_event(client, completed, WEBHOOK_SECRET).status_code == 500
     monkeypatch.undo()
     # Processed again from what was stored (its personal fields blanked), as a retry from our side would be.
-    outcome = events.process_event(db.session, gateway(), completed["id"])
+    outcome = events.process_event(db.session(), gateway(), completed["id"])
     assert outcome.result == "processed" and count(Payment) == 1
 
 

@@ -163,7 +163,7 @@ def test_wrong_recovery_codes_lock_the_account_as_wrong_totp_codes_do(
     assert reasons == ["recovery_code", "code", "recovery_code", "code", "recovery_code", "locked"]
 
     db.session.refresh(user)
-    locked = services.use_recovery_code(db.session, user, codes[0], "192.0.2.7", services.Policy())
+    locked = services.use_recovery_code(db.session(), user, codes[0], "192.0.2.7", services.Policy())
     assert locked.result is services.SignInResult.LOCKED  # even a right code, while locked
     assert all(row.used_at is None for row in stored(user))
 
@@ -274,7 +274,7 @@ def test_the_account_pages_warn_when_few_codes_are_left(
     codes = with_two_factor(client, user)
     db.session.refresh(user)
     for code in codes[:used]:
-        outcome = services.use_recovery_code(db.session, user, code, "192.0.2.1", services.Policy(ip_limit=100))
+        outcome = services.use_recovery_code(db.session(), user, code, "192.0.2.1", services.Policy(ip_limit=100))
         assert outcome.result is services.SignInResult.OK
     db.session.commit()
     sign_in_as(client, user)
@@ -357,7 +357,7 @@ def test_one_code_sent_eight_times_at_once_signs_in_once(app: Flask, make_staff:
                     "run with TEST_DATABASE_URL=postgresql://… (make test-postgres)")
     user = make_staff(Role.ADMIN)
     secret, step = totp.new_secret(), int(time.time()) // totp.STEP_SECONDS
-    recovery_codes = services.enable_two_factor(db.session, user, secret, totp.code_at(secret, step))
+    recovery_codes = services.enable_two_factor(db.session(), user, secret, totp.code_at(secret, step))
     db.session.commit()
     check = services.use_recovery_code if kind == "recovery code" else services.verify_code
     code = recovery_codes[0] if kind == "recovery code" else totp.code_at(secret, step + 1)

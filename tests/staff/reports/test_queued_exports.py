@@ -262,7 +262,7 @@ def test_expired_files_are_deleted_by_jobs_run(client: FlaskClient, analyst: Sta
     job = only_job()
     stored = Path(app.config["MEMBERSHIP_EXPORT_DIR"]) / job.file_name
     assert job.expires_at is not None
-    report = run_jobs(db.session, job.expires_at - timedelta(seconds=1))
+    report = run_jobs(db.session(), job.expires_at - timedelta(seconds=1))
     db.session.commit()
     assert report.exports_expired == 0 and stored.exists()
     # Past its time the file is refused at once, even before `jobs run` deletes it.
@@ -329,10 +329,10 @@ def test_a_failing_export_is_retried_then_given_up_and_emailed(
     job = only_job()
     assert (job.status, job.attempts) == (ExportJobStatus.QUEUED, 1) and "NotADirectoryError" in job.last_error
     assert exports_table(client)[1][4] == "Queued: trying again after a failed attempt"
-    assert run_jobs(db.session, utcnow()).exports_failed == 0  # not due yet: 5 minutes after the failure
+    assert run_jobs(db.session(), utcnow()).exports_failed == 0  # not due yet: 5 minutes after the failure
     db.session.commit()
     for minutes, attempts in ((6, 2), (20, 3)):
-        report = run_jobs(db.session, utcnow() + timedelta(minutes=minutes))
+        report = run_jobs(db.session(), utcnow() + timedelta(minutes=minutes))
         db.session.commit()
         assert report.exports_failed == 1 and report.failed and only_job().attempts == attempts
     job = only_job()
@@ -345,7 +345,7 @@ def test_a_failing_export_is_retried_then_given_up_and_emailed(
     assert "we tried 3 times. Nothing was exported." in parts(email)["text/plain"]
     [entry] = audit_entries()
     assert entry.details["complete"] is False and entry.details["queued"] is True
-    assert run_jobs(db.session, utcnow() + timedelta(days=1)).exports_failed == 0  # given up: left alone
+    assert run_jobs(db.session(), utcnow() + timedelta(days=1)).exports_failed == 0  # given up: left alone
 
 
 def test_no_file_is_written_for_staff_who_may_no_longer_export(
@@ -372,7 +372,7 @@ def test_a_writer_that_outlived_its_lease_records_nothing(
     def overtaken_while_writing(*args: Any) -> None:
         if not takeovers:  # the first writer, before it writes anything: an hour on, `jobs run` takes the job over
             takeovers.append("taking over")
-            takeovers[0] = run_jobs(db.session, utcnow() + worker.RUN_LEASE + timedelta(minutes=1))
+            takeovers[0] = run_jobs(db.session(), utcnow() + worker.RUN_LEASE + timedelta(minutes=1))
         write_export(*args)
 
     monkeypatch.setattr(worker, "write_export", overtaken_while_writing)
