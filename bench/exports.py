@@ -202,11 +202,11 @@ class Loader:
 
 def _default(column: sa.Column[Any]) -> Any:
     default = column.default
-    if default is None or not getattr(default, "is_scalar", False):
-        if default is not None and getattr(default, "is_callable", False):
-            return default.arg(None)  # type: ignore[union-attr]
-        raise RuntimeError(f"{column.table.name}.{column.name} is NOT NULL without a default: add it to the loader")
-    return default.arg  # type: ignore[union-attr]
+    if isinstance(default, sa.ColumnDefault) and default.is_scalar:
+        return default.arg
+    if isinstance(default, sa.ColumnDefault) and default.is_callable:
+        return default.arg(None)
+    raise RuntimeError(f"{column.table.name}.{column.name} is NOT NULL without a default: add it to the loader")
 
 
 def prepare_database(env: Mapping[str, str], supporters: int, payments: int) -> dict[str, int]:
@@ -324,7 +324,8 @@ def copy_ceiling(first: date, last: date) -> tuple[float, int]:
     """COPY of the export's own SELECT (same columns, joins, filter and order) to CSV, read to the end."""
     filters = ExportFilters(ExportKind.PAYMENTS, first, last)
     query = export_query(filters, now=datetime.now(UTC), grace=timedelta(days=7), currencies=list(CURRENCIES)).query
-    compiled = query.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"render_postcompile": True})
+    dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves its __init__ unannotated
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     sql = re.sub(r"%\((\w+)\)s", r"%(\1)s", str(compiled))
     with psycopg.connect(DATABASE_URL) as conn, conn.cursor() as cur:
         started = time.perf_counter()

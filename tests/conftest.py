@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask, g
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from membership import create_app
 from membership.config import database_url
@@ -225,8 +226,10 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def db_session(app: Flask) -> Any:
-    return db.session
+def db_session(app: Flask) -> Session:
+    """The plain Session that services take: `db.session` is Flask-SQLAlchemy's scoped proxy, and calling it,
+    `db.session()`, gives this app context's session (what tests pass to services)."""
+    return db.session()
 
 
 

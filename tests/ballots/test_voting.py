@@ -257,8 +257,8 @@ def test_tally_is_computed_by_the_database(app: Flask) -> None:
         services.cast_vote(db.session(), ballot.id, patron.id, option_ids(ballot)[: 1 + n % 3], utcnow(), GRACE)
     db.session.commit()
     db.session.expire_all()
-    ballot = db.session.get(Ballot, ballot.id)
-    assert ballot is not None and len(ballot.options) == 4
+    fresh = db.session.get(Ballot, ballot.id)
+    assert fresh is not None and len(fresh.options) == 4
     statements: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *rest: object) -> None:
@@ -266,7 +266,7 @@ def test_tally_is_computed_by_the_database(app: Flask) -> None:
 
     sa.event.listen(db.engine, "before_cursor_execute", record)
     try:
-        result = services.tally(db.session(), ballot, utcnow(), GRACE)
+        result = services.tally(db.session(), fresh, utcnow(), GRACE)
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
     assert [r.voters for r in result.options] == [30, 20, 10, 0] and result.voters == 30

@@ -26,7 +26,7 @@ from membership.supporters.models import Supporter
 from membership.supporters.tokens import SignInToken, TokenPurpose, check_token
 from stripe_double import DoubleServer
 from tests.support.giving import DAY, MONTH, advance, clock_customer, events_of, pay, sdk, settle, start_gift
-from tests.support.helpers import count, csrf_token, post_event, sign
+from tests.support.helpers import count, csrf_token, post_event, refreshed, sign
 from tests.support.patrons import sign_in
 from tests.support.servers import LiveServer, SmtpSink
 from tests.support.settings import WEBHOOK_SECRET
@@ -207,7 +207,7 @@ def test_dunning_through_the_test_clock_and_the_failing_card(
         "card_number": "4242 4242 4242 4242", "card_expiry": "12 / 34", "card_cvc": "123", "card_name": "Olena"})
     assert saved.status_code == 303 and "overdue+invoice+is+paid" in saved.headers["Location"]
     settle(double)
-    db.session.refresh(membership)
+    membership = refreshed(membership)
     assert membership.status is MembershipStatus.ACTIVE
     assert membership.dunning_emailed_at is None and membership.dunning_reminded_at is None
     assert count(Payment) == 2
@@ -232,13 +232,13 @@ def test_a_new_failure_after_recovery_is_a_new_episode(client: FlaskClient, doub
     assert customer
     assert update_card_in_portal(double, customer, "4242424242424242").status_code == 303
     settle(double)
-    db.session.refresh(membership)
+    membership = refreshed(membership)
     assert membership.status is MembershipStatus.ACTIVE and membership.dunning_emailed_at is None
     # A card that fails later charges again: the next renewal fails, and that is a new failure to tell about.
     assert update_card_in_portal(double, customer, "4000000000000341").status_code == 303
     advance(double, clock_id, MONTH)
     settle(double)
-    db.session.refresh(membership)
+    membership = refreshed(membership)
     assert membership.status is MembershipStatus.PAST_DUE and membership.dunning_emailed_at is not None
     assert [m["Subject"] for m in smtp_server.messages].count(failed_subject) == 2
 

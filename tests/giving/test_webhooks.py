@@ -38,7 +38,7 @@ from tests.support.giving import (
     start_gift,
     wait_until,
 )
-from tests.support.helpers import count, post_event, sign, text
+from tests.support.helpers import count, post_event, refreshed, sign, text
 from tests.support.servers import LiveServer
 from tests.support.settings import WEBHOOK_SECRET
 
@@ -206,7 +206,7 @@ def test_processing_error_answers_500_and_redelivery_completes(
     retried = post_event(client, completed, WEBHOOK_SECRET)
     assert retried.status_code == 200 and retried.get_json()["result"] == "processed"
     assert count(Payment) == 1
-    db.session.refresh(stored)
+    stored = refreshed(stored)
     assert stored.status is EventStatus.PROCESSED and stored.attempts == 2 and stored.last_error == ""
 
 
@@ -241,13 +241,15 @@ def test_refunds_update_the_payment(client: FlaskClient, double: DoubleServer, l
     pay(double, checkout)
     settle(double)
     payment = db.session.scalars(sa.select(Payment)).one()
-    sdk(double).v1.refunds.create({"charge": payment.stripe_charge_id, "amount": 500})
+    charge = payment.stripe_charge_id
+    assert charge
+    sdk(double).v1.refunds.create({"charge": charge, "amount": 500})
     settle(double)
-    db.session.refresh(payment)
+    payment = refreshed(payment)
     assert payment.status is PaymentStatus.PARTIALLY_REFUNDED and payment.refunded_minor == 500
-    sdk(double).v1.refunds.create({"charge": payment.stripe_charge_id})
+    sdk(double).v1.refunds.create({"charge": charge})
     settle(double)
-    db.session.refresh(payment)
+    payment = refreshed(payment)
     assert payment.status is PaymentStatus.REFUNDED and payment.refunded_minor == 2000
 
 

@@ -158,7 +158,7 @@ def test_wrong_recovery_codes_lock_the_account_as_wrong_totp_codes_do(
         answers.append(wrong.status_code)
     assert answers == [401] * (attempts - 1) + [429]
     assert "locked until" in text(wrong)
-    assert sign_in(client, "guesser@newsroom.example").status_code == 429  # type: ignore[attr-defined]
+    assert sign_in(client, "guesser@newsroom.example").status_code == 429
     reasons = [entry.details["reason"] for entry in audits("staff.sign_in_failed")]
     assert reasons == ["recovery_code", "code", "recovery_code", "code", "recovery_code", "locked"]
 
@@ -307,7 +307,7 @@ def test_cli_resets_two_factor_when_no_admin_can_sign_in(
     assert client.get("/staff/").status_code == 302  # their sessions ended
     [entry] = audits("staff.two_factor_reset")
     assert (entry.actor, entry.staff_user_id, entry.target_id) == ("command line", None, str(user.id))
-    assert sign_in(client, "only-admin@newsroom.example").headers["Location"] == "/staff/"  # type: ignore[attr-defined]
+    assert sign_in(client, "only-admin@newsroom.example").headers["Location"] == "/staff/"
 
 
 def test_cli_refuses_an_unknown_address_and_changes_nothing(
@@ -336,7 +336,7 @@ def test_cli_resets_a_password(app: Flask, client: FlaskClient, make_staff: Call
     result = app.test_cli_runner().invoke(args=["staff", "reset-password", "forgetful@newsroom.example"])
     assert result.exit_code == 0, result.output
     one_time = result.output.strip().rsplit(" ", 1)[-1]
-    assert sign_in(client, "forgetful@newsroom.example", one_time).status_code == 302  # type: ignore[attr-defined]
+    assert sign_in(client, "forgetful@newsroom.example", one_time).status_code == 302
     assert client.get("/staff/").headers["Location"] == "/staff/account/password"  # to be changed first
     [entry] = audits("staff.password_reset")
     assert (entry.actor, entry.staff_user_id, entry.target_id) == ("command line", None, str(user.id))

@@ -75,7 +75,7 @@ def test_approval_ballot_with_tier_weights(staff_client: Callable[[Role], FlaskC
     db.session.add(tier)
     db.session.commit()
     client = staff_client(Role.EDITOR)
-    data = ballot_form(client, method="approval", max_choices="2", weighting="tier", **{f"weight_{tier.id}": "3"})
+    data = {**ballot_form(client, method="approval", max_choices="2", weighting="tier"), f"weight_{tier.id}": "3"}
     assert client.post("/staff/ballots/new", data=data).status_code == 303
     ballot = db.session.scalars(sa.select(Ballot)).one()
     assert (ballot.method, ballot.max_choices, ballot.weighting) == (VotingMethod.APPROVAL, 2, Weighting.TIER)

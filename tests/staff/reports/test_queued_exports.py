@@ -28,6 +28,7 @@ from membership.queue import EXPORTS, init_queue
 from membership.staff.models import Role, StaffUser
 from membership.staff.reports import worker
 from membership.staff.reports.models import ExportJob, ExportJobStatus
+from membership.staff.reports.services import write_export
 from tests.support.helpers import count, parts, queued_ids, text
 from tests.support.reports import audit_entries, export, read_csv, tables, words
 from tests.support.servers import SmtpSink
@@ -366,7 +367,6 @@ def test_a_writer_that_outlived_its_lease_records_nothing(
     """The worker stops answering mid-file; an hour later `jobs run` takes the job over and finishes it. When the
     first writer finishes after all, it records nothing and removes its own file."""
     export(client)
-    write_export = worker.write_export
     takeovers: list[Any] = []
 
     def overtaken_while_writing(*args: Any) -> None:
