@@ -15,6 +15,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.orm import Session
 
 from membership.ballots import services
@@ -124,7 +125,10 @@ def test_over_http_the_same_patron_50_times_at_once(app: Flask, live_app: LiveSe
     """The same, through the live app: 50 POSTs with one patron's session cookie, sent together."""
     ballot = add_ballot(3)
     patron = add_patron()
-    cookie = app.session_interface.get_signing_serializer(app).dumps(  # type: ignore[attr-defined]
+    assert isinstance(app.session_interface, SecureCookieSessionInterface)
+    serializer = app.session_interface.get_signing_serializer(app)
+    assert serializer is not None
+    cookie = serializer.dumps(
         {SESSION_KEY: patron.id, SIGNED_IN_AT_KEY: int(utcnow().timestamp()), EPOCH_KEY: patron.session_epoch,
          "_permanent": True})
     http = requests.Session()

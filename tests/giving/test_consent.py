@@ -78,7 +78,7 @@ def test_a_later_choice_at_the_account_stands(client: FlaskClient, double: Doubl
     settle(double)
     assert olena().email_consent is False
     assert consent_history() == [(False, "account")]
-    assert db.session.get(Checkout, checkout.id).status.value == "completed"  # type: ignore[union-attr]
+    assert db.session.get_one(Checkout, checkout.id).status.value == "completed"
 
 
 def test_an_earlier_choice_at_the_account_gives_way_to_the_paid_checkout(client: FlaskClient, double: DoubleServer,

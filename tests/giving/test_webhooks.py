@@ -224,7 +224,7 @@ def test_reconcile_processes_missed_and_failed_events(app: Flask, client: FlaskC
     assert result.exit_code == 0, result.output
     assert "processed now:" in result.output and "failed: 0" in result.output
     assert count(Payment) == 1
-    assert db.session.get(StripeEvent, completed["id"]).status is EventStatus.PROCESSED  # type: ignore[union-attr]
+    assert db.session.get_one(StripeEvent, completed["id"]).status is EventStatus.PROCESSED
     again = runner.invoke(args=["stripe", "reconcile"])
     assert "processed now: 0" in again.output and count(Payment) == 1
 

@@ -353,7 +353,7 @@ def test_no_file_is_written_for_staff_who_may_no_longer_export(
         client: FlaskClient, analyst: StaffUser, payments: dict[str, Any], large: redis.Redis, app: Flask,
         smtp_server: SmtpSink) -> None:
     export(client)
-    db.session.get(StaffUser, analyst.id).active = False  # type: ignore[union-attr]
+    db.session.get_one(StaffUser, analyst.id).active = False
     db.session.commit()
     assert "Exports written: 0; failed (tried again by `jobs run`): 1." in work(app)
     job = only_job()

@@ -577,7 +577,7 @@ def test_erasure_signs_the_supporter_out_on_every_device(
     erased = admin.post(page, data={"email": "olena@example.org", "csrf_token": csrf_token(admin, page)})
     assert erased.status_code == 302
     db.session.rollback()
-    assert db.session.get(Supporter, patron_to_erase.supporter_id).session_epoch == 1  # type: ignore[union-attr]
+    assert db.session.get_one(Supporter, patron_to_erase.supporter_id).session_epoch == 1
     response = patron.get("/account")
     assert response.status_code == 302 and response.headers["Location"].startswith("/account/sign-in")
 
@@ -682,7 +682,7 @@ def test_every_action_needs_its_csrf_token(admin: FlaskClient, double: DoubleSer
     assert [r for r in double.requests if r["method"].upper() != "GET"] == []
     assert audits("supporter.exported") == audits("supporter.erased") == []
     db.session.rollback()
-    assert db.session.get(Supporter, people["alice"]).email == "alice@example.org"  # type: ignore[union-attr]
+    assert db.session.get_one(Supporter, people["alice"]).email == "alice@example.org"
 
 
 def test_analysts_cannot_act(staff_client: Callable[[Role], FlaskClient], double: DoubleServer,
