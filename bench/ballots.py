@@ -38,6 +38,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from flask import Flask, g, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf
 
 from bench.webhooks import (
@@ -140,7 +141,10 @@ def signed_in_form(app: Flask, supporter: Supporter, choice: int) -> tuple[str, 
         g.pop("csrf_token", None)  # Flask-WTF caches the token in `g`, which outlives this request here
         sign_in_session(supporter)  # the session the sign-in link starts, epoch and all
         token = generate_csrf()
-        cookie = app.session_interface.get_signing_serializer(app).dumps(dict(session))  # type: ignore[attr-defined]
+        assert isinstance(app.session_interface, SecureCookieSessionInterface)
+        serializer = app.session_interface.get_signing_serializer(app)
+        assert serializer is not None
+        cookie = serializer.dumps(dict(session))
     body = urllib.parse.urlencode({"choice": str(choice), "csrf_token": token}).encode()
     return f"{app.config['SESSION_COOKIE_NAME']}={cookie}", body
 
@@ -190,7 +194,7 @@ def time_tally(ballot: Ballot, runs: int = 5) -> tuple[float, float, Any]:
     for _ in range(runs + 1):
         db.session.expire_all()
         started = time.perf_counter()
-        result = tally(db.session, ballot, utcnow(), GRACE)
+        result = tally(db.session(), ballot, utcnow(), GRACE)
         timings.append(time.perf_counter() - started)
         db.session.rollback()
     return timings[0], statistics.median(timings[1:]), result

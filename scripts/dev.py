@@ -150,7 +150,11 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    def stop_and_exit(*_: object) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop_and_exit)
     try:
         if not (_wait_for(f"{double_url}/") and _wait_for(f"{app_url}/")):
             print("The app or the Stripe double did not start; see the messages above.", file=sys.stderr)

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask, g
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from membership import create_app
 from membership.config import database_url
@@ -164,8 +164,10 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def db_session(app: Flask) -> Any:
-    return db.session
+def db_session(app: Flask) -> Session:
+    """The plain Session that services take: `db.session` is Flask-SQLAlchemy's scoped proxy, and calling it,
+    `db.session()`, gives this app context's session (what tests pass to services)."""
+    return db.session()
 
 
 
@@ -208,7 +210,7 @@ def queue(app: Flask) -> Iterator[redis.Redis]:
 @pytest.fixture
 def make_staff(app: Flask) -> Callable[..., StaffUser]:
     def make(role: Role = Role.ADMIN, email: str | None = None, password: str = PASSWORD) -> StaffUser:
-        user, _ = staff_services.create_staff(db.session, email or f"{role.value}-{time.time_ns()}@newsroom.example",
+        user, _ = staff_services.create_staff(db.session(), email or f"{role.value}-{time.time_ns()}@newsroom.example",
                                               role, name=role.value.title(), password=password)
         db.session.commit()
         return user

@@ -222,7 +222,7 @@ def rows(app: Flask, double: DoubleServer, live_app: LiveServer) -> dict[str, in
     db.session.commit()
     ballot = add_ballot()
     db.session.add(TopicSuggestion(supporter_id=membership.supporter_id, text="Rivers"))
-    admin, _ = staff_services.create_staff(db.session, "admin@newsroom.example", Role.ADMIN, name="Admin",
+    admin, _ = staff_services.create_staff(db.session(), "admin@newsroom.example", Role.ADMIN, name="Admin",
                                            password="correct horse battery staple")
     db.session.commit()
     assert (membership.supporter_id, ballot.id, admin.id) == (1, 1, 1), "the walk's good paths use id 1"

@@ -34,19 +34,19 @@ def fees() -> dict[str, FeeRule]:
 
 def test_demo_history_looks_like_a_newsroom_and_is_seeded_once(app: Flask) -> None:
     now = utcnow()
-    seed_catalogue(db.session)
-    people, payments = seed_history(db.session, now, fees())
+    seed_catalogue(db.session())
+    people, payments = seed_history(db.session(), now, fees())
     db.session.commit()
     assert people == 300 and payments == count(Payment) > 600
-    assert seed_history(db.session, now, fees()) == (0, 0)
+    assert seed_history(db.session(), now, fees()) == (0, 0)
     assert count(Supporter) == 300
 
     statuses = dict(db.session.execute(sa.select(Membership.status, sa.func.count()).group_by(Membership.status)).all())
     assert statuses[MembershipStatus.ACTIVE] > 50 and statuses[MembershipStatus.CANCELED] > 5
-    assert db.session.scalar(sa.select(sa.func.count()).where(Membership.cancel_reason != "")) > 5
+    assert db.session.scalars(sa.select(sa.func.count()).where(Membership.cancel_reason != "")).one() > 5
     kinds = set(db.session.scalars(sa.select(Payment.kind).distinct()))
     assert kinds == {PaymentKind.GIFT, PaymentKind.MEMBERSHIP}
-    assert db.session.scalar(sa.select(sa.func.count()).where(Payment.status != PaymentStatus.PAID)) > 0
+    assert db.session.scalars(sa.select(sa.func.count()).where(Payment.status != PaymentStatus.PAID)).one() > 0
     first, last = db.session.execute(sa.select(sa.func.min(Payment.paid_at), sa.func.max(Payment.paid_at))).one()
     assert now - timedelta(days=430) < first and last <= now
     # Clearly fake Stripe ids, and fees and net as Stripe would report them.
@@ -54,14 +54,14 @@ def test_demo_history_looks_like_a_newsroom_and_is_seeded_once(app: Flask) -> No
         assert payment.stripe_payment_intent_id and payment.stripe_payment_intent_id.startswith("pi_demo_")
         assert payment.fee_minor > 0 and payment.net_minor == payment.amount_minor - payment.fee_minor
     assert all(sub.startswith("sub_demo_") for sub in db.session.scalars(sa.select(Membership.stripe_subscription_id)))
-    assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.source_url != "")) > 100
-    assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.utm_campaign != "")) > 50
+    assert db.session.scalars(sa.select(sa.func.count()).where(Checkout.source_url != "")).one() > 100
+    assert db.session.scalars(sa.select(sa.func.count()).where(Checkout.utm_campaign != "")).one() > 50
     # The supporter wall has names, approved messages, one or two waiting for an editor, and anonymous givers.
-    wall = wall_page(db.session, review=True, size=1000).entries
+    wall = wall_page(db.session(), review=True, size=1000).entries
     assert len(wall) > 150 and sum(1 for entry in wall if entry.message) > 30
-    assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.anonymous.is_(True))) > 30
-    assert db.session.scalar(sa.select(sa.func.count()).where(Checkout.message != "",
-                                                              Checkout.wall_status == WallStatus.PENDING)) > 3
+    assert db.session.scalars(sa.select(sa.func.count()).where(Checkout.anonymous.is_(True))).one() > 30
+    assert db.session.scalars(sa.select(sa.func.count()).where(Checkout.message != "",
+                                                               Checkout.wall_status == WallStatus.PENDING)).one() > 3
 
 
 def test_seed_demo_command_adds_history_and_the_demo_admin(app: Flask, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import sqlalchemy as sa
@@ -37,7 +37,18 @@ from tests.support.helpers import count, parts, text
 from tests.support.servers import LiveServer, SmtpSink, free_port
 
 MESSAGES = sorted(path.name for path in (ROOT / "templates" / "email").iterdir() if path.is_dir())
-SAMPLE = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
+
+
+class SampleContext(TypedDict):
+    """Variables for any email template, typed so mypy sees that `**SAMPLE` fills none of queue_email's parameters."""
+
+    name: str
+    amount: str
+    link: str
+    minutes: int
+
+
+SAMPLE: SampleContext = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
 
 
 def only_email() -> OutboundEmail:
@@ -58,7 +69,7 @@ def test_every_message_directory_is_complete() -> None:
 @pytest.mark.parametrize("message", MESSAGES)
 def test_each_message_has_text_and_html_parts_with_the_newsroom(app: Flask, smtp_server: SmtpSink,
                                                                 message: str) -> None:
-    queue_email(db.session, message, "reader@example.org", **SAMPLE)
+    queue_email(db.session(), message, "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails(db.session())
     [sent] = smtp_server.messages
@@ -76,9 +87,9 @@ def test_each_message_has_text_and_html_parts_with_the_newsroom(app: Flask, smtp
 
 
 def test_an_email_queued_in_a_rolled_back_transaction_is_never_sent(app: Flask, smtp_server: SmtpSink) -> None:
-    queue_email(db.session, "membership_ended", "kept@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "kept@example.org", **SAMPLE)
     db.session.commit()
-    queue_email(db.session, "membership_ended", "rolled-back@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "rolled-back@example.org", **SAMPLE)
     db.session.rollback()
     flush_committed_emails(db.session())
     db.session.commit()
@@ -88,7 +99,7 @@ def test_an_email_queued_in_a_rolled_back_transaction_is_never_sent(app: Flask, 
 
 
 def test_nothing_is_sent_before_the_commit(app: Flask, smtp_server: SmtpSink) -> None:
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     flush_committed_emails(db.session())
     assert smtp_server.messages == []
     db.session.commit()
@@ -133,12 +144,12 @@ def test_a_failed_send_keeps_the_payment_and_email_retry_sends_it_later(
 def test_two_senders_at_once_send_a_message_once(app: Flask, smtp_server: SmtpSink,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Two `email retry` / `jobs run` senders can reach the same queued message together: one of them sends it."""
-    queue_email(db.session, "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
     db.session.commit()
     email_id = only_email().id
     slow = email_module._deliver
 
-    def slow_deliver(email: OutboundEmail) -> str:
+    def slow_deliver(email: email_module.Claimed) -> str:
         time.sleep(0.3)  # both senders are inside send_emails before either finishes
         return slow(email)
 
@@ -148,7 +159,7 @@ def test_two_senders_at_once_send_a_message_once(app: Flask, smtp_server: SmtpSi
     def sender() -> None:
         with app.app_context():
             barrier.wait()
-            send_emails(db.session, [email_id])
+            send_emails(db.session(), [email_id])
             db.session.remove()
 
     threads = [threading.Thread(target=sender) for _ in range(2)]
@@ -162,7 +173,7 @@ def test_two_senders_at_once_send_a_message_once(app: Flask, smtp_server: SmtpSi
 
 def test_a_message_queued_by_a_request_is_its_own_until_its_lease_runs_out(app: Flask, smtp_server: SmtpSink) -> None:
     """The request that queued a message sends it; if it died first, `email retry` takes it after the lease."""
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     assert len(committed(db.session(), AFTER_COMMIT_NAME)) == 1  # the request dies before it sends it
     runner = app.test_cli_runner()
@@ -195,7 +206,7 @@ def refusing_smtp(app: Flask) -> Iterator[None]:
 def test_a_refused_send_is_logged_and_stays_queued(app: Flask, refusing_smtp: None,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     db.session.add(Supporter(email="reader@example.org", name="Reader"))
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails(db.session())
     assert count(Supporter) == 1  # the work that queued it stays committed
@@ -211,12 +222,12 @@ def test_a_refused_send_is_logged_and_stays_queued(app: Flask, refusing_smtp: No
 
 
 def test_gives_up_after_the_last_attempt(app: Flask, refusing_smtp: None) -> None:
-    queue_email(db.session, "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
     db.session.commit()
     email = only_email()
     email.attempts = 7  # seven retries have failed already
     db.session.commit()
-    assert send_emails(db.session, [email.id]) == (0, 1)
+    assert send_emails(db.session(), [email.id]) == (0, 1)
     assert only_email().status == EmailStatus.FAILED and only_email().attempts == 8
 
 
@@ -276,7 +287,7 @@ def test_jobs_run_exits_1_when_a_send_fails(app: Flask, refusing_smtp: None) -> 
 
 def test_development_outbox_lists_messages_when_mail_url_is_unset(app: Flask, client: FlaskClient) -> None:
     app.config["MAIL_URL"] = ""
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails(db.session())
     email = only_email()

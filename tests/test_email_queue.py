@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from typing import TypedDict
 
 import pytest
 import redis
@@ -29,7 +30,17 @@ from membership.supporters.models import Supporter
 from tests.support.helpers import csrf_token, queued_ids
 from tests.support.servers import SmtpSink, free_port
 
-SAMPLE = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
+
+class SampleContext(TypedDict):
+    """Variables for any email template, typed so mypy sees that `**SAMPLE` fills none of queue_email's parameters."""
+
+    name: str
+    amount: str
+    link: str
+    minutes: int
+
+
+SAMPLE: SampleContext = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
 
 
 def only_email() -> OutboundEmail:
@@ -59,7 +70,7 @@ def test_a_request_hands_its_email_to_the_worker(app: Flask, client: FlaskClient
 
 def test_the_worker_skips_what_was_sent_meanwhile_and_junk(app: Flask, smtp_server: SmtpSink,
                                                           queue: redis.Redis) -> None:
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails(db.session())
     email = only_email()
@@ -76,7 +87,7 @@ def test_a_worker_a_lease_behind_and_email_retry_send_a_message_once(
         app: Flask, smtp_server: SmtpSink, queue: redis.Redis, monkeypatch: pytest.MonkeyPatch, first: str) -> None:
     """The worker gets to a message more than a lease after the request handed it over, just as `jobs run`
     (`email retry`) does: both claim it with the same conditional update, so the reader gets it once."""
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails(db.session())
     email = only_email()
@@ -100,7 +111,7 @@ def test_a_worker_a_lease_behind_and_email_retry_send_a_message_once(
 
     def email_retry() -> None:
         with app.app_context():
-            outcomes.append(retry_due_emails(db.session))
+            outcomes.append(retry_due_emails(db.session()))
             db.session.remove()
 
     senders = {"worker": worker, "email retry": email_retry}
@@ -118,7 +129,7 @@ def test_a_worker_a_lease_behind_and_email_retry_send_a_message_once(
 
 
 def test_a_failed_send_stays_queued_for_retry(app: Flask, smtp_server: SmtpSink, queue: redis.Redis) -> None:
-    queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+    queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
     db.session.commit()
     flush_committed_emails(db.session())
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # the mail server is down
@@ -134,7 +145,7 @@ def test_an_unreachable_queue_means_the_request_sends(app: Flask, smtp_server: S
     init_queue(app)
     try:
         caplog.set_level(logging.WARNING, logger="membership.email")
-        queue_email(db.session, "membership_ended", "reader@example.org", **SAMPLE)
+        queue_email(db.session(), "membership_ended", "reader@example.org", **SAMPLE)
         db.session.commit()
         flush_committed_emails(db.session())
     finally:

@@ -75,7 +75,12 @@ def test_draining_skips_what_is_not_an_id(app: Flask, queue: redis.Redis, caplog
     caplog.set_level(logging.WARNING, logger="membership.queue")
     queue.rpush(f"{app.config['EXPORT_QUEUE_KEY']}", "not-an-id", 5)
     handled: list[int] = []
-    tallies = run_worker({EXPORTS: lambda job_id: handled.append(job_id) is None}, drain=True)
+
+    def handle(job_id: int) -> bool:
+        handled.append(job_id)
+        return True
+
+    tallies = run_worker({EXPORTS: handle}, drain=True)
     assert handled == [5] and tallies[EXPORTS].done == 1
     assert "Ignoring b'not-an-id' on the exports queue: not an id." in caplog.text
 

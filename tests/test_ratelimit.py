@@ -67,7 +67,7 @@ def test_an_unreachable_redis_counts_in_the_database(app: Flask, caplog: pytest.
     app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
     init_queue(app)
     try:
-        assert [allow(db.session, "test", "1.2.3.4", 2, timedelta(hours=1)) for _ in range(3)] == [True, True, False]
+        assert [allow(db.session(), "test", "1.2.3.4", 2, timedelta(hours=1)) for _ in range(3)] == [True, True, False]
     finally:
         app.config["REDIS_URL"] = ""
         init_queue(app)

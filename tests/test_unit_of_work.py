@@ -15,13 +15,12 @@ from membership.supporters.models import Supporter
 from tests.support.helpers import count, queued_ids, text
 from tests.support.servers import SmtpSink
 
-SAMPLE = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
-
 
 def write_and_queue(session: Session, address: str) -> None:
     """The work of a request or command: a row, and an email about it."""
     session.add(Supporter(email=address, name="Reader"))
-    queue_email(session, "membership_ended", address, **SAMPLE)
+    queue_email(session, "membership_ended", address, name="Olena", amount="€5.00/month", link="http://x.test/l",
+                minutes=15)
 
 
 def test_it_commits_then_sends_what_the_transaction_queued(app: Flask, smtp_server: SmtpSink) -> None:

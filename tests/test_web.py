@@ -34,7 +34,7 @@ ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 @pytest.fixture
 def admin(app: Flask) -> StaffUser:
-    user, _ = staff_services.create_staff(db.session, "admin@newsroom.example", Role.ADMIN, name="Admin",
+    user, _ = staff_services.create_staff(db.session(), "admin@newsroom.example", Role.ADMIN, name="Admin",
                                           password="correct horse battery staple")
     db.session.commit()
     return user
@@ -226,7 +226,7 @@ def test_the_appeal_sets_no_cookie_for_a_signed_in_patron_but_the_account_keeps_
 def test_pages_with_personal_data_are_no_store(app: Flask, client: FlaskClient, patron: Supporter,
                                                admin: StaffUser, double: DoubleServer) -> None:
     checkout = start_gift(client)
-    token = issue_token(db.session, patron, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), patron, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.commit()
     for path in (f"/give/thanks?session_id={checkout.stripe_session_id}", f"/account/sign-in/{token}"):
         response = client.get(path)

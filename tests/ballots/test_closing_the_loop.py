@@ -31,7 +31,7 @@ def _voted(ballot: Ballot, picks: dict[str, int], **supporter: object) -> dict[s
         voter = add_patron(email)
         for name, value in supporter.items():
             setattr(voter, name, value)
-        services.cast_vote(db.session, ballot.id, voter.id, [option_ids(ballot)[pick]], utcnow(), GRACE)
+        services.cast_vote(db.session(), ballot.id, voter.id, [option_ids(ballot)[pick]], utcnow(), GRACE)
         voters[email] = voter
     db.session.commit()
     return voters
@@ -79,7 +79,7 @@ def test_attaching_the_article_shows_it_and_emails_the_voters_once(
     assert f"/ballots/{ballot.id}" in queued[0].body_text and "untick" in queued[0].body_text
     assert "Kyiv Independent Test" in queued[0].body_text  # the footer
 
-    assert retry_due_emails(db.session) == (2, 0)
+    assert retry_due_emails(db.session()) == (2, 0)
     assert {e.status for e in emails()} == {EmailStatus.SENT.value}
 
     page = flat(client.get(f"/ballots/{ballot.id}"))

@@ -23,7 +23,7 @@ GRACE = timedelta(days=7)
 def _eligibility(**patron: Any) -> services.Eligibility:
     ballot = add_ballot(opens=-DAY)
     supporter = add_patron(**patron)
-    return services.check_eligibility(db.session, ballot, supporter.id, utcnow(), GRACE)
+    return services.check_eligibility(db.session(), ballot, supporter.id, utcnow(), GRACE)
 
 
 def test_a_patron_who_paid_before_opening_may_vote(app: Flask) -> None:
@@ -40,7 +40,7 @@ def test_a_gift_before_opening_does_not_count_as_membership(app: Flask) -> None:
     ballot = add_ballot(opens=-DAY)
     supporter = add_patron(paid_at=utcnow() - timedelta(hours=2))
     add_payment(supporter, 2500, utcnow() - 300 * DAY, kind=PaymentKind.GIFT)
-    result = services.check_eligibility(db.session, ballot, supporter.id, utcnow(), GRACE)
+    result = services.check_eligibility(db.session(), ballot, supporter.id, utcnow(), GRACE)
     assert result.reason is Ineligible.JOINED_AFTER_OPENING
 
 
@@ -50,14 +50,14 @@ def test_a_refunded_first_payment_does_not_count(app: Flask) -> None:
     membership = add_membership(supporter, started_at=utcnow() - 40 * DAY)
     add_payment(supporter, 500, utcnow() - 40 * DAY, status=PaymentStatus.REFUNDED, refunded_minor=500,
                 membership=membership)
-    result = services.check_eligibility(db.session, ballot, supporter.id, utcnow(), GRACE)
+    result = services.check_eligibility(db.session(), ballot, supporter.id, utcnow(), GRACE)
     assert result.reason is Ineligible.JOINED_AFTER_OPENING
 
 
 def test_without_the_paid_before_opening_rule_new_patrons_may_vote(app: Flask) -> None:
     ballot = add_ballot(opens=-DAY, require_paid_before_open=False)
     supporter = add_patron(paid_at=utcnow() - timedelta(hours=2))
-    assert services.check_eligibility(db.session, ballot, supporter.id, utcnow(), GRACE).eligible
+    assert services.check_eligibility(db.session(), ballot, supporter.id, utcnow(), GRACE).eligible
 
 
 @pytest.mark.parametrize(("case", "membership", "eligible"), [
@@ -93,7 +93,7 @@ def test_membership_states(app: Flask, case: str, membership: dict[str, Any], el
 def test_minimum_monthly_amount(app: Flask, amount: int, currency: str, interval: str, eligible: bool) -> None:
     ballot = add_ballot(min_monthly={"EUR": 500, "UAH": 20000})
     supporter = add_patron(amount_minor=amount, currency=currency, interval=interval)
-    result = services.check_eligibility(db.session, ballot, supporter.id, utcnow(), GRACE)
+    result = services.check_eligibility(db.session(), ballot, supporter.id, utcnow(), GRACE)
     assert result.eligible is eligible
     if not eligible:
         assert result.reason is Ineligible.BELOW_MINIMUM
@@ -137,7 +137,7 @@ def test_eligible_count_for_turnout(app: Flask) -> None:
     ballot = add_ballot(opens=-10 * DAY, closes=-DAY)
     voter = add_patron("voter@example.org", paid_at=now - 40 * DAY)
     voted_at = ballot.opens_at + DAY
-    services.cast_vote(db.session, ballot.id, voter.id, option_ids(ballot)[:1], voted_at, GRACE)
+    services.cast_vote(db.session(), ballot.id, voter.id, option_ids(ballot)[:1], voted_at, GRACE)
     db.session.commit()
     add_patron("eligible-non-voter@example.org", paid_at=now - 40 * DAY)
     add_patron("joined-after-opening@example.org", paid_at=now - 5 * DAY)
@@ -145,7 +145,7 @@ def test_eligible_count_for_turnout(app: Flask) -> None:
     # The voter has lapsed since: their vote still counts, and so do they in the denominator.
     membership_of(voter).status = MembershipStatus.CANCELED
     db.session.commit()
-    assert services.count_eligible(db.session, ballot, ballot.closes_at, GRACE) == 2
+    assert services.count_eligible(db.session(), ballot, ballot.closes_at, GRACE) == 2
     open_rules = add_ballot(opens=-10 * DAY, closes=-DAY, require_paid_before_open=False, title="Open to all")
     # Without the rule the patron who joined after opening counts; the one who joined after closing doesn't.
-    assert services.count_eligible(db.session, open_rules, open_rules.closes_at, GRACE) == 2
+    assert services.count_eligible(db.session(), open_rules, open_rules.closes_at, GRACE) == 2

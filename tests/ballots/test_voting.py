@@ -188,7 +188,7 @@ def test_the_database_caps_a_vote_weight_at_three(app: Flask) -> None:
 
 def test_the_database_refuses_a_choice_of_another_ballots_option(app: Flask) -> None:
     ballot, other, patron = add_ballot(), add_ballot(title="Other"), add_patron()
-    vote = services.cast_vote(db.session, ballot.id, patron.id, option_ids(ballot)[:1], utcnow(), GRACE)
+    vote = services.cast_vote(db.session(), ballot.id, patron.id, option_ids(ballot)[:1], utcnow(), GRACE)
     db.session.commit()
     with pytest.raises(sa.exc.IntegrityError):
         db.session.execute(sa.insert(VoteChoice).values(ballot_id=ballot.id, vote_id=vote.id,
@@ -206,7 +206,7 @@ def test_the_database_refuses_a_choice_of_another_ballots_option(app: Flask) -> 
 def _vote_as(ballot: Ballot, picks: list[int], **patron: Any) -> None:
     for index, pick in enumerate(picks):
         supporter = add_patron(f"voter{ballot.id}-{index}-{pick}@example.org", **patron)
-        services.cast_vote(db.session, ballot.id, supporter.id, [option_ids(ballot)[pick]], utcnow(), GRACE)
+        services.cast_vote(db.session(), ballot.id, supporter.id, [option_ids(ballot)[pick]], utcnow(), GRACE)
     db.session.commit()
 
 
@@ -243,7 +243,7 @@ def test_weighted_tally_counts_tiers_and_caps_at_three(app: Flask) -> None:
     ballot = add_ballot(weighting=Weighting.TIER, tier_weights={str(champion.id): 7})
     _vote_as(ballot, [0], tier_id=champion.id)
     _vote_as(ballot, [1, 1])
-    result = services.tally(db.session, ballot, utcnow(), GRACE)
+    result = services.tally(db.session(), ballot, utcnow(), GRACE)
     assert [(r.voters, r.weighted) for r in result.options] == [(1, 3), (2, 2), (0, 0)]
     assert (result.voters, result.weight, result.eligible) == (3, 5, 3)
     assert [round(r.share, 2) for r in result.options] == [0.6, 0.4, 0.0]
@@ -254,11 +254,11 @@ def test_tally_is_computed_by_the_database(app: Flask) -> None:
     ballot = add_ballot(4, method=VotingMethod.APPROVAL, max_choices=3)
     for n in range(30):
         patron = add_patron(f"many{n}@example.org")
-        services.cast_vote(db.session, ballot.id, patron.id, option_ids(ballot)[: 1 + n % 3], utcnow(), GRACE)
+        services.cast_vote(db.session(), ballot.id, patron.id, option_ids(ballot)[: 1 + n % 3], utcnow(), GRACE)
     db.session.commit()
     db.session.expire_all()
-    ballot = db.session.get(Ballot, ballot.id)
-    assert ballot is not None and len(ballot.options) == 4
+    fresh = db.session.get(Ballot, ballot.id)
+    assert fresh is not None and len(fresh.options) == 4
     statements: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *rest: object) -> None:
@@ -266,7 +266,7 @@ def test_tally_is_computed_by_the_database(app: Flask) -> None:
 
     sa.event.listen(db.engine, "before_cursor_execute", record)
     try:
-        result = services.tally(db.session, ballot, utcnow(), GRACE)
+        result = services.tally(db.session(), fresh, utcnow(), GRACE)
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
     assert [r.voters for r in result.options] == [30, 20, 10, 0] and result.voters == 30
@@ -279,11 +279,11 @@ def test_turnout_is_frozen_when_the_ballot_closes(app: Flask) -> None:
     ballot = add_ballot(opens=-10 * DAY, closes=-DAY)
     add_patron("one@example.org")
     second = add_patron("two@example.org")
-    assert services.tally(db.session, ballot, utcnow(), GRACE).eligible == 2
+    assert services.tally(db.session(), ballot, utcnow(), GRACE).eligible == 2
     db.session.commit()
     membership_of(second).status = MembershipStatus.CANCELED
     db.session.commit()
-    assert services.tally(db.session, ballot, utcnow(), GRACE).eligible == 2
+    assert services.tally(db.session(), ballot, utcnow(), GRACE).eligible == 2
     assert ballot.eligible_at_close == 2
 
 
@@ -291,6 +291,6 @@ def test_ballots_taken_part_counts_votes_only(app: Flask) -> None:
     first, second = add_ballot(), add_ballot(title="Second")
     patron = add_patron()
     for ballot in (first, second):
-        services.cast_vote(db.session, ballot.id, patron.id, option_ids(ballot)[:1], utcnow(), GRACE)
-    services.cast_vote(db.session, first.id, patron.id, option_ids(first)[1:2], utcnow(), GRACE)
-    assert services.ballots_taken_part(db.session, patron.id) == 2
+        services.cast_vote(db.session(), ballot.id, patron.id, option_ids(ballot)[:1], utcnow(), GRACE)
+    services.cast_vote(db.session(), first.id, patron.id, option_ids(first)[1:2], utcnow(), GRACE)
+    assert services.ballots_taken_part(db.session(), patron.id) == 2

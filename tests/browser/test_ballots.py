@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 def sign_in_in_browser(page: Page, email: str) -> None:
     """Follow an emailed sign-in link (made here, without the email) and press "Sign in"."""
     patron = add_patron(email)
-    token = issue_token(db.session, patron, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), patron, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.commit()
     page.goto(f"/account/sign-in/{token}?next=/ballots")
     page.get_by_role("button", name="Sign in").click()

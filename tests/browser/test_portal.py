@@ -31,7 +31,7 @@ def _supporter(membership: Membership) -> Supporter:
 
 
 def _sign_in(page: Page, membership: Membership) -> None:
-    token = issue_token(db.session, _supporter(membership), TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), _supporter(membership), TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.commit()
     page.goto(f"/account/sign-in/{token}")
     page.get_by_role("button", name="Sign in").click()
@@ -68,7 +68,7 @@ def test_past_due_button_opens_the_portal_on_the_card_form(app: Flask, page: Pag
 
 def test_fix_card_link_opens_the_portal(app: Flask, page: Page, double: DoubleServer, live_app: LiveServer) -> None:
     membership = become_patron(app.test_client(), double)
-    token = issue_token(db.session, _supporter(membership), TokenPurpose.FIX_CARD, timedelta(days=7))
+    token = issue_token(db.session(), _supporter(membership), TokenPurpose.FIX_CARD, timedelta(days=7))
     db.session.commit()
     page.goto(f"/account/fix-card/{token}")
 

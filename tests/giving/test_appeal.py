@@ -21,7 +21,7 @@ ARTICLE = "https://news.example/2026/energy-winter"
 
 @pytest.fixture(autouse=True)
 def catalogue(app: Flask) -> None:
-    seed_catalogue(db.session)
+    seed_catalogue(db.session())
     db.session.commit()
 
 

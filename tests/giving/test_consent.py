@@ -72,19 +72,19 @@ def test_a_later_choice_at_the_account_stands(client: FlaskClient, double: Doubl
                                               live_app: LiveServer) -> None:
     checkout = start_gift(client, email=EMAIL, email_consent="y")
     # Before paying in the tab left open, Olena says "no news" on her account.
-    update_consent(db.session, checkout.supporter_id, False)
+    update_consent(db.session(), checkout.supporter_id, False)
     db.session.commit()
     pay(double, checkout)
     settle(double)
     assert olena().email_consent is False
     assert consent_history() == [(False, "account")]
-    assert db.session.get(Checkout, checkout.id).status.value == "completed"  # type: ignore[union-attr]
+    assert db.session.get_one(Checkout, checkout.id).status.value == "completed"
 
 
 def test_an_earlier_choice_at_the_account_gives_way_to_the_paid_checkout(client: FlaskClient, double: DoubleServer,
                                                                          live_app: LiveServer) -> None:
     supporter = add_supporter(EMAIL)
-    update_consent(db.session, supporter.id, False)
+    update_consent(db.session(), supporter.id, False)
     db.session.commit()
     checkout = start_gift(client, email=EMAIL, email_consent="y")
     pay(double, checkout)

@@ -26,7 +26,7 @@ from membership.supporters.models import Supporter
 from membership.supporters.tokens import SignInToken, TokenPurpose, check_token
 from stripe_double import DoubleServer
 from tests.support.giving import DAY, MONTH, advance, clock_customer, events_of, pay, sdk, settle, start_gift
-from tests.support.helpers import count, csrf_token, post_event, sign
+from tests.support.helpers import count, csrf_token, post_event, refreshed, sign
 from tests.support.patrons import sign_in
 from tests.support.servers import LiveServer, SmtpSink
 from tests.support.settings import WEBHOOK_SECRET
@@ -171,7 +171,7 @@ def test_dunning_through_the_test_clock_and_the_failing_card(
     assert link is not None and link.group(1) == live_app.url
     assert link.group(0) in body(failed, "html")
     token = link.group(2).rsplit("/", 1)[1]
-    row = check_token(db.session, token, TokenPurpose.FIX_CARD)
+    row = check_token(db.session(), token, TokenPurpose.FIX_CARD)
     assert timedelta(days=6, hours=23) < row.expires_at - row.created_at <= timedelta(days=7)
 
     # Stripe's retry three days later fails too: still the same failure, so no second email.
@@ -185,8 +185,8 @@ def test_dunning_through_the_test_clock_and_the_failing_card(
     db.session.refresh(membership)
     emailed_at = membership.dunning_emailed_at
     assert emailed_at is not None
-    assert run_jobs(db.session, emailed_at + timedelta(days=2, hours=23)).reminders_queued == 0
-    assert run_jobs(db.session, emailed_at + timedelta(days=3)).reminders_queued == 1
+    assert run_jobs(db.session(), emailed_at + timedelta(days=2, hours=23)).reminders_queued == 0
+    assert run_jobs(db.session(), emailed_at + timedelta(days=3)).reminders_queued == 1
     db.session.commit()
     flush_committed_emails(db.session())
     reminder = smtp_server.messages[-1]
@@ -194,7 +194,7 @@ def test_dunning_through_the_test_clock_and_the_failing_card(
     assert reminder["Subject"] == f"Reminder: your membership of {NEWSROOM} needs a new card"
     fresh = FIX_CARD_LINK.search(body(reminder))
     assert fresh is not None and fresh.group(2) != link.group(2)
-    assert run_jobs(db.session, emailed_at + timedelta(days=4)).reminders_queued == 0
+    assert run_jobs(db.session(), emailed_at + timedelta(days=4)).reminders_queued == 0
     db.session.commit()
     assert len(smtp_server.messages) == 3
 
@@ -207,7 +207,7 @@ def test_dunning_through_the_test_clock_and_the_failing_card(
         "card_number": "4242 4242 4242 4242", "card_expiry": "12 / 34", "card_cvc": "123", "card_name": "Olena"})
     assert saved.status_code == 303 and "overdue+invoice+is+paid" in saved.headers["Location"]
     settle(double)
-    db.session.refresh(membership)
+    membership = refreshed(membership)
     assert membership.status is MembershipStatus.ACTIVE
     assert membership.dunning_emailed_at is None and membership.dunning_reminded_at is None
     assert count(Payment) == 2
@@ -232,13 +232,13 @@ def test_a_new_failure_after_recovery_is_a_new_episode(client: FlaskClient, doub
     assert customer
     assert update_card_in_portal(double, customer, "4242424242424242").status_code == 303
     settle(double)
-    db.session.refresh(membership)
+    membership = refreshed(membership)
     assert membership.status is MembershipStatus.ACTIVE and membership.dunning_emailed_at is None
     # A card that fails later charges again: the next renewal fails, and that is a new failure to tell about.
     assert update_card_in_portal(double, customer, "4000000000000341").status_code == 303
     advance(double, clock_id, MONTH)
     settle(double)
-    db.session.refresh(membership)
+    membership = refreshed(membership)
     assert membership.status is MembershipStatus.PAST_DUE and membership.dunning_emailed_at is not None
     assert [m["Subject"] for m in smtp_server.messages].count(failed_subject) == 2
 
@@ -254,7 +254,7 @@ def test_erased_supporters_get_no_email(client: FlaskClient, double: DoubleServe
     settle(double)
     db.session.refresh(membership)
     assert membership.status is MembershipStatus.PAST_DUE and membership.dunning_emailed_at is None
-    assert run_jobs(db.session, utcnow() + timedelta(days=10)).reminders_queued == 0
+    assert run_jobs(db.session(), utcnow() + timedelta(days=10)).reminders_queued == 0
     db.session.commit()
     assert len(smtp_server.messages) == 1  # the thank-you, from before the erasure
     assert count(SignInToken) == 0

@@ -30,7 +30,7 @@ VALID = {
 
 @pytest.fixture(autouse=True)
 def catalogue(app: Flask) -> None:
-    seed_catalogue(db.session)
+    seed_catalogue(db.session())
     db.session.commit()
 
 
@@ -104,7 +104,7 @@ def test_once_gift_creates_pending_checkout_and_exact_stripe_request(
     assert (checkout.utm_source, checkout.utm_medium, checkout.utm_campaign) == ("newsletter", "email", "winter")
     assert checkout.message == "Keep going!"
     [request] = session_requests(double)
-    assert request["idempotency_key"] == f"{installation_id(db.session)}-checkout-{checkout.id}-session"
+    assert request["idempotency_key"] == f"{installation_id(db.session())}-checkout-{checkout.id}-session"
     params = request["params"]
     assert params["mode"] == "payment"
     # Adaptive Pricing off: the reader pays the amount and currency they chose, not one Stripe localised.

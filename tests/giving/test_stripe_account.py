@@ -32,7 +32,7 @@ def run(app: Flask, *args: str) -> Result:
     return app.test_cli_runner().invoke(args=["stripe", *args])
 
 
-def api(double: DoubleServer, method: str, path: str, key: str = STRIPE_KEY, **data: Any) -> dict[str, Any]:
+def api(double: DoubleServer, method: str, path: str, key: str = STRIPE_KEY, /, **data: Any) -> dict[str, Any]:
     """A request to the double as another Stripe client (the Dashboard, a colleague's script) would make it."""
     response = requests.request(method, f"{double.url}{path}", data=data, timeout=10,
                                 headers={"Authorization": f"Bearer {key}"})

@@ -29,7 +29,7 @@ def session_posts(double: DoubleServer) -> list[dict[str, Any]]:
 def test_a_reset_database_is_a_new_installation_whose_keys_never_meet_the_old_ones(
         client: FlaskClient, double: DoubleServer, database_uri: str) -> None:
     first = start_gift(client, amount="10")
-    first_installation = installation_id(db.session)
+    first_installation = installation_id(db.session())
     [first_post] = session_posts(double)
     assert first_post["idempotency_key"] == f"{first_installation}-checkout-{first.id}-session"
 
@@ -39,7 +39,7 @@ def test_a_reset_database_is_a_new_installation_whose_keys_never_meet_the_old_on
     empty_tables(database_uri)
     second = start_gift(client, amount="20")
     assert second.id == first.id
-    second_installation = installation_id(db.session)
+    second_installation = installation_id(db.session())
     assert second_installation != first_installation
     _, second_post = session_posts(double)
     assert second_post["idempotency_key"] == f"{second_installation}-checkout-{second.id}-session"

@@ -80,7 +80,7 @@ def test_duplicate_delivery_is_a_no_op(client: FlaskClient) -> None:
     second = post_event(client, payload, WEBHOOK_SECRET)
     assert second.status_code == 200 and second.get_json()["result"] == "duplicate"
     assert count(StripeEvent) == 1
-    assert db.session.get(StripeEvent, payload["id"]).attempts == 1  # type: ignore[union-attr]
+    assert db.session.get_one(StripeEvent, payload["id"]).attempts == 1
 
 
 def test_livemode_mismatch_is_stored_but_ignored(client: FlaskClient) -> None:
@@ -98,7 +98,7 @@ def test_checkout_that_is_not_ours_changes_nothing(client: FlaskClient, double: 
     payload["data"]["object"] = stripe_session
     response = post_event(client, payload, WEBHOOK_SECRET)
     assert response.status_code == 200
-    assert db.session.get(StripeEvent, payload["id"]).status is EventStatus.PROCESSED  # type: ignore[union-attr]
+    assert db.session.get_one(StripeEvent, payload["id"]).status is EventStatus.PROCESSED
     assert count(Payment) == 0 and count(Checkout) == 0
 
 

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from membership.db import db
 from membership.giving import events
-from membership.giving.events import checkout_sessions
+from membership.giving.events import charges, checkout_sessions
 from membership.giving.models import (
     CheckoutStatus,
     EventStatus,
@@ -39,7 +39,7 @@ from tests.support.giving import (
     start_gift,
     wait_until,
 )
-from tests.support.helpers import count, post_event, sign, text
+from tests.support.helpers import count, post_event, refreshed, sign, text
 from tests.support.servers import LiveServer
 from tests.support.settings import WEBHOOK_SECRET
 
@@ -188,7 +188,7 @@ def test_processing_error_answers_500_and_redelivery_completes(
     checkout = start_gift(client)
     pay(double, checkout)
     completed = events_of(double, "checkout.session.completed")[0]
-    real = checkout_sessions.record_payment
+    real = charges.record_payment  # what checkout_sessions calls
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise sa.exc.OperationalError("INSERT INTO payments", {}, Exception("database is down"))
@@ -207,7 +207,7 @@ def test_processing_error_answers_500_and_redelivery_completes(
     retried = post_event(client, completed, WEBHOOK_SECRET)
     assert retried.status_code == 200 and retried.get_json()["result"] == "processed"
     assert count(Payment) == 1
-    db.session.refresh(stored)
+    stored = refreshed(stored)
     assert stored.status is EventStatus.PROCESSED and stored.attempts == 2 and stored.last_error == ""
 
 
@@ -226,7 +226,7 @@ def test_reconcile_processes_missed_and_failed_events(app: Flask, client: FlaskC
     assert result.exit_code == 0, result.output
     assert "processed now:" in result.output and "failed: 0" in result.output
     assert count(Payment) == 1
-    assert db.session.get(StripeEvent, completed["id"]).status is EventStatus.PROCESSED  # type: ignore[union-attr]
+    assert db.session.get_one(StripeEvent, completed["id"]).status is EventStatus.PROCESSED
     again = runner.invoke(args=["stripe", "reconcile"])
     assert "processed now: 0" in again.output and count(Payment) == 1
 
@@ -243,13 +243,15 @@ def test_refunds_update_the_payment(client: FlaskClient, double: DoubleServer, l
     pay(double, checkout)
     settle(double)
     payment = db.session.scalars(sa.select(Payment)).one()
-    sdk(double).v1.refunds.create({"charge": payment.stripe_charge_id, "amount": 500})
+    charge = payment.stripe_charge_id
+    assert charge
+    sdk(double).v1.refunds.create({"charge": charge, "amount": 500})
     settle(double)
-    db.session.refresh(payment)
+    payment = refreshed(payment)
     assert payment.status is PaymentStatus.PARTIALLY_REFUNDED and payment.refunded_minor == 500
-    sdk(double).v1.refunds.create({"charge": payment.stripe_charge_id})
+    sdk(double).v1.refunds.create({"charge": charge})
     settle(double)
-    db.session.refresh(payment)
+    payment = refreshed(payment)
     assert payment.status is PaymentStatus.REFUNDED and payment.refunded_minor == 2000
 
 
@@ -319,7 +321,7 @@ def test_a_stored_event_is_processed_again_from_its_redacted_copy(
     assert post_event(client, completed, WEBHOOK_SECRET).status_code == 500
     monkeypatch.undo()
     # Processed again from what was stored (its personal fields blanked), as a retry from our side would be.
-    outcome = events.process_event(db.session, gateway(), completed["id"])
+    outcome = events.process_event(db.session(), gateway(), completed["id"])
     assert outcome.result == "processed" and count(Payment) == 1
 
 

@@ -116,13 +116,13 @@ def test_a_read_from_before_a_change_never_undoes_it(client: FlaskClient, double
         assert stale.subscription["cancel_at_period_end"] is False
         assert post(client, "/account/cancel").status_code == 303
         db.session.rollback()
-        events.apply_subscription(db.session, stale.subscription, read_at=stale.read_at)
+        events.apply_subscription(db.session(), stale.subscription, read_at=stale.read_at)
         db.session.commit()
         assert fresh(patron).cancel_at_period_end is True
         assert f"Cancels on {day(patron)}" in text(client.get("/account"))
         # A read made after the change is applied as usual.
         later = events.read_subscription(gateway(), patron.stripe_subscription_id)
-        events.apply_subscription(db.session, later.subscription, read_at=later.read_at)
+        events.apply_subscription(db.session(), later.subscription, read_at=later.read_at)
         db.session.commit()
         assert fresh(patron).stripe_read_at == later.read_at
     assert emails_sent() == ["thank_you", "membership_cancelled"]

@@ -50,15 +50,15 @@ def test_patron_condition(app: Flask, status: MembershipStatus, relative: dict[s
     assert app.config["PATRON_GRACE_DAYS"] == 7
     matched = db.session.scalars(sa.select(Membership.id).where(patron_condition(now, grace))).all()
     assert matched == ([membership.id] if expected else [])
-    assert is_patron(db.session, supporter.id, grace, now) is expected
-    assert patron_membership(db.session, supporter.id, grace, now) == (membership if expected else None)
+    assert is_patron(db.session(), supporter.id, grace, now) is expected
+    assert patron_membership(db.session(), supporter.id, grace, now) == (membership if expected else None)
 
 
 def test_grace_period_follows_the_setting(app: Flask) -> None:
     supporter = add_supporter()
     add_membership(supporter, MembershipStatus.PAST_DUE, past_due_since=utcnow() - 4 * DAY)
-    assert is_patron(db.session, supporter.id, timedelta(days=7))
-    assert not is_patron(db.session, supporter.id, timedelta(days=3))
+    assert is_patron(db.session(), supporter.id, timedelta(days=7))
+    assert not is_patron(db.session(), supporter.id, timedelta(days=3))
 
 
 def test_every_page_reads_the_grace_setting(app: Flask) -> None:
@@ -80,11 +80,11 @@ def test_the_running_membership_wins_over_an_ended_one(app: Flask) -> None:
     supporter = add_supporter()
     current = add_membership(supporter, MembershipStatus.ACTIVE)
     add_membership(supporter, MembershipStatus.CANCELED, ended_at=utcnow() - DAY)
-    assert patron_membership(db.session, supporter.id, timedelta(days=7)) == current
+    assert patron_membership(db.session(), supporter.id, timedelta(days=7)) == current
 
 
 def test_another_supporters_membership_does_not_count(app: Flask) -> None:
     patron = add_supporter("patron@example.org")
     add_membership(patron)
     reader = add_supporter("reader@example.org")
-    assert not is_patron(db.session, reader.id, timedelta(days=7))
+    assert not is_patron(db.session(), reader.id, timedelta(days=7))

@@ -59,7 +59,7 @@ def test_change_amount_from_the_next_payment(client: FlaskClient, double: Double
     assert (change.kind, change.old_amount_minor, change.new_amount_minor) == (ChangeKind.AMOUNT, 500, 700)
     [update] = subscription_posts(double)
     assert update["path"] == f"/v1/subscriptions/{patron.stripe_subscription_id}"
-    assert update["idempotency_key"] == f"{installation_id(db.session)}-membership-change-{change.id}"
+    assert update["idempotency_key"] == f"{installation_id(db.session())}-membership-change-{change.id}"
     assert update["params"]["proration_behavior"] == "none"
     [item] = update["params"]["items"]
     assert item["price_data"]["unit_amount"] == "700" and item["price_data"]["currency"] == "eur"
@@ -141,7 +141,7 @@ def test_cancel_with_a_reason_then_resume(client: FlaskClient, double: DoubleSer
     change = db.session.scalars(sa.select(MembershipChange)).one()
     assert (change.kind, change.reason, change.comment) == (ChangeKind.CANCEL, "too_expensive", "Rent went up.")
     [update] = subscription_posts(double)
-    assert update["idempotency_key"] == f"{installation_id(db.session)}-membership-change-{change.id}"
+    assert update["idempotency_key"] == f"{installation_id(db.session())}-membership-change-{change.id}"
     assert update["params"] == {"cancel_at_period_end": "true",
                                 "cancellation_details": {"feedback": "too_expensive", "comment": "Rent went up."}}
     settle(double)
@@ -163,7 +163,7 @@ def test_cancel_with_a_reason_then_resume(client: FlaskClient, double: DoubleSer
     resume = db.session.scalars(sa.select(MembershipChange).where(MembershipChange.kind == ChangeKind.RESUME)).one()
     last = subscription_posts(double)[-1]
     assert last["params"] == {"cancel_at_period_end": "false"}
-    assert last["idempotency_key"] == f"{installation_id(db.session)}-membership-change-{resume.id}"
+    assert last["idempotency_key"] == f"{installation_id(db.session())}-membership-change-{resume.id}"
     settle(double)
     membership = fresh(patron)
     assert membership.cancel_at_period_end is False and membership.cancel_reason == ""
@@ -229,7 +229,7 @@ def test_fix_card_link(app: Flask, client: FlaskClient, double: DoubleServer, li
     membership = become_patron(client, double)
     supporter = db.session.get(Supporter, membership.supporter_id)
     assert supporter is not None
-    token = issue_token(db.session, supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
+    token = issue_token(db.session(), supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
     db.session.commit()
     reader = app.test_client()
     path = f"/account/fix-card/{token}"
@@ -254,7 +254,7 @@ def test_fix_card_link(app: Flask, client: FlaskClient, double: DoubleServer, li
 def test_fix_card_link_keeps_working_while_stripe_is_down(app: Flask, client: FlaskClient,
                                                            double: DoubleServer) -> None:
     supporter = add_supporter(stripe_customer_id="cus_missing")
-    token = issue_token(db.session, supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
+    token = issue_token(db.session(), supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
     db.session.commit()
     path = f"/account/fix-card/{token}"
     app.extensions["stripe_gateway"] = StripeGateway(STRIPE_KEY, api_base="http://127.0.0.1:9", timeout_seconds=1)
@@ -267,7 +267,7 @@ def test_fix_card_link_keeps_working_while_stripe_is_down(app: Flask, client: Fl
 
 def test_expired_fix_card_link(client: FlaskClient) -> None:
     supporter = add_supporter(stripe_customer_id="cus_olena")
-    token = issue_token(db.session, supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
+    token = issue_token(db.session(), supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
     db.session.execute(sa.update(SignInToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     db.session.commit()
     response = client.get(f"/account/fix-card/{token}")

@@ -96,7 +96,7 @@ def test_the_email_carries_a_link_that_works_once(app: Flask, client: FlaskClien
 
 def test_opening_the_link_uses_nothing_up(app: Flask, client: FlaskClient) -> None:
     supporter = add_supporter()
-    token = issue_token(db.session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.commit()
     scanner = app.test_client()
     for _ in range(3):  # a mail scanner prefetching the link, perhaps more than once
@@ -123,7 +123,7 @@ def bad_link(client: FlaskClient, token: str) -> str:
 
 def test_expired_link(client: FlaskClient) -> None:
     supporter = add_supporter()
-    token = issue_token(db.session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.execute(sa.update(SignInToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     db.session.commit()
     assert "This link has expired" in bad_link(client, token)
@@ -131,7 +131,7 @@ def test_expired_link(client: FlaskClient) -> None:
 
 def test_reused_link(app: Flask, client: FlaskClient) -> None:
     supporter = add_supporter()
-    token = issue_token(db.session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.commit()
     path = f"/account/sign-in/{token}"
     assert client.post(path, data={"csrf_token": csrf_token(client, path)}).status_code == 303
@@ -140,7 +140,7 @@ def test_reused_link(app: Flask, client: FlaskClient) -> None:
 
 def test_tampered_token(client: FlaskClient) -> None:
     supporter = add_supporter()
-    token = issue_token(db.session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.commit()
     tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
     assert "not valid" in bad_link(client, tampered)
@@ -149,14 +149,14 @@ def test_tampered_token(client: FlaskClient) -> None:
 
 def test_fix_card_token_is_not_a_sign_in_link(client: FlaskClient) -> None:
     supporter = add_supporter()
-    token = issue_token(db.session, supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
+    token = issue_token(db.session(), supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
     db.session.commit()
     assert "not valid" in bad_link(client, token)
 
 
 def test_link_of_an_erased_supporter(client: FlaskClient) -> None:
     supporter = add_supporter()
-    token = issue_token(db.session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     supporter.erased_at = utcnow()
     supporter.email = None
     db.session.commit()
@@ -217,7 +217,7 @@ def test_limit_per_ip(app: Flask, smtp_server: SmtpSink) -> None:
 
 def test_session_cookie_lasts_thirty_days(client: FlaskClient) -> None:
     supporter = add_supporter()
-    token = issue_token(db.session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.commit()
     path = f"/account/sign-in/{token}"
     response = client.post(path, data={"csrf_token": csrf_token(client, path)})
@@ -317,7 +317,7 @@ def test_next_path_travels_in_the_link(app: Flask, client: FlaskClient, smtp_ser
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"])
 def test_next_never_leaves_the_site(client: FlaskClient, target: str) -> None:
     supporter = add_supporter()
-    token = issue_token(db.session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.commit()
     path = f"/account/sign-in/{token}"
     response = client.post(path, query_string={"next": target}, data={"csrf_token": csrf_token(client, path)})
@@ -326,8 +326,8 @@ def test_next_never_leaves_the_site(client: FlaskClient, target: str) -> None:
 
 def test_every_form_needs_its_csrf_token(client: FlaskClient) -> None:
     supporter = add_supporter()
-    sign_in_token = issue_token(db.session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
-    fix_token = issue_token(db.session, supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
+    sign_in_token = issue_token(db.session(), supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    fix_token = issue_token(db.session(), supporter, TokenPurpose.FIX_CARD, timedelta(days=7))
     db.session.commit()
     assert client.post("/account/sign-in", data={"email": "olena@example.org"}).status_code == 400
     for path in (f"/account/sign-in/{sign_in_token}", f"/account/fix-card/{fix_token}"):

@@ -27,7 +27,7 @@ def test_create_retrieve_and_expire_checkout_session(sdk: stripe.StripeClient, s
     assert (session.status, session.payment_status) == ("open", "unpaid")
     assert (session.amount_total, session.currency, session.mode) == (1000, "eur", "payment")
     assert session.expires_at == session.created + 24 * 3600
-    assert session.metadata.to_dict() == {"checkout_id": "12"}
+    assert session.metadata is not None and session.metadata.to_dict() == {"checkout_id": "12"}
     assert session.livemode is False
 
     again = sdk.v1.checkout.sessions.retrieve(session.id)
@@ -201,8 +201,9 @@ def test_missing_object_is_404_with_resource_missing(sdk: stripe.StripeClient) -
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         sdk.v1.subscriptions.retrieve("sub_nope")
     assert (excinfo.value.http_status, excinfo.value.code, excinfo.value.param) == (404, "resource_missing", "id")
-    assert excinfo.value.json_body is not None
-    assert excinfo.value.json_body["error"]["type"] == "invalid_request_error"
+    body = excinfo.value.json_body
+    assert isinstance(body, dict)
+    assert body["error"]["type"] == "invalid_request_error"
 
 
 def test_expand_payment_intent_chain(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
@@ -310,7 +311,8 @@ def test_the_double_speaks_the_sdks_api_version(sdk: stripe.StripeClient, srv: D
 
 def test_customers_crud_and_events(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
     customer = sdk.v1.customers.create(params={"email": "c@example.com", "name": "C", "metadata": {"id": "4"}})
-    assert customer.object == "customer" and customer.metadata.to_dict() == {"id": "4"}
+    assert customer.object == "customer" and customer.metadata is not None
+    assert customer.metadata.to_dict() == {"id": "4"}
     updated = sdk.v1.customers.update(customer.id, params={"name": "Cee"})
     assert updated.name == "Cee"
     listed = sdk.v1.customers.list(params={"email": "c@example.com"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,7 +56,7 @@ def membership_of(supporter: Supporter) -> Membership:
     return db.session.scalars(sa.select(Membership).where(Membership.supporter_id == supporter.id)).one()
 
 
-def post_vote(client: FlaskClient, ballot_id: int, choices: list[int | str], *, token: str | None = None,
+def post_vote(client: FlaskClient, ballot_id: int, choices: Sequence[int | str], *, token: str | None = None,
               with_csrf: bool = True) -> TestResponse:
     data: dict[str, Any] = {"choice": [str(c) for c in choices]}
     if with_csrf:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import sqlalchemy as sa
 import stripe
 from flask.testing import FlaskClient
 
@@ -63,7 +64,7 @@ def start_gift(client: FlaskClient, **fields: str) -> Checkout:
     response = client.post("/give", data=data)
     assert response.status_code == 303, response.get_data(as_text=True)
     db.session.rollback()
-    checkout = db.session.scalars(db.select(Checkout).order_by(Checkout.id.desc())).first()
+    checkout = db.session.scalars(sa.select(Checkout).order_by(Checkout.id.desc())).first()
     assert checkout is not None and checkout.stripe_session_id
     return checkout
 

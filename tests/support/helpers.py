@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import requests
@@ -86,7 +86,7 @@ def post_together(base_url: str, path: str, forms: list[dict[str, str]]) -> list
     browser = requests.Session()
     match = CSRF_RE.search(browser.get(f"{base_url}{path}", timeout=30).text)
     assert match is not None, path
-    cookies = browser.cookies.get_dict()
+    cookies = {name: value for name, value in browser.cookies.get_dict().items() if value is not None}
 
     def post(i: int) -> int:
         response = requests.post(f"{base_url}{path}", data={**forms[i], "csrf_token": match.group(1)},
@@ -96,3 +96,13 @@ def post_together(base_url: str, path: str, forms: list[dict[str, str]]) -> list
     outcomes = all_at_once(len(forms), post)
     assert [o for o in outcomes if not isinstance(o, int)] == []
     return [o for o in outcomes if isinstance(o, int)]
+
+
+Row = TypeVar("Row")
+
+
+def refreshed(row: Row) -> Row:
+    """`row` re-read from the database. Assign the result (`x = refreshed(x)`), so that mypy too forgets what
+    earlier asserts said about `x`."""
+    db.session.refresh(row)
+    return row

@@ -75,7 +75,7 @@ def become_patron(client: FlaskClient, double: DoubleServer, email: str = "olena
 
 def sign_in(client: FlaskClient, supporter: Supporter) -> None:
     """Sign in as the supporter through a real emailed-link token (without the email)."""
-    token = issue_token(db.session, supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+    token = issue_token(db.session(), supporter, TokenPurpose.SIGN_IN, timedelta(minutes=15))
     db.session.commit()
     path = f"/account/sign-in/{token}"
     response = client.post(path, data={"csrf_token": csrf_token(client, path)})

@@ -23,7 +23,7 @@ def sign_in_as(client: FlaskClient, user: StaffUser) -> FlaskClient:
     return client
 
 
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> object:
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> TestResponse:
     return client.post(
         "/staff/sign-in",
         data={"email": email, "password": password, "csrf_token": csrf_token(client, "/staff/sign-in")},

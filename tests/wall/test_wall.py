@@ -54,7 +54,7 @@ def test_an_anonymous_gift_is_counted_but_not_named(app: Flask, client: FlaskCli
     checkout = start_gift(client, name="Mykola", message="For Kharkiv", anonymous="y")
     pay(double, checkout)
     settle(double)
-    assert db.session.get(Checkout, checkout.id).status is CheckoutStatus.COMPLETED  # type: ignore[union-attr]
+    assert db.session.get_one(Checkout, checkout.id).status is CheckoutStatus.COMPLETED
     page = text(client.get("/supporters"))
     assert names(page) == [] and "Mykola" not in page and "For Kharkiv" not in page
     assert "1 reader has given" in page

@@ -81,7 +81,7 @@ def test_moving_to_a_new_app_while_two_factor_is_required(
     app: Flask, client: FlaskClient, with_app: tuple[StaffUser, str, list[str]]
 ) -> None:
     user, old_secret, recovery_codes = with_app
-    services.set_setting(db.session, services.REQUIRE_TWO_FACTOR, True)
+    services.set_setting(db.session(), services.REQUIRE_TWO_FACTOR, True)
     db.session.commit()
     step = int(time.time()) // totp.STEP_SECONDS  # the step that turned two-factor on: used
     laptop = sign_in_as(app.test_client(), user)  # another session of theirs

@@ -30,15 +30,15 @@ def test_a_hash_made_at_another_cost_still_signs_in(app: Flask, make_staff: Call
     cheap_hash = user.password_hash
     app.config["STAFF_PASSWORD_HASH"] = PRODUCTION_COST
 
-    attempt = services.authenticate(db.session, "cost@newsroom.example", PASSWORD, "192.0.2.1", services.Policy())
+    attempt = services.authenticate(db.session(), "cost@newsroom.example", PASSWORD, "192.0.2.1", services.Policy())
     assert attempt.result is services.SignInResult.OK and attempt.staff is user
-    wrong = services.authenticate(db.session, "cost@newsroom.example", "not the password", "192.0.2.1",
+    wrong = services.authenticate(db.session(), "cost@newsroom.example", "not the password", "192.0.2.1",
                                   services.Policy())
     assert wrong.result is services.SignInResult.INVALID
 
-    services.change_password(db.session, user, PASSWORD, "another long passphrase here")
+    services.change_password(db.session(), user, PASSWORD, "another long passphrase here")
     assert user.password_hash != cheap_hash and user.password_hash.startswith(f"{PRODUCTION_COST}$")
     db.session.commit()
-    again = services.authenticate(db.session, "cost@newsroom.example", "another long passphrase here", "192.0.2.1",
+    again = services.authenticate(db.session(), "cost@newsroom.example", "another long passphrase here", "192.0.2.1",
                                   services.Policy())
     assert again.result is services.SignInResult.OK

@@ -158,12 +158,12 @@ def test_wrong_recovery_codes_lock_the_account_as_wrong_totp_codes_do(
         answers.append(wrong.status_code)
     assert answers == [401] * (attempts - 1) + [429]
     assert "locked until" in text(wrong)
-    assert sign_in(client, "guesser@newsroom.example").status_code == 429  # type: ignore[attr-defined]
+    assert sign_in(client, "guesser@newsroom.example").status_code == 429
     reasons = [entry.details["reason"] for entry in audits("staff.sign_in_failed")]
     assert reasons == ["recovery_code", "code", "recovery_code", "code", "recovery_code", "locked"]
 
     db.session.refresh(user)
-    locked = services.use_recovery_code(db.session, user, codes[0], "192.0.2.7", services.Policy())
+    locked = services.use_recovery_code(db.session(), user, codes[0], "192.0.2.7", services.Policy())
     assert locked.result is services.SignInResult.LOCKED  # even a right code, while locked
     assert all(row.used_at is None for row in stored(user))
 
@@ -274,7 +274,7 @@ def test_the_account_pages_warn_when_few_codes_are_left(
     codes = with_two_factor(client, user)
     db.session.refresh(user)
     for code in codes[:used]:
-        outcome = services.use_recovery_code(db.session, user, code, "192.0.2.1", services.Policy(ip_limit=100))
+        outcome = services.use_recovery_code(db.session(), user, code, "192.0.2.1", services.Policy(ip_limit=100))
         assert outcome.result is services.SignInResult.OK
     db.session.commit()
     sign_in_as(client, user)
@@ -307,7 +307,7 @@ def test_cli_resets_two_factor_when_no_admin_can_sign_in(
     assert client.get("/staff/").status_code == 302  # their sessions ended
     [entry] = audits("staff.two_factor_reset")
     assert (entry.actor, entry.staff_user_id, entry.target_id) == ("command line", None, str(user.id))
-    assert sign_in(client, "only-admin@newsroom.example").headers["Location"] == "/staff/"  # type: ignore[attr-defined]
+    assert sign_in(client, "only-admin@newsroom.example").headers["Location"] == "/staff/"
 
 
 def test_cli_refuses_an_unknown_address_and_changes_nothing(
@@ -336,7 +336,7 @@ def test_cli_resets_a_password(app: Flask, client: FlaskClient, make_staff: Call
     result = app.test_cli_runner().invoke(args=["staff", "reset-password", "forgetful@newsroom.example"])
     assert result.exit_code == 0, result.output
     one_time = result.output.strip().rsplit(" ", 1)[-1]
-    assert sign_in(client, "forgetful@newsroom.example", one_time).status_code == 302  # type: ignore[attr-defined]
+    assert sign_in(client, "forgetful@newsroom.example", one_time).status_code == 302
     assert client.get("/staff/").headers["Location"] == "/staff/account/password"  # to be changed first
     [entry] = audits("staff.password_reset")
     assert (entry.actor, entry.staff_user_id, entry.target_id) == ("command line", None, str(user.id))
@@ -357,7 +357,7 @@ def test_one_code_sent_eight_times_at_once_signs_in_once(app: Flask, make_staff:
                     "run with TEST_DATABASE_URL=postgresql://… (make test-postgres)")
     user = make_staff(Role.ADMIN)
     secret, step = totp.new_secret(), int(time.time()) // totp.STEP_SECONDS
-    recovery_codes = services.enable_two_factor(db.session, user, secret, totp.code_at(secret, step))
+    recovery_codes = services.enable_two_factor(db.session(), user, secret, totp.code_at(secret, step))
     db.session.commit()
     check = services.use_recovery_code if kind == "recovery code" else services.verify_code
     code = recovery_codes[0] if kind == "recovery code" else totp.code_at(secret, step + 1)

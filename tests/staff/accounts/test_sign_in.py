@@ -86,13 +86,13 @@ def test_guessing_the_code_locks_the_account_even_if_the_password_is_entered_aga
     attempts = app.config["STAFF_LOCKOUT_ATTEMPTS"]
     answers = []
     for _ in range(attempts):
-        assert sign_in(client, "guess@newsroom.example").headers["Location"] == "/staff/sign-in/code"  # type: ignore[attr-defined]
+        assert sign_in(client, "guess@newsroom.example").headers["Location"] == "/staff/sign-in/code"
         wrong = client.post("/staff/sign-in/code",
                             data={"code": "000000", "csrf_token": csrf_token(client, "/staff/sign-in/code")})
         answers.append(wrong.status_code)
     assert answers == [401] * (attempts - 1) + [429]
     locked = sign_in(client, "guess@newsroom.example")  # the right password, but the account is locked
-    assert locked.status_code == 429  # type: ignore[attr-defined]
+    assert locked.status_code == 429
     db.session.refresh(user)
     assert user.locked_until is not None
 
@@ -104,8 +104,8 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(
     wrong = sign_in(client, "boss@newsroom.example", "not the password")
     unknown = sign_in(client, "nobody@newsroom.example", "not the password")
     for response in (wrong, unknown):
-        assert response.status_code == 401  # type: ignore[attr-defined]
-        assert "That email and password don't match a staff account." in text(response)  # type: ignore[arg-type]
+        assert response.status_code == 401
+        assert "That email and password don't match a staff account." in text(response)
     assert actions().count("staff.sign_in_failed") == 2
     assert client.get("/staff/").status_code == 302
 
@@ -120,9 +120,9 @@ def test_an_unknown_address_locks_like_an_account_so_the_lock_reveals_nothing(
         seen = []
         for _ in range(app.config["STAFF_LOCKOUT_ATTEMPTS"] + 2):
             response = sign_in(browser, address, "guess guess guess")
-            page = re.sub(r"\d\d:\d\d UTC", "HH:MM UTC", text(response))  # type: ignore[arg-type]
+            page = re.sub(r"\d\d:\d\d UTC", "HH:MM UTC", text(response))
             page = CSRF_RE.sub("", page.replace(address, "ADDRESS"))  # the form keeps what was typed
-            seen.append((response.status_code, page))  # type: ignore[attr-defined]
+            seen.append((response.status_code, page))
         answers[address] = seen
     real, made_up = answers.values()
     assert [status for status, _ in real] == [401] * 4 + [429] * 3
@@ -137,7 +137,7 @@ def test_account_locks_after_repeated_failures(
     for _ in range(app.config["STAFF_LOCKOUT_ATTEMPTS"]):
         sign_in(client, "lock@newsroom.example", "guess guess guess")
     locked = sign_in(client, "lock@newsroom.example", PASSWORD)
-    assert locked.status_code == 429 and "locked until" in text(locked)  # type: ignore[attr-defined,arg-type]
+    assert locked.status_code == 429 and "locked until" in text(locked)
     db.session.refresh(user)
     assert user.locked_until is not None
     assert client.get("/staff/").status_code == 302
@@ -146,9 +146,9 @@ def test_account_locks_after_repeated_failures(
 def test_sign_in_is_rate_limited_per_ip(app: Flask, client: FlaskClient) -> None:
     app.config["STAFF_SIGN_IN_LIMIT_PER_IP"] = 3
     for n in range(3):
-        assert sign_in(client, f"x{n}@newsroom.example", "nope nope nope").status_code == 401  # type: ignore[attr-defined]
+        assert sign_in(client, f"x{n}@newsroom.example", "nope nope nope").status_code == 401
     limited = sign_in(client, "x9@newsroom.example", "nope nope nope")
-    assert limited.status_code == 429 and "Too many sign-in attempts" in text(limited)  # type: ignore[attr-defined,arg-type]
+    assert limited.status_code == 429 and "Too many sign-in attempts" in text(limited)
 
 
 def test_missing_csrf_is_refused(client: FlaskClient, make_staff: Callable[..., StaffUser]) -> None:
@@ -174,7 +174,7 @@ def test_one_time_password_must_be_changed_first(app: Flask, client: FlaskClient
     )
     assert result.exit_code == 0, result.output
     one_time = result.output.strip().rsplit(" ", 1)[-1]
-    assert sign_in(client, "new@newsroom.example", one_time).status_code == 302  # type: ignore[attr-defined]
+    assert sign_in(client, "new@newsroom.example", one_time).status_code == 302
     forced = client.get("/staff/")
     assert forced.status_code == 302 and forced.headers["Location"] == "/staff/account/password"
     weak = client.post(
@@ -223,7 +223,7 @@ def test_two_factor_sign_in(client: FlaskClient, make_staff: Callable[..., Staff
     secret = enable_totp(client)
     client.post("/staff/sign-out", data={"csrf_token": csrf_token(client, "/staff/")})
     step_one = sign_in(client, "totp@newsroom.example")
-    assert step_one.headers["Location"] == "/staff/sign-in/code"  # type: ignore[attr-defined]
+    assert step_one.headers["Location"] == "/staff/sign-in/code"
     assert client.get("/staff/").status_code == 302  # not signed in yet
     wrong = client.post(
         "/staff/sign-in/code", data={"code": "000000", "csrf_token": csrf_token(client, "/staff/sign-in/code")}

@@ -88,7 +88,7 @@ def test_audit_log_filters_and_pages(staff_client: Callable[[Role], FlaskClient]
 
     client = staff_client(Role.ADMIN)
     for n in range(60):
-        record_audit(db.session, None, "export.payments", actor_label="cron", rows=n)
+        record_audit(db.session(), None, "export.payments", actor_label="cron", rows=n)
     db.session.commit()
     first = text(client.get("/staff/audit?action=export"))
     assert first.count("export.payments") == 50 and "Older entries" in first

@@ -75,7 +75,7 @@ def test_approval_ballot_with_tier_weights(staff_client: Callable[[Role], FlaskC
     db.session.add(tier)
     db.session.commit()
     client = staff_client(Role.EDITOR)
-    data = ballot_form(client, method="approval", max_choices="2", weighting="tier", **{f"weight_{tier.id}": "3"})
+    data = {**ballot_form(client, method="approval", max_choices="2", weighting="tier"), f"weight_{tier.id}": "3"}
     assert client.post("/staff/ballots/new", data=data).status_code == 303
     ballot = db.session.scalars(sa.select(Ballot)).one()
     assert (ballot.method, ballot.max_choices, ballot.weighting) == (VotingMethod.APPROVAL, 2, Weighting.TIER)
@@ -173,7 +173,7 @@ def test_editing_before_votes_can_change_anything(staff_client: Callable[[Role],
 
 def _with_a_vote(ballot: Ballot) -> None:
     patron = add_patron()
-    ballot_services.cast_vote(db.session, ballot.id, patron.id, option_ids(ballot)[:1], utcnow(), GRACE)
+    ballot_services.cast_vote(db.session(), ballot.id, patron.id, option_ids(ballot)[:1], utcnow(), GRACE)
     db.session.commit()
 
 
@@ -227,7 +227,7 @@ def test_staff_pages_never_show_who_chose_what(staff_client: Callable[[Role], Fl
     voters = [add_patron(f"secret-voter-{n}@example.org") for n in range(3)]
     for voter, pick in zip(voters, [0, 0, 1], strict=True):
         voter.name = f"Secret Name {voter.id}"
-        ballot_services.cast_vote(db.session, ballot.id, voter.id, [option_ids(ballot)[pick]], utcnow(), GRACE)
+        ballot_services.cast_vote(db.session(), ballot.id, voter.id, [option_ids(ballot)[pick]], utcnow(), GRACE)
     db.session.commit()
     close_ballot(ballot)
     client = staff_client(Role.ADMIN)
@@ -263,7 +263,7 @@ def test_the_supporter_page_counts_ballots_but_never_shows_choices(
     first, second = add_ballot(title="First ballot"), add_ballot(title="Second ballot")
     patron = add_patron("voter@example.org")
     for ballot in (first, second):
-        ballot_services.cast_vote(db.session, ballot.id, patron.id, option_ids(ballot)[1:2], utcnow(), GRACE)
+        ballot_services.cast_vote(db.session(), ballot.id, patron.id, option_ids(ballot)[1:2], utcnow(), GRACE)
     db.session.commit()
     page = flat(staff_client(Role.ANALYST).get(f"/staff/supporters/{patron.id}"))
     assert "Ballots: took part in 2 (how they voted is never shown)" in page
@@ -278,7 +278,7 @@ def _closed_ballot_with_votes() -> Ballot:
     voters = [add_patron(f"export-voter-{n}@example.org") for n in range(3)]
     add_patron("export-non-voter@example.org")
     for voter, pick in zip(voters, [0, 0, 1], strict=True):
-        ballot_services.cast_vote(db.session, ballot.id, voter.id, [option_ids(ballot)[pick]], utcnow(), GRACE)
+        ballot_services.cast_vote(db.session(), ballot.id, voter.id, [option_ids(ballot)[pick]], utcnow(), GRACE)
     db.session.commit()
     close_ballot(ballot)
     return ballot

@@ -184,7 +184,7 @@ def test_completed_checkouts_take_any_source_the_give_form_keeps(app: Flask, sou
     db.session.execute(sa.update(Checkout).where(Checkout.id == pending.id)
                        .values(status=CheckoutStatus.COMPLETED, completed_at=utcnow()))
     db.session.commit()
-    sources = services.top_sources(db.session, services.checked_range(today, today), ["EUR"])
+    sources = services.top_sources(db.session(), services.checked_range(today, today), ["EUR"])
     assert [(row.name, row.conversions) for row in sources.articles] == [(source, 2)]
 
 
@@ -200,7 +200,7 @@ def test_the_article_ranking_reads_its_partial_index(app: Flask, database_uri: s
 
     sa.event.listen(db.engine, "before_cursor_execute", remember)
     try:
-        services.top_sources(db.session, services.checked_range(date(2026, 1, 1), date(2026, 3, 31)), ["EUR"])
+        services.top_sources(db.session(), services.checked_range(date(2026, 1, 1), date(2026, 3, 31)), ["EUR"])
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", remember)
     [(ranking, parameters)] = [s for s in statements if "GROUP BY checkouts.source_url" in s[0]]
@@ -258,7 +258,7 @@ def test_months_are_utc_calendar_months_whatever_the_database_session_time_zone(
     if db.engine.dialect.name == "postgresql":
         # East of UTC, 2026-03-31 23:59:59 UTC is already April: the grouping must not follow the session.
         db.session.execute(sa.text("SET TIME ZONE 'Pacific/Kiritimati'"))
-    revenue = services.gift_revenue(db.session, services.DateRange(date(2026, 1, 1), date(2026, 3, 31)))
+    revenue = services.gift_revenue(db.session(), services.DateRange(date(2026, 1, 1), date(2026, 3, 31)))
     usd = next(r for r in revenue if r.currency == "USD")
     assert [m.gifts for m in usd.months] == [0, 0, 1]
     db.session.rollback()

@@ -26,6 +26,7 @@ from membership.jobs import run_jobs
 from membership.queue import EXPORTS, init_queue
 from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.reports import worker
+from membership.staff.reports.files import write_export
 from membership.staff.reports.models import ExportJob, ExportJobStatus
 from tests.support.helpers import count, parts, queued_ids, text
 from tests.support.reports import audit_entries, export, read_csv, tables, words
@@ -261,7 +262,7 @@ def test_expired_files_are_deleted_by_jobs_run(client: FlaskClient, analyst: Sta
     job = only_job()
     stored = Path(app.config["MEMBERSHIP_EXPORT_DIR"]) / job.file_name
     assert job.expires_at is not None
-    report = run_jobs(db.session, job.expires_at - timedelta(seconds=1))
+    report = run_jobs(db.session(), job.expires_at - timedelta(seconds=1))
     db.session.commit()
     assert report.exports_expired == 0 and stored.exists()
     # Past its time the file is refused at once, even before `jobs run` deletes it.
@@ -328,10 +329,10 @@ def test_a_failing_export_is_retried_then_given_up_and_emailed(
     job = only_job()
     assert (job.status, job.attempts) == (ExportJobStatus.QUEUED, 1) and "NotADirectoryError" in job.last_error
     assert exports_table(client)[1][4] == "Queued: trying again after a failed attempt"
-    assert run_jobs(db.session, utcnow()).exports_failed == 0  # not due yet: 5 minutes after the failure
+    assert run_jobs(db.session(), utcnow()).exports_failed == 0  # not due yet: 5 minutes after the failure
     db.session.commit()
     for minutes, attempts in ((6, 2), (20, 3)):
-        report = run_jobs(db.session, utcnow() + timedelta(minutes=minutes))
+        report = run_jobs(db.session(), utcnow() + timedelta(minutes=minutes))
         db.session.commit()
         assert report.exports_failed == 1 and report.failed and only_job().attempts == attempts
     job = only_job()
@@ -343,14 +344,14 @@ def test_a_failing_export_is_retried_then_given_up_and_emailed(
     assert "we tried 3 times. Nothing was exported." in parts(email)["text/plain"]
     [entry] = audit_entries()
     assert entry.details["complete"] is False and entry.details["queued"] is True
-    assert run_jobs(db.session, utcnow() + timedelta(days=1)).exports_failed == 0  # given up: left alone
+    assert run_jobs(db.session(), utcnow() + timedelta(days=1)).exports_failed == 0  # given up: left alone
 
 
 def test_no_file_is_written_for_staff_who_may_no_longer_export(
         client: FlaskClient, analyst: StaffUser, payments: dict[str, Any], large: redis.Redis, app: Flask,
         smtp_server: SmtpSink) -> None:
     export(client)
-    db.session.get(StaffUser, analyst.id).active = False  # type: ignore[union-attr]
+    db.session.get_one(StaffUser, analyst.id).active = False
     db.session.commit()
     assert "Exports written: 0; failed (tried again by `jobs run`): 1." in work(app)
     job = only_job()
@@ -364,13 +365,12 @@ def test_a_writer_that_outlived_its_lease_records_nothing(
     """The worker stops answering mid-file; an hour later `jobs run` takes the job over and finishes it. When the
     first writer finishes after all, it records nothing and removes its own file."""
     export(client)
-    write_export = worker.write_export
     takeovers: list[Any] = []
 
     def overtaken_while_writing(*args: Any) -> None:
         if not takeovers:  # the first writer, before it writes anything: an hour on, `jobs run` takes the job over
             takeovers.append("taking over")
-            takeovers[0] = run_jobs(db.session, utcnow() + worker.RUN_LEASE + timedelta(minutes=1))
+            takeovers[0] = run_jobs(db.session(), utcnow() + worker.RUN_LEASE + timedelta(minutes=1))
         write_export(*args)
 
     monkeypatch.setattr(worker, "write_export", overtaken_while_writing)

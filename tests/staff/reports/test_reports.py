@@ -128,7 +128,7 @@ def test_export_is_audited_with_filters_and_row_count(client: FlaskClient, make_
 def test_an_export_the_reader_abandons_is_still_audited(staff_client: Callable[[Role], FlaskClient],
                                                         payments: dict[str, Any]) -> None:
     response = export(staff_client(Role.ANALYST))
-    chunks = iter(response.response)
+    chunks = response.iter_encoded()
     assert next(chunks).startswith("\ufeff".encode())  # the header
     assert b"pi_test_" in next(chunks)  # the first rows
     response.close()

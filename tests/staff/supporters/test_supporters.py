@@ -322,7 +322,7 @@ def test_partial_then_full_refund_through_stripe(admin: FlaskClient, double: Dou
     [call] = stripe_calls(double, "POST", "/v1/refunds")
     assert call["params"] == {"charge": gift.stripe_charge_id, "amount": "500", "reason": "requested_by_customer",
                               "metadata": {"refund_request_id": str(request.id), "payment_id": str(gift.id)}}
-    assert call["idempotency_key"] == f"{installation_id(db.session)}-refund-{request.id}"
+    assert call["idempotency_key"] == f"{installation_id(db.session())}-refund-{request.id}"
     assert request.status.value == "accepted" and request.stripe_refund_id
     settle(double)  # charge.refunded updates the payment
     payment = db.session.get(Payment, gift.id)
@@ -411,7 +411,7 @@ def test_cancel_at_period_end_through_stripe(admin: FlaskClient, double: DoubleS
     assert (change.requested_by, change.reason) == ("staff", "unused")
     [call] = subscription_posts(double)
     assert call["params"] == {"cancel_at_period_end": "true", "cancellation_details": {"feedback": "unused"}}
-    assert call["idempotency_key"] == f"{installation_id(db.session)}-membership-change-{change.id}"
+    assert call["idempotency_key"] == f"{installation_id(db.session())}-membership-change-{change.id}"
     settle(double)
     ending = db.session.get(Membership, membership.id)
     assert ending is not None
@@ -577,7 +577,7 @@ def test_erasure_signs_the_supporter_out_on_every_device(
     erased = admin.post(page, data={"email": "olena@example.org", "csrf_token": csrf_token(admin, page)})
     assert erased.status_code == 302
     db.session.rollback()
-    assert db.session.get(Supporter, patron_to_erase.supporter_id).session_epoch == 1  # type: ignore[union-attr]
+    assert db.session.get_one(Supporter, patron_to_erase.supporter_id).session_epoch == 1
     response = patron.get("/account")
     assert response.status_code == 302 and response.headers["Location"].startswith("/account/sign-in")
 
@@ -588,7 +588,7 @@ def test_erasure_deletes_their_unused_suggestions_and_keeps_their_vote(
     """Their own words go unless an editor made them a ballot option; the published tally doesn't move."""
     sid = patron_to_erase.supporter_id
     ballot = add_ballot(options=2, opens=timedelta(minutes=1))  # opened after they joined, so they may vote
-    cast_vote(db.session, ballot.id, sid, [ballot.options[0].id], utcnow() + timedelta(minutes=2), timedelta(days=3))
+    cast_vote(db.session(), ballot.id, sid, [ballot.options[0].id], utcnow() + timedelta(minutes=2), timedelta(days=3))
     own_words = {status: TopicSuggestion(supporter_id=sid, text=f"Olena's street flooded again ({status.value})",
                                          status=status) for status in SuggestionStatus}
     accepted = own_words[SuggestionStatus.ACCEPTED]
@@ -682,7 +682,7 @@ def test_every_action_needs_its_csrf_token(admin: FlaskClient, double: DoubleSer
     assert [r for r in double.requests if r["method"].upper() != "GET"] == []
     assert audits("supporter.exported") == audits("supporter.erased") == []
     db.session.rollback()
-    assert db.session.get(Supporter, people["alice"]).email == "alice@example.org"  # type: ignore[union-attr]
+    assert db.session.get_one(Supporter, people["alice"]).email == "alice@example.org"
 
 
 def test_analysts_cannot_act(staff_client: Callable[[Role], FlaskClient], double: DoubleServer,

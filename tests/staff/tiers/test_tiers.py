@@ -35,7 +35,7 @@ def admin(staff_client: Callable[[Role], FlaskClient]) -> FlaskClient:
 
 @pytest.fixture
 def catalogue(app: Flask) -> None:
-    seed_catalogue(db.session)
+    seed_catalogue(db.session())
     db.session.commit()
 
 
