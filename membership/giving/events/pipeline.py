@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from membership.db import utcnow
+from membership.db import unit_of_work, utcnow
 from membership.giving.events.charges import apply_charge, fetch_charge, recorded_charge
 from membership.giving.events.checkout_sessions import (
     always,
@@ -207,28 +207,26 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
     if bool(event.get("livemode")) != gateway.livemode or obj is None:
         # A test-mode event reaching a live deployment (or the reverse) is kept but never acted on; so is a
         # thin event (no `data.object`): nothing we handle comes that way.
-        if _status(session, event_id, lock=True) in DONE:
-            session.rollback()
-            return Outcome(event_id, "duplicate")
-        _finish(session, event_id, EventStatus.IGNORED)
-        session.commit()
+        with unit_of_work(session):
+            if _status(session, event_id, lock=True) in DONE:
+                return Outcome(event_id, "duplicate")
+            _finish(session, event_id, EventStatus.IGNORED)
         return Outcome(event_id, "ignored")
     handler = HANDLERS.get(event_type)
     try:
         prepared = handler.prepare(session, obj) if handler is not None else None
         session.rollback()  # end the reads' transaction: nothing is held while we wait for Stripe
         fetched = handler.fetch(gateway, obj, prepared) if handler is not None and prepared is not None else None
-        if _status(session, event_id, lock=True) in DONE:  # a concurrent delivery finished it meanwhile
-            session.rollback()
-            return Outcome(event_id, "duplicate")
-        if handler is not None and fetched is not None:
-            handler.apply(session, obj, fetched)
-        _finish(session, event_id, EventStatus.PROCESSED)
-        session.commit()
+        with unit_of_work(session):  # one transaction: commits, then sends what it queued
+            if _status(session, event_id, lock=True) in DONE:  # a concurrent delivery finished it meanwhile
+                return Outcome(event_id, "duplicate")
+            if handler is not None and fetched is not None:
+                handler.apply(session, obj, fetched)
+            _finish(session, event_id, EventStatus.PROCESSED)
     except Exception as exc:
-        session.rollback()
-        _finish(session, event_id, EventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:4000])
-        session.commit()
+        session.rollback()  # a failure before the unit of work (prepare, fetch) may leave reads open
+        with unit_of_work(session):
+            _finish(session, event_id, EventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:4000])
         log.exception("Stripe event %s (%s) failed", event_id, event_type)
         raise
     return Outcome(event_id, "processed")
@@ -241,8 +239,8 @@ def receive_event(session: Session, gateway: StripeGateway, event: dict[str, Any
     _note_api_version(event)
     kept = trim_event(event)
     try:
-        fresh = store_event(session, kept)
-        session.commit()
+        with unit_of_work(session):
+            fresh = store_event(session, kept)
     except Exception:
         log.exception("Stripe event %s (%s) could not be stored", kept.get("id"), kept.get("type"))
         raise
