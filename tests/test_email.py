@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -33,22 +33,10 @@ from membership.ratelimit import RateLimitHit
 from membership.supporters.models import Supporter
 from stripe_double import DoubleServer
 from tests.support.giving import pay, settle, start_gift
-from tests.support.helpers import count, parts, text
+from tests.support.helpers import SAMPLE, count, parts, text
 from tests.support.servers import LiveServer, SmtpSink, free_port
 
 MESSAGES = sorted(path.name for path in (ROOT / "templates" / "email").iterdir() if path.is_dir())
-
-
-class SampleContext(TypedDict):
-    """Variables for any email template, typed so mypy sees that `**SAMPLE` fills none of queue_email's parameters."""
-
-    name: str
-    amount: str
-    link: str
-    minutes: int
-
-
-SAMPLE: SampleContext = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
 
 
 def only_email() -> OutboundEmail:

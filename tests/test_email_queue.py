@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from typing import TypedDict
 
 import pytest
 import redis
@@ -27,20 +26,8 @@ from membership.email import (
 )
 from membership.queue import EMAILS, init_queue, queue_key
 from membership.supporters.models import Supporter
-from tests.support.helpers import csrf_token, queued_ids
+from tests.support.helpers import SAMPLE, csrf_token, queued_ids
 from tests.support.servers import SmtpSink, free_port
-
-
-class SampleContext(TypedDict):
-    """Variables for any email template, typed so mypy sees that `**SAMPLE` fills none of queue_email's parameters."""
-
-    name: str
-    amount: str
-    link: str
-    minutes: int
-
-
-SAMPLE: SampleContext = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
 
 
 def only_email() -> OutboundEmail:

@@ -6,9 +6,7 @@ run by `make test-postgres`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -23,7 +21,7 @@ from membership.ballots.models import Ballot, TopicSuggestion, Vote, VoteChoice,
 from membership.db import db, utcnow
 from membership.patrons.auth import EPOCH_KEY, SESSION_KEY, SIGNED_IN_AT_KEY
 from tests.support.ballots import add_ballot, add_patron, option_ids, votes
-from tests.support.helpers import CSRF_RE, count
+from tests.support.helpers import CSRF_RE, all_at_once, count
 from tests.support.servers import LiveServer
 
 GRACE = timedelta(days=7)
@@ -38,19 +36,7 @@ def postgres_only(app: Flask) -> None:
                     "run with TEST_DATABASE_URL=postgresql://… (make test-postgres)")
 
 
-def all_at_once(count_: int, work: Callable[[int], object]) -> list[object]:
-    """Run `work(i)` in `count_` threads released together by a barrier; return results or exceptions."""
-    barrier = threading.Barrier(count_)
 
-    def run(i: int) -> object:
-        barrier.wait()
-        try:
-            return work(i)
-        except Exception as exc:  # the test inspects every outcome
-            return exc
-
-    with ThreadPoolExecutor(max_workers=count_) as pool:
-        return list(pool.map(run, range(count_)))
 
 
 @pytest.fixture
