@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import threading
 import time
@@ -149,5 +150,5 @@ class WebhookDispatcher:
         except urllib.error.HTTPError as exc:
             exc.close()
             return int(exc.code), f"HTTP {exc.code}"
-        except (OSError, ValueError) as exc:
-            return None, str(exc)
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, or not HTTP at all
+            return None, str(exc) or type(exc).__name__

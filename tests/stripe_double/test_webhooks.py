@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 
 import pytest
 import stripe
@@ -58,6 +60,32 @@ def test_endpoint_down_gives_up_after_max_attempts(sdk: stripe.StripeClient, srv
     down = [d for d in srv.state.deliveries if d["url"].endswith("/down")]
     assert [d["status"] for d in down] == ["failed"]
     assert down[0]["attempts"][0]["error"]
+
+
+def test_an_endpoint_that_does_not_speak_http_is_a_failed_delivery(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    """Whatever answers at the address (here a server that greets like SMTP), the delivery fails and is retried,
+    as Stripe's would be; the delivery thread carries on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def greet() -> None:
+            for _ in range(2):
+                connection, _ = listener.accept()
+                with connection:
+                    connection.sendall(b"220 localhost Python SMTP 1.4.6\r\n")
+
+        greeter = threading.Thread(target=greet, daemon=True)
+        greeter.start()
+        srv.double.config.max_delivery_attempts = 2
+        sdk.v1.webhook_endpoints.create(params={"url": f"http://127.0.0.1:{port}/smtp", "enabled_events": ["*"]})
+        sdk.v1.customers.create(params={"email": "s@example.com"})
+        assert srv.wait_for_deliveries(30)
+        greeter.join(30)
+    smtp = [d for d in srv.state.deliveries if d["url"].endswith("/smtp")]
+    assert [d["status"] for d in smtp] == ["failed"]
+    assert len(smtp[0]["attempts"]) == 2 and all(a["error"] for a in smtp[0]["attempts"])
 
 
 def test_state_file_round_trip(tmp_path: object) -> None:
