@@ -11,6 +11,8 @@ from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Enum, MetaData, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
@@ -166,6 +168,11 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         # After a rollback too: what earlier transactions of this session committed is still to be sent.
         for sender in _SENDERS:
             sender(session)
+
+
+def dialect_insert(session: Session) -> Any:
+    """The session's dialect's INSERT construct, the one with ON CONFLICT (PostgreSQL's or SQLite's)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def enum_column(cls: type[enum.Enum], name: str) -> Enum:

@@ -12,11 +12,9 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, Integer, String, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from membership.db import Base, UTCDateTime, utcnow
+from membership.db import Base, UTCDateTime, dialect_insert, utcnow
 
 
 class Installation(Base):
@@ -41,7 +39,7 @@ def installation_id(session: Session) -> str:
     found = session.scalar(query)
     if found is not None:
         return found
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     session.execute(insert(Installation)
                     .values(id=1, installation_id=secrets.token_hex(8), created_at=utcnow())
                     .on_conflict_do_nothing(index_elements=["id"]))

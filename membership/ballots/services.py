@@ -27,8 +27,6 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from membership.ballots.methods import method_of
@@ -44,6 +42,7 @@ from membership.ballots.models import (
     VoteChoice,
     Weighting,
 )
+from membership.db import dialect_insert
 from membership.giving.models import Membership, Payment, PaymentKind, PaymentStatus
 from membership.patrons.services import is_patron, patron_condition
 from membership.supporters.models import Supporter
@@ -225,11 +224,11 @@ def cast_vote(session: Session, ballot_id: int, supporter_id: int, option_ids: l
         raise VoteRejected(eligibility.message)
     assert eligibility.membership is not None
     weight = vote_weight(ballot, eligibility.membership.tier_id)
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    upsert = dialect_insert(session)
     # One row per (ballot, supporter), enforced by the database. The upsert also locks the row, so
     # concurrent submissions by the same patron replace the choices one after another.
-    vote = session.scalars(
-        dialect_insert(Vote)
+    vote: Vote = session.scalars(
+        upsert(Vote)
         .values(ballot_id=ballot.id, supporter_id=supporter_id, weight=weight, created_at=now, updated_at=now)
         .on_conflict_do_update(index_elements=["ballot_id", "supporter_id"],
                                set_={"updated_at": now, "weight": weight})

@@ -12,13 +12,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from membership import ratelimit
 from membership.config import CurrencyRules, default_currency_rules
-from membership.db import current_session, rows_affected, utcnow
+from membership.db import current_session, dialect_insert, rows_affected, utcnow
 from membership.formatting import format_money
 from membership.giving import emails
 from membership.giving.models import (
@@ -71,7 +69,7 @@ def check_checkout_limits(session: Session, email: str, ip: str, limits: Checkou
 
 
 def _count_refused(session: Session, reason: RefusedCheckoutReason) -> None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     statement = insert(RefusedCheckouts).values(day=utcnow().date(), reason=reason, attempts=1)
     session.execute(statement.on_conflict_do_update(
         index_elements=["day", "reason"], set_={"attempts": RefusedCheckouts.attempts + 1}))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from membership.db import utcnow
+from membership.db import dialect_insert, utcnow
 from membership.supporters.models import ConsentEvent, Supporter
 
 
@@ -32,8 +30,7 @@ def find_supporter_by_email(session: Session, email: str) -> Supporter | None:
 def find_or_create_supporter(session: Session, email: str, name: str = "") -> Supporter:
     """The supporter for this address, created if new. Safe against two requests creating it at once."""
     address = normalise_email(email)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     now = utcnow()
     session.execute(
         insert(Supporter)

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from membership.db import from_unix, utcnow
-from membership.giving.events.shared import dialect_insert, stripe_id
+from membership.db import dialect_insert, from_unix, utcnow
+from membership.giving.events.shared import stripe_id
 from membership.giving.models import Checkout, Membership, Payment, PaymentKind, PaymentStatus
 from membership.giving.stripe_gateway import ChargeDetails, StripeGateway
 from membership.supporters.models import Supporter

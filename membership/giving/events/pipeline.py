@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from membership.db import unit_of_work, utcnow
+from membership.db import dialect_insert, unit_of_work, utcnow
 from membership.giving.events.charges import apply_charge, fetch_charge, recorded_charge
 from membership.giving.events.checkout_sessions import (
     always,
@@ -32,7 +32,6 @@ from membership.giving.events.invoices import (
     fetch_invoice_subscription,
     invoice_claim,
 )
-from membership.giving.events.shared import dialect_insert
 from membership.giving.events.subscriptions import apply_subscription_changed, fetch_subscription, subscription_claim
 from membership.giving.models import EventStatus, StripeEvent
 from membership.giving.stripe_gateway import API_VERSION, StripeGateway

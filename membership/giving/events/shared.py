@@ -5,15 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from membership.supporters.models import Supporter
-
-
-def dialect_insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def lock_supporter(session: Session, supporter_id: int) -> Supporter | None:

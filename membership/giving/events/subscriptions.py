@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from membership.db import from_unix, utcnow
+from membership.db import dialect_insert, from_unix, utcnow
 from membership.giving import emails
-from membership.giving.events.shared import dialect_insert, lock_supporter, metadata_checkout_id, stripe_id
+from membership.giving.events.shared import lock_supporter, metadata_checkout_id, stripe_id
 from membership.giving.models import Checkout, Frequency, Membership, MembershipStatus
 from membership.giving.services import DUNNING_STATUSES, tier_for_amount
 from membership.giving.stripe_gateway import StripeGateway
