@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from membership.db import utcnow
-from membership.giving import events as giving_events  # the module, not its names: giving.emails imports us
+from membership.giving import events as giving_events
 from membership.giving.models import Membership, MembershipStatus, Payment, PaymentStatus
 from membership.giving.services import ENDED_STATUSES as ENDED_STATUSES  # staff read it from here too
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from membership.ballots import services as ballot_services
 from membership.ballots.models import (
@@ -35,6 +34,7 @@ from membership.staff.ballots.forms import (
     new_ballot_data,
 )
 from membership.staff.forms import ConfirmForm
+from membership.staff.tiers.services import all_tiers
 
 bp = Blueprint("staff_ballots", __name__, url_prefix="/staff/ballots")
 
@@ -54,7 +54,7 @@ def _ballot(ballot_id: int) -> Ballot:
 
 
 def _tiers() -> list[Tier]:
-    return list(current_session().scalars(select(Tier).order_by(Tier.position, Tier.id)))
+    return all_tiers(current_session())
 
 
 def _form(**kwargs: object) -> BallotForm:
