@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the SQLite and PostgreSQL runs (`auto` = one per CPU; 0 runs in one process).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install lock lint typecheck test-sqlite test-postgres test-browser browser-deps postgres clean
+.PHONY: run test install lock translations translations-extract lint typecheck test-sqlite test-postgres test-browser browser-deps postgres clean
 
 # Installs the pinned versions in requirements.lock (reproducible), then the project itself without resolving again.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -28,15 +28,25 @@ lock: install
 	$(VENV)/bin/pip install --quiet uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
 
+## Compiled gettext catalogs (membership/translations/*/LC_MESSAGES/messages.mo), rebuilt when a .po changes.
+translations: install
+	FLASK_APP=membership $(VENV)/bin/flask translate compile
+
+## make translations-extract: collect marked strings into messages.pot and update every language's catalog.
+translations-extract: install
+	FLASK_APP=membership $(VENV)/bin/flask translate extract
+	FLASK_APP=membership $(VENV)/bin/flask translate update
+
 ## make run: migrate, seed demo data, start the Stripe double and the app together (Ctrl-C stops both).
-run: install
+run: install translations
 	PORT=$(PORT) STRIPE_DOUBLE_PORT=$(STRIPE_DOUBLE_PORT) $(PY) -m scripts.dev
 
 ## make test: every check, on SQLite and PostgreSQL, plus the browser tests.
-test: install browser-deps postgres lint typecheck test-sqlite test-postgres test-browser
+test: install translations browser-deps postgres lint typecheck test-sqlite test-postgres test-browser
 
 lint: install
 	$(VENV)/bin/ruff check membership stripe_double tests bench scripts migrations/env.py
+	FLASK_APP=membership $(VENV)/bin/flask translate check
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from membership import i18n
 from membership.config import check_settings, ensure_secret_key, load_settings
 from membership.db import current_session, db
 from membership.extensions import csrf, migrate
@@ -47,6 +48,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
+    i18n.init_app(app)
 
     from membership import cli, errors, models, outbox, web  # noqa: F401  (models: every table on the metadata)
     from membership.ballots import views as ballots_views

@@ -14,6 +14,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from membership import catalogs
 from membership.config import patron_grace
 from membership.db import current_session, db, unit_of_work, utcnow
 from membership.email import retry_due_emails, send_queued
@@ -30,6 +31,40 @@ from membership.staff.reports.models import ExportFormat, ExportKind
 from membership.staff.reports.worker import build_export, export_settings
 
 stripe_cli = AppGroup("stripe", help="Stripe maintenance.")
+translate_cli = AppGroup("translate", help="The gettext catalogs (run from a checkout).")
+
+
+@translate_cli.command("extract")
+def translate_extract_command() -> None:
+    """Collect every marked string from membership/ and templates/ into messages.pot."""
+    catalog = catalogs.extract(Path.cwd())
+    click.echo(f"{len(catalog)} strings in {catalogs.TEMPLATE}")
+
+
+@translate_cli.command("update")
+@click.option("--locale", help="Start or update only this language's catalog (e.g. pl).")
+def translate_update_command(locale: str | None) -> None:
+    """Bring each language's messages.po up to messages.pot (new strings empty, changed ones fuzzy)."""
+    for name in catalogs.update(locale):
+        click.echo(f"updated {catalogs.po_path(name)}")
+
+
+@translate_cli.command("compile")
+def translate_compile_command() -> None:
+    """Build the messages.mo files the app reads."""
+    names = catalogs.compile_catalogs(force=True)
+    click.echo(f"compiled {', '.join(names) or 'nothing'}")
+
+
+@translate_cli.command("check")
+def translate_check_command() -> None:
+    """Fail when a catalog has an untranslated or fuzzy entry, or a translation loses a placeholder."""
+    problems = [gap for name in catalogs.locales() for gap in catalogs.gaps(name)]
+    for gap in problems:
+        click.echo(f"{gap.locale}: {gap.problem}: {gap.msgid!r}", err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} catalog entries need a translator.")
+    click.echo("every catalog is complete")
 
 
 def _parse_date(_: click.Context, __: click.Parameter, value: str | None) -> datetime | None:
@@ -304,5 +339,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(stripe_cli)
+    app.cli.add_command(translate_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(worker_command)

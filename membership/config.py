@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from babel import Locale, UnknownLocaleError
 from flask import current_app
 
 from membership.money import AmountLimits, FeeRule, check_stripe_charge, parse_major_amount
@@ -202,6 +203,25 @@ def stripe_page_origins(api_base: str) -> str:
     return f"{checkout} {parts.scheme}://{twin}{f':{parts.port}' if parts.port else ''}"
 
 
+DEFAULT_SUPPORTED_LOCALES = "en,uk"
+# Our language → the `locale` Stripe's Checkout and Billing Portal are given. Stripe's pages don't offer Ukrainian
+# (the API refuses `uk`), so a Ukrainian reader's payment page follows their browser (`auto`).
+DEFAULT_STRIPE_LOCALES = "en=en,uk=auto"
+
+
+def _locales(value: str) -> list[str]:
+    return [item.strip().replace("-", "_") for item in value.split(",") if item.strip()]
+
+
+def _locale_pairs(value: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in value.split(","):
+        if item.strip():
+            key, _, target = item.partition("=")
+            pairs[key.strip().replace("-", "_")] = target.strip()
+    return pairs
+
+
 def load_settings(env: Mapping[str, str] | None = None, instance_path: str | None = None) -> dict[str, Any]:
     """Map environment variables to Flask config keys. Nothing here validates safety: see check_settings."""
     env = os.environ if env is None else env
@@ -225,6 +245,9 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "MEMBERSHIP_DEFAULT_CURRENCY": default_currency,
         "MEMBERSHIP_AMOUNT_LIMITS": env.get("MEMBERSHIP_AMOUNT_LIMITS") or DEFAULT_LIMITS,
         "MEMBERSHIP_FEES": env.get("MEMBERSHIP_FEES") or DEFAULT_FEES,
+        "SUPPORTED_LOCALES": _locales(env.get("SUPPORTED_LOCALES") or DEFAULT_SUPPORTED_LOCALES),
+        "DEFAULT_LOCALE": (env.get("DEFAULT_LOCALE") or "en").strip(),
+        "STRIPE_LOCALES": _locale_pairs(env.get("STRIPE_LOCALES") or DEFAULT_STRIPE_LOCALES),
         "NEWSROOM_NAME": env.get("NEWSROOM_NAME") or "The Independent Newsroom",
         "NEWSROOM_ADDRESS": env.get("NEWSROOM_ADDRESS") or "1 Example Street, 01001 Kyiv, Ukraine",
         "NEWSROOM_OTHER_WAYS": env.get("NEWSROOM_OTHER_WAYS") or DEFAULT_OTHER_WAYS,
@@ -274,6 +297,27 @@ def ensure_secret_key(config: dict[str, Any]) -> bool:
     return True
 
 
+def check_locales(config: Mapping[str, Any]) -> None:
+    """SUPPORTED_LOCALES names languages Babel knows, DEFAULT_LOCALE is one of them, and STRIPE_LOCALES maps each
+    to something Stripe takes."""
+    offered = list(config.get("SUPPORTED_LOCALES") or [])
+    if not offered:
+        raise ConfigError("SUPPORTED_LOCALES must name at least one language, e.g. SUPPORTED_LOCALES=en,uk.")
+    for locale in offered:
+        try:
+            Locale.parse(locale)
+        except (UnknownLocaleError, ValueError):
+            raise ConfigError(f"SUPPORTED_LOCALES: {locale!r} is not a language code Babel knows (e.g. en, uk, pl)."
+                              ) from None
+    if config.get("DEFAULT_LOCALE") not in offered:
+        raise ConfigError(f"DEFAULT_LOCALE ({config.get('DEFAULT_LOCALE')!r}) must be one of SUPPORTED_LOCALES "
+                          f"({', '.join(offered)}).")
+    for locale, stripe_locale in dict(config.get("STRIPE_LOCALES") or {}).items():
+        if not stripe_locale or not all(part.isalnum() for part in stripe_locale.split("-")):
+            raise ConfigError(f"STRIPE_LOCALES: {locale}={stripe_locale!r} must map to a Stripe locale such as "
+                              "en, pl or auto.")
+
+
 def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     """Refuse to start on an unsafe or inconsistent configuration; return the currency rules."""
     key = str(config.get("STRIPE_SECRET_KEY") or "")
@@ -293,6 +337,7 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
             )
         if len(str(config["SECRET_KEY"])) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production.")
+    check_locales(config)
     if config.get("MAIL_URL"):
         parse_mail_url(str(config["MAIL_URL"]))
     if config.get("REDIS_URL") and urlsplit(str(config["REDIS_URL"])).scheme not in ("redis", "rediss", "unix"):

@@ -1,7 +1,7 @@
 """How amounts, dates, times and percentages read: the one module that turns values into text for people.
 
-Every function takes the reader's `locale` (Babel's names: "en", "uk"), defaulting to `DEFAULT_LOCALE`, so
-that translating the service means passing the reader's locale, not finding each place that formats.
+Every function takes the reader's `locale` (Babel's names: "en", "uk"), defaulting to the active language
+(`membership.i18n`: the page's, or the recipient's while an email is written), so nothing formats by hand.
 Templates reach the same functions through the filters `register_template_filters` installs, which read the
 locale from the template context's `locale` value (set in one place, `current_locale`).
 
@@ -17,60 +17,74 @@ from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, get_currency_symbol
 from babel.numbers import format_percent as babel_format_percent
 from flask import Flask, current_app
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from membership.i18n import current_locale as current_locale  # re-exported: templates' and views' one import
+from membership.i18n import translated
 from membership.money import charge_step, exponent, typed_decimals
 
 DEFAULT_LOCALE = "en"
 
 
-def current_locale() -> str:
-    """The locale pages and emails are written in (one language for now; the translation issue chooses per
-    reader here)."""
-    return DEFAULT_LOCALE
+def _loc(locale: str | None) -> str:
+    return locale or current_locale()
+
+
 
 
 # Money -----------------------------------------------------------------------------------------------
 
 
-def format_money(amount_minor: int, currency: str, locale: str = DEFAULT_LOCALE) -> str:
+def format_money(amount_minor: int, currency: str, locale: str | None = None) -> str:
     """€5.00, $10.00, UAH 200.00 (with a no-break space): Babel's formatting for the locale."""
     code = currency.upper()
-    text = str(format_currency(Decimal(amount_minor).scaleb(-exponent(code)), code, locale=locale))
+    text = str(format_currency(Decimal(amount_minor).scaleb(-exponent(code)), code, locale=_loc(locale)))
+    symbol = _narrow_symbol(code)
+    if symbol and code in text:
+        # CLDR's Ukrainian writes foreign currencies by their code ('5,00 EUR'); readers write '5,00 €'.
+        text = text.replace(code, symbol)
     if text.startswith(code) and text[len(code):len(code) + 1].isdigit():
         # Babel writes "UAH1,234.56" where the currency has no symbol in the locale; space it out.
         text = f"{code}\u00a0{text[len(code):]}"
     return text
 
 
-def format_recurring(amount_minor: int, currency: str, interval: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def _narrow_symbol(code: str) -> str | None:
+    """The one-character sign readers everywhere know a currency by (€, £, $), when it has one."""
+    symbol = str(get_currency_symbol(code, locale="en"))
+    return symbol if len(symbol) == 1 and not symbol.isalpha() else None
+
+
+def format_recurring(amount_minor: int, currency: str, interval: str | None, locale: str | None = None) -> str:
     """'€5.00/month', '€50.00/year', or '€10.00' for a one-time gift."""
     text = format_money(amount_minor, currency, locale)
     if interval in ("month", "monthly"):
-        return f"{text}/month"
+        return translated(locale, "%(amount)s/month", amount=text)
     if interval in ("year", "yearly"):
-        return f"{text}/year"
+        return translated(locale, "%(amount)s/year", amount=text)
     return text
 
 
 def format_charge(total_minor: int, fee_cover_minor: int, currency: str, interval: str | None,
-                  locale: str = DEFAULT_LOCALE) -> str:
+                  locale: str | None = None) -> str:
     """What is charged, and the part covering card fees when there is one, as the give form's total says it:
     '€101.78/year (€100.00 for the newsroom + €1.78 card fees)', or '€5.00/month'."""
     total = format_recurring(total_minor, currency, interval, locale)
     if not fee_cover_minor:
         return total
     newsroom = format_money(total_minor - fee_cover_minor, currency, locale)
-    return f"{total} ({newsroom} for the newsroom + {format_money(fee_cover_minor, currency, locale)} card fees)"
+    fees = format_money(fee_cover_minor, currency, locale)
+    return translated(locale, "%(total)s (%(newsroom)s for the newsroom + %(fees)s card fees)",
+                      total=total, newsroom=newsroom, fees=fees)
 
 
-def format_fee_rule(percent_bps: int, fixed_minor: int, currency: str, locale: str = DEFAULT_LOCALE) -> str:
+def format_fee_rule(percent_bps: int, fixed_minor: int, currency: str, locale: str | None = None) -> str:
     """A card fee as the give form describes it: '1.5% + €0.25'."""
-    percent = format_decimal(Decimal(percent_bps).scaleb(-4), "0.##%", locale=locale)
+    percent = format_decimal(Decimal(percent_bps).scaleb(-4), "0.##%", locale=_loc(locale))
     return f"{percent} + {format_money(fixed_minor, currency, locale)}"
 
 
@@ -91,14 +105,14 @@ def to_major_text(amount_minor: int, currency: str) -> str:
 # Percentages -----------------------------------------------------------------------------------------
 
 
-def format_percent(percent: float, locale: str = DEFAULT_LOCALE) -> str:
+def format_percent(percent: float, locale: str | None = None) -> str:
     """A value already in per cent, to one decimal: 12.345 → '12.3%'."""
     # Rounded as Python's '%.1f' rounds the float, so every figure reads as it always has.
     rounded = Decimal(f"{percent:.1f}")
-    return str(babel_format_percent(rounded.scaleb(-2), "0.0%", locale=locale))
+    return str(babel_format_percent(rounded.scaleb(-2), "0.0%", locale=_loc(locale)))
 
 
-def format_share(fraction: float | None, locale: str = DEFAULT_LOCALE) -> str:
+def format_share(fraction: float | None, locale: str | None = None) -> str:
     """A fraction of a whole as per cent, to one decimal: 0.5 → '50.0%'; an en dash when there is none (no base)."""
     if fraction is None:
         return "\u2013"
@@ -108,65 +122,75 @@ def format_share(fraction: float | None, locale: str = DEFAULT_LOCALE) -> str:
 # Dates and times for readers ------------------------------------------------------------------------------
 
 
-def format_day(value: date | None, locale: str = DEFAULT_LOCALE) -> str:
+# English reads '12 March 2026' (the house style); other languages take their own long date (Ukrainian's
+# '3 грудня 2026 р.').  # noqa: RUF003
+DAY_PATTERNS = {"en": "d MMMM y"}
+
+
+def _day_pattern(locale: str) -> str:
+    return DAY_PATTERNS.get(locale.split("_", 1)[0], "long")
+
+
+def format_day(value: date | None, locale: str | None = None) -> str:
     """'12 March 2026', or '' when there is no day."""
-    return str(format_date(value, "d MMMM y", locale=locale)) if value is not None else ""
+    return str(format_date(value, _day_pattern(_loc(locale)), locale=_loc(locale))) if value is not None else ""
 
 
-def format_long_date(value: date | None, locale: str = DEFAULT_LOCALE) -> str:
+def format_long_date(value: date | None, locale: str | None = None) -> str:
     """The locale's long date, as emails give it: 'December 27, 2026'; '' when unknown."""
-    return str(format_date(value, format="long", locale=locale)) if value is not None else ""
+    return str(format_date(value, format="long", locale=_loc(locale))) if value is not None else ""
 
 
-def format_moment(value: datetime | None, locale: str = DEFAULT_LOCALE) -> str:
+def format_moment(value: datetime | None, locale: str | None = None) -> str:
     """'12 March 2026, 18:00 UTC', or '' when there is no time."""
     if value is None:
         return ""
-    return f"{format_datetime(value, 'd MMMM y, HH:mm', locale=locale)} UTC"
+    when = f"{format_day(value, locale)}, {format_datetime(value, 'HH:mm', locale=_loc(locale))}"
+    return translated(locale, "%(when)s UTC", when=when)
 
 
-def format_month(value: date, locale: str = DEFAULT_LOCALE) -> str:
+def format_month(value: date, locale: str | None = None) -> str:
     """'March 2026': a month as a table's row heading."""
-    return str(format_date(value, "LLLL y", locale=locale))
+    return str(format_date(value, "LLLL y", locale=_loc(locale)))
 
 
-def format_short_month(value: date, locale: str = DEFAULT_LOCALE) -> str:
+def format_short_month(value: date, locale: str | None = None) -> str:
     """'Mar': a month on a chart's axis."""
-    return str(format_date(value, "LLL", locale=locale))
+    return str(format_date(value, "LLL", locale=_loc(locale)))
 
 
 # Stamps for staff tables and exports: sortable, and the same in every locale -----------------------------
 
 
-def format_iso_day(value: date | None, locale: str = DEFAULT_LOCALE) -> str:
+def format_iso_day(value: date | None, locale: str | None = None) -> str:
     """'2026-03-12', or '' when there is no day."""
-    return str(format_date(value, "yyyy-MM-dd", locale=locale)) if value is not None else ""
+    return str(format_date(value, "yyyy-MM-dd", locale=_loc(locale))) if value is not None else ""
 
 
-def format_minute(value: datetime | None, locale: str = DEFAULT_LOCALE) -> str:
+def format_minute(value: datetime | None, locale: str | None = None) -> str:
     """'2026-03-12 18:00' (UTC), or '' when there is no time."""
-    return str(format_datetime(value, "yyyy-MM-dd HH:mm", locale=locale)) if value is not None else ""
+    return str(format_datetime(value, "yyyy-MM-dd HH:mm", locale=_loc(locale))) if value is not None else ""
 
 
-def format_second(value: datetime | None, locale: str = DEFAULT_LOCALE) -> str:
+def format_second(value: datetime | None, locale: str | None = None) -> str:
     """'2026-03-12 18:00:05' (UTC), or '' when there is no time."""
-    return str(format_datetime(value, "yyyy-MM-dd HH:mm:ss", locale=locale)) if value is not None else ""
+    return str(format_datetime(value, "yyyy-MM-dd HH:mm:ss", locale=_loc(locale))) if value is not None else ""
 
 
-def format_clock(value: datetime | None, locale: str = DEFAULT_LOCALE) -> str:
+def format_clock(value: datetime | None, locale: str | None = None) -> str:
     """'18:00' (UTC), or '' when there is no time."""
-    return str(format_datetime(value, "HH:mm", locale=locale)) if value is not None else ""
+    return str(format_datetime(value, "HH:mm", locale=_loc(locale))) if value is not None else ""
 
 
-def format_number(value: float, locale: str = DEFAULT_LOCALE) -> str:
+def format_number(value: float, locale: str | None = None) -> str:
     """12 → '12', 1234.5 → '1,234.5', to at most two decimals: a chart's ticks and figures."""
     # Rounded as Python's '%.2f' rounds the float, so every figure reads as it always has (+ 0: never '-0').
-    return str(format_decimal(Decimal(f"{value:.2f}") + 0, "#,##0.##", locale=locale))
+    return str(format_decimal(Decimal(f"{value:.2f}") + 0, "#,##0.##", locale=_loc(locale)))
 
 
-def format_count(count: int, locale: str = DEFAULT_LOCALE) -> str:
+def format_count(count: int, locale: str | None = None) -> str:
     """A whole number with the locale's thousands groups: 12345 → '12,345'."""
-    return str(format_decimal(count, "#,##0", locale=locale))
+    return str(format_decimal(count, "#,##0", locale=_loc(locale)))
 
 
 # Links ------------------------------------------------------------------------------------------------
@@ -200,7 +224,7 @@ TEMPLATE_FILTERS: dict[str, Callable[..., str]] = {
 def _with_locale(function: Callable[..., str]) -> Callable[..., str]:
     @pass_context
     def apply(context: Context, value: Any, *args: Any) -> str:
-        return function(value, *args, locale=context.get("locale") or DEFAULT_LOCALE)
+        return function(value, *args, locale=context.get("locale") or current_locale())
 
     return apply
 
@@ -212,3 +236,4 @@ def register_template_filters(app: Flask) -> None:
         app.add_template_filter(_with_locale(function), name)
     app.add_template_filter(to_major_text, "major")
     app.context_processor(lambda: {"locale": current_locale()})
+    app.add_template_global(current_locale)

@@ -22,7 +22,7 @@ from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from membership import create_app
+from membership import catalogs, create_app
 from membership.config import database_url
 from membership.db import db
 from membership.queue import QUEUE_KEYS, init_queue
@@ -41,7 +41,9 @@ def _database_url(tmp_root: Path) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Stop at once, with the reason, when TEST_DATABASE_URL can't be reached (before any xdist worker starts)."""
+    """Compile the gettext catalogs when a .po is newer than its .mo (atomically: xdist workers may race), and
+    stop at once, with the reason, when TEST_DATABASE_URL can't be reached (before any xdist worker starts)."""
+    catalogs.compile_catalogs()
     raw = os.environ.get("TEST_DATABASE_URL")
     if not raw or os.environ.get("PYTEST_XDIST_WORKER"):
         return
@@ -138,10 +140,12 @@ def app(database_uri: str, double: DoubleServer, live_port: int, tmp_path: Path)
                                 MEMBERSHIP_EXPORT_DIR=str(tmp_path / "exports")))
 
     # The test holds one app context across many requests, so `g` outlives each request here (it never
-    # does in production). Flask-WTF caches the CSRF token in `g`: drop it per request, as production would.
+    # does in production). Flask-WTF caches the CSRF token in `g`, and Flask-Babel the page's language: drop
+    # both per request, as production would.
     @app.before_request
     def fresh_csrf_cache() -> None:
         g.pop("csrf_token", None)
+        g.pop("_flask_babel", None)
 
     with app.app_context():
         yield app

@@ -19,17 +19,17 @@ MARCH = date(2026, 3, 1)
 NBSP = "\u00a0"
 
 CASES: list[tuple[Callable[..., str], tuple[Any, ...], str, str]] = [
-    (f.format_money, (500, "EUR"), "€5.00", f"5,00{NBSP}EUR"),
+    (f.format_money, (500, "EUR"), "€5.00", f"5,00{NBSP}€"),
     (f.format_money, (123456, "UAH"), f"UAH{NBSP}1,234.56", f"1{NBSP}234,56{NBSP}₴"),
     (f.format_money, (10_000, "ISK"), f"ISK{NBSP}100", f"100{NBSP}ISK"),
     (f.format_money, (1_250, "KWD"), f"KWD{NBSP}1.250", f"1,250{NBSP}KWD"),
-    (f.format_recurring, (500, "EUR", "monthly"), "€5.00/month", f"5,00{NBSP}EUR/month"),
-    (f.format_recurring, (5000, "USD", "year"), "$50.00/year", f"50,00{NBSP}USD/year"),
-    (f.format_recurring, (1000, "GBP", None), "£10.00", f"10,00{NBSP}GBP"),
+    (f.format_recurring, (500, "EUR", "monthly"), "€5.00/month", f"5,00{NBSP}€/міс."),
+    (f.format_recurring, (5000, "USD", "year"), "$50.00/year", f"50,00{NBSP}$/рік"),
+    (f.format_recurring, (1000, "GBP", None), "£10.00", f"10,00{NBSP}£"),
     (f.format_charge, (10178, 178, "EUR", "year"), "€101.78/year (€100.00 for the newsroom + €1.78 card fees)",
-     f"101,78{NBSP}EUR/year (100,00{NBSP}EUR for the newsroom + 1,78{NBSP}EUR card fees)"),
-    (f.format_charge, (500, 0, "EUR", "month"), "€5.00/month", f"5,00{NBSP}EUR/month"),
-    (f.format_fee_rule, (150, 25, "EUR"), "1.5% + €0.25", f"1,5% + 0,25{NBSP}EUR"),
+     f"101,78{NBSP}€/рік (100,00{NBSP}€ редакції + 1,78{NBSP}€ комісії за картку)"),
+    (f.format_charge, (500, 0, "EUR", "month"), "€5.00/month", f"5,00{NBSP}€/міс."),
+    (f.format_fee_rule, (150, 25, "EUR"), "1.5% + €0.25", f"1,5% + 0,25{NBSP}€"),
     (f.format_fee_rule, (290, 1000, "UAH"), f"2.9% + UAH{NBSP}10.00", f"2,9% + 10,00{NBSP}₴"),
     (f.format_percent, (12.345,), "12.3%", "12,3%"),
     (f.format_percent, (100,), "100.0%", "100,0%"),
@@ -41,11 +41,11 @@ CASES: list[tuple[Callable[..., str], tuple[Any, ...], str, str]] = [
     (f.format_number, (1234.5,), "1,234.5", f"1{NBSP}234,5"),
     (f.format_number, (0.25,), "0.25", "0,25"),
     (f.format_count, (12345,), "12,345", f"12{NBSP}345"),
-    (f.format_day, (MOMENT,), "12 March 2026", "12 березня 2026"),
+    (f.format_day, (MOMENT,), "12 March 2026", "12 березня 2026\u202fр."),
     (f.format_day, (None,), "", ""),
     (f.format_long_date, (MOMENT,), "March 12, 2026", "12 березня 2026\u202fр."),
     (f.format_long_date, (None,), "", ""),
-    (f.format_moment, (MOMENT,), "12 March 2026, 18:05 UTC", "12 березня 2026, 18:05 UTC"),
+    (f.format_moment, (MOMENT,), "12 March 2026, 18:05 UTC", "12 березня 2026\u202fр., 18:05 UTC"),
     (f.format_moment, (None,), "", ""),
     (f.format_month, (MARCH,), "March 2026", "березень 2026"),
     (f.format_short_month, (MARCH,), "Mar", "бер."),
@@ -96,8 +96,8 @@ def test_template_filters_pass_the_context_locale(app: Flask) -> None:
         ukrainian = render_template_string(template, when=MOMENT, locale="uk")
     assert english == ("12 March 2026 · 12 March 2026, 18:05 UTC · 2026-03-12 18:05 · 1,234 · 50.0% · €5.00 · "
                        "€5.00/month · 5.50")
-    assert ukrainian == (f"12 березня 2026 · 12 березня 2026, 18:05 UTC · 2026-03-12 18:05 · 1{NBSP}234 · 50,0% · "
-                         f"5,00{NBSP}EUR · 5,00{NBSP}EUR/month · 5.50")
+    assert ukrainian == (f"12 березня 2026\u202fр. · 12 березня 2026\u202fр., 18:05 UTC · 2026-03-12 18:05 · "
+                         f"1{NBSP}234 · 50,0% · 5,00{NBSP}€ · 5,00{NBSP}€/міс. · 5.50")
 
 
 def test_one_filter_for_each_name(app: Flask) -> None:

@@ -179,6 +179,8 @@ class Checkout(Base):
     cover_fees: Mapped[bool] = mapped_column(Boolean, default=False)
     message: Mapped[str] = mapped_column(Text, default="")
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language the reader gave in: theirs from then on (their emails are written in it) once they have paid.
+    locale: Mapped[str | None] = mapped_column(String(16))
     # "Email me news" as ticked on the give form: applied to the supporter only when the checkout completes.
     email_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     source_url: Mapped[str] = mapped_column(String(2048), default="")

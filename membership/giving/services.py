@@ -246,6 +246,8 @@ def start_checkout(
     newsroom: str,
     success_url: str,
     cancel_url: Callable[[int], str],
+    locale: str | None = None,
+    stripe_locale: str = "auto",
 ) -> tuple[Checkout, str]:
     """Record a pending checkout for the reader and open a Stripe Checkout Session for it.
 
@@ -258,6 +260,7 @@ def start_checkout(
     fee_cover = fee_cover_for(rules[choice.currency], choice.amount_minor) if choice.cover_fees else 0
     checkout = Checkout(
         supporter=supporter,
+        locale=locale,
         frequency=choice.frequency,
         amount_minor=choice.amount_minor,
         fee_cover_minor=fee_cover,
@@ -289,6 +292,7 @@ def start_checkout(
         success_url=success_url,
         cancel_url=cancel_url(checkout.id),
         metadata={"checkout_id": str(checkout.id), "supporter_id": str(supporter.id)},
+        locale=stripe_locale,
     )
     try:
         ref = gateway.create_checkout_session(request)

@@ -71,6 +71,7 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     metadata: Mapping[str, str]
+    locale: str = "auto"  # Stripe's name for the page's language (membership.i18n.stripe_locale)
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,7 @@ class StripeGateway:
             "cancel_url": request.cancel_url,
             # The reader pays the amount and currency they chose, never a price Stripe localised for them.
             "adaptive_pricing": {"enabled": False},
+            "locale": request.locale,
         }
         if request.customer_id:
             params["customer"] = request.customer_id
@@ -302,12 +304,13 @@ class StripeGateway:
 
     # Self-service --------------------------------------------------------------------------------------
 
-    def create_portal_session(self, customer_id: str, return_url: str, update_card: bool = False) -> str:
+    def create_portal_session(self, customer_id: str, return_url: str, update_card: bool = False,
+                              locale: str = "auto") -> str:
         """A Billing Portal session's URL; with `update_card` it opens straight on the card update flow.
 
         It uses the configuration `flask stripe setup` made (found by its metadata, once per process), or the
         account's default one when there is none."""
-        params: dict[str, Any] = {"customer": customer_id, "return_url": return_url}
+        params: dict[str, Any] = {"customer": customer_id, "return_url": return_url, "locale": locale}
         configuration = self.app_portal_configuration_id()
         if configuration:
             params["configuration"] = configuration

@@ -30,6 +30,7 @@ from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm, Quote
 from membership.giving.models import Checkout, Frequency
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import InvalidWebhook, gateway
+from membership.i18n import public_page, stripe_locale
 from membership.money import parse_major_amount
 from membership.wall.services import RECENT, wall_page
 from membership.web import content_security_policy
@@ -177,6 +178,7 @@ APPEAL_CACHE_SECONDS = 300
 
 
 @bp.get("/appeal")
+@public_page
 def appeal() -> ResponseReturnValue:
     """The appeal for the foot of an article, made to be framed by the newsroom's site (APPEAL_EMBED_ORIGINS).
 
@@ -255,6 +257,8 @@ def give() -> ResponseReturnValue:
             newsroom=current_app.config["NEWSROOM_NAME"],
             success_url=f"{public_url}/give/thanks?session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=lambda checkout_id: f"{public_url}/give/cancelled?ref={serializer.dumps(checkout_id)}",
+            locale=current_locale(),
+            stripe_locale=stripe_locale(),
         )
     except services.PaymentsUnavailable:
         return render_template("giving/unavailable.html"), 503

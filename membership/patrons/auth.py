@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from flask import current_app, redirect, request, session, url_for
 
 from membership.db import current_session
+from membership.i18n import PATRON_LOCALE_KEY, remember_account_locale
 from membership.supporters.models import Supporter
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,12 +26,13 @@ def sign_in_session(supporter: Supporter) -> None:
     session[SESSION_KEY] = supporter.id
     session[SIGNED_IN_AT_KEY] = int(time.time())
     session[EPOCH_KEY] = supporter.session_epoch
+    remember_account_locale(PATRON_LOCALE_KEY, supporter.locale)
     session.permanent = True  # the cookie outlives the browser, for PERMANENT_SESSION_LIFETIME
 
 
 def sign_out_session() -> None:
     """Forget the supporter in this cookie only; `end_sessions` is what signs them out everywhere."""
-    for key in (SESSION_KEY, SIGNED_IN_AT_KEY, EPOCH_KEY):
+    for key in (SESSION_KEY, SIGNED_IN_AT_KEY, EPOCH_KEY, PATRON_LOCALE_KEY):
         session.pop(key, None)
 
 

@@ -296,11 +296,13 @@ def resume_membership(session: Session, gateway: StripeGateway, supporter_id: in
     return membership
 
 
-def portal_url(gateway: StripeGateway, supporter: Supporter, return_url: str, update_card: bool = False) -> str:
+def portal_url(gateway: StripeGateway, supporter: Supporter, return_url: str, update_card: bool = False,
+               locale: str = "auto") -> str:
     """A Stripe Billing Portal session for the supporter (card, invoices), returning to `return_url`."""
     if not supporter.stripe_customer_id:
         raise NothingToChange("You have no payments with us yet, so there is nothing to manage at Stripe.")
     try:
-        return gateway.create_portal_session(supporter.stripe_customer_id, return_url, update_card=update_card)
+        return gateway.create_portal_session(supporter.stripe_customer_id, return_url, update_card=update_card,
+                                             locale=locale)
     except (StripeUnavailable, StripeRejected) as exc:
         raise StripeChangeFailed(str(exc)) from exc

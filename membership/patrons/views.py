@@ -13,6 +13,7 @@ from membership.formatting import format_day, format_recurring, to_major_text
 from membership.giving.models import Membership
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import gateway
+from membership.i18n import stripe_locale
 from membership.patrons import services
 from membership.patrons.auth import (
     current_supporter,
@@ -148,7 +149,8 @@ def fix_card(token: str) -> ResponseReturnValue:
         if not form.validate_on_submit():
             return _no_store(render_template("patrons/fix_card.html", form=form, email=row.supporter.email))
         # The Portal session first: if Stripe is down the link isn't used up and works again later.
-        url = services.portal_url(gateway(), row.supporter, _account_url(), update_card=True)
+        url = services.portal_url(gateway(), row.supporter, _account_url(), update_card=True,
+                                 locale=stripe_locale())
         supporter = tokens.use_token(current_session(), token, TokenPurpose.FIX_CARD)
     except tokens.InvalidLink as exc:
         return _invalid_link(str(exc))
@@ -223,7 +225,7 @@ def portal() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return redirect(url_for("patrons.account"), code=303)
     try:
-        url = services.portal_url(gateway(), signed_in_supporter(), _account_url(),
+        url = services.portal_url(gateway(), signed_in_supporter(), _account_url(), locale=stripe_locale(),
                                   update_card=form.update_card.data == "1")
     except services.NothingToChange as exc:
         flash(str(exc))

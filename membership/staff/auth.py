@@ -11,6 +11,7 @@ from typing import Any, TypeVar, cast
 from flask import abort, current_app, redirect, request, session, url_for
 
 from membership.db import current_session
+from membership.i18n import STAFF_LOCALE_KEY, remember_account_locale
 from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.accounts.services import two_factor_required
 
@@ -45,11 +46,13 @@ def sign_in_session(user: StaffUser) -> None:
     """Start the staff session. The cookie is signed by the server, so there is no session id to fix."""
     session.pop("staff_pending", None)
     session[SESSION_KEY] = {"id": user.id, "epoch": user.session_epoch, "at": int(time.time())}
+    remember_account_locale(STAFF_LOCALE_KEY, user.locale)
 
 
 def sign_out_session() -> None:
     session.pop(SESSION_KEY, None)
     session.pop("staff_pending", None)
+    session.pop(STAFF_LOCALE_KEY, None)
 
 
 def current_staff() -> StaffUser | None:

@@ -27,6 +27,9 @@ class Supporter(Base):
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Stored in the patron's session at sign-in; bumping it (sign-out, erasure) ends every session they have.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The language their emails are written in (and their pages, once signed in): set when they give, changed at
+    # /account. Null = the newsroom's DEFAULT_LOCALE.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     consent_events: Mapped[list[ConsentEvent]] = relationship(
         back_populates="supporter", order_by="ConsentEvent.id", cascade="all, delete-orphan"

@@ -33,6 +33,8 @@ def complete_checkout(session: Session, checkout: Checkout, supporter: Supporter
     checkout.status = CheckoutStatus.COMPLETED
     checkout.completed_at = paid_at or utcnow()
     _apply_give_form_consent(session, supporter, checkout)
+    if checkout.locale and supporter.erased_at is None:
+        supporter.locale = checkout.locale  # the language they gave in, now that they have paid
     emails.send_thank_you_email(session, supporter, checkout, membership)
 
 

@@ -36,6 +36,8 @@ class StaffUser(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Bumped on password change, role change or deactivation: every existing session of the user ends.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # The console's language, chosen on their account page; null = the default.
+    locale: Mapped[str | None] = mapped_column(String(16))
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -1,0 +1,169 @@
+"""Every string a person reads is marked for translation.
+
+The pages are rendered in a pseudo-locale (tests/support/i18n.py) whose catalog wraps each marked string in
+⟦…⟧; any word left outside the brackets is text no translator will ever see. Values the database holds
+(names, titles, messages, the newsroom's name) and what formats produce (amounts, dates) may stand unwrapped.
+
+Every GET route of the app is visited, as a reader, a signed-in patron and an admin, so a new page is covered
+the day it is added (a route this test can't fill in fails it until it learns how).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, g
+from flask.testing import FlaskClient
+
+from membership import create_app
+from membership.db import db, utcnow
+from membership.demo import seed_demo
+from membership.giving.models import Membership, PaymentKind, Tier
+from membership.giving.services import currency_rules
+from membership.money import FeeRule
+from membership.staff.accounts.models import Role
+from membership.staff.accounts.services import create_staff
+from membership.supporters.models import Supporter
+from membership.supporters.tokens import TokenPurpose, issue_token
+from stripe_double import DoubleServer
+from tests.support.database import empty_tables
+from tests.support.i18n import PSEUDO, build_pseudo_catalog, unmarked_html
+from tests.support.patrons import add_membership, add_payment, sign_in
+from tests.support.settings import app_settings
+from tests.support.staff import PASSWORD, sign_in_as
+
+# Routes that are not pages a person reads (files, machine endpoints) or are development-only tools.
+NOT_PAGES = {"static", "giving.quote", "outbox.index", "outbox.show", "outbox.html_part",
+             "staff_reports.download", "staff_supporters.export"}
+URL_VALUE = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+@pytest.fixture
+def pseudo_app(database_uri: str, double: DoubleServer, live_port: int, tmp_path: Path) -> Iterator[Flask]:
+    directory = build_pseudo_catalog(tmp_path / "pseudo")
+    app = create_app(app_settings(
+        database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}",
+        MEMBERSHIP_EXPORT_DIR=str(tmp_path / "exports"), SUPPORTED_LOCALES=["en", "uk", PSEUDO],
+        BABEL_TRANSLATION_DIRECTORIES=f"translations;{directory}"))
+
+    @app.before_request
+    def fresh_request_caches() -> None:
+        g.pop("csrf_token", None)
+        g.pop("_flask_babel", None)
+
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    empty_tables(database_uri)
+
+
+class World:
+    """One of everything a page can show, and the values the database holds (allowed to stand unwrapped)."""
+
+    def __init__(self, app: Flask) -> None:
+        session = db.session()
+        seed_demo(session, utcnow(), {code: FeeRule(140, 25) for code in currency_rules()})
+        self.staff, _ = create_staff(session, "admin@example.org", Role.ADMIN, name="Ada Admin", password=PASSWORD)
+        session.commit()
+        self.patron = db.session.scalars(sa.select(Supporter).join(Membership).where(
+            Membership.status == "active").limit(1)).first() or Supporter(email="x@example.org")
+        self.patron.locale = PSEUDO
+        db.session.commit()
+        self.membership = db.session.scalars(
+            sa.select(Membership).where(Membership.supporter_id == self.patron.id)).first() or add_membership(
+            self.patron)
+        self.payment = add_payment(self.patron, 500, utcnow() - timedelta(days=3), kind=PaymentKind.MEMBERSHIP,
+                                   membership=self.membership)
+        self.fix_card = issue_token(session, self.patron, TokenPurpose.FIX_CARD, timedelta(days=3))
+        self.sign_in = issue_token(session, self.patron, TokenPurpose.SIGN_IN, timedelta(minutes=15))
+        session.commit()
+        self.values = {
+            "supporter_id": self.patron.id, "membership_id": self.membership.id, "payment_id": self.payment.id,
+            "ballot_id": _first(sa.select(sa.text("id")).select_from(sa.table("ballots"))),
+            "tier_id": _first(sa.select(Tier.id)), "user_id": self.staff.id,
+            "job_id": 0,
+        }
+        self.allowed = _database_text()
+
+    def url(self, rule: str, endpoint: str) -> str | None:
+        path = rule
+        for name in URL_VALUE.findall(rule):
+            if name == "token":
+                value: Any = self.fix_card if endpoint == "patrons.fix_card" else self.sign_in
+            elif name in self.values:
+                value = self.values[name]
+            else:
+                return None
+            path = URL_VALUE.sub(str(value), path, count=1)
+        return path
+
+
+def _first(query: Any) -> int:
+    return int(db.session.scalar(query.limit(1)) or 0)
+
+
+def _database_text() -> list[str]:
+    """Every short text the database holds: names, emails, titles, messages, slugs."""
+    values: list[str] = []
+    for table in db.metadata.sorted_tables:
+        columns = [column for column in table.columns if isinstance(column.type, sa.String | sa.Text)]
+        if columns:
+            for row in db.session.execute(sa.select(*columns)):
+                values += [str(value) for value in row if value]
+    return values
+
+
+def _routes(app: Flask) -> list[tuple[str, str]]:
+    return sorted((rule.rule, rule.endpoint) for rule in app.url_map.iter_rules()
+                  if "GET" in (rule.methods or ()) and rule.endpoint not in NOT_PAGES)
+
+
+def _visit(client: FlaskClient, path: str, world: World, newsroom: list[str]) -> list[str]:
+    response = client.get(f"{path}{'&' if '?' in path else '?'}lang={PSEUDO}", follow_redirects=True)
+    if response.mimetype != "text/html":
+        return []
+    return [f"{path}: {text}" for text in unmarked_html(response.get_data(as_text=True),
+                                                          [*world.allowed, *newsroom])]
+
+
+def test_every_page_marks_every_string_it_shows(pseudo_app: Flask) -> None:
+    world = World(pseudo_app)
+    newsroom = [pseudo_app.config["NEWSROOM_NAME"], pseudo_app.config["NEWSROOM_ADDRESS"], "English",
+                "Українська", "Esperanto", "Stripe"]
+    reader, patron, staff = (pseudo_app.test_client() for _ in range(3))
+    sign_in(patron, world.patron)
+    sign_in_as(staff, world.staff)
+    problems: list[str] = []
+    unknown = []
+    for rule, endpoint in _routes(pseudo_app):
+        path = world.url(rule, endpoint)
+        if path is None:
+            unknown.append(rule)
+            continue
+        client = staff if rule.startswith("/staff") else patron if rule.startswith("/account") else reader
+        problems += _visit(client, path, world, newsroom)
+        if client is patron:
+            problems += _visit(reader, path, world, newsroom)  # the signed-out version (the sign-in page)
+    # Error pages, and pages whose state a plain GET doesn't reach.
+    for path in ("/no-such-page", "/give/thanks", "/give/thanks?session_id=cs_test_unknown",
+                 "/account/sign-in/not-a-token", "/staff/sign-in"):
+        problems += _visit(reader, path, world, newsroom)
+    problems += _visit(staff, "/staff/supporters/99999999", world, newsroom)
+    assert not unknown, f"routes this test doesn't know how to fill in: {unknown}"
+    assert not problems, "text not marked for translation:\n" + "\n".join(dict.fromkeys(problems))
+
+
+def test_the_pseudo_locale_finds_unmarked_text() -> None:
+    """The check itself: unmarked words are found; marked ones, values and nested marks are not."""
+    page = ("<html><body><h1>\u27e6Give\u27e7</h1><p>Plain words</p><p title='Hover text'>\u27e6Hi "
+            "\u27e6Olena\u27e7\u27e7</p><p>Olena · 5,00 € · EUR</p><script>var notText = 1;</script></body></html>")
+    found = unmarked_html(page, allowed=["Olena"])
+    assert found == ["Hover text", "Plain words"] or sorted(found) == ["Hover text", "Plain words"]
+
