@@ -40,7 +40,7 @@ def test_past_the_rate_limit_requests_get_stripes_429(limited: DoubleServer) -> 
     answers = [_get(f"{limited.url}/v1/customers") for _ in range(12)]
     statuses = [status for status, _, _ in answers]
     assert statuses.count(200) >= 3 and 429 in statuses
-    status, headers, body = next(a for a in answers if a[0] == 429)
+    _, headers, body = next(a for a in answers if a[0] == 429)
     assert body == {"error": {
         "type": "invalid_request_error", "code": "rate_limit",
         "doc_url": "https://stripe.com/docs/error-codes/rate-limit",
