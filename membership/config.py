@@ -34,6 +34,7 @@ DEFAULT_OTHER_WAYS = (
 # The Redis lists the worker takes email and export ids from (when REDIS_URL is set). Not environment
 # variables: only tests change them, so parallel test runs keep apart.
 EMAIL_QUEUE_KEY = "membership:emails"
+EMAIL_PRIORITY_QUEUE_KEY = "membership:emails:priority"  # sign-in and fix-card links, taken before the rest
 EXPORT_QUEUE_KEY = "membership:exports"
 # The prefix of the Redis keys that hold rate limits (with REDIS_URL). Only tests change it, as above.
 RATE_LIMIT_KEY_PREFIX = "membership:ratelimit"
@@ -236,6 +237,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "MAIL_URL": env.get("MAIL_URL") or "",
         "REDIS_URL": env.get("REDIS_URL") or "",
         "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
+        "EMAIL_PRIORITY_QUEUE_KEY": EMAIL_PRIORITY_QUEUE_KEY,
         "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY,
         "RATE_LIMIT_KEY_PREFIX": RATE_LIMIT_KEY_PREFIX,
         "MEMBERSHIP_EXPORT_INLINE_ROWS": _int(env, "MEMBERSHIP_EXPORT_INLINE_ROWS", DEFAULT_EXPORT_INLINE_ROWS),

@@ -54,7 +54,7 @@ def test_a_readers_checkout_is_retried_past_429s_and_opens_once(client: FlaskCli
     # One request, three attempts (the SDK retried the lock timeout itself, as Stripe-Should-Retry asked), all
     # under the checkout's own idempotency key, and each took a turn at the pace, as a reader's.
     assert [status for status, _ in attempts] == [429, 429, 200]
-    assert len({key for _, key in attempts}) == 1 and attempts[0][1].endswith(f"checkout-{checkout.id}-session")
+    assert len({key for _, key in attempts}) == 1 and str(attempts[0][1]).endswith(f"checkout-{checkout.id}-session")
     assert recorded.asked == [Priority.INTERACTIVE] * 3
 
 
