@@ -78,29 +78,43 @@ HAMMER = """
 import json, sys, time
 import redis
 from membership.pace import Pace, Priority
-url, key, rate, priority, start, stop = sys.argv[1:7]
+url, key, rate, priority, seconds = sys.argv[1:6]
 client = redis.Redis.from_url(url)
 pace = Pace(float(rate), redis_client=lambda: client, key=lambda: key)
+client.ping()
+print("ready", flush=True)
+sys.stdin.readline()  # the go, given to every process at once
+stop = time.time() + float(seconds)
 times = []
-while time.time() < float(start):
-    time.sleep(0.01)
-while time.time() < float(stop):
+while time.time() < stop:
     pace.take(Priority(priority))
     times.append(time.time())
-print(json.dumps(times))
+print(json.dumps(times), flush=True)
 """
 
 
 def _hammer_together(url: str, key: str, rate: int, priorities: list[Priority], seconds: float) -> list[list[float]]:
-    """Each process takes turns as fast as it is given them, from the same moment for `seconds`."""
-    start = time.time() + 4  # time for both interpreters to start and import
+    """Each process takes turns as fast as it is given them, for `seconds` from the same moment (once all are
+    started: on a loaded machine an interpreter can take seconds to start)."""
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", HAMMER, url, key, str(rate), priority.value, str(start), str(start + seconds)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            [sys.executable, "-c", HAMMER, url, key, str(rate), priority.value, str(seconds)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for priority in priorities
     ]
-    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    try:
+        for process in processes:
+            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outputs = [process.communicate(timeout=120)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     assert all(process.returncode == 0 for process in processes)
     return [json.loads(output) for output in outputs]
 
@@ -116,7 +130,7 @@ def test_two_processes_together_never_exceed_the_rate(queue: redis.Redis, app: F
     first, second = _hammer_together(app.config["REDIS_URL"], key, rate, [Priority.BACKGROUND] * 2, seconds)
     both = first + second
     # Both took turns: the schedule is shared, not split or held by one.
-    assert len(first) >= 10 and len(second) >= 10
+    assert len(first) >= 5 and len(second) >= 5
     # Unpaced they would take thousands; paced, about rate * seconds (+1 at the start). Generous slack for a
     # loaded machine: the times are read after each turn, so a late read can only bunch them up.
     assert len(both) <= rate * seconds + 3
@@ -132,6 +146,6 @@ def test_across_processes_a_readers_calls_go_before_background_work(queue: redis
     # While the reader asks for turns non-stop, background work gets almost none (only when the reader's process
     # is between calls), and the two together still keep to the rate plus the readers' reserve.
     worker_meanwhile = [t for t in worker if reader[0] <= t <= reader[-1]]
-    assert len(reader) >= 20 and len(worker_meanwhile) <= len(reader) / 5
+    assert len(reader) >= 10 and len(worker_meanwhile) <= len(reader) / 5
     assert len(worker + reader) <= rate * seconds + 4 + 3
     queue.delete(key)
