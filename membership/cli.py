@@ -7,6 +7,7 @@ Commands call the same services as the web and end their own transaction, once, 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from flask.cli import AppGroup
 from membership import catalogs
 from membership.config import patron_grace
 from membership.db import current_session, db, unit_of_work, utcnow
-from membership.email import retry_due_emails, send_queued
+from membership.email import Mailer, retry_due_emails, send_queued
 from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
@@ -239,8 +240,11 @@ def email_retry_command() -> None:
         raise SystemExit(1)
 
 
-def _send_queued_email(email_id: int) -> bool | None:
-    return send_queued(current_session(), email_id)
+def _email_sender() -> tuple[Handler, Callable[[], None]]:
+    """The email queue's handler and its idle hook: one SMTP connection for each run of messages, closed when
+    the queue is found empty."""
+    mailer = Mailer()
+    return (lambda email_id: send_queued(current_session(), email_id, mailer)), mailer.close
 
 
 def _write_queued_export(job_id: int) -> bool | None:
@@ -248,12 +252,12 @@ def _write_queued_export(job_id: int) -> bool | None:
     return build_export(current_session(), db.engine, job_id, export_settings())
 
 
-def _work(handlers: dict[str, Handler], drain: bool) -> None:
+def _work(handlers: dict[str, Handler], drain: bool, idle: dict[str, Callable[[], None]]) -> None:
     if not current_app.config.get("REDIS_URL"):
         raise click.UsageError("REDIS_URL is not set: without a queue, requests send their own email and stream "
                                "their own exports.")
     try:
-        tallies = run_worker(handlers, drain=drain)
+        tallies = run_worker(handlers, drain=drain, idle=idle)
     except KeyboardInterrupt:
         return
     if (exports := tallies.get(EXPORTS)) is not None:
@@ -267,14 +271,17 @@ def _work(handlers: dict[str, Handler], drain: bool) -> None:
 def worker_command(drain: bool) -> None:
     """Send the emails and write the exports requests put on the Redis queue (REDIS_URL), each queue in a thread
     of its own. Runs until stopped (Ctrl-C)."""
-    _work({EXPORTS: _write_queued_export, EMAILS: _send_queued_email}, drain)  # exports first: they queue emails
+    send_email, idle = _email_sender()
+    # Exports first when draining: they queue emails.
+    _work({EXPORTS: _write_queued_export, EMAILS: send_email}, drain, {EMAILS: idle})
 
 
 @email_cli.command("worker")
 @click.option("--drain", is_flag=True, help="Stop once the queue is empty, instead of waiting for more.")
 def email_worker_command(drain: bool) -> None:
     """Send the emails requests put on the Redis queue (REDIS_URL), and nothing else. Runs until stopped (Ctrl-C)."""
-    _work({EMAILS: _send_queued_email}, drain)
+    send_email, idle = _email_sender()
+    _work({EMAILS: send_email}, drain, {EMAILS: idle})
 
 
 jobs_cli = AppGroup("jobs", help="Periodic work; run every few minutes from cron.")

@@ -7,7 +7,10 @@ conditional update before working on it, so an id handed over twice is worked on
 Redis leaves its row waiting for the periodic `jobs run`.
 
 Each queue has a name (`emails`, `exports`) and a Redis list, named by a config key. The worker serves each
-queue from a thread of its own, so an export that takes minutes to write never holds up a sign-in link.
+queue from a thread of its own, so an export that takes minutes to write never holds up a sign-in link. A
+queue may also have a priority list (`emails`: sign-in and fix-card links), which its thread always takes
+from first (one BLPOP over both lists, priority first, which Redis answers from the first non-empty list),
+so a link waits at most for the one message in hand, however many receipts are queued behind it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ EMAILS = "emails"
 EXPORTS = "exports"
 # Queue name → the config key naming its Redis list (see membership/config.py).
 QUEUE_KEYS = {EMAILS: "EMAIL_QUEUE_KEY", EXPORTS: "EXPORT_QUEUE_KEY"}
+# Queue name → the config key naming its priority list, for the queues that have one.
+PRIORITY_KEYS = {EMAILS: "EMAIL_PRIORITY_QUEUE_KEY"}
 
 # Takes one id off a queue and does its work: True done, False failed (left for a retry), None nothing to do
 # (the row was taken by someone else, or is gone).
@@ -54,11 +59,21 @@ def queue_key(name: str) -> str:
     return str(current_app.config[QUEUE_KEYS[name]])
 
 
-def push(name: str, ids: Iterable[int]) -> None:
-    """Put ids on a queue now; redis.RedisError if Redis can't take them."""
+def priority_key(name: str) -> str:
+    """The priority list of the queue called `name` (it must have one)."""
+    return str(current_app.config[PRIORITY_KEYS[name]])
+
+
+def queue_keys(name: str) -> list[str]:
+    """The lists a worker takes the queue's ids from, in the order it takes them: priority first."""
+    return [priority_key(name), queue_key(name)] if name in PRIORITY_KEYS else [queue_key(name)]
+
+
+def push(name: str, ids: Iterable[int], *, priority: bool = False) -> None:
+    """Put ids on a queue (on its priority list with `priority`) now; redis.RedisError if Redis can't take them."""
     queue = redis_queue()
     assert queue is not None, "only with REDIS_URL"
-    queue.rpush(queue_key(name), *ids)
+    queue.rpush(priority_key(name) if priority else queue_key(name), *ids)
 
 
 def push_after_commit(session: Session, name: str, item_id: int) -> None:
@@ -105,29 +120,53 @@ def _take(name: str, raw: Any) -> int | None:
         return None
 
 
-def _drain(name: str, handler: Handler, tally: Tally) -> None:
+def _pop_now(queue: redis.Redis, keys: list[str]) -> Any:
+    """The next id on the first non-empty list, without waiting (None if all are empty)."""
+    for key in keys:
+        if (raw := queue.lpop(key)) is not None:
+            return raw
+    return None
+
+
+def _drain(name: str, handler: Handler, tally: Tally, idle: Callable[[], None]) -> None:
     queue = redis_queue()
     assert queue is not None
-    while (raw := queue.lpop(queue_key(name))) is not None:
-        if (item_id := _take(name, raw)) is not None:
-            tally.count(handler(item_id))
+    keys = queue_keys(name)
+    try:
+        while (raw := _pop_now(queue, keys)) is not None:
+            if (item_id := _take(name, raw)) is not None:
+                tally.count(handler(item_id))
+    finally:
+        idle()
 
 
-def _serve(app: Flask, name: str, handler: Handler, tally: Tally, stop: threading.Event, wait_seconds: float,
-           errors: list[BaseException]) -> None:
-    """One queue's loop, in its own thread and app context (so its own database session), until `stop`."""
+def _serve(app: Flask, name: str, handler: Handler, idle: Callable[[], None], tally: Tally, stop: threading.Event,
+           wait_seconds: float, errors: list[BaseException]) -> None:
+    """One queue's loop, in its own thread and app context (so its own database session), until `stop`. `idle`
+    runs each time the queue is found empty and when the loop ends (the email sender closes its connection)."""
     try:
         with app.app_context():
             queue = redis_queue()
             assert queue is not None
-            key = queue_key(name)
-            while not stop.is_set():
-                popped = queue.blpop([key], timeout=wait_seconds)
-                if popped is not None and (item_id := _take(name, popped[1])) is not None:
-                    tally.count(handler(item_id))
+            keys = queue_keys(name)
+            try:
+                while not stop.is_set():
+                    raw = _pop_now(queue, keys)
+                    if raw is None:
+                        idle()
+                        popped = queue.blpop(keys, timeout=wait_seconds)
+                        raw = None if popped is None else popped[1]
+                    if raw is not None and (item_id := _take(name, raw)) is not None:
+                        tally.count(handler(item_id))
+            finally:
+                idle()
     except Exception as exc:  # the worker stops with it (its supervisor restarts it), not one queue silently
         errors.append(exc)
         stop.set()
+
+
+def _nothing() -> None:
+    return
 
 
 def _join(threads: list[threading.Thread]) -> None:
@@ -138,26 +177,30 @@ def _join(threads: list[threading.Thread]) -> None:
 
 
 def run_worker(handlers: Mapping[str, Handler], *, drain: bool = False, wait_seconds: float = 2,
-               stop: threading.Event | None = None) -> dict[str, Tally]:
+               stop: threading.Event | None = None,
+               idle: Mapping[str, Callable[[], None]] | None = None) -> dict[str, Tally]:
     """Take ids off the named queues and hand each to its queue's handler, until stopped (Ctrl-C, SIGTERM as
     from `systemctl stop`, or `stop`). Stopping lets each thread finish the item in hand (an export being
     written is finished, not left for `jobs run` to retake after its lease); a second Ctrl-C doesn't wait.
 
     Each queue is served by a thread of its own. With `drain`, the queues are emptied one after the other in
     this thread, in the order given, and then it returns (for one-off runs and tests): put the queues whose
-    work queues more work (exports email when they are ready) before the queues they feed.
+    work queues more work (exports email when they are ready) before the queues they feed. `idle[name]`, if
+    given, runs whenever that queue is found empty, and when its thread stops.
     """
+    idle = idle or {}
     if redis_queue() is None:
         raise RuntimeError("REDIS_URL is not set: there is no queue to work on.")
     tallies = {name: Tally() for name in handlers}
     if drain:
         for name, handler in handlers.items():
-            _drain(name, handler, tallies[name])
+            _drain(name, handler, tallies[name], idle.get(name, _nothing))
         return tallies
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     stop = stop or threading.Event()
     errors: list[BaseException] = []
-    threads = [threading.Thread(target=_serve, args=(app, name, handler, tallies[name], stop, wait_seconds, errors),
+    threads = [threading.Thread(target=_serve, args=(app, name, handler, idle.get(name, _nothing), tallies[name],
+                                                     stop, wait_seconds, errors),
                                 name=f"worker-{name}", daemon=True) for name, handler in handlers.items()]
     # The handler goes in before any thread takes work: a SIGTERM arriving as the worker starts must stop it
     # the gentle way too, not kill it (Python's default) with an item half done.

@@ -13,8 +13,8 @@ from the SDK, so the app, the double and the types always speak one version.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -25,6 +25,22 @@ import stripe
 from flask import current_app
 from stripe._api_version import _ApiVersion
 
+from membership.giving.stripe_types import (
+    ChargeDetails,
+    CheckoutOutcome,
+    CheckoutRequest,
+    InvalidWebhook,
+    SessionRef,
+    StripePermissionDenied,
+    StripeRejected,
+    StripeUnavailable,
+)
+from membership.pace import RETRIES, Pace, PaceTimeout, backoff_seconds, current_priority
+
+__all__ = ["API_VERSION", "ChargeDetails", "CheckoutOutcome", "CheckoutRequest", "InvalidWebhook", "SessionRef",
+           "StripeGateway", "StripePermissionDenied", "StripeRejected", "StripeUnavailable", "find_marked",
+           "gateway"]
+
 # The metadata that marks what `flask stripe setup` made on the account, so it finds them again.
 SETUP_METADATA_KEY = "membership"
 PORTAL_CONFIGURATION_MARK = "billing_portal"
@@ -34,6 +50,7 @@ API_VERSION: str = _ApiVersion.CURRENT
 SIGNATURE_TOLERANCE_SECONDS = 300
 
 
+<<<<<<< HEAD
 class StripeUnavailable(RuntimeError):
     """Stripe could not be reached or answered with a server or authentication error."""
 
@@ -100,6 +117,8 @@ class ChargeDetails:
     card_last4: str
 
 
+=======
+>>>>>>> i14-pace
 def _http_session() -> requests.Session:
     """One keep-alive connection pool for every call to Stripe (the SDK shares it across threads).
 
@@ -108,6 +127,26 @@ def _http_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     return session
+
+
+class _PacedClient(stripe.RequestsClient):
+    """The SDK's HTTP client, taking a turn at Stripe's pace before every request (the SDK's retries too)."""
+
+    def __init__(self, pace: Callable[[], Pace | None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pace = pace
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        if (pace := self._pace()) is not None:
+            pace.take()
+        return super().request(*args, **kwargs)
+
+
+def _retry_later(exc: stripe.RateLimitError) -> bool:
+    """Whether a 429 is worth another try: a rate limit or lock timeout, unless Stripe-Should-Retry says no."""
+    headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+    code = getattr(exc.error, "code", None)
+    return headers.get("stripe-should-retry") != "false" and code in ("rate_limit", "lock_timeout")
 
 
 def _proxy(api_base: str) -> str | None:
@@ -123,21 +162,13 @@ def _rate_text(rate: object) -> str | None:
     return format(Decimal(str(rate)).normalize(), "f")
 
 
-@dataclass(frozen=True)
-class CheckoutOutcome:
-    """A Checkout Session as Stripe has it now, with what it produced, read in one request."""
-
-    session: dict[str, Any]
-    charge: ChargeDetails | None  # a one-time gift's charge, once it has succeeded
-    subscription: dict[str, Any] | None  # a membership's subscription, with its default payment method
-
-
 class StripeGateway:
     """Stripe, as the app needs it. One instance per app; thread-safe like the SDK client it wraps."""
 
     def __init__(self, secret_key: str, api_base: str = "", timeout_seconds: int = 20,
-                 installation_id: Callable[[], str] | None = None) -> None:
+                 installation_id: Callable[[], str] | None = None, pace: Pace | None = None) -> None:
         self.secret_key = secret_key
+        self.pace = pace  # every request waits its turn here (membership/pace.py); None: no pacing
         # Called for each POST: this installation's id, which starts every idempotency key.
         self._installation_id = installation_id
         self.livemode = secret_key.startswith(("sk_live_", "rk_live_"))
@@ -147,8 +178,8 @@ class StripeGateway:
             stripe_version=API_VERSION,
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=2,
-            http_client=stripe.RequestsClient(timeout=timeout_seconds, session=_http_session(),
-                                              proxy=_proxy(api_base or "https://api.stripe.com")),
+            http_client=_PacedClient(lambda: self.pace, timeout=timeout_seconds, session=_http_session(),
+                                     proxy=_proxy(api_base or "https://api.stripe.com")),
         )
         self.configured = bool(secret_key)
         self._portal_configuration_id: str | None = None
@@ -162,7 +193,9 @@ class StripeGateway:
             prefix = self._installation_id() if self._installation_id else ""
             request_params["idempotency_key"] = f"{prefix}-{idempotency_key}" if prefix else idempotency_key
         try:
-            response = self._client.raw_request(method, path, **request_params)
+            response = self._request_retrying_429s(method, path, request_params)
+        except PaceTimeout as exc:
+            raise StripeUnavailable(str(exc)) from exc
         except (stripe.APIConnectionError, stripe.AuthenticationError, stripe.RateLimitError) as exc:
             raise StripeUnavailable(str(exc.user_message or exc)) from exc
         except stripe.APIError as exc:
@@ -177,6 +210,19 @@ class StripeGateway:
                 param=getattr(error, "param", None),
             ) from exc
         return dict(response.data)
+
+    def _request_retrying_429s(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        """One API request; Stripe's 429s (rate_limit, lock_timeout) are retried with exponential back-off and
+        jitter, as Stripe asks (the SDK leaves rate limits to us), unless Stripe-Should-Retry says no."""
+        retries = RETRIES[current_priority()]
+        for attempt in range(1, retries + 2):
+            try:
+                return self._client.raw_request(method, path, **params)
+            except stripe.RateLimitError as exc:
+                if attempt > retries or not _retry_later(exc):
+                    raise
+                time.sleep(backoff_seconds(attempt))
+        raise AssertionError("unreachable")
 
     # Checkout ---------------------------------------------------------------------------------------
 
