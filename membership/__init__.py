@@ -9,12 +9,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-<<<<<<< HEAD
 from membership import i18n
-from membership.config import check_settings, ensure_secret_key, load_settings
-=======
 from membership.config import check_settings, ensure_secret_key, load_settings, stripe_requests_per_second
->>>>>>> i14-pace
 from membership.db import current_session, db
 from membership.extensions import csrf, migrate
 from membership.installation import installation_id

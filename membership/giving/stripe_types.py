@@ -45,6 +45,7 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     metadata: Mapping[str, str]
+    locale: str = "auto"  # Stripe's name for the page's language (membership.i18n.stripe_locale)
 
 
 @dataclass(frozen=True)
