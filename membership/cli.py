@@ -21,7 +21,7 @@ from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
 from membership.jobs import run_jobs
-from membership.queue import EMAILS, EXPORTS, Handler, run_worker
+from membership.queue import EMAILS, EXPORTS, STRIPE_EVENTS, Handler, IdleWork, ItemId, run_worker
 from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.reports import services as reports
@@ -55,6 +55,12 @@ def reconcile_command(since: datetime | None) -> None:
         f"Events listed: {report.seen}; processed now: {report.processed}; "
         f"already done: {report.already_done}; failed: {report.failed}."
     )
+    failed, total = events.failed_events(current_session())
+    if total:
+        click.echo(f"Stripe events needing attention (failed after every attempt): {total}.")
+        for event in failed:
+            click.echo(f"  {event.id}  {event.type}  received {event.received_at:%Y-%m-%d %H:%M} UTC, "
+                       f"{event.attempts} attempt(s): {event.last_error}")
     if report.failed:
         raise SystemExit(1)
 
@@ -204,23 +210,39 @@ def email_retry_command() -> None:
         raise SystemExit(1)
 
 
-def _send_queued_email(email_id: int) -> bool | None:
-    return send_queued(current_session(), email_id)
+def _send_queued_email(email_id: ItemId) -> bool | None:
+    return send_queued(current_session(), int(email_id))
 
 
-def _write_queued_export(job_id: int) -> bool | None:
+def _write_queued_export(job_id: ItemId) -> bool | None:
     # Its units of work send "your export is ready" (or failed) onto the email queue as each commits.
-    return build_export(current_session(), db.engine, job_id, export_settings())
+    return build_export(current_session(), db.engine, int(job_id), export_settings())
 
 
-def _work(handlers: dict[str, Handler], drain: bool) -> None:
-    if not current_app.config.get("REDIS_URL"):
-        raise click.UsageError("REDIS_URL is not set: without a queue, requests send their own email and stream "
-                               "their own exports.")
+def _process_queued_event(event_id: ItemId) -> bool | None:
+    # Its unit of work queues the receipts it writes onto the email queue as it commits.
+    return events.process_queued_event(current_session(), gateway(), str(event_id), events.retry_policy())
+
+
+def _requeue_due_events() -> None:
+    """When the event queue stands empty: push the events due again (retries, leases run out, lost pushes)."""
     try:
-        tallies = run_worker(handlers, drain=drain)
+        events.requeue_due_events(current_session(), gateway(), utcnow())
+    except Exception:  # the database away for a moment must not stop the worker; the next idle spell retries
+        current_app.logger.exception("Re-queueing due Stripe events failed.")
+
+
+def _work(handlers: dict[str, Handler], drain: bool, idle: dict[str, IdleWork] | None = None) -> None:
+    if not current_app.config.get("REDIS_URL"):
+        raise click.UsageError("REDIS_URL is not set: without a queue, requests process their own webhooks, send "
+                               "their own email and stream their own exports.")
+    try:
+        tallies = run_worker(handlers, drain=drain, idle=idle)
     except KeyboardInterrupt:
         return
+    if (stripe_events := tallies.get(STRIPE_EVENTS)) is not None:
+        click.echo(f"Stripe events processed: {stripe_events.done}; failed attempts (retried later): "
+                   f"{stripe_events.failed}.")
     if (exports := tallies.get(EXPORTS)) is not None:
         click.echo(f"Exports written: {exports.done}; failed (tried again by `jobs run`): {exports.failed}.")
     emails = tallies[EMAILS]
@@ -230,9 +252,11 @@ def _work(handlers: dict[str, Handler], drain: bool) -> None:
 @click.command("worker")
 @click.option("--drain", is_flag=True, help="Stop once the queues are empty, instead of waiting for more.")
 def worker_command(drain: bool) -> None:
-    """Send the emails and write the exports requests put on the Redis queue (REDIS_URL), each queue in a thread
-    of its own. Runs until stopped (Ctrl-C)."""
-    _work({EXPORTS: _write_queued_export, EMAILS: _send_queued_email}, drain)  # exports first: they queue emails
+    """Process the Stripe events webhooks acknowledged, write the exports and send the emails requests put on the
+    Redis queue (REDIS_URL), each queue in a thread of its own. Runs until stopped (Ctrl-C)."""
+    # Events and exports first: they queue emails.
+    _work({STRIPE_EVENTS: _process_queued_event, EXPORTS: _write_queued_export, EMAILS: _send_queued_email}, drain,
+          idle={STRIPE_EVENTS: _requeue_due_events})
 
 
 @email_cli.command("worker")
