@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from membership.db import db
-from membership.queue import queue_key
+from membership.queue import STRIPE_EVENTS, queue_key
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -53,6 +53,11 @@ def count(model: Any) -> int:
 def text(response: TestResponse) -> str:
     """The page as a reader's browser shows its text: HTML entities decoded."""
     return html.unescape(response.get_data(as_text=True))
+
+
+def queued_event_ids(client: redis.Redis) -> list[str]:
+    """The Stripe event ids waiting on the `stripe_events` queue, first out first."""
+    return [raw.decode() for raw in client.lrange(queue_key(STRIPE_EVENTS), 0, -1)]
 
 
 def queued_ids(client: redis.Redis, name: str) -> list[int]:
