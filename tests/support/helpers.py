@@ -57,7 +57,8 @@ def text(response: TestResponse) -> str:
 
 def queued_event_ids(client: redis.Redis) -> list[str]:
     """The Stripe event ids waiting on the `stripe_events` queue, first out first."""
-    return [raw.decode() for raw in client.lrange(queue_key(STRIPE_EVENTS), 0, -1)]
+    raws = client.lrange(queue_key(STRIPE_EVENTS), 0, -1)
+    return [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raws]
 
 
 def queued_ids(client: redis.Redis, name: str) -> list[int]:
