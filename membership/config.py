@@ -38,6 +38,8 @@ EXPORT_QUEUE_KEY = "membership:exports"
 STRIPE_EVENT_QUEUE_KEY = "membership:stripe-events"
 # The prefix of the Redis keys that hold rate limits (with REDIS_URL). Only tests change it, as above.
 RATE_LIMIT_KEY_PREFIX = "membership:ratelimit"
+# The Redis key that holds Stripe's pace (membership/pace.py) when REDIS_URL is set. Only tests change it.
+STRIPE_PACE_KEY = "membership:stripe-pace"
 # Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
 # only tests lower it, through create_app(overrides), since every hash stores its own parameters.
 STAFF_PASSWORD_HASH = "scrypt:32768:8:1"  # noqa: S105 - a hash method, not a password
@@ -219,6 +221,9 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or "",
         "STRIPE_API_BASE": (env.get("STRIPE_API_BASE") or "").rstrip("/"),
         "STRIPE_TIMEOUT_SECONDS": _int(env, "STRIPE_TIMEOUT_SECONDS", 20),
+        # 0 (unset) = by the key: stripe_requests_per_second() below.
+        "STRIPE_MAX_REQUESTS_PER_SECOND": _int(env, "STRIPE_MAX_REQUESTS_PER_SECOND", 0),
+        "STRIPE_PACE_KEY": STRIPE_PACE_KEY,
         # Unset = stripe_page_origins(STRIPE_API_BASE), worked out when the CSP is written.
         "STRIPE_PAGE_ORIGINS": " ".join((env.get("STRIPE_PAGE_ORIGINS") or "").split()),
         "MEMBERSHIP_ALLOW_LIVE_KEYS": _flag(env, "MEMBERSHIP_ALLOW_LIVE_KEYS"),
@@ -310,6 +315,9 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
                  "STRIPE_EVENT_MAX_ATTEMPTS", "STRIPE_EVENT_RETRY_SECONDS", "STRIPE_EVENT_LEASE_SECONDS"):
         if int(config[name]) < 1:
             raise ConfigError(f"{name} must be at least 1.")
+    if int(config.get("STRIPE_MAX_REQUESTS_PER_SECOND") or 0) < 0:
+        raise ConfigError("STRIPE_MAX_REQUESTS_PER_SECOND must be a number of requests a second (unset: 20 with a "
+                          "test key, 80 with a live one).")
     if int(config["PATRON_GRACE_DAYS"]) < 0:
         raise ConfigError("PATRON_GRACE_DAYS must be 0 or more.")
     if int(config["HSTS_MAX_AGE"]) < 0:
@@ -338,6 +346,15 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
 
 
 # Typed settings of the running app -------------------------------------------------------------------
+
+
+def stripe_requests_per_second(config: Mapping[str, Any]) -> int:
+    """STRIPE_MAX_REQUESTS_PER_SECOND, or by the key when unset: 20 in test mode, 80 live (Stripe allows 25 and
+    100; the rest is headroom for readers' calls, see membership/pace.py)."""
+    chosen = int(config.get("STRIPE_MAX_REQUESTS_PER_SECOND") or 0)
+    if chosen:
+        return chosen
+    return 80 if str(config.get("STRIPE_SECRET_KEY") or "").startswith(("sk_live_", "rk_live_")) else 20
 
 
 def patron_grace() -> timedelta:

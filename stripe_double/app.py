@@ -13,6 +13,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from . import api, billing, checkout, pages
 from .config import DoubleConfig
 from .core import Double
+from .limits import Limits
 from .store import Obj, Store
 
 
@@ -119,6 +120,11 @@ class DoubleServer:
     def state(self) -> Store:
         """The in-memory store (objects by id, events, request log, deliveries)."""
         return self.double.store
+
+    @property
+    def limits(self) -> Limits:
+        """The rate limiter (`config.rate_limit`) and injected 429s (`limits.inject("lock_timeout")`)."""
+        return self.double.limits
 
     @property
     def requests(self) -> list[Obj]:

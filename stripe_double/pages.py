@@ -366,10 +366,34 @@ def control_tick() -> Response:
     return jsonify({"ok": True})
 
 
+@bp.post("/_double/errors")
+def control_errors() -> Response | tuple[Response, int]:
+    """Answer the next `times` API requests under `path` with a 429 of `code` (lock_timeout, rate_limit);
+    `should_retry` = true / false / omit sets the lock timeout's Stripe-Should-Retry header."""
+    should_retry = {"true": True, "false": False, "omit": None}.get(request.form.get("should_retry", "true"), True)
+    try:
+        current_double().limits.inject(request.form.get("code", "lock_timeout"),
+                                       int(request.form.get("times", "1")), request.form.get("path", ""),
+                                       should_retry)
+    except ValueError as exc:
+        return jsonify({"error": str(exc)}), 400
+    return jsonify({"ok": True})
+
+
+@bp.get("/_double/stats")
+def control_stats() -> Response:
+    """How many API requests were served, and how many were refused with a 429."""
+    d = current_double()
+    with d.store.lock:
+        served = len(d.store.requests)
+    return jsonify({"requests": served, "refused_429": d.limits.refused, "rate_limit": d.config.rate_limit})
+
+
 @bp.post("/_double/reset")
 def control_reset() -> Response:
     """Forget all state (keeps the configured webhook endpoint)."""
     d = current_double()
+    d.limits.clear()
     with d.store.lock:
         d.store.reset()
         d.reset_endpoints()

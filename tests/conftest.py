@@ -129,6 +129,8 @@ def double(running_double: DoubleServer, live_port: int) -> Iterator[DoubleServe
     # Stopping the webhook worker lets a delivery in flight finish, so nothing reaches the next test's app.
     running_double.double.dispatcher.stop()
     running_double.state.reset()
+    running_double.config.rate_limit = None
+    running_double.limits.clear()
     running_double.double.dispatcher.start()
 
 

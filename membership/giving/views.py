@@ -31,6 +31,7 @@ from membership.giving.models import Checkout, Frequency
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import InvalidWebhook, gateway
 from membership.money import parse_major_amount
+from membership.pace import background
 from membership.wall.services import RECENT, wall_page
 from membership.web import content_security_policy
 
@@ -346,7 +347,8 @@ def stripe_webhook() -> tuple[Response, int]:
         outcome = events.acknowledge_event(db.engine, event)
         return jsonify(received=True, event=outcome.event_id, result=outcome.result), 200
     try:
-        outcome = events.receive_event(current_session(), gateway(), event)
+        with background():  # processing an event waits behind readers' Stripe calls (membership/pace.py)
+            outcome = events.receive_event(current_session(), gateway(), event)
     except Exception as exc:
         raise WebhookFailed(event["id"]) from exc
     return jsonify(received=True, event=outcome.event_id, result=outcome.result), 200

@@ -124,3 +124,16 @@ class SampleContext(TypedDict):
 
 
 SAMPLE: SampleContext = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
