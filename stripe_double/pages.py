@@ -427,7 +427,8 @@ def control_stats() -> Response:
     d = current_double()
     with d.store.lock:
         served = len(d.store.requests)
-    return jsonify({"requests": served, "refused_429": d.limits.refused, "rate_limit": d.config.rate_limit})
+    return jsonify({"requests": served, "refused_429": d.limits.refused, "rate_limit": d.config.rate_limit,
+                    "pending_deliveries": d.dispatcher.pending()})
 
 
 @bp.post("/_double/reset")

@@ -141,10 +141,12 @@ class WebhookDispatcher:
             payload = json.dumps(render_event_at(render(event), endpoint.get("api_version")), indent=2)
             secret = str(endpoint["_secret"])
             url = str(endpoint["url"])
+        started = time.perf_counter()
         status, error = self._post(url, payload, secret)
+        took_ms = round(1000 * (time.perf_counter() - started), 2)
         with self.store.lock:
             attempts: list[Obj] = delivery["attempts"]
-            attempts.append({"at": int(time.time()), "status": status, "error": error})
+            attempts.append({"at": int(time.time()), "status": status, "error": error, "ms": took_ms})
             if status is not None and 200 <= status < 300:
                 delivery["status"] = "succeeded"
                 event["pending_webhooks"] = max(0, int(event["pending_webhooks"]) - 1)
