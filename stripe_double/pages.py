@@ -351,7 +351,8 @@ def control_bulk_memberships(clock_id: str) -> tuple[Response, int]:
         if clock is None:
             return jsonify({"error": "no such test clock"}), 404
         now = int(clock["frozen_time"])
-        price_data = {"currency": str(data.get("currency", "eur")).lower(), "unit_amount": str(int(data.get("amount", 500))),
+        price_data = {"currency": str(data.get("currency", "eur")).lower(),
+                      "unit_amount": str(int(data.get("amount", 500))),
                       "recurring": {"interval": str(data.get("interval", "month"))},
                       "product_data": {"name": "Membership"}}
         price_obj = billing.price_from_data(d, price_data, "price_data", now, recurring_required=True)
