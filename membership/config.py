@@ -37,6 +37,7 @@ DEFAULT_OTHER_WAYS = (
 EMAIL_QUEUE_KEY = "membership:emails"
 EMAIL_PRIORITY_QUEUE_KEY = "membership:emails:priority"  # sign-in and fix-card links, taken before the rest
 EXPORT_QUEUE_KEY = "membership:exports"
+STRIPE_EVENT_QUEUE_KEY = "membership:stripe-events"
 # The prefix of the Redis keys that hold rate limits (with REDIS_URL). Only tests change it, as above.
 RATE_LIMIT_KEY_PREFIX = "membership:ratelimit"
 # The Redis key that holds Stripe's pace (membership/pace.py) when REDIS_URL is set. Only tests change it.
@@ -262,6 +263,10 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
         "EMAIL_PRIORITY_QUEUE_KEY": EMAIL_PRIORITY_QUEUE_KEY,
         "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY,
+        "STRIPE_EVENT_QUEUE_KEY": STRIPE_EVENT_QUEUE_KEY,
+        "STRIPE_EVENT_MAX_ATTEMPTS": _int(env, "STRIPE_EVENT_MAX_ATTEMPTS", 8),
+        "STRIPE_EVENT_RETRY_SECONDS": _int(env, "STRIPE_EVENT_RETRY_SECONDS", 60),
+        "STRIPE_EVENT_LEASE_SECONDS": _int(env, "STRIPE_EVENT_LEASE_SECONDS", 300),
         "RATE_LIMIT_KEY_PREFIX": RATE_LIMIT_KEY_PREFIX,
         "MEMBERSHIP_EXPORT_INLINE_ROWS": _int(env, "MEMBERSHIP_EXPORT_INLINE_ROWS", DEFAULT_EXPORT_INLINE_ROWS),
         "MEMBERSHIP_EXPORT_DIR": str(Path(env.get("MEMBERSHIP_EXPORT_DIR") or instance / "exports").resolve()),
@@ -353,7 +358,8 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
                  "CHECKOUT_LIMIT_PER_IP", "CHECKOUT_LIMIT_PER_ADDRESS",
                  "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
                  "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP",
-                 "MEMBERSHIP_EXPORT_KEEP_DAYS", "MEMBERSHIP_MAX_REQUEST_KB", "STRIPE_WEBHOOK_MAX_KB"):
+                 "MEMBERSHIP_EXPORT_KEEP_DAYS", "MEMBERSHIP_MAX_REQUEST_KB", "STRIPE_WEBHOOK_MAX_KB",
+                 "STRIPE_EVENT_MAX_ATTEMPTS", "STRIPE_EVENT_RETRY_SECONDS", "STRIPE_EVENT_LEASE_SECONDS"):
         if int(config[name]) < 1:
             raise ConfigError(f"{name} must be at least 1.")
     if int(config.get("STRIPE_MAX_REQUESTS_PER_SECOND") or 0) < 0:

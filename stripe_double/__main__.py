@@ -31,6 +31,8 @@ def parse_args(argv: list[str]) -> DoubleConfig:
                         help="address browsers use for the Billing Portal (default: the Checkout address under its "
                              "other loopback name, 127.0.0.1 <-> localhost: an origin of its own)")
     parser.add_argument("--tick-seconds", type=float, default=config.tick_seconds)
+    parser.add_argument("--webhook-concurrency", type=int, default=config.delivery_concurrency,
+                        help="webhook deliveries in flight at once (default 1)")
     parser.add_argument("--rate-limit", type=_rate_limit, default=config.rate_limit, metavar="N",
                         help="answer 429 (rate_limit) past N API requests in any one second, as Stripe does past "
                              "25 in test mode and 100 live (default: no limit; 0 = none)")
@@ -42,6 +44,7 @@ def parse_args(argv: list[str]) -> DoubleConfig:
     config.webhook_url, config.webhook_secret = args.webhook_url, args.webhook_secret
     config.state_file, config.api_key, config.public_url = args.state_file, args.api_key, args.public_url
     config.tick_seconds, config.quiet = args.tick_seconds, not args.verbose
+    config.delivery_concurrency = max(1, args.webhook_concurrency)
     config.demo_clock = args.demo_clock
     config.portal_url = args.portal_url
     config.rate_limit = args.rate_limit

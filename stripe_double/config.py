@@ -84,6 +84,8 @@ class DoubleConfig:
     retry_max_seconds: float = 3600.0
     max_delivery_attempts: int = 8
     delivery_timeout_seconds: float = 10.0
+    # How many webhook deliveries are in flight at once (Stripe sends many concurrently to one endpoint).
+    delivery_concurrency: int = 1
     tick_seconds: float = 5.0
     fees: dict[str, FeeRule] = field(default_factory=_default_fees)
     default_fee: FeeRule = field(default_factory=lambda: FeeRule(Decimal("2.9"), 30))

@@ -70,7 +70,7 @@ class Worker:
 
     def _run(self, app: Flask) -> None:
         with app.app_context():
-            run_worker({EMAILS: lambda email_id: send_queued(db.session(), email_id, self.mailer)},
+            run_worker({EMAILS: lambda email_id: send_queued(db.session(), int(email_id), self.mailer)},
                        idle={EMAILS: self.mailer.close}, stop=self.stop, wait_seconds=0.2)
             db.session.remove()
 

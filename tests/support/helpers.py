@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from membership.db import db
-from membership.queue import queue_keys
+from membership.queue import STRIPE_EVENTS, queue_keys
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -53,6 +53,12 @@ def count(model: Any) -> int:
 def text(response: TestResponse) -> str:
     """The page as a reader's browser shows its text: HTML entities decoded."""
     return html.unescape(response.get_data(as_text=True))
+
+
+def queued_event_ids(client: redis.Redis) -> list[str]:
+    """The Stripe event ids waiting on the `stripe_events` queue, first out first."""
+    raws = client.lrange(queue_keys(STRIPE_EVENTS)[0], 0, -1)
+    return [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raws]
 
 
 def queued_ids(client: redis.Redis, name: str) -> list[int]:
