@@ -294,8 +294,10 @@ def worker_command(drain: bool) -> None:
     Redis queue (REDIS_URL), each queue in a thread of its own. Runs until stopped (Ctrl-C)."""
     send_email, close_mailer = _email_sender()
     # Events and exports first when draining: they queue emails.
-    _work({STRIPE_EVENTS: _process_queued_event, EXPORTS: _write_queued_export, EMAILS: send_email}, drain,
-          idle={STRIPE_EVENTS: _requeue_due_events, EMAILS: close_mailer})
+    idle = {EMAILS: close_mailer}
+    if not drain:  # a drain ends when the queues are empty; re-queueing what is due is for a running worker
+        idle[STRIPE_EVENTS] = _requeue_due_events
+    _work({STRIPE_EVENTS: _process_queued_event, EXPORTS: _write_queued_export, EMAILS: send_email}, drain, idle)
 
 
 @email_cli.command("worker")
