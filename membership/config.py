@@ -236,6 +236,12 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "MEMBERSHIP_EXPORT_INLINE_ROWS": _int(env, "MEMBERSHIP_EXPORT_INLINE_ROWS", DEFAULT_EXPORT_INLINE_ROWS),
         "MEMBERSHIP_EXPORT_DIR": str(Path(env.get("MEMBERSHIP_EXPORT_DIR") or instance / "exports").resolve()),
         "MEMBERSHIP_EXPORT_KEEP_DAYS": _int(env, "MEMBERSHIP_EXPORT_KEEP_DAYS", 7),
+        # Unset: queued exports' files stay in MEMBERSHIP_EXPORT_DIR. s3://bucket/prefix: in object storage.
+        "EXPORT_STORAGE_URL": (env.get("EXPORT_STORAGE_URL") or "").strip(),
+        "AWS_ENDPOINT_URL": (env.get("AWS_ENDPOINT_URL") or "").strip().rstrip("/"),
+        "EXPORT_DOWNLOAD_URL_SECONDS": _int(env, "EXPORT_DOWNLOAD_URL_SECONDS", 60),
+        "STRIPE_EVENT_RETENTION_DAYS": _int(env, "STRIPE_EVENT_RETENTION_DAYS", 90),
+        "EMAIL_BODY_RETENTION_DAYS": _int(env, "EMAIL_BODY_RETENTION_DAYS", 30),
         "MAIL_FROM": env.get("MAIL_FROM") or "Newsroom supporters <supporters@localhost>",
         "RENEWAL_RECEIPTS": _flag(env, "RENEWAL_RECEIPTS", default=True),
         "SUPPORTER_WALL_REVIEW": _flag(env, "SUPPORTER_WALL_REVIEW", default=True),
@@ -301,7 +307,8 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
                  "CHECKOUT_LIMIT_PER_IP", "CHECKOUT_LIMIT_PER_ADDRESS",
                  "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
                  "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP",
-                 "MEMBERSHIP_EXPORT_KEEP_DAYS", "MEMBERSHIP_MAX_REQUEST_KB", "STRIPE_WEBHOOK_MAX_KB"):
+                 "MEMBERSHIP_EXPORT_KEEP_DAYS", "MEMBERSHIP_MAX_REQUEST_KB", "STRIPE_WEBHOOK_MAX_KB",
+                 "STRIPE_EVENT_RETENTION_DAYS", "EMAIL_BODY_RETENTION_DAYS"):
         if int(config[name]) < 1:
             raise ConfigError(f"{name} must be at least 1.")
     if int(config["PATRON_GRACE_DAYS"]) < 0:
@@ -319,6 +326,7 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if export_dir.exists() and not export_dir.is_dir():
         raise ConfigError(f"MEMBERSHIP_EXPORT_DIR ({export_dir}) is a file; it must name a directory for the "
                           "queued exports' files.")
+    _check_export_storage(config)
     if not 0 <= int(config["MEMBERSHIP_TRUSTED_PROXIES"]) <= 5:
         raise ConfigError("MEMBERSHIP_TRUSTED_PROXIES must be the number of proxies in front of the app, 0 to 5.")
     rules = parse_currency_rules(
@@ -329,6 +337,22 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if config["MEMBERSHIP_DEFAULT_CURRENCY"] not in rules:
         raise ConfigError("MEMBERSHIP_DEFAULT_CURRENCY must be one of MEMBERSHIP_CURRENCIES.")
     return rules
+
+
+def _check_export_storage(config: Mapping[str, Any]) -> None:
+    url = str(config.get("EXPORT_STORAGE_URL") or "")
+    parts = urlsplit(url)
+    if url and (parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment):
+        raise ConfigError(f"EXPORT_STORAGE_URL must look like s3://bucket/prefix (got {url!r}); leave it unset to "
+                          "keep queued exports in MEMBERSHIP_EXPORT_DIR.")
+    endpoint = urlsplit(str(config.get("AWS_ENDPOINT_URL") or ""))
+    if config.get("AWS_ENDPOINT_URL") and (endpoint.scheme not in ("http", "https") or not endpoint.netloc):
+        raise ConfigError("AWS_ENDPOINT_URL must be the address of an S3-compatible service, like "
+                          "https://s3.example.net or http://127.0.0.1:9000.")
+    # S3 signs a presigned URL for at most seven days.
+    if not 1 <= int(config["EXPORT_DOWNLOAD_URL_SECONDS"]) <= 604_800:
+        raise ConfigError("EXPORT_DOWNLOAD_URL_SECONDS must be from 1 to 604800 (seven days): how long the "
+                          "address a staff member is sent to for a stored export's file works.")
 
 
 # Typed settings of the running app -------------------------------------------------------------------

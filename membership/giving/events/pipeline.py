@@ -34,6 +34,7 @@ from membership.giving.events.invoices import (
 )
 from membership.giving.events.subscriptions import apply_subscription_changed, fetch_subscription, subscription_claim
 from membership.giving.models import EventStatus, StripeEvent
+from membership.giving.stored_events import event_subjects
 from membership.giving.stripe_gateway import API_VERSION, StripeGateway
 
 log = logging.getLogger(__name__)
@@ -145,10 +146,13 @@ def _event_created(value: Any) -> datetime:
 def store_event(session: Session, event: dict[str, Any]) -> bool:
     """Keep the event, trimmed to what processing needs (`trim_event`), under Stripe's id. True if this
     delivery stored it; False if it was stored already, in which case nothing changes."""
+    customer_id, email_hash = event_subjects(event)
     stored = session.execute(
         dialect_insert(session)(StripeEvent.__table__)
         .values(
             id=event["id"],
+            customer_id=customer_id,
+            email_hash=email_hash,
             type=str(event.get("type", "")),
             created=_event_created(event.get("created")),
             livemode=bool(event.get("livemode")),
@@ -194,6 +198,8 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
         if stored is None:
             raise LookupError(f"Event {event_id} is not stored.")
         event, status = stored.payload, stored.status
+        if stored.payload_deleted_at is not None and status not in DONE:
+            raise LookupError(f"Event {event_id}'s payload was deleted (STRIPE_EVENT_RETENTION_DAYS).")
     else:
         status = EventStatus.RECEIVED if fresh else _status(session, event_id, lock=False)
         if status is None:
