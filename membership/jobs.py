@@ -85,10 +85,10 @@ def run_jobs(session: Session, now: datetime) -> JobsReport:
 RETENTION_BATCH = 500
 
 
-def in_batches(session: Session, step: Callable[[int], int], limit: int = RETENTION_BATCH) -> int:
-    """Call `step(limit)` (one batch of deletions, flushed) in a unit of work of its own, again while it did a
-    whole batch; returns how many it did in all."""
-    total = 0
+def in_batches(session: Session, step: Callable[[int], int]) -> int:
+    """Call `step(RETENTION_BATCH)` (one batch of deletions, flushed) in a unit of work of its own, again while it
+    did a whole batch; returns how many it did in all."""
+    total, limit = 0, RETENTION_BATCH
     while True:
         with unit_of_work(session):
             done = step(limit)

@@ -103,7 +103,7 @@ class S3Files(FileStore):
         self.bucket, self.prefix, self.link_seconds = bucket, prefix, link_seconds
         # Path-style addresses for a custom endpoint: an S3-compatible server on a host name of its own has no
         # wildcard DNS for bucket sub-domains.
-        config = Config(s3={"addressing_style": "path"} if endpoint_url else {},
+        config = Config(signature_version="s3v4", s3={"addressing_style": "path"} if endpoint_url else {},
                         retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60)
         self.client: Any = boto3.session.Session().client("s3", endpoint_url=endpoint_url or None, config=config)
 

@@ -1,5 +1,7 @@
-"""retention and the stored events' lookup: whom each event names (customer id, email digest), indexed for
-erasure; when an event's payload and an email's body were deleted
+"""retention and the stored events' lookup: whom each event names, indexed for erasure; deletion dates
+
+stripe_events gains customer_id and email_hash (indexed) and payload_deleted_at; outbound_emails gains
+body_deleted_at.
 
 Revision ID: 0021_retention_event_lookup
 Revises: 0020_refused_checkouts
