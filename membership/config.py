@@ -31,12 +31,13 @@ DEFAULT_OTHER_WAYS = (
     "Send us a tip or a story idea: our newsroom reads every message.\n\n"
     "Organisations and foundations can write to us about grants and partnerships."
 )
-# The Redis lists the worker takes email and export ids from (when REDIS_URL is set). Not environment
-# variables: only tests change them, so parallel test runs keep apart.
-EMAIL_QUEUE_KEY = "membership:emails"
-EXPORT_QUEUE_KEY = "membership:exports"
-# The prefix of the Redis keys that hold rate limits (with REDIS_URL). Only tests change it, as above.
-RATE_LIMIT_KEY_PREFIX = "membership:ratelimit"
+# The Redis lists the worker takes email and export ids from (when REDIS_URL is set), and the prefix of the keys
+# that hold rate limits, all under REDIS_KEY_PREFIX (default "membership"), so installations sharing a Redis keep
+# apart. Tests also set each key themselves, so parallel test runs keep apart.
+EMAIL_QUEUE_KEY = "{prefix}:emails"
+EXPORT_QUEUE_KEY = "{prefix}:exports"
+RATE_LIMIT_KEY_PREFIX = "{prefix}:ratelimit"
+REDIS_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
 # only tests lower it, through create_app(overrides), since every hash stores its own parameters.
 STAFF_PASSWORD_HASH = "scrypt:32768:8:1"  # noqa: S105 - a hash method, not a password
@@ -209,6 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
     currencies = env.get("MEMBERSHIP_CURRENCIES") or ",".join(DEFAULT_CURRENCIES)
     default_currency = (env.get("MEMBERSHIP_DEFAULT_CURRENCY") or currencies.split(",")[0]).strip().upper()
     production = (env.get("MEMBERSHIP_ENV") or "development").strip().lower() == "production"
+    redis_prefix = (env.get("REDIS_KEY_PREFIX") or "membership").strip()
     settings: dict[str, Any] = {
         "MEMBERSHIP_ENV": "production" if production else "development",
         "SECRET_KEY": env.get("SECRET_KEY") or "",
@@ -230,9 +232,10 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "NEWSROOM_OTHER_WAYS": env.get("NEWSROOM_OTHER_WAYS") or DEFAULT_OTHER_WAYS,
         "MAIL_URL": env.get("MAIL_URL") or "",
         "REDIS_URL": env.get("REDIS_URL") or "",
-        "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
-        "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY,
-        "RATE_LIMIT_KEY_PREFIX": RATE_LIMIT_KEY_PREFIX,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY.format(prefix=redis_prefix),
+        "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY.format(prefix=redis_prefix),
+        "RATE_LIMIT_KEY_PREFIX": RATE_LIMIT_KEY_PREFIX.format(prefix=redis_prefix),
         "MEMBERSHIP_EXPORT_INLINE_ROWS": _int(env, "MEMBERSHIP_EXPORT_INLINE_ROWS", DEFAULT_EXPORT_INLINE_ROWS),
         "MEMBERSHIP_EXPORT_DIR": str(Path(env.get("MEMBERSHIP_EXPORT_DIR") or instance / "exports").resolve()),
         "MEMBERSHIP_EXPORT_KEEP_DAYS": _int(env, "MEMBERSHIP_EXPORT_KEEP_DAYS", 7),
@@ -301,6 +304,9 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production.")
     if config.get("MAIL_URL"):
         parse_mail_url(str(config["MAIL_URL"]))
+    if not REDIS_KEY_PREFIX.fullmatch(str(config.get("REDIS_KEY_PREFIX", "membership"))):
+        raise ConfigError("REDIS_KEY_PREFIX must be 1 to 64 letters, digits, '_', '-' or '.' (the start of this "
+                          "installation's Redis keys).")
     if config.get("REDIS_URL") and urlsplit(str(config["REDIS_URL"])).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("REDIS_URL must look like redis://host:6379/0 (or rediss://… or unix://…).")
     for name in ("SIGN_IN_LINK_MINUTES", "SIGN_IN_LIMIT_PER_ADDRESS", "SIGN_IN_LIMIT_PER_IP",
