@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the SQLite and PostgreSQL runs (`auto` = one per CPU; 0 runs in one process).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install lock translations translations-extract lint typecheck test-sqlite test-postgres test-browser browser-deps postgres clean
+.PHONY: run test install lock translations translations-extract lint typecheck test-sqlite test-postgres test-browser browser-deps cluster-deps postgres clean
 
 # Installs the pinned versions in requirements.lock (reproducible), then the project itself without resolving again.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -42,7 +42,7 @@ run: install translations
 	PORT=$(PORT) STRIPE_DOUBLE_PORT=$(STRIPE_DOUBLE_PORT) $(PY) -m scripts.dev
 
 ## make test: every check, on SQLite and PostgreSQL, plus the browser tests.
-test: install translations browser-deps postgres lint typecheck test-sqlite test-postgres test-browser
+test: install translations browser-deps cluster-deps postgres lint typecheck test-sqlite test-postgres test-browser
 
 lint: install
 	$(VENV)/bin/ruff check membership stripe_double tests bench scripts migrations/env.py
@@ -54,7 +54,7 @@ typecheck: install
 test-sqlite: install
 	TEST_DATABASE_URL= $(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) -m "not browser" --ignore=tests/browser $(PYTEST_ARGS)
 
-test-postgres: install postgres
+test-postgres: install postgres cluster-deps
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) -m "not browser" \
 		--ignore=tests/browser --ignore=tests/stripe_double $(PYTEST_ARGS)
 
@@ -68,6 +68,16 @@ browser-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else \
 			echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests need $(CHROMIUM))." >&2; exit 1; \
+		fi; \
+	fi
+
+## Debian's HAProxy for the multi-host test (tests/test_cluster.py runs bench/cluster.py behind it).
+cluster-deps:
+	@if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+		else \
+			echo "HAProxy is missing: run 'sudo apt-get install haproxy' (the multi-host test needs it)." >&2; exit 1; \
 		fi; \
 	fi
 

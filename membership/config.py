@@ -32,16 +32,16 @@ DEFAULT_OTHER_WAYS = (
     "Send us a tip or a story idea: our newsroom reads every message.\n\n"
     "Organisations and foundations can write to us about grants and partnerships."
 )
-# The Redis lists the worker takes email and export ids from (when REDIS_URL is set). Not environment
-# variables: only tests change them, so parallel test runs keep apart.
-EMAIL_QUEUE_KEY = "membership:emails"
-EMAIL_PRIORITY_QUEUE_KEY = "membership:emails:priority"  # sign-in and fix-card links, taken before the rest
-EXPORT_QUEUE_KEY = "membership:exports"
-STRIPE_EVENT_QUEUE_KEY = "membership:stripe-events"
-# The prefix of the Redis keys that hold rate limits (with REDIS_URL). Only tests change it, as above.
-RATE_LIMIT_KEY_PREFIX = "membership:ratelimit"
-# The Redis key that holds Stripe's pace (membership/pace.py) when REDIS_URL is set. Only tests change it.
-STRIPE_PACE_KEY = "membership:stripe-pace"
+# The Redis lists the worker takes ids from (when REDIS_URL is set), the prefix of the keys that hold rate
+# limits and the key of Stripe's pace, all under REDIS_KEY_PREFIX (default "membership"), so installations
+# sharing a Redis keep apart. Tests also set each key themselves, so parallel test runs keep apart.
+EMAIL_QUEUE_KEY = "{prefix}:emails"
+EMAIL_PRIORITY_QUEUE_KEY = "{prefix}:emails:priority"  # sign-in and fix-card links, taken before the rest
+EXPORT_QUEUE_KEY = "{prefix}:exports"
+STRIPE_EVENT_QUEUE_KEY = "{prefix}:stripe-events"
+RATE_LIMIT_KEY_PREFIX = "{prefix}:ratelimit"
+STRIPE_PACE_KEY = "{prefix}:stripe-pace"
+REDIS_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
 # only tests lower it, through create_app(overrides), since every hash stores its own parameters.
 STAFF_PASSWORD_HASH = "scrypt:32768:8:1"  # noqa: S105 - a hash method, not a password
@@ -233,6 +233,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
     currencies = env.get("MEMBERSHIP_CURRENCIES") or ",".join(DEFAULT_CURRENCIES)
     default_currency = (env.get("MEMBERSHIP_DEFAULT_CURRENCY") or currencies.split(",")[0]).strip().upper()
     production = (env.get("MEMBERSHIP_ENV") or "development").strip().lower() == "production"
+    redis_prefix = (env.get("REDIS_KEY_PREFIX") or "membership").strip()
     settings: dict[str, Any] = {
         "MEMBERSHIP_ENV": "production" if production else "development",
         "SECRET_KEY": env.get("SECRET_KEY") or "",
@@ -244,7 +245,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "STRIPE_TIMEOUT_SECONDS": _int(env, "STRIPE_TIMEOUT_SECONDS", 20),
         # 0 (unset) = by the key: stripe_requests_per_second() below.
         "STRIPE_MAX_REQUESTS_PER_SECOND": _int(env, "STRIPE_MAX_REQUESTS_PER_SECOND", 0),
-        "STRIPE_PACE_KEY": STRIPE_PACE_KEY,
+        "STRIPE_PACE_KEY": STRIPE_PACE_KEY.format(prefix=redis_prefix),
         # Unset = stripe_page_origins(STRIPE_API_BASE), worked out when the CSP is written.
         "STRIPE_PAGE_ORIGINS": " ".join((env.get("STRIPE_PAGE_ORIGINS") or "").split()),
         "MEMBERSHIP_ALLOW_LIVE_KEYS": _flag(env, "MEMBERSHIP_ALLOW_LIVE_KEYS"),
@@ -260,17 +261,24 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "NEWSROOM_OTHER_WAYS": env.get("NEWSROOM_OTHER_WAYS") or DEFAULT_OTHER_WAYS,
         "MAIL_URL": env.get("MAIL_URL") or "",
         "REDIS_URL": env.get("REDIS_URL") or "",
-        "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
-        "EMAIL_PRIORITY_QUEUE_KEY": EMAIL_PRIORITY_QUEUE_KEY,
-        "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY,
-        "STRIPE_EVENT_QUEUE_KEY": STRIPE_EVENT_QUEUE_KEY,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY.format(prefix=redis_prefix),
+        "EMAIL_PRIORITY_QUEUE_KEY": EMAIL_PRIORITY_QUEUE_KEY.format(prefix=redis_prefix),
+        "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY.format(prefix=redis_prefix),
+        "STRIPE_EVENT_QUEUE_KEY": STRIPE_EVENT_QUEUE_KEY.format(prefix=redis_prefix),
         "STRIPE_EVENT_MAX_ATTEMPTS": _int(env, "STRIPE_EVENT_MAX_ATTEMPTS", 8),
         "STRIPE_EVENT_RETRY_SECONDS": _int(env, "STRIPE_EVENT_RETRY_SECONDS", 60),
         "STRIPE_EVENT_LEASE_SECONDS": _int(env, "STRIPE_EVENT_LEASE_SECONDS", 300),
-        "RATE_LIMIT_KEY_PREFIX": RATE_LIMIT_KEY_PREFIX,
+        "RATE_LIMIT_KEY_PREFIX": RATE_LIMIT_KEY_PREFIX.format(prefix=redis_prefix),
         "MEMBERSHIP_EXPORT_INLINE_ROWS": _int(env, "MEMBERSHIP_EXPORT_INLINE_ROWS", DEFAULT_EXPORT_INLINE_ROWS),
         "MEMBERSHIP_EXPORT_DIR": str(Path(env.get("MEMBERSHIP_EXPORT_DIR") or instance / "exports").resolve()),
         "MEMBERSHIP_EXPORT_KEEP_DAYS": _int(env, "MEMBERSHIP_EXPORT_KEEP_DAYS", 7),
+        # Unset: queued exports' files stay in MEMBERSHIP_EXPORT_DIR. s3://bucket/prefix: in object storage.
+        "EXPORT_STORAGE_URL": (env.get("EXPORT_STORAGE_URL") or "").strip(),
+        "AWS_ENDPOINT_URL": (env.get("AWS_ENDPOINT_URL") or "").strip().rstrip("/"),
+        "EXPORT_DOWNLOAD_URL_SECONDS": _int(env, "EXPORT_DOWNLOAD_URL_SECONDS", 60),
+        "STRIPE_EVENT_RETENTION_DAYS": _int(env, "STRIPE_EVENT_RETENTION_DAYS", 90),
+        "EMAIL_BODY_RETENTION_DAYS": _int(env, "EMAIL_BODY_RETENTION_DAYS", 30),
         "MAIL_FROM": env.get("MAIL_FROM") or "Newsroom supporters <supporters@localhost>",
         "RENEWAL_RECEIPTS": _flag(env, "RENEWAL_RECEIPTS", default=True),
         "SUPPORTER_WALL_REVIEW": _flag(env, "SUPPORTER_WALL_REVIEW", default=True),
@@ -352,6 +360,9 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     check_locales(config)
     if config.get("MAIL_URL"):
         parse_mail_url(str(config["MAIL_URL"]))
+    if not REDIS_KEY_PREFIX.fullmatch(str(config.get("REDIS_KEY_PREFIX", "membership"))):
+        raise ConfigError("REDIS_KEY_PREFIX must be 1 to 64 letters, digits, '_', '-' or '.' (the start of this "
+                          "installation's Redis keys).")
     if config.get("REDIS_URL") and urlsplit(str(config["REDIS_URL"])).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("REDIS_URL must look like redis://host:6379/0 (or rediss://… or unix://…).")
     for name in ("SIGN_IN_LINK_MINUTES", "SIGN_IN_LIMIT_PER_ADDRESS", "SIGN_IN_LIMIT_PER_IP",
@@ -359,7 +370,8 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
                  "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
                  "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP",
                  "MEMBERSHIP_EXPORT_KEEP_DAYS", "MEMBERSHIP_MAX_REQUEST_KB", "STRIPE_WEBHOOK_MAX_KB",
-                 "STRIPE_EVENT_MAX_ATTEMPTS", "STRIPE_EVENT_RETRY_SECONDS", "STRIPE_EVENT_LEASE_SECONDS"):
+                 "STRIPE_EVENT_MAX_ATTEMPTS", "STRIPE_EVENT_RETRY_SECONDS", "STRIPE_EVENT_LEASE_SECONDS",
+                 "STRIPE_EVENT_RETENTION_DAYS", "EMAIL_BODY_RETENTION_DAYS"):
         if int(config[name]) < 1:
             raise ConfigError(f"{name} must be at least 1.")
     if int(config.get("STRIPE_MAX_REQUESTS_PER_SECOND") or 0) < 0:
@@ -380,6 +392,7 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if export_dir.exists() and not export_dir.is_dir():
         raise ConfigError(f"MEMBERSHIP_EXPORT_DIR ({export_dir}) is a file; it must name a directory for the "
                           "queued exports' files.")
+    _check_export_storage(config)
     if not 0 <= int(config["MEMBERSHIP_TRUSTED_PROXIES"]) <= 5:
         raise ConfigError("MEMBERSHIP_TRUSTED_PROXIES must be the number of proxies in front of the app, 0 to 5.")
     rules = parse_currency_rules(
@@ -390,6 +403,22 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if config["MEMBERSHIP_DEFAULT_CURRENCY"] not in rules:
         raise ConfigError("MEMBERSHIP_DEFAULT_CURRENCY must be one of MEMBERSHIP_CURRENCIES.")
     return rules
+
+
+def _check_export_storage(config: Mapping[str, Any]) -> None:
+    url = str(config.get("EXPORT_STORAGE_URL") or "")
+    parts = urlsplit(url)
+    if url and (parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment):
+        raise ConfigError(f"EXPORT_STORAGE_URL must look like s3://bucket/prefix (got {url!r}); leave it unset to "
+                          "keep queued exports in MEMBERSHIP_EXPORT_DIR.")
+    endpoint = urlsplit(str(config.get("AWS_ENDPOINT_URL") or ""))
+    if config.get("AWS_ENDPOINT_URL") and (endpoint.scheme not in ("http", "https") or not endpoint.netloc):
+        raise ConfigError("AWS_ENDPOINT_URL must be the address of an S3-compatible service, like "
+                          "https://s3.example.net or http://127.0.0.1:9000.")
+    # S3 signs a presigned URL for at most seven days.
+    if not 1 <= int(config["EXPORT_DOWNLOAD_URL_SECONDS"]) <= 604_800:
+        raise ConfigError("EXPORT_DOWNLOAD_URL_SECONDS must be from 1 to 604800 (seven days): how long the "
+                          "address a staff member is sent to for a stored export's file works.")
 
 
 # Typed settings of the running app -------------------------------------------------------------------

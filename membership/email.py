@@ -42,11 +42,20 @@ from typing import Any
 import redis
 from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import ForeignKey, Integer, String, Text, or_, select, update
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.config import parse_mail_url
-from membership.db import Base, UTCDateTime, after_commit, committed, sends_after_commit, unit_of_work, utcnow
+from membership.db import (
+    Base,
+    UTCDateTime,
+    after_commit,
+    committed,
+    rows_affected,
+    sends_after_commit,
+    unit_of_work,
+    utcnow,
+)
 from membership.queue import EMAILS, push, redis_queue
 
 log = logging.getLogger(__name__)
@@ -90,6 +99,11 @@ class OutboundEmail(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the body was deleted, EMAIL_BODY_RETENTION_DAYS after sending (`delete_old_bodies`).
+    body_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # `jobs run` finds the next bodies to delete: those still kept (NULL), sent longest ago first.
+    __table_args__ = (Index("ix_outbound_emails_body_deleted_at_sent_at", "body_deleted_at", "sent_at"),)
 
 
 def queue_email(session: Session, message: str, to: str, supporter_id: int | None = None, *,
@@ -353,3 +367,23 @@ def send_queued(session: Session, email_id: int, mailer: Mailer) -> bool | None:
     if claimed is None:
         return None
     return _record(session, email_id, _attempt(claimed, mailer))
+
+
+BODY_RETENTION_BATCH = 1000
+
+
+def delete_old_bodies(session: Session, sent_before: datetime, limit: int = BODY_RETENTION_BATCH) -> int:
+    """Delete the text and HTML of up to `limit` messages sent before `sent_before` (EMAIL_BODY_RETENTION_DAYS),
+    keeping who it went to, its subject and dates. Returns how many; flushes, the caller commits each batch."""
+    ids = list(session.scalars(
+        select(OutboundEmail.id).where(OutboundEmail.body_deleted_at.is_(None), OutboundEmail.sent_at < sent_before,
+                                       OutboundEmail.status == EmailStatus.SENT.value)
+        .order_by(OutboundEmail.body_deleted_at, OutboundEmail.sent_at).limit(limit)
+    ))
+    if not ids:
+        return 0
+    deleted = session.execute(
+        update(OutboundEmail).where(OutboundEmail.id.in_(ids), OutboundEmail.body_deleted_at.is_(None))
+        .values(body_text="", body_html="", body_deleted_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    return rows_affected(deleted)

@@ -5,6 +5,7 @@ Each job is safe to run at any time and any number of times: what is not due doe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,10 +13,11 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from membership import ratelimit
-from membership.db import db
-from membership.email import retry_due_emails
+from membership.db import db, unit_of_work
+from membership.email import delete_old_bodies, retry_due_emails
 from membership.giving import events
 from membership.giving.services import send_dunning_reminders
+from membership.giving.stored_events import delete_old_payloads
 from membership.giving.stripe_gateway import gateway
 from membership.staff.reports.worker import build_due_exports, expire_exports, export_settings
 
@@ -30,12 +32,14 @@ class JobsReport:
     reminders_queued: int
     rate_limit_hits_pruned: int
     stripe_events_requeued: int = 0
+    event_payloads_deleted: int = 0
+    email_bodies_deleted: int = 0
 
     @property
     def idle(self) -> bool:
         return not (self.emails_sent or self.emails_failed or self.exports_ready or self.exports_failed
                     or self.exports_expired or self.reminders_queued or self.rate_limit_hits_pruned
-                    or self.stripe_events_requeued)
+                    or self.stripe_events_requeued or self.event_payloads_deleted or self.email_bodies_deleted)
 
     @property
     def failed(self) -> bool:
@@ -47,30 +51,54 @@ class JobsReport:
             f"Stripe events due again (re-queued, or processed without a queue): {self.stripe_events_requeued}. "
             f"Queued emails sent: {self.emails_sent}; failed: {self.emails_failed}. "
             f"Queued exports written: {self.exports_ready}; failed: {self.exports_failed}. "
-            f"Expired export files deleted: {self.exports_expired}. "
+            f"Expired exports deleted (file, then row): {self.exports_expired}. "
             f"Payment reminders queued: {self.reminders_queued}. "
-            f"Old rate-limit records removed: {self.rate_limit_hits_pruned}."
+            f"Old rate-limit records removed: {self.rate_limit_hits_pruned}. "
+            f"Stripe event payloads deleted: {self.event_payloads_deleted}; "
+            f"email bodies deleted: {self.email_bodies_deleted}."
         )
 
 
 def run_jobs(session: Session, now: datetime) -> JobsReport:
     """Hand Stripe events due again to the worker (retries, expired leases, pushes lost with Redis), retry due
-    emails, write the queued exports that are due (a worker never got them, or a retry), delete
-    export files whose time is up, queue the dunning reminders that fall due at `now`, and forget old
-    rate-limit hits.
+    emails, write the queued exports that are due (a worker never got them, or a retry), delete exports whose
+    time is up (file, then row), apply the retention periods (Stripe events' payloads, sent emails' bodies), queue
+    the dunning reminders that fall due at `now`, and forget old rate-limit hits.
 
-    Retrying and writing exports commit their own bookkeeping, one message or export at a time. The rest is
-    left in the session's transaction: the caller's unit of work commits it once, then sends what was queued.
+    Retrying and writing exports commit their own bookkeeping, one message or export at a time; deletions
+    commit a batch at a time, so no transaction grows with the tables. The rest is left in the session's
+    transaction: the caller's unit of work commits it once, then sends what was queued.
     """
     requeued = events.requeue_due_events(session, gateway(), now)
     sent, failed = retry_due_emails(session)
     exports = export_settings()
     exports_ready, exports_failed = build_due_exports(session, db.engine, exports, now)
-    expired = expire_exports(session, exports.directory, now)
+    config = current_app.config
+    expired = in_batches(session, lambda limit: expire_exports(session, exports.storage, now, exports.keep, limit))
+    payloads = in_batches(session, lambda limit: delete_old_payloads(
+        session, now - timedelta(days=int(config["STRIPE_EVENT_RETENTION_DAYS"])), limit))
+    bodies = in_batches(session, lambda limit: delete_old_bodies(
+        session, now - timedelta(days=int(config["EMAIL_BODY_RETENTION_DAYS"])), limit))
     reminders = send_dunning_reminders(
         session, now, timedelta(days=int(current_app.config["DUNNING_REMINDER_DAYS"]))
     )
     pruned = ratelimit.prune(session)
     return JobsReport(emails_sent=sent, emails_failed=failed, exports_ready=exports_ready,
                       exports_failed=exports_failed, exports_expired=expired, reminders_queued=reminders,
-                      rate_limit_hits_pruned=pruned, stripe_events_requeued=requeued)
+                      rate_limit_hits_pruned=pruned, stripe_events_requeued=requeued,
+                      event_payloads_deleted=payloads, email_bodies_deleted=bodies)
+
+
+RETENTION_BATCH = 500
+
+
+def in_batches(session: Session, step: Callable[[int], int]) -> int:
+    """Call `step(RETENTION_BATCH)` (one batch of deletions, flushed) in a unit of work of its own, again while it
+    did a whole batch; returns how many it did in all."""
+    total, limit = 0, RETENTION_BATCH
+    while True:
+        with unit_of_work(session):
+            done = step(limit)
+        total += done
+        if done < limit:
+            return total

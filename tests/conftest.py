@@ -30,7 +30,7 @@ from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
 from stripe_double import DoubleConfig, DoubleServer
 from tests.support.database import empty_tables
-from tests.support.servers import LiveServer, SmtpSink, free_port
+from tests.support.servers import S3_CREDENTIALS, LiveServer, S3Server, SmtpSink, free_port
 from tests.support.settings import REDIS_TEST_URL, WEBHOOK_SECRET, app_settings
 from tests.support.staff import PASSWORD, sign_in_as
 
@@ -188,6 +188,25 @@ def smtp_server(app: Flask) -> Iterator[SmtpSink]:
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{sink.port}"
     yield sink
     controller.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server (moto's, in a process of its own), started once per run (per xdist worker)."""
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(app: Flask, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The app keeping queued exports in a bucket of this test's own on the S3 server; the bucket's name.
+    Credentials come to boto3 the way production's do, from the environment."""
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    bucket = s3_server.new_bucket()
+    app.config.update(EXPORT_STORAGE_URL=f"s3://{bucket}/queued-exports", AWS_ENDPOINT_URL=s3_server.url)
+    return bucket
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "membership"
 
 CORE = {"db", "money", "config", "email", "queue", "ratelimit", "errors", "charts", "formatting", "extensions",
         "installation", "i18n", "catalogs", "translations", "pace",
-        "outbox", "web", "static"}
+        "outbox", "web", "static", "storage"}
 DOMAINS = ["supporters", "giving", "wall", "patrons", "ballots", "staff"]
 APP = {"__init__", "cli", "jobs", "demo", "models"}
 

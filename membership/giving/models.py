@@ -353,7 +353,7 @@ class StripeEvent(Base):
     type: Mapped[str] = mapped_column(String(100), index=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # {} once deleted (STRIPE_EVENT_RETENTION_DAYS)
     status: Mapped[EventStatus] = mapped_column(enum_column(EventStatus, "event_status"), default=EventStatus.RECEIVED)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -362,6 +362,19 @@ class StripeEvent(Base):
     # While `received`: when to look at it again if nothing else happens. The end of a worker's lease on it (or,
     # before any worker took it, of the time it should have taken to be), or when a failed attempt is retried.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payload_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Whom the stored payload names, filled when it is stored (`giving.stored_events`), so an erasure finds a
+    # supporter's events by index rather than by reading every payload: the Stripe customer, and the SHA-256 of
+    # an email address (only events stored before payloads were trimmed have one).
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_stripe_events_customer_id", "customer_id"),
+        Index("ix_stripe_events_email_hash", "email_hash"),
+        # `jobs run` finds the next payloads to delete: those still kept (NULL), oldest first.
+        Index("ix_stripe_events_payload_deleted_at_received_at", "payload_deleted_at", "received_at"),
+    )
 
 
 # The events still to process (a handful among millions done), by when they are due: what the worker's and

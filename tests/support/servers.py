@@ -1,15 +1,22 @@
-"""Servers the tests run beside the app: the app itself over HTTP, an SMTP sink, and free ports for them."""
+"""Servers the tests run beside the app: the app itself over HTTP, an SMTP sink, an S3-compatible object store
+(moto's standalone server, a process of its own speaking S3's wire protocol), and free ports for them."""
 
 from __future__ import annotations
 
 import email
 import email.message
 import email.policy
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import requests
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -79,3 +86,57 @@ class SmtpSink:
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
         return [m for m in self.messages if m["To"] == address]
+
+
+# moto accepts any credentials; boto3 wants some, and a region, from its usual places.
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def wait_for_http(url: str, timeout: float = 60, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until `url` answers HTTP at all (any status); fail early if `process` died meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{process.args!r} exited with {process.returncode} before {url} answered")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+class S3Server:
+    """moto's S3 server (`python -m moto.server`) in a process of its own on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        env={**os.environ, **S3_CREDENTIALS})
+        wait_for_http(self.url, process=self.process)
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                     region_name="us-east-1").client("s3", endpoint_url=self.url)
+
+    def new_bucket(self) -> str:
+        name = f"exports-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def keys(self, bucket: str) -> list[str]:
+        listed = self.client().list_objects_v2(Bucket=bucket)
+        return sorted(item["Key"] for item in listed.get("Contents", []))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -36,6 +36,7 @@ from membership.giving.events.invoices import (
 )
 from membership.giving.events.subscriptions import apply_subscription_changed, fetch_subscription, subscription_claim
 from membership.giving.models import EventStatus, StripeEvent
+from membership.giving.stored_events import event_subjects
 from membership.giving.stripe_gateway import API_VERSION, StripeGateway
 
 log = logging.getLogger(__name__)
@@ -156,8 +157,10 @@ def stored_values(event: dict[str, Any], lease: timedelta) -> dict[str, Any]:
     """The `stripe_events` row of an event trimmed by `trim_event`, received now. `lease`: how long it may wait
     for a first attempt before `requeue_due_events` takes it for lost."""
     now = utcnow()
+    customer_id, email_hash = event_subjects(event)  # the erasure's indexed lookup (giving.stored_events)
     return {
         "id": event["id"], "type": str(event.get("type", "")), "created": _event_created(event.get("created")),
+        "customer_id": customer_id, "email_hash": email_hash,
         "livemode": bool(event.get("livemode")), "payload": event, "status": EventStatus.RECEIVED.value,
         "received_at": now, "attempts": 0, "last_error": "", "next_attempt_at": now + lease,
     }
@@ -210,6 +213,8 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
         if stored is None:
             raise LookupError(f"Event {event_id} is not stored.")
         event, status = stored.payload, stored.status
+        if stored.payload_deleted_at is not None and status not in DONE:
+            raise LookupError(f"Event {event_id}'s payload was deleted (STRIPE_EVENT_RETENTION_DAYS).")
     else:
         status = EventStatus.RECEIVED if fresh else _status(session, event_id, lock=False)
         if status is None:

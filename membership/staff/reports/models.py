@@ -1,8 +1,9 @@
 """What an export holds (kind, format) and the queued exports: one row per export the worker writes to a file.
 
 With REDIS_URL set, a web export with more rows than MEMBERSHIP_EXPORT_INLINE_ROWS isn't streamed in the
-request: the request records an `ExportJob`, the worker writes the file into MEMBERSHIP_EXPORT_DIR and
-emails the staff member who asked, who downloads it from /staff/reports until it expires.
+request: the request records an `ExportJob`, the worker writes the file into the export store
+(`membership.storage`: MEMBERSHIP_EXPORT_DIR, or EXPORT_STORAGE_URL) and emails the staff member who asked, who
+downloads it from /staff/reports until it expires. Then `jobs run` deletes the file, and after it the row.
 """
 
 from __future__ import annotations
@@ -26,13 +27,23 @@ class ExportFormat(enum.StrEnum):
     CSV = "csv"
     XLSX = "xlsx"
 
+    @property
+    def mimetype(self) -> str:
+        return MIMETYPES[self]
+
+
+MIMETYPES = {
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
 
 class ExportJobStatus(enum.StrEnum):
     QUEUED = "queued"  # waiting for the worker, or for its next attempt after a failed one
     RUNNING = "running"  # being written, leased until next_attempt_at
-    READY = "ready"  # the file is in MEMBERSHIP_EXPORT_DIR until expires_at
-    FAILED = "failed"  # given up (last_error says why); there is no file
-    EXPIRED = "expired"  # the file was deleted once expires_at had passed
+    READY = "ready"  # the file is in the export store until expires_at, then deleted, then the row
+    FAILED = "failed"  # given up (last_error says why); there is no file. The row goes after the same time.
+    EXPIRED = "expired"  # past expires_at, not yet deleted (rows of earlier versions, whose file is gone)
 
 
 class ExportJob(Base):
@@ -61,7 +72,7 @@ class ExportJob(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     row_count: Mapped[int | None] = mapped_column(Integer)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    file_name: Mapped[str] = mapped_column(String(255), default="")  # inside MEMBERSHIP_EXPORT_DIR
+    file_name: Mapped[str] = mapped_column(String(255), default="")  # its name in the export store
     last_error: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (

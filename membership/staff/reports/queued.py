@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from membership.staff.accounts.models import StaffUser
 from membership.staff.reports.files import ExportRun
 from membership.staff.reports.models import ExportJob, ExportJobStatus
 from membership.staff.reports.services import ExportFilters, ExportQuery
+from membership.storage import Download, FileMissing, FileStore
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,10 @@ class ExportUnavailable(Exception):
         self.title = title
 
 
-def export_file(session: Session, job_id: int, staff_id: int, directory: Path, now: datetime) -> tuple[ExportJob, Path]:
-    """One of the staff member's own queued exports and its file, ready and not expired; ExportUnavailable if not.
+def export_file(session: Session, job_id: int, staff_id: int, storage: FileStore,
+                now: datetime) -> tuple[ExportJob, Download]:
+    """One of the staff member's own queued exports and how to download its file (the file to send, or a
+    short-lived address in object storage), ready and not expired; ExportUnavailable if not.
 
     Someone else's export is answered as an unknown one, so ids say nothing about other people's exports.
     """
@@ -88,13 +90,15 @@ def export_file(session: Session, job_id: int, staff_id: int, directory: Path, n
         raise ExportUnavailable(410, "Export expired",
                                 "This export's file has been deleted: files are kept for a limited time. Please start "
                                 "the export again from the reports page.")
-    path = directory / job.file_name
-    if not path.is_file():
-        log.warning("The file of ready export %s is missing from %s.", job.id, directory)
+    try:
+        download = storage.download(job.file_name, filename=job_filters(job).filename(job.fmt),
+                                    content_type=job.fmt.mimetype)
+    except FileMissing:
+        log.warning("The file of ready export %s is missing from %s.", job.id, storage.description)
         raise ExportUnavailable(410, "Export no longer available",
                                 "This export's file is no longer on the server. Please start the export again from "
-                                "the reports page.")
-    return job, path
+                                "the reports page.") from None
+    return job, download
 
 
 def record_download(session: Session, actor: StaffUser, job: ExportJob, *, ip: str) -> None:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import (
     Blueprint,
     Response,
@@ -36,15 +34,10 @@ from membership.staff.reports.ballot_results import (
     record_ballot_results_export,
 )
 from membership.staff.reports.forms import FILTER_FIELDS, KIND_LABELS, BallotResultsForm, ExportForm
-from membership.staff.reports.models import ExportFormat
+from membership.staff.reports.models import MIMETYPES, ExportFormat
+from membership.storage import export_storage
 
 bp = Blueprint("staff_reports", __name__, url_prefix="/staff")
-
-MIMETYPES = {
-    ExportFormat.CSV: "text/csv; charset=utf-8",
-    ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
 
 def _download(filename: str) -> dict[str, str]:
     """The headers of every export file: save it under its dated name, and keep no copy in any cache."""
@@ -117,17 +110,25 @@ def download(job_id: int) -> ResponseReturnValue:
     """A queued export's file, for the staff member who asked for it only, until it expires."""
     staff = signed_in_staff()
     try:
-        job, path = queued.export_file(current_session(), job_id, staff.id,
-                                       Path(current_app.config["MEMBERSHIP_EXPORT_DIR"]), utcnow())
-        # Whole files only (no Range, no 304), so each audited download is a download of the whole file.
-        response = send_file(path, mimetype=MIMETYPES[job.fmt], conditional=False)
+        job, stored = queued.export_file(current_session(), job_id, staff.id, export_storage(), utcnow())
+        if stored.url is not None:
+            # Object storage: a 303 to an address signed for this file, working for EXPORT_DOWNLOAD_URL_SECONDS.
+            # Following it is a navigation (the link was clicked), which the CSP's form-action doesn't govern.
+            response = redirect(stored.url, 303)
+        else:
+            assert stored.path is not None
+            # Whole files only (no Range, no 304), so each audited download is a download of the whole file.
+            response = send_file(stored.path, mimetype=MIMETYPES[job.fmt], conditional=False)
     except queued.ExportUnavailable as exc:
         return render_error(exc.status, exc.title, str(exc))
     except FileNotFoundError:  # deleted by `jobs run` since it was checked
         return render_error(410, "Export expired", "This export's file has just been deleted. Please start the "
                                                    "export again from the reports page.")
     queued.record_download(current_session(), staff, job, ip=client_ip())
-    response.headers.update(_download(queued.job_filters(job).filename(job.fmt)))
+    if stored.path is not None:
+        response.headers.update(_download(queued.job_filters(job).filename(job.fmt)))
+    response.headers["Cache-Control"] = "no-store"  # a signed address is for this person, now
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

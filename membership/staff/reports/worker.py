@@ -14,16 +14,14 @@ then send the email they queued), as `email retry` does; `expire_exports` only f
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -36,6 +34,7 @@ from membership.staff.reports.files import ExportRun, record_export, write_expor
 from membership.staff.reports.models import ExportJob, ExportJobStatus
 from membership.staff.reports.queued import job_filters
 from membership.staff.reports.services import export_query
+from membership.storage import FileStore, export_storage
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ RUN_LEASE = timedelta(hours=1)
 class ExportSettings:
     """What writing a queued export needs from the settings."""
 
-    directory: Path  # MEMBERSHIP_EXPORT_DIR
+    storage: FileStore  # MEMBERSHIP_EXPORT_DIR, or EXPORT_STORAGE_URL
     keep: timedelta  # MEMBERSHIP_EXPORT_KEEP_DAYS
     grace: timedelta  # PATRON_GRACE_DAYS, for the supporters export's "patron now"
     currencies: Sequence[str]  # MEMBERSHIP_CURRENCIES, whose decimals the amounts follow
@@ -108,12 +107,11 @@ def build_export(session: Session, engine: Engine, job_id: int, settings: Export
         # Nobody is left to download it: no file of readers' data is written for nobody.
         _give_up(session, job_id, attempt, run, "The staff member who asked may no longer export.", email=False)
         return False
-    path = settings.directory / f"export-{job_id}-{attempt}.{job.fmt.value}"
+    name, fmt = f"export-{job_id}-{attempt}.{job.fmt.value}", job.fmt
     session.rollback()  # nothing stays open while the file is written
     try:
-        settings.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         spec = export_query(run.filters, now=utcnow(), grace=settings.grace, currencies=settings.currencies)
-        write_export(engine, spec, run, path)
+        size = settings.storage.store(name, lambda path: write_export(engine, spec, run, path), fmt.mimetype)
     except Exception as exc:  # any failure is this attempt's: recorded, and retried
         log.exception("Writing export %s failed (attempt %s of %s).", job_id, attempt, MAX_ATTEMPTS)
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -127,7 +125,7 @@ def build_export(session: Session, engine: Engine, job_id: int, settings: Export
     finished = utcnow()
     with unit_of_work(session):
         ready = _settle(session, job_id, attempt, status=ExportJobStatus.READY, row_count=run.rows,
-                        size_bytes=path.stat().st_size, file_name=path.name, finished_at=finished,
+                        size_bytes=size, file_name=name, finished_at=finished,
                         expires_at=finished + settings.keep, last_error="")
         if ready is not None:
             staff = session.get(StaffUser, ready.staff_user_id)
@@ -135,7 +133,7 @@ def build_export(session: Session, engine: Engine, job_id: int, settings: Export
             record_export(session, staff, run, ip=ready.ip_address, job_id=job_id)
             send_export_ready(session, staff, ready)
     if ready is None:
-        path.unlink(missing_ok=True)  # taken over after the lease ran out: the other writer's file counts
+        settings.storage.delete(name)  # taken over after the lease ran out: the other writer's file counts
         return None
     return True
 
@@ -171,35 +169,42 @@ def build_due_exports(session: Session, engine: Engine, settings: ExportSettings
     return ready, failed
 
 
-def expire_exports(session: Session, directory: Path, now: datetime) -> int:
-    """Delete the files of ready exports whose time is up at `now` and mark them expired; returns how many.
-    Also removes files a stopped writer left half-written (older than its lease). Flushes; the caller commits."""
+EXPIRY_BATCH = 500
+
+
+def expire_exports(session: Session, storage: FileStore, now: datetime, keep: timedelta,
+                   limit: int = EXPIRY_BATCH) -> int:
+    """Delete up to `limit` exports whose time is up at `now`: the file first, then the row, so no file is ever
+    left without the row that names it. A failed export (no file) goes `keep` after it was given up. Returns how
+    many rows went; `jobs run` calls it again while a whole batch went. Also removes files a stopped writer left
+    half-written (older than its lease). Flushes; the caller commits.
+    """
     due = session.execute(
-        select(ExportJob.id, ExportJob.file_name)
-        .where(ExportJob.status == ExportJobStatus.READY, ExportJob.expires_at <= now)
+        select(ExportJob.id, ExportJob.file_name).where(or_(
+            (ExportJob.status == ExportJobStatus.READY) & (ExportJob.expires_at <= now),
+            ExportJob.status == ExportJobStatus.EXPIRED,
+            (ExportJob.status == ExportJobStatus.FAILED) & (ExportJob.finished_at <= now - keep),
+        )).order_by(ExportJob.id).limit(limit)
     ).all()
-    expired = 0
+    gone = 0
     for job_id, file_name in due:
-        taken = session.execute(
-            update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == ExportJobStatus.READY)
-            .values(status=ExportJobStatus.EXPIRED, file_name="").execution_options(synchronize_session=False)
+        if file_name:
+            storage.delete(file_name)  # a download that read the row a moment ago now finds no file: a 410
+        deleted = session.execute(
+            delete(ExportJob).where(ExportJob.id == job_id,
+                                    ExportJob.status.in_([ExportJobStatus.READY, ExportJobStatus.EXPIRED,
+                                                          ExportJobStatus.FAILED]))
+            .execution_options(synchronize_session=False)
         )
-        if rows_affected(taken) == 1:
-            (directory / file_name).unlink(missing_ok=True)
-            expired += 1
-    if directory.is_dir():
-        abandoned_before = (now - RUN_LEASE).timestamp()
-        for partial in directory.glob(".*.partial"):
-            with contextlib.suppress(FileNotFoundError):  # a writer may rename or remove its own meanwhile
-                if partial.stat().st_mtime < abandoned_before:
-                    partial.unlink()
+        gone += rows_affected(deleted)
+    storage.remove_abandoned((now - RUN_LEASE).timestamp())
     session.flush()
-    return expired
+    return gone
 
 
 def export_settings() -> ExportSettings:
     """Where queued exports' files go and how long they stay (for the worker and `jobs run`)."""
     config = current_app.config
-    return ExportSettings(directory=Path(config["MEMBERSHIP_EXPORT_DIR"]),
+    return ExportSettings(storage=export_storage(),
                           keep=timedelta(days=int(config["MEMBERSHIP_EXPORT_KEEP_DAYS"])),
                           grace=patron_grace(), currencies=list(default_currency_rules()))

@@ -5,19 +5,20 @@ Both are written to the audit log with ids and counts only. Services flush, neve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from membership.ballots.models import SuggestionStatus, TopicSuggestion
 from membership.db import rows_affected, utcnow
 from membership.email import OutboundEmail
 from membership.giving.events import redact
-from membership.giving.models import Checkout, Membership, StripeEvent
+from membership.giving.models import Checkout, Membership
+from membership.giving.stored_events import events_naming
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
 from membership.patrons.models import MembershipChange
 from membership.staff.accounts.audit import record_audit
@@ -106,18 +107,16 @@ def _unless_gone(call: Callable[[], object]) -> bool:
     return True
 
 
-def _redact_stripe_events(session: Session, needles: Sequence[str]) -> int:
-    """Blank the personal details in stored webhook events that mention the supporter. A rare, full scan.
+def _redact_stripe_events(session: Session, supporter: Supporter) -> int:
+    """Blank the personal details in stored webhook events that name the supporter, found by index (their
+    Stripe customer id, the digest of their address), and forget the digest.
 
-    Events are stored redacted (`giving.events.pipeline.store_event`); this catches any stored before that was so."""
-    redacted = 0
-    for needle in needles:
-        for event in session.scalars(
-            select(StripeEvent).where(cast(StripeEvent.payload, Text).contains(needle, autoescape=True))
-        ):
-            event.payload = redact(event.payload)
-            redacted += 1
-    return redacted
+    Events are stored trimmed (`giving.events.pipeline.store_event`); this catches any stored before that was so."""
+    events = events_naming(session, supporter.stripe_customer_id, supporter.email)
+    for event in events:
+        event.payload = redact(event.payload)
+        event.email_hash = None
+    return len(events)
 
 
 def _blank_personal_data(session: Session, supporter: Supporter) -> tuple[int, int]:
@@ -154,8 +153,7 @@ def erase_supporter(session: Session, gateway: StripeGateway, actor: StaffUser, 
     """
     # Stored events first, before the supporter's lock: a webhook being processed holds its event's row
     # and waits for that lock, so taking them the other way round could deadlock.
-    events_redacted = _redact_stripe_events(session, [n for n in (supporter.email, supporter.stripe_customer_id)
-                                                      if n])
+    events_redacted = _redact_stripe_events(session, supporter)
     lock_supporter(session, supporter.id)
     session.refresh(supporter)
     if supporter.erased_at is not None:

@@ -260,6 +260,7 @@ def test_expired_files_are_deleted_by_jobs_run(client: FlaskClient, analyst: Sta
     export(client)
     work(app)
     job = only_job()
+    job_id = job.id
     stored = Path(app.config["MEMBERSHIP_EXPORT_DIR"]) / job.file_name
     assert job.expires_at is not None
     report = run_jobs(db.session(), job.expires_at - timedelta(seconds=1))
@@ -275,12 +276,26 @@ def test_expired_files_are_deleted_by_jobs_run(client: FlaskClient, analyst: Sta
     assert exports_table(client)[1][4:] == ["Expired", "4", exports_table(client)[1][6], ""]
 
     result = jobs_run(app)
-    assert result.exit_code == 0 and "Expired export files deleted: 1." in result.output
+    assert result.exit_code == 0 and "Expired exports deleted (file, then row): 1." in result.output
     assert not stored.exists()
-    job = only_job()
-    assert job.status is ExportJobStatus.EXPIRED and job.file_name == "" and job.row_count == 4
-    assert download(client, job.id).status_code == 410
-    assert "Expired export files deleted: 0." in jobs_run(app).output
+    assert only_job_count() == 0  # the file first, then the row that named it
+    gone = download(client, job_id)
+    assert gone.status_code == 404 and "We couldn't find that export among yours." in text(gone)
+    assert "Expired exports deleted (file, then row): 0." in jobs_run(app).output
+
+
+def test_failed_exports_rows_go_after_the_keep_time(
+        client: FlaskClient, analyst: StaffUser, payments: dict[str, Any], large: redis.Redis, app: Flask) -> None:
+    export(client)
+    finished = utcnow() - timedelta(days=6)
+    db.session.execute(sa.update(ExportJob).values(status=ExportJobStatus.FAILED, finished_at=finished))
+    db.session.commit()
+    assert "Expired exports deleted (file, then row): 0." in jobs_run(app).output
+    assert only_job().status is ExportJobStatus.FAILED
+    db.session.execute(sa.update(ExportJob).values(finished_at=finished - timedelta(days=1, seconds=1)))
+    db.session.commit()
+    assert "Expired exports deleted (file, then row): 1." in jobs_run(app).output
+    assert only_job_count() == 0
 
 
 def test_jobs_run_removes_files_a_stopped_writer_left_half_written(app: Flask, large: redis.Redis) -> None:
