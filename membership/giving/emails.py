@@ -2,8 +2,8 @@
 resumption.
 
 Each message is written in the supporter's stored language (`Supporter.locale`), whoever sends it: its amounts
-and dates are formatted inside `in_locale` too, so a Ukrainian reader's receipt sent by the worker reads
-its formats (see membership.formatting).
+and dates are formatted inside `in_locale` too, so a Ukrainian reader's receipt sent by the worker shows Ukrainian
+amounts and dates.
 
 Each function queues one message in the caller's transaction (see `membership.email`), so it is sent
 only if that transaction commits. They return whether a message was queued: nothing goes to a supporter
