@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Ukrainian text: Cyrillic letters that look like Latin ones)
 """Emails in their recipient's language: every message is marked (rendered in the pseudo-locale, no word is left
 unwrapped), reads in Ukrainian, and is written in the supporter's stored language whatever the request that
 caused it speaks."""
@@ -30,7 +31,7 @@ from tests.support.servers import LiveServer, SmtpSink
 from tests.support.settings import app_settings
 
 MESSAGES = sorted(path.name for path in (ROOT / "templates" / "email").iterdir() if path.is_dir())
-CYRILLIC = re.compile(r"[а-яіїєґ]", re.IGNORECASE)  # noqa: RUF001
+CYRILLIC = re.compile(r"[а-яіїєґ]", re.IGNORECASE)
 
 # Every value any email template reads, as its sender would pass it (already formatted).
 CONTEXT: dict[str, Any] = {
@@ -114,7 +115,7 @@ def test_the_receipt_of_a_renewal_is_in_the_supporters_language(
     renewal = db.session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
     assert renewal is not None and renewal.paid_at is not None
     paid_on = format_long_date(renewal.paid_at, "uk")
-    assert paid_on.endswith("р.")  # noqa: RUF001 (the year, as Ukrainian dates end)
+    assert paid_on.endswith("р.")  # the year, as Ukrainian dates end
     subject = f"Квитанція: 5,00 € на користь {app.config['NEWSROOM_NAME']}, {paid_on}"
     assert receipt["Subject"] == " ".join(subject.split())  # a subject is one line of plain spaces
     text = str(receipt.get_body(("plain",)).get_content())  # type: ignore[union-attr]

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Ukrainian text: Cyrillic letters that look like Latin ones)
 """Ballot pages, votes and their messages in Ukrainian."""
 
 from __future__ import annotations

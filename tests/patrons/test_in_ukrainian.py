@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Ukrainian text: Cyrillic letters that look like Latin ones)
 """Patron pages in Ukrainian (by `?lang=uk`, Accept-Language or the saved account language), and the account's
 language setting."""
 

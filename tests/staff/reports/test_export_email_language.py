@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Ukrainian text: Cyrillic letters that look like Latin ones)
 """The worker writes a queued export's email in the staff member's language, not the (absent) request's."""
 
 from __future__ import annotations
