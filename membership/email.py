@@ -56,6 +56,7 @@ from membership.db import (
     unit_of_work,
     utcnow,
 )
+from membership.i18n import in_locale
 from membership.queue import EMAILS, push, redis_queue
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,12 @@ class OutboundEmail(Base):
 
 
 def queue_email(session: Session, message: str, to: str, supporter_id: int | None = None, *,
-                send_after_commit: bool = True, **context: Any) -> None:
+                locale: str | None = None, send_after_commit: bool = True, **context: Any) -> None:
     """Render `message` for `to` and queue it to be sent once the current transaction commits.
+
+    It is written in `locale`, the recipient's stored language (DEFAULT_LOCALE when they have none), never in the
+    language of whatever request, worker or job happens to send it. Values the caller formats itself (amounts,
+    dates) must be formatted in the same language: inside `membership.i18n.in_locale(locale)`.
 
     `send_after_commit=False` leaves a message (one of many, like a ballot's "what your vote
     commissioned") to the periodic `email retry` / `jobs run`, so a bulk send never holds up the request.
@@ -120,15 +125,16 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
         "unsubscribe_url": unsubscribe_url(message, supporter_id),
         **context,
     }
-    subject = " ".join(render_template(f"email/{message}/subject.txt", **context).split())
-    email = OutboundEmail(
-        message=message,
-        to_address=to,
-        supporter_id=supporter_id,
-        subject=subject,
-        body_text=render_template(f"email/{message}/body.txt", **context),
-        body_html=render_template(f"email/{message}/body.html", subject=subject, **context),
-    )
+    with in_locale(locale):
+        subject = " ".join(render_template(f"email/{message}/subject.txt", **context).split())
+        email = OutboundEmail(
+            message=message,
+            to_address=to,
+            supporter_id=supporter_id,
+            subject=subject,
+            body_text=render_template(f"email/{message}/body.txt", **context),
+            body_html=render_template(f"email/{message}/body.html", subject=subject, **context),
+        )
     # Claimed by this request (its first attempt, leased until sent) when it will send the message itself; with
     # a queue the worker it is handed to claims it, as any other sender would.
     if send_after_commit and redis_queue() is None:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date, format_datetime
+from babel.lists import format_list
 from babel.numbers import format_currency, format_decimal, get_currency_symbol
 from babel.numbers import format_percent as babel_format_percent
 from flask import Flask, current_app
@@ -100,6 +101,11 @@ def to_major_text(amount_minor: int, currency: str) -> str:
     # A KWD amount ends in 0 at Stripe, so it reads back as typed: 1500 → '1.50', not the ambiguous '1.500'.
     decimals = typed_decimals(currency) if amount_minor % charge_step(currency) == 0 else places
     return f"{value:.{decimals}f}"
+
+
+def format_alternatives(values: list[str], locale: str | None = None) -> str:
+    """Values any of which will do, as the language lists them: '€5.00 or UAH 200.00'."""
+    return str(format_list(values, style="or", locale=_loc(locale))) if values else ""
 
 
 # Percentages -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from membership.ballots.models import BallotOption, Vote, VoteChoice
 from membership.email import queue_email
+from membership.i18n import in_locale
 from membership.supporters.models import Supporter
 
 
@@ -15,7 +16,7 @@ def send_commissioned_emails(session: Session, option: BallotOption, ballot_url:
 
     This is the one place that reads who chose an option, and only to address these emails: nothing of it
     is shown or logged. The messages go out with the periodic email job, so a popular topic's thousands
-    of voters don't hold up the staff member's request.
+    of voters don't hold up the staff member's request. Each is written in its voter's language.
     """
     voters = session.scalars(
         select(Supporter)
@@ -28,8 +29,9 @@ def send_commissioned_emails(session: Session, option: BallotOption, ballot_url:
     queued = 0
     for supporter in voters:
         assert supporter.email is not None
-        queue_email(session, "ballot_commissioned", supporter.email, supporter_id=supporter.id,
-                    send_after_commit=False, name=supporter.display_name, topic=option.title,
-                    ballot_title=option.ballot.title, article_url=option.article_url, ballot_url=ballot_url)
+        with in_locale(supporter.locale) as locale:
+            queue_email(session, "ballot_commissioned", supporter.email, supporter_id=supporter.id, locale=locale,
+                        send_after_commit=False, name=supporter.display_name, topic=option.title,
+                        ballot_title=option.ballot.title, article_url=option.article_url, ballot_url=ballot_url)
         queued += 1
     return queued

@@ -7,6 +7,7 @@ from wtforms import SelectMultipleField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from membership.ballots.models import SUGGESTION_MAX
+from membership.i18n import lazy_gettext
 
 
 class VoteForm(FlaskForm):
@@ -16,13 +17,13 @@ class VoteForm(FlaskForm):
     of another ballot reach `cast_vote`, which refuses them; values that aren't numbers fail here.
     """
 
-    choice = SelectMultipleField("Your choice", coerce=int, validate_choice=False)
+    choice = SelectMultipleField(lazy_gettext("Your choice"), coerce=int, validate_choice=False)
 
 
 class SuggestionForm(FlaskForm):
     topic = TextAreaField(
-        "Suggest a topic for us to cover",
+        lazy_gettext("Suggest a topic for us to cover"),
         filters=[lambda value: value.replace("\r\n", "\n").strip() if isinstance(value, str) else value],
-        validators=[DataRequired("Write the topic you'd like us to cover."),
-                    Length(max=SUGGESTION_MAX, message=f"Keep it to {SUGGESTION_MAX} characters.")],
+        validators=[DataRequired(lazy_gettext("Write the topic you'd like us to cover.")),
+                    Length(max=SUGGESTION_MAX, message=lazy_gettext("Keep it to %(max)d characters."))],
     )

@@ -44,6 +44,8 @@ from membership.ballots.models import (
 )
 from membership.db import dialect_insert
 from membership.giving.models import Membership, Payment, PaymentKind, PaymentStatus
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext, ngettext
 from membership.patrons.services import is_patron, patron_condition
 from membership.supporters.models import Supporter
 
@@ -64,12 +66,13 @@ class Ineligible(enum.StrEnum):
 
 
 INELIGIBLE_REASONS = {
-    Ineligible.NOT_PATRON: "Voting is for patrons: readers with an active monthly or yearly membership.",
-    Ineligible.JOINED_AFTER_OPENING: (
+    Ineligible.NOT_PATRON: lazy_gettext("Voting is for patrons: readers with an active monthly or yearly membership."),
+    Ineligible.JOINED_AFTER_OPENING: lazy_gettext(
         "This ballot is for patrons who were already supporting us when it opened. "
         "You'll be able to vote in the next one."
     ),
-    Ineligible.BELOW_MINIMUM: "This ballot is for patrons giving at least the minimum monthly amount stated above.",
+    Ineligible.BELOW_MINIMUM: lazy_gettext(
+        "This ballot is for patrons giving at least the minimum monthly amount stated above."),
 }
 
 
@@ -81,7 +84,7 @@ class Eligibility:
 
     @property
     def message(self) -> str:
-        return INELIGIBLE_REASONS[self.reason] if self.reason else ""
+        return str(INELIGIBLE_REASONS[self.reason]) if self.reason else ""
 
 
 @dataclass(frozen=True)
@@ -185,9 +188,10 @@ def vote_weight(ballot: Ballot, tier_id: int | None) -> int:
 def rules_statement(ballot: Ballot) -> str:
     """The ballot's method and weighting in words, as the ballot page and its results state them."""
     how = method_of(ballot.method).statement(ballot.max_choices)
-    weight = ("One patron, one vote." if ballot.weighting is Weighting.EQUAL
-              else f"Votes are weighted by membership tier, at most {MAX_WEIGHT} times a vote.")
-    return f"{how} {weight}"
+    if ballot.weighting is Weighting.EQUAL:
+        return str(_("%(method)s One patron, one vote.", method=how))
+    return str(_("%(method)s Votes are weighted by membership tier, at most %(weight)d times a vote.", method=how,
+                 weight=MAX_WEIGHT))
 
 
 # Voting ---------------------------------------------------------------------------------------------
@@ -203,22 +207,23 @@ def cast_vote(session: Session, ballot_id: int, supporter_id: int, option_ids: l
         .execution_options(populate_existing=True)
     )
     if ballot is None or ballot.phase(now) is BallotPhase.DRAFT:
-        raise VoteRejected("There is no such ballot.")
+        raise VoteRejected(_("There is no such ballot."))
     phase = ballot.phase(now)
     if phase is BallotPhase.UPCOMING:
-        raise VoteRejected("This ballot hasn't opened yet.")
+        raise VoteRejected(_("This ballot hasn't opened yet."))
     if phase is BallotPhase.CLOSED:
-        raise VoteRejected("This ballot has closed; votes are no longer accepted.")
+        raise VoteRejected(_("This ballot has closed; votes are no longer accepted."))
     if not option_ids:
-        raise VoteRejected("Choose at least one topic.")
+        raise VoteRejected(_("Choose at least one topic."))
     if len(set(option_ids)) != len(option_ids):
-        raise VoteRejected("Each topic can be chosen only once.")
+        raise VoteRejected(_("Each topic can be chosen only once."))
     limit = method_of(ballot.method).choice_limit(ballot.max_choices)
     if len(option_ids) > limit:
-        raise VoteRejected("Choose one topic." if limit == 1 else f"Choose at most {limit} topics.")
+        raise VoteRejected(_("Choose one topic.") if limit == 1
+                           else ngettext("Choose at most %(num)d topic.", "Choose at most %(num)d topics.", limit))
     valid = {option.id for option in ballot.options}
     if not set(option_ids) <= valid:
-        raise VoteRejected("That topic isn't part of this ballot.")
+        raise VoteRejected(_("That topic isn't part of this ballot."))
     eligibility = check_eligibility(session, ballot, supporter_id, now, grace)
     if not eligibility.eligible:
         raise VoteRejected(eligibility.message)
@@ -382,9 +387,9 @@ def suggest_topic(session: Session, supporter_id: int, text: str, now: datetime,
     """Store a patron's topic suggestion for the editors' review queue (at most SUGGESTIONS_PER_DAY a day)."""
     text = text.strip()
     if not text or len(text) > SUGGESTION_MAX:
-        raise SuggestionRefused(f"Write your topic in 1 to {SUGGESTION_MAX} characters.")
+        raise SuggestionRefused(_("Write your topic in 1 to %(max)d characters.", max=SUGGESTION_MAX))
     if not is_patron(session, supporter_id, grace, now):
-        raise SuggestionRefused("Suggesting topics is for patrons.")
+        raise SuggestionRefused(_("Suggesting topics is for patrons."))
     # Lock the supporter's row, so two suggestions sent at once can't both slip under the daily limit.
     session.execute(select(Supporter.id).where(Supporter.id == supporter_id).with_for_update())
     recent = session.scalar(
@@ -392,8 +397,10 @@ def suggest_topic(session: Session, supporter_id: int, text: str, now: datetime,
         .where(TopicSuggestion.supporter_id == supporter_id, TopicSuggestion.created_at > now - SUGGESTION_WINDOW)
     ) or 0
     if recent >= SUGGESTIONS_PER_DAY:
-        raise TooManySuggestions(f"You've suggested {SUGGESTIONS_PER_DAY} topics in the last day, the most we "
-                                 "take. Please suggest more tomorrow.")
+        raise TooManySuggestions(ngettext(
+            "You've suggested %(num)d topic in the last day, the most we take. Please suggest more tomorrow.",
+            "You've suggested %(num)d topics in the last day, the most we take. Please suggest more tomorrow.",
+            SUGGESTIONS_PER_DAY))
     suggestion = TopicSuggestion(supporter_id=supporter_id, text=text, status=SuggestionStatus.PENDING,
                                  created_at=now)
     session.add(suggestion)

@@ -9,11 +9,13 @@ from markupsafe import Markup
 from membership.ballots import services
 from membership.ballots.forms import SuggestionForm, VoteForm
 from membership.ballots.methods import method_of
-from membership.ballots.models import Ballot, BallotPhase
+from membership.ballots.models import SUGGESTION_MAX, Ballot, BallotPhase
 from membership.charts import ranked_bar_chart
 from membership.config import patron_grace
 from membership.db import current_session, utcnow
 from membership.errors import render_error
+from membership.formatting import format_alternatives, format_money
+from membership.i18n import gettext as _
 from membership.patrons.auth import current_supporter, sign_in_required, signed_in_supporter
 from membership.patrons.services import is_patron
 
@@ -25,9 +27,10 @@ def results_chart(ballot: Ballot, tally: services.Tally) -> Markup:
     weighted = tally.weight != tally.voters
     return ranked_bar_chart(
         f"ballot-{ballot.id}-results",
-        f"Results: {ballot.title}",
-        ("Weighted votes" if weighted else "Votes") + " for each topic. The table beside the chart has the "
-        "same figures, with each topic's share.",
+        _("Results: %(title)s", title=ballot.title),
+        _("Weighted votes for each topic. The table beside the chart has the same figures, with each topic's share.")
+        if weighted else
+        _("Votes for each topic. The table beside the chart has the same figures, with each topic's share."),
         [result.option.title for result in tally.options],
         [result.weighted for result in tally.options],
     )
@@ -54,6 +57,8 @@ def _render_ballot(ballot: Ballot, form: VoteForm | None = None, error: str = ""
         Phase=BallotPhase,
         method=method_of(ballot.method),
         rules=services.rules_statement(ballot),
+        minimums=format_alternatives([format_money(minimum, currency)
+                                      for currency, minimum in sorted((ballot.min_monthly or {}).items())]),
         supporter=supporter,
         eligibility=eligibility,
         choices=choices,
@@ -80,6 +85,7 @@ def _render_index(form: SuggestionForm, status: int = 200) -> ResponseReturnValu
         supporter=supporter,
         can_suggest=supporter is not None and is_patron(current_session(), supporter.id, patron_grace()),
         suggestions_per_day=services.SUGGESTIONS_PER_DAY,
+        suggestion_max=SUGGESTION_MAX,
     ), status
 
 
@@ -98,7 +104,7 @@ def suggest() -> ResponseReturnValue:
     except services.SuggestionRefused as exc:
         form.topic.errors = [str(exc)]
         return _render_index(form, 400)
-    flash("Thank you: your topic is with the editors. They read every suggestion.")
+    flash(_("Thank you: your topic is with the editors. They read every suggestion."))
     return redirect(url_for("ballots.index"), code=303)
 
 
@@ -118,14 +124,14 @@ def vote(ballot_id: int) -> ResponseReturnValue:
     form = VoteForm()
     try:
         if not form.validate_on_submit():
-            raise services.VoteRejected("Choose from the topics listed.")
+            raise services.VoteRejected(_("Choose from the topics listed."))
         services.cast_vote(current_session(), ballot_id, supporter.id, list(form.choice.data or []), utcnow(),
                            patron_grace())
     except services.VoteRejected as exc:
         ballot = services.published_ballot(current_session(), ballot_id)
         if ballot is None:
-            return render_error(400, "No such ballot", "There is no such ballot. Nothing was recorded.")
-        return _render_ballot(ballot, form, f"{exc} Nothing was recorded.", 400)
-    flash("Thank you for voting.")
+            return render_error(400, _("No such ballot"), _("There is no such ballot. Nothing was recorded."))
+        return _render_ballot(ballot, form, _("%(reason)s Nothing was recorded.", reason=str(exc)), 400)
+    flash(_("Thank you for voting."))
     return redirect(url_for("ballots.show", ballot_id=ballot_id, _anchor="your-vote"), code=303)
 

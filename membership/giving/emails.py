@@ -1,6 +1,10 @@
 """The emails that follow a gift or membership through its life: thanks, receipts, dunning, cancellation,
 resumption.
 
+Each message is written in the supporter's stored language (`Supporter.locale`), whoever sends it: its amounts
+and dates are formatted inside `in_locale` too, so a Ukrainian reader's receipt sent by the worker shows Ukrainian
+amounts and dates.
+
 Each function queues one message in the caller's transaction (see `membership.email`), so it is sent
 only if that transaction commits. They return whether a message was queued: nothing goes to a supporter
 whose personal data was erased.
@@ -24,6 +28,7 @@ from membership.formatting import (
     to_major_text,
 )
 from membership.giving.models import Checkout, Membership, Payment
+from membership.i18n import in_locale
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
 
@@ -56,18 +61,19 @@ def send_thank_you_email(session: Session, supporter: Supporter, checkout: Check
     if to is None:
         return False
     interval = membership.interval if membership is not None else checkout.frequency.interval
-    if membership is not None:
-        amount = _membership_charge(membership)
-    else:
-        amount = format_charge(checkout.total_minor, checkout.fee_cover_minor, checkout.currency, interval)
-    queue_email(
-        session, "thank_you", to, supporter.id,
-        name=supporter.display_name,
-        amount=amount,
-        interval=interval or "",
-        next_charge=format_long_date(membership.current_period_end) if membership is not None else "",
-        sign_in_url=absolute_url("/account/sign-in"),
-    )
+    with in_locale(supporter.locale) as locale:
+        if membership is not None:
+            amount = _membership_charge(membership)
+        else:
+            amount = format_charge(checkout.total_minor, checkout.fee_cover_minor, checkout.currency, interval)
+        queue_email(
+            session, "thank_you", to, supporter.id, locale=locale,
+            name=supporter.display_name,
+            amount=amount,
+            interval=interval or "",
+            next_charge=format_long_date(membership.current_period_end) if membership is not None else "",
+            sign_in_url=absolute_url("/account/sign-in"),
+        )
     return True
 
 
@@ -77,17 +83,18 @@ def send_renewal_receipt_email(session: Session, supporter: Supporter, membershi
     to = _recipient(supporter)
     if to is None or not current_app.config["RENEWAL_RECEIPTS"]:
         return False
-    queue_email(
-        session, "renewal_receipt", to, supporter.id,
-        name=supporter.display_name,
-        amount=format_money(payment.amount_minor, payment.currency),
-        membership_amount=_membership_charge(membership),
-        paid_on=format_long_date(payment.paid_at),
-        next_charge=format_long_date(membership.current_period_end),
-        ends=membership.cancel_at_period_end,
-        reference=payment.stripe_invoice_id or f"#{payment.id}",
-        account_url=absolute_url("/account"),
-    )
+    with in_locale(supporter.locale) as locale:
+        queue_email(
+            session, "renewal_receipt", to, supporter.id, locale=locale,
+            name=supporter.display_name,
+            amount=format_money(payment.amount_minor, payment.currency),
+            membership_amount=_membership_charge(membership),
+            paid_on=format_long_date(payment.paid_at),
+            next_charge=format_long_date(membership.current_period_end),
+            ends=membership.cancel_at_period_end,
+            reference=payment.stripe_invoice_id or f"#{payment.id}",
+            account_url=absolute_url("/account"),
+        )
     return True
 
 
@@ -105,14 +112,15 @@ def _send_dunning(session: Session, message: str, supporter: Supporter, membersh
     to = _recipient(supporter)
     if to is None:
         return False
-    queue_email(
-        session, message, to, supporter.id,
-        name=supporter.display_name,
-        amount=_membership_amount(membership),
-        fix_card_url=_fix_card_url(session, supporter),
-        link_days=FIX_CARD_LINK_LIFETIME.days,
-        sign_in_url=absolute_url("/account/sign-in"),
-    )
+    with in_locale(supporter.locale) as locale:
+        queue_email(
+            session, message, to, supporter.id, locale=locale,
+            name=supporter.display_name,
+            amount=_membership_amount(membership),
+            fix_card_url=_fix_card_url(session, supporter),
+            link_days=FIX_CARD_LINK_LIFETIME.days,
+            sign_in_url=absolute_url("/account/sign-in"),
+        )
     return True
 
 
@@ -121,13 +129,14 @@ def send_membership_cancelled_email(session: Session, supporter: Supporter, memb
     to = _recipient(supporter)
     if to is None:
         return False
-    queue_email(
-        session, "membership_cancelled", to, supporter.id,
-        name=supporter.display_name,
-        amount=_membership_amount(membership),
-        ends_on=format_long_date(membership.current_period_end),
-        sign_in_url=absolute_url("/account/sign-in"),
-    )
+    with in_locale(supporter.locale) as locale:
+        queue_email(
+            session, "membership_cancelled", to, supporter.id, locale=locale,
+            name=supporter.display_name,
+            amount=_membership_amount(membership),
+            ends_on=format_long_date(membership.current_period_end),
+            sign_in_url=absolute_url("/account/sign-in"),
+        )
     return True
 
 
@@ -136,13 +145,14 @@ def send_membership_resumed_email(session: Session, supporter: Supporter, member
     to = _recipient(supporter)
     if to is None:
         return False
-    queue_email(
-        session, "membership_resumed", to, supporter.id,
-        name=supporter.display_name,
-        amount=_membership_amount(membership),
-        renews_on=format_long_date(membership.current_period_end),
-        account_url=absolute_url("/account"),
-    )
+    with in_locale(supporter.locale) as locale:
+        queue_email(
+            session, "membership_resumed", to, supporter.id, locale=locale,
+            name=supporter.display_name,
+            amount=_membership_amount(membership),
+            renews_on=format_long_date(membership.current_period_end),
+            account_url=absolute_url("/account"),
+        )
     return True
 
 
@@ -154,11 +164,12 @@ def send_membership_ended_email(session: Session, supporter: Supporter, membersh
     frequency = "yearly" if membership.interval == "year" else "monthly"
     rejoin = urlencode({"frequency": frequency, "currency": membership.currency,
                         "amount": to_major_text(membership.amount_minor, membership.currency)})
-    queue_email(
-        session, "membership_ended", to, supporter.id,
-        name=supporter.display_name,
-        amount=_membership_amount(membership),
-        ended_on=format_long_date(membership.ended_at or membership.canceled_at),
-        rejoin_url=absolute_url(f"/give?{rejoin}"),
-    )
+    with in_locale(supporter.locale) as locale:
+        queue_email(
+            session, "membership_ended", to, supporter.id, locale=locale,
+            name=supporter.display_name,
+            amount=_membership_amount(membership),
+            ended_on=format_long_date(membership.ended_at or membership.canceled_at),
+            rejoin_url=absolute_url(f"/give?{rejoin}"),
+        )
     return True

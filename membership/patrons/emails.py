@@ -9,7 +9,7 @@ from membership.supporters.models import Supporter
 
 
 def send_sign_in_link(session: Session, supporter: Supporter, link: str, minutes: int) -> None:
-    """Queue the sign-in link email; it is sent once the request commits."""
+    """Queue the sign-in link email, in the supporter's language; it is sent once the request commits."""
     assert supporter.email, "erased supporters get no email"
-    queue_email(session, "sign_in_link", supporter.email, supporter_id=supporter.id, link=link, minutes=minutes,
-                name=supporter.name)
+    queue_email(session, "sign_in_link", supporter.email, supporter_id=supporter.id, locale=supporter.locale,
+                link=link, minutes=minutes, name=supporter.name)

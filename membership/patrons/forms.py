@@ -14,6 +14,8 @@ from membership.config import CurrencyRules
 from membership.formatting import format_recurring
 from membership.giving.models import Membership
 from membership.giving.services import check_gift_amount
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext
 from membership.money import parse_major_amount
 from membership.supporters.services import InvalidEmail, normalise_email
 
@@ -21,15 +23,15 @@ COMMENT_MAX = 1000
 
 # Stripe's cancellation feedback codes, with the words a patron sees.
 CANCEL_REASONS = [
-    SelectChoice("", "Prefer not to say"),
-    SelectChoice("too_expensive", "It's too expensive for me right now"),
-    SelectChoice("unused", "I don't read enough to keep supporting"),
-    SelectChoice("low_quality", "I'm not happy with the journalism"),
-    SelectChoice("missing_features", "It's missing something I want"),
-    SelectChoice("switched_service", "I'm supporting someone else instead"),
-    SelectChoice("customer_service", "I had a bad experience with support"),
-    SelectChoice("too_complex", "Managing it is too complicated"),
-    SelectChoice("other", "Another reason"),
+    SelectChoice("", lazy_gettext("Prefer not to say")),
+    SelectChoice("too_expensive", lazy_gettext("It's too expensive for me right now")),
+    SelectChoice("unused", lazy_gettext("I don't read enough to keep supporting")),
+    SelectChoice("low_quality", lazy_gettext("I'm not happy with the journalism")),
+    SelectChoice("missing_features", lazy_gettext("It's missing something I want")),
+    SelectChoice("switched_service", lazy_gettext("I'm supporting someone else instead")),
+    SelectChoice("customer_service", lazy_gettext("I had a bad experience with support")),
+    SelectChoice("too_complex", lazy_gettext("Managing it is too complicated")),
+    SelectChoice("other", lazy_gettext("Another reason")),
 ]
 
 
@@ -39,9 +41,11 @@ def _strip(value: str | None) -> str | None:
 
 class SignInForm(FlaskForm):
     email = EmailField(
-        "Email",
+        lazy_gettext("Email"),
         filters=[_strip],
-        validators=[DataRequired("Enter your email address."), Email("Enter a valid email address."), Length(max=254)],
+        validators=[DataRequired(lazy_gettext("Enter your email address.")),
+                    Email(lazy_gettext("Enter a valid email address.")),
+                    Length(max=254, message=lazy_gettext("Enter at most %(max)d characters."))],
     )
     next = HiddenField(validators=[Optional(), Length(max=500)])
 
@@ -50,7 +54,7 @@ class SignInForm(FlaskForm):
         try:
             field.data = normalise_email(field.data or "")
         except InvalidEmail:
-            raise ValidationError("Enter a valid email address.") from None
+            raise ValidationError(_("Enter a valid email address.")) from None
 
 
 class ConfirmForm(FlaskForm):
@@ -64,15 +68,27 @@ class PortalForm(FlaskForm):
 
 
 class ConsentForm(FlaskForm):
-    email_consent = BooleanField("Email me news and updates from the newsroom (you can stop any time)")
+    email_consent = BooleanField(lazy_gettext("Email me news and updates from the newsroom (you can stop any time)"))
 
 
 class BallotEmailsForm(FlaskForm):
-    ballot_emails = BooleanField("Email me when a topic I voted for is published")
+    ballot_emails = BooleanField(lazy_gettext("Email me when a topic I voted for is published"))
 
 
 class WallForm(FlaskForm):
-    on_wall = BooleanField("Show my name and messages on the supporter wall")
+    on_wall = BooleanField(lazy_gettext("Show my name and messages on the supporter wall"))
+
+
+class LanguageForm(FlaskForm):
+    """The language of the patron's pages (once signed in) and of every email we send them."""
+
+    locale = SelectField(lazy_gettext("Language"), choices=[],
+                         validators=[DataRequired(lazy_gettext("Choose a language."))])
+
+    def __init__(self, locales: list[tuple[str, str]], *args: object, **kwargs: object) -> None:
+        """`locales`: the offered languages, (code, its own name)."""
+        super().__init__(*args, **kwargs)
+        self.locale.choices = [SelectChoice(code, name) for code, name in locales]
 
 
 class ChangeAmountForm(FlaskForm):
@@ -82,7 +98,8 @@ class ChangeAmountForm(FlaskForm):
     problems a patron can fix are reported next to the amount, and nothing is sent to Stripe.
     """
 
-    amount = StringField("New amount", validators=[Length(max=20)])
+    amount = StringField(lazy_gettext("New amount"),
+                         validators=[Length(max=20, message=lazy_gettext("Enter at most %(max)d characters."))])
     currency = HiddenField()
 
     def __init__(self, membership: Membership | None, rules: Mapping[str, CurrencyRules],
@@ -95,27 +112,27 @@ class ChangeAmountForm(FlaskForm):
     def validate_amount(self, field: StringField) -> None:
         membership = self.membership
         if membership is None:
-            raise ValidationError("You have no active membership whose amount can change.")
+            raise ValidationError(_("You have no active membership whose amount can change."))
         if (self.currency.data or membership.currency) != membership.currency:
-            raise ValidationError(
-                f"Your membership is in {membership.currency}; the amount can't move to another currency."
-            )
+            raise ValidationError(_("Your membership is in %(currency)s; the amount can't move to another currency.",
+                                    currency=membership.currency))
         rules = self.rules.get(membership.currency)
         if rules is None:
-            raise ValidationError(f"Amounts in {membership.currency} can't be changed online; please write to us.")
+            raise ValidationError(_("Amounts in %(currency)s can't be changed online; please write to us.",
+                                    currency=membership.currency))
         try:
             minor = parse_major_amount(field.data or "", membership.currency)
             check_gift_amount(rules, minor, cover_fees=False)  # the new price is charged as it is
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
         if minor == membership.amount_minor:
-            raise ValidationError(
-                f"You already give {format_recurring(minor, membership.currency, membership.interval)}."
-            )
+            raise ValidationError(_("You already give %(amount)s.",
+                                    amount=format_recurring(minor, membership.currency, membership.interval)))
         self.amount_minor = minor
 
 
 class CancelForm(FlaskForm):
-    reason = SelectField("Why are you cancelling? (optional)", choices=CANCEL_REASONS, default="")
-    comment = TextAreaField("Anything you'd like to tell us? (optional)",
-                            validators=[Optional(), Length(max=COMMENT_MAX)])
+    reason = SelectField(lazy_gettext("Why are you cancelling? (optional)"), choices=CANCEL_REASONS, default="")
+    comment = TextAreaField(lazy_gettext("Anything you'd like to tell us? (optional)"),
+                            validators=[Optional(), Length(max=COMMENT_MAX,
+                                                           message=lazy_gettext("Enter at most %(max)d characters."))])

@@ -20,6 +20,7 @@ from membership.giving import events as giving_events
 from membership.giving.models import Membership, MembershipStatus, Payment, PaymentStatus
 from membership.giving.services import ENDED_STATUSES as ENDED_STATUSES  # staff read it from here too
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
+from membership.i18n import gettext as _
 from membership.patrons.emails import send_sign_in_link
 from membership.patrons.models import ChangeKind, MembershipChange
 from membership.ratelimit import allow
@@ -212,6 +213,16 @@ def unsubscribe(session: Session, supporter_id: int, preference: str) -> None:
         session.flush()
 
 
+def update_locale(session: Session, supporter_id: int, locale: str) -> None:
+    """The patron chose the language of their pages and emails on the account page (an offered one: the form
+    checks)."""
+    supporter = session.get(Supporter, supporter_id)
+    if supporter is None:
+        raise LookupError(f"No supporter {supporter_id}.")
+    supporter.locale = locale
+    session.flush()
+
+
 # Self-service through Stripe ------------------------------------------------------------------------
 
 
@@ -267,7 +278,7 @@ def change_amount(session: Session, gateway: StripeGateway, supporter_id: int, a
     `membership_id` picks one of the patron's memberships (see `own_membership`)."""
     membership = own_membership(session, supporter_id, membership_id)
     if membership is None or not amount_changeable(membership):
-        raise NothingToChange("You have no active membership whose amount can change.")
+        raise NothingToChange(_("You have no active membership whose amount can change."))
     change = _record_change(session, membership, ChangeKind.AMOUNT,
                             old_amount_minor=membership.amount_minor, new_amount_minor=amount_minor)
     _apply_stripe_answer(session, membership, lambda: gateway.change_subscription_amount(
@@ -280,7 +291,7 @@ def cancel_membership(session: Session, gateway: StripeGateway, supporter_id: in
     """Cancel at the end of the paid period, keeping the patron's reason (Stripe's feedback code) for churn reports."""
     membership = own_membership(session, supporter_id, membership_id)
     if membership is None or not cancellable(membership):
-        raise NothingToChange("You have no membership that can be cancelled.")
+        raise NothingToChange(_("You have no membership that can be cancelled."))
     comment = comment.strip()
     change = _record_change(session, membership, ChangeKind.CANCEL, reason=reason, comment=comment)
     membership.cancel_reason = reason
@@ -296,7 +307,7 @@ def resume_membership(session: Session, gateway: StripeGateway, supporter_id: in
     """Undo a cancellation before the period ends: the membership renews as before."""
     membership = own_membership(session, supporter_id, membership_id)
     if membership is None or not resumable(membership):
-        raise NothingToChange("You have no cancelled membership that can be resumed.")
+        raise NothingToChange(_("You have no cancelled membership that can be resumed."))
     change = _record_change(session, membership, ChangeKind.RESUME)
     # They stayed: the reason no longer describes a lost patron (the change history keeps it).
     membership.cancel_reason = ""
@@ -311,7 +322,7 @@ def portal_url(gateway: StripeGateway, supporter: Supporter, return_url: str, up
                locale: str = "auto") -> str:
     """A Stripe Billing Portal session for the supporter (card, invoices), returning to `return_url`."""
     if not supporter.stripe_customer_id:
-        raise NothingToChange("You have no payments with us yet, so there is nothing to manage at Stripe.")
+        raise NothingToChange(_("You have no payments with us yet, so there is nothing to manage at Stripe."))
     try:
         return gateway.create_portal_session(supporter.stripe_customer_id, return_url, update_card=update_card,
                                              locale=locale)

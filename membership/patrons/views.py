@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from membership.config import patron_grace
@@ -15,7 +15,17 @@ from membership.formatting import format_day, format_recurring, to_major_text
 from membership.giving.models import Membership
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import gateway
-from membership.i18n import stripe_locale
+from membership.i18n import (
+    LOCALE_COOKIE,
+    PATRON_LOCALE_KEY,
+    in_locale,
+    language_name,
+    lazy_gettext,
+    remember_account_locale,
+    stripe_locale,
+    supported_locales,
+)
+from membership.i18n import gettext as _
 from membership.patrons import services
 from membership.patrons.auth import (
     current_supporter,
@@ -32,6 +42,7 @@ from membership.patrons.forms import (
     ChangeAmountForm,
     ConfirmForm,
     ConsentForm,
+    LanguageForm,
     PortalForm,
     SignInForm,
     WallForm,
@@ -44,22 +55,22 @@ from membership.wall.services import set_shown_on_wall, shown_on_wall
 bp = Blueprint("patrons", __name__, url_prefix="/account")
 
 MEMBERSHIP_STATUS_WORDS = {
-    "active": "Active",
-    "trialing": "Active (trial)",
-    "past_due": "Payment overdue",
-    "incomplete": "Waiting for the first payment",
-    "incomplete_expired": "Never started (the first payment didn't go through)",
-    "unpaid": "Unpaid",
-    "paused": "Paused",
-    "canceled": "Ended",
+    "active": lazy_gettext("Active"),
+    "trialing": lazy_gettext("Active (trial)"),
+    "past_due": lazy_gettext("Payment overdue"),
+    "incomplete": lazy_gettext("Waiting for the first payment"),
+    "incomplete_expired": lazy_gettext("Never started (the first payment didn't go through)"),
+    "unpaid": lazy_gettext("Unpaid"),
+    "paused": lazy_gettext("Paused"),
+    "canceled": lazy_gettext("Ended"),
 }
 PAYMENT_STATUS_WORDS = {
-    "paid": "Paid",
-    "partially_refunded": "Partly refunded",
-    "refunded": "Refunded",
-    "disputed": "Disputed",
+    "paid": lazy_gettext("Paid"),
+    "partially_refunded": lazy_gettext("Partly refunded"),
+    "refunded": lazy_gettext("Refunded"),
+    "disputed": lazy_gettext("Disputed"),
 }
-PAYMENT_KIND_WORDS = {"gift": "One-time gift", "membership": "Membership"}
+PAYMENT_KIND_WORDS = {"gift": lazy_gettext("One-time gift"), "membership": lazy_gettext("Membership")}
 
 
 @bp.app_context_processor
@@ -138,7 +149,7 @@ def sign_out() -> ResponseReturnValue:
         if supporter is not None:
             end_sessions(current_session(), supporter)
         sign_out_session()
-        flash("You're signed out on all your devices.")
+        flash(_("You're signed out on all your devices."))
     return redirect(url_for("patrons.sign_in"), code=303)
 
 
@@ -196,6 +207,7 @@ def account() -> str:
         consent_form=ConsentForm(formdata=None, data={"email_consent": supporter.email_consent}),
         ballot_emails_form=BallotEmailsForm(formdata=None, data={"ballot_emails": supporter.ballot_emails}),
         wall_form=WallForm(formdata=None, data={"on_wall": on_wall}) if on_wall is not None else None,
+        language_form=_language_form(formdata=None, data={"locale": supporter.locale or ""}),
         can_change_amount=services.amount_changeable,
         can_cancel=services.cancellable,
         can_resume=services.resumable,
@@ -211,8 +223,8 @@ def consent() -> ResponseReturnValue:
     form = ConsentForm()
     if form.validate_on_submit():
         services.update_consent(current_session(), signed_in_supporter().id, bool(form.email_consent.data))
-        flash("We'll email you news and updates." if form.email_consent.data
-              else "We won't email you news and updates. You'll still get receipts and sign-in links.")
+        flash(_("We'll email you news and updates.") if form.email_consent.data
+              else _("We won't email you news and updates. You'll still get receipts and sign-in links."))
     return redirect(url_for("patrons.account"), code=303)
 
 
@@ -222,8 +234,8 @@ def ballot_emails() -> ResponseReturnValue:
     form = BallotEmailsForm()
     if form.validate_on_submit():
         services.update_ballot_emails(current_session(), signed_in_supporter().id, bool(form.ballot_emails.data))
-        flash("We'll email you when a topic you voted for is published." if form.ballot_emails.data
-              else "We won't email you when a topic you voted for is published.")
+        flash(_("We'll email you when a topic you voted for is published.") if form.ballot_emails.data
+              else _("We won't email you when a topic you voted for is published."))
     return redirect(url_for("patrons.account"), code=303)
 
 
@@ -233,9 +245,33 @@ def wall() -> ResponseReturnValue:
     form = WallForm()
     if form.validate_on_submit():
         set_shown_on_wall(current_session(), signed_in_supporter().id, bool(form.on_wall.data))
-        flash("Your name is on our supporter wall. Thank you!" if form.on_wall.data
-              else "Your name and messages are off our supporter wall.")
+        flash(_("Your name is on our supporter wall. Thank you!") if form.on_wall.data
+              else _("Your name and messages are off our supporter wall."))
     return redirect(url_for("patrons.account"), code=303)
+
+
+def _language_form(**kwargs: object) -> LanguageForm:
+    return LanguageForm([(locale, language_name(locale)) for locale in supported_locales()], **kwargs)
+
+
+@bp.post("/language")
+@sign_in_required
+def language() -> ResponseReturnValue:
+    """The language of the patron's pages and emails. The `lang` cookie a `?lang=` link left is dropped, so the
+    saved choice is what their pages follow from now on."""
+    form = _language_form()
+    response = make_response(redirect(url_for("patrons.account"), code=303))
+    if form.validate_on_submit():
+        locale = str(form.locale.data)
+        services.update_locale(current_session(), signed_in_supporter().id, locale)
+        remember_account_locale(PATRON_LOCALE_KEY, locale)
+        response.delete_cookie(LOCALE_COOKIE, samesite="Lax", secure=request.is_secure, httponly=True)
+        with in_locale(locale):
+            flash(_("Saved: your account and our emails to you are now in %(language)s.",
+                    language=language_name(locale)))
+    elif form.locale.errors:
+        flash(_("Choose one of the languages offered."))
+    return response
 
 
 @bp.post("/portal")
@@ -281,8 +317,12 @@ def change_amount(membership_id: int | None = None) -> ResponseReturnValue:
             form.amount.errors = [str(exc)]
         else:
             new_amount = format_recurring(form.amount_minor, changed.currency, changed.interval)
-            flash(f"Done. From {format_day(changed.current_period_end) or 'your next payment'} "
-                  f"you'll give {new_amount}. Nothing is charged now.")
+            if changed.current_period_end:
+                flash(_("Done. From %(date)s you'll give %(amount)s. Nothing is charged now.",
+                        date=format_day(changed.current_period_end), amount=new_amount))
+            else:
+                flash(_("Done. From your next payment you'll give %(amount)s. Nothing is charged now.",
+                        amount=new_amount))
             return redirect(url_for("patrons.account"), code=303)
     rules = currency_rules().get(changeable.currency) if changeable else None
     return render_template("patrons/change_amount.html", form=form, membership=changeable, rules=rules,
@@ -304,9 +344,13 @@ def cancel(membership_id: int | None = None) -> ResponseReturnValue:
         except services.NothingToChange:
             cancellable = None
         else:
-            until = format_day(cancelled.current_period_end) or "the end of the period you've paid for"
-            flash(f"Your membership is cancelled: it stays active until {until}, and you won't be charged again. "
-                  "Changed your mind? You can resume it any time before then.")
+            if cancelled.current_period_end:
+                flash(_("Your membership is cancelled: it stays active until %(date)s, and you won't be charged "
+                        "again. Changed your mind? You can resume it any time before then.",
+                        date=format_day(cancelled.current_period_end)))
+            else:
+                flash(_("Your membership is cancelled: it stays active until the end of the period you've paid for, "
+                        "and you won't be charged again. Changed your mind? You can resume it any time before then."))
             return redirect(url_for("patrons.account"), code=303)
     return render_template("patrons/cancel.html", form=form, membership=cancellable, reasons=CANCEL_REASONS,
                            membership_id=membership_id), 400 if form.is_submitted() else 200
@@ -325,6 +369,9 @@ def resume(membership_id: int | None = None) -> ResponseReturnValue:
         except services.NothingToChange as exc:
             flash(str(exc))
         else:
-            renews = f", and renews on {format_day(resumed.current_period_end)}" if resumed.current_period_end else ""
-            flash(f"Welcome back: your membership continues{renews}.")
+            if resumed.current_period_end:
+                flash(_("Welcome back: your membership continues, and renews on %(date)s.",
+                        date=format_day(resumed.current_period_end)))
+            else:
+                flash(_("Welcome back: your membership continues."))
     return redirect(url_for("patrons.account"), code=303)

@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from membership.db import Base, UTCDateTime, utcnow
+from membership.i18n import gettext as _
 
 
 class Supporter(Base):
@@ -43,7 +44,9 @@ class Supporter(Base):
 
     @property
     def display_name(self) -> str:
-        return self.name or "friend"
+        """How a page or email addresses them: their name, or a friendly word in the active language."""
+        # Translators: how an email or page addresses a reader who left no name ("Hello friend,").
+        return self.name or _("friend")
 
 
 class ConsentEvent(Base):

@@ -15,6 +15,7 @@ from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from membership.db import Base, UTCDateTime, enum_column, rows_affected, utcnow
+from membership.i18n import gettext as _
 from membership.supporters.models import Supporter
 
 
@@ -60,18 +61,18 @@ def issue_token(session: Session, supporter: Supporter, purpose: TokenPurpose, l
 def check_token(session: Session, token: str, purpose: TokenPurpose) -> SignInToken:
     """The usable token row, without using it up (for the GET that shows the confirm button)."""
     if not token or len(token) > 100:
-        raise InvalidLink("This link is not valid. Please ask for a new one.")
+        raise InvalidLink(_("This link is not valid. Please ask for a new one."))
     row = session.scalar(
         select(SignInToken).where(SignInToken.token_hash == _token_hash(token), SignInToken.purpose == purpose)
     )
     if row is None:
-        raise InvalidLink("This link is not valid. It may have been copied incompletely; please ask for a new one.")
+        raise InvalidLink(_("This link is not valid. It may have been copied incompletely; please ask for a new one."))
     if row.used_at is not None:
-        raise InvalidLink("This link has already been used. Each link works once; please ask for a new one.")
+        raise InvalidLink(_("This link has already been used. Each link works once; please ask for a new one."))
     if row.expires_at <= utcnow():
-        raise InvalidLink("This link has expired. Links work for a short time only; please ask for a new one.")
+        raise InvalidLink(_("This link has expired. Links work for a short time only; please ask for a new one."))
     if row.supporter.erased_at is not None or not row.supporter.email:
-        raise InvalidLink("This link belongs to an account that no longer exists.")
+        raise InvalidLink(_("This link belongs to an account that no longer exists."))
     return row
 
 
@@ -84,5 +85,5 @@ def use_token(session: Session, token: str, purpose: TokenPurpose) -> Supporter:
         .values(used_at=utcnow())
     )
     if rows_affected(used) != 1:
-        raise InvalidLink("This link has already been used. Each link works once; please ask for a new one.")
+        raise InvalidLink(_("This link has already been used. Each link works once; please ask for a new one."))
     return row.supporter

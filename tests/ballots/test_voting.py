@@ -232,7 +232,7 @@ def test_live_results_show_while_open(client: FlaskClient) -> None:
     ballot = add_ballot(results_visibility=ResultsVisibility.LIVE)
     _vote_as(ballot, [2])
     body = flat(client.get(f"/ballots/{ballot.id}"))
-    assert "Results so far" in body and "Turnout: 1 of 1 eligible patrons voted" in body
+    assert "Results so far" in body and "Turnout: 1 of 1 eligible patron voted" in body
 
 
 def test_weighted_tally_counts_tiers_and_caps_at_three(app: Flask) -> None:

@@ -94,7 +94,7 @@ def test_an_ended_membership_says_when(client: FlaskClient) -> None:
     add_membership(olena, MembershipStatus.CANCELED, ended_at=datetime(2026, 2, 3, tzinfo=UTC))
     sign_in(client, olena)
     body = text(client.get("/account"))
-    assert "Your membership of €5.00/month\n          ended on 3 February 2026." in body
+    assert "Your membership of €5.00/month ended on 3 February 2026." in body
     assert "Resume" not in body and 'href="/account/cancel"' not in body
 
 

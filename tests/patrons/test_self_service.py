@@ -211,7 +211,7 @@ def test_portal_opens_stripe_and_returns_to_the_account(app: Flask, client: Flas
     assert response.status_code == 303
     assert response.headers["Location"].startswith(f"{double.portal_url}/p/session/bps_")
     [request] = [r for r in double.requests if r["path"] == "/v1/billing_portal/sessions"]
-    assert request["params"] == {"customer": patron.supporter.stripe_customer_id,
+    assert request["params"] == {"customer": patron.supporter.stripe_customer_id, "locale": "en",
                                  "return_url": f"{app.config['PUBLIC_URL']}/account"}
     post(client, "/account/portal", update_card="1")
     card_request = [r for r in double.requests if r["path"] == "/v1/billing_portal/sessions"][-1]

@@ -122,9 +122,12 @@ class SampleContext(TypedDict):
     amount: str
     link: str
     minutes: int
+    link_days: int  # counts the templates write with ngettext must be numbers
+    attempts: int
 
 
-SAMPLE: SampleContext = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
+SAMPLE: SampleContext = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15,
+                         "link_days": 7, "attempts": 3}
 
 
 class FakeClock:

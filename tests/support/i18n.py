@@ -49,9 +49,11 @@ SKIPPED_TAGS = {"script", "style"}
 
 
 class _Text(HTMLParser):
+    """The text a person reads, in document order: (text, whether it is an attribute's value)."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.texts: list[str] = []
+        self.texts: list[tuple[str, bool]] = []
         self._skipping = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -60,9 +62,9 @@ class _Text(HTMLParser):
         values = dict(attrs)
         for name, value in attrs:
             if value and name in READ_ATTRIBUTES:
-                self.texts.append(value)
+                self.texts.append((value, True))
         if tag == "input" and values.get("type") in ("submit", "button") and values.get("value"):
-            self.texts.append(str(values["value"]))
+            self.texts.append((str(values["value"]), True))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in SKIPPED_TAGS and self._skipping:
@@ -70,12 +72,13 @@ class _Text(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._skipping and data.strip():
-            self.texts.append(data)
+            self.texts.append((data, False))
 
 
-def _strip_wrapped(text: str) -> str:
-    """The text outside every ⟦…⟧ (nested ones included: a marked sentence holding a marked value)."""
-    out, depth = [], 0
+def _strip_wrapped(text: str, depth: int = 0) -> tuple[str, int]:
+    """The text outside every ⟦…⟧ (nested ones included: a marked sentence holding a marked value), and how deep
+    in brackets the text ends (a marked sentence holding markup goes on in the page's next piece of text)."""
+    out = []
     for char in text:
         if char == OPEN:
             depth += 1
@@ -83,7 +86,7 @@ def _strip_wrapped(text: str) -> str:
             depth = max(0, depth - 1)
         elif depth == 0:
             out.append(char)
-    return "".join(out)
+    return "".join(out), depth
 
 
 def _format_words() -> set[str]:
@@ -98,13 +101,22 @@ def _format_words() -> set[str]:
     return words
 
 
-def unmarked(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[str]:
+def unmarked(texts: Iterable[str], allowed: Iterable[str] = (), *, flowing: bool = False) -> list[str]:
     """Pieces of text with words outside any marked string, ignoring `allowed` values (names, emails, titles
-    the test itself wrote), what formats write (month names) and currency codes."""
+    the test itself wrote), what formats write (month names) and currency codes. `flowing`: the pieces are one
+    text in order (a page's), so a marked string may open in one piece and close in a later one."""
+    return _unmarked([(text, False) for text in texts], allowed, flowing=flowing)
+
+
+def _unmarked(texts: Iterable[tuple[str, bool]], allowed: Iterable[str], *, flowing: bool) -> list[str]:
     allowed_words = {word.lower() for value in allowed for word in WORD.findall(value)} | _format_words()
     found = []
-    for text in texts:
-        rest = _strip_wrapped(text)
+    depth = 0
+    for text, separate in texts:
+        if separate or not flowing:
+            rest, _ = _strip_wrapped(text)
+        else:
+            rest, depth = _strip_wrapped(text, depth)
         words = [word for word in WORD.findall(rest)
                  if word.lower() not in allowed_words and not (word.isupper() and len(word) == 3)]
         if words:
@@ -113,6 +125,8 @@ def unmarked(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[str]:
 
 
 def unmarked_html(page: str, allowed: Iterable[str] = ()) -> list[str]:
+    """Like `unmarked`, for a page: its text flows across tags (a marked sentence may hold a link), attributes
+    are read on their own."""
     parser = _Text()
     parser.feed(page)
-    return unmarked(parser.texts, allowed)
+    return _unmarked(parser.texts, allowed, flowing=True)

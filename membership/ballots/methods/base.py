@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from flask_babel.speaklater import LazyString
+
 
 class BallotMethod(ABC):
     """What a voting method decides: how many topics a patron may choose, how the ballot says so, and which
     settings staff may give it."""
 
-    #: The method's name and rule, as the staff form offers it.
-    label: str
+    #: The method's name and rule, as the staff form offers it (translated when shown).
+    label: LazyString
     #: True when a patron may choose several topics (checkboxes rather than radio buttons), so the shares of a
     #: result can add up to more than 100%.
     several_choices: bool

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from membership.ballots.methods.base import BallotMethod
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext
 
 
 class SingleChoice(BallotMethod):
-    label = "Single choice: each patron chooses one topic"
+    label = lazy_gettext("Single choice: each patron chooses one topic")
     several_choices = False
 
     def choice_limit(self, max_choices: int) -> int:
@@ -16,10 +18,10 @@ class SingleChoice(BallotMethod):
         return 1
 
     def instruction(self, max_choices: int) -> str:
-        return "Choose one topic"
+        return str(_("Choose one topic"))
 
     def statement(self, max_choices: int) -> str:
-        return "Choose one topic."
+        return str(_("Choose one topic."))
 
     def form_problems(self, requested: int | None, options: int, options_valid: bool) -> list[str]:
         return []  # N means nothing here: one topic, whatever the form says
