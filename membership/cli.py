@@ -21,6 +21,7 @@ from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
 from membership.jobs import run_jobs
+from membership.logs import log_context
 from membership.queue import EMAILS, EXPORTS, Handler, run_worker
 from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
@@ -205,12 +206,14 @@ def email_retry_command() -> None:
 
 
 def _send_queued_email(email_id: int) -> bool | None:
-    return send_queued(current_session(), email_id)
+    with log_context(email_id=email_id):
+        return send_queued(current_session(), email_id)
 
 
 def _write_queued_export(job_id: int) -> bool | None:
     # Its units of work send "your export is ready" (or failed) onto the email queue as each commits.
-    return build_export(current_session(), db.engine, job_id, export_settings())
+    with log_context(job_id=job_id):
+        return build_export(current_session(), db.engine, job_id, export_settings())
 
 
 def _work(handlers: dict[str, Handler], drain: bool) -> None:

@@ -40,6 +40,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.config import parse_mail_url
 from membership.db import Base, UTCDateTime, after_commit, committed, sends_after_commit, unit_of_work, utcnow
+from membership.logs import log_context, scrub
+from membership.metrics import EMAILS_FAILED, EMAILS_QUEUED, EMAILS_SENT, count_after_commit
 from membership.queue import EMAILS, push, redis_queue
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,7 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
         email.next_attempt_at = utcnow() + SEND_LEASE
     session.add(email)
     session.flush()
+    count_after_commit(session, EMAILS_QUEUED, message)
     if send_after_commit:
         after_commit(session, AFTER_COMMIT_NAME, Claimed(
             email.id, email.message, email.to_address, email.subject, email.body_text, email.body_html))
@@ -172,18 +175,27 @@ def claim_email(session: Session, email_id: int) -> Claimed | None:
 
 
 def _attempt(email: Claimed) -> dict[str, Any]:
-    """Hand one claimed message over; the columns that record how it went."""
+    """Hand one claimed message over; the columns that record how it went. Logged by the message's id, never
+    its address (an SMTP error's text often quotes the address: that is blanked in the log line too)."""
+    with log_context(email_id=email.id):
+        return _attempt_logged(email)
+
+
+def _attempt_logged(email: Claimed) -> dict[str, Any]:
     try:
         transport = _deliver(email)
     except (OSError, smtplib.SMTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        log.warning("Sending %s to %s failed (attempt %s): %s", email.message, email.to_address,
-                    email.attempts, error)
+        EMAILS_FAILED.labels(email.message).inc()
+        log.warning("Sending email %s (%s) failed (attempt %s): %s", email.id, email.message, email.attempts,
+                    scrub(error))
         # Back off 1, 2, 4 … minutes; give up (status failed) after MAX_ATTEMPTS.
         failed = {"last_error": error, "next_attempt_at": utcnow() + timedelta(minutes=2 ** (email.attempts - 1))}
         if email.attempts >= MAX_ATTEMPTS:
             failed["status"] = EmailStatus.FAILED.value
         return failed
+    EMAILS_SENT.labels(email.message).inc()
+    log.info("Sent email %s (%s) by %s", email.id, email.message, transport)
     return {"status": EmailStatus.SENT.value, "transport": transport, "sent_at": utcnow(), "last_error": ""}
 
 

@@ -112,7 +112,7 @@ class _StandardError(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -172,8 +172,10 @@ def _end_request(_: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Configure logging from LOG_FORMAT and LOG_LEVEL, and give every request an id (before any other hook)."""
-    configure_logging(str(app.config["LOG_FORMAT"]), str(app.config["LOG_LEVEL"]))
+    """Configure logging from LOG_FORMAT and LOG_LEVEL, and give every request an id (before any other hook).
+    Under tests (TESTING) pytest's own capture gets the lines, and output stays the command's."""
+    if not app.testing:
+        configure_logging(str(app.config["LOG_FORMAT"]), str(app.config["LOG_LEVEL"]))
     app.before_request_funcs.setdefault(None, []).insert(0, _start_request)
     app.after_request(_return_request_id)
     app.teardown_request(_end_request)

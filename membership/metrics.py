@@ -11,9 +11,19 @@ Labels take few values (a frequency, an event type we handle, a message name): n
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from sqlalchemy.orm import Session
+
+from membership.db import after_commit, committed, sends_after_commit
+
+if _directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(_directory, exist_ok=True)  # prometheus-client writes each process's counts there
 
 CHECKOUTS_STARTED = Counter(
     "membership_checkouts_started", "Checkouts sent to Stripe, by frequency (once, monthly, yearly).",
@@ -45,6 +55,29 @@ STRIPE_REQUEST_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40))
 
 OTHER = "other"
+AFTER_COMMIT_NAME = "metrics"  # what `count_after_commit` keeps for after the commit (membership.db.after_commit)
+
+
+@dataclass
+class StripeRequest:
+    status: str = "network"  # the HTTP status, once one came back
+
+
+@contextmanager
+def observed_stripe_request(path: str) -> Iterator[StripeRequest]:
+    """Count and time one request to Stripe's API, by resource (`/v1/<resource>/…`) and HTTP status: the block
+    sets `status` from the answer, or the SDK's error carries it (`http_status`); none is a network failure."""
+    parts = path.split("/")
+    resource = parts[2] if len(parts) > 2 and parts[1] == "v1" else OTHER
+    request, started = StripeRequest(), time.perf_counter()
+    try:
+        yield request
+    except Exception as exc:
+        request.status = str(getattr(exc, "http_status", None) or "network")
+        raise
+    finally:
+        STRIPE_REQUESTS.labels(resource, request.status).inc()
+        STRIPE_REQUEST_SECONDS.labels(resource).observe(time.perf_counter() - started)
 
 
 def multiprocess_dir() -> str:
@@ -56,6 +89,18 @@ def exposition() -> bytes:
     """Every process's metrics (or this process's, without a multiprocess directory) in the text format."""
     if multiprocess_dir():
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(DEFAULT_REGISTRY)
+
+
+def count_after_commit(session: Session, counter: Counter, *labels: str) -> None:
+    """Count one on `counter` once the session's transaction commits (nothing if it rolls back), so a retried
+    transaction (a Stripe event processed again after a failure) never counts twice."""
+    after_commit(session, AFTER_COMMIT_NAME, (counter, labels))
+
+
+@sends_after_commit
+def _count_committed(session: Session) -> None:
+    for counter, labels in committed(session, AFTER_COMMIT_NAME):
+        counter.labels(*labels).inc()

@@ -25,6 +25,8 @@ import stripe
 from flask import current_app
 from stripe._api_version import _ApiVersion
 
+from membership.metrics import observed_stripe_request
+
 # The metadata that marks what `flask stripe setup` made on the account, so it finds them again.
 SETUP_METADATA_KEY = "membership"
 PORTAL_CONFIGURATION_MARK = "billing_portal"
@@ -161,7 +163,9 @@ class StripeGateway:
             prefix = self._installation_id() if self._installation_id else ""
             request_params["idempotency_key"] = f"{prefix}-{idempotency_key}" if prefix else idempotency_key
         try:
-            response = self._client.raw_request(method, path, **request_params)
+            with observed_stripe_request(path) as observed:  # counted by status, and timed
+                response = self._client.raw_request(method, path, **request_params)
+                observed.status = str(response.code)
         except (stripe.APIConnectionError, stripe.AuthenticationError, stripe.RateLimitError) as exc:
             raise StripeUnavailable(str(exc.user_message or exc)) from exc
         except stripe.APIError as exc:

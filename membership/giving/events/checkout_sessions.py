@@ -16,6 +16,7 @@ from membership.giving.events.shared import lock_supporter, metadata_checkout_id
 from membership.giving.events.subscriptions import apply_subscription
 from membership.giving.models import Checkout, CheckoutStatus, Membership, PaymentKind
 from membership.giving.stripe_gateway import CheckoutOutcome, StripeGateway
+from membership.metrics import CHECKOUTS_COMPLETED, count_after_commit
 from membership.supporters.models import Supporter
 from membership.supporters.services import link_stripe_customer, record_consent
 
@@ -32,6 +33,7 @@ def complete_checkout(session: Session, checkout: Checkout, supporter: Supporter
         return
     checkout.status = CheckoutStatus.COMPLETED
     checkout.completed_at = paid_at or utcnow()
+    count_after_commit(session, CHECKOUTS_COMPLETED, checkout.frequency.value)
     _apply_give_form_consent(session, supporter, checkout)
     emails.send_thank_you_email(session, supporter, checkout, membership)
 
