@@ -27,7 +27,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # Before anything imports prometheus-client, which reads it once (membership's own modules included).
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="membership-metrics-")
 
-from membership.logs import QUIET_PATHS, REQUEST_ID_HEADER, formatter  # noqa: E402
+from membership.logs import QUIET_PATHS, REQUEST_ID_HEADER, formatter
 
 
 def _env_int(name: str, default: int) -> int:

@@ -173,8 +173,8 @@ def _end_request(_: BaseException | None) -> None:
 
 def init_app(app: Flask) -> None:
     """Configure logging from LOG_FORMAT and LOG_LEVEL, and give every request an id (before any other hook).
-    Under tests (TESTING) pytest's own capture gets the lines, and output stays the command's."""
-    if not app.testing:
+    Logging someone else set up first is left alone (pytest's capture, in tests): as `logging.basicConfig` does."""
+    if configured() or not logging.getLogger().handlers:
         configure_logging(str(app.config["LOG_FORMAT"]), str(app.config["LOG_LEVEL"]))
     app.before_request_funcs.setdefault(None, []).insert(0, _start_request)
     app.after_request(_return_request_id)
