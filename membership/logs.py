@@ -34,6 +34,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 EMAIL_ADDRESS = re.compile(r"[^\s<>()\"',;:@]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 REDACTED = "[email]"
+# Libraries whose lower levels print what they send and receive (Stripe's SDK logs every response body at DEBUG,
+# addresses and card details included; its INFO lines repeat what membership_stripe_requests counts).
+QUIET_LOGGERS = {"stripe": logging.WARNING}
 # Paths whose requests are never logged (load balancers ask for them every few seconds).
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 # What a LogRecord has of its own: anything else on a record came from `extra=` and goes into the JSON.
@@ -125,18 +128,31 @@ def formatter(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
-def configure_logging(log_format: str, level: str) -> None:
-    """Send every logger's lines to standard error, formatted as LOG_FORMAT says, from LOG_LEVEL up. Called by
-    create_app (and gunicorn's configuration); calling it again replaces what it set up before."""
+def configure_logging(log_format: str, level: str, stream: Any = None) -> None:
+    """Send every logger's lines to standard error (or `stream`), formatted as LOG_FORMAT says, from LOG_LEVEL up.
+    Called by create_app; calling it again replaces what it set up before."""
+    root = logging.getLogger()
+    unconfigure_logging()
+    handler = log_handler(log_format, stream)
+    handler.membership = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name, floor in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, logging.getLogger().getEffectiveLevel()))
+
+
+def unconfigure_logging() -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "membership", False)]:
         root.removeHandler(handler)
-    handler = _StandardError()
-    handler.membership = True  # type: ignore[attr-defined]
+
+
+def log_handler(log_format: str, stream: Any = None) -> logging.Handler:
+    """A handler writing lines in LOG_FORMAT, with the context fields, to `stream` (default: standard error)."""
+    handler = _StandardError() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(formatter(log_format))
     handler.addFilter(ContextFilter())
-    root.addHandler(handler)
-    root.setLevel(level)
+    return handler
 
 
 def configured() -> bool:

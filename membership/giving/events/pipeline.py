@@ -201,10 +201,10 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
         except Exception:
             _observe(event_type, "failed", started)  # logged, with the error, where it failed
             raise
-    _observe(outcome.event_type or event_type, outcome.result, started)
-    if outcome.result != "duplicate":
-        log.info("Stripe event %s (%s) %s", event_id, outcome.event_type or event_type, outcome.result,
-                 extra={"outcome": outcome.result})
+        _observe(outcome.event_type or event_type, outcome.result, started)
+        if outcome.result != "duplicate":
+            log.info("Stripe event %s (%s) %s", event_id, outcome.event_type or event_type, outcome.result,
+                     extra={"outcome": outcome.result})
     return outcome
 
 
