@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the SQLite and PostgreSQL runs (`auto` = one per CPU; 0 runs in one process).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install lock lint typecheck test-sqlite test-postgres test-browser browser-deps postgres clean
+.PHONY: run test install lock lint typecheck test-sqlite test-postgres test-browser wheel-smoke browser-deps postgres clean
 
 # Installs the pinned versions in requirements.lock (reproducible), then the project itself without resolving again.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -33,7 +33,7 @@ run: install
 	PORT=$(PORT) STRIPE_DOUBLE_PORT=$(STRIPE_DOUBLE_PORT) $(PY) -m scripts.dev
 
 ## make test: every check, on SQLite and PostgreSQL, plus the browser tests.
-test: install browser-deps postgres lint typecheck test-sqlite test-postgres test-browser
+test: install browser-deps postgres lint typecheck test-sqlite test-postgres test-browser wheel-smoke
 
 lint: install
 	$(VENV)/bin/ruff check membership stripe_double tests bench scripts migrations/env.py
@@ -50,6 +50,11 @@ test-postgres: install postgres
 
 test-browser: install browser-deps
 	TEST_DATABASE_URL= CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -q tests/browser $(PYTEST_ARGS)
+
+## make wheel-smoke: build the wheel, install it alone in a fresh virtualenv outside the checkout, migrate SQLite and
+## PostgreSQL with it and serve every page, /healthz, /readyz and /metrics from gunicorn (scripts/wheel_smoke.py).
+wheel-smoke: install postgres
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m scripts.wheel_smoke
 
 ## Debian's Chromium for the browser tests (never `playwright install`, which downloads a browser).
 browser-deps:

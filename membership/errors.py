@@ -60,7 +60,8 @@ def init_error_reports(app: Flask) -> None:
     sentry_sdk.init(
         dsn=dsn,
         environment=str(app.config["SENTRY_ENVIRONMENT"]),
-        send_default_pii=False,  # no IP addresses, cookies or user details
+        # Personal data stays out by the SDK's default (no IP addresses, cookies or user details: `send_default_pii`
+        # unset, as newer SDKs want it), and by the three settings below.
         max_request_body_size="never",  # form bodies carry email addresses and names
         include_local_variables=False,  # a frame's locals may hold a supporter row
         before_send=scrub_event,
