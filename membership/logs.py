@@ -26,7 +26,7 @@ from flask import Flask, Response, request
 
 # The context fields a line may carry, each in a context variable of its own.
 CONTEXT_FIELDS = ("request_id", "event_id", "event_type", "checkout_id", "job_id", "email_id")
-_context: dict[str, contextvars.ContextVar[str | None]] = {
+_context: dict[str, contextvars.ContextVar[object]] = {
     name: contextvars.ContextVar(f"log_{name}", default=None) for name in CONTEXT_FIELDS
 }
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -48,7 +48,7 @@ def scrub(text: str) -> str:
     return EMAIL_ADDRESS.sub(REDACTED, text)
 
 
-def current_context() -> dict[str, str]:
+def current_context() -> dict[str, object]:
     """The context fields set where this runs."""
     return {name: value for name, var in _context.items() if (value := var.get()) is not None}
 
@@ -56,7 +56,7 @@ def current_context() -> dict[str, str]:
 @contextmanager
 def log_context(**fields: object) -> Iterator[None]:
     """Add fields (ids) to every line logged inside the block; the previous values come back after it."""
-    tokens = [(_context[name], _context[name].set(str(value))) for name, value in fields.items()
+    tokens = [(_context[name], _context[name].set(value)) for name, value in fields.items()
               if value is not None]
     try:
         yield

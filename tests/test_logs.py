@@ -74,9 +74,11 @@ def test_a_gift_paid_and_a_sign_in_link_log_what_happened_by_id_and_never_the_re
     assert ADDRESS not in text and "Olena" not in text and "Petrenko" not in text
     assert "4242" not in text
     started = next(line for line in lines if str(line["message"]).startswith(f"Checkout {checkout.id} started"))
-    assert started["checkout_id"] == str(checkout.id) and started["request_id"]
+    assert started["checkout_id"] == checkout.id and started["request_id"]
     processed = [line for line in lines if str(line["message"]).endswith("(checkout.session.completed) processed")]
     assert processed and str(processed[0]["event_id"]).startswith("evt_")
+    completed = next(line for line in lines if str(line["message"]).startswith(f"Checkout {checkout.id} completed"))
+    assert completed["checkout_id"] == checkout.id and completed["event_id"] == processed[0]["event_id"]
     assert any(str(line["message"]).startswith("Sent email") and line.get("email_id") for line in lines)
     failed = [line for line in lines if "failed (attempt 1)" in str(line["message"])]
     assert failed and failed[0]["level"] == "warning" and failed[0]["email_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ from membership.metrics import CHECKOUTS_COMPLETED, count_after_commit
 from membership.supporters.models import Supporter
 from membership.supporters.services import link_stripe_customer, record_consent
 
+log = logging.getLogger(__name__)
+
 
 def _checkout_for(session: Session, metadata: dict[str, Any] | None) -> Checkout | None:
     checkout_id = metadata_checkout_id(metadata)
@@ -34,6 +37,8 @@ def complete_checkout(session: Session, checkout: Checkout, supporter: Supporter
     checkout.status = CheckoutStatus.COMPLETED
     checkout.completed_at = paid_at or utcnow()
     count_after_commit(session, CHECKOUTS_COMPLETED, checkout.frequency.value)
+    log.info("Checkout %s completed: %s %s %s", checkout.id, checkout.frequency.value, checkout.total_minor,
+             checkout.currency, extra={"checkout_id": checkout.id})
     _apply_give_form_consent(session, supporter, checkout)
     emails.send_thank_you_email(session, supporter, checkout, membership)
 
