@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the SQLite and PostgreSQL runs (`auto` = one per CPU; 0 runs in one process).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install lock translations translations-extract lint typecheck test-sqlite test-postgres test-browser browser-deps cluster-deps postgres clean
+.PHONY: run test install lock translations translations-extract lint typecheck test-sqlite test-postgres test-browser wheel-smoke browser-deps cluster-deps postgres clean
 
 # Installs the pinned versions in requirements.lock (reproducible), then the project itself without resolving again.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -42,7 +42,7 @@ run: install translations
 	PORT=$(PORT) STRIPE_DOUBLE_PORT=$(STRIPE_DOUBLE_PORT) $(PY) -m scripts.dev
 
 ## make test: every check, on SQLite and PostgreSQL, plus the browser tests.
-test: install translations browser-deps cluster-deps postgres lint typecheck test-sqlite test-postgres test-browser
+test: install translations browser-deps cluster-deps postgres lint typecheck test-sqlite test-postgres test-browser wheel-smoke
 
 lint: install
 	$(VENV)/bin/ruff check membership stripe_double tests bench scripts migrations/env.py
@@ -60,6 +60,11 @@ test-postgres: install postgres cluster-deps
 
 test-browser: install browser-deps
 	TEST_DATABASE_URL= CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -q tests/browser $(PYTEST_ARGS)
+
+## make wheel-smoke: build the wheel, install it alone in a fresh virtualenv outside the checkout, migrate SQLite and
+## PostgreSQL with it and serve every page, /healthz, /readyz and /metrics from gunicorn (scripts/wheel_smoke.py).
+wheel-smoke: install translations postgres
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m scripts.wheel_smoke
 
 ## Debian's Chromium for the browser tests (never `playwright install`, which downloads a browser).
 browser-deps:

@@ -9,8 +9,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from membership import i18n
-from membership.config import check_settings, ensure_secret_key, load_settings, stripe_requests_per_second
+from membership import i18n, logs
+from membership.config import check_settings, ensure_secret_key, load_settings, signing_keys, stripe_requests_per_second
 from membership.db import current_session, db
 from membership.extensions import csrf, migrate
 from membership.installation import installation_id
@@ -18,8 +18,16 @@ from membership.pace import Pace
 from membership.queue import init_queue
 from membership.web import App
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
 log = logging.getLogger(__name__)
+
+
+def resource_dir(name: str) -> Path:
+    """`templates` or `migrations`: inside the package when installed from the wheel (setup.py maps them there),
+    else at the top of the checkout, where they are kept."""
+    packaged = PACKAGE / name
+    return packaged if packaged.is_dir() else ROOT / name
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -30,14 +38,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """
     app = App(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "membership" / "static"),
-        instance_path=str(ROOT / "instance"),
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(PACKAGE / "static"),
+        # Unset, Flask picks `instance/` beside the package in a checkout, `<venv>/var/membership-instance`
+        # when installed.
     )
     app.config.update(load_settings(instance_path=app.instance_path))
     app.config.update(overrides or {})
     generated_key = ensure_secret_key(app.config)
     app.extensions["currency_rules"] = check_settings(app.config)
+    logs.init_app(app)  # first: every line after this one is formatted as LOG_FORMAT says
+    # Flask-WTF signs CSRF tokens with this key list (newest last), so a form opened before a SECRET_KEY rotation
+    # still sends; Flask's sessions read SECRET_KEY_FALLBACKS themselves.
+    app.config.setdefault("WTF_CSRF_SECRET_KEY", signing_keys(app.config))
     app.config["PERMANENT_SESSION_LIFETIME"] = int(app.config["PATRON_SESSION_DAYS"]) * 86400  # signed-in patrons
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MEMBERSHIP_MAX_REQUEST_KB"]) * 1024  # 413 beyond
     app.config["STRIPE_WEBHOOK_MAX_BYTES"] = int(app.config["STRIPE_WEBHOOK_MAX_KB"]) * 1024
@@ -47,11 +60,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         log.warning("SECRET_KEY is not set: using a random development key (sessions end on restart).")
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from membership import cli, errors, models, outbox, web  # noqa: F401  (models: every table on the metadata)
+    from membership import cli, errors, models, monitoring, outbox, web  # noqa: F401  (models: every table on the metadata)
     from membership.ballots import views as ballots_views
     from membership.giving import views as giving_views
     from membership.giving.stripe_gateway import StripeGateway
@@ -77,6 +90,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     web.init_app(app)
     errors.init_app(app)
+    app.register_blueprint(monitoring.bp)
     app.register_blueprint(giving_views.bp)
     app.register_blueprint(patrons_views.bp)
     app.register_blueprint(ballots_views.bp)

@@ -22,6 +22,7 @@ from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
 from membership.jobs import run_jobs
+from membership.logs import log_context
 from membership.queue import EMAILS, EXPORTS, STRIPE_EVENTS, Handler, IdleWork, ItemId, run_worker
 from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
@@ -249,12 +250,18 @@ def _email_sender() -> tuple[Handler, IdleWork]:
     """The email queue's handler and its idle hook: one SMTP connection for each run of messages, closed when
     the queue is found empty."""
     mailer = Mailer()
-    return (lambda email_id: send_queued(current_session(), int(email_id), mailer)), mailer.close
+
+    def send(email_id: ItemId) -> bool | None:
+        with log_context(email_id=email_id):
+            return send_queued(current_session(), int(email_id), mailer)
+
+    return send, mailer.close
 
 
 def _write_queued_export(job_id: ItemId) -> bool | None:
     # Its units of work send "your export is ready" (or failed) onto the email queue as each commits.
-    return build_export(current_session(), db.engine, int(job_id), export_settings())
+    with log_context(job_id=job_id):
+        return build_export(current_session(), db.engine, int(job_id), export_settings())
 
 
 def _process_queued_event(event_id: ItemId) -> bool | None:

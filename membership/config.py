@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -237,6 +238,8 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
     settings: dict[str, Any] = {
         "MEMBERSHIP_ENV": "production" if production else "development",
         "SECRET_KEY": env.get("SECRET_KEY") or "",
+        # Earlier keys, still accepted when reading signed data (sessions, links), for a rotation.
+        "SECRET_KEY_FALLBACKS": (env.get("SECRET_KEY_FALLBACKS") or "").split(),
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance),
         "PUBLIC_URL": (env.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or "",
@@ -300,6 +303,12 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "MEMBERSHIP_MAX_REQUEST_KB": _int(env, "MEMBERSHIP_MAX_REQUEST_KB", DEFAULT_MAX_REQUEST_KB),
         "STRIPE_WEBHOOK_MAX_KB": _int(env, "STRIPE_WEBHOOK_MAX_KB", DEFAULT_WEBHOOK_MAX_KB),
         "HSTS_MAX_AGE": _int(env, "HSTS_MAX_AGE", DEFAULT_HSTS_MAX_AGE),
+        "LOG_FORMAT": (env.get("LOG_FORMAT") or ("json" if production else "text")).strip().lower(),
+        "LOG_LEVEL": (env.get("LOG_LEVEL") or "INFO").strip().upper(),
+        "METRICS_ALLOWED_IPS": " ".join((env.get("METRICS_ALLOWED_IPS") or "127.0.0.1 ::1").replace(",", " ").split()),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or "",
+        "SENTRY_DSN": env.get("SENTRY_DSN") or "",
+        "SENTRY_ENVIRONMENT": env.get("SENTRY_ENVIRONMENT") or ("production" if production else "development"),
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -338,6 +347,12 @@ def check_locales(config: Mapping[str, Any]) -> None:
                               "en, pl or auto.")
 
 
+def signing_keys(config: Mapping[str, Any]) -> list[str]:
+    """The keys signed data (sessions, CSRF tokens, links) is checked against, oldest first: SECRET_KEY_FALLBACKS,
+    then SECRET_KEY, the newest, which signs everything new (itsdangerous's order for a list of keys)."""
+    return [*(str(key) for key in config.get("SECRET_KEY_FALLBACKS") or ()), str(config["SECRET_KEY"])]
+
+
 def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     """Refuse to start on an unsafe or inconsistent configuration; return the currency rules."""
     key = str(config.get("STRIPE_SECRET_KEY") or "")
@@ -357,6 +372,9 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
             )
         if len(str(config["SECRET_KEY"])) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production.")
+        if any(len(str(key)) < 32 for key in config.get("SECRET_KEY_FALLBACKS") or ()):
+            raise ConfigError("SECRET_KEY_FALLBACKS must list earlier keys of at least 32 characters each, "
+                              "separated by spaces.")
     check_locales(config)
     if config.get("MAIL_URL"):
         parse_mail_url(str(config["MAIL_URL"]))
@@ -377,6 +395,19 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
     if int(config.get("STRIPE_MAX_REQUESTS_PER_SECOND") or 0) < 0:
         raise ConfigError("STRIPE_MAX_REQUESTS_PER_SECOND must be a number of requests a second (unset: 20 with a "
                           "test key, 80 with a live one).")
+    if config.get("LOG_FORMAT") not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text (got {config.get('LOG_FORMAT')!r}).")
+    if config.get("LOG_LEVEL") not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL "
+                          f"(got {config.get('LOG_LEVEL')!r}).")
+    for network in str(config.get("METRICS_ALLOWED_IPS") or "").split():
+        try:
+            ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"METRICS_ALLOWED_IPS must list addresses or networks such as 10.0.0.0/8 "
+                              f"(got {network!r}).") from None
+    if config.get("SENTRY_DSN") and urlsplit(str(config["SENTRY_DSN"])).scheme not in ("http", "https"):
+        raise ConfigError("SENTRY_DSN must be the DSN Sentry shows for the project, https://key@host/project.")
     if int(config["PATRON_GRACE_DAYS"]) < 0:
         raise ConfigError("PATRON_GRACE_DAYS must be 0 or more.")
     if int(config["HSTS_MAX_AGE"]) < 0:

@@ -45,7 +45,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from membership.config import parse_mail_url
+from membership.config import parse_mail_url, signing_keys
 from membership.db import (
     Base,
     UTCDateTime,
@@ -57,6 +57,8 @@ from membership.db import (
     utcnow,
 )
 from membership.i18n import in_locale
+from membership.logs import log_context, scrub
+from membership.metrics import EMAILS_FAILED, EMAILS_QUEUED, EMAILS_SENT, count_after_commit
 from membership.queue import EMAILS, push, redis_queue
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,7 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
         email.next_attempt_at = utcnow() + SEND_LEASE
     session.add(email)
     session.flush()
+    count_after_commit(session, EMAILS_QUEUED, message)
     if send_after_commit:
         after_commit(session, AFTER_COMMIT_NAME, Claimed(
             email.id, email.message, email.to_address, email.subject, email.body_text, email.body_html,
@@ -152,7 +155,7 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
 
 
 def _unsubscribe_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="list-unsubscribe")
+    return URLSafeSerializer(signing_keys(current_app.config), salt="list-unsubscribe")
 
 
 def unsubscribe_url(message: str, supporter_id: int | None) -> str | None:
@@ -289,18 +292,27 @@ def claim_email(session: Session, email_id: int) -> Claimed | None:
 
 
 def _attempt(email: Claimed, mailer: Mailer) -> dict[str, Any]:
-    """Hand one claimed message over; the columns that record how it went."""
+    """Hand one claimed message over; the columns that record how it went. Logged by the message's id, never
+    its address (an SMTP error's text often quotes the address: that is blanked in the log line too)."""
+    with log_context(email_id=email.id):
+        return _attempt_logged(email, mailer)
+
+
+def _attempt_logged(email: Claimed, mailer: Mailer) -> dict[str, Any]:
     try:
         transport = mailer.send(email)
     except (OSError, smtplib.SMTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        log.warning("Sending %s to %s failed (attempt %s): %s", email.message, email.to_address,
-                    email.attempts, error)
+        EMAILS_FAILED.labels(email.message).inc()
+        log.warning("Sending email %s (%s) failed (attempt %s): %s", email.id, email.message, email.attempts,
+                    scrub(error))
         # Back off 1, 2, 4 … minutes; give up (status failed) after MAX_ATTEMPTS.
         failed = {"last_error": error, "next_attempt_at": utcnow() + timedelta(minutes=2 ** (email.attempts - 1))}
         if email.attempts >= MAX_ATTEMPTS:
             failed["status"] = EmailStatus.FAILED.value
         return failed
+    EMAILS_SENT.labels(email.message).inc()
+    log.info("Sent email %s (%s) by %s", email.id, email.message, transport)
     return {"status": EmailStatus.SENT.value, "transport": transport, "sent_at": utcnow(), "last_error": ""}
 
 

@@ -4,10 +4,14 @@ work, `membership.web.App.dispatch_request`, has rolled back whatever the view w
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import sentry_sdk
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from membership.logs import scrub
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,49 @@ def render_error(status: int, title: str | None = None, message: str | None = No
     ), status
 
 
+def _scrubbed(value: Any) -> Any:
+    """A copy of an event's part with every email address in its text blanked, at any depth."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item) for item in value]
+    return value
+
+
+def scrub_event(event: Any, _hint: Any) -> Any:
+    """Sentry's `before_send`: no email address leaves in a message, an exception's text or a breadcrumb.
+    (Names and card details never get there: no request bodies, cookies or local variables are sent.)"""
+    return _scrubbed(event)
+
+
+def init_error_reports(app: Flask) -> None:
+    """With SENTRY_DSN set, report unhandled errors (web, worker, CLI) to Sentry, with personal data left out."""
+    dsn = str(app.config.get("SENTRY_DSN") or "")
+    if not dsn:
+        return
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=str(app.config["SENTRY_ENVIRONMENT"]),
+        # Personal data stays out by the SDK's default (no IP addresses, cookies or user details: `send_default_pii`
+        # unset, as newer SDKs want it), and by the three settings below.
+        max_request_body_size="never",  # form bodies carry email addresses and names
+        include_local_variables=False,  # a frame's locals may hold a supporter row
+        before_send=scrub_event,
+        before_breadcrumb=lambda crumb, _hint: _scrubbed(crumb),
+    )
+
+
+def report_exception(error: BaseException) -> None:
+    """Tell Sentry (when configured) about an error a handler caught: Flask's `got_request_exception` signal,
+    which Sentry listens to, is never sent for an exception an error handler has turned into a page."""
+    sentry_sdk.capture_exception(error)
+
+
 def init_app(app: Flask) -> None:
+    init_error_reports(app)
+
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:
         return render_error(
@@ -52,4 +98,5 @@ def init_app(app: Flask) -> None:
         if isinstance(error, InternalServerError) and error.original_exception is not None:
             cause = error.original_exception
         log.error("Unhandled error", exc_info=cause)
+        report_exception(cause)
         return render_error(500)

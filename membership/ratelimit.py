@@ -20,6 +20,7 @@ from sqlalchemy import Index, String, delete, false, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.db import Base, UTCDateTime, rows_affected, utcnow
+from membership.metrics import RATE_LIMIT_REFUSALS
 from membership.queue import redis_queue
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,15 @@ def _serialise(session: Session, bucket: str, key_hash: str) -> None:
 
 
 def allow(session: Session, bucket: str, key: str, limit: int, window: timedelta) -> bool:
-    """Count an attempt for `key` in `bucket` unless `limit` attempts already fall inside `window`."""
+    """Count an attempt for `key` in `bucket` unless `limit` attempts already fall inside `window`. A refusal is
+    counted in `membership_rate_limit_refusals` (by bucket: every process's, whichever host refused)."""
+    allowed = _allow(session, bucket, key, limit, window)
+    if not allowed:
+        RATE_LIMIT_REFUSALS.labels(bucket).inc()
+    return allowed
+
+
+def _allow(session: Session, bucket: str, key: str, limit: int, window: timedelta) -> bool:
     limiter = _redis()
     if limiter is not None:
         try:

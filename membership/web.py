@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, Response, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
@@ -57,13 +58,27 @@ def publicly_cacheable(response: Response) -> bool:
     return bool(cache.public or cache.s_maxage is not None) and not (cache.private or cache.no_store)
 
 
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def sessionless(view: View) -> View:
+    """Mark a view whose responses never set the session cookie (health checks and metrics: their callers keep
+    no cookies, and a patron's permanent session would otherwise be re-sent on every response)."""
+    view.sessionless = True  # type: ignore[attr-defined]
+    return view
+
+
 class CacheSafeSessionInterface(SecureCookieSessionInterface):
     """Signed-cookie sessions that never set a cookie on a publicly cacheable response: a cache would hand that
     cookie, with the reader's session in it, to everyone it serves the page to. (A patron's session is permanent,
-    so Flask would otherwise re-send the cookie on every response, changed or not.)"""
+    so Flask would otherwise re-send the cookie on every response, changed or not.) Nor on a `sessionless` view's.
+
+    Flask reads sessions signed with SECRET_KEY or any of SECRET_KEY_FALLBACKS, and signs with SECRET_KEY: a
+    rotated key signs nobody out (docs/operations.md)."""
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if publicly_cacheable(response):
+        view = app.view_functions.get(request.endpoint or "")
+        if publicly_cacheable(response) or getattr(view, "sessionless", False):
             return
         super().save_session(app, session, response)
 

@@ -10,8 +10,12 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-# Keep the loggers that already exist (the app's, when migrations run inside a test process) working.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Keep the loggers that already exist (the app's, when migrations run inside a test process) working, and the
+# app's own log format (membership.logs, set up by create_app) when there is one.
+from membership.logs import configured  # noqa: E402
+
+if not configured():
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

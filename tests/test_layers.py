@@ -11,10 +11,10 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "membership"
 
 CORE = {"db", "money", "config", "email", "queue", "ratelimit", "errors", "charts", "formatting", "extensions",
-        "installation", "i18n", "catalogs", "translations", "pace",
-        "outbox", "web", "static", "storage"}
+        "installation", "i18n", "catalogs", "translations", "pace", "logs", "metrics",
+        "outbox", "web", "static", "storage", "templates", "migrations"}
 DOMAINS = ["supporters", "giving", "wall", "patrons", "ballots", "staff"]
-APP = {"__init__", "cli", "jobs", "demo", "models"}
+APP = {"__init__", "cli", "jobs", "demo", "models", "monitoring", "gunicorn_config"}
 
 # The only import allowed to point up, and why.
 EXCEPTIONS = {

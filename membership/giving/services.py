@@ -7,6 +7,7 @@ that called them ends the transaction.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -33,9 +34,13 @@ from membership.giving.models import (
     TierAmount,
 )
 from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected, StripeUnavailable
+from membership.logs import log_context
+from membership.metrics import CHECKOUTS_STARTED, count_after_commit
 from membership.money import STRIPE_MAXIMUM_CHARGE, AmountLimits, check_stripe_charge, round_up_to_charge_step
 from membership.supporters.models import Supporter
 from membership.supporters.services import find_or_create_supporter, normalise_email
+
+log = logging.getLogger(__name__)
 
 
 class PaymentsUnavailable(RuntimeError):
@@ -294,13 +299,18 @@ def start_checkout(
         metadata={"checkout_id": str(checkout.id), "supporter_id": str(supporter.id)},
         locale=stripe_locale,
     )
-    try:
-        ref = gateway.create_checkout_session(request)
-    except (StripeUnavailable, StripeRejected) as exc:
-        raise PaymentsUnavailable(str(exc)) from exc
-    checkout.stripe_session_id = ref.id
-    checkout.status = CheckoutStatus.OPEN
-    session.flush()
+    with log_context(checkout_id=checkout.id):
+        try:
+            ref = gateway.create_checkout_session(request)
+        except (StripeUnavailable, StripeRejected) as exc:
+            log.warning("Checkout %s could not be started: Stripe answered %s", checkout.id, type(exc).__name__)
+            raise PaymentsUnavailable(str(exc)) from exc
+        checkout.stripe_session_id = ref.id
+        checkout.status = CheckoutStatus.OPEN
+        session.flush()
+        log.info("Checkout %s started: %s %s %s", checkout.id, choice.frequency.value, checkout.total_minor,
+                 checkout.currency)
+    count_after_commit(session, CHECKOUTS_STARTED, choice.frequency.value)
     return checkout, ref.url
 
 

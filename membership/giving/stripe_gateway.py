@@ -35,6 +35,7 @@ from membership.giving.stripe_types import (
     StripeRejected,
     StripeUnavailable,
 )
+from membership.metrics import observed_stripe_request
 from membership.pace import RETRIES, Pace, PaceTimeout, backoff_seconds, current_priority
 
 __all__ = ["API_VERSION", "ChargeDetails", "CheckoutOutcome", "CheckoutRequest", "InvalidWebhook", "SessionRef",
@@ -148,7 +149,10 @@ class StripeGateway:
         retries = RETRIES[current_priority()]
         for attempt in range(1, retries + 2):
             try:
-                return self._client.raw_request(method, path, **params)
+                with observed_stripe_request(path) as observed:  # counted by status (each 429 too), and timed
+                    response = self._client.raw_request(method, path, **params)
+                    observed.status = str(response.code)
+                    return response
             except stripe.RateLimitError as exc:
                 if attempt > retries or not _retry_later(exc):
                     raise

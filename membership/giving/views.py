@@ -20,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
 
-from membership.config import wall_review
+from membership.config import signing_keys, wall_review
 from membership.db import current_session, db
 from membership.errors import render_error
 from membership.extensions import csrf
@@ -48,7 +48,7 @@ RESENT_FIELDS = ("frequency", "currency", "preset", "amount", "email", "name", "
 
 
 def _cancel_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="give-cancelled")
+    return URLSafeTimedSerializer(signing_keys(current_app.config), salt="give-cancelled")
 
 
 def _clean_source(value: str) -> str:

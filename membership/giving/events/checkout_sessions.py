@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,11 @@ from membership.giving.events.shared import lock_supporter, metadata_checkout_id
 from membership.giving.events.subscriptions import apply_subscription
 from membership.giving.models import Checkout, CheckoutStatus, Membership, PaymentKind
 from membership.giving.stripe_gateway import CheckoutOutcome, StripeGateway
+from membership.metrics import CHECKOUTS_COMPLETED, count_after_commit
 from membership.supporters.models import Supporter
 from membership.supporters.services import link_stripe_customer, record_consent
+
+log = logging.getLogger(__name__)
 
 
 def _checkout_for(session: Session, metadata: dict[str, Any] | None) -> Checkout | None:
@@ -32,6 +36,9 @@ def complete_checkout(session: Session, checkout: Checkout, supporter: Supporter
         return
     checkout.status = CheckoutStatus.COMPLETED
     checkout.completed_at = paid_at or utcnow()
+    count_after_commit(session, CHECKOUTS_COMPLETED, checkout.frequency.value)
+    log.info("Checkout %s completed: %s %s %s", checkout.id, checkout.frequency.value, checkout.total_minor,
+             checkout.currency, extra={"checkout_id": checkout.id})
     _apply_give_form_consent(session, supporter, checkout)
     if checkout.locale and supporter.erased_at is None:
         supporter.locale = checkout.locale  # the language they gave in, now that they have paid

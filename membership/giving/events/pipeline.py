@@ -7,6 +7,7 @@ asks Stripe with no transaction open, `apply` writes under the event row's lock.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,8 @@ from membership.giving.events.subscriptions import apply_subscription_changed, f
 from membership.giving.models import EventStatus, StripeEvent
 from membership.giving.stored_events import event_subjects
 from membership.giving.stripe_gateway import API_VERSION, StripeGateway
+from membership.logs import log_context
+from membership.metrics import EVENT_PROCESSING_SECONDS, OTHER, WEBHOOK_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class Outcome:
     event_id: str
     result: str
     error: str = ""
+    event_type: str = ""
 
 
 DONE = (EventStatus.PROCESSED, EventStatus.IGNORED)
@@ -205,8 +209,33 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
     `event` is the payload if the caller has it (else the stored copy is read); `fresh` says the caller
     has just stored it, so it can't be done yet. On failure the transaction is rolled back, the event is
     marked failed with its error in a transaction of its own, and the exception is re-raised so the
-    webhook answers 500 and Stripe retries.
+    webhook answers 500 and Stripe retries. Every line logged meanwhile carries the event's id; the outcome is
+    logged and counted (`membership_webhook_events`), and the time it took measured.
     """
+    event_type = str((event or {}).get("type", ""))
+    started = time.perf_counter()
+    with log_context(event_id=event_id):
+        try:
+            outcome = _process_event(session, gateway, event_id, event, fresh=fresh)
+        except Exception:
+            _observe(event_type, "failed", started)  # logged, with the error, where it failed
+            raise
+        _observe(outcome.event_type or event_type, outcome.result, started)
+        if outcome.result != "duplicate":
+            log.info("Stripe event %s (%s) %s", event_id, outcome.event_type or event_type, outcome.result,
+                     extra={"outcome": outcome.result})
+    return outcome
+
+
+def _observe(event_type: str, result: str, started: float) -> None:
+    label = event_type if event_type in HANDLERS else OTHER
+    WEBHOOK_EVENTS.labels(label, result).inc()
+    if result in ("processed", "failed"):
+        EVENT_PROCESSING_SECONDS.labels(label).observe(time.perf_counter() - started)
+
+
+def _process_event(session: Session, gateway: StripeGateway, event_id: str, event: dict[str, Any] | None,
+                   *, fresh: bool) -> Outcome:
     status: EventStatus | None
     if event is None:
         stored = session.get(StripeEvent, event_id, populate_existing=True)
@@ -252,20 +281,20 @@ def run_handler(session: Session, gateway: StripeGateway, event_id: str, event: 
         # thin event (no `data.object`): nothing we handle comes that way.
         with unit_of_work(session):
             if _status(session, event_id, lock=True) in DONE:
-                return Outcome(event_id, "duplicate")
+                return Outcome(event_id, "duplicate", event_type=event_type)
             _finish(session, event_id, EventStatus.IGNORED, counted=counted)
-        return Outcome(event_id, "ignored")
+        return Outcome(event_id, "ignored", event_type=event_type)
     handler = HANDLERS.get(event_type)
     prepared = handler.prepare(session, obj) if handler is not None else None
     session.commit()  # end the reads' transaction: nothing is held while we wait for Stripe
     fetched = handler.fetch(gateway, obj, prepared) if handler is not None and prepared is not None else None
     with unit_of_work(session):  # one transaction: commits, then sends what it queued
         if _status(session, event_id, lock=True) in DONE:  # a concurrent delivery finished it meanwhile
-            return Outcome(event_id, "duplicate")
+            return Outcome(event_id, "duplicate", event_type=event_type)
         if handler is not None and fetched is not None:
             handler.apply(session, obj, fetched)
         _finish(session, event_id, EventStatus.PROCESSED, counted=counted)
-    return Outcome(event_id, "processed")
+    return Outcome(event_id, "processed", event_type=event_type)
 
 
 def receive_event(session: Session, gateway: StripeGateway, event: dict[str, Any]) -> Outcome:

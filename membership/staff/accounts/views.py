@@ -3,6 +3,7 @@ the audit log. The staff home page and menu join this blueprint in `membership/s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from membership.config import signing_keys
 from membership.db import current_session, parse_id, utcnow
 from membership.errors import render_error
 from membership.formatting import format_clock, format_minute
@@ -44,6 +46,7 @@ from membership.staff.auth import (
 )
 from membership.staff.forms import ConfirmForm
 
+log = logging.getLogger(__name__)
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PENDING_KEY = "staff_pending"
 PENDING_SECONDS = 300
@@ -71,6 +74,14 @@ def _safe_next(default: str) -> str:
     return default
 
 
+def _log_failure(step: str, result: services.SignInAttempt, staff_id: int | None = None) -> None:
+    """An operator sees each failed staff sign-in (by account id and IP, never the address typed)."""
+    if result.result in (services.SignInResult.OK, services.SignInResult.NEEDS_CODE):
+        return
+    log.warning("Staff sign-in failed at the %s step: %s", step, result.result.value,
+                extra={"staff_id": staff_id or (result.staff.id if result.staff else None), "ip": client_ip()})
+
+
 def _refused(result: services.SignInAttempt) -> tuple[str, int] | None:
     if result.result is services.SignInResult.RATE_LIMITED:
         return render_error(429, "Too many sign-in attempts",
@@ -88,6 +99,7 @@ def sign_in() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render_template("staff/accounts/sign_in.html", form=form), 400 if request.method == "POST" else 200
     result = services.authenticate(current_session(), form.email.data, form.password.data, client_ip(), _policy())
+    _log_failure("password", result)
     refused = _refused(result)
     if refused is not None:
         return refused
@@ -132,6 +144,7 @@ def _second_step(form: CodeForm | RecoveryCodeForm, template: str, check: Second
     if not form.validate_on_submit():
         return render_template(template, form=form), 400 if request.method == "POST" else 200
     result = check(current_session(), user, form.code.data, client_ip(), _policy())
+    _log_failure("second", result, user.id)
     refused = _refused(result)
     if refused is not None:
         session.pop(PENDING_KEY, None)
@@ -283,7 +296,7 @@ def confirm_new_authenticator() -> ResponseReturnValue:
 
 
 def _new_app_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="staff-new-authenticator")
+    return URLSafeTimedSerializer(signing_keys(current_app.config), salt="staff-new-authenticator")
 
 
 def _new_app_secret(user: StaffUser, setup: str) -> str | None:

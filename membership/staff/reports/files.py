@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -20,10 +21,13 @@ from openpyxl import Workbook
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.orm import Session
 
+from membership.metrics import EXPORTS, count_after_commit
 from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import StaffUser
 from membership.staff.reports.models import ExportFormat
 from membership.staff.reports.services import Cell, ExportFilters, ExportQuery, xlsx_text
+
+log = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000
 FILE_CHUNK = 256 * 1024
@@ -197,6 +201,11 @@ def record_export(session: Session, actor: StaffUser | None, run: ExportRun, *, 
     A queued export (`job_id`) says so, and is written when its file is (or finally fails to be) written.
     """
     queued: dict[str, Any] = {} if job_id is None else {"queued": True}
+    how = "queued" if job_id is not None else "command" if actor is None else "inline"
+    outcome = "written" if run.complete else "failed"
+    log.info("Export %s (%s, %s) %s: %s rows", run.filters.kind.value, run.fmt.value, how, outcome, run.rows,
+             extra={"job_id": job_id, "staff_id": actor.id if actor else None})
+    count_after_commit(session, EXPORTS, run.filters.kind.value, how, outcome)
     record_audit(session, actor, f"export.{run.filters.kind.value}", target_type="export",
                  target_id="" if job_id is None else job_id, ip=ip, actor_label=actor_label, format=run.fmt.value,
                  **run.filters.describe(), rows=run.rows, complete=run.complete, **queued)

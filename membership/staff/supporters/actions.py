@@ -7,6 +7,7 @@ audit log with ids and amounts only, never personal data. Services flush, never 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import StaffUser
 from membership.staff.supporters.services import refundable_minor
 from membership.supporters.models import Supporter
+
+log = logging.getLogger(__name__)
 
 
 class ActionRefused(ValueError):
@@ -68,12 +71,16 @@ def refund_payment(session: Session, gateway: StripeGateway, actor: StaffUser, p
                                        metadata={"refund_request_id": str(request.id), "payment_id": str(payment.id)})
     except (StripeUnavailable, StripeRejected) as exc:
         request.status, request.error = RefundStatus.FAILED, str(exc)[:1000]
+        log.warning("Refund %s of payment %s (%s %s) failed: Stripe answered %s", request.id, payment.id,
+                    amount_minor, payment.currency, type(exc).__name__)
         record_audit(session, actor, "payment.refund_failed", target_type="payment", target_id=payment.id, ip=ip,
                      **details)
         return request
     request.stripe_refund_id = str(refund["id"])
     request.status = RefundStatus.FAILED if refund.get("status") in ("failed", "canceled") else RefundStatus.ACCEPTED
     session.flush()
+    log.info("Refund %s of payment %s (%s %s) asked of Stripe by staff %s: %s", request.id, payment.id, amount_minor,
+             payment.currency, actor.id, request.status.value)
     record_audit(session, actor, "payment.refunded", target_type="payment", target_id=payment.id, ip=ip,
                  stripe_refund_id=request.stripe_refund_id, **details)
     return request

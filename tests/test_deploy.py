@@ -1,0 +1,71 @@
+"""deploy/ and the docs keep up with the code: every setting is in the example environment file and in
+docs/configuration.md, the units are hardened, and gunicorn's configuration loads."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+# The environment variables the code reads: config.py's mapping and gunicorn's configuration.
+SETTING_READS = re.compile(r'(?:env\.get\(|_int\(env, |_flag\(env, |os\.environ\.get\(|_env_int\()"([A-Z][A-Z0-9_]+)"')
+HARDENING = ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes", "PrivateDevices=yes",
+             "CapabilityBoundingSet=", "RestrictNamespaces=yes", "SystemCallFilter=@system-service")
+
+
+def settings() -> set[str]:
+    found: set[str] = set()
+    for module in ("config.py", "gunicorn_config.py", "metrics.py"):
+        found.update(SETTING_READS.findall((ROOT / "membership" / module).read_text()))
+    return found
+
+
+def test_the_settings_are_found() -> None:
+    # A change in how config.py reads the environment must not leave the two tests below checking nothing.
+    assert {"SECRET_KEY", "DATABASE_URL", "SECRET_KEY_FALLBACKS", "METRICS_TOKEN", "WEB_CONCURRENCY",
+            "PROMETHEUS_MULTIPROC_DIR", "STAFF_LOCKOUT_MINUTES"} <= settings()
+
+
+def test_every_setting_is_in_the_example_environment_file() -> None:
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (DEPLOY / "membership.env.example").read_text(), re.MULTILINE))
+    assert sorted(settings() - listed) == []
+
+
+def test_every_setting_is_documented() -> None:
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", (ROOT / "docs" / "configuration.md").read_text(),
+                                re.MULTILINE))
+    assert sorted(settings() - documented) == []
+
+
+@pytest.mark.parametrize("unit", ["membership-web.service", "membership-worker.service", "membership-jobs.service"])
+def test_the_units_are_hardened_and_read_the_environment_file(unit: str) -> None:
+    text = (DEPLOY / unit).read_text()
+    assert "EnvironmentFile=/etc/membership/membership.env" in text
+    assert "User=membership" in text
+    assert [option for option in HARDENING if option not in text.splitlines()] == []
+
+
+def test_the_timer_runs_the_jobs_and_the_procfile_names_every_process() -> None:
+    assert "OnUnitActiveSec=5min" in (DEPLOY / "membership-jobs.timer").read_text()
+    processes = dict(line.split(": ", 1) for line in (DEPLOY / "Procfile").read_text().splitlines()
+                     if line and not line.startswith("#"))
+    assert set(processes) == {"release", "web", "worker"}
+    assert "db upgrade" in processes["release"] and "gunicorn" in processes["web"]
+
+
+def test_gunicorn_configuration_loads_with_gthread_workers_from_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "5",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    printed = subprocess.run(
+        [sys.executable, "-c", "from gunicorn.app.wsgiapp import WSGIApplication\n"
+         "import sys; sys.argv = ['gunicorn', '-c', 'python:membership.gunicorn_config', 'membership:create_app()']\n"
+         "cfg = WSGIApplication().cfg\n"
+         "print(cfg.worker_class_str, cfg.workers, cfg.threads, cfg.graceful_timeout, cfg.logger_class.__name__)"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    assert printed == ["gthread", "3", "5", "30", "JsonAccessLogger"]
