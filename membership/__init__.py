@@ -64,6 +64,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from membership.staff.supporters import views as staff_supporters_views
     from membership.staff.tiers import views as staff_tiers_views
     from membership.staff.wall import views as staff_wall_views
+    from membership.staff.webhooks import views as staff_webhooks_views
     from membership.wall import views as wall_views
 
     app.extensions["stripe_gateway"] = StripeGateway(
@@ -86,6 +87,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff_wall_views.bp)
     app.register_blueprint(staff_appeal_views.bp)
     app.register_blueprint(staff_ballots_views.bp)
+    app.register_blueprint(staff_webhooks_views.bp)
     if app.config["MEMBERSHIP_ENV"] != "production":
         # The development outbox shows every email instead of sending it; production never serves it.
         app.register_blueprint(outbox.bp)

@@ -14,7 +14,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from membership import catalogs
+from membership import catalogs, webhooks_out
 from membership.config import patron_grace
 from membership.db import current_session, db, unit_of_work, utcnow
 from membership.email import retry_due_emails, send_queued
@@ -22,7 +22,7 @@ from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
 from membership.jobs import run_jobs
-from membership.queue import EMAILS, EXPORTS, Handler, run_worker
+from membership.queue import EMAILS, EXPORTS, WEBHOOKS, Handler, run_worker
 from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.reports import services as reports
@@ -248,6 +248,10 @@ def _write_queued_export(job_id: int) -> bool | None:
     return build_export(current_session(), db.engine, job_id, export_settings())
 
 
+def _deliver_webhook(delivery_id: int) -> bool | None:
+    return webhooks_out.deliver(current_session(), delivery_id)
+
+
 def _work(handlers: dict[str, Handler], drain: bool) -> None:
     if not current_app.config.get("REDIS_URL"):
         raise click.UsageError("REDIS_URL is not set: without a queue, requests send their own email and stream "
@@ -258,6 +262,8 @@ def _work(handlers: dict[str, Handler], drain: bool) -> None:
         return
     if (exports := tallies.get(EXPORTS)) is not None:
         click.echo(f"Exports written: {exports.done}; failed (tried again by `jobs run`): {exports.failed}.")
+    if (hooks := tallies.get(WEBHOOKS)) is not None:
+        click.echo(f"Webhooks delivered: {hooks.done}; failed (retried by `jobs run`): {hooks.failed}.")
     emails = tallies[EMAILS]
     click.echo(f"Emails sent: {emails.done}; failed (left queued for a later retry): {emails.failed}.")
 
@@ -267,7 +273,8 @@ def _work(handlers: dict[str, Handler], drain: bool) -> None:
 def worker_command(drain: bool) -> None:
     """Send the emails and write the exports requests put on the Redis queue (REDIS_URL), each queue in a thread
     of its own. Runs until stopped (Ctrl-C)."""
-    _work({EXPORTS: _write_queued_export, EMAILS: _send_queued_email}, drain)  # exports first: they queue emails
+    # Exports first: they queue emails.
+    _work({EXPORTS: _write_queued_export, EMAILS: _send_queued_email, WEBHOOKS: _deliver_webhook}, drain)
 
 
 @email_cli.command("worker")

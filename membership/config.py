@@ -36,6 +36,7 @@ DEFAULT_OTHER_WAYS = (
 # variables: only tests change them, so parallel test runs keep apart.
 EMAIL_QUEUE_KEY = "membership:emails"
 EXPORT_QUEUE_KEY = "membership:exports"
+WEBHOOK_QUEUE_KEY = "membership:webhooks-out"
 # The prefix of the Redis keys that hold rate limits (with REDIS_URL). Only tests change it, as above.
 RATE_LIMIT_KEY_PREFIX = "membership:ratelimit"
 # Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
@@ -255,6 +256,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "REDIS_URL": env.get("REDIS_URL") or "",
         "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
         "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY,
+        "WEBHOOK_QUEUE_KEY": WEBHOOK_QUEUE_KEY,
         "RATE_LIMIT_KEY_PREFIX": RATE_LIMIT_KEY_PREFIX,
         "MEMBERSHIP_EXPORT_INLINE_ROWS": _int(env, "MEMBERSHIP_EXPORT_INLINE_ROWS", DEFAULT_EXPORT_INLINE_ROWS),
         "MEMBERSHIP_EXPORT_DIR": str(Path(env.get("MEMBERSHIP_EXPORT_DIR") or instance / "exports").resolve()),

@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 EMAILS = "emails"
 EXPORTS = "exports"
+WEBHOOKS = "webhooks"  # deliveries to the newsroom's own webhook endpoints (membership.webhooks_out)
 # Queue name → the config key naming its Redis list (see membership/config.py).
-QUEUE_KEYS = {EMAILS: "EMAIL_QUEUE_KEY", EXPORTS: "EXPORT_QUEUE_KEY"}
+QUEUE_KEYS = {EMAILS: "EMAIL_QUEUE_KEY", EXPORTS: "EXPORT_QUEUE_KEY", WEBHOOKS: "WEBHOOK_QUEUE_KEY"}
 
 # Takes one id off a queue and does its work: True done, False failed (left for a retry), None nothing to do
 # (the row was taken by someone else, or is gone).

@@ -29,6 +29,7 @@ class Permission(enum.StrEnum):
     TIERS = "tiers"  # tiers, preset amounts, bounds
     STAFF = "staff"  # staff users and the two-factor policy
     AUDIT = "audit"  # the audit log
+    WEBHOOKS = "webhooks"  # the newsroom's webhook endpoints (webhooks out)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -18,6 +18,7 @@ STAFF_NAV: list[tuple[Permission, str, str]] = [
     (Permission.BALLOTS, "staff_ballots.index", "Ballots"),
     (Permission.WALL, "staff_wall.index", "Supporter wall"),
     (Permission.STAFF, "staff.users", "Staff users"),
+    (Permission.WEBHOOKS, "staff_webhooks.index", "Webhooks"),
     (Permission.AUDIT, "staff.audit", "Audit log"),
 ]
 
