@@ -31,6 +31,7 @@ from membership.staff.accounts.models import Role
 from membership.staff.accounts.services import create_staff
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
+from membership.webhooks_out import WebhookEndpoint, new_secret
 from stripe_double import DoubleServer
 from tests.support.database import empty_tables
 from tests.support.i18n import PSEUDO, build_pseudo_catalog, unmarked_html
@@ -81,6 +82,9 @@ class World:
             self.patron)
         self.payment = add_payment(self.patron, 500, utcnow() - timedelta(days=3), kind=PaymentKind.MEMBERSHIP,
                                    membership=self.membership)
+        hook = WebhookEndpoint(url="https://crm.example/hooks", description="CRM", secret=new_secret(),
+                               event_types=["supporter.created"])
+        session.add(hook)
         self.fix_card = issue_token(session, self.patron, TokenPurpose.FIX_CARD, timedelta(days=3))
         self.sign_in = issue_token(session, self.patron, TokenPurpose.SIGN_IN, timedelta(minutes=15))
         session.commit()
@@ -88,7 +92,7 @@ class World:
             "supporter_id": self.patron.id, "membership_id": self.membership.id, "payment_id": self.payment.id,
             "ballot_id": _first(sa.select(sa.text("id")).select_from(sa.table("ballots"))),
             "tier_id": _first(sa.select(Tier.id)), "user_id": self.staff.id,
-            "job_id": 0,
+            "job_id": 0, "endpoint_id": hook.id,
         }
         self.allowed = _database_text()
 

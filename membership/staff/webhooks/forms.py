@@ -6,6 +6,7 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms.fields import BooleanField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -35,7 +36,7 @@ class EndpointForm(FlaskForm):
         DataRequired(lazy_gettext("Enter the address your tool receives webhooks at.")), Length(max=2048)])
     description = StringField(lazy_gettext("Description"), validators=[Length(max=200)])
     event_types = MultiCheckboxField(
-        lazy_gettext("Events to send"), choices=[(event.value, f"{event.value}: {label}")
+        lazy_gettext("Events to send"), choices=[SelectChoice(event.value, label)
                                                  for event, label in EVENT_LABELS.items()],
         validators=[DataRequired(lazy_gettext("Choose at least one event."))])
     include_email = BooleanField(lazy_gettext("Include the supporter's email address"))
