@@ -10,10 +10,11 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from membership import i18n
-from membership.config import check_settings, ensure_secret_key, load_settings
+from membership.config import check_settings, ensure_secret_key, load_settings, stripe_requests_per_second
 from membership.db import current_session, db
 from membership.extensions import csrf, migrate
 from membership.installation import installation_id
+from membership.pace import Pace
 from membership.queue import init_queue
 from membership.web import App
 
@@ -72,6 +73,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         api_base=app.config["STRIPE_API_BASE"],
         timeout_seconds=app.config["STRIPE_TIMEOUT_SECONDS"],
         installation_id=lambda: installation_id(current_session()),
+        pace=Pace(stripe_requests_per_second(app.config), redis_client=lambda: app.extensions.get("queue"),
+                  key=lambda: str(app.config["STRIPE_PACE_KEY"])),
     )
     web.init_app(app)
     errors.init_app(app)

@@ -17,12 +17,12 @@ from flask.cli import AppGroup
 from membership import catalogs, webhooks_out
 from membership.config import patron_grace
 from membership.db import current_session, db, unit_of_work, utcnow
-from membership.email import retry_due_emails, send_queued
+from membership.email import Mailer, retry_due_emails, send_queued
 from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
 from membership.jobs import run_jobs
-from membership.queue import EMAILS, EXPORTS, WEBHOOKS, Handler, run_worker
+from membership.queue import EMAILS, EXPORTS, STRIPE_EVENTS, WEBHOOKS, Handler, IdleWork, ItemId, run_worker
 from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.reports import services as reports
@@ -90,6 +90,12 @@ def reconcile_command(since: datetime | None) -> None:
         f"Events listed: {report.seen}; processed now: {report.processed}; "
         f"already done: {report.already_done}; failed: {report.failed}."
     )
+    failed, total = events.failed_events(current_session())
+    if total:
+        click.echo(f"Stripe events needing attention (failed after every attempt): {total}.")
+        for event in failed:
+            click.echo(f"  {event.id}  {event.type}  received {event.received_at:%Y-%m-%d %H:%M} UTC, "
+                       f"{event.attempts} attempt(s): {event.last_error}")
     if report.failed:
         raise SystemExit(1)
 
@@ -239,27 +245,46 @@ def email_retry_command() -> None:
         raise SystemExit(1)
 
 
-def _send_queued_email(email_id: int) -> bool | None:
-    return send_queued(current_session(), email_id)
+def _email_sender() -> tuple[Handler, IdleWork]:
+    """The email queue's handler and its idle hook: one SMTP connection for each run of messages, closed when
+    the queue is found empty."""
+    mailer = Mailer()
+    return (lambda email_id: send_queued(current_session(), int(email_id), mailer)), mailer.close
 
 
-def _write_queued_export(job_id: int) -> bool | None:
+def _write_queued_export(job_id: ItemId) -> bool | None:
     # Its units of work send "your export is ready" (or failed) onto the email queue as each commits.
-    return build_export(current_session(), db.engine, job_id, export_settings())
+    return build_export(current_session(), db.engine, int(job_id), export_settings())
 
 
-def _deliver_webhook(delivery_id: int) -> bool | None:
-    return webhooks_out.deliver(current_session(), delivery_id)
+def _deliver_webhook(delivery_id: ItemId) -> bool | None:
+    return webhooks_out.deliver(current_session(), int(delivery_id))
 
 
-def _work(handlers: dict[str, Handler], drain: bool) -> None:
-    if not current_app.config.get("REDIS_URL"):
-        raise click.UsageError("REDIS_URL is not set: without a queue, requests send their own email and stream "
-                               "their own exports.")
+def _process_queued_event(event_id: ItemId) -> bool | None:
+    # Its unit of work queues the receipts it writes onto the email queue as it commits.
+    return events.process_queued_event(current_session(), gateway(), str(event_id), events.retry_policy())
+
+
+def _requeue_due_events() -> None:
+    """When the event queue stands empty: push the events due again (retries, leases run out, lost pushes)."""
     try:
-        tallies = run_worker(handlers, drain=drain)
+        events.requeue_due_events(current_session(), gateway(), utcnow())
+    except Exception:  # the database away for a moment must not stop the worker; the next idle spell retries
+        current_app.logger.exception("Re-queueing due Stripe events failed.")
+
+
+def _work(handlers: dict[str, Handler], drain: bool, idle: dict[str, IdleWork] | None = None) -> None:
+    if not current_app.config.get("REDIS_URL"):
+        raise click.UsageError("REDIS_URL is not set: without a queue, requests process their own webhooks, send "
+                               "their own email and stream their own exports.")
+    try:
+        tallies = run_worker(handlers, drain=drain, idle=idle)
     except KeyboardInterrupt:
         return
+    if (stripe_events := tallies.get(STRIPE_EVENTS)) is not None:
+        click.echo(f"Stripe events processed: {stripe_events.done}; failed attempts (retried later): "
+                   f"{stripe_events.failed}.")
     if (exports := tallies.get(EXPORTS)) is not None:
         click.echo(f"Exports written: {exports.done}; failed (tried again by `jobs run`): {exports.failed}.")
     if (hooks := tallies.get(WEBHOOKS)) is not None:
@@ -271,17 +296,21 @@ def _work(handlers: dict[str, Handler], drain: bool) -> None:
 @click.command("worker")
 @click.option("--drain", is_flag=True, help="Stop once the queues are empty, instead of waiting for more.")
 def worker_command(drain: bool) -> None:
-    """Send the emails and write the exports requests put on the Redis queue (REDIS_URL), each queue in a thread
-    of its own. Runs until stopped (Ctrl-C)."""
-    # Exports first: they queue emails.
-    _work({EXPORTS: _write_queued_export, EMAILS: _send_queued_email, WEBHOOKS: _deliver_webhook}, drain)
+    """Process the Stripe events webhooks acknowledged, write the exports, send the emails requests put on the
+    Redis queue (REDIS_URL) and deliver the newsroom's webhooks, each queue in a thread of its own. Runs until
+    stopped (Ctrl-C)."""
+    send_email, close_mailer = _email_sender()
+    # Events and exports first when draining: they queue emails.
+    _work({STRIPE_EVENTS: _process_queued_event, EXPORTS: _write_queued_export, EMAILS: send_email,
+           WEBHOOKS: _deliver_webhook}, drain, idle={STRIPE_EVENTS: _requeue_due_events, EMAILS: close_mailer})
 
 
 @email_cli.command("worker")
 @click.option("--drain", is_flag=True, help="Stop once the queue is empty, instead of waiting for more.")
 def email_worker_command(drain: bool) -> None:
     """Send the emails requests put on the Redis queue (REDIS_URL), and nothing else. Runs until stopped (Ctrl-C)."""
-    _work({EMAILS: _send_queued_email}, drain)
+    send_email, idle = _email_sender()
+    _work({EMAILS: send_email}, drain, {EMAILS: idle})
 
 
 jobs_cli = AppGroup("jobs", help="Periodic work; run every few minutes from cron.")

@@ -35,10 +35,14 @@ DEFAULT_OTHER_WAYS = (
 # The Redis lists the worker takes email and export ids from (when REDIS_URL is set). Not environment
 # variables: only tests change them, so parallel test runs keep apart.
 EMAIL_QUEUE_KEY = "membership:emails"
+EMAIL_PRIORITY_QUEUE_KEY = "membership:emails:priority"  # sign-in and fix-card links, taken before the rest
 EXPORT_QUEUE_KEY = "membership:exports"
 WEBHOOK_QUEUE_KEY = "membership:webhooks-out"
+STRIPE_EVENT_QUEUE_KEY = "membership:stripe-events"
 # The prefix of the Redis keys that hold rate limits (with REDIS_URL). Only tests change it, as above.
 RATE_LIMIT_KEY_PREFIX = "membership:ratelimit"
+# The Redis key that holds Stripe's pace (membership/pace.py) when REDIS_URL is set. Only tests change it.
+STRIPE_PACE_KEY = "membership:stripe-pace"
 # Werkzeug's method for staff password hashes (its scrypt default, spelt out). Not an environment variable:
 # only tests lower it, through create_app(overrides), since every hash stores its own parameters.
 STAFF_PASSWORD_HASH = "scrypt:32768:8:1"  # noqa: S105 - a hash method, not a password
@@ -239,6 +243,9 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or "",
         "STRIPE_API_BASE": (env.get("STRIPE_API_BASE") or "").rstrip("/"),
         "STRIPE_TIMEOUT_SECONDS": _int(env, "STRIPE_TIMEOUT_SECONDS", 20),
+        # 0 (unset) = by the key: stripe_requests_per_second() below.
+        "STRIPE_MAX_REQUESTS_PER_SECOND": _int(env, "STRIPE_MAX_REQUESTS_PER_SECOND", 0),
+        "STRIPE_PACE_KEY": STRIPE_PACE_KEY,
         # Unset = stripe_page_origins(STRIPE_API_BASE), worked out when the CSP is written.
         "STRIPE_PAGE_ORIGINS": " ".join((env.get("STRIPE_PAGE_ORIGINS") or "").split()),
         "MEMBERSHIP_ALLOW_LIVE_KEYS": _flag(env, "MEMBERSHIP_ALLOW_LIVE_KEYS"),
@@ -255,8 +262,13 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "MAIL_URL": env.get("MAIL_URL") or "",
         "REDIS_URL": env.get("REDIS_URL") or "",
         "EMAIL_QUEUE_KEY": EMAIL_QUEUE_KEY,
+        "EMAIL_PRIORITY_QUEUE_KEY": EMAIL_PRIORITY_QUEUE_KEY,
         "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY,
         "WEBHOOK_QUEUE_KEY": WEBHOOK_QUEUE_KEY,
+        "STRIPE_EVENT_QUEUE_KEY": STRIPE_EVENT_QUEUE_KEY,
+        "STRIPE_EVENT_MAX_ATTEMPTS": _int(env, "STRIPE_EVENT_MAX_ATTEMPTS", 8),
+        "STRIPE_EVENT_RETRY_SECONDS": _int(env, "STRIPE_EVENT_RETRY_SECONDS", 60),
+        "STRIPE_EVENT_LEASE_SECONDS": _int(env, "STRIPE_EVENT_LEASE_SECONDS", 300),
         "RATE_LIMIT_KEY_PREFIX": RATE_LIMIT_KEY_PREFIX,
         "MEMBERSHIP_EXPORT_INLINE_ROWS": _int(env, "MEMBERSHIP_EXPORT_INLINE_ROWS", DEFAULT_EXPORT_INLINE_ROWS),
         "MEMBERSHIP_EXPORT_DIR": str(Path(env.get("MEMBERSHIP_EXPORT_DIR") or instance / "exports").resolve()),
@@ -348,9 +360,13 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
                  "CHECKOUT_LIMIT_PER_IP", "CHECKOUT_LIMIT_PER_ADDRESS",
                  "PATRON_SESSION_DAYS", "DUNNING_REMINDER_DAYS", "STAFF_SESSION_HOURS",
                  "STAFF_LOCKOUT_ATTEMPTS", "STAFF_LOCKOUT_MINUTES", "STAFF_SIGN_IN_LIMIT_PER_IP",
-                 "MEMBERSHIP_EXPORT_KEEP_DAYS", "MEMBERSHIP_MAX_REQUEST_KB", "STRIPE_WEBHOOK_MAX_KB"):
+                 "MEMBERSHIP_EXPORT_KEEP_DAYS", "MEMBERSHIP_MAX_REQUEST_KB", "STRIPE_WEBHOOK_MAX_KB",
+                 "STRIPE_EVENT_MAX_ATTEMPTS", "STRIPE_EVENT_RETRY_SECONDS", "STRIPE_EVENT_LEASE_SECONDS"):
         if int(config[name]) < 1:
             raise ConfigError(f"{name} must be at least 1.")
+    if int(config.get("STRIPE_MAX_REQUESTS_PER_SECOND") or 0) < 0:
+        raise ConfigError("STRIPE_MAX_REQUESTS_PER_SECOND must be a number of requests a second (unset: 20 with a "
+                          "test key, 80 with a live one).")
     if int(config["PATRON_GRACE_DAYS"]) < 0:
         raise ConfigError("PATRON_GRACE_DAYS must be 0 or more.")
     if int(config["HSTS_MAX_AGE"]) < 0:
@@ -379,6 +395,15 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
 
 
 # Typed settings of the running app -------------------------------------------------------------------
+
+
+def stripe_requests_per_second(config: Mapping[str, Any]) -> int:
+    """STRIPE_MAX_REQUESTS_PER_SECOND, or by the key when unset: 20 in test mode, 80 live (Stripe allows 25 and
+    100; the rest is headroom for readers' calls, see membership/pace.py)."""
+    chosen = int(config.get("STRIPE_MAX_REQUESTS_PER_SECOND") or 0)
+    if chosen:
+        return chosen
+    return 80 if str(config.get("STRIPE_SECRET_KEY") or "").startswith(("sk_live_", "rk_live_")) else 20
 
 
 def patron_grace() -> timedelta:

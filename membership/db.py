@@ -13,7 +13,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Enum, MetaData, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
@@ -170,9 +170,11 @@ def unit_of_work(session: Session) -> Iterator[Session]:
             sender(session)
 
 
-def dialect_insert(session: Session) -> Any:
-    """The session's dialect's INSERT construct, the one with ON CONFLICT (PostgreSQL's or SQLite's)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+def dialect_insert(bind: Session | Connection) -> Any:
+    """The INSERT construct, the one with ON CONFLICT (PostgreSQL's or SQLite's), of the dialect of a session or
+    of a Core connection."""
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    return pg_insert if dialect.name == "postgresql" else sqlite_insert
 
 
 def enum_column(cls: type[enum.Enum], name: str) -> Enum:

@@ -18,6 +18,12 @@ messages' ids onto a Redis list (`membership.queue`) and answers at once, and `f
 worker` (or `email worker`) claims and sends them, so a slow mail server, or whether a message was sent at
 all, never shows in a response's timing. However far behind the worker is, a message `email retry` took
 meanwhile is not sent again. If Redis can't be reached, the request claims and sends them itself.
+
+Sign-in and fix-card links (`PRIORITY_MESSAGES`) go on the queue's priority list, which the worker always takes
+from first, so ten thousand renewal receipts queued before a sign-in link don't delay it. A sender sends a
+batch (a request's messages, `email retry`'s, a worker's run until its queue is empty) over one SMTP connection
+(`Mailer`). Messages a reader can opt out of (`UNSUBSCRIBE_LISTS`) carry `List-Unsubscribe` with a one-click
+(RFC 8058) link that works without signing in, its token signed with SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any
 
 import redis
 from flask import current_app, render_template
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import ForeignKey, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -45,6 +52,13 @@ from membership.queue import EMAILS, push, redis_queue
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# A reader is waiting on these (a link that expires in minutes, a card to fix): they go before any bulk mail.
+PRIORITY_MESSAGES = frozenset({"sign_in_link", "payment_failed", "payment_failed_reminder"})
+# Messages a reader may opt out of, and the preference unsubscribing switches off. Everything else is
+# transactional (receipts, sign-in links, account changes) and carries no List-Unsubscribe.
+UNSUBSCRIBE_LISTS = {"ballot_commissioned": "ballot_emails"}
+# A connection carries at most this many messages before the sender opens a fresh one (servers limit it too).
+MESSAGES_PER_CONNECTION = 100
 # A sender claims a message for this long before handing it to SMTP, so a concurrent sender (a request's
 # flush, `email retry`, `jobs run`) skips it; if the sender dies meanwhile, a later retry picks it up.
 SEND_LEASE = timedelta(minutes=5)
@@ -89,6 +103,7 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
         "newsroom_name": current_app.config["NEWSROOM_NAME"],
         "newsroom_address": current_app.config["NEWSROOM_ADDRESS"],
         "public_url": current_app.config["PUBLIC_URL"],
+        "unsubscribe_url": unsubscribe_url(message, supporter_id),
         **context,
     }
     subject = " ".join(render_template(f"email/{message}/subject.txt", **context).split())
@@ -109,7 +124,36 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
     session.flush()
     if send_after_commit:
         after_commit(session, AFTER_COMMIT_NAME, Claimed(
-            email.id, email.message, email.to_address, email.subject, email.body_text, email.body_html))
+            email.id, email.message, email.to_address, email.subject, email.body_text, email.body_html,
+            supporter_id=supporter_id))
+
+
+# Unsubscribing ----------------------------------------------------------------------------------------------
+
+
+def _unsubscribe_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="list-unsubscribe")
+
+
+def unsubscribe_url(message: str, supporter_id: int | None) -> str | None:
+    """The one-click unsubscribe link of a message a reader may opt out of (None for transactional ones). It
+    names the supporter and the preference, signed; it doesn't expire (an old email's link still works)."""
+    preference = UNSUBSCRIBE_LISTS.get(message)
+    if preference is None or supporter_id is None:
+        return None
+    token = _unsubscribe_serializer().dumps([supporter_id, preference])
+    return f"{current_app.config['PUBLIC_URL']}/account/unsubscribe/{token}"
+
+
+def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
+    """(supporter id, preference) from an unsubscribe link's token, or None if it isn't one we signed."""
+    try:
+        supporter_id, preference = _unsubscribe_serializer().loads(token)
+    except (BadSignature, TypeError, ValueError):
+        return None
+    if not isinstance(supporter_id, int) or preference not in UNSUBSCRIBE_LISTS.values():
+        return None
+    return supporter_id, str(preference)
 
 
 @dataclass(frozen=True)
@@ -124,6 +168,7 @@ class Claimed:
     body_text: str
     body_html: str
     attempts: int = 1
+    supporter_id: int | None = None
 
 
 def _build(email: Claimed, sender: str) -> EmailMessage:
@@ -132,25 +177,76 @@ def _build(email: Claimed, sender: str) -> EmailMessage:
     mime["From"] = sender
     mime["To"] = email.to_address
     mime["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip("> ") or "localhost")
+    if (link := unsubscribe_url(email.message, email.supporter_id)) is not None:
+        mime["List-Unsubscribe"] = f"<{link}>"
+        mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058: the link takes a bare POST
     mime.set_content(email.body_text)
     mime.add_alternative(email.body_html, subtype="html")
     return mime
 
 
-def _deliver(email: Claimed) -> str:
-    """Hand one message to SMTP (or the development outbox); return the transport used."""
-    mail_url = current_app.config.get("MAIL_URL") or ""
-    if not mail_url:
-        return "outbox"
-    server = parse_mail_url(mail_url)
-    smtp_class = smtplib.SMTP_SSL if server.use_ssl else smtplib.SMTP
-    with smtp_class(server.host, server.port, timeout=10) as smtp:
-        if server.use_starttls:
-            smtp.starttls(context=ssl.create_default_context())
-        if server.username:
-            smtp.login(server.username, server.password)
-        smtp.send_message(_build(email, current_app.config["MAIL_FROM"]))
-    return "smtp"
+class Mailer:
+    """Sends messages over one SMTP connection, opened at the first and kept for the next (a batch) until
+    `close()`, a failure, or MESSAGES_PER_CONNECTION messages. Without MAIL_URL, into the development outbox.
+    One sender (thread) at a time; use it as a context manager to close it."""
+
+    def __init__(self) -> None:
+        self._smtp: smtplib.SMTP | None = None
+        self._sent = 0
+
+    def _connect(self) -> smtplib.SMTP:
+        server = parse_mail_url(current_app.config["MAIL_URL"])
+        smtp = (smtplib.SMTP_SSL if server.use_ssl else smtplib.SMTP)(server.host, server.port, timeout=10)
+        try:
+            if server.use_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if server.username:
+                smtp.login(server.username, server.password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, email: Claimed) -> str:
+        """Hand one message over; return the transport used ("smtp" or "outbox")."""
+        if not current_app.config.get("MAIL_URL"):
+            return "outbox"
+        mime = _build(email, current_app.config["MAIL_FROM"])
+        if self._smtp is not None and self._sent < MESSAGES_PER_CONNECTION:
+            try:
+                self._smtp.send_message(mime)
+            except smtplib.SMTPServerDisconnected:
+                self.close()  # the server dropped the kept connection: a fresh one, below
+            except (OSError, smtplib.SMTPException):
+                self.close()
+                raise
+            else:
+                self._sent += 1
+                return "smtp"
+        self.close()
+        self._smtp = self._connect()
+        try:
+            self._smtp.send_message(mime)
+        except (OSError, smtplib.SMTPException):
+            self.close()
+            raise
+        self._sent = 1
+        return "smtp"
+
+    def close(self) -> None:
+        """Say goodbye to the server, if connected (a batch ends, the worker's queue is empty)."""
+        smtp, self._smtp, self._sent = self._smtp, None, 0
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def claim_email(session: Session, email_id: int) -> Claimed | None:
@@ -165,16 +261,17 @@ def claim_email(session: Session, email_id: int) -> Claimed | None:
                    or_(OutboundEmail.attempts == 0, OutboundEmail.next_attempt_at <= now))
             .values(attempts=OutboundEmail.attempts + 1, next_attempt_at=now + SEND_LEASE)
             .returning(OutboundEmail.id, OutboundEmail.message, OutboundEmail.to_address, OutboundEmail.subject,
-                       OutboundEmail.body_text, OutboundEmail.body_html, OutboundEmail.attempts)
+                       OutboundEmail.body_text, OutboundEmail.body_html, OutboundEmail.attempts,
+                       OutboundEmail.supporter_id)
             .execution_options(synchronize_session=False)
         ).one_or_none()
-    return None if row is None else Claimed(*row)
+    return None if row is None else Claimed(**row._asdict())  # the columns are named as its fields
 
 
-def _attempt(email: Claimed) -> dict[str, Any]:
+def _attempt(email: Claimed, mailer: Mailer) -> dict[str, Any]:
     """Hand one claimed message over; the columns that record how it went."""
     try:
-        transport = _deliver(email)
+        transport = mailer.send(email)
     except (OSError, smtplib.SMTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         log.warning("Sending %s to %s failed (attempt %s): %s", email.message, email.to_address,
@@ -202,21 +299,24 @@ def send_emails(session: Session, email_ids: Iterable[int]) -> tuple[int, int]:
 
 
 def send_claimed(session: Session, claimed: Iterable[Claimed]) -> tuple[int, int]:
-    """Send messages this process has claimed (their rows are committed), one at a time. (sent, failed)."""
+    """Send messages this process has claimed (their rows are committed), one at a time over one connection.
+    (sent, failed)."""
     sent = failed = 0
-    for email in claimed:
-        if _record(session, email.id, _attempt(email)):
-            sent += 1
-        else:
-            failed += 1
+    with Mailer() as mailer:
+        for email in claimed:
+            if _record(session, email.id, _attempt(email, mailer)):
+                sent += 1
+            else:
+                failed += 1
     return sent, failed
 
 
 def retry_due_emails(session: Session) -> tuple[int, int]:
-    """Send every queued message whose next attempt is due (the `email retry` command)."""
+    """Send every queued message whose next attempt is due (the `email retry` command): links first."""
     due = list(session.scalars(
         select(OutboundEmail.id).where(OutboundEmail.status == EmailStatus.QUEUED.value,
-                                       OutboundEmail.next_attempt_at <= utcnow()).order_by(OutboundEmail.id)
+                                       OutboundEmail.next_attempt_at <= utcnow())
+        .order_by(OutboundEmail.message.not_in(PRIORITY_MESSAGES), OutboundEmail.id)
     ))
     return send_emails(session, due)
 
@@ -233,7 +333,10 @@ def flush_committed_emails(session: Session) -> None:
             send_claimed(session, queued)  # written claimed by this request (see queue_email)
             return
         try:
-            push(EMAILS, (email.id for email in queued))
+            for priority in (True, False):
+                ids = [email.id for email in queued if (email.message in PRIORITY_MESSAGES) is priority]
+                if ids:
+                    push(EMAILS, ids, priority=priority)
         except redis.RedisError as exc:
             log.warning("The email queue is unreachable (%s); sending %d email(s) from the request instead.",
                         exc, len(queued))
@@ -242,11 +345,11 @@ def flush_committed_emails(session: Session) -> None:
         log.exception("Sending emails after commit failed; they stay queued for `email retry`.")
 
 
-def send_queued(session: Session, email_id: int) -> bool | None:
-    """Send one message the queue handed over: True if sent, False if the attempt failed (it stays queued for
-    `email retry`), None if it isn't there to take (sent or being sent by another sender, or deleted by an
-    erasure)."""
+def send_queued(session: Session, email_id: int, mailer: Mailer) -> bool | None:
+    """Send one message the queue handed over, over the worker's `mailer` (its connection kept for the next
+    message): True if sent, False if the attempt failed (it stays queued for `email retry`), None if it isn't
+    there to take (sent or being sent by another sender, or deleted by an erasure)."""
     claimed = claim_email(session, email_id)
     if claimed is None:
         return None
-    return _record(session, email_id, _attempt(claimed))
+    return _record(session, email_id, _attempt(claimed, mailer))

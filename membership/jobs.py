@@ -16,7 +16,9 @@ from membership.ballots.closing import announce_closed_ballots
 from membership.config import patron_grace
 from membership.db import db
 from membership.email import retry_due_emails
+from membership.giving import events
 from membership.giving.services import send_dunning_reminders
+from membership.giving.stripe_gateway import gateway
 from membership.staff.reports.worker import build_due_exports, expire_exports, export_settings
 
 
@@ -32,12 +34,14 @@ class JobsReport:
     webhooks_delivered: int = 0
     webhooks_failed: int = 0
     ballots_announced: int = 0
+    stripe_events_requeued: int = 0
 
     @property
     def idle(self) -> bool:
         return not (self.emails_sent or self.emails_failed or self.exports_ready or self.exports_failed
                     or self.exports_expired or self.reminders_queued or self.rate_limit_hits_pruned
-                    or self.webhooks_delivered or self.webhooks_failed or self.ballots_announced)
+                    or self.webhooks_delivered or self.webhooks_failed or self.ballots_announced
+                    or self.stripe_events_requeued)
 
     @property
     def failed(self) -> bool:
@@ -46,6 +50,7 @@ class JobsReport:
 
     def __str__(self) -> str:
         return (
+            f"Stripe events due again (re-queued, or processed without a queue): {self.stripe_events_requeued}. "
             f"Queued emails sent: {self.emails_sent}; failed: {self.emails_failed}. "
             f"Queued exports written: {self.exports_ready}; failed: {self.exports_failed}. "
             f"Expired export files deleted: {self.exports_expired}. "
@@ -57,13 +62,15 @@ class JobsReport:
 
 
 def run_jobs(session: Session, now: datetime) -> JobsReport:
-    """Retry due emails, write the queued exports that are due (a worker never got them, or a retry), delete
+    """Hand Stripe events due again to the worker (retries, expired leases, pushes lost with Redis), retry due
+    emails, write the queued exports that are due (a worker never got them, or a retry), delete
     export files whose time is up, queue the dunning reminders that fall due at `now`, and forget old
     rate-limit hits.
 
     Retrying and writing exports commit their own bookkeeping, one message or export at a time. The rest is
     left in the session's transaction: the caller's unit of work commits it once, then sends what was queued.
     """
+    requeued = events.requeue_due_events(session, gateway(), now)
     sent, failed = retry_due_emails(session)
     exports = export_settings()
     exports_ready, exports_failed = build_due_exports(session, db.engine, exports, now)
@@ -78,4 +85,4 @@ def run_jobs(session: Session, now: datetime) -> JobsReport:
     return JobsReport(emails_sent=sent, emails_failed=failed, exports_ready=exports_ready,
                       exports_failed=exports_failed, exports_expired=expired, reminders_queued=reminders,
                       rate_limit_hits_pruned=pruned, webhooks_delivered=delivered, webhooks_failed=undelivered,
-                      ballots_announced=announced)
+                      ballots_announced=announced, stripe_events_requeued=requeued)

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, request
 from . import billing, checkout, objects, payments, schema
 from .config import API_VERSION
 from .core import Double
+from .limits import Refusal
 from .permissions import ACCOUNT_ID, permission_error
 from .store import Obj, random_token, render
 from .wire import (
@@ -86,6 +87,9 @@ def dispatch(handler: Handler, path_args: dict[str, Any]) -> Response:
     """Serve one API request through `handler(d, params, **path_args)`."""
     d = current_double()
     request_id = "req_" + random_token(14)
+    refusal = d.limits.check(request.path, d.config.rate_limit)
+    if refusal is not None:
+        return _refused(d, refusal, request_id)
     idempotency_key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
     replayed = False
     with d.store.lock:
@@ -145,6 +149,22 @@ def dispatch(handler: Handler, path_args: dict[str, Any]) -> Response:
         response.headers["Idempotency-Key"] = idempotency_key
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _refused(d: Double, refusal: Refusal, request_id: str) -> Response:
+    """A 429 before the request runs: logged, not executed, its idempotency key left unused."""
+    error = refusal.error
+    with d.store.lock:
+        d.store.requests.append({
+            "id": request_id, "method": request.method, "path": request.path, "params": {},
+            "idempotency_key": request.headers.get("Idempotency-Key"), "status": error.status, "replayed": False,
+            "api_key": _api_key(), "stripe_version": request.headers.get("Stripe-Version"), "code": error.code,
+        })
+    response = Response(json.dumps(error.body(), indent=2), status=error.status, mimetype="application/json")
+    response.headers["Request-Id"] = request_id
+    response.headers["Stripe-Version"] = request.headers.get("Stripe-Version", API_VERSION)
+    response.headers.update(refusal.headers)
     return response
 
 

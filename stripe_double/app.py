@@ -13,6 +13,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from . import api, billing, checkout, pages
 from .config import DoubleConfig
 from .core import Double
+from .limits import Limits
 from .store import Obj, Store
 
 
@@ -26,7 +27,15 @@ def create_app(config: DoubleConfig | None = None, double: Double | None = None)
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1, so a client's connection is kept between requests, as Stripe's API keeps it: the app's one
+    connection pool then pays for a TCP connection once, not on every call (werkzeug's default is HTTP/1.0,
+    one connection per request)."""
+
+    protocol_version = "HTTP/1.1"
+
+
+class _QuietHandler(_KeepAliveHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
 
@@ -67,7 +76,7 @@ class DoubleServer:
 
     def start(self) -> DoubleServer:
         """Bind, serve, start the webhook worker and the tick; returns self for chaining."""
-        handler = _QuietHandler if self.config.quiet else WSGIRequestHandler
+        handler = _QuietHandler if self.config.quiet else _KeepAliveHandler
         self._server = make_server(self.config.host, self.config.port, self.app, threaded=True, request_handler=handler)
         if not self.config.public_url:
             self.double.base_url = self.url
@@ -119,6 +128,11 @@ class DoubleServer:
     def state(self) -> Store:
         """The in-memory store (objects by id, events, request log, deliveries)."""
         return self.double.store
+
+    @property
+    def limits(self) -> Limits:
+        """The rate limiter (`config.rate_limit`) and injected 429s (`limits.inject("lock_timeout")`)."""
+        return self.double.limits
 
     @property
     def requests(self) -> list[Obj]:

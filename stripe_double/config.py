@@ -54,6 +54,17 @@ def parse_exchange_rates(text: str) -> dict[str, Decimal]:
     return rates
 
 
+def parse_rate_limit(text: str) -> int | None:
+    """`25` → 25 requests a second; `0` → no limit."""
+    try:
+        limit = int(text.strip())
+    except ValueError:
+        raise ValueError(f"Rate limit {text!r} is not a whole number of requests a second, e.g. 25.") from None
+    if limit < 0:
+        raise ValueError(f"Rate limit {text!r} is negative; use 0 for no limit.")
+    return limit or None
+
+
 @dataclass
 class DoubleConfig:
     """Everything that can be tuned; tests shorten the timings, the CLI fills it from flags and env vars."""
@@ -73,6 +84,8 @@ class DoubleConfig:
     retry_max_seconds: float = 3600.0
     max_delivery_attempts: int = 8
     delivery_timeout_seconds: float = 10.0
+    # How many webhook deliveries are in flight at once (Stripe sends many concurrently to one endpoint).
+    delivery_concurrency: int = 1
     tick_seconds: float = 5.0
     fees: dict[str, FeeRule] = field(default_factory=_default_fees)
     default_fee: FeeRule = field(default_factory=lambda: FeeRule(Decimal("2.9"), 30))
@@ -98,6 +111,9 @@ class DoubleConfig:
     # Demo convenience (`make run`): customers created by Checkout join one shared test clock, so the
     # dashboard's "Advance 1 month" renews every demo membership. Real Stripe never does this on its own.
     demo_clock: bool = False
+    # Stripe's global rate limiter: at most this many API requests in any one second (None: no limit). A request
+    # over it gets Stripe's 429 (`rate_limit`). Stripe allows about 25 in test mode and 100 live.
+    rate_limit: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DoubleConfig:
@@ -115,6 +131,8 @@ class DoubleConfig:
         config.api_key = env.get("STRIPE_DOUBLE_API_KEY") or None
         config.public_url = env.get("STRIPE_DOUBLE_PUBLIC_URL") or None
         config.portal_url = env.get("STRIPE_DOUBLE_PORTAL_URL") or None
+        if env.get("STRIPE_DOUBLE_RATE_LIMIT"):
+            config.rate_limit = parse_rate_limit(env["STRIPE_DOUBLE_RATE_LIMIT"])
         if env.get("STRIPE_DOUBLE_SETTLEMENT_CURRENCY"):
             config.settlement_currency = env["STRIPE_DOUBLE_SETTLEMENT_CURRENCY"].strip().lower()
         if env.get("STRIPE_DOUBLE_EXCHANGE_RATES"):

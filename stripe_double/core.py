@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from . import objects
 from .config import DoubleConfig, loopback_twin
+from .limits import Limits
 from .store import Obj, Store, render
 from .webhooks import WebhookDispatcher
 
@@ -28,6 +29,7 @@ class Double:
         if config.state_file:
             self.store.load(config.state_file)
         self.dispatcher = WebhookDispatcher(self.store, config)
+        self.limits = Limits()
         # Where hosted pages live; the API layer refreshes it from the address the caller used.
         self.base_url = config.public_url or f"http://{config.host}:{config.port}"
         self.reset_endpoints()

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import billing, checkout, payments
+from . import billing, checkout, objects, payments
 from .api import current_double
 from .billing import describe_price, item_of
 from .cards import CardFormError, validate_card
@@ -330,6 +330,48 @@ def control_pay(session_id: str) -> tuple[Response, int]:
     return jsonify(body), 200 if result.ok else 402
 
 
+@bp.post("/_double/test_clocks/<clock_id>/memberships")
+def control_bulk_memberships(clock_id: str) -> tuple[Response, int]:
+    """Set up many memberships at once on one test clock, for load tests: JSON `count`, `amount` (minor units),
+    `currency`, `interval` (month), `card` (4242…), `email_prefix`. Each gets a customer on the clock, a card and
+    a subscription whose first invoice is paid, as after Checkout, with its events. Answers
+    `[{customer, subscription, email}]`."""
+    d = current_double()
+    data = request.get_json(silent=True) or {}
+    count = int(data.get("count", 1))
+    if not 1 <= count <= 100_000:
+        return jsonify({"error": "count must be 1 to 100000"}), 400
+    try:
+        card = validate_card(str(data.get("card", "4242424242424242")), "12 / 34", "123")
+    except CardFormError as exc:
+        return jsonify({"error": str(exc)}), 400
+    created = []
+    with d.store.lock:
+        clock = d.store.get(clock_id, "test_helpers.test_clock")
+        if clock is None:
+            return jsonify({"error": "no such test clock"}), 404
+        now = int(clock["frozen_time"])
+        price_data = {"currency": str(data.get("currency", "eur")).lower(),
+                      "unit_amount": str(int(data.get("amount", 500))),
+                      "recurring": {"interval": str(data.get("interval", "month"))},
+                      "product_data": {"name": "Membership"}}
+        price_obj = billing.price_from_data(d, price_data, "price_data", now, recurring_required=True)
+        prefix = str(data.get("email_prefix", "member"))
+        for number in range(count):
+            email = f"{prefix}{number}@example.org"
+            customer = objects.customer(d.new("cus_"), now, email=email, name=f"Member {number}", metadata={},
+                                        test_clock=clock_id, invoice_prefix=billing.invoice_prefix())
+            d.store.add(customer)
+            d.emit("customer.created", customer)
+            pm = payments.create_payment_method(d, card, name=customer["name"], email=email,
+                                                customer_id=customer["id"], now=now)
+            sub, _, _ = billing.start_subscription(d, customer=customer, price_obj=price_obj, pm=pm,
+                                                   metadata=dict(data.get("metadata") or {}), now=now)
+            created.append({"customer": customer["id"], "subscription": sub["id"], "email": email})
+        d.persist()
+    return jsonify(created), 200
+
+
 @bp.post("/_double/disputes/<dispute_id>/close")
 def control_close_dispute(dispute_id: str) -> BaseResponse:
     """Dashboard form: lose a dispute (as accepting it in Stripe's dashboard)."""
@@ -366,10 +408,35 @@ def control_tick() -> Response:
     return jsonify({"ok": True})
 
 
+@bp.post("/_double/errors")
+def control_errors() -> Response | tuple[Response, int]:
+    """Answer the next `times` API requests under `path` with a 429 of `code` (lock_timeout, rate_limit);
+    `should_retry` = true / false / omit sets the lock timeout's Stripe-Should-Retry header."""
+    should_retry = {"true": True, "false": False, "omit": None}.get(request.form.get("should_retry", "true"), True)
+    try:
+        current_double().limits.inject(request.form.get("code", "lock_timeout"),
+                                       int(request.form.get("times", "1")), request.form.get("path", ""),
+                                       should_retry)
+    except ValueError as exc:
+        return jsonify({"error": str(exc)}), 400
+    return jsonify({"ok": True})
+
+
+@bp.get("/_double/stats")
+def control_stats() -> Response:
+    """How many API requests were served, and how many were refused with a 429."""
+    d = current_double()
+    with d.store.lock:
+        served = len(d.store.requests)
+    return jsonify({"requests": served, "refused_429": d.limits.refused, "rate_limit": d.config.rate_limit,
+                    "pending_deliveries": d.dispatcher.pending()})
+
+
 @bp.post("/_double/reset")
 def control_reset() -> Response:
     """Forget all state (keeps the configured webhook endpoint)."""
     d = current_double()
+    d.limits.clear()
     with d.store.lock:
         d.store.reset()
         d.reset_endpoints()

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from membership import catalogs, create_app
 from membership.config import database_url
 from membership.db import db
-from membership.queue import QUEUE_KEYS, init_queue
+from membership.queue import PRIORITY_KEYS, QUEUE_KEYS, init_queue
 from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
 from stripe_double import DoubleConfig, DoubleServer
@@ -131,6 +131,8 @@ def double(running_double: DoubleServer, live_port: int) -> Iterator[DoubleServe
     # Stopping the webhook worker lets a delivery in flight finish, so nothing reaches the next test's app.
     running_double.double.dispatcher.stop()
     running_double.state.reset()
+    running_double.config.rate_limit = None
+    running_double.limits.clear()
     running_double.double.dispatcher.start()
 
 
@@ -201,6 +203,8 @@ def queue(app: Flask) -> Iterator[redis.Redis]:
         pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}: set REDIS_TEST_URL or start Redis")
     test = uuid.uuid4().hex
     keys = {config_key: f"membership-test:{name}:{test}" for name, config_key in QUEUE_KEYS.items()}
+    keys.update({config_key: f"membership-test:{name}-priority:{test}" for name, config_key in PRIORITY_KEYS.items()})
+    keys["STRIPE_PACE_KEY"] = f"membership-test:stripe-pace:{test}"
     # With REDIS_URL the rate limits are counted in Redis too: under this test's own prefix.
     rate_limits = f"membership-test:ratelimit:{test}"
     app.config.update(REDIS_URL=REDIS_TEST_URL, RATE_LIMIT_KEY_PREFIX=rate_limits, **keys)

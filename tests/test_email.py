@@ -135,13 +135,13 @@ def test_two_senders_at_once_send_a_message_once(app: Flask, smtp_server: SmtpSi
     queue_email(db.session(), "membership_ended", "reader@example.org", send_after_commit=False, **SAMPLE)
     db.session.commit()
     email_id = only_email().id
-    slow = email_module._deliver
+    slow = email_module.Mailer.send
 
-    def slow_deliver(email: email_module.Claimed) -> str:
+    def slow_deliver(mailer: email_module.Mailer, email: email_module.Claimed) -> str:
         time.sleep(0.3)  # both senders are inside send_emails before either finishes
-        return slow(email)
+        return slow(mailer, email)
 
-    monkeypatch.setattr(email_module, "_deliver", slow_deliver)
+    monkeypatch.setattr(email_module.Mailer, "send", slow_deliver)
     barrier = threading.Barrier(2)
 
     def sender() -> None:

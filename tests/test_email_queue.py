@@ -80,15 +80,15 @@ def test_a_worker_a_lease_behind_and_email_retry_send_a_message_once(
     email = only_email()
     email.created_at = email.next_attempt_at = utcnow() - SEND_LEASE - timedelta(minutes=1)
     db.session.commit()
-    deliver = email_module._deliver
+    deliver = email_module.Mailer.send
     in_smtp = threading.Event()
 
-    def slow_deliver(message: email_module.Claimed) -> str:
+    def slow_deliver(mailer: email_module.Mailer, message: email_module.Claimed) -> str:
         in_smtp.set()
         time.sleep(0.3)  # the other sender reaches the message while this one is handing it over
-        return deliver(message)
+        return deliver(mailer, message)
 
-    monkeypatch.setattr(email_module, "_deliver", slow_deliver)
+    monkeypatch.setattr(email_module.Mailer, "send", slow_deliver)
     outcomes: list[object] = []
 
     def worker() -> None:

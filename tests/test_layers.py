@@ -11,7 +11,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "membership"
 
 CORE = {"db", "money", "config", "email", "queue", "ratelimit", "errors", "charts", "formatting", "extensions",
-        "installation", "i18n", "catalogs", "translations", "webhooks_out",
+        "installation", "i18n", "catalogs", "translations", "pace", "webhooks_out",
         "outbox", "web", "static"}
 DOMAINS = ["supporters", "giving", "wall", "patrons", "ballots", "staff"]
 APP = {"__init__", "cli", "jobs", "demo", "models"}

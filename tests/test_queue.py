@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from membership.db import db
-from membership.queue import EMAILS, EXPORTS, push, push_after_commit, push_committed, queue_key, run_worker
+from membership.queue import EMAILS, EXPORTS, ItemId, push, push_after_commit, push_committed, queue_key, run_worker
 from tests.support.helpers import queued_ids
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,13 +45,13 @@ def test_a_long_job_on_one_queue_never_holds_up_another(app: Flask, queue: redis
     email_sent, stop = threading.Event(), threading.Event()
     done: list[str] = []
 
-    def write_export(job_id: int) -> bool:
+    def write_export(job_id: ItemId) -> bool:
         assert email_sent.wait(10), "the email waited for the export"
         done.append(f"export {job_id}")
         stop.set()
         return True
 
-    def send_email(email_id: int) -> bool:
+    def send_email(email_id: ItemId) -> bool:
         done.append(f"email {email_id}")
         email_sent.set()
         return True
@@ -64,7 +64,7 @@ def test_a_long_job_on_one_queue_never_holds_up_another(app: Flask, queue: redis
 def test_a_failing_handler_stops_the_worker_with_its_error(app: Flask, queue: redis.Redis) -> None:
     push(EXPORTS, [1])
 
-    def broken(job_id: int) -> bool:
+    def broken(job_id: ItemId) -> bool:
         raise RuntimeError("the database is down")
 
     with pytest.raises(RuntimeError, match="the database is down"):
@@ -74,9 +74,9 @@ def test_a_failing_handler_stops_the_worker_with_its_error(app: Flask, queue: re
 def test_draining_skips_what_is_not_an_id(app: Flask, queue: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="membership.queue")
     queue.rpush(f"{app.config['EXPORT_QUEUE_KEY']}", "not-an-id", 5)
-    handled: list[int] = []
+    handled: list[ItemId] = []
 
-    def handle(job_id: int) -> bool:
+    def handle(job_id: ItemId) -> bool:
         handled.append(job_id)
         return True
 

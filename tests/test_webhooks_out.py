@@ -228,7 +228,7 @@ def test_with_redis_deliveries_go_to_the_worker_queue(app: Flask, queue: redis.R
     assert queued_ids(queue, WEBHOOKS) == [delivery.id]
     from membership.queue import run_worker
 
-    run_worker({WEBHOOKS: lambda delivery_id: deliver(db.session(), delivery_id)}, drain=True)
+    run_worker({WEBHOOKS: lambda delivery_id: deliver(db.session(), int(delivery_id))}, drain=True)
     assert refreshed(delivery).status == DeliveryStatus.DELIVERED and len(receiver.requests) == 1
 
 

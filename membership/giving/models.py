@@ -359,6 +359,21 @@ class StripeEvent(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # While `received`: when to look at it again if nothing else happens. The end of a worker's lease on it (or,
+    # before any worker took it, of the time it should have taken to be), or when a failed attempt is retried.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# The events still to process (a handful among millions done), by when they are due: what the worker's and
+# `jobs run`'s re-queueing reads. And the events that failed for good, which the dashboard lists.
+EVENTS_DUE = Index(
+    "ix_stripe_events_due", StripeEvent.next_attempt_at,
+    postgresql_where=text("status = 'received'"), sqlite_where=text("status = 'received'"),
+)
+EVENTS_FAILED = Index(
+    "ix_stripe_events_failed", StripeEvent.received_at,
+    postgresql_where=text("status = 'failed'"), sqlite_where=text("status = 'failed'"),
+)
 
 
 class RefusedCheckoutReason(enum.StrEnum):

@@ -13,8 +13,8 @@ from the SDK, so the app, the double and the types always speak one version.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -25,6 +25,22 @@ import stripe
 from flask import current_app
 from stripe._api_version import _ApiVersion
 
+from membership.giving.stripe_types import (
+    ChargeDetails,
+    CheckoutOutcome,
+    CheckoutRequest,
+    InvalidWebhook,
+    SessionRef,
+    StripePermissionDenied,
+    StripeRejected,
+    StripeUnavailable,
+)
+from membership.pace import RETRIES, Pace, PaceTimeout, backoff_seconds, current_priority
+
+__all__ = ["API_VERSION", "ChargeDetails", "CheckoutOutcome", "CheckoutRequest", "InvalidWebhook", "SessionRef",
+           "StripeGateway", "StripePermissionDenied", "StripeRejected", "StripeUnavailable", "find_marked",
+           "gateway"]
+
 # The metadata that marks what `flask stripe setup` made on the account, so it finds them again.
 SETUP_METADATA_KEY = "membership"
 PORTAL_CONFIGURATION_MARK = "billing_portal"
@@ -32,72 +48,6 @@ WEBHOOK_ENDPOINT_MARK = "webhook"
 
 API_VERSION: str = _ApiVersion.CURRENT
 SIGNATURE_TOLERANCE_SECONDS = 300
-
-
-class StripeUnavailable(RuntimeError):
-    """Stripe could not be reached or answered with a server or authentication error."""
-
-
-class StripeRejected(RuntimeError):
-    """Stripe refused the request itself (bad parameters, over-refund, unknown object)."""
-
-    def __init__(self, message: str, code: str | None = None, param: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.param = param
-
-
-class StripePermissionDenied(StripeRejected):
-    """A restricted key (rk_…) without the permission the request needs: Stripe's 403."""
-
-
-class InvalidWebhook(ValueError):
-    """A webhook whose Stripe-Signature does not verify (missing, wrong secret, tampered, too old)."""
-
-
-@dataclass(frozen=True)
-class CheckoutRequest:
-    """What a Checkout Session is created from: our checkout row's values, already validated."""
-
-    checkout_id: int
-    supporter_id: int
-    mode: str  # "payment" or "subscription"
-    interval: str | None  # "month" / "year" for memberships
-    amount_minor: int  # the total charged, fees included
-    currency: str
-    product_name: str
-    customer_id: str | None
-    customer_email: str
-    success_url: str
-    cancel_url: str
-    metadata: Mapping[str, str]
-    locale: str = "auto"  # Stripe's name for the page's language (membership.i18n.stripe_locale)
-
-
-@dataclass(frozen=True)
-class SessionRef:
-    id: str
-    url: str
-
-
-@dataclass(frozen=True)
-class ChargeDetails:
-    """A settled charge with its balance transaction: what the newsroom actually receives."""
-
-    payment_intent_id: str
-    charge_id: str
-    balance_transaction_id: str | None
-    amount_minor: int
-    fee_minor: int  # fee and net are in the settlement currency, not the charge's
-    net_minor: int
-    currency: str
-    settlement_currency: str  # the balance transaction's currency
-    exchange_rate: str | None  # Stripe's rate from `currency` to `settlement_currency`; None if not converted
-    amount_refunded_minor: int
-    disputed: bool
-    created: int
-    card_brand: str
-    card_last4: str
 
 
 def _http_session() -> requests.Session:
@@ -108,6 +58,26 @@ def _http_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     return session
+
+
+class _PacedClient(stripe.RequestsClient):
+    """The SDK's HTTP client, taking a turn at Stripe's pace before every request (the SDK's retries too)."""
+
+    def __init__(self, pace: Callable[[], Pace | None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pace = pace
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        if (pace := self._pace()) is not None:
+            pace.take()
+        return super().request(*args, **kwargs)
+
+
+def _retry_later(exc: stripe.RateLimitError) -> bool:
+    """Whether a 429 is worth another try: a rate limit or lock timeout, unless Stripe-Should-Retry says no."""
+    headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+    code = getattr(exc.error, "code", None)
+    return headers.get("stripe-should-retry") != "false" and code in ("rate_limit", "lock_timeout")
 
 
 def _proxy(api_base: str) -> str | None:
@@ -123,21 +93,13 @@ def _rate_text(rate: object) -> str | None:
     return format(Decimal(str(rate)).normalize(), "f")
 
 
-@dataclass(frozen=True)
-class CheckoutOutcome:
-    """A Checkout Session as Stripe has it now, with what it produced, read in one request."""
-
-    session: dict[str, Any]
-    charge: ChargeDetails | None  # a one-time gift's charge, once it has succeeded
-    subscription: dict[str, Any] | None  # a membership's subscription, with its default payment method
-
-
 class StripeGateway:
     """Stripe, as the app needs it. One instance per app; thread-safe like the SDK client it wraps."""
 
     def __init__(self, secret_key: str, api_base: str = "", timeout_seconds: int = 20,
-                 installation_id: Callable[[], str] | None = None) -> None:
+                 installation_id: Callable[[], str] | None = None, pace: Pace | None = None) -> None:
         self.secret_key = secret_key
+        self.pace = pace  # every request waits its turn here (membership/pace.py); None: no pacing
         # Called for each POST: this installation's id, which starts every idempotency key.
         self._installation_id = installation_id
         self.livemode = secret_key.startswith(("sk_live_", "rk_live_"))
@@ -147,8 +109,8 @@ class StripeGateway:
             stripe_version=API_VERSION,
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=2,
-            http_client=stripe.RequestsClient(timeout=timeout_seconds, session=_http_session(),
-                                              proxy=_proxy(api_base or "https://api.stripe.com")),
+            http_client=_PacedClient(lambda: self.pace, timeout=timeout_seconds, session=_http_session(),
+                                     proxy=_proxy(api_base or "https://api.stripe.com")),
         )
         self.configured = bool(secret_key)
         self._portal_configuration_id: str | None = None
@@ -162,7 +124,9 @@ class StripeGateway:
             prefix = self._installation_id() if self._installation_id else ""
             request_params["idempotency_key"] = f"{prefix}-{idempotency_key}" if prefix else idempotency_key
         try:
-            response = self._client.raw_request(method, path, **request_params)
+            response = self._request_retrying_429s(method, path, request_params)
+        except PaceTimeout as exc:
+            raise StripeUnavailable(str(exc)) from exc
         except (stripe.APIConnectionError, stripe.AuthenticationError, stripe.RateLimitError) as exc:
             raise StripeUnavailable(str(exc.user_message or exc)) from exc
         except stripe.APIError as exc:
@@ -177,6 +141,19 @@ class StripeGateway:
                 param=getattr(error, "param", None),
             ) from exc
         return dict(response.data)
+
+    def _request_retrying_429s(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        """One API request; Stripe's 429s (rate_limit, lock_timeout) are retried with exponential back-off and
+        jitter, as Stripe asks (the SDK leaves rate limits to us), unless Stripe-Should-Retry says no."""
+        retries = RETRIES[current_priority()]
+        for attempt in range(1, retries + 2):
+            try:
+                return self._client.raw_request(method, path, **params)
+            except stripe.RateLimitError as exc:
+                if attempt > retries or not _retry_later(exc):
+                    raise
+                time.sleep(backoff_seconds(attempt))
+        raise AssertionError("unreachable")
 
     # Checkout ---------------------------------------------------------------------------------------
 

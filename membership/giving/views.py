@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
 
 from membership.config import wall_review
-from membership.db import current_session
+from membership.db import current_session, db
 from membership.errors import render_error
 from membership.extensions import csrf
 from membership.formatting import current_locale, format_charge, format_fee_rule, format_recurring, to_major_text
@@ -32,6 +32,7 @@ from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import InvalidWebhook, gateway
 from membership.i18n import public_page, stripe_locale
 from membership.money import parse_major_amount
+from membership.pace import background
 from membership.wall.services import RECENT, wall_page
 from membership.web import content_security_policy
 
@@ -337,7 +338,8 @@ def webhook_failed(error: WebhookFailed) -> tuple[Response, int]:
 
 @bp.post("/stripe/webhook")
 def stripe_webhook() -> tuple[Response, int]:
-    """Verify → store → process → 2xx. Bad signatures are refused before anything is stored."""
+    """Verify → store → process → 2xx; with a queue (REDIS_URL), verify → store → enqueue → 2xx, and the worker
+    processes. Bad signatures are refused before anything is stored."""
     try:
         event = gateway().verify_webhook(
             request.get_data(cache=False), request.headers.get("Stripe-Signature"),
@@ -345,8 +347,12 @@ def stripe_webhook() -> tuple[Response, int]:
         )
     except InvalidWebhook as exc:
         return jsonify(error=str(exc)), 400
+    if events.queued_processing():  # stored and handed to the worker; answered before any processing
+        outcome = events.acknowledge_event(db.engine, event)
+        return jsonify(received=True, event=outcome.event_id, result=outcome.result), 200
     try:
-        outcome = events.receive_event(current_session(), gateway(), event)
+        with background():  # processing an event waits behind readers' Stripe calls (membership/pace.py)
+            outcome = events.receive_event(current_session(), gateway(), event)
     except Exception as exc:
         raise WebhookFailed(event["id"]) from exc
     return jsonify(received=True, event=outcome.event_id, result=outcome.result), 200

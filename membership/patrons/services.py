@@ -201,6 +201,17 @@ def update_ballot_emails(session: Session, supporter_id: int, wanted: bool) -> N
     session.flush()
 
 
+def unsubscribe(session: Session, supporter_id: int, preference: str) -> None:
+    """A List-Unsubscribe link was used: switch that preference off (nothing for an erased or unknown supporter,
+    or a preference already off). `preference` is one of membership.email.UNSUBSCRIBE_LISTS's."""
+    supporter = session.get(Supporter, supporter_id)
+    if supporter is None or supporter.erased_at is not None:
+        return
+    if preference == "ballot_emails":
+        supporter.ballot_emails = False
+        session.flush()
+
+
 # Self-service through Stripe ------------------------------------------------------------------------
 
 

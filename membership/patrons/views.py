@@ -9,6 +9,8 @@ from flask.typing import ResponseReturnValue
 
 from membership.config import patron_grace
 from membership.db import current_session
+from membership.email import read_unsubscribe_token
+from membership.extensions import csrf
 from membership.formatting import format_day, format_recurring, to_major_text
 from membership.giving.models import Membership
 from membership.giving.services import currency_rules
@@ -158,6 +160,25 @@ def fix_card(token: str) -> ResponseReturnValue:
         return _invalid_link(str(exc))
     sign_in_session(supporter)
     return redirect(url, code=303)
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> ResponseReturnValue:
+    """A List-Unsubscribe link, no sign-in needed (its token is signed). GET only shows the button (mail scanners
+    prefetch links); a POST unsubscribes: the button's, or a mail client's one-click (RFC 8058) with no session."""
+    found = read_unsubscribe_token(token)
+    if found is None:
+        return _invalid_link("This unsubscribe link is not valid. It may have been copied incompletely; you can "
+                             "also switch these emails off on your account page.")
+    supporter_id, preference = found
+    if request.method == "GET":
+        return _no_store(render_template("patrons/unsubscribe.html", preference=preference))
+    services.unsubscribe(current_session(), supporter_id, preference)
+    return _no_store(render_template("patrons/unsubscribed.html", preference=preference))
+
+
+# A mail client's one-click POST carries no CSRF token; the signed token in the address is what authorises it.
+csrf.exempt(unsubscribe)
 
 
 # The account ----------------------------------------------------------------------------------------

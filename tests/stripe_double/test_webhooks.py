@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import stripe
+from flask.testing import FlaskClient
 
 from stripe_double import DoubleServer
 
@@ -100,3 +101,29 @@ def test_state_file_round_trip(tmp_path: object) -> None:
     with DoubleServer(DoubleConfig(state_file=str(path))) as second:
         client = stripe.StripeClient("sk_test_x", base_addresses={"api": second.url})
         assert client.v1.customers.retrieve(customer.id).email == "s@example.com"
+
+
+def test_many_memberships_on_one_clock_renew_at_once_and_are_delivered_concurrently(
+    sdk: stripe.StripeClient, srv: DoubleServer, receiver: tuple[Receiver, str], pages: FlaskClient
+) -> None:
+    """The load-test set-up (bench/burst.py): memberships made in bulk on one clock, one advance renews all, and
+    the deliveries go out several at a time, each delivered once."""
+    srv.config.delivery_concurrency = 8
+    srv.double.dispatcher.stop()
+    srv.double.dispatcher.start()
+    clock = sdk.v1.test_helpers.test_clocks.create({"frozen_time": 1_800_000_000})
+    made = pages.post(f"/_double/test_clocks/{clock.id}/memberships", json={"count": 40, "amount": 700})
+    assert made.status_code == 200 and len(made.get_json()) == 40
+    assert pages.post(f"/_double/test_clocks/{clock.id}/memberships", json={"count": 0}).status_code == 400
+    assert srv.wait_for_deliveries(60)
+    before = len(receiver[0].received)
+    sdk.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": 1_800_000_000 + 31 * 86400})
+    renewals = [e for e in srv.state.events("invoice.paid") if e["data"]["object"]["billing_reason"]
+                == "subscription_cycle"]
+    assert len(renewals) == 40 and {e["data"]["object"]["amount_paid"] for e in renewals} == {700}
+    assert srv.wait_for_deliveries(60)
+    bodies = [json.loads(r["body"]) for r in receiver[0].received[before:]]
+    delivered = [b["id"] for b in bodies]
+    assert len(delivered) == len(set(delivered))
+    assert {e["id"] for e in renewals} <= set(delivered)
+    assert all(d["status"] == "succeeded" for d in srv.state.deliveries)

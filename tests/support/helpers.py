@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from membership.db import db
-from membership.queue import queue_key
+from membership.queue import STRIPE_EVENTS, queue_keys
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -55,9 +55,16 @@ def text(response: TestResponse) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
+def queued_event_ids(client: redis.Redis) -> list[str]:
+    """The Stripe event ids waiting on the `stripe_events` queue, first out first."""
+    raws = client.lrange(queue_keys(STRIPE_EVENTS)[0], 0, -1)
+    return [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raws]
+
+
 def queued_ids(client: redis.Redis, name: str) -> list[int]:
-    """The ids waiting on the queue `name` (`emails`, `exports`), first out first."""
-    return [int(raw) for raw in client.lrange(queue_key(name), 0, -1)]
+    """The ids waiting on the queue `name` (`emails`, `exports`), in the order a worker takes them (its priority
+    list first)."""
+    return [int(raw) for key in queue_keys(name) for raw in client.lrange(key, 0, -1)]
 
 
 def parts(message: Any) -> dict[str, str]:
@@ -118,3 +125,16 @@ class SampleContext(TypedDict):
 
 
 SAMPLE: SampleContext = {"name": "Olena", "amount": "€5.00/month", "link": "http://x.test/l", "minutes": 15}
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds

@@ -59,13 +59,23 @@ class SmtpSink:
 
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.sessions: list[Any] = []  # one per SMTP connection that delivered mail, in order
+        self.connection_of: list[int] = []  # for each message, the index of its connection in `sessions`
         self.port = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, email.message.EmailMessage)
+        if not any(known is session for known in self.sessions):  # aiosmtpd keeps one session per connection
+            self.sessions.append(session)
+        self.connection_of.append(next(i for i, known in enumerate(self.sessions) if known is session))
         self.messages.append(message)
         return "250 Message accepted for delivery"
+
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections delivered the messages."""
+        return len(self.sessions)
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
         return [m for m in self.messages if m["To"] == address]

@@ -10,7 +10,8 @@ the event row's lock and, where it touches a supporter's rows, that supporter's.
 ever held across an HTTP call.
 
 The pipeline (`pipeline`) stores, processes and reconciles events; the handlers live in one module per Stripe
-object: `checkout_sessions`, `subscriptions`, `invoices` and `charges` (refunds and disputes included).
+object: `checkout_sessions`, `subscriptions`, `invoices` and `charges` (refunds and disputes included). With a
+queue (REDIS_URL), the request only stores and enqueues, and `worker` processes, retries and re-queues.
 """
 
 from membership.giving.events.pipeline import (
@@ -21,14 +22,30 @@ from membership.giving.events.pipeline import (
     redact,
 )
 from membership.giving.events.subscriptions import apply_subscription, read_subscription, sync_membership
+from membership.giving.events.worker import (
+    FailedEvent,
+    acknowledge_event,
+    failed_events,
+    process_queued_event,
+    queued_processing,
+    requeue_due_events,
+    retry_policy,
+)
 
 __all__ = [
     "HANDLERS",
+    "FailedEvent",
+    "acknowledge_event",
     "apply_subscription",
+    "failed_events",
     "process_event",
+    "process_queued_event",
+    "queued_processing",
     "read_subscription",
     "receive_event",
     "reconcile",
     "redact",
+    "requeue_due_events",
+    "retry_policy",
     "sync_membership",
 ]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from membership.db import dialect_insert, unit_of_work, utcnow
@@ -48,6 +50,14 @@ class Outcome:
 
 
 DONE = (EventStatus.PROCESSED, EventStatus.IGNORED)
+DEFAULT_LEASE = timedelta(minutes=5)
+
+
+def event_lease() -> timedelta:
+    """How long an event may be in a worker's hands (or wait for one) before it is taken for lost
+    (STRIPE_EVENT_LEASE_SECONDS)."""
+    seconds = current_app.config.get("STRIPE_EVENT_LEASE_SECONDS") or DEFAULT_LEASE.total_seconds()
+    return timedelta(seconds=int(seconds))
 
 
 # Storing and processing -----------------------------------------------------------------------------
@@ -142,26 +152,30 @@ def _event_created(value: Any) -> datetime:
         return datetime.fromtimestamp(0, UTC)
 
 
-def store_event(session: Session, event: dict[str, Any]) -> bool:
+def stored_values(event: dict[str, Any], lease: timedelta) -> dict[str, Any]:
+    """The `stripe_events` row of an event trimmed by `trim_event`, received now. `lease`: how long it may wait
+    for a first attempt before `requeue_due_events` takes it for lost."""
+    now = utcnow()
+    return {
+        "id": event["id"], "type": str(event.get("type", "")), "created": _event_created(event.get("created")),
+        "livemode": bool(event.get("livemode")), "payload": event, "status": EventStatus.RECEIVED.value,
+        "received_at": now, "attempts": 0, "last_error": "", "next_attempt_at": now + lease,
+    }
+
+
+def insert_event(bind: Session | Connection, values: dict[str, Any]) -> Any:
+    """The one statement that stores an event: INSERT … ON CONFLICT DO NOTHING RETURNING id (no row back: it
+    was stored already)."""
+    table = StripeEvent.__table__
+    return (dialect_insert(bind)(table).values(values).on_conflict_do_nothing(index_elements=["id"])
+            .returning(table.c.id))
+
+
+def store_event(session: Session, event: dict[str, Any], lease: timedelta = DEFAULT_LEASE) -> bool:
     """Keep the event, trimmed to what processing needs (`trim_event`), under Stripe's id. True if this
     delivery stored it; False if it was stored already, in which case nothing changes."""
-    stored = session.execute(
-        dialect_insert(session)(StripeEvent.__table__)
-        .values(
-            id=event["id"],
-            type=str(event.get("type", "")),
-            created=_event_created(event.get("created")),
-            livemode=bool(event.get("livemode")),
-            payload=trim_event(event),
-            status=EventStatus.RECEIVED.value,
-            received_at=utcnow(),
-            attempts=0,
-            last_error="",
-        )
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(StripeEvent.__table__.c.id)
-    ).first()
-    return stored is not None
+    statement = insert_event(session, stored_values(trim_event(event), lease))
+    return session.execute(statement).first() is not None
 
 
 def _status(session: Session, event_id: str, *, lock: bool) -> EventStatus | None:
@@ -169,12 +183,14 @@ def _status(session: Session, event_id: str, *, lock: bool) -> EventStatus | Non
     return session.scalar(query.with_for_update() if lock else query)
 
 
-def _finish(session: Session, event_id: str, status: EventStatus, error: str = "") -> None:
-    """Record an attempt's outcome: processed or ignored (done, and when), or failed with its error."""
+def _finish(session: Session, event_id: str, status: EventStatus, error: str = "", *, counted: bool = False) -> None:
+    """Record an attempt's outcome: processed or ignored (done, and when), or failed with its error. `counted`:
+    the attempt was counted already (by a worker's claim)."""
     done = {} if status is EventStatus.FAILED else {"processed_at": utcnow()}
+    attempts = {} if counted else {"attempts": StripeEvent.attempts + 1}
     session.execute(
         update(StripeEvent).where(StripeEvent.id == event_id)
-        .values(status=status.value, attempts=StripeEvent.attempts + 1, last_error=error, **done)
+        .values(status=status.value, last_error=error, **attempts, **done)
         .execution_options(synchronize_session=False)
     )
 
@@ -201,6 +217,29 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
     if status in DONE:
         session.rollback()
         return Outcome(event_id, "duplicate")
+    try:
+        return run_handler(session, gateway, event_id, event)
+    except Exception as exc:
+        session.rollback()  # a failure before the unit of work (prepare, fetch) may leave reads open
+        with unit_of_work(session):
+            _finish(session, event_id, EventStatus.FAILED, error_text(exc))
+        log.exception("Stripe event %s (%s) failed", event_id, event.get("type"))
+        raise
+
+
+def error_text(exc: BaseException) -> str:
+    """What `last_error` keeps of a failure."""
+    return f"{type(exc).__name__}: {exc}"[:4000]
+
+
+def run_handler(session: Session, gateway: StripeGateway, event_id: str, event: dict[str, Any], *,
+                counted: bool = False) -> Outcome:
+    """Act on one event: its handler's prepare (reads), fetch (Stripe, no transaction open) and apply, in one
+    transaction that also marks the event done, under its row's lock. Raises whatever failed, having written
+    nothing; the caller records the failure. `counted`: a worker's claim has counted this attempt already.
+
+    The reads' transaction is ended with a commit, not a rollback: it wrote nothing of its own, and a worker's
+    claim of the event (`worker.process_queued_event`) goes with it, which saves a round trip per event."""
     event_type = str(event.get("type", ""))
     obj = _event_object(event)
     if bool(event.get("livemode")) != gateway.livemode or obj is None:
@@ -209,25 +248,18 @@ def process_event(session: Session, gateway: StripeGateway, event_id: str,
         with unit_of_work(session):
             if _status(session, event_id, lock=True) in DONE:
                 return Outcome(event_id, "duplicate")
-            _finish(session, event_id, EventStatus.IGNORED)
+            _finish(session, event_id, EventStatus.IGNORED, counted=counted)
         return Outcome(event_id, "ignored")
     handler = HANDLERS.get(event_type)
-    try:
-        prepared = handler.prepare(session, obj) if handler is not None else None
-        session.rollback()  # end the reads' transaction: nothing is held while we wait for Stripe
-        fetched = handler.fetch(gateway, obj, prepared) if handler is not None and prepared is not None else None
-        with unit_of_work(session):  # one transaction: commits, then sends what it queued
-            if _status(session, event_id, lock=True) in DONE:  # a concurrent delivery finished it meanwhile
-                return Outcome(event_id, "duplicate")
-            if handler is not None and fetched is not None:
-                handler.apply(session, obj, fetched)
-            _finish(session, event_id, EventStatus.PROCESSED)
-    except Exception as exc:
-        session.rollback()  # a failure before the unit of work (prepare, fetch) may leave reads open
-        with unit_of_work(session):
-            _finish(session, event_id, EventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:4000])
-        log.exception("Stripe event %s (%s) failed", event_id, event_type)
-        raise
+    prepared = handler.prepare(session, obj) if handler is not None else None
+    session.commit()  # end the reads' transaction: nothing is held while we wait for Stripe
+    fetched = handler.fetch(gateway, obj, prepared) if handler is not None and prepared is not None else None
+    with unit_of_work(session):  # one transaction: commits, then sends what it queued
+        if _status(session, event_id, lock=True) in DONE:  # a concurrent delivery finished it meanwhile
+            return Outcome(event_id, "duplicate")
+        if handler is not None and fetched is not None:
+            handler.apply(session, obj, fetched)
+        _finish(session, event_id, EventStatus.PROCESSED, counted=counted)
     return Outcome(event_id, "processed")
 
 
@@ -235,11 +267,11 @@ def receive_event(session: Session, gateway: StripeGateway, event: dict[str, Any
     """A verified webhook: store it durably first (its own commit), then process it.
 
     It is processed from the same trimmed copy that is stored, so a retry from storage acts the same."""
-    _note_api_version(event)
+    note_api_version(event)
     kept = trim_event(event)
     try:
         with unit_of_work(session):
-            fresh = store_event(session, kept)
+            fresh = store_event(session, kept, event_lease())
     except Exception:
         log.exception("Stripe event %s (%s) could not be stored", kept.get("id"), kept.get("type"))
         raise
@@ -249,7 +281,7 @@ def receive_event(session: Session, gateway: StripeGateway, event: dict[str, Any
 _api_versions_noted: set[str] = set()
 
 
-def _note_api_version(event: dict[str, Any]) -> None:
+def note_api_version(event: dict[str, Any]) -> None:
     """Warn, once per version, about events rendered at an API version other than ours. Handlers read ids
     only and re-read objects at our version, so they still work; the endpoint's version wants fixing."""
     version = event.get("api_version")

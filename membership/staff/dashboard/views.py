@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
@@ -14,6 +15,7 @@ from membership import charts
 from membership.config import patron_grace
 from membership.db import current_session, utcnow
 from membership.formatting import format_iso_day, format_number, format_percent, format_short_month
+from membership.giving import events
 from membership.giving.services import currency_rules
 from membership.money import exponent
 from membership.staff.auth import Permission, staff_required
@@ -28,21 +30,23 @@ bp = Blueprint("staff_dashboard", __name__, url_prefix="/staff")
 def dashboard() -> ResponseReturnValue:
     currencies = list(currency_rules())
     form = DashboardForm(request.args, currencies=currencies)
+    failed, failed_total = events.failed_events(current_session())
+    page = partial(render_template, "staff/dashboard/index.html", form=form, failed_events=failed,
+                   failed_events_total=failed_total)
     if request.args and not form.validate():
-        return render_template("staff/dashboard/index.html", form=form, data=None), 400
+        return page(data=None), 400
     today = utcnow().date()
     default = services.default_range(form.date_to.data or today)
     try:
         period = services.checked_range(form.date_from.data or default.first, form.date_to.data or default.last)
     except services.RangeError as exc:
         form.date_to.errors = [str(exc)]
-        return render_template("staff/dashboard/index.html", form=form, data=None), 400
+        return page(data=None), 400
     form.date_from.data, form.date_to.data = period.first, period.last
     grace = patron_grace()
     data = services.dashboard(current_session(), period, now=utcnow(), grace=grace, currencies=currencies,
                               rank_currency=form.rank.data or "")
-    return render_template("staff/dashboard/index.html", form=form, data=data,
-                           charts=_charts(data, form.rank.data or ""), grace_days=grace.days, currencies=currencies)
+    return page(data=data, charts=_charts(data, form.rank.data or ""), grace_days=grace.days, currencies=currencies)
 
 
 def month_labels(months: Sequence[date]) -> list[str]:

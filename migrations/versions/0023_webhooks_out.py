@@ -1,7 +1,7 @@
 """webhooks out: the newsroom's endpoints and each delivery to them; ballots.closed_announced_at
 
-Revision ID: 0030_webhooks_out
-Revises: 0021_locales
+Revision ID: 0023_webhooks_out
+Revises: 0022_stripe_event_retries
 Create Date: 2026-12-03 11:50:00.000000
 
 """
@@ -12,8 +12,8 @@ from membership.db import UTCDateTime  # noqa: F401  (rendered by env.py for awa
 
 
 # revision identifiers, used by Alembic.
-revision = '0030_webhooks_out'
-down_revision = '0021_locales'
+revision = '0023_webhooks_out'
+down_revision = '0022_stripe_event_retries'
 branch_labels = None
 depends_on = None
 

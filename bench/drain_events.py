@@ -1,0 +1,59 @@
+"""Process every Stripe event waiting on the queue, in this process's main thread, as the worker does; print the
+count, the wall time and this process's CPU time as one JSON line. Run by `bench.webhooks` with the app's
+environment (DATABASE_URL, REDIS_URL, STRIPE_API_BASE…).
+
+    python -m bench.drain_events [--profile N]
+
+`--profile N` runs under cProfile and prints the N functions with the most time of their own to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import sys
+import time
+
+from membership import create_app
+from membership.db import current_session
+from membership.giving import events
+from membership.giving.stripe_gateway import gateway
+from membership.queue import STRIPE_EVENTS, queue_key, redis_queue
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.drain_events")
+    parser.add_argument("--profile", type=int, default=0, help="print the N costliest functions (cProfile)")
+    args = parser.parse_args(argv)
+    app = create_app()
+    with app.app_context():
+        queue = redis_queue()
+        assert queue is not None, "REDIS_URL must be set"
+        key = queue_key(STRIPE_EVENTS)
+        ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in queue.lrange(key, 0, -1)]
+        queue.delete(key)
+        policy = events.retry_policy()
+        session, stripe = current_session(), gateway()
+        # CPU time, not wall time: what the worker spends, not what it waits for (Stripe, the database, the pace).
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
+        done = failed = 0
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        for event_id in ids:
+            result = events.process_queued_event(session, stripe, event_id, policy)
+            done += result is True
+            failed += result is False
+        if profiler is not None:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if profiler is not None:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
+    print(json.dumps({"events": len(ids), "done": done, "failed": failed, "cpu_seconds": cpu, "wall_seconds": wall}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

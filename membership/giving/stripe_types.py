@@ -1,0 +1,83 @@
+"""The plain values and errors the Stripe gateway (`stripe_gateway`) hands back, so nothing else depends on the
+SDK. The gateway re-exports them; import them from there."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class StripeUnavailable(RuntimeError):
+    """Stripe could not be reached or answered with a server or authentication error."""
+
+
+class StripeRejected(RuntimeError):
+    """Stripe refused the request itself (bad parameters, over-refund, unknown object)."""
+
+    def __init__(self, message: str, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.param = param
+
+
+class StripePermissionDenied(StripeRejected):
+    """A restricted key (rk_…) without the permission the request needs: Stripe's 403."""
+
+
+class InvalidWebhook(ValueError):
+    """A webhook whose Stripe-Signature does not verify (missing, wrong secret, tampered, too old)."""
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """What a Checkout Session is created from: our checkout row's values, already validated."""
+
+    checkout_id: int
+    supporter_id: int
+    mode: str  # "payment" or "subscription"
+    interval: str | None  # "month" / "year" for memberships
+    amount_minor: int  # the total charged, fees included
+    currency: str
+    product_name: str
+    customer_id: str | None
+    customer_email: str
+    success_url: str
+    cancel_url: str
+    metadata: Mapping[str, str]
+    locale: str = "auto"  # Stripe's name for the page's language (membership.i18n.stripe_locale)
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ChargeDetails:
+    """A settled charge with its balance transaction: what the newsroom actually receives."""
+
+    payment_intent_id: str
+    charge_id: str
+    balance_transaction_id: str | None
+    amount_minor: int
+    fee_minor: int  # fee and net are in the settlement currency, not the charge's
+    net_minor: int
+    currency: str
+    settlement_currency: str  # the balance transaction's currency
+    exchange_rate: str | None  # Stripe's rate from `currency` to `settlement_currency`; None if not converted
+    amount_refunded_minor: int
+    disputed: bool
+    created: int
+    card_brand: str
+    card_last4: str
+
+
+@dataclass(frozen=True)
+class CheckoutOutcome:
+    """A Checkout Session as Stripe has it now, with what it produced, read in one request."""
+
+    session: dict[str, Any]
+    charge: ChargeDetails | None  # a one-time gift's charge, once it has succeeded
+    subscription: dict[str, Any] | None  # a membership's subscription, with its default payment method
