@@ -301,8 +301,11 @@ def worker_command(drain: bool) -> None:
     stopped (Ctrl-C)."""
     send_email, close_mailer = _email_sender()
     # Events and exports first when draining: they queue emails.
+    idle = {EMAILS: close_mailer}
+    if not drain:  # a drain ends when the queues are empty; re-queueing what is due is for a running worker
+        idle[STRIPE_EVENTS] = _requeue_due_events
     _work({STRIPE_EVENTS: _process_queued_event, EXPORTS: _write_queued_export, EMAILS: send_email,
-           WEBHOOKS: _deliver_webhook}, drain, idle={STRIPE_EVENTS: _requeue_due_events, EMAILS: close_mailer})
+           WEBHOOKS: _deliver_webhook}, drain, idle)
 
 
 @email_cli.command("worker")
