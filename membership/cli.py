@@ -21,6 +21,7 @@ from membership.email import Mailer, retry_due_emails, send_queued
 from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
+from membership.imports.commands import import_cli
 from membership.jobs import run_jobs
 from membership.queue import EMAILS, EXPORTS, STRIPE_EVENTS, WEBHOOKS, Handler, IdleWork, ItemId, run_worker
 from membership.staff.accounts import services as staff_services
@@ -379,5 +380,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(stripe_cli)
     app.cli.add_command(translate_cli)
+    app.cli.add_command(import_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(worker_command)

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "membership"
 CORE = {"db", "money", "config", "email", "queue", "ratelimit", "errors", "charts", "formatting", "extensions",
         "installation", "i18n", "catalogs", "translations", "pace", "webhooks_out",
         "outbox", "web", "static"}
-DOMAINS = ["supporters", "giving", "wall", "patrons", "ballots", "staff"]
+DOMAINS = ["supporters", "giving", "wall", "patrons", "ballots", "imports", "staff"]
 APP = {"__init__", "cli", "jobs", "demo", "models"}
 
 # The only import allowed to point up, and why.
