@@ -164,6 +164,9 @@ STAFF_ROUTES: list[tuple[str, set[Role]]] = [
     ("/staff/webhooks", {Role.ADMIN}),
     ("/staff/webhooks/new", {Role.ADMIN}),
     ("/staff/webhooks/{endpoint_id}", {Role.ADMIN}),
+    ("/staff/campaigns", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/campaigns/new", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/campaigns/{campaign_id}", {Role.EDITOR, Role.ADMIN}),
 ]
 EVERYONE = {Role.ANALYST, Role.EDITOR, Role.ADMIN}
 # Every form a staff page posts to. Each is posted with a valid CSRF token, so what answers is the role check.
@@ -202,6 +205,8 @@ STAFF_POSTS: list[tuple[str, set[Role]]] = [
     ("/staff/webhooks/{endpoint_id}/rotate-secret", {Role.ADMIN}),
     ("/staff/webhooks/{endpoint_id}/delete", {Role.ADMIN}),
     ("/staff/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend", {Role.ADMIN}),
+    ("/staff/campaigns/new", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/campaigns/{campaign_id}", {Role.EDITOR, Role.ADMIN}),
 ]
 # Open to anyone: how staff get in and out.
 STAFF_PUBLIC = {"/staff/sign-in", "/staff/sign-in/code", "/staff/sign-in/recovery", "/staff/sign-out"}
@@ -218,6 +223,7 @@ def route_ids(actor: StaffUser) -> dict[str, int]:
 
     from membership.ballots.models import Ballot, BallotOption, TopicSuggestion, VotingMethod
     from membership.db import utcnow
+    from membership.giving.campaigns import Campaign, GoalKind
     from membership.giving.models import (
         Checkout,
         CheckoutStatus,
@@ -259,12 +265,14 @@ def route_ids(actor: StaffUser) -> dict[str, int]:
     db.session.flush()
     delivery = WebhookDelivery(endpoint_id=endpoint.id, message_id="msg_matrix", event_type="payment.succeeded",
                                body="{}", status="failed")
-    db.session.add(delivery)
+    campaign = Campaign(slug="matrix", title="Matrix", goal_kind=GoalKind.PATRONS, goal_patrons=5,
+                        starts_at=utcnow(), ends_at=utcnow() + timedelta(days=7))
+    db.session.add_all([delivery, campaign])
     db.session.commit()
     return {"tier_id": tier.id, "supporter_id": supporter.id, "payment_id": payment.id,
             "membership_id": membership.id, "ballot_id": ballot.id, "option_id": option.id,
             "suggestion_id": suggestion.id, "export_id": export.id, "checkout_id": checkout.id,
-            "endpoint_id": endpoint.id, "delivery_id": delivery.id}
+            "endpoint_id": endpoint.id, "delivery_id": delivery.id, "campaign_id": campaign.id}
 
 
 def act_as(client: FlaskClient, who: str, admin: StaffUser, make_staff: Callable[..., StaffUser]) -> StaffUser | None:
