@@ -73,11 +73,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from membership.staff.accounts import views as staff_accounts_views
     from membership.staff.appeal import views as staff_appeal_views
     from membership.staff.ballots import views as staff_ballots_views
+    from membership.staff.campaigns import views as staff_campaigns_views
     from membership.staff.dashboard import views as staff_dashboard_views
     from membership.staff.reports import views as staff_reports_views
     from membership.staff.supporters import views as staff_supporters_views
     from membership.staff.tiers import views as staff_tiers_views
     from membership.staff.wall import views as staff_wall_views
+    from membership.staff.webhooks import views as staff_webhooks_views
     from membership.wall import views as wall_views
 
     app.extensions["stripe_gateway"] = StripeGateway(
@@ -103,6 +105,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff_wall_views.bp)
     app.register_blueprint(staff_appeal_views.bp)
     app.register_blueprint(staff_ballots_views.bp)
+    app.register_blueprint(staff_webhooks_views.bp)
+    app.register_blueprint(staff_campaigns_views.bp)
     if app.config["MEMBERSHIP_ENV"] != "production":
         # The development outbox shows every email instead of sending it; production never serves it.
         app.register_blueprint(outbox.bp)

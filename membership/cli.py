@@ -14,16 +14,17 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from membership import catalogs
+from membership import catalogs, webhooks_out
 from membership.config import patron_grace
 from membership.db import current_session, db, unit_of_work, utcnow
 from membership.email import Mailer, retry_due_emails, send_queued
 from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
+from membership.imports.commands import import_cli
 from membership.jobs import run_jobs
 from membership.logs import log_context
-from membership.queue import EMAILS, EXPORTS, STRIPE_EVENTS, Handler, IdleWork, ItemId, run_worker
+from membership.queue import EMAILS, EXPORTS, STRIPE_EVENTS, WEBHOOKS, Handler, IdleWork, ItemId, run_worker
 from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.reports import services as reports
@@ -264,6 +265,10 @@ def _write_queued_export(job_id: ItemId) -> bool | None:
         return build_export(current_session(), db.engine, int(job_id), export_settings())
 
 
+def _deliver_webhook(delivery_id: ItemId) -> bool | None:
+    return webhooks_out.deliver(current_session(), int(delivery_id))
+
+
 def _process_queued_event(event_id: ItemId) -> bool | None:
     # Its unit of work queues the receipts it writes onto the email queue as it commits.
     return events.process_queued_event(current_session(), gateway(), str(event_id), events.retry_policy())
@@ -290,6 +295,8 @@ def _work(handlers: dict[str, Handler], drain: bool, idle: dict[str, IdleWork] |
                    f"{stripe_events.failed}.")
     if (exports := tallies.get(EXPORTS)) is not None:
         click.echo(f"Exports written: {exports.done}; failed (tried again by `jobs run`): {exports.failed}.")
+    if (hooks := tallies.get(WEBHOOKS)) is not None:
+        click.echo(f"Webhooks delivered: {hooks.done}; failed (retried by `jobs run`): {hooks.failed}.")
     emails = tallies[EMAILS]
     click.echo(f"Emails sent: {emails.done}; failed (left queued for a later retry): {emails.failed}.")
 
@@ -297,14 +304,16 @@ def _work(handlers: dict[str, Handler], drain: bool, idle: dict[str, IdleWork] |
 @click.command("worker")
 @click.option("--drain", is_flag=True, help="Stop once the queues are empty, instead of waiting for more.")
 def worker_command(drain: bool) -> None:
-    """Process the Stripe events webhooks acknowledged, write the exports and send the emails requests put on the
-    Redis queue (REDIS_URL), each queue in a thread of its own. Runs until stopped (Ctrl-C)."""
+    """Process the Stripe events webhooks acknowledged, write the exports, send the emails requests put on the
+    Redis queue (REDIS_URL) and deliver the newsroom's webhooks, each queue in a thread of its own. Runs until
+    stopped (Ctrl-C)."""
     send_email, close_mailer = _email_sender()
     # Events and exports first when draining: they queue emails.
     idle = {EMAILS: close_mailer}
     if not drain:  # a drain ends when the queues are empty; re-queueing what is due is for a running worker
         idle[STRIPE_EVENTS] = _requeue_due_events
-    _work({STRIPE_EVENTS: _process_queued_event, EXPORTS: _write_queued_export, EMAILS: send_email}, drain, idle)
+    _work({STRIPE_EVENTS: _process_queued_event, EXPORTS: _write_queued_export, EMAILS: send_email,
+           WEBHOOKS: _deliver_webhook}, drain, idle)
 
 
 @email_cli.command("worker")
@@ -378,5 +387,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(stripe_cli)
     app.cli.add_command(translate_cli)
+    app.cli.add_command(import_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(worker_command)

@@ -40,6 +40,7 @@ EMAIL_QUEUE_KEY = "{prefix}:emails"
 EMAIL_PRIORITY_QUEUE_KEY = "{prefix}:emails:priority"  # sign-in and fix-card links, taken before the rest
 EXPORT_QUEUE_KEY = "{prefix}:exports"
 STRIPE_EVENT_QUEUE_KEY = "{prefix}:stripe-events"
+WEBHOOK_QUEUE_KEY = "{prefix}:webhooks-out"
 RATE_LIMIT_KEY_PREFIX = "{prefix}:ratelimit"
 STRIPE_PACE_KEY = "{prefix}:stripe-pace"
 REDIS_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -269,6 +270,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "EMAIL_PRIORITY_QUEUE_KEY": EMAIL_PRIORITY_QUEUE_KEY.format(prefix=redis_prefix),
         "EXPORT_QUEUE_KEY": EXPORT_QUEUE_KEY.format(prefix=redis_prefix),
         "STRIPE_EVENT_QUEUE_KEY": STRIPE_EVENT_QUEUE_KEY.format(prefix=redis_prefix),
+        "WEBHOOK_QUEUE_KEY": WEBHOOK_QUEUE_KEY.format(prefix=redis_prefix),
         "STRIPE_EVENT_MAX_ATTEMPTS": _int(env, "STRIPE_EVENT_MAX_ATTEMPTS", 8),
         "STRIPE_EVENT_RETRY_SECONDS": _int(env, "STRIPE_EVENT_RETRY_SECONDS", 60),
         "STRIPE_EVENT_LEASE_SECONDS": _int(env, "STRIPE_EVENT_LEASE_SECONDS", 300),

@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from membership import ratelimit
+from membership import ratelimit, webhooks_out
+from membership.ballots.closing import announce_closed_ballots
+from membership.config import patron_grace
 from membership.db import db, unit_of_work
 from membership.email import delete_old_bodies, retry_due_emails
 from membership.giving import events
@@ -31,6 +33,9 @@ class JobsReport:
     exports_expired: int
     reminders_queued: int
     rate_limit_hits_pruned: int
+    webhooks_delivered: int = 0
+    webhooks_failed: int = 0
+    ballots_announced: int = 0
     stripe_events_requeued: int = 0
     event_payloads_deleted: int = 0
     email_bodies_deleted: int = 0
@@ -39,7 +44,8 @@ class JobsReport:
     def idle(self) -> bool:
         return not (self.emails_sent or self.emails_failed or self.exports_ready or self.exports_failed
                     or self.exports_expired or self.reminders_queued or self.rate_limit_hits_pruned
-                    or self.stripe_events_requeued or self.event_payloads_deleted or self.email_bodies_deleted)
+                    or self.stripe_events_requeued or self.event_payloads_deleted or self.email_bodies_deleted
+                    or self.webhooks_delivered or self.webhooks_failed or self.ballots_announced)
 
     @property
     def failed(self) -> bool:
@@ -55,7 +61,9 @@ class JobsReport:
             f"Payment reminders queued: {self.reminders_queued}. "
             f"Old rate-limit records removed: {self.rate_limit_hits_pruned}. "
             f"Stripe event payloads deleted: {self.event_payloads_deleted}; "
-            f"email bodies deleted: {self.email_bodies_deleted}."
+            f"email bodies deleted: {self.email_bodies_deleted}. "
+            f"Webhooks delivered: {self.webhooks_delivered}; failed (retried later): {self.webhooks_failed}. "
+            f"Closed ballots announced: {self.ballots_announced}."
         )
 
 
@@ -83,10 +91,14 @@ def run_jobs(session: Session, now: datetime) -> JobsReport:
         session, now, timedelta(days=int(current_app.config["DUNNING_REMINDER_DAYS"]))
     )
     pruned = ratelimit.prune(session)
+    announced = announce_closed_ballots(session, now, patron_grace())
+    session.commit()  # the announcements' deliveries, before they are sent just below
+    delivered, undelivered = webhooks_out.deliver_due(session, now)
     return JobsReport(emails_sent=sent, emails_failed=failed, exports_ready=exports_ready,
                       exports_failed=exports_failed, exports_expired=expired, reminders_queued=reminders,
                       rate_limit_hits_pruned=pruned, stripe_events_requeued=requeued,
-                      event_payloads_deleted=payloads, email_bodies_deleted=bodies)
+                      event_payloads_deleted=payloads, email_bodies_deleted=bodies, webhooks_delivered=delivered,
+                      webhooks_failed=undelivered, ballots_announced=announced)
 
 
 RETENTION_BATCH = 500

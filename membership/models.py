@@ -1,7 +1,8 @@
 """Every model module, imported once so the metadata (Alembic, tests) knows all tables."""
 
-from membership import email, installation, ratelimit
+from membership import email, installation, ratelimit, webhooks_out
 from membership.ballots import models as ballots
+from membership.giving import campaigns
 from membership.giving import models as giving
 from membership.patrons import models as patrons
 from membership.staff.accounts import models as staff_accounts
@@ -10,6 +11,6 @@ from membership.supporters import models as supporters
 from membership.supporters import tokens
 
 __all__ = [
-    "ballots", "email", "giving", "installation", "patrons", "ratelimit", "reports", "staff_accounts", "supporters",
-    "tokens",
+    "ballots", "campaigns", "email", "giving", "installation", "patrons", "ratelimit", "reports", "staff_accounts",
+    "supporters", "tokens", "webhooks_out",
 ]

@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 EMAILS = "emails"
 EXPORTS = "exports"
 STRIPE_EVENTS = "stripe_events"
+WEBHOOKS = "webhooks"  # deliveries to the newsroom's own webhook endpoints (membership.webhooks_out)
 # Queue name → the config key naming its Redis list (see membership/config.py).
-QUEUE_KEYS = {EMAILS: "EMAIL_QUEUE_KEY", EXPORTS: "EXPORT_QUEUE_KEY", STRIPE_EVENTS: "STRIPE_EVENT_QUEUE_KEY"}
+QUEUE_KEYS = {EMAILS: "EMAIL_QUEUE_KEY", EXPORTS: "EXPORT_QUEUE_KEY", STRIPE_EVENTS: "STRIPE_EVENT_QUEUE_KEY",
+              WEBHOOKS: "WEBHOOK_QUEUE_KEY"}
 # Queue name → the config key naming its priority list, for the queues that have one.
 PRIORITY_KEYS = {EMAILS: "EMAIL_PRIORITY_QUEUE_KEY"}
 # The queues whose items are text ids (Stripe's); the others carry integer row ids.

@@ -64,6 +64,8 @@ class Ballot(Base):
     opens_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: a draft patrons can't see
+    # When `jobs run` told the newsroom's webhook endpoints it closed (`ballot.closed`, once).
+    closed_announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     method: Mapped[VotingMethod] = mapped_column(enum_column(VotingMethod, "voting_method"))
     max_choices: Mapped[int] = mapped_column(Integer, default=1)
     results_visibility: Mapped[ResultsVisibility] = mapped_column(

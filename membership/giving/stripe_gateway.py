@@ -391,6 +391,20 @@ class StripeGateway:
                 return items
             query["starting_after"] = data[-1]["id"]
 
+    # Adoption (`flask import stripe`): every page of what the account already has --------------------------
+
+    def list_customers(self) -> list[dict[str, Any]]:
+        return self._list_all("/v1/customers")
+
+    def list_subscriptions(self, status: str = "all") -> list[dict[str, Any]]:
+        return self._list_all("/v1/subscriptions", {"status": status, "expand": ["data.default_payment_method"]})
+
+    def list_paid_invoices(self) -> list[dict[str, Any]]:
+        return self._list_all("/v1/invoices", {"status": "paid"})
+
+    def list_charges(self) -> list[dict[str, Any]]:
+        return self._list_all("/v1/charges")
+
     def list_portal_configurations(self, active: bool | None = None) -> list[dict[str, Any]]:
         return self._list_all("/v1/billing_portal/configurations", {"active": active} if active is not None else {})
 

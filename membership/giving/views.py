@@ -21,11 +21,11 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
 
 from membership.config import signing_keys, wall_review
-from membership.db import current_session, db
+from membership.db import current_session, db, utcnow
 from membership.errors import render_error
 from membership.extensions import csrf
 from membership.formatting import current_locale, format_charge, format_fee_rule, format_recurring, to_major_text
-from membership.giving import events, services
+from membership.giving import campaigns, events, services
 from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm, QuoteForm
 from membership.giving.models import Checkout, Frequency
 from membership.giving.services import currency_rules
@@ -64,7 +64,16 @@ def _attribution_from(args: Mapping[str, str]) -> dict[str, str]:
     values = {"source": _clean_source(args.get("source", ""))}
     for name in ATTRIBUTION_FIELDS:
         values[name] = args.get(name, "").strip()[:ATTRIBUTION_MAX]
+    if not values.get("utm_campaign") and campaigns.SLUG.match(args.get("campaign", "")[:60]):
+        values["utm_campaign"] = args.get("campaign", "")[:60]  # ?campaign=slug: the campaign's own pages
     return values
+
+
+def _running_campaign(slug: str | None) -> campaigns.Progress | None:
+    """The campaign a page was opened for (?campaign= or ?utm_campaign=), with its progress, while it runs."""
+    campaign = campaigns.by_slug(current_session(), slug or "")
+    now = utcnow()
+    return campaigns.progress(current_session(), campaign, now) if campaign and campaign.running(now) else None
 
 
 def _prefill_from_query(args: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
@@ -132,6 +141,7 @@ def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = 
         presets=presets,
         preset_table=preset_table,
         fee_hints=fee_hints,
+        campaign=_running_campaign(form.utm_campaign.data),
     ), status
 
 
@@ -172,7 +182,18 @@ def support_page() -> str:
         other_ways=other_ways,
         once_presets=services.preset_amounts(current_session(), currency, Frequency.ONCE),
         recent_supporters=wall_page(current_session(), wall_review(), size=RECENT).entries,
+        campaign=_support_page_campaign(attribution.get("utm_campaign")),
     )
+
+
+def _support_page_campaign(slug: str | None) -> campaigns.Progress | None:
+    """The campaign a link names, else the one staff put on the support page."""
+    if slug and (named := _running_campaign(slug)) is not None:
+        return named
+    campaign = campaigns.for_support_page(current_session(), utcnow())
+    if campaign is not None and not slug:
+        return campaigns.progress(current_session(), campaign)
+    return None
 
 
 APPEAL_CACHE_SECONDS = 300
@@ -191,6 +212,7 @@ def appeal() -> ResponseReturnValue:
     monthly = services.smallest_monthly_amount(current_session(), currency)
     page = render_template("giving/appeal.html", currency=currency, monthly=monthly,
                            attribution_query=urlencode(attribution),
+                           campaign=_running_campaign(attribution.get("utm_campaign")),
                            monthly_query=urlencode({"frequency": "monthly", "amount": to_major_text(monthly, currency),
                                                     "currency": currency, **attribution}) if monthly else "")
     response = make_response(page)

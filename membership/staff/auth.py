@@ -29,11 +29,13 @@ class Permission(enum.StrEnum):
     TIERS = "tiers"  # tiers, preset amounts, bounds
     STAFF = "staff"  # staff users and the two-factor policy
     AUDIT = "audit"  # the audit log
+    WEBHOOKS = "webhooks"  # the newsroom's webhook endpoints (webhooks out)
+    CAMPAIGNS = "campaigns"  # campaigns with a goal
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ANALYST: frozenset({Permission.DASHBOARD, Permission.SUPPORTERS, Permission.REPORTS}),
-    Role.EDITOR: frozenset({Permission.BALLOTS, Permission.WALL}),
+    Role.EDITOR: frozenset({Permission.BALLOTS, Permission.WALL, Permission.CAMPAIGNS}),
     Role.ADMIN: frozenset(Permission),
 }
 

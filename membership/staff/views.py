@@ -16,8 +16,10 @@ STAFF_NAV: list[tuple[Permission, str, str]] = [
     (Permission.REPORTS, "staff_reports.index", "Reports"),
     (Permission.TIERS, "staff_tiers.index", "Tiers and amounts"),
     (Permission.BALLOTS, "staff_ballots.index", "Ballots"),
+    (Permission.CAMPAIGNS, "staff_campaigns.index", "Campaigns"),
     (Permission.WALL, "staff_wall.index", "Supporter wall"),
     (Permission.STAFF, "staff.users", "Staff users"),
+    (Permission.WEBHOOKS, "staff_webhooks.index", "Webhooks"),
     (Permission.AUDIT, "staff.audit", "Audit log"),
 ]
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from membership.db import dialect_insert, utcnow
 from membership.supporters.models import ConsentEvent, Supporter
+from membership.webhooks_out import EventType, emit
 
 
 class InvalidEmail(ValueError):
@@ -53,6 +54,9 @@ def record_consent(session: Session, supporter: Supporter, consented: bool, sour
     supporter.email_consent_at = utcnow()
     session.add(ConsentEvent(supporter=supporter, consented=consented, source=source))
     session.flush()
+    emit(session, EventType.CONSENT_CHANGED,
+         {"supporter_id": supporter.id, "email_consent": consented, "source": source,
+          "changed_at": supporter.email_consent_at.isoformat().replace("+00:00", "Z")}, email=supporter.email)
 
 
 def link_stripe_customer(session: Session, supporter: Supporter, customer_id: str | None) -> None:

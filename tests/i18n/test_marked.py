@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from membership import create_app
 from membership.db import db, utcnow
 from membership.demo import seed_demo
+from membership.giving.campaigns import Campaign, GoalKind
 from membership.giving.models import Membership, PaymentKind, Tier
 from membership.giving.services import currency_rules
 from membership.money import FeeRule
@@ -31,6 +32,7 @@ from membership.staff.accounts.models import Role
 from membership.staff.accounts.services import create_staff
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
+from membership.webhooks_out import WebhookEndpoint, new_secret
 from stripe_double import DoubleServer
 from tests.support.database import empty_tables
 from tests.support.i18n import PSEUDO, build_pseudo_catalog, unmarked_html
@@ -81,6 +83,12 @@ class World:
             self.patron)
         self.payment = add_payment(self.patron, 500, utcnow() - timedelta(days=3), kind=PaymentKind.MEMBERSHIP,
                                    membership=self.membership)
+        hook = WebhookEndpoint(url="https://crm.example/hooks", description="CRM", secret=new_secret(),
+                               event_types=["supporter.created"])
+        campaign = Campaign(slug="winter", title="Winter fund", goal_kind=GoalKind.AMOUNT, goal_minor=100_000,
+                            goal_currency="EUR", starts_at=utcnow() - timedelta(days=1),
+                            ends_at=utcnow() + timedelta(days=9), on_support_page=True)
+        session.add_all([hook, campaign])
         self.fix_card = issue_token(session, self.patron, TokenPurpose.FIX_CARD, timedelta(days=3))
         self.sign_in = issue_token(session, self.patron, TokenPurpose.SIGN_IN, timedelta(minutes=15))
         session.commit()
@@ -88,7 +96,7 @@ class World:
             "supporter_id": self.patron.id, "membership_id": self.membership.id, "payment_id": self.payment.id,
             "ballot_id": _first(sa.select(sa.text("id")).select_from(sa.table("ballots"))),
             "tier_id": _first(sa.select(Tier.id)), "user_id": self.staff.id,
-            "job_id": 0,
+            "job_id": 0, "endpoint_id": hook.id, "campaign_id": campaign.id,
         }
         self.allowed = _database_text()
 

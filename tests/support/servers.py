@@ -140,3 +140,33 @@ class S3Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class WebhookReceiver:
+    """A stand-in for a newsroom tool's webhook endpoint: keeps every request (headers and body) and answers
+    with `status` (set it to make deliveries fail)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+        self._lock = threading.Lock()
+        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+        self.thread = threading.Thread(target=lambda: self.server.serve_forever(poll_interval=0.05), daemon=True)
+        self.thread.start()
+
+    def _app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
+        with self._lock:
+            self.requests.append({"path": environ["PATH_INFO"], "headers": headers, "body": body})
+            status = self.status
+        start_response(f"{status} {'OK' if status < 400 else 'Error'}", [("Content-Type", "text/plain")])
+        return [b"ok" if status < 400 else b"try again later"]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

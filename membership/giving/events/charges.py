@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from membership.db import dialect_insert, from_unix, utcnow
+from membership.giving import integrations
 from membership.giving.events.shared import stripe_id
 from membership.giving.models import Checkout, Membership, Payment, PaymentKind, PaymentStatus
 from membership.giving.stripe_gateway import ChargeDetails, StripeGateway
@@ -58,6 +59,7 @@ def record_payment(
         execution_options={"populate_existing": True},
     ).first()
     if created is not None:
+        integrations.announce_new_payment(session, supporter, created)
         return created, True
     existing = session.scalars(
         select(Payment).where(Payment.stripe_payment_intent_id == details.payment_intent_id)
@@ -117,8 +119,12 @@ def apply_charge(session: Session, obj: dict[str, Any], state: ChargeState) -> N
                              .with_for_update().execution_options(populate_existing=True))
     if payment is None:
         return
+    refunded_before = payment.refunded_minor
     payment.refunded_minor = min(details.amount_refunded_minor, payment.amount_minor)
     if state.dispute_status is not None:
         payment.dispute_status = state.dispute_status
     disputed = _counts_as_disputed(details.disputed, payment.dispute_status)
     payment.status = _payment_status(payment.amount_minor, payment.refunded_minor, disputed)
+    if payment.refunded_minor > refunded_before:
+        session.flush()
+        integrations.announce_refund(session, payment)

@@ -10,13 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from membership.db import dialect_insert, from_unix, utcnow
-from membership.giving import emails
+from membership.giving import emails, integrations
 from membership.giving.events.shared import lock_supporter, metadata_checkout_id, stripe_id
 from membership.giving.models import Checkout, Frequency, Membership, MembershipStatus
-from membership.giving.services import DUNNING_STATUSES, tier_for_amount
+from membership.giving.services import DUNNING_STATUSES, ENDED_STATUSES, tier_for_amount
 from membership.giving.stripe_gateway import StripeGateway
 from membership.supporters.models import Supporter
 from membership.supporters.services import link_stripe_customer
+from membership.webhooks_out import EventType
 
 
 def _subscription_owner(session: Session, subscription_id: str, opened_by: int | None) -> Supporter | None:
@@ -75,6 +76,7 @@ def apply_subscription(session: Session, subscription: dict[str, Any], supporter
         .execution_options(populate_existing=True)
     ).one_or_none()
     before: tuple[MembershipStatus, bool] | None = None
+    announced_before: dict[str, Any] | None = None
     if membership is None:
         checkout = session.get(Checkout, opened_by) if opened_by is not None else None
         membership = session.scalars(
@@ -105,6 +107,7 @@ def apply_subscription(session: Session, subscription: dict[str, Any], supporter
         if membership.stripe_read_at is not None and read_at < membership.stripe_read_at:
             return membership  # we hold a newer state than this read
         before = (membership.status, membership.cancel_at_period_end)
+        announced_before = integrations.membership_data(membership)
         if (amount, currency, interval) != (membership.amount_minor, membership.currency, membership.interval):
             checkout = session.get(Checkout, membership.checkout_id) if membership.checkout_id else None
             membership.tier_id = _tier_id(session, currency, interval, amount, checkout)
@@ -132,7 +135,29 @@ def apply_subscription(session: Session, subscription: dict[str, Any], supporter
         _announce_change(session, supporter, membership, *before)
     _follow_up_payment_failure(session, supporter, membership)
     session.flush()
+    _tell_integrations(session, supporter, membership, announced_before)
     return membership
+
+
+GOOD_STANDING = (MembershipStatus.ACTIVE, MembershipStatus.TRIALING)
+NOT_STARTED = (MembershipStatus.INCOMPLETE,)
+WATCHED = ("status", "amount_minor", "currency", "interval", "cancel_at_period_end")
+
+
+def _tell_integrations(session: Session, supporter: Supporter, membership: Membership,
+                       before: dict[str, Any] | None) -> None:
+    """membership.started the first time it is in good standing, .ended when it ends, .changed when its
+    status, amount or end date changed otherwise (webhooks out; a duplicate event changes nothing, so says
+    nothing)."""
+    previous = MembershipStatus(before["status"]) if before is not None else None
+    if membership.status in ENDED_STATUSES:
+        if previous is not None and previous not in ENDED_STATUSES:
+            integrations.announce_membership(session, EventType.MEMBERSHIP_ENDED, supporter, membership)
+    elif membership.status in GOOD_STANDING and (previous is None or previous in NOT_STARTED):
+        integrations.announce_membership(session, EventType.MEMBERSHIP_STARTED, supporter, membership)
+    elif before is not None and any(before[key] != value for key, value
+                                    in integrations.membership_data(membership).items() if key in WATCHED):
+        integrations.announce_membership(session, EventType.MEMBERSHIP_CHANGED, supporter, membership)
 
 
 def _tier_id(session: Session, currency: str, interval: str, amount: int, checkout: Checkout | None) -> int | None:

@@ -318,7 +318,7 @@ class GiftRevenue:
         )
 
 
-def gift_revenue(session: Session, period: DateRange) -> list[GiftRevenue]:
+def gift_revenue(session: Session, period: DateRange, kind: PaymentKind = PaymentKind.GIFT) -> list[GiftRevenue]:
     """One-time gifts per month, charge currency and settlement currency: gross, Stripe's fees, refunds and
     disputes, and what is left.
 
@@ -334,7 +334,7 @@ def gift_revenue(session: Session, period: DateRange) -> list[GiftRevenue]:
     rows = session.execute(
         select(month, Payment.currency, Payment.settlement_currency, func.count(), func.sum(Payment.amount_minor),
                func.sum(Payment.fee_minor), func.sum(taken_back), func.sum(Payment.net_minor), func.sum(settled_back))
-        .where(Payment.kind == PaymentKind.GIFT, period.contains(Payment.paid_at))
+        .where(Payment.kind == kind, period.contains(Payment.paid_at))
         .group_by(month, Payment.currency, Payment.settlement_currency)
     )
     months = period.months()

@@ -19,6 +19,7 @@ from membership.giving import events
 from membership.giving.services import currency_rules
 from membership.money import exponent
 from membership.staff.auth import Permission, staff_required
+from membership.staff.campaigns.services import campaign_results
 from membership.staff.dashboard import services
 from membership.staff.dashboard.forms import DashboardForm
 
@@ -32,7 +33,8 @@ def dashboard() -> ResponseReturnValue:
     form = DashboardForm(request.args, currencies=currencies)
     failed, failed_total = events.failed_events(current_session())
     page = partial(render_template, "staff/dashboard/index.html", form=form, failed_events=failed,
-                   failed_events_total=failed_total)
+                   failed_events_total=failed_total,
+                   campaign_results=campaign_results(current_session(), utcnow()))
     if request.args and not form.validate():
         return page(data=None), 400
     today = utcnow().date()

@@ -34,6 +34,7 @@ from membership.staff.supporters.services import supporter_record
 from membership.supporters.models import ConsentEvent, Supporter
 from membership.supporters.services import end_sessions
 from membership.supporters.tokens import SignInToken
+from membership.webhooks_out import EventType, emit, forget_email
 
 # Export -------------------------------------------------------------------------------------------------
 
@@ -170,6 +171,10 @@ def erase_supporter(session: Session, gateway: StripeGateway, actor: StaffUser, 
         raise StripeActionFailed(str(exc)) from exc
     emails_deleted, suggestions_deleted = _blank_personal_data(session, supporter)
     supporter.erased_at = utcnow()
+    # The newsroom's tools (a CRM, a newsletter) must forget them too: by id, the address being gone here.
+    forget_email(session, supporter.id)
+    emit(session, EventType.SUPPORTER_ERASED, {"supporter_id": supporter.id,
+                                               "erased_at": supporter.erased_at.isoformat().replace("+00:00", "Z")})
     end_sessions(session, supporter)  # signed out on every device, as by their own sign-out
     record_audit(session, actor, "supporter.erased", target_type="supporter", target_id=supporter.id, ip=ip,
                  memberships_cancelled=[m.id for m in running], stripe_customer_deleted=customer_deleted,

@@ -161,6 +161,12 @@ STAFF_ROUTES: list[tuple[str, set[Role]]] = [
     ("/staff/ballots/{ballot_id}/edit", {Role.EDITOR, Role.ADMIN}),
     ("/staff/wall", {Role.EDITOR, Role.ADMIN}),
     ("/staff/appeal", {Role.ANALYST, Role.EDITOR, Role.ADMIN}),
+    ("/staff/webhooks", {Role.ADMIN}),
+    ("/staff/webhooks/new", {Role.ADMIN}),
+    ("/staff/webhooks/{endpoint_id}", {Role.ADMIN}),
+    ("/staff/campaigns", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/campaigns/new", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/campaigns/{campaign_id}", {Role.EDITOR, Role.ADMIN}),
 ]
 EVERYONE = {Role.ANALYST, Role.EDITOR, Role.ADMIN}
 # Every form a staff page posts to. Each is posted with a valid CSRF token, so what answers is the role check.
@@ -194,6 +200,13 @@ STAFF_POSTS: list[tuple[str, set[Role]]] = [
     ("/staff/ballots/suggestions/{suggestion_id}/decline", {Role.EDITOR, Role.ADMIN}),
     ("/staff/wall/{checkout_id}/approve", {Role.EDITOR, Role.ADMIN}),
     ("/staff/wall/{checkout_id}/hide", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/webhooks/new", {Role.ADMIN}),
+    ("/staff/webhooks/{endpoint_id}", {Role.ADMIN}),
+    ("/staff/webhooks/{endpoint_id}/rotate-secret", {Role.ADMIN}),
+    ("/staff/webhooks/{endpoint_id}/delete", {Role.ADMIN}),
+    ("/staff/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend", {Role.ADMIN}),
+    ("/staff/campaigns/new", {Role.EDITOR, Role.ADMIN}),
+    ("/staff/campaigns/{campaign_id}", {Role.EDITOR, Role.ADMIN}),
 ]
 # Open to anyone: how staff get in and out.
 STAFF_PUBLIC = {"/staff/sign-in", "/staff/sign-in/code", "/staff/sign-in/recovery", "/staff/sign-out"}
@@ -210,6 +223,7 @@ def route_ids(actor: StaffUser) -> dict[str, int]:
 
     from membership.ballots.models import Ballot, BallotOption, TopicSuggestion, VotingMethod
     from membership.db import utcnow
+    from membership.giving.campaigns import Campaign, GoalKind
     from membership.giving.models import (
         Checkout,
         CheckoutStatus,
@@ -223,6 +237,7 @@ def route_ids(actor: StaffUser) -> dict[str, int]:
     )
     from membership.staff.reports.models import ExportFormat, ExportJob, ExportJobStatus, ExportKind
     from membership.supporters.models import Supporter
+    from membership.webhooks_out import WebhookDelivery, WebhookEndpoint, new_secret
 
     tier = Tier(slug="matrix", name="Matrix")
     supporter = Supporter(email="matrix@example.org", name="Mat")
@@ -245,11 +260,19 @@ def route_ids(actor: StaffUser) -> dict[str, int]:
                        expires_at=utcnow() + timedelta(days=7))
     checkout = Checkout(supporter_id=supporter.id, frequency=Frequency.ONCE, amount_minor=500, currency="EUR",
                         message="Thank you", status=CheckoutStatus.COMPLETED, completed_at=utcnow())
-    db.session.add_all([payment, membership, option, suggestion, export, checkout])
+    endpoint = WebhookEndpoint(url="https://crm.example/hooks", secret=new_secret(), event_types=["payment.succeeded"])
+    db.session.add_all([payment, membership, option, suggestion, export, checkout, endpoint])
+    db.session.flush()
+    delivery = WebhookDelivery(endpoint_id=endpoint.id, message_id="msg_matrix", event_type="payment.succeeded",
+                               body="{}", status="failed")
+    campaign = Campaign(slug="matrix", title="Matrix", goal_kind=GoalKind.PATRONS, goal_patrons=5,
+                        starts_at=utcnow(), ends_at=utcnow() + timedelta(days=7))
+    db.session.add_all([delivery, campaign])
     db.session.commit()
     return {"tier_id": tier.id, "supporter_id": supporter.id, "payment_id": payment.id,
             "membership_id": membership.id, "ballot_id": ballot.id, "option_id": option.id,
-            "suggestion_id": suggestion.id, "export_id": export.id, "checkout_id": checkout.id}
+            "suggestion_id": suggestion.id, "export_id": export.id, "checkout_id": checkout.id,
+            "endpoint_id": endpoint.id, "delivery_id": delivery.id, "campaign_id": campaign.id}
 
 
 def act_as(client: FlaskClient, who: str, admin: StaffUser, make_staff: Callable[..., StaffUser]) -> StaffUser | None:

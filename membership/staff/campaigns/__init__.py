@@ -1,0 +1,1 @@
+"""Campaigns with a goal (editors and admins): /staff/campaigns."""

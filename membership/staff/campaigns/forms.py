@@ -1,0 +1,79 @@
+"""The campaign form: goal amounts typed in major units, dates as UTC days."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from membership.giving.campaigns import SLUG, GoalKind
+from membership.i18n import lazy_gettext
+from membership.money import parse_major_amount
+from membership.staff.forms import DayField
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class CampaignForm(FlaskForm):
+    title = StringField(lazy_gettext("Title"), filters=[_strip],
+                        validators=[DataRequired(lazy_gettext("Give the campaign a title.")), Length(max=200)])
+    slug = StringField(lazy_gettext("Address name (slug)"), filters=[_strip, lambda v: v.lower() if v else v],
+                       validators=[DataRequired(lazy_gettext("Give the campaign an address name.")), Length(max=60)])
+    text = TextAreaField(lazy_gettext("Text"), filters=[_strip], validators=[Optional(), Length(max=4000)])
+    goal_kind = RadioField(lazy_gettext("Goal"), default=GoalKind.AMOUNT.value, choices=[
+        SelectChoice(GoalKind.AMOUNT.value, lazy_gettext("An amount raised")),
+        SelectChoice(GoalKind.PATRONS.value, lazy_gettext("A number of new patrons"))])
+    goal_amount = StringField(lazy_gettext("Amount to raise"), filters=[_strip], validators=[Length(max=20)])
+    goal_currency = SelectField(lazy_gettext("Currency"), choices=[])
+    goal_patrons = IntegerField(lazy_gettext("New patrons"), validators=[
+        Optional(), NumberRange(min=1, max=10_000_000, message=lazy_gettext("Enter a number from 1 up."))])
+    starts_on = DayField(lazy_gettext("First day (UTC)"),
+                         validators=[DataRequired(lazy_gettext("Enter the first day."))])
+    ends_on = DayField(lazy_gettext("Last day (UTC, included)"),
+                       validators=[DataRequired(lazy_gettext("Enter the last day."))])
+    matching_text = TextAreaField(lazy_gettext("Matching (optional)"), filters=[_strip],
+                                  validators=[Optional(), Length(max=500)])
+    on_support_page = BooleanField(lazy_gettext("Show it on the support page while it runs"))
+
+    def __init__(self, currencies: Sequence[str], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.goal_currency.choices = [SelectChoice(code, code) for code in currencies]
+        self.goal_minor: int | None = None
+
+    def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
+        valid = bool(super().validate(extra_validators))
+        if self.slug.data and not SLUG.match(self.slug.data):
+            self.slug.errors.append(str(lazy_gettext(
+                "Use lower-case letters, digits and single hyphens, e.g. winter-2026.")))
+            valid = False
+        if self.goal_kind.data == GoalKind.AMOUNT.value:
+            try:
+                self.goal_minor = parse_major_amount(self.goal_amount.data or "", self.goal_currency.data or "")
+            except ValueError as exc:
+                self.goal_amount.errors.append(str(exc))
+                valid = False
+        elif not self.goal_patrons.data:
+            self.goal_patrons.errors.append(str(lazy_gettext("Enter how many new patrons the campaign aims for.")))
+            valid = False
+        if self.starts_on.data and self.ends_on.data and self.ends_on.data < self.starts_on.data:
+            self.ends_on.errors.append(str(lazy_gettext("The last day can't be before the first.")))
+            valid = False
+        return valid
+
+    @property
+    def starts_at(self) -> datetime:
+        assert self.starts_on.data is not None
+        return datetime.combine(self.starts_on.data, time(), tzinfo=UTC)
+
+    @property
+    def ends_at(self) -> datetime:
+        """The end of the last day (the next midnight), so the last day counts whole."""
+        assert self.ends_on.data is not None
+        return datetime.combine(self.ends_on.data + timedelta(days=1), time(), tzinfo=UTC)
