@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field, replace
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flask import current_app
 from sqlalchemy import event, select
@@ -29,6 +29,7 @@ from membership.money import AmountLimits
 # The rows the catalogue is read from: a change to any of them replaces the version token.
 CATALOGUE_MODELS: tuple[type[Any], ...] = (Tier, TierAmount, AmountPreset, CurrencyLimit)
 CACHE_KEY = "giving.catalogue"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,14 @@ class Catalogue:
     tiers: tuple[TierEntry, ...]  # active ones, in display order
     presets: Mapping[tuple[str, Frequency], tuple[int, ...]]
     rules: Mapping[str, CurrencyRules]
+    _derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """A value computed from this catalogue alone (the give form's formatted amounts, per locale), computed
+        once and kept as long as the catalogue is: a staff change makes a new catalogue, and new values."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return cast(T, self._derived[key])
 
     def preset_amounts(self, currency: str, frequency: Frequency) -> list[int]:
         """The one-click amounts for a currency and frequency, in minor units, in display order."""

@@ -113,15 +113,17 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
             form.amount.data = to_major_text(chosen_minor, currency)
     # static/give.js swaps these in when the reader changes currency or frequency; it formats nothing itself.
     locale = current_locale()
-    preset_table = {
+    # The same for every reader in a locale until staff change the catalogue: formatted once, kept with it.
+    preset_table = catalogue.derived(("give.preset_table", str(locale)), lambda: {
         code: {f.value: [{"value": to_major_text(p, code), "label": format_recurring(p, code, f.value, locale)}
                          for p in catalogue.preset_amounts(code, f)]
                for f in Frequency}
         for code in rules
-    }
-    fee_hints = {code: f"Adds {format_fee_rule(r.fee.percent_bps, r.fee.fixed_minor, code, locale)} to your payment; "
-                       "the exact total is shown before you pay."
-                 for code, r in rules.items()}
+    })
+    fee_hints = catalogue.derived(("give.fee_hints", str(locale)), lambda: {
+        code: f"Adds {format_fee_rule(r.fee.percent_bps, r.fee.fixed_minor, code, locale)} to your payment; "
+              "the exact total is shown before you pay."
+        for code, r in rules.items()})
     return render_template(
         "giving/give.html",
         form=form,
