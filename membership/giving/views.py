@@ -66,8 +66,8 @@ def _attribution_from(args: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
-def _prefill_from_query(args: Mapping[str, str], rules: Mapping[str, CurrencyRules]) -> tuple[dict[str, object],
-                                                                                             list[str]]:
+def _prefill_from_query(args: Mapping[str, str],
+                        rules: Mapping[str, CurrencyRules]) -> tuple[dict[str, object], list[str]]:
     """Form data from ?amount=&frequency=&currency= plus attribution, and notices for values we can't use."""
     notices: list[str] = []
     data: dict[str, object] = {"currency": current_app.config["MEMBERSHIP_DEFAULT_CURRENCY"]}
