@@ -165,6 +165,20 @@ class CurrencyLimit(Base):
     )
 
 
+class CatalogueVersion(Base):
+    """One row: a token that changes, in the same transaction, with every change to the tiers, their amounts, the
+    presets or the currency bounds. Each process caches the catalogue under the token it read
+    (`membership.giving.catalogue`), so a page checks one short row instead of reading the whole catalogue."""
+
+    __tablename__ = "catalogue_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
 class Checkout(Base):
     """One attempt to give: what the reader chose, where they came from, and its Stripe session."""
 

@@ -9,22 +9,21 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from membership import ratelimit
-from membership.config import CurrencyRules, default_currency_rules
+from membership.config import CurrencyRules
 from membership.db import current_session, dialect_insert, rows_affected, utcnow
 from membership.formatting import format_money
 from membership.giving import emails
+from membership.giving.catalogue import current_catalogue
 from membership.giving.models import (
-    AmountPreset,
     Checkout,
     CheckoutStatus,
-    CurrencyLimit,
     Frequency,
     Membership,
     MembershipStatus,
@@ -36,7 +35,7 @@ from membership.giving.models import (
 from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected, StripeUnavailable
 from membership.logs import log_context
 from membership.metrics import CHECKOUTS_STARTED, count_after_commit
-from membership.money import STRIPE_MAXIMUM_CHARGE, AmountLimits, check_stripe_charge, round_up_to_charge_step
+from membership.money import STRIPE_MAXIMUM_CHARGE, check_stripe_charge, round_up_to_charge_step
 from membership.supporters.models import Supporter
 from membership.supporters.services import find_or_create_supporter, normalise_email
 
@@ -115,55 +114,6 @@ class Confirmation:
 
 
 # Catalogue ------------------------------------------------------------------------------------------
-
-
-def effective_currency_rules(session: Session, defaults: Mapping[str, CurrencyRules]) -> dict[str, CurrencyRules]:
-    """The per-currency rules in force: the settings' currencies and fees, with the bounds staff set.
-
-    The one place the bounds are read (through `membership.web.currency_rules()`): MEMBERSHIP_AMOUNT_LIMITS
-    gives the defaults, and a `currency_limits` row, set on /staff/tiers, overrides its currency's.
-    """
-    overrides = {row.currency: row for row in session.scalars(select(CurrencyLimit))}
-    rules: dict[str, CurrencyRules] = {}
-    for code, rule in defaults.items():
-        row = overrides.get(code)
-        rules[code] = rule if row is None else replace(
-            rule, limits=AmountLimits(minimum_minor=row.minimum_minor, maximum_minor=row.maximum_minor))
-    return rules
-
-
-def list_tiers(session: Session) -> list[Tier]:
-    """Active tiers in display order, with their amounts loaded."""
-    return list(
-        session.scalars(
-            select(Tier).where(Tier.active.is_(True)).options(selectinload(Tier.amounts))
-            .order_by(Tier.position, Tier.id)
-        )
-    )
-
-
-def preset_amounts(session: Session, currency: str, frequency: Frequency) -> list[int]:
-    """The one-click amounts for a currency and frequency, in minor units, in display order."""
-    return list(
-        session.scalars(
-            select(AmountPreset.amount_minor)
-            .where(AmountPreset.currency == currency, AmountPreset.frequency == frequency)
-            .order_by(AmountPreset.position, AmountPreset.amount_minor)
-        )
-    )
-
-
-def smallest_monthly_amount(session: Session, currency: str) -> int | None:
-    """The appeal's "cup of coffee a month": the cheapest active tier's monthly amount in `currency`, else the
-    smallest monthly preset, else None (the appeal then names no amount)."""
-    tier_amount = session.scalar(
-        select(func.min(TierAmount.amount_minor)).join(Tier, Tier.id == TierAmount.tier_id)
-        .where(Tier.active.is_(True), TierAmount.currency == currency, TierAmount.frequency == Frequency.MONTHLY)
-    )
-    if tier_amount is not None:
-        return int(tier_amount)
-    presets = preset_amounts(session, currency, Frequency.MONTHLY)
-    return min(presets) if presets else None
 
 
 def tier_for_amount(session: Session, currency: str, frequency: Frequency, amount_minor: int) -> Tier | None:
@@ -386,5 +336,6 @@ def send_dunning_reminders(session: Session, now: datetime, after: timedelta) ->
 
 
 def currency_rules() -> Mapping[str, CurrencyRules]:
-    """The per-currency rules in force: the settings' currencies and fees, with the bounds staff set."""
-    return effective_currency_rules(current_session(), default_currency_rules())
+    """The per-currency rules in force: the settings' currencies and fees, with the bounds staff set (from the
+    app's cached catalogue, checked against the database's version token)."""
+    return current_catalogue(current_session()).rules

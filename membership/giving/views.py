@@ -20,12 +20,13 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
 
-from membership.config import signing_keys, wall_review
+from membership.config import CurrencyRules, signing_keys, wall_review
 from membership.db import current_session, db, utcnow
 from membership.errors import render_error
 from membership.extensions import csrf
 from membership.formatting import current_locale, format_charge, format_fee_rule, format_recurring, to_major_text
 from membership.giving import campaigns, events, services
+from membership.giving.catalogue import Catalogue, current_catalogue
 from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm, QuoteForm
 from membership.giving.models import Checkout, Frequency
 from membership.giving.services import currency_rules
@@ -76,9 +77,9 @@ def _running_campaign(slug: str | None) -> campaigns.Progress | None:
     return campaigns.progress(current_session(), campaign, now) if campaign and campaign.running(now) else None
 
 
-def _prefill_from_query(args: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
+def _prefill_from_query(args: Mapping[str, str],
+                        rules: Mapping[str, CurrencyRules]) -> tuple[dict[str, object], list[str]]:
     """Form data from ?amount=&frequency=&currency= plus attribution, and notices for values we can't use."""
-    rules = currency_rules()
     notices: list[str] = []
     data: dict[str, object] = {"currency": current_app.config["MEMBERSHIP_DEFAULT_CURRENCY"]}
     data.update(_attribution_from(args))
@@ -105,16 +106,16 @@ def _prefill_from_query(args: Mapping[str, str]) -> tuple[dict[str, object], lis
     return data, notices
 
 
-def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = None,
+def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notices: list[str] | None = None,
                  chosen_minor: int | None = None) -> tuple[str, int]:
-    rules = currency_rules()
+    rules = catalogue.rules
     currency = form.currency.data if form.currency.data in rules else current_app.config[
         "MEMBERSHIP_DEFAULT_CURRENCY"]
     try:
         frequency = Frequency(form.frequency.data)
     except ValueError:
         frequency = Frequency.ONCE
-    presets = services.preset_amounts(current_session(), currency, frequency)
+    presets = catalogue.preset_amounts(currency, frequency)
     form.preset.choices = [SelectChoice(to_major_text(p, currency), to_major_text(p, currency)) for p in presets]
     if chosen_minor is not None:
         if chosen_minor in presets:
@@ -123,15 +124,17 @@ def _render_form(form: GiveForm, status: int = 200, notices: list[str] | None = 
             form.amount.data = to_major_text(chosen_minor, currency)
     # static/give.js swaps these in when the reader changes currency or frequency; it formats nothing itself.
     locale = current_locale()
-    preset_table = {
+    # The same for every reader in a locale until staff change the catalogue: formatted once, kept with it.
+    preset_table = catalogue.derived(("give.preset_table", str(locale)), lambda: {
         code: {f.value: [{"value": to_major_text(p, code), "label": format_recurring(p, code, f.value, locale)}
-                         for p in services.preset_amounts(current_session(), code, f)]
+                         for p in catalogue.preset_amounts(code, f)]
                for f in Frequency}
         for code in rules
-    }
-    fee_hints = {code: f"Adds {format_fee_rule(r.fee.percent_bps, r.fee.fixed_minor, code, locale)} to your payment; "
-                       "the exact total is shown before you pay."
-                 for code, r in rules.items()}
+    })
+    fee_hints = catalogue.derived(("give.fee_hints", str(locale)), lambda: {
+        code: f"Adds {format_fee_rule(r.fee.percent_bps, r.fee.fixed_minor, code, locale)} to your payment; "
+              "the exact total is shown before you pay."
+        for code, r in rules.items()})
     return render_template(
         "giving/give.html",
         form=form,
@@ -167,7 +170,8 @@ def quote() -> tuple[Response, int]:
 
 @bp.get("/")
 def support_page() -> str:
-    rules = currency_rules()
+    catalogue = current_catalogue(current_session())
+    rules = catalogue.rules
     currency = request.args.get("currency", "").upper()
     if currency not in rules:
         currency = current_app.config["MEMBERSHIP_DEFAULT_CURRENCY"]
@@ -175,12 +179,12 @@ def support_page() -> str:
     other_ways = [p.strip() for p in current_app.config["NEWSROOM_OTHER_WAYS"].split("\n\n") if p.strip()]
     return render_template(
         "giving/support.html",
-        tiers=services.list_tiers(current_session()),
+        tiers=catalogue.tiers,
         currency=currency,
         currencies=list(rules),
         attribution_query=urlencode(attribution),
         other_ways=other_ways,
-        once_presets=services.preset_amounts(current_session(), currency, Frequency.ONCE),
+        once_presets=catalogue.preset_amounts(currency, Frequency.ONCE),
         recent_supporters=wall_page(current_session(), wall_review(), size=RECENT).entries,
         campaign=_support_page_campaign(attribution.get("utm_campaign")),
     )
@@ -205,11 +209,12 @@ def appeal() -> ResponseReturnValue:
     """The appeal for the foot of an article, made to be framed by the newsroom's site (APPEAL_EMBED_ORIGINS).
 
     Its links open in the whole window (`target=_top`) and carry the article (`?source=`) and any `utm_*` on."""
+    catalogue = current_catalogue(current_session())
     currency = request.args.get("currency", "").strip().upper()
-    if currency not in currency_rules():
+    if currency not in catalogue.rules:
         currency = current_app.config["MEMBERSHIP_DEFAULT_CURRENCY"]
     attribution = {k: v for k, v in _attribution_from(request.args).items() if v}
-    monthly = services.smallest_monthly_amount(current_session(), currency)
+    monthly = catalogue.smallest_monthly_amount(currency)
     page = render_template("giving/appeal.html", currency=currency, monthly=monthly,
                            attribution_query=urlencode(attribution),
                            campaign=_running_campaign(attribution.get("utm_campaign")),
@@ -226,23 +231,25 @@ def appeal() -> ResponseReturnValue:
 
 @bp.get("/give")
 def give_form() -> tuple[str, int]:
-    data, notices = _prefill_from_query(request.args)
+    catalogue = current_catalogue(current_session())
+    data, notices = _prefill_from_query(request.args, catalogue.rules)
     chosen = data.pop("amount_minor", None)
-    form = GiveForm(currency_rules(), formdata=None, data=data)
-    return _render_form(form, notices=notices, chosen_minor=chosen if isinstance(chosen, int) else None)
+    form = GiveForm(catalogue.rules, formdata=None, data=data)
+    return _render_form(form, catalogue, notices=notices, chosen_minor=chosen if isinstance(chosen, int) else None)
 
 
 @bp.post("/give")
 def give() -> ResponseReturnValue:
-    form = GiveForm(currency_rules())
+    catalogue = current_catalogue(current_session())
+    form = GiveForm(catalogue.rules)
     if "refresh" in request.form:
         # Without JavaScript, "Update amounts" re-renders the presets for the chosen currency and frequency.
         form.validate()
         for field in form:
             field.errors = []
-        return _render_form(form)
+        return _render_form(form, catalogue)
     if not form.validate_on_submit():
-        return _render_form(form, status=400)
+        return _render_form(form, catalogue, status=400)
     assert form.amount_minor is not None
     choice = services.GiftChoice(
         email=form.email.data,
@@ -276,7 +283,7 @@ def give() -> ResponseReturnValue:
             current_session(),
             gateway(),
             choice,
-            currency_rules(),
+            catalogue.rules,
             newsroom=current_app.config["NEWSROOM_NAME"],
             success_url=f"{public_url}/give/thanks?session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=lambda checkout_id: f"{public_url}/give/cancelled?ref={serializer.dumps(checkout_id)}",
@@ -316,9 +323,11 @@ def cancelled() -> tuple[str, int]:
     checkout = services.abandon_checkout(current_session(), gateway(), int(checkout_id))
     if checkout is None:
         abort(404)
-    form = GiveForm(currency_rules(), formdata=None, data=_form_data_from_checkout(checkout))
+    catalogue = current_catalogue(current_session())
+    form = GiveForm(catalogue.rules, formdata=None, data=_form_data_from_checkout(checkout))
     return _render_form(
         form,
+        catalogue,
         notices=["Your payment was cancelled and nothing was charged. Your choices are kept below."],
         chosen_minor=checkout.amount_minor,
     )

@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, litera
 from sqlalchemy.orm import Session
 
 from membership.ballots import services as ballot_services
+from membership.db import plan_for_actual_values
 from membership.giving.models import (
     Checkout,
     CheckoutStatus,
@@ -473,7 +474,11 @@ def refused_checkouts(session: Session, period: DateRange) -> RefusedTotals:
 
 def dashboard(session: Session, period: DateRange, *, now: datetime, grace: timedelta, currencies: Sequence[str],
               rank_currency: str = "") -> Dashboard:
-    """Every figure the dashboard shows for `period` (patrons now are as of `now`)."""
+    """Every figure the dashboard shows for `period` (patrons now are as of `now`).
+
+    Its aggregates read partial indexes, which only plans made for the actual values use (see
+    `plan_for_actual_values`)."""
+    plan_for_actual_values(session)
     return Dashboard(
         period=period,
         patrons=patrons_now(session, now, grace),

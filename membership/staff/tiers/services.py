@@ -1,8 +1,9 @@
 """Editing the catalogue: tiers, the one-click preset amounts, and each currency's minimum and maximum.
 
-The bounds staff set here are read back through `membership.giving.services.effective_currency_rules`,
-which the give form, the support page and the patron's change-amount form use on every request, so an
-edit shows at once. Every change is written to the audit log with its before and after values.
+Everything saved here is read back through `membership.giving.catalogue`, which the give form, the support
+page, the appeal and the patron's change-amount form use: each change replaces the catalogue's version token
+in the same transaction, so an edit shows on the next request of every process. Every change is written to
+the audit log with its before and after values.
 Services flush, never commit.
 """
 

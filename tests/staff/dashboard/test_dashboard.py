@@ -211,6 +211,28 @@ def test_the_article_ranking_reads_its_partial_index(app: Flask, database_uri: s
     db.session.rollback()
 
 
+def test_the_dashboard_is_planned_for_its_values_on_every_view(app: Flask, database_uri: str, dataset: None) -> None:
+    """From the eleventh view on a connection, psycopg's prepared statements would get PostgreSQL's generic plans,
+    which can't use the partial indexes the dashboard reads: every view keeps custom plans, and the connection
+    goes back to the pool with the server's default."""
+    if not database_uri.startswith("postgresql"):
+        pytest.skip("prepared statements and plan caching are PostgreSQL's")
+    period = services.checked_range(date(2026, 1, 1), date(2026, 3, 31))
+    backends = set()
+    for _ in range(15):
+        services.dashboard(db.session(), period, now=utcnow(), grace=timedelta(days=7), currencies=["EUR", "USD"])
+        backends.add(db.session.scalar(sa.text("SELECT pg_backend_pid()")))
+        db.session.commit()
+    assert len(backends) == 1  # one connection, as one worker's sequential views would use
+    prepared = db.session.execute(sa.text(
+        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%GROUP BY%'"
+    )).all()
+    assert len(prepared) >= 5
+    assert [row.statement for row in prepared if row.generic_plans] == []
+    assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "auto"
+    db.session.rollback()
+
+
 def test_every_chart_is_an_accessible_svg_followed_by_its_table(staff_client: Callable[[Role], FlaskClient],
                                                                  dataset: None) -> None:
     response = staff_client(Role.ANALYST).get(f"/staff/dashboard?{RANGE}")
