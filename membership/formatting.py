@@ -25,7 +25,7 @@ from jinja2.runtime import Context
 
 from membership.i18n import current_locale as current_locale  # re-exported: templates' and views' one import
 from membership.i18n import translated
-from membership.money import charge_step, exponent, typed_decimals
+from membership.money import charge_step, decimal_mark, exponent, typed_decimals
 
 DEFAULT_LOCALE = "en"
 
@@ -100,6 +100,13 @@ def to_major_text(amount_minor: int, currency: str) -> str:
     # A KWD amount ends in 0 at Stripe, so it reads back as typed: 1500 → '1.50', not the ambiguous '1.500'.
     decimals = typed_decimals(currency) if amount_minor % charge_step(currency) == 0 else places
     return f"{value:.{decimals}f}"
+
+
+def amount_input_text(amount_minor: int, currency: str, locale: str | None = None) -> str:
+    """An amount as an amount field shows it to a reader of `locale`: 750 → '7.50' in English, '7,50' in
+    Ukrainian. Never grouped, so `money.parse_major_amount` reads it back in every language."""
+    text = to_major_text(amount_minor, currency)
+    return text.replace(".", decimal_mark(_loc(locale)))
 
 
 # Percentages -----------------------------------------------------------------------------------------
