@@ -161,6 +161,16 @@ def stripe_locale(locale: str | None = None) -> str:
     return str(mapping.get(chosen) or mapping.get(chosen.split("_", 1)[0]) or "auto")
 
 
+def translation_locales() -> list[str]:
+    """The offered languages besides the default one: those staff may give their content in."""
+    return [locale for locale in supported_locales() if locale != default_locale()]
+
+
+def translation_field(field: str, locale: str) -> str:
+    """A form field holding `field` in `locale`: name_uk, title_pt_BR."""
+    return f"{field}_{locale}"
+
+
 def setting_key(name: str, locale: str) -> str:
     """The setting that gives `name` in `locale`: NEWSROOM_NAME_UK, NEWSROOM_NAME_PT_BR."""
     return f"{name}_{locale.upper()}"

@@ -214,9 +214,9 @@ def product_name(newsroom: str, frequency: Frequency, amount_minor: int, fee_cov
     else:
         base = _("Yearly membership of %(newsroom)s", newsroom=newsroom)
     if fee_cover_minor:
-        return _("%(product)s: %(amount)s + %(fees)s to cover card fees", product=base,
-                 amount=format_money(amount_minor, currency), fees=format_money(fee_cover_minor, currency))
-    return base
+        return str(_("%(product)s: %(amount)s + %(fees)s to cover card fees", product=base,
+                     amount=format_money(amount_minor, currency), fees=format_money(fee_cover_minor, currency)))
+    return str(base)
 
 
 # Checkout -------------------------------------------------------------------------------------------

@@ -33,10 +33,10 @@ class WallEntry:
     @property
     def joined_as(self) -> str:
         if self.frequency is Frequency.MONTHLY:
-            return gettext("became a monthly patron")
+            return str(gettext("became a monthly patron"))
         if self.frequency is Frequency.YEARLY:
-            return gettext("became a yearly patron")
-        return gettext("gave once")
+            return str(gettext("became a yearly patron"))
+        return str(gettext("gave once"))
 
 
 @dataclass(frozen=True)
