@@ -146,14 +146,15 @@ def _active_locale() -> str:
 def amount_examples(currency: str, locale: str | None = None) -> str:
     """'like 10 or 7.50' (with a decimal comma in Ukrainian): amounts as a reader of `locale` types them."""
     if typed_decimals(currency):
-        return translated(locale, "like %(whole)s or %(fraction)s", whole="10",
-                          fraction=f"7{decimal_mark(locale)}50")
+        fraction = "7" + decimal_mark(locale) + "50"
+        return translated(locale, "like %(whole)s or %(fraction)s", whole="10", fraction=fraction)
     return translated(locale, "like %(whole)s or %(other)s", whole="10", other="500")
 
 
 def _separators_message(locale: str | None) -> str:
+    fraction = "1000" + decimal_mark(locale) + "50"
     return translated(locale, "Check the separators: type the amount like %(whole)s or %(fraction)s, without "
-                              "thousands separators.", whole="1000", fraction=f"1000{decimal_mark(locale)}50")
+                              "thousands separators.", whole="1000", fraction=fraction)
 
 
 def parse_major_amount(text: str, currency: str, locale: str | None = None) -> int:

@@ -29,7 +29,7 @@ from membership.ballots.models import MAX_OPTIONS, MAX_WEIGHT, MIN_OPTIONS, Ball
 from membership.db import parse_id
 from membership.formatting import to_major_text
 from membership.giving.models import Tier
-from membership.i18n import language_name, translation_field
+from membership.i18n import gettext, language_name, translation_field
 from membership.money import parse_major_amount
 
 # Rows beyond this many are never processed: a form is 20 options and a few blank rows.
@@ -217,7 +217,8 @@ def _translation_fields(languages: Sequence[str], names: Mapping[str, int],
     for locale in languages:
         for name, longest in names.items():
             kind = StringField if name == "title" else TextAreaField
-            fields[translation_field(name, locale)] = kind(f"{labels[name]} ({language_name(locale)})",
+            label = gettext("%(field)s (%(language)s)", field=labels[name], language=language_name(locale))
+            fields[translation_field(name, locale)] = kind(label,
                                                            filters=[_strip],
                                                            validators=[Optional(), Length(max=longest)])
     return fields
@@ -237,11 +238,11 @@ def make_ballot_form(tiers: Sequence[Tier], currencies: Sequence[str], languages
                    for tier in tiers})
     if languages:
         option_fields = _translation_fields(languages, OPTION_TRANSLATED,
-                                            {"title": "Title", "description": "Short description"})
+                                            {"title": gettext("Title"), "description": gettext("Short description")})
         option_form = type("OptionFormWithLanguages", (OptionForm,), {**option_fields, "languages": tuple(languages)})
         fields["options"] = FieldList(FormField(option_form), max_entries=MAX_OPTION_ROWS)
         fields.update(_translation_fields(languages, BALLOT_TRANSLATED,
-                                          {"title": "Title", "introduction": "Introduction"}))
+                                          {"title": gettext("Title"), "introduction": gettext("Introduction")}))
     fields["languages"] = tuple(languages)
     form_class = type("BallotFormWithSettings", (BallotForm,), fields)
     return form_class(tiers, currencies, **kwargs)  # type: ignore[no-any-return]

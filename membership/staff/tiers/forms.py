@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from membership.config import CurrencyRules
 from membership.formatting import format_money, format_recurring
 from membership.giving.models import Frequency
-from membership.i18n import language_name, translation_field
+from membership.i18n import gettext, language_name, translation_field
 from membership.money import AmountLimits, check_stripe_charge, parse_major_amount
 from membership.staff.tiers.services import TIER_FREQUENCIES, SuggestedAmount
 
@@ -111,12 +111,14 @@ def _translation_fields(languages: Sequence[str]) -> dict[str, Any]:
     for locale in languages:
         language = language_name(locale)
         fields[translation_field("name", locale)] = StringField(
-            f"Name ({language})", filters=[_strip], validators=[Optional(), Length(max=TRANSLATED["name"])])
+            gettext("Name (%(language)s)", language=language), filters=[_strip],
+            validators=[Optional(), Length(max=TRANSLATED["name"])])
         fields[translation_field("description", locale)] = TextAreaField(
-            f"Description ({language})", filters=[_strip],
+            gettext("Description (%(language)s)", language=language), filters=[_strip],
             validators=[Optional(), Length(max=TRANSLATED["description"])])
         fields[translation_field("benefits", locale)] = TextAreaField(
-            f"Benefits, one a line ({language})", validators=[Optional(), Length(max=TRANSLATED["benefits"])])
+            gettext("Benefits, one a line (%(language)s)", language=language),
+            validators=[Optional(), Length(max=TRANSLATED["benefits"])])
     return fields
 
 
