@@ -240,7 +240,7 @@ def _remember_choice(response: Response) -> Response:
 
 def switch_links() -> list[dict[str, Any]]:
     """The header's language switch: one link per offered language, to this page in that language."""
-    if not has_request_context() or request.endpoint is None:
+    if not has_request_context():
         return []
     active = current_locale()
     args = {key: value for key, value in request.args.items() if key != "lang"}
