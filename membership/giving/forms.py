@@ -36,8 +36,10 @@ class AmountForm(FlaskForm):
     """What is given, how often and in which currency: the give form's amount, and the live total's question
     (`QuoteForm`), read and checked by the same rules."""
 
-    frequency = RadioField(lazy_gettext("How often"), choices=FREQUENCY_CHOICES, default=Frequency.ONCE.value)
-    currency = SelectField(lazy_gettext("Currency"))
+    # validate_choice off: validate_frequency and validate_currency say what to choose, in the reader's language.
+    frequency = RadioField(lazy_gettext("How often"), choices=FREQUENCY_CHOICES, default=Frequency.ONCE.value,
+                           validate_choice=False)
+    currency = SelectField(lazy_gettext("Currency"), validate_choice=False)
     preset = RadioField(lazy_gettext("Amount"), validate_choice=False, validators=[Optional()])
     amount = StringField(lazy_gettext("Other amount"),
                          validators=[Length(max=20, message=lazy_gettext("Type at most 20 characters."))])

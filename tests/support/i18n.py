@@ -53,6 +53,9 @@ class _Text(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.texts: list[str] = []
         self._skipping = 0
+        # How deep in ⟦…⟧ the page's text is: a marked sentence may hold markup (`<a href>…</a>`, `<strong>`), so
+        # its brackets open in one piece of text and close in a later one.
+        self._depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in SKIPPED_TAGS:
@@ -69,13 +72,16 @@ class _Text(HTMLParser):
             self._skipping -= 1
 
     def handle_data(self, data: str) -> None:
-        if not self._skipping and data.strip():
-            self.texts.append(data)
+        if self._skipping or not data.strip():
+            return
+        outside, self._depth = _outside(data, self._depth)
+        if outside.strip():
+            self.texts.append(outside)
 
 
-def _strip_wrapped(text: str) -> str:
-    """The text outside every ⟦…⟧ (nested ones included: a marked sentence holding a marked value)."""
-    out, depth = [], 0
+def _outside(text: str, depth: int) -> tuple[str, int]:
+    """The text outside every ⟦…⟧, starting `depth` brackets deep, and the depth at its end."""
+    out = []
     for char in text:
         if char == OPEN:
             depth += 1
@@ -83,7 +89,12 @@ def _strip_wrapped(text: str) -> str:
             depth = max(0, depth - 1)
         elif depth == 0:
             out.append(char)
-    return "".join(out)
+    return "".join(out), depth
+
+
+def _strip_wrapped(text: str) -> str:
+    """The text outside every ⟦…⟧ (nested ones included: a marked sentence holding a marked value)."""
+    return _outside(text, 0)[0]
 
 
 def _format_words() -> set[str]:
