@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Ukrainian text: Cyrillic letters that look like Latin ones are meant)
 """A reader's pages in their language: chosen by ?lang, the cookie it sets, or the browser's Accept-Language; the
 appeal (publicly cached) by ?lang and Accept-Language only; Stripe told the page's language; amounts typed as
 each language types them; what staff wrote, in each language."""
@@ -119,10 +120,10 @@ def test_the_supporters_language_is_stored_when_their_checkout_completes(
         client: FlaskClient, double: DoubleServer, live_app: LiveServer) -> None:
     client.get("/give?lang=uk")
     checkout = start_gift(client, frequency="monthly", amount="5")
-    assert db.session.get(Supporter, checkout.supporter_id).locale is None  # not before paying
+    assert checkout.supporter.locale is None  # not before paying
     pay(double, checkout)
     settle(double)
-    assert db.session.get(Supporter, checkout.supporter_id).locale == "uk"
+    assert db.session.get_one(Supporter, checkout.supporter_id).locale == "uk"
     thanks = words(client.get(f"/give/thanks?session_id={checkout.stripe_session_id}"))
     assert "Дякуємо, Olena: 5,00 €/міс." in thanks and "Ваше членство активне." in thanks
 
@@ -135,7 +136,7 @@ def test_the_portal_is_opened_in_the_pages_language(app: Flask, client: FlaskCli
     checkout = start_gift(client, frequency="monthly", amount="5")
     pay(double, checkout)
     settle(double)
-    sign_in(client, db.session.get(Supporter, checkout.supporter_id))
+    sign_in(client, db.session.get_one(Supporter, checkout.supporter_id))
     response = client.post("/account/portal", data={"csrf_token": csrf_token(client, "/account")}, headers=UK)
     assert response.status_code == 303
     [request] = [r for r in double.requests if r["path"] == "/v1/billing_portal/sessions"]
