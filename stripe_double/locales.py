@@ -35,7 +35,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "uk": {
         "pay_title": "Оплата {price}", "back": "← Назад", "email": "Електронна пошта", "card_number": "Номер картки",
-        "expiry": "Термін дії (ММ / РР)", "cvc": "CVC", "card_name": "Ім'я на картці",
+        "expiry": "Термін дії (ММ / РР)", "cvc": "CVC", "card_name": "Ім’я на картці",
         "book": "Забронювати", "donate": "Пожертвувати", "pay": "Оплатити", "subscribe": "Оформити підписку",
         "per_month": "{amount} на місяць", "per_year": "{amount} на рік",
         "paid_title": "Оплату завершено", "expired_title": "Термін дії цієї сторінки оплати минув",

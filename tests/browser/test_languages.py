@@ -43,7 +43,7 @@ def give_five_a_month_in_ukrainian(page: Page, double: DoubleServer, live_app: L
     page.get_by_label(FIVE_A_MONTH).check()
     expect(page.locator("[data-total]")).to_have_text(re.compile(r"^Разом: 5,00\s€/міс\.$"))
     page.get_by_label("Електронна пошта", exact=True).fill(EMAIL)
-    page.get_by_label("Ваше ім'я").fill(NAME)
+    page.get_by_label("Ваше ім’я").fill(NAME)
     page.get_by_role("button", name="Перейти до захищеної оплати").click()
 
     # The double's Checkout: we sent `locale=auto` (Stripe has no Ukrainian), so it follows the browser.
@@ -54,7 +54,7 @@ def give_five_a_month_in_ukrainian(page: Page, double: DoubleServer, live_app: L
     page.get_by_label("Номер картки").fill("4242 4242 4242 4242")
     page.get_by_label("Термін дії (ММ / РР)").fill("12 / 34")
     page.get_by_label("CVC").fill("123")
-    page.get_by_label("Ім'я на картці").fill("Olena Kovalenko")
+    page.get_by_label("Ім’я на картці").fill("Olena Kovalenko")
     page.get_by_role("button", name="Оформити підписку").click()
 
     expect(page).to_have_url(re.compile(re.escape(f"{live_app.url}/give/thanks?session_id=cs_test_")))

@@ -62,7 +62,7 @@ def test_reader_pages_in_ukrainian_by_lang_and_by_the_browser(client: FlaskClien
 
 def test_the_give_form_in_ukrainian_labels_and_formats(client: FlaskClient) -> None:
     page = words(client.get("/give?lang=uk&frequency=monthly"))
-    for said in ("Як часто ви хочете робити внесок?", "Щомісячно", "Електронна пошта", "Ваше ім'я",
+    for said in ("Як часто ви хочете робити внесок?", "Щомісячно", "Електронна пошта", "Ваше ім’я",
                  "Покрити комісію за картку", "Перейти до захищеної оплати", "(списується щомісяця)",
                  "Оберіть суму на місяць або введіть власну.", "Перейти до вмісту",
                  "Платежі безпечно обробляє Stripe"):
