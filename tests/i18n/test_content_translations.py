@@ -50,8 +50,8 @@ def test_a_ballot_in_ukrainian_from_the_staff_form(staff_client: Callable[[Role]
     editor = staff_client(Role.EDITOR)
     form = text(editor.get("/staff/ballots/new"))
     assert 'name="title_uk"' in form and 'name="options-0-title_uk"' in form
-    data = ballot_form(editor, title_uk="Що нам розслідувати далі?", introduction_uk="Оберіть нашу наступну тему.",
-                       **{"options-0-title_uk": "Гроші на відбудову", "options-1-description_uk": "Про енергетику."})
+    data = ballot_form(editor, title_uk="Що нам розслідувати далі?", introduction_uk="Оберіть нашу наступну тему.")
+    data.update({"options-0-title_uk": "Гроші на відбудову", "options-1-description_uk": "Про енергетику."})
     assert editor.post("/staff/ballots/new", data=data).status_code == 303
     ballot = db.session.scalars(sa.select(Ballot)).one()
     assert ballot.translations == {"uk": {"title": "Що нам розслідувати далі?",
