@@ -14,8 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from membership.db import db
 from membership.supporters.models import Supporter
 from stripe_double import DoubleServer
-from tests.browser.conftest import ACTION_TIMEOUT_MS
-from tests.support.browser import CONFIRMATION_TIMEOUT_MS, EMAIL, NAME, latest_checkout
+from tests.support.browser import ACTION_TIMEOUT_MS, CONFIRMATION_TIMEOUT_MS, EMAIL, NAME, latest_checkout
 from tests.support.giving import settle
 from tests.support.servers import LiveServer, SmtpSink
 

@@ -13,10 +13,20 @@ from membership.ballots.models import Ballot
 from membership.db import db
 from membership.giving.models import Tier
 from membership.staff.accounts.models import Role
-from tests.staff.ballots.test_staff_ballots import ballot_form
 from tests.support.ballots import add_patron, flat
 from tests.support.helpers import csrf_token, text
 from tests.support.patrons import sign_in
+
+
+def ballot_form(client: FlaskClient, **fields: str) -> dict[str, str]:
+    data = {"title": "What should we investigate next?", "introduction": "Choose our next story.",
+            "opens_at": "2030-03-01T09:00", "closes_at": "2030-03-15T18:00", "method": "single", "max_choices": "3",
+            "require_paid_before_open": "y", "results_visibility": "after_close", "weighting": "equal",
+            "csrf_token": csrf_token(client, "/staff/ballots/new"), **fields}
+    for index, title in enumerate(["Reconstruction money", "Winter energy", "Pensions"]):
+        data[f"options-{index}-title"] = title
+        data[f"options-{index}-description"] = f"About {title.lower()}."
+    return data
 
 
 def test_a_tier_in_ukrainian_from_the_staff_form(staff_client: Callable[[Role], FlaskClient],

@@ -3,6 +3,9 @@ answers, the thanks page, every error page) mark every string they show, checked
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from flask import Flask, render_template
 from flask.testing import FlaskClient
@@ -10,10 +13,18 @@ from flask.testing import FlaskClient
 from membership.db import db, utcnow
 from membership.errors import MESSAGES, render_error
 from membership.giving.models import CheckoutStatus, Frequency
-from tests.i18n.test_marked import pseudo_app  # noqa: F401  (the fixture)
+from stripe_double import DoubleServer
 from tests.support.helpers import csrf_token
 from tests.support.i18n import PSEUDO, unmarked_html
+from tests.support.i18n import pseudo_app as make_pseudo_app
 from tests.support.patrons import add_membership, add_supporter
+
+
+@pytest.fixture
+def pseudo_app(database_uri: str, double: DoubleServer, live_port: int, tmp_path: Path) -> Iterator[Flask]:
+    with make_pseudo_app(database_uri, double.url, live_port, tmp_path) as app:
+        yield app
+
 
 NEWSROOM_WORDS = ["Olena", "olena@example.org", "Stripe", "English", "Українська", "Esperanto"]
 
@@ -37,13 +48,13 @@ def give(client: FlaskClient, **changes: str) -> str:
     {"amount": "", "preset": ""},
     {"amount": "99999999"},
 ])
-def test_the_give_form_with_errors(pseudo_app: Flask, changes: dict[str, str]) -> None:  # noqa: F811
+def test_the_give_form_with_errors(pseudo_app: Flask, changes: dict[str, str]) -> None:
     page = give(pseudo_app.test_client(), **changes)
     assert "error-summary" in page
     assert problems(pseudo_app, page, tuple(changes.values())) == []
 
 
-def test_already_a_member_and_too_many_attempts(pseudo_app: Flask) -> None:  # noqa: F811
+def test_already_a_member_and_too_many_attempts(pseudo_app: Flask) -> None:
     add_membership(add_supporter())
     client = pseudo_app.test_client()
     assert problems(pseudo_app, give(client)) == []
@@ -52,7 +63,7 @@ def test_already_a_member_and_too_many_attempts(pseudo_app: Flask) -> None:  # n
     assert "⟦" in page and problems(pseudo_app, page) == []
 
 
-def test_thanks_while_confirming_and_once_confirmed(pseudo_app: Flask) -> None:  # noqa: F811
+def test_thanks_while_confirming_and_once_confirmed(pseudo_app: Flask) -> None:
     from tests.support.giving import start_gift
 
     client = pseudo_app.test_client()
@@ -67,7 +78,7 @@ def test_thanks_while_confirming_and_once_confirmed(pseudo_app: Flask) -> None: 
         assert checkout.frequency is Frequency(frequency) and problems(pseudo_app, page) == []
 
 
-def test_every_error_page_and_the_pages_payments_fall_back_to(pseudo_app: Flask) -> None:  # noqa: F811
+def test_every_error_page_and_the_pages_payments_fall_back_to(pseudo_app: Flask) -> None:
     with pseudo_app.test_request_context(f"/?lang={PSEUDO}"):
         pages = [render_error(status)[0] for status in MESSAGES]
         pages += [render_template("giving/unavailable.html"), render_template("giving/too_many.html")]

@@ -4,13 +4,15 @@ test) any text a person reads that was never marked for translation."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
 from babel import Locale
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
+from flask import Flask, g
 
 from membership import catalogs
 
@@ -121,6 +123,32 @@ def unmarked(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[str]:
         if words:
             found.append(" ".join(text.split())[:160])
     return found
+
+
+@contextmanager
+def pseudo_app(database_uri: str, api_base: str, live_port: int, tmp_path: Path) -> Iterator[Flask]:
+    """The app, in an app context, offering the pseudo-locale besides its own languages."""
+    from membership import create_app
+    from membership.db import db
+    from tests.support.database import empty_tables
+    from tests.support.settings import app_settings
+
+    directory = build_pseudo_catalog(tmp_path / "pseudo")
+    app = create_app(app_settings(
+        database_uri, api_base=api_base, PUBLIC_URL=f"http://127.0.0.1:{live_port}",
+        MEMBERSHIP_EXPORT_DIR=str(tmp_path / "exports"), SUPPORTED_LOCALES=["en", "uk", PSEUDO],
+        BABEL_TRANSLATION_DIRECTORIES=f"translations;{directory}"))
+
+    @app.before_request
+    def fresh_request_caches() -> None:
+        g.pop("csrf_token", None)
+        g.pop("_flask_babel", None)
+
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    empty_tables(database_uri)
 
 
 def unmarked_html(page: str, allowed: Iterable[str] = ()) -> list[str]:
