@@ -317,7 +317,23 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "SESSION_COOKIE_SECURE": production,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
+    settings.update(_localized_settings(env, settings["SUPPORTED_LOCALES"]))
     return settings
+
+
+# Settings staff write in each language: NEWSROOM_NAME_UK, NEWSROOM_OTHER_WAYS_PL…, one per SUPPORTED_LOCALES
+# entry, falling back to the plain setting (the default language's) when unset (`membership.i18n.localized_setting`).
+LOCALIZED_SETTINGS = ("NEWSROOM_NAME", "NEWSROOM_ADDRESS", "NEWSROOM_OTHER_WAYS")
+
+
+def _localized_settings(env: Mapping[str, str], locales: list[str]) -> dict[str, str]:
+    found = {}
+    for name in LOCALIZED_SETTINGS:
+        for locale in locales:
+            key = f"{name}_{locale.upper()}"
+            if env.get(key, "").strip():
+                found[key] = str(env[key])
+    return found
 
 
 def ensure_secret_key(config: dict[str, Any]) -> bool:

@@ -11,24 +11,31 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from membership.i18n import gettext, lazy_gettext
 from membership.logs import scrub
 
 log = logging.getLogger(__name__)
 
 MESSAGES = {
-    400: ("The request could not be understood", "Something in the request was not valid. Nothing was changed."),
-    403: ("Not allowed", "You don't have access to this page."),
-    404: ("Page not found", "We couldn't find that page. It may have moved, or the link may be incomplete."),
-    405: ("Not allowed", "That action isn't possible on this page."),
-    413: ("Too much sent at once", "What was sent is larger than this site accepts, so nothing was changed. "
-                                   "Shorten the text and try again."),
-    429: ("Too many requests", "Please wait a little and try again."),
-    500: ("Something went wrong", "An unexpected error happened on our side. Nothing was charged."),
-    503: ("Temporarily unavailable", "Please try again in a few minutes."),
+    400: (lazy_gettext("The request could not be understood"),
+          lazy_gettext("Something in the request was not valid. Nothing was changed.")),
+    403: (lazy_gettext("Not allowed"), lazy_gettext("You don't have access to this page.")),
+    404: (lazy_gettext("Page not found"),
+          lazy_gettext("We couldn't find that page. It may have moved, or the link may be incomplete.")),
+    405: (lazy_gettext("Not allowed"), lazy_gettext("That action isn't possible on this page.")),
+    413: (lazy_gettext("Too much sent at once"),
+          lazy_gettext("What was sent is larger than this site accepts, so nothing was changed. "
+                       "Shorten the text and try again.")),
+    429: (lazy_gettext("Too many requests"), lazy_gettext("Please wait a little and try again.")),
+    500: (lazy_gettext("Something went wrong"),
+          lazy_gettext("An unexpected error happened on our side. Nothing was charged.")),
+    503: (lazy_gettext("Temporarily unavailable"), lazy_gettext("Please try again in a few minutes.")),
 }
 
 
 def render_error(status: int, title: str | None = None, message: str | None = None) -> tuple[str, int]:
+    """The error page for `status`, with its own title and message or the status's defaults (all translated:
+    callers pass text they marked)."""
     default_title, default_message = MESSAGES.get(status, MESSAGES[500])
     return render_template(
         "errors/error.html", status=status, title=title or default_title, message=message or default_message
@@ -82,15 +89,19 @@ def init_app(app: Flask) -> None:
     def csrf_error(error: CSRFError) -> tuple[str, int]:
         return render_error(
             400,
-            "This form has expired",
-            "For your security the form could not be sent (its security token was missing or out of date). "
-            "Nothing was changed and nothing was charged. Please go back, reload the page and try again.",
+            gettext("This form has expired"),
+            gettext("For your security the form could not be sent (its security token was missing or out of "
+                    "date). Nothing was changed and nothing was charged. Please go back, reload the page and try "
+                    "again."),
         )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int]:
         status = error.code or 500
-        return render_error(status, message=error.description if status == 400 else None)
+        # A 400's description is ours (an `abort(400, _("…"))`); werkzeug's own defaults are English, so ours
+        # stand in for them.
+        described = status == 400 and error.description != type(error).description
+        return render_error(status, message=str(error.description) if described else None)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[str, int]:

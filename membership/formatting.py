@@ -26,7 +26,7 @@ from jinja2.runtime import Context
 
 from membership.i18n import current_locale as current_locale  # re-exported: templates' and views' one import
 from membership.i18n import translated
-from membership.money import charge_step, exponent, typed_decimals
+from membership.money import charge_step, decimal_mark, exponent, typed_decimals
 
 DEFAULT_LOCALE = "en"
 
@@ -106,6 +106,13 @@ def to_major_text(amount_minor: int, currency: str) -> str:
 def format_alternatives(values: list[str], locale: str | None = None) -> str:
     """Values any of which will do, as the language lists them: '€5.00 or UAH 200.00'."""
     return str(format_list(values, style="or", locale=_loc(locale))) if values else ""
+
+
+def amount_input_text(amount_minor: int, currency: str, locale: str | None = None) -> str:
+    """An amount as an amount field shows it to a reader of `locale`: 750 → '7.50' in English, '7,50' in
+    Ukrainian. Never grouped, so `money.parse_major_amount` reads it back in every language."""
+    text = to_major_text(amount_minor, currency)
+    return text.replace(".", decimal_mark(_loc(locale)))
 
 
 # Percentages -----------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from flask_babel import lazy_gettext as lazy_gettext
 from flask_babel import lazy_ngettext as lazy_ngettext
 from flask_babel import ngettext as ngettext
 
-__all__ = ["LOCALE_COOKIE", "gettext", "lazy_gettext", "lazy_ngettext", "ngettext"]
+__all__ = ["LOCALE_COOKIE", "gettext", "lazy_gettext", "lazy_ngettext", "localized", "localized_setting", "ngettext"]
 
 TRANSLATIONS_DIRECTORY = "translations"  # under the package, so an installed wheel carries its catalogs
 LOCALE_COOKIE = "lang"
@@ -161,6 +161,61 @@ def stripe_locale(locale: str | None = None) -> str:
     return str(mapping.get(chosen) or mapping.get(chosen.split("_", 1)[0]) or "auto")
 
 
+def translation_locales() -> list[str]:
+    """The offered languages besides the default one: those staff may give their content in."""
+    return [locale for locale in supported_locales() if locale != default_locale()]
+
+
+def translation_field(field: str, locale: str) -> str:
+    """A form field holding `field` in `locale`: name_uk, title_pt_BR."""
+    return f"{field}_{locale}"
+
+
+def setting_key(name: str, locale: str) -> str:
+    """The setting that gives `name` in `locale`: NEWSROOM_NAME_UK, NEWSROOM_NAME_PT_BR."""
+    return f"{name}_{locale.upper()}"
+
+
+def localized_setting(name: str, locale: str | None = None) -> str:
+    """A setting staff write in each language (NEWSROOM_NAME, NEWSROOM_ADDRESS, NEWSROOM_OTHER_WAYS), in `locale`
+    (default: the active language): `NAME_UK` when set, else the default language's `NAME`."""
+    config = current_app.config
+    chosen = locale or current_locale()
+    for key in (setting_key(name, chosen), setting_key(name, chosen.split("_", 1)[0])):
+        if config.get(key):
+            return str(config[key])
+    return str(config[name])
+
+
+def localized(entity: Any, field: str, locale: str | None = None) -> str:
+    """A field of content staff wrote (a tier's name, a ballot's title), in `locale` (default: the active
+    language) when they gave it in that language, else as written in the default language.
+
+    The other languages' texts live in the entity's `translations` JSON: {"uk": {"name": "…"}}."""
+    chosen = locale or current_locale()
+    translations = getattr(entity, "translations", None) or {}
+    for key in (chosen, chosen.split("_", 1)[0]):
+        text = (translations.get(key) or {}).get(field)
+        if text:
+            return str(text)
+    return str(getattr(entity, field))
+
+
+def with_translation(translations: dict[str, dict[str, str]] | None, locale: str, field: str,
+                     text: str) -> dict[str, dict[str, str]]:
+    """A copy of an entity's `translations` with `field` in `locale` set to `text` (removed when empty): a new
+    dict, so the JSON column sees the change."""
+    result = {key: dict(value) for key, value in (translations or {}).items()}
+    fields = result.setdefault(locale, {})
+    if text.strip():
+        fields[field] = text.strip()
+    else:
+        fields.pop(field, None)
+    if not fields:
+        result.pop(locale, None)
+    return result
+
+
 def remember_account_locale(key: str, locale: str | None) -> None:
     """Keep a signed-in person's saved language in their session (`key`: PATRON_ or STAFF_LOCALE_KEY)."""
     if locale:
@@ -185,7 +240,7 @@ def _remember_choice(response: Response) -> Response:
 
 def switch_links() -> list[dict[str, Any]]:
     """The header's language switch: one link per offered language, to this page in that language."""
-    if not has_request_context() or request.endpoint is None:
+    if not has_request_context():
         return []
     active = current_locale()
     args = {key: value for key, value in request.args.items() if key != "lang"}
@@ -204,3 +259,4 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config["DEFAULT_LOCALE"])
     app.after_request(_remember_choice)
     app.context_processor(lambda: {"language_switch": switch_links, "html_lang": html_lang})
+    app.add_template_filter(localized, "localized")

@@ -11,7 +11,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from babel.numbers import get_currency_symbol
+from babel.numbers import get_currency_symbol, get_decimal_symbol
+
+from membership.i18n import current_locale, translated
 
 # No amount a person types runs to more digits than this (Stripe's own limit is eight).
 MAX_MINOR_DIGITS = 12
@@ -69,7 +71,6 @@ STRIPE_MAXIMUM_CHARGE = 99_999_999
 _GROUP_SPACES = " '\u2019"
 _NUMBER_CHARACTERS = re.compile(r"[0-9.,' \u2019]+")
 _MINUS_SIGNS = ("-", "\u2212")
-_SEPARATORS = "Check the separators: type the amount like 1000 or 1000.50, without thousands separators."
 
 
 def exponent(currency: str) -> int:
@@ -103,19 +104,23 @@ def stripe_minimum_charge(currency: str) -> int:
     return STRIPE_MINIMUM_CHARGE.get(currency.upper(), 1)
 
 
-def check_stripe_charge(amount_minor: int, currency: str) -> None:
-    """Raise ValueError, saying why, unless Stripe can charge `amount_minor` in one payment in this currency."""
+def check_stripe_charge(amount_minor: int, currency: str, locale: str | None = None) -> None:
+    """Raise ValueError, saying why (in `locale`, default the active language), unless Stripe can charge
+    `amount_minor` in one payment in this currency."""
     # Imported here: formatting reads this module's minor units, and only this message needs an amount's text.
     from membership.formatting import format_money
 
     code = currency.upper()
     minimum = stripe_minimum_charge(code)
     if amount_minor < minimum:
-        raise ValueError(f"Stripe can't charge less than {format_money(minimum, code)} in one payment.")
+        raise ValueError(translated(locale, "Stripe can't charge less than %(amount)s in one payment.",
+                                    amount=format_money(minimum, code, locale)))
     if amount_minor > STRIPE_MAXIMUM_CHARGE:
-        raise ValueError(f"Stripe can't charge more than {format_money(STRIPE_MAXIMUM_CHARGE, code)} in one payment.")
+        raise ValueError(translated(locale, "Stripe can't charge more than %(amount)s in one payment.",
+                                    amount=format_money(STRIPE_MAXIMUM_CHARGE, code, locale)))
     if amount_minor % charge_step(code):
-        raise ValueError(f"Stripe charges {code} only in multiples of {format_money(charge_step(code), code)}.")
+        raise ValueError(translated(locale, "Stripe charges %(currency)s only in multiples of %(amount)s.",
+                                    currency=code, amount=format_money(charge_step(code), code, locale)))
 
 
 def currency_marks(currency: str) -> list[str]:
@@ -125,12 +130,36 @@ def currency_marks(currency: str) -> list[str]:
     return sorted(marks, key=len, reverse=True)
 
 
-def amount_examples(currency: str) -> str:
-    return "like 10 or 7.50" if typed_decimals(currency) else "like 10 or 500"
+def decimal_mark(locale: str | None = None) -> str:
+    """The decimal mark readers of `locale` (default: the active language) type: '.' in English, ',' in
+    Ukrainian."""
+    return str(get_decimal_symbol(locale or _active_locale()))
 
 
-def parse_major_amount(text: str, currency: str) -> int:
-    """Read an amount a person typed into minor units, or raise ValueError saying what to type instead.
+def _active_locale() -> str:
+    try:
+        return current_locale()
+    except RuntimeError:
+        return "en"
+
+
+def amount_examples(currency: str, locale: str | None = None) -> str:
+    """'like 10 or 7.50' (with a decimal comma in Ukrainian): amounts as a reader of `locale` types them."""
+    if typed_decimals(currency):
+        fraction = "7" + decimal_mark(locale) + "50"
+        return translated(locale, "like %(whole)s or %(fraction)s", whole="10", fraction=fraction)
+    return translated(locale, "like %(whole)s or %(other)s", whole="10", other="500")
+
+
+def _separators_message(locale: str | None) -> str:
+    fraction = "1000" + decimal_mark(locale) + "50"
+    return translated(locale, "Check the separators: type the amount like %(whole)s or %(fraction)s, without "
+                              "thousands separators.", whole="1000", fraction=fraction)
+
+
+def parse_major_amount(text: str, currency: str, locale: str | None = None) -> int:
+    """Read an amount a person typed into minor units, or raise ValueError saying what to type instead (in
+    `locale`, default the active language, with its decimal mark in the examples).
 
     The one rule for every amount field (and static/give.js repeats it for the live total):
     - NFKC first, so full-width digits and separators read as ASCII; other scripts' digits are refused.
@@ -141,12 +170,15 @@ def parse_major_amount(text: str, currency: str) -> int:
       exactly three digits after a possible thousands group ('1,000', '1.000'): that could mean one thousand
       or one, so it is refused with both readings spelt out. Groups must be of three digits.
     - At most the currency's decimals (two for EUR, none for JPY or ISK), more than zero, not absurdly long.
+
+    The rule is the same in every language: both marks are read in both, so '5,50' is 5.50 for an English
+    reader too and '5.50' for a Ukrainian one, and '1,000' and '1.000' are refused in both (an English reader
+    may mean one thousand by either, a Ukrainian reader one, a German one a thousand).
     """
     code = currency.upper()
-    number_hint = f"Enter the amount as a number, {amount_examples(code)}."
     cleaned = unicodedata.normalize("NFKC", text).strip()
     if not cleaned:
-        raise ValueError("Enter an amount.")
+        raise ValueError(translated(locale, "Enter an amount."))
     for mark in currency_marks(code):
         if cleaned.upper().startswith(mark.upper()):
             cleaned = cleaned[len(mark):].strip()
@@ -158,27 +190,36 @@ def parse_major_amount(text: str, currency: str) -> int:
     if negative:
         cleaned = cleaned[1:].strip()
     if any(unicodedata.category(ch) == "Nd" and not "0" <= ch <= "9" for ch in cleaned):
-        raise ValueError("Type the amount with the digits 0 to 9.")
+        raise ValueError(translated(locale, "Type the amount with the digits 0 to 9."))
     if not _NUMBER_CHARACTERS.fullmatch(cleaned) or not any(ch.isdigit() for ch in cleaned):
-        raise ValueError(number_hint)
-    whole, fraction = _split_amount(cleaned, code)
+        raise ValueError(translated(locale, "Enter the amount as a number, %(examples)s.",
+                                    examples=amount_examples(code, locale)))
+    try:
+        whole, fraction = _split_amount(cleaned, code, locale)
+    except _BadSeparators:
+        raise ValueError(_separators_message(locale)) from None
     decimals = typed_decimals(code)
     places = exponent(code)
     if negative or not (whole + fraction).strip("0"):
-        raise ValueError("The amount must be more than zero.")
+        raise ValueError(translated(locale, "The amount must be more than zero."))
     if fraction[decimals:].strip("0"):
-        raise ValueError(_decimals_message(code))
+        raise ValueError(_decimals_message(code, locale))
     digits = (whole + fraction[:places].ljust(places, "0")).lstrip("0")
     if len(digits) > MAX_MINOR_DIGITS:
-        raise ValueError("That amount is too large.")
+        raise ValueError(translated(locale, "That amount is too large."))
     return int(digits)
 
 
-def _decimals_message(currency: str) -> str:
+class _BadSeparators(ValueError):
+    """Separators no rule reads (said to the reader by `_separators_message`)."""
+
+
+def _decimals_message(currency: str, locale: str | None) -> str:
     decimals = typed_decimals(currency)
     if decimals == 0:
-        return f"Enter a whole number of {currency}, without decimals."
-    return "Use at most two decimal places." if decimals == 2 else f"Use at most {decimals} decimal places."
+        return translated(locale, "Enter a whole number of %(currency)s, without decimals.", currency=currency)
+    return translated(locale, "Use at most %(decimals)d decimal places.", decimals=decimals) if decimals != 2 \
+        else translated(locale, "Use at most two decimal places.")
 
 
 def _ungroup(part: str, group_marks: str) -> str:
@@ -187,21 +228,21 @@ def _ungroup(part: str, group_marks: str) -> str:
     if not used:
         return part
     if len(used) > 1 or not used <= set(group_marks):
-        raise ValueError(_SEPARATORS)
+        raise _BadSeparators
     mark = used.pop()
     if not re.fullmatch(rf"[1-9][0-9]{{0,2}}({re.escape(mark)}[0-9]{{3}})+", part):
-        raise ValueError(_SEPARATORS)
+        raise _BadSeparators
     return part.replace(mark, "")
 
 
-def _split_amount(cleaned: str, currency: str) -> tuple[str, str]:
+def _split_amount(cleaned: str, currency: str, locale: str | None) -> tuple[str, str]:
     """The whole and fractional digits of a typed number, by the separator rules of `parse_major_amount`."""
     marks = [mark for mark in ",." if mark in cleaned]
     if len(marks) == 2:
         decimal = "," if cleaned.rfind(",") > cleaned.rfind(".") else "."
         group = "." if decimal == "," else ","
         if cleaned.count(decimal) > 1:
-            raise ValueError(_SEPARATORS)
+            raise _BadSeparators
         whole, fraction = cleaned.split(decimal)
         return _ungroup(whole, group + _GROUP_SPACES), _ungroup(fraction, "")
     if not marks:
@@ -213,7 +254,11 @@ def _split_amount(cleaned: str, currency: str) -> tuple[str, str]:
     if len(fraction) == 3 and fraction.isdigit() and re.fullmatch(r"[1-9][0-9]{0,2}", whole):
         thousands = whole + fraction
         if fraction[typed_decimals(currency):].strip("0"):
-            raise ValueError(f"{_decimals_message(currency)} For {thousands}, type it without a thousands separator.")
+            raise ValueError(translated(
+                locale, "%(decimals)s For %(thousands)s, type it without a thousands separator.",
+                decimals=_decimals_message(currency, locale), thousands=thousands))
         small = whole + (mark + fraction[:typed_decimals(currency)] if typed_decimals(currency) else "")
-        raise ValueError(f"Did you mean {thousands} or {small}? Type one of those, without a thousands separator.")
+        raise ValueError(translated(
+            locale, "Did you mean %(thousands)s or %(small)s? Type one of those, without a thousands separator.",
+            thousands=thousands, small=small))
     return _ungroup(whole, _GROUP_SPACES), _ungroup(fraction, "")

@@ -13,6 +13,7 @@ from werkzeug.routing import IntegerConverter, Map
 from membership.config import stripe_page_origins
 from membership.db import MAX_ID, db, unit_of_work
 from membership.formatting import register_template_filters
+from membership.i18n import lazy_gettext, localized_setting
 
 # No third-party origins anywhere: scripts, styles, fonts and images come from this app only.
 CONTENT_SECURITY_POLICY = (
@@ -25,8 +26,8 @@ CONTENT_SECURITY_POLICY = (
 # that bounds each instead: Stripe's events can be far larger than any form.
 LARGE_BODY_LIMITS = {"giving.stripe_webhook": "STRIPE_WEBHOOK_MAX_BYTES"}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-NUL_MESSAGE = ("The address or the form contained a character (NUL) that no page of ours sends, so it was refused. "
-               "Nothing was changed.")
+NUL_MESSAGE = lazy_gettext("The address or the form contained a character (NUL) that no page of ours sends, so it "
+                           "was refused. Nothing was changed.")
 
 
 class App(Flask):
@@ -105,7 +106,7 @@ def _refuse_nul_bytes() -> None:
     if request.mimetype in FORM_TYPES:  # other bodies (the webhook's JSON) are left to their views, unread here
         values += [item for pair in request.form.items(multi=True) for item in pair]
     if any("\x00" in value for value in values):
-        abort(400, NUL_MESSAGE)
+        abort(400, str(NUL_MESSAGE))
 
 
 def _cache_headers(response: Response) -> Response:
@@ -158,6 +159,6 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def newsroom() -> dict[str, object]:
         return {
-            "newsroom_name": app.config["NEWSROOM_NAME"],
-            "newsroom_address": app.config["NEWSROOM_ADDRESS"],
+            "newsroom_name": localized_setting("NEWSROOM_NAME"),
+            "newsroom_address": localized_setting("NEWSROOM_ADDRESS"),
         }

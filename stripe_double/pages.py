@@ -12,12 +12,13 @@ from . import billing, checkout, objects, payments
 from .api import current_double
 from .billing import describe_price, item_of
 from .cards import CardFormError, validate_card
+from .locales import words
 from .money import format_amount, format_price
 from .store import Obj, render
 
 bp = Blueprint("stripe_pages", __name__)
-# The pay button as Checkout words it for each submit_type ("auto" and none: by mode).
-SUBMIT_LABELS = {"book": "Book", "donate": "Donate", "pay": "Pay", "subscribe": "Subscribe"}
+# The pay button as Checkout words it for each submit_type ("auto" and none: by mode): keys of locales.TEXTS.
+SUBMIT_LABELS = {"book", "donate", "pay", "subscribe"}
 
 
 @bp.app_template_filter("money")
@@ -40,13 +41,13 @@ def date_filter(timestamp: int | None) -> str:
 def _session_view(session: Obj) -> dict[str, Any]:
     item = session["_line_items"][0]
     interval = (item["price"].get("recurring") or {}).get("interval")
-    return {
-        "session": session,
-        "item": item,
-        "price_text": format_price(int(session["amount_total"]), session["currency"], interval),
-        "button": SUBMIT_LABELS.get(session["submit_type"])
-        or ("Subscribe" if session["mode"] == "subscription" else "Pay"),
-    }
+    said = words(session.get("locale"))
+    amount = format_price(int(session["amount_total"]), session["currency"], None)
+    price_text = said["t"][f"per_{interval}"].format(amount=amount) if interval in ("month", "year") else \
+        format_price(int(session["amount_total"]), session["currency"], interval)
+    button = session["submit_type"] if session["submit_type"] in SUBMIT_LABELS else (
+        "subscribe" if session["mode"] == "subscription" else "pay")
+    return {"session": session, "item": item, "price_text": price_text, "button": said["t"][button], **said}
 
 
 @bp.get("/c/pay/<session_id>")
@@ -58,7 +59,7 @@ def checkout_page(session_id: str) -> str:
         if session is None:
             abort(404)
         if session["status"] != "open":
-            return render_template("checkout_closed.html", session=session)
+            return render_template("checkout_closed.html", session=session, **words(session.get("locale")))
         return render_template(
             "checkout.html",
             **_session_view(session),
@@ -75,7 +76,8 @@ def _after_payment(session_id: str, result: checkout.PayResult, form: dict[str, 
     if result.ok:
         return redirect(result.redirect_url or url_for("stripe_pages.checkout_page", session_id=session_id), 303)
     if result.status == "closed":
-        return render_template("checkout_closed.html", session=result.session)
+        return render_template("checkout_closed.html", session=result.session,
+                               **words(result.session.get("locale")))
     if result.status == "requires_action":
         return render_template("authenticate.html", **_session_view(result.session))
     return render_template(
@@ -164,6 +166,7 @@ def _render_portal(
             message=message,
             error=error,
             card_form=card_form or flow == "payment_method_update",
+            **words(session.get("locale")),
         )
 
 

@@ -13,12 +13,14 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 from membership.config import CurrencyRules
 from membership.giving.models import Frequency
 from membership.giving.services import check_gift_amount
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext
 from membership.money import parse_major_amount
 
 FREQUENCY_CHOICES = [
-    SelectChoice(Frequency.ONCE.value, "Once"),
-    SelectChoice(Frequency.MONTHLY.value, "Monthly"),
-    SelectChoice(Frequency.YEARLY.value, "Yearly"),
+    SelectChoice(Frequency.ONCE.value, lazy_gettext("Once")),
+    SelectChoice(Frequency.MONTHLY.value, lazy_gettext("Monthly")),
+    SelectChoice(Frequency.YEARLY.value, lazy_gettext("Yearly")),
 ]
 MESSAGE_MAX = 500
 NAME_MAX = 120
@@ -34,11 +36,14 @@ class AmountForm(FlaskForm):
     """What is given, how often and in which currency: the give form's amount, and the live total's question
     (`QuoteForm`), read and checked by the same rules."""
 
-    frequency = RadioField("How often", choices=FREQUENCY_CHOICES, default=Frequency.ONCE.value)
-    currency = SelectField("Currency")
-    preset = RadioField("Amount", validate_choice=False, validators=[Optional()])
-    amount = StringField("Other amount", validators=[Length(max=20)])
-    cover_fees = BooleanField("Cover the card processing fees, so the newsroom receives my full gift")
+    # validate_choice off: validate_frequency and validate_currency say what to choose, in the reader's language.
+    frequency = RadioField(lazy_gettext("How often"), choices=FREQUENCY_CHOICES, default=Frequency.ONCE.value,
+                           validate_choice=False)
+    currency = SelectField(lazy_gettext("Currency"), validate_choice=False)
+    preset = RadioField(lazy_gettext("Amount"), validate_choice=False, validators=[Optional()])
+    amount = StringField(lazy_gettext("Other amount"),
+                         validators=[Length(max=20, message=lazy_gettext("Type at most 20 characters."))])
+    cover_fees = BooleanField(lazy_gettext("Cover the card processing fees, so the newsroom receives my full gift"))
 
     def __init__(self, currency_rules: Mapping[str, CurrencyRules], *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -48,11 +53,11 @@ class AmountForm(FlaskForm):
 
     def validate_frequency(self, field: RadioField) -> None:
         if field.data not in {choice.value for choice in FREQUENCY_CHOICES}:
-            raise ValidationError("Choose once, monthly or yearly.")
+            raise ValidationError(_("Choose once, monthly or yearly."))
 
     def validate_currency(self, field: SelectField) -> None:
         if field.data not in self.currency_rules:
-            raise ValidationError("Choose one of the currencies listed.")
+            raise ValidationError(_("Choose one of the currencies listed."))
 
     def validate_amount(self, field: StringField) -> None:
         """Resolve the custom amount, or else the chosen preset, into minor units within the bounds."""
@@ -61,7 +66,7 @@ class AmountForm(FlaskForm):
         if rules is None:
             return  # the currency field reports the problem
         if not text:
-            raise ValidationError("Choose an amount or enter your own.")
+            raise ValidationError(_("Choose an amount or enter your own."))
         try:
             minor = parse_major_amount(text, rules.code)
             check_gift_amount(rules, minor, bool(self.cover_fees.data))
@@ -79,19 +84,24 @@ class QuoteForm(AmountForm):
 
 class GiveForm(AmountForm):
     email = EmailField(
-        "Email",
+        lazy_gettext("Email"),
         filters=[_strip],
-        validators=[DataRequired("Enter your email address."), Email("Enter a valid email address."), Length(max=254)],
+        validators=[DataRequired(lazy_gettext("Enter your email address.")),
+                    Email(lazy_gettext("Enter a valid email address.")),
+                    Length(max=254, message=lazy_gettext("An email address is at most 254 characters."))],
     )
     name = StringField(
-        "Your name", validators=[DataRequired("Enter your name."), Length(max=NAME_MAX)]
+        lazy_gettext("Your name"),
+        validators=[DataRequired(lazy_gettext("Enter your name.")),
+                    Length(max=NAME_MAX, message=lazy_gettext("Your name can be at most %(max)d characters."))],
     )
     message = TextAreaField(
-        "A message for the newsroom (optional, may be shown on our supporter wall)",
-        validators=[Optional(), Length(max=MESSAGE_MAX)],
+        lazy_gettext("A message for the newsroom (optional, may be shown on our supporter wall)"),
+        validators=[Optional(), Length(max=MESSAGE_MAX,
+                                       message=lazy_gettext("Your message can be at most %(max)d characters."))],
     )
-    anonymous = BooleanField("Keep my name and message off our supporter wall")
-    email_consent = BooleanField("Email me news and updates from the newsroom (you can stop any time)")
+    anonymous = BooleanField(lazy_gettext("Keep my name and message off our supporter wall"))
+    email_consent = BooleanField(lazy_gettext("Email me news and updates from the newsroom (you can stop any time)"))
     source = HiddenField(validators=[Optional(), Length(max=SOURCE_MAX)])
     utm_source = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])
     utm_medium = HiddenField(validators=[Optional(), Length(max=ATTRIBUTION_MAX)])

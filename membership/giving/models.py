@@ -100,6 +100,8 @@ class Tier(Base):
     name: Mapped[str] = mapped_column(String(80))
     description: Mapped[str] = mapped_column(Text, default="")
     benefits: Mapped[str] = mapped_column(Text, default="")  # one benefit a line
+    # Texts in the other languages: {"uk": {"name": "…"}} (read with membership.i18n.localized).
+    translations: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -33,6 +33,7 @@ from membership.giving.models import (
     TierAmount,
 )
 from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected, StripeUnavailable
+from membership.i18n import gettext as _
 from membership.logs import log_context
 from membership.metrics import CHECKOUTS_STARTED, count_after_commit
 from membership.money import STRIPE_MAXIMUM_CHARGE, check_stripe_charge, round_up_to_charge_step
@@ -143,35 +144,34 @@ def check_gift_amount(rules: CurrencyRules, amount_minor: int, cover_fees: bool)
     bounds staff set, and the total Stripe will charge (covered fees included) within Stripe's limits."""
     limits = rules.limits
     if amount_minor < limits.minimum_minor:
-        raise ValueError(f"The smallest amount we can accept is {format_money(limits.minimum_minor, rules.code)}.")
+        raise ValueError(_("The smallest amount we can accept is %(amount)s.",
+                           amount=format_money(limits.minimum_minor, rules.code)))
     if amount_minor > limits.maximum_minor:
-        raise ValueError(
-            f"The largest amount we can accept online is {format_money(limits.maximum_minor, rules.code)}. "
-            "For larger gifts, please write to us."
-        )
+        raise ValueError(_("The largest amount we can accept online is %(amount)s. For larger gifts, please write "
+                           "to us.", amount=format_money(limits.maximum_minor, rules.code)))
     total = amount_minor + (fee_cover_for(rules, amount_minor) if cover_fees else 0)
     if total > STRIPE_MAXIMUM_CHARGE and total != amount_minor:
-        raise ValueError(
-            f"With the card fees covered the total would be {format_money(total, rules.code)}, more than Stripe can "
-            f"charge in one payment ({format_money(STRIPE_MAXIMUM_CHARGE, rules.code)}). Choose a smaller amount."
-        )
+        raise ValueError(_("With the card fees covered the total would be %(total)s, more than Stripe can charge in "
+                           "one payment (%(maximum)s). Choose a smaller amount.",
+                           total=format_money(total, rules.code),
+                           maximum=format_money(STRIPE_MAXIMUM_CHARGE, rules.code)))
     check_stripe_charge(total, rules.code)
 
 
 def product_name(newsroom: str, frequency: Frequency, amount_minor: int, fee_cover_minor: int,
                  currency: str) -> str:
-    """The line the reader sees on Stripe's page, saying exactly what the total is made of."""
-    base = {
-        Frequency.ONCE: f"Gift to {newsroom}",
-        Frequency.MONTHLY: f"Monthly membership of {newsroom}",
-        Frequency.YEARLY: f"Yearly membership of {newsroom}",
-    }[frequency]
+    """The line the reader sees on Stripe's page, saying exactly what the total is made of (in the active
+    language: the reader's)."""
+    if frequency is Frequency.ONCE:
+        base = _("Gift to %(newsroom)s", newsroom=newsroom)
+    elif frequency is Frequency.MONTHLY:
+        base = _("Monthly membership of %(newsroom)s", newsroom=newsroom)
+    else:
+        base = _("Yearly membership of %(newsroom)s", newsroom=newsroom)
     if fee_cover_minor:
-        return (
-            f"{base}: {format_money(amount_minor, currency)} "
-            f"+ {format_money(fee_cover_minor, currency)} to cover card fees"
-        )
-    return base
+        return str(_("%(product)s: %(amount)s + %(fees)s to cover card fees", product=base,
+                     amount=format_money(amount_minor, currency), fees=format_money(fee_cover_minor, currency)))
+    return str(base)
 
 
 # Checkout -------------------------------------------------------------------------------------------

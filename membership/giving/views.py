@@ -20,18 +20,26 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms.fields.choices import SelectChoice
 
-from membership.config import CurrencyRules, signing_keys, wall_review
+from membership.config import DEFAULT_OTHER_WAYS, CurrencyRules, signing_keys, wall_review
 from membership.db import current_session, db, utcnow
 from membership.errors import render_error
 from membership.extensions import csrf
-from membership.formatting import current_locale, format_charge, format_fee_rule, format_recurring, to_major_text
+from membership.formatting import (
+    amount_input_text,
+    current_locale,
+    format_charge,
+    format_fee_rule,
+    format_recurring,
+    to_major_text,
+)
 from membership.giving import campaigns, events, services
 from membership.giving.catalogue import Catalogue, current_catalogue
 from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm, QuoteForm
 from membership.giving.models import Checkout, Frequency
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import InvalidWebhook, gateway
-from membership.i18n import public_page, stripe_locale
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext, localized_setting, public_page, requested_locale, stripe_locale
 from membership.money import parse_major_amount
 from membership.pace import background
 from membership.wall.services import RECENT, wall_page
@@ -88,22 +96,39 @@ def _prefill_from_query(args: Mapping[str, str],
         if currency in rules:
             data["currency"] = currency
         else:
-            notices.append(f"We can't accept {currency[:10]} here; please choose one of the currencies listed.")
+            notices.append(_("We can't accept %(currency)s here; please choose one of the currencies listed.",
+                             currency=currency[:10]))
     frequency = args.get("frequency", "").strip().lower()
     if frequency:
         if frequency in FREQUENCY_ALIASES:
             data["frequency"] = FREQUENCY_ALIASES[frequency]
         else:
-            notices.append("The link asked for a frequency we don't offer; choose once, monthly or yearly.")
+            notices.append(_("The link asked for a frequency we don't offer; choose once, monthly or yearly."))
     amount = args.get("amount", "").strip()
     if amount:
         try:
             minor = parse_major_amount(amount, str(data["currency"]))
         except ValueError:
-            notices.append("The amount in the link isn't one we can use; choose an amount below.")
+            notices.append(_("The amount in the link isn't one we can use; choose an amount below."))
         else:
             data["amount_minor"] = minor
     return data, notices
+
+
+def _frequency_texts() -> dict[str, dict[str, str]]:
+    """What the give form says for each frequency (static/give.js swaps them in when the reader changes it)."""
+    return {
+        Frequency.ONCE.value: {"legend": "", "suffix": "", "amount_hint": _("Choose an amount or enter your own."),
+                               "payment_hint": _("You'll pay on Stripe's secure page.")},
+        Frequency.MONTHLY.value: {
+            "legend": _("(charged monthly)"), "suffix": _("per month"),
+            "amount_hint": _("Choose an amount per month or enter your own."),
+            "payment_hint": _("You'll pay on Stripe's secure page; you can cancel your membership at any time.")},
+        Frequency.YEARLY.value: {
+            "legend": _("(charged yearly)"), "suffix": _("per year"),
+            "amount_hint": _("Choose an amount per year or enter your own."),
+            "payment_hint": _("You'll pay on Stripe's secure page; you can cancel your membership at any time.")},
+    }
 
 
 def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notices: list[str] | None = None,
@@ -121,7 +146,7 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
         if chosen_minor in presets:
             form.preset.data = to_major_text(chosen_minor, currency)
         elif not form.amount.data:
-            form.amount.data = to_major_text(chosen_minor, currency)
+            form.amount.data = amount_input_text(chosen_minor, currency)
     # static/give.js swaps these in when the reader changes currency or frequency; it formats nothing itself.
     locale = current_locale()
     # The same for every reader in a locale until staff change the catalogue: formatted once, kept with it.
@@ -132,8 +157,8 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
         for code in rules
     })
     fee_hints = catalogue.derived(("give.fee_hints", str(locale)), lambda: {
-        code: f"Adds {format_fee_rule(r.fee.percent_bps, r.fee.fixed_minor, code, locale)} to your payment; "
-              "the exact total is shown before you pay."
+        code: _("Adds %(fee)s to your payment; the exact total is shown before you pay.",
+                fee=format_fee_rule(r.fee.percent_bps, r.fee.fixed_minor, code, locale))
         for code, r in rules.items()})
     return render_template(
         "giving/give.html",
@@ -145,6 +170,7 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
         preset_table=preset_table,
         fee_hints=fee_hints,
         campaign=_running_campaign(form.utm_campaign.data),
+        frequency_texts=_frequency_texts(),
     ), status
 
 
@@ -165,7 +191,7 @@ def quote() -> tuple[Response, int]:
     total = form.amount_minor + fee
     charge = format_charge(total, fee, code, form.frequency.data, current_locale())
     return jsonify(currency=code, amount_minor=form.amount_minor, fee_cover_minor=fee, total_minor=total,
-                   total=charge, summary=f"Total: {charge}."), 200
+                   total=charge, summary=_("Total: %(charge)s.", charge=charge)), 200
 
 
 @bp.get("/")
@@ -176,7 +202,7 @@ def support_page() -> str:
     if currency not in rules:
         currency = current_app.config["MEMBERSHIP_DEFAULT_CURRENCY"]
     attribution = {k: v for k, v in _attribution_from(request.args).items() if v}
-    other_ways = [p.strip() for p in current_app.config["NEWSROOM_OTHER_WAYS"].split("\n\n") if p.strip()]
+    other_ways = other_ways_paragraphs()
     return render_template(
         "giving/support.html",
         tiers=catalogue.tiers,
@@ -200,6 +226,24 @@ def _support_page_campaign(slug: str | None) -> campaigns.Progress | None:
     return None
 
 
+# The built-in "other ways to support" (config.DEFAULT_OTHER_WAYS), one marked string a paragraph, so it reads in
+# every language when the newsroom hasn't written its own.
+DEFAULT_OTHER_WAYS_TRANSLATED = (
+    lazy_gettext("Share our reporting with a friend who would value it."),
+    lazy_gettext("Send us a tip or a story idea: our newsroom reads every message."),
+    lazy_gettext("Organisations and foundations can write to us about grants and partnerships."),
+)
+
+
+def other_ways_paragraphs() -> list[str]:
+    """The support page's "other ways to support", in the page's language: NEWSROOM_OTHER_WAYS_<LOCALE>, else
+    NEWSROOM_OTHER_WAYS, else the built-in text (translated). Paragraphs are separated by a blank line."""
+    text = localized_setting("NEWSROOM_OTHER_WAYS")
+    if text == DEFAULT_OTHER_WAYS:
+        return [str(paragraph) for paragraph in DEFAULT_OTHER_WAYS_TRANSLATED]
+    return [p.strip() for p in text.split("\n\n") if p.strip()]
+
+
 APPEAL_CACHE_SECONDS = 300
 
 
@@ -214,6 +258,9 @@ def appeal() -> ResponseReturnValue:
     if currency not in catalogue.rules:
         currency = current_app.config["MEMBERSHIP_DEFAULT_CURRENCY"]
     attribution = {k: v for k, v in _attribution_from(request.args).items() if v}
+    if requested_locale():
+        # The appeal's links keep the language it was framed in (`?lang=uk` in a Ukrainian article).
+        attribution["lang"] = str(requested_locale())
     monthly = catalogue.smallest_monthly_amount(currency)
     page = render_template("giving/appeal.html", currency=currency, monthly=monthly,
                            attribution_query=urlencode(attribution),
@@ -284,7 +331,7 @@ def give() -> ResponseReturnValue:
             gateway(),
             choice,
             catalogue.rules,
-            newsroom=current_app.config["NEWSROOM_NAME"],
+            newsroom=localized_setting("NEWSROOM_NAME"),
             success_url=f"{public_url}/give/thanks?session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=lambda checkout_id: f"{public_url}/give/cancelled?ref={serializer.dumps(checkout_id)}",
             locale=current_locale(),
@@ -299,11 +346,11 @@ def give() -> ResponseReturnValue:
 def thanks() -> tuple[str, int]:
     session_id = request.args.get("session_id", "").strip()
     if not session_id or len(session_id) > 255:
-        return render_error(400, "Missing payment reference",
-                            "This page needs the payment reference Stripe adds when it sends you back.")
+        return render_error(400, _("Missing payment reference"),
+                            _("This page needs the payment reference Stripe adds when it sends you back."))
     confirmation = services.confirm_checkout(current_session(), gateway(), session_id)
     if confirmation is None:
-        return render_error(404, "Payment not found", "We have no record of that payment reference.")
+        return render_error(404, _("Payment not found"), _("We have no record of that payment reference."))
     checkout = confirmation.checkout
     return render_template(
         "giving/thanks.html",
@@ -318,8 +365,8 @@ def cancelled() -> tuple[str, int]:
     try:
         checkout_id = _cancel_serializer().loads(request.args.get("ref", ""), max_age=CANCEL_TOKEN_MAX_AGE)
     except BadSignature:
-        return render_error(400, "This return link isn't valid",
-                            "Nothing was charged. You can start again from the give page.")
+        return render_error(400, _("This return link isn't valid"),
+                            _("Nothing was charged. You can start again from the give page."))
     checkout = services.abandon_checkout(current_session(), gateway(), int(checkout_id))
     if checkout is None:
         abort(404)
@@ -328,7 +375,7 @@ def cancelled() -> tuple[str, int]:
     return _render_form(
         form,
         catalogue,
-        notices=["Your payment was cancelled and nothing was charged. Your choices are kept below."],
+        notices=[_("Your payment was cancelled and nothing was charged. Your choices are kept below.")],
         chosen_minor=checkout.amount_minor,
     )
 

@@ -14,7 +14,8 @@
   var custom = form.querySelector("#amount");
   var cover = form.querySelector("#cover_fees");
   var total = form.querySelector("[data-total]");
-  var suffixes = { once: "", monthly: "/month", yearly: "/year" };
+  // What the form says for each frequency, written by the server in the page's language.
+  var texts = JSON.parse(form.getAttribute("data-frequency-texts"));
   var QUOTE_DELAY_MS = 150;
   var pending = null, asked = 0;
 
@@ -36,7 +37,7 @@
     return preset ? preset.value : null;
   }
   function renderPresets() {
-    var code = currency(), freq = frequency(), suffix = suffixes[freq];
+    var code = currency(), freq = frequency(), said = texts[freq] || texts.once;
     var selected = form.querySelector("input[name=preset]:checked");
     var keep = selected ? selected.value : null;
     list.textContent = "";
@@ -50,14 +51,13 @@
       span.appendChild(input); span.appendChild(document.createTextNode(" ")); span.appendChild(label);
       list.appendChild(span);
     });
-    Array.prototype.forEach.call(form.querySelectorAll("[data-suffix-text]"), function (el) { el.textContent = suffix; });
+    Array.prototype.forEach.call(form.querySelectorAll("[data-suffix-text]"), function (el) { el.textContent = said.suffix; });
     Array.prototype.forEach.call(form.querySelectorAll(".input-affix:not([data-suffix-text])"), function (el) { el.textContent = code; });
     var legend = form.querySelector("[data-suffix]");
-    if (legend) { legend.textContent = suffix ? "(charged " + suffix.slice(1) + "ly)" : ""; }
+    if (legend) { legend.textContent = said.legend; }
     setText("#cover_fees-hint", feeHints[code] || "");
-    setText("#amount-hint", "Choose an amount" + (suffix ? " per " + suffix.slice(1) : "") + " or enter your own.");
-    setText("#payment-hint", "You'll pay on Stripe's secure page" +
-      (suffix ? "; you can cancel your membership at any time." : "."));
+    setText("#amount-hint", said.amount_hint);
+    setText("#payment-hint", said.payment_hint);
   }
   function showTotal(text, problem) {
     total.textContent = text;

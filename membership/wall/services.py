@@ -9,11 +9,12 @@ from sqlalchemy import ColumnElement, and_, exists, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from membership.giving.models import Checkout, CheckoutStatus, Frequency, Payment, PaymentStatus, WallStatus
+from membership.i18n import gettext, lazy_gettext
 from membership.supporters.models import Supporter
 
 PAGE_SIZE = 50
 RECENT = 6  # entries in the support page's "Recent supporters"
-NAMELESS = "A reader"
+NAMELESS = lazy_gettext("A reader")
 
 
 class BadCursor(ValueError):
@@ -31,8 +32,11 @@ class WallEntry:
 
     @property
     def joined_as(self) -> str:
-        return {Frequency.ONCE: "gave once", Frequency.MONTHLY: "became a monthly patron",
-                Frequency.YEARLY: "became a yearly patron"}[self.frequency]
+        if self.frequency is Frequency.MONTHLY:
+            return str(gettext("became a monthly patron"))
+        if self.frequency is Frequency.YEARLY:
+            return str(gettext("became a yearly patron"))
+        return str(gettext("gave once"))
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def message_shown(review: bool) -> ColumnElement[bool]:
 
 def entry_of(checkout: Checkout, name: str, show_message: bool) -> WallEntry:
     assert checkout.completed_at is not None
-    return WallEntry(checkout_id=checkout.id, name=name.strip() or NAMELESS, frequency=checkout.frequency,
+    return WallEntry(checkout_id=checkout.id, name=name.strip() or str(NAMELESS), frequency=checkout.frequency,
                      at=checkout.completed_at, message=checkout.message if show_message else "",
                      status=checkout.wall_status)
 

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from membership.db import current_session, db
 from membership.demo import seed_catalogue
+from tests.support.browser import ACTION_TIMEOUT_MS
 from tests.support.servers import LiveServer
 
 CHROMIUM_ARGS = [
@@ -26,8 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Long enough for a loaded CI machine; a step that takes longer than this is a bug worth a failure.
-ACTION_TIMEOUT_MS = 10_000
 
 
 @pytest.fixture(scope="session")

@@ -196,10 +196,10 @@ def test_email_consent_is_off_unless_ticked(client: FlaskClient) -> None:
         ({"amount": "10000.01"}, "The largest amount we can accept online is €10,000.00."),
         ({"amount": "30", "currency": "UAH"}, "The smallest amount we can accept is UAH"),
         ({"currency": "XYZ"}, "Choose one of the currencies listed."),
-        ({"frequency": "weekly"}, "Not a valid choice"),
+        ({"frequency": "weekly"}, "Choose once, monthly or yearly."),
         ({"email": "not-an-email"}, "Enter a valid email address."),
-        ({"name": "x" * 121}, "Field cannot be longer than 120 characters."),
-        ({"message": "x" * 501}, "Field cannot be longer than 500 characters."),
+        ({"name": "x" * 121}, "Your name can be at most 120 characters."),
+        ({"message": "x" * 501}, "Your message can be at most 500 characters."),
         ({"name": ""}, "Enter your name."),
     ],
 )

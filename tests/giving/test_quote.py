@@ -77,10 +77,10 @@ REFUSED = [
     ({"amount": "0.50"}, "The smallest amount we can accept is €1.00."),
     ({"amount": "10000.01"},
      "The largest amount we can accept online is €10,000.00. For larger gifts, please write to us."),
-    ({"amount": "1" * 21}, "Field cannot be longer than 20 characters."),
-    ({"amount": "10", "currency": "XYZ"}, "Not a valid choice."),
-    ({"amount": "10", "currency": ""}, "Not a valid choice."),
-    ({"amount": "10", "frequency": "weekly"}, "Not a valid choice."),
+    ({"amount": "1" * 21}, "Type at most 20 characters."),
+    ({"amount": "10", "currency": "XYZ"}, "Choose one of the currencies listed."),
+    ({"amount": "10", "currency": ""}, "Choose one of the currencies listed."),
+    ({"amount": "10", "frequency": "weekly"}, "Choose once, monthly or yearly."),
 ]
 
 

@@ -22,6 +22,8 @@ CARD_OK = "4242 4242 4242 4242"
 CARD_DECLINED = "4000 0000 0000 0002"
 CARD_FAILS_LATER = "4000 0000 0000 0341"
 CARD_3DS = "4000 0027 6000 3184"
+# Long enough for a loaded CI machine; a step that takes longer than this is a bug worth a failure.
+ACTION_TIMEOUT_MS = 10_000
 # The thanks page refreshes every 3 s until Stripe or the webhook confirms the payment.
 CONFIRMATION_TIMEOUT_MS = 15_000
 

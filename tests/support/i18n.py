@@ -4,13 +4,15 @@ test) any text a person reads that was never marked for translation."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
 from babel import Locale
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
+from flask import Flask, g
 
 from membership import catalogs
 
@@ -49,12 +51,13 @@ SKIPPED_TAGS = {"script", "style"}
 
 
 class _Text(HTMLParser):
-    """The text a person reads, in document order: (text, whether it is an attribute's value)."""
-
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.texts: list[tuple[str, bool]] = []
+        self.texts: list[str] = []
         self._skipping = 0
+        # How deep in ⟦…⟧ the page's text is: a marked sentence may hold markup (`<a href>…</a>`, `<strong>`), so
+        # its brackets open in one piece of text and close in a later one.
+        self._depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in SKIPPED_TAGS:
@@ -62,22 +65,24 @@ class _Text(HTMLParser):
         values = dict(attrs)
         for name, value in attrs:
             if value and name in READ_ATTRIBUTES:
-                self.texts.append((value, True))
+                self.texts.append(value)
         if tag == "input" and values.get("type") in ("submit", "button") and values.get("value"):
-            self.texts.append((str(values["value"]), True))
+            self.texts.append(str(values["value"]))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in SKIPPED_TAGS and self._skipping:
             self._skipping -= 1
 
     def handle_data(self, data: str) -> None:
-        if not self._skipping and data.strip():
-            self.texts.append((data, False))
+        if self._skipping or not data.strip():
+            return
+        outside, self._depth = _outside(data, self._depth)
+        if outside.strip():
+            self.texts.append(outside)
 
 
-def _strip_wrapped(text: str, depth: int = 0) -> tuple[str, int]:
-    """The text outside every ⟦…⟧ (nested ones included: a marked sentence holding a marked value), and how deep
-    in brackets the text ends (a marked sentence holding markup goes on in the page's next piece of text)."""
+def _outside(text: str, depth: int) -> tuple[str, int]:
+    """The text outside every ⟦…⟧, starting `depth` brackets deep, and the depth at its end."""
     out = []
     for char in text:
         if char == OPEN:
@@ -87,6 +92,11 @@ def _strip_wrapped(text: str, depth: int = 0) -> tuple[str, int]:
         elif depth == 0:
             out.append(char)
     return "".join(out), depth
+
+
+def _strip_wrapped(text: str) -> str:
+    """The text outside every ⟦…⟧ (nested ones included: a marked sentence holding a marked value)."""
+    return _outside(text, 0)[0]
 
 
 def _format_words() -> set[str]:
@@ -101,22 +111,13 @@ def _format_words() -> set[str]:
     return words
 
 
-def unmarked(texts: Iterable[str], allowed: Iterable[str] = (), *, flowing: bool = False) -> list[str]:
+def unmarked(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[str]:
     """Pieces of text with words outside any marked string, ignoring `allowed` values (names, emails, titles
-    the test itself wrote), what formats write (month names) and currency codes. `flowing`: the pieces are one
-    text in order (a page's), so a marked string may open in one piece and close in a later one."""
-    return _unmarked([(text, False) for text in texts], allowed, flowing=flowing)
-
-
-def _unmarked(texts: Iterable[tuple[str, bool]], allowed: Iterable[str], *, flowing: bool) -> list[str]:
+    the test itself wrote), what formats write (month names) and currency codes."""
     allowed_words = {word.lower() for value in allowed for word in WORD.findall(value)} | _format_words()
     found = []
-    depth = 0
-    for text, separate in texts:
-        if separate or not flowing:
-            rest, _ = _strip_wrapped(text)
-        else:
-            rest, depth = _strip_wrapped(text, depth)
+    for text in texts:
+        rest = _strip_wrapped(text)
         words = [word for word in WORD.findall(rest)
                  if word.lower() not in allowed_words and not (word.isupper() and len(word) == 3)]
         if words:
@@ -124,9 +125,33 @@ def _unmarked(texts: Iterable[tuple[str, bool]], allowed: Iterable[str], *, flow
     return found
 
 
+@contextmanager
+def pseudo_app(database_uri: str, api_base: str, live_port: int, tmp_path: Path) -> Iterator[Flask]:
+    """The app, in an app context, offering the pseudo-locale besides its own languages."""
+    from membership import create_app
+    from membership.db import db
+    from tests.support.database import empty_tables
+    from tests.support.settings import app_settings
+
+    directory = build_pseudo_catalog(tmp_path / "pseudo")
+    app = create_app(app_settings(
+        database_uri, api_base=api_base, PUBLIC_URL=f"http://127.0.0.1:{live_port}",
+        MEMBERSHIP_EXPORT_DIR=str(tmp_path / "exports"), SUPPORTED_LOCALES=["en", "uk", PSEUDO],
+        BABEL_TRANSLATION_DIRECTORIES=f"translations;{directory}"))
+
+    @app.before_request
+    def fresh_request_caches() -> None:
+        g.pop("csrf_token", None)
+        g.pop("_flask_babel", None)
+
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    empty_tables(database_uri)
+
+
 def unmarked_html(page: str, allowed: Iterable[str] = ()) -> list[str]:
-    """Like `unmarked`, for a page: its text flows across tags (a marked sentence may hold a link), attributes
-    are read on their own."""
     parser = _Text()
     parser.feed(page)
-    return _unmarked(parser.texts, allowed, flowing=True)
+    return unmarked(parser.texts, allowed)

@@ -29,6 +29,7 @@ from membership.ballots.models import MAX_OPTIONS, MAX_WEIGHT, MIN_OPTIONS, Ball
 from membership.db import parse_id
 from membership.formatting import to_major_text
 from membership.giving.models import Tier
+from membership.i18n import gettext, language_name, translation_field
 from membership.money import parse_major_amount
 
 # Rows beyond this many are never processed: a form is 20 options and a few blank rows.
@@ -61,6 +62,11 @@ class OptionForm(Form):
     def blank(self) -> bool:
         return self.option_id is None and not self.title.data and not self.description.data
 
+    @property
+    def translations(self) -> dict[str, dict[str, str]]:
+        """The title and description in other languages (fields added by `make_ballot_form`)."""
+        return _translations_of(self, OPTION_TRANSLATED)
+
 
 class BallotForm(FlaskForm):
     """A ballot's settings and its 2 to 20 options. Build it with `make_ballot_form`, which adds a minimum
@@ -88,6 +94,7 @@ class BallotForm(FlaskForm):
         SelectChoice("tier", f"By membership tier, with the weights below (at most {MAX_WEIGHT} times)"),
     ])
     options = FieldList(FormField(OptionForm), max_entries=MAX_OPTION_ROWS)
+    languages: Sequence[str] = ()
 
     def __init__(self, tiers: Sequence[Tier], currencies: Sequence[str], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -97,6 +104,14 @@ class BallotForm(FlaskForm):
         self.options_errors: list[str] = []
 
     # Dynamic fields ------------------------------------------------------------------------------------
+
+    def translation_fields(self) -> list[Any]:
+        """The ballot's title and introduction in each other language, for the template."""
+        return [self[translation_field(name, locale)] for locale in self.languages for name in BALLOT_TRANSLATED]
+
+    @property
+    def translations(self) -> dict[str, dict[str, str]]:
+        return _translations_of(self, BALLOT_TRANSLATED)
 
     def minimum_fields(self) -> list[Any]:
         return [self[minimum_field(code)] for code in self.currencies]
@@ -182,8 +197,37 @@ def weight_field(tier_id: int) -> str:
     return f"weight_{tier_id}"
 
 
-def make_ballot_form(tiers: Sequence[Tier], currencies: Sequence[str], **kwargs: Any) -> BallotForm:
-    """A BallotForm with a minimum monthly amount field per currency and a weight field per tier."""
+# Texts staff may give in each other language (field → longest).
+BALLOT_TRANSLATED = {"title": 200, "introduction": 5000}
+OPTION_TRANSLATED = {"title": 200, "description": 500}
+
+
+def _translations_of(form: Any, names: Mapping[str, int]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for locale in getattr(form, "languages", ()):
+        texts = {name: text for name in names if (text := (form[translation_field(name, locale)].data or "").strip())}
+        if texts:
+            found[locale] = texts
+    return found
+
+
+def _translation_fields(languages: Sequence[str], names: Mapping[str, int],
+                        labels: Mapping[str, str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for locale in languages:
+        for name, longest in names.items():
+            kind = StringField if name == "title" else TextAreaField
+            label = gettext("%(field)s (%(language)s)", field=labels[name], language=language_name(locale))
+            fields[translation_field(name, locale)] = kind(label,
+                                                           filters=[_strip],
+                                                           validators=[Optional(), Length(max=longest)])
+    return fields
+
+
+def make_ballot_form(tiers: Sequence[Tier], currencies: Sequence[str], languages: Sequence[str] = (),
+                     **kwargs: Any) -> BallotForm:
+    """A BallotForm with a minimum monthly amount field per currency, a weight field per tier, and the ballot's
+    and its options' texts in each of `languages` (the offered ones besides the default)."""
     fields: dict[str, Any] = {
         minimum_field(code): StringField(f"Minimum in {code} per month (optional)", filters=[_strip],
                                          validators=[Length(max=20)])
@@ -192,6 +236,14 @@ def make_ballot_form(tiers: Sequence[Tier], currencies: Sequence[str], **kwargs:
     weights = [SelectChoice(str(n), f"{n} times" if n > 1 else "Once") for n in range(1, MAX_WEIGHT + 1)]
     fields.update({weight_field(tier.id): SelectField(f"Weight of the {tier.name} tier", choices=weights, default="1")
                    for tier in tiers})
+    if languages:
+        option_fields = _translation_fields(languages, OPTION_TRANSLATED,
+                                            {"title": gettext("Title"), "description": gettext("Short description")})
+        option_form = type("OptionFormWithLanguages", (OptionForm,), {**option_fields, "languages": tuple(languages)})
+        fields["options"] = FieldList(FormField(option_form), max_entries=MAX_OPTION_ROWS)
+        fields.update(_translation_fields(languages, BALLOT_TRANSLATED,
+                                          {"title": gettext("Title"), "introduction": gettext("Introduction")}))
+    fields["languages"] = tuple(languages)
     form_class = type("BallotFormWithSettings", (BallotForm,), fields)
     return form_class(tiers, currencies, **kwargs)  # type: ignore[no-any-return]
 
@@ -204,7 +256,9 @@ def ballot_data(ballot: Ballot, tiers: Sequence[Tier], currencies: Sequence[str]
         "method": ballot.method.value, "max_choices": ballot.max_choices if ballot.max_choices > 1 else 3,
         "require_paid_before_open": ballot.require_paid_before_open,
         "results_visibility": ballot.results_visibility.value, "weighting": ballot.weighting.value,
-        "options": [{"id": str(o.id), "title": o.title, "description": o.description} for o in ballot.options],
+        "options": [{"id": str(o.id), "title": o.title, "description": o.description, **_translation_data(o)}
+                    for o in ballot.options],
+        **_translation_data(ballot),
     }
     data["options"] += [{}] * min(BLANK_ROWS, MAX_OPTIONS - len(ballot.options))
     for code in currencies:
@@ -213,6 +267,11 @@ def ballot_data(ballot: Ballot, tiers: Sequence[Tier], currencies: Sequence[str]
     for tier in tiers:
         data[weight_field(tier.id)] = str((ballot.tier_weights or {}).get(str(tier.id), 1))
     return data
+
+
+def _translation_data(entity: Any) -> dict[str, str]:
+    return {translation_field(name, locale): text
+            for locale, texts in (entity.translations or {}).items() for name, text in texts.items()}
 
 
 def new_ballot_data() -> dict[str, Any]:

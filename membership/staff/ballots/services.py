@@ -54,6 +54,8 @@ class OptionValues:
     title: str
     description: str
     remove: bool = False
+    # The title and description in other languages: {"uk": {"title": "…"}}.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,15 @@ class BallotValues:
     require_paid_before_open: bool
     min_monthly: Mapping[str, int]
     options: Sequence[OptionValues] = field(default_factory=list)
+    # The title and introduction in other languages: {"uk": {"title": "…"}}.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def clean_translations(translations: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """Texts in other languages as stored: stripped, empty ones and empty languages left out."""
+    cleaned = {locale: {name: text.strip() for name, text in texts.items() if text and text.strip()}
+               for locale, texts in translations.items()}
+    return {locale: texts for locale, texts in cleaned.items() if texts}
 
 
 # The settings that, once anyone has voted, would change what the votes mean. (field → what staff are told)
@@ -148,6 +159,7 @@ def _settings(ballot: Ballot) -> dict[str, Any]:
         "tier_weights": dict(ballot.tier_weights or {}),
         "require_paid_before_open": ballot.require_paid_before_open,
         "min_monthly": dict(ballot.min_monthly or {}),
+        "translations": dict(ballot.translations or {}),
     }
 
 
@@ -165,6 +177,7 @@ def _settings_of(values: BallotValues) -> dict[str, Any]:
         "tier_weights": dict(values.tier_weights) if values.weighting is Weighting.TIER else {},
         "require_paid_before_open": values.require_paid_before_open,
         "min_monthly": dict(values.min_monthly),
+        "translations": clean_translations(values.translations),
     }
 
 
@@ -194,7 +207,8 @@ def create_ballot(session: Session, actor: StaffUser, values: BallotValues, ip: 
     if errors:
         raise BallotRuleBroken(errors)
     ballot = Ballot(**settings, options=[
-        BallotOption(title=row.title.strip(), description=row.description.strip(), position=position)
+        BallotOption(title=row.title.strip(), description=row.description.strip(), position=position,
+                     translations=clean_translations(row.translations))
         for position, row in enumerate(rows)
     ])
     session.add(ballot)
@@ -258,13 +272,13 @@ def _apply_options(ballot: Ballot, rows: Sequence[OptionValues], existing: Mappi
     for position, row in enumerate(rows):
         if row.id is None:
             ballot.options.append(BallotOption(title=row.title.strip(), description=row.description.strip(),
-                                               position=position))
+                                               position=position, translations=clean_translations(row.translations)))
             changed = True
             continue
         option = existing[row.id]
-        new = (row.title.strip(), row.description.strip(), position)
-        if (option.title, option.description, option.position) != new:
-            option.title, option.description, option.position = new
+        new = (row.title.strip(), row.description.strip(), position, clean_translations(row.translations))
+        if (option.title, option.description, option.position, option.translations or {}) != new:
+            option.title, option.description, option.position, option.translations = new
             changed = True
     return changed
 

@@ -23,6 +23,7 @@ from membership.config import patron_grace
 from membership.db import current_session, utcnow
 from membership.giving.models import Tier
 from membership.giving.services import currency_rules
+from membership.i18n import translation_locales
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.ballots import services
 from membership.staff.ballots.forms import (
@@ -58,7 +59,7 @@ def _tiers() -> list[Tier]:
 
 
 def _form(**kwargs: object) -> BallotForm:
-    return make_ballot_form(_tiers(), list(currency_rules()), **kwargs)
+    return make_ballot_form(_tiers(), list(currency_rules()), translation_locales(), **kwargs)
 
 
 def _to_the_minute(submitted: datetime, saved: datetime | None) -> datetime:
@@ -82,8 +83,9 @@ def _values(form: BallotForm, ballot: Ballot | None = None) -> services.BallotVa
         require_paid_before_open=bool(form.require_paid_before_open.data),
         min_monthly=form.min_monthly,
         options=[services.OptionValues(row.option_id, row.title.data or "", row.description.data or "",
-                                       bool(row.remove.data))
+                                       bool(row.remove.data), row.translations)
                  for row in (entry.form for entry in form.options) if not row.blank],
+        translations=form.translations,
     )
 
 
@@ -133,7 +135,7 @@ def new() -> ResponseReturnValue:
 def edit(ballot_id: int) -> ResponseReturnValue:
     ballot = _ballot(ballot_id)
     tiers, currencies = _tiers(), list(currency_rules())
-    form = make_ballot_form(tiers, currencies, data=ballot_data(ballot, tiers, currencies))
+    form = make_ballot_form(tiers, currencies, translation_locales(), data=ballot_data(ballot, tiers, currencies))
     if not form.validate_on_submit():
         return _render_form(form, ballot, 400 if form.is_submitted() else 200)
     try:

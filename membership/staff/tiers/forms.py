@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from membership.config import CurrencyRules
 from membership.formatting import format_money, format_recurring
 from membership.giving.models import Frequency
+from membership.i18n import gettext, language_name, translation_field
 from membership.money import AmountLimits, check_stripe_charge, parse_major_amount
 from membership.staff.tiers.services import TIER_FREQUENCIES, SuggestedAmount
 
@@ -61,6 +62,22 @@ class TierForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.rules = rules
         self.amounts: dict[tuple[str, Frequency], int] = {}
+        self.languages: list[str] = []
+
+    def translation_fields(self) -> list[Any]:
+        """The name, description and benefits in each other language, for the template."""
+        return [self[translation_field(name, locale)] for locale in self.languages for name in TRANSLATED]
+
+    @property
+    def translations(self) -> dict[str, dict[str, str]]:
+        """What staff gave in the other languages: {"uk": {"name": "…"}}; empty fields left out."""
+        found: dict[str, dict[str, str]] = {}
+        for locale in self.languages:
+            texts = {name: text for name in TRANSLATED
+                     if (text := (self[translation_field(name, locale)].data or "").strip())}
+            if texts:
+                found[locale] = texts
+        return found
 
     def amount_rows(self) -> list[tuple[str, list[Any]]]:
         """(currency, [monthly field, yearly field]) for the template."""
@@ -85,15 +102,39 @@ class TierForm(FlaskForm):
         return valid
 
 
-def make_tier_form(rules: Mapping[str, CurrencyRules], **kwargs: Any) -> TierForm:
-    """A TierForm with suggested monthly and yearly amount fields for each currency offered."""
+# The tier's texts staff may give in each other language, and how long each may be.
+TRANSLATED = {"name": 80, "description": 2000, "benefits": 2000}
+
+
+def _translation_fields(languages: Sequence[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for locale in languages:
+        language = language_name(locale)
+        fields[translation_field("name", locale)] = StringField(
+            gettext("Name (%(language)s)", language=language), filters=[_strip],
+            validators=[Optional(), Length(max=TRANSLATED["name"])])
+        fields[translation_field("description", locale)] = TextAreaField(
+            gettext("Description (%(language)s)", language=language), filters=[_strip],
+            validators=[Optional(), Length(max=TRANSLATED["description"])])
+        fields[translation_field("benefits", locale)] = TextAreaField(
+            gettext("Benefits, one a line (%(language)s)", language=language),
+            validators=[Optional(), Length(max=TRANSLATED["benefits"])])
+    return fields
+
+
+def make_tier_form(rules: Mapping[str, CurrencyRules], languages: Sequence[str] = (), **kwargs: Any) -> TierForm:
+    """A TierForm with suggested monthly and yearly amount fields for each currency offered, and the tier's
+    texts in each of `languages` (the offered ones besides the default: empty falls back to it)."""
     fields = {
         tier_amount_field(code, frequency): StringField(
             f"{FREQUENCY_LABELS[frequency]} in {code}", filters=[_strip], validators=[Length(max=20)])
         for code in rules for frequency in TIER_FREQUENCIES
     }
+    fields.update(_translation_fields(languages))
     form_class = type("TierFormWithAmounts", (TierForm,), fields)
-    return form_class(rules, **kwargs)  # type: ignore[no-any-return]
+    form: TierForm = form_class(rules, **kwargs)
+    form.languages = list(languages)
+    return form
 
 
 class TierMoveForm(FlaskForm):

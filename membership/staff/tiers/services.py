@@ -35,6 +35,8 @@ class TierValues:
     benefits: str
     active: bool
     amounts: Mapping[tuple[str, Frequency], int]
+    # The texts in other languages, {"uk": {"name": "…", "description": "…", "benefits": "…"}}: None keeps them.
+    translations: Mapping[str, Mapping[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def tier_snapshot(tier: Tier) -> dict[str, Any]:
     for amount in sorted(tier.amounts, key=lambda a: (a.currency, a.frequency.value)):
         amounts.setdefault(amount.currency, {})[amount.frequency.value] = amount.amount_minor
     return {"name": tier.name, "description": tier.description, "benefits": tier.benefits, "active": tier.active,
-            "amounts": amounts}
+            "amounts": amounts, "translations": dict(tier.translations or {})}
 
 
 def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -112,6 +114,9 @@ def _apply_values(tier: Tier, values: TierValues) -> None:
     tier.description = values.description.strip()
     tier.benefits = "\n".join(line.strip() for line in values.benefits.splitlines() if line.strip())
     tier.active = values.active
+    if values.translations is not None:
+        tier.translations = {locale: {name: text.strip() for name, text in texts.items() if text.strip()}
+                             for locale, texts in values.translations.items() if any(t.strip() for t in texts.values())}
     # Existing rows are updated in place, so the (tier, currency, frequency) uniqueness never trips mid-flush.
     existing = {(amount.currency, amount.frequency): amount for amount in tier.amounts}
     for key, amount in existing.items():

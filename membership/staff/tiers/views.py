@@ -12,6 +12,7 @@ from membership.db import current_session
 from membership.formatting import to_major_text
 from membership.giving.models import Frequency, Tier
 from membership.giving.services import currency_rules
+from membership.i18n import translation_field, translation_locales
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.tiers import services
 from membership.staff.tiers.forms import (
@@ -73,13 +74,14 @@ def _values(form: TierForm) -> services.TierValues:
         benefits=form.benefits.data or "",
         active=bool(form.active.data),
         amounts=form.amounts,
+        translations=form.translations,
     )
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @staff_required(Permission.TIERS)
 def new() -> ResponseReturnValue:
-    form = make_tier_form(currency_rules())
+    form = make_tier_form(currency_rules(), translation_locales())
     if form.validate_on_submit():
         tier = services.create_tier(current_session(), signed_in_staff(), _values(form), ip=client_ip())
         flash(f"Added the tier {tier.name}. It shows on the support page now." if tier.active
@@ -97,7 +99,9 @@ def edit(tier_id: int) -> ResponseReturnValue:
     for amount in tier.amounts:
         data[tier_amount_field(amount.currency, amount.frequency)] = to_major_text(amount.amount_minor,
                                                                                    amount.currency)
-    form = make_tier_form(currency_rules(), data=data)
+    for locale, texts in (tier.translations or {}).items():
+        data.update({translation_field(name, locale): text for name, text in texts.items()})
+    form = make_tier_form(currency_rules(), translation_locales(), data=data)
     if form.validate_on_submit():
         changed = services.update_tier(current_session(), signed_in_staff(), tier, _values(form), ip=client_ip())
         flash(f"Saved the tier {tier.name}." if changed else f"Nothing to save: the tier {tier.name} is unchanged.")
