@@ -143,7 +143,8 @@ def test_the_worker_writes_the_inline_file_and_emails_the_link(
     assert written.action == "export.payments" and written.staff_user_id == analyst.id
     assert written.target_id == str(job.id) and written.ip_address == "127.0.0.1"
     assert written.details == {"format": fmt, "from": "2026-01-01", "to": "2026-01-31", "currency": "all",
-                               "status": "all", "rows": 4, "complete": True, "queued": True}
+                               "status": "all", "rows": 4, "complete": True, "queued": True,
+                               "language": "en"}
     assert downloaded.action == "export.downloaded" and downloaded.staff_user_id == analyst.id
     assert downloaded.target_id == str(job.id)
     assert downloaded.details == {"kind": "payments", "format": fmt, "from": "2026-01-01", "to": "2026-01-31",
