@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flask_babel import LazyString, pgettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -54,7 +55,8 @@ class TierForm(FlaskForm):
     Build it with `make_tier_form`, which adds the amount fields for the configured currencies.
     """
 
-    name = StringField(lazy_gettext("Name"), filters=[_strip],
+    # "Name" of a tier, not a person's (languages call them differently).
+    name = StringField(LazyString(lambda: pgettext("tier", "Name")), filters=[_strip],
                        validators=[DataRequired(lazy_gettext("Enter the tier's name.")), Length(max=80)])
     description = TextAreaField(lazy_gettext("Description"), filters=[_strip],
                                 validators=[Optional(), Length(max=2000)])
