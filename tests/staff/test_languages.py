@@ -113,7 +113,7 @@ def test_an_unknown_language_is_refused(client: FlaskClient, make_staff: Callabl
     user = make_staff(Role.ADMIN)
     sign_in_as(client, user)
     response = choose_language(client, "xx")
-    assert response.status_code == 400 and "Not a valid choice" in text(response)
+    assert response.status_code == 400 and "Choose one of the languages offered." in text(response)
     db.session.refresh(user)
     assert user.locale is None
 

@@ -45,7 +45,7 @@ def build_pseudo_catalog(directory: Path) -> Path:
 # What a page may show unwrapped: values, not words of ours.
 WORD = re.compile(r"[^\W\d_]{2,}")
 READ_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt"}
-SKIPPED_TAGS = {"script", "style"}
+SKIPPED_TAGS = {"script", "style", "code"}  # code (settings, commands, keys) is not translated
 
 
 class _Text(HTMLParser):
@@ -53,6 +53,9 @@ class _Text(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.texts: list[str] = []
         self._skipping = 0
+        # How many marked strings are open where the text goes on: a marked sentence holding a link or other
+        # markup ("… use <a>the emailed link</a>.") wraps the text nodes inside it too.
+        self._depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in SKIPPED_TAGS:
@@ -70,7 +73,12 @@ class _Text(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._skipping and data.strip():
-            self.texts.append(data)
+            self.texts.append(OPEN * self._depth + data)
+        for char in data:
+            if char == OPEN:
+                self._depth += 1
+            elif char == CLOSE:
+                self._depth = max(0, self._depth - 1)
 
 
 def _strip_wrapped(text: str) -> str:

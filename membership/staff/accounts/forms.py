@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, R
 from membership.i18n import gettext, lazy_gettext
 from membership.staff.accounts import recovery
 from membership.staff.accounts.models import Role
-from membership.staff.forms import DayField
+from membership.staff.forms import DATE_MESSAGE, DayField
 
 ROLE_CHOICES = [
     SelectChoice(Role.ANALYST.value, lazy_gettext("Analyst: dashboard, supporters (read only), reports and exports")),
@@ -59,7 +59,10 @@ class PasswordForm(FlaskForm):
 
 
 class EnableTwoFactorForm(FlaskForm):
-    secret = StringField(validators=[DataRequired(), Regexp(r"^[A-Z2-7]{16,64}$")])
+    secret = StringField(lazy_gettext("Key"), validators=[
+        DataRequired(lazy_gettext("The set-up key is missing. Scan the new code and try again.")),
+        Regexp(r"^[A-Z2-7]{16,64}$", message=lazy_gettext("The set-up key is missing. Scan the new code and try "
+                                                          "again."))])
     code = _code_field()
 
 
@@ -94,12 +97,16 @@ class EditStaffForm(FlaskForm):
 class LanguageForm(FlaskForm):
     """The console's language: one of the offered languages, or (empty) the browser's."""
 
-    locale = SelectField(lazy_gettext("Language of the staff console"), default="")
+    locale = SelectField(lazy_gettext("Language of the staff console"), default="", validate_choice=False)
 
     def __init__(self, *args: Any, languages: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.locale.choices = [SelectChoice("", gettext("The language your browser asks for")),
                                *(SelectChoice(code, name) for code, name in languages)]
+
+    def validate_locale(self, field: SelectField) -> None:
+        if field.data not in {choice.value for choice in field.choices}:  # type: ignore[union-attr]
+            raise ValidationError(gettext("Choose one of the languages offered."))
 
 
 class TwoFactorPolicyForm(FlaskForm):
@@ -112,5 +119,5 @@ class AuditFilterForm(FlaskForm):
 
     action = StringField(lazy_gettext("Action"), validators=[Optional(), Length(max=60)])
     actor = StringField(lazy_gettext("Who"), validators=[Optional(), Length(max=120)])
-    date_from = DayField(lazy_gettext("From"), validators=[Optional()])
-    date_to = DayField(lazy_gettext("To"), validators=[Optional()])
+    date_from = DayField(lazy_gettext("From"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    date_to = DayField(lazy_gettext("To"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)

@@ -156,7 +156,8 @@ class BallotForm(FlaskForm):
                 valid = False
         kept = len(self.kept_rows())
         if kept < MIN_OPTIONS:
-            self.options_errors.append(f"A ballot needs at least {MIN_OPTIONS} options: give each a title.")
+            self.options_errors.append(_("A ballot needs at least %(count)s options: give each a title.",
+                                         count=MIN_OPTIONS))
         elif kept > MAX_OPTIONS:
             self.options_errors.append(f"A ballot can have at most {MAX_OPTIONS} options.")
         if self.method.data in METHODS:

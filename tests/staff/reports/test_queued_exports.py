@@ -387,3 +387,15 @@ def test_a_writer_that_outlived_its_lease_records_nothing(
 def test_the_worker_needs_redis(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["worker", "--drain"])
     assert result.exit_code == 2 and "REDIS_URL is not set" in result.output
+
+
+def test_a_queued_export_keeps_the_language_chosen_for_its_headers(
+        client: FlaskClient, analyst: StaffUser, payments: dict[str, Any], large: redis.Redis, app: Flask) -> None:
+    assert export(client, currency="", language="uk").status_code == 302
+    assert only_job().language == "uk"
+    work(app)
+    job = only_job()
+    assert job.status is ExportJobStatus.READY
+    stored = Path(app.config["MEMBERSHIP_EXPORT_DIR"]) / job.file_name
+    header = stored.read_text("utf-8-sig").splitlines()[0]
+    assert header.startswith("Дата оплати (UTC),ID платежу,ID прихильника")
