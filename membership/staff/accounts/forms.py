@@ -105,7 +105,7 @@ class LanguageForm(FlaskForm):
                                *(SelectChoice(code, name) for code, name in languages)]
 
     def validate_locale(self, field: SelectField) -> None:
-        if field.data not in {choice.value for choice in field.choices}:  # type: ignore[union-attr]
+        if field.data not in {choice.value for choice in field.choices}:
             raise ValidationError(gettext("Choose one of the languages offered."))
 
 

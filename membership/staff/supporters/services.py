@@ -198,12 +198,12 @@ def status_labels(session: Session, supporter_ids: Sequence[int], now: datetime,
 
     def label(supporter_id: int) -> str:
         if supporter_id in patrons:
-            return _("Patron, renewal failing") if supporter_id in failing else _("Patron")
+            return str(_("Patron, renewal failing") if supporter_id in failing else _("Patron"))
         if supporter_id in failing:
-            return _("Renewal failing")
+            return str(_("Renewal failing"))
         if supporter_id in cancelled:
-            return _("Cancelled")
-        return _("Not a patron") if supporter_id in members else _("Never a patron")
+            return str(_("Cancelled"))
+        return str(_("Not a patron") if supporter_id in members else _("Never a patron"))
 
     return {supporter_id: label(supporter_id) for supporter_id in supporter_ids}
 

@@ -183,10 +183,10 @@ class CurrencyAmountsForm(FlaskForm):
         values = {"tier": suggestion.tier_name,
                   "amount": format_recurring(suggestion.amount_minor, self.code, suggestion.frequency.value)}
         if above:
-            return _("The %(tier)s tier suggests %(amount)s, which would be above this. Change that tier's amount "
-                     "first.", **values)
-        return _("The %(tier)s tier suggests %(amount)s, which would be below this. Change that tier's amount "
-                 "first.", **values)
+            return str(_("The %(tier)s tier suggests %(amount)s, which would be above this. Change that tier's "
+                         "amount first.", **values))
+        return str(_("The %(tier)s tier suggests %(amount)s, which would be below this. Change that tier's amount "
+                     "first.", **values))
 
     def validate_once(self, field: StringField) -> None:
         self._presets(field, Frequency.ONCE)
