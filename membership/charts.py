@@ -181,13 +181,20 @@ def ranked_bar_chart(chart_id: str, title: str, description: str, labels: Sequen
     span = width - left - right_pad
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = top + row * index
-        shown = label if len(label) <= label_chars else label[: label_chars - 1] + "…"
+        shown = label if len(label) <= label_chars else _shortened(label, label_chars)
         parts.append(_text(left - 8, y + row / 2 + 4, shown, anchor="end", size=12))
         bar = span * max(value, 0) / top_value
         parts.append(_rect(left, y + 4, max(bar, 1), row - 8, PALETTE[0], f"{label}: {value_label(value)}"))
         parts.append(_text(left + bar + 6, y + row / 2 + 4, value_label(value), anchor="start", size=12))
     parts.append(f'<line {_attrs(x1=f"{left:.1f}", x2=f"{left:.1f}", y1=top, y2=height - top, stroke=INK)}/>')
     return _svg(parts)
+
+
+def _shortened(label: str, chars: int) -> str:
+    """`label` cut to `chars` with an ellipsis, after a whole word when one ends in the second half."""
+    cut = label[: chars - 1]
+    boundary = max((i for i, char in enumerate(cut) if not char.isalnum()), default=-1)
+    return (cut[: boundary + 1] if boundary >= chars // 2 else cut) + "…"
 
 
 def _start(chart_id: str, title: str, description: str, series: Sequence[Series], value_label: Formatter,

@@ -21,6 +21,7 @@ from membership.email import Mailer, retry_due_emails, send_queued
 from membership.giving import events, stripe_account
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import StripeRejected, StripeUnavailable, gateway
+from membership.i18n import supported, supported_locales
 from membership.imports.commands import import_cli
 from membership.jobs import run_jobs
 from membership.logs import log_context
@@ -30,6 +31,7 @@ from membership.staff.accounts.models import Role, StaffUser
 from membership.staff.reports import services as reports
 from membership.staff.reports.files import ExportRun, record_export, write_export
 from membership.staff.reports.models import ExportFormat, ExportKind
+from membership.staff.reports.services import DEFAULT_EXPORT_LANGUAGE
 from membership.staff.reports.worker import build_export, export_settings
 
 stripe_cli = AppGroup("stripe", help="Stripe maintenance.")
@@ -358,14 +360,21 @@ def _export_command(kind: str) -> None:
                   show_default=True)
     @click.option("--currency", default="", help="Only this currency (default: all).")
     @click.option("--status", default="", help="Only this status (default: all).")
+    @click.option("--language", default=DEFAULT_EXPORT_LANGUAGE, show_default=True,
+                  help="The language of the column headers: one of SUPPORTED_LOCALES.")
     @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                   help="The file to write (default: the dated name, e.g. payments-2026-01-01-to-2026-01-31.csv).")
-    def command(first: date, last: date, fmt: str, currency: str, status: str, output: Path | None) -> None:
+    def command(first: date, last: date, fmt: str, currency: str, status: str, language: str,
+                output: Path | None) -> None:
         try:
             filters = reports.make_filters(kind, first, last, currency, status, list(currency_rules()))
         except reports.FilterError as exc:
             raise click.UsageError(str(exc)) from None
-        run = ExportRun(filters, ExportFormat(fmt))
+        chosen = supported(language)
+        if chosen is None:
+            raise click.UsageError(f"Unknown --language {language!r}; choose one of "
+                                   f"{', '.join(supported_locales())}.")
+        run = ExportRun(filters, ExportFormat(fmt), chosen)
         path = output or Path(filters.filename(run.fmt))
         spec = reports.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
         try:

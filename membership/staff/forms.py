@@ -8,10 +8,14 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms.fields import DateField
 
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext
+
 # The days staff may filter and export by: wider than any gift this service can hold, and narrow enough that the
 # day after the last, or the months around it, are still dates Python and the database can hold.
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2999, 12, 31)
+DATE_MESSAGE = lazy_gettext("Enter the date as YYYY-MM-DD, for example 2026-01-31.")
 
 
 class DayField(DateField):
@@ -23,7 +27,8 @@ class DayField(DateField):
         super().process_formdata(valuelist)
         if self.data is not None and not FIRST_DAY <= self.data <= LAST_DAY:
             self.data = None
-            raise ValueError(f"Enter a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}.")
+            raise ValueError(_("Enter a date from %(first)s to %(last)s.", first=FIRST_DAY.isoformat(),
+                               last=LAST_DAY.isoformat()))
 
 
 class ConfirmForm(FlaskForm):

@@ -168,6 +168,54 @@ def test_every_page_marks_every_string_it_shows(pseudo_app: Flask) -> None:
     assert not problems, "text not marked for translation:\n" + "\n".join(dict.fromkeys(problems))
 
 
+def _post(client: FlaskClient, path: str, form: dict[str, str], world: World, newsroom: list[str],
+          page: str | None = None) -> list[str]:
+    """A form posted with a CSRF token taken from `page` (default: `path`), its answer checked like a page."""
+    token_page = client.get(f"{page or path}?lang={PSEUDO}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', token_page)
+    data = {**form, **({"csrf_token": token.group(1)} if token else {})}
+    response = client.post(f"{path}?lang={PSEUDO}", data=data, follow_redirects=True)
+    return [f"POST {path}: {text}" for text in unmarked_html(response.get_data(as_text=True),
+                                                               [*world.allowed, *newsroom])]
+
+
+def test_staff_pages_with_errors_mark_every_string(pseudo_app: Flask) -> None:
+    """The staff states a GET doesn't reach: forms refused with their errors, the sign-in's error, a flash."""
+    world = World(pseudo_app)
+    newsroom = [pseudo_app.config["NEWSROOM_NAME"], pseudo_app.config["NEWSROOM_ADDRESS"], "English",
+                "Українська", "Esperanto", "Stripe"]
+    reader, staff = pseudo_app.test_client(), pseudo_app.test_client()
+    sign_in_as(staff, world.staff)
+    problems = _post(reader, "/staff/sign-in", {"email": "admin@example.org", "password": "wrong"}, world, newsroom)
+    problems += _post(reader, "/staff/sign-in", {"email": "", "password": ""}, world, newsroom)
+    tier = world.values["tier_id"]
+    posts = [
+        ("/staff/tiers/new", {"name": "", "monthly_EUR": "0.01", "yearly_EUR": "lots"}, None),
+        (f"/staff/tiers/{tier}", {"name": ""}, None),
+        ("/staff/tiers/amounts/EUR", {"eur-minimum": "x", "eur-maximum": "", "eur-once": "5, 5"}, "/staff/tiers"),
+        ("/staff/ballots/new", {"title": "", "opens_at": "", "closes_at": "", "method": "approval",
+                                "max_choices": "99"}, None),
+        ("/staff/users", {"new-email": "not an address", "new-role": "admin"}, None),
+        ("/staff/account/password", {"current": "wrong", "new": "short", "confirm": "other"}, None),
+        ("/staff/account/two-factor", {"secret": "", "code": "12"}, None),
+        ("/staff/account", {"locale": "xx"}, None),
+        ("/staff/reports/export", {"kind": "payments", "from": "2026-13-01", "to": "", "format": "csv"},
+         "/staff/reports"),
+        (f"/staff/supporters/{world.patron.id}/memberships/{world.membership.id}/cancel", {"when": "", "reason": ""},
+         None),
+        (f"/staff/supporters/{world.patron.id}/erase", {"email": "someone@else.example"}, None),
+        (f"/staff/supporters/{world.patron.id}/payments/{world.payment.id}/refund", {"amount": "99999", "seen": "0"},
+         None),
+        ("/staff/users/two-factor-policy", {}, "/staff/users"),  # "optional": staff may go on without it
+    ]
+    for path, form, page in posts:
+        problems += _post(staff, path, form, world, newsroom, page)
+    for path in ("/staff/dashboard?from=2026-02-30&to=2025-01-01", "/staff/dashboard?from=2026-05-01&to=2026-01-01",
+                 "/staff/audit?date_from=nonsense", "/staff/audit?before=x", "/staff/supporters?first_from=2026-99-01"):
+        problems += _visit(staff, path, world, newsroom)
+    assert not problems, "text not marked for translation:\n" + "\n".join(dict.fromkeys(problems))
+
+
 def test_the_pseudo_locale_finds_unmarked_text() -> None:
     """The check itself: unmarked words are found; marked ones, values and nested marks are not."""
     page = ("<html><body><h1>\u27e6Give\u27e7</h1><p>Plain words</p><p title='Hover text'>\u27e6Hi "

@@ -47,7 +47,8 @@ def build_pseudo_catalog(directory: Path) -> Path:
 # What a page may show unwrapped: values, not words of ours.
 WORD = re.compile(r"[^\W\d_]{2,}")
 READ_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt"}
-SKIPPED_TAGS = {"script", "style"}
+# Code (settings, commands, keys) is not translated; a textarea holds a form's value (or code to copy).
+SKIPPED_TAGS = {"script", "style", "code", "textarea"}
 
 
 class _Text(HTMLParser):

@@ -9,9 +9,51 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from membership.i18n import lazy_gettext
 from membership.staff.accounts.models import AuditEntry, StaffUser
 
 PAGE_SIZE = 50
+# What each action means, in staff words; the log keeps the action's code, which the filter matches.
+ACTION_DESCRIPTIONS = {
+    "ballot.created": lazy_gettext("Ballot drafted"),
+    "ballot.updated": lazy_gettext("Ballot changed"),
+    "ballot.published": lazy_gettext("Ballot published"),
+    "ballot.option_commissioned": lazy_gettext("Article attached to a topic; its voters emailed"),
+    "export.supporters": lazy_gettext("Supporters exported"),
+    "export.payments": lazy_gettext("Payments exported"),
+    "export.memberships": lazy_gettext("Memberships exported"),
+    "export.ballot_results": lazy_gettext("Ballot results downloaded"),
+    "export.downloaded": lazy_gettext("Queued export downloaded"),
+    "limits.changed": lazy_gettext("Amount limits changed"),
+    "presets.changed": lazy_gettext("Preset amounts changed"),
+    "tiers.changed": lazy_gettext("Tier changed"),
+    "settings.changed": lazy_gettext("Setting changed"),
+    "membership.cancelled": lazy_gettext("Membership cancelled by staff"),
+    "payment.refunded": lazy_gettext("Payment refunded"),
+    "payment.refund_failed": lazy_gettext("Refund failed"),
+    "staff.created": lazy_gettext("Staff member added"),
+    "staff.updated": lazy_gettext("Staff member's role or access changed"),
+    "staff.password_changed": lazy_gettext("Password changed"),
+    "staff.password_reset": lazy_gettext("Password reset by an admin"),
+    "staff.recovery_code_used": lazy_gettext("Signed in with a recovery code"),
+    "staff.recovery_codes_generated": lazy_gettext("New recovery codes generated"),
+    "staff.sign_in_failed": lazy_gettext("Failed sign-in"),
+    "staff.signed_in": lazy_gettext("Signed in"),
+    "staff.signed_out": lazy_gettext("Signed out on every device"),
+    "staff.two_factor_enabled": lazy_gettext("Two-factor sign-in turned on"),
+    "staff.two_factor_disabled": lazy_gettext("Two-factor sign-in turned off"),
+    "staff.two_factor_replaced": lazy_gettext("Moved to a new authenticator app"),
+    "staff.two_factor_reset": lazy_gettext("Two-factor sign-in reset by an admin"),
+    "suggestion.accepted": lazy_gettext("Topic suggestion accepted"),
+    "suggestion.declined": lazy_gettext("Topic suggestion declined"),
+    "supporter.erased": lazy_gettext("Supporter's personal data erased"),
+    "supporter.exported": lazy_gettext("Supporter's personal data exported"),
+    "supporter.viewed": lazy_gettext("Supporter viewed"),
+    "supporters.listed": lazy_gettext("Supporters searched"),
+    "wall.pending": lazy_gettext("Wall entry put back for review"),
+    "wall.approved": lazy_gettext("Wall message approved"),
+    "wall.hidden": lazy_gettext("Wall entry hidden"),
+}
 
 
 def record_audit(session: Session, actor: StaffUser | None, action: str, *, target_type: str = "",
@@ -29,6 +71,12 @@ def record_audit(session: Session, actor: StaffUser | None, action: str, *, targ
     session.add(entry)
     session.flush()
     return entry
+
+
+def audit_action(action: str) -> str:
+    """What `action` means, in the page's language ('' for an action this list doesn't know)."""
+    description = ACTION_DESCRIPTIONS.get(action)
+    return str(description) if description is not None else ""
 
 
 @dataclass(frozen=True)

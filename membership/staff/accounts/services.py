@@ -17,6 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from membership import ratelimit
 from membership.config import STAFF_PASSWORD_HASH
 from membership.db import rows_affected, utcnow
+from membership.i18n import gettext as _
 from membership.staff.accounts import recovery, totp
 from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import RecoveryCode, Role, Setting, StaffUser
@@ -108,17 +109,17 @@ def list_staff(session: Session) -> list[StaffUser]:
 def normalise_staff_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320 or " " in email:
-        raise StaffError("Enter a valid email address.")
+        raise StaffError(_("Enter a valid email address."))
     return email
 
 
 def check_password_strength(password: str, email: str = "") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise StaffError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+        raise StaffError(_("Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH))
     if email and email.split("@")[0].lower() in password.lower():
-        raise StaffError("Don't use your email address in your password.")
+        raise StaffError(_("Don't use your email address in your password."))
     if len(set(password)) < 5:
-        raise StaffError("Use a less repetitive password.")
+        raise StaffError(_("Use a less repetitive password."))
 
 
 def one_time_password() -> str:
@@ -131,7 +132,7 @@ def create_staff(session: Session, email: str, role: Role, name: str = "", passw
     """A new staff account. Without a password, returns a one-time one (shown once, never stored in clear)."""
     address = normalise_staff_email(email)
     if session.scalar(select(StaffUser.id).where(StaffUser.email == address)) is not None:
-        raise StaffError("A staff account with this email already exists.")
+        raise StaffError(_("A staff account with this email already exists."))
     generated = None
     if password is None:
         generated = password = one_time_password()
@@ -148,9 +149,9 @@ def create_staff(session: Session, email: str, role: Role, name: str = "", passw
 
 def change_password(session: Session, user: StaffUser, current: str, new: str, ip: str = "") -> None:
     if not check_password_hash(user.password_hash, current):
-        raise StaffError("Your current password is not right.")
+        raise StaffError(_("Your current password is not right."))
     if current == new:
-        raise StaffError("Choose a password different from the current one.")
+        raise StaffError(_("Choose a password different from the current one."))
     check_password_strength(new, user.email)
     user.password_hash = _hash_password(new)
     user.must_change_password = False
@@ -162,9 +163,9 @@ def update_staff(session: Session, admin: StaffUser, user: StaffUser, *, role: R
                  ip: str = "") -> None:
     """Change a staff member's role or access; their open sessions end."""
     if user.id == admin.id and (role is not Role.ADMIN or not active):
-        raise StaffError("You can't remove your own admin access; ask another admin.")
+        raise StaffError(_("You can't remove your own admin access; ask another admin."))
     if user.role is Role.ADMIN and (role is not Role.ADMIN or not active) and _other_active_admins(session, user) == 0:
-        raise StaffError("There must always be at least one active admin.")
+        raise StaffError(_("There must always be at least one active admin."))
     changes: dict[str, Any] = {}
     if user.role is not role:
         changes["role"] = [user.role.value, role.value]
@@ -358,6 +359,12 @@ def sign_out(session: Session, user: StaffUser, ip: str = "") -> None:
     record_audit(session, user, "staff.signed_out", target_type="staff_user", target_id=user.id, ip=ip)
 
 
+def set_staff_locale(session: Session, user: StaffUser, locale: str | None) -> None:
+    """Save the console's language the staff member chose (None: their browser's)."""
+    user.locale = locale or None
+    session.flush()
+
+
 def start_two_factor_setup(user: StaffUser) -> str:
     """A fresh secret for the user to scan; stored only once they confirm a code from it."""
     return totp.new_secret()
@@ -380,7 +387,7 @@ def start_new_authenticator(user: StaffUser, password: str) -> str:
     """A fresh secret for the user's new authenticator app, after their password. Nothing is stored: the current
     app keeps working until `replace_authenticator` confirms a code from the new secret."""
     if not user.totp_enabled:
-        raise StaffError("Two-factor sign-in is off: turn it on instead.")
+        raise StaffError(_("Two-factor sign-in is off: turn it on instead."))
     _confirm_password(user, password)
     return totp.new_secret()
 
@@ -391,7 +398,7 @@ def replace_authenticator(session: Session, user: StaffUser, secret: str, code: 
     (the caller keeps the current one). A wrong code changes nothing and, as when turning two-factor on, doesn't
     count toward the lock-out: whoever sends it was just shown the secret it is checked against."""
     if not user.totp_enabled:
-        raise StaffError("Two-factor sign-in is off: turn it on instead.")
+        raise StaffError(_("Two-factor sign-in is off: turn it on instead."))
     step = _confirmed_step(secret, code)
     user.totp_secret = secret
     # The replay guard follows the new secret: the code just confirmed, and any older one, won't sign in.
@@ -403,21 +410,21 @@ def replace_authenticator(session: Session, user: StaffUser, secret: str, code: 
 def _confirm_password(user: StaffUser, password: str) -> None:
     """The signed-in user's password, asked again before a change to how they sign in; StaffError if wrong."""
     if not check_password_hash(user.password_hash, password):
-        raise StaffError("Your password is not right.")
+        raise StaffError(_("Your password is not right."))
 
 
 def _confirmed_step(secret: str, code: str) -> int:
     """The time step of a code from a secret being set up, or StaffError if the code doesn't match."""
     step = totp.matching_step(secret, code)
     if step is None:
-        raise StaffError("That code doesn't match. Check the time on your phone and try the newest code.")
+        raise StaffError(_("That code doesn't match. Check the time on your phone and try the newest code."))
     return step
 
 
 def disable_two_factor(session: Session, user: StaffUser, password: str, ip: str = "") -> None:
     """Turn the user's own two-factor sign-in off (and delete their recovery codes), after their password."""
     if two_factor_required(session):
-        raise StaffError("Two-factor sign-in is required for all staff; it can't be turned off.")
+        raise StaffError(_("Two-factor sign-in is required for all staff; it can't be turned off."))
     _confirm_password(user, password)
     _turn_two_factor_off(session, user)
     record_audit(session, user, "staff.two_factor_disabled", target_type="staff_user", target_id=user.id, ip=ip)

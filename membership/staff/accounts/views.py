@@ -18,6 +18,8 @@ from membership.config import signing_keys
 from membership.db import current_session, parse_id, utcnow
 from membership.errors import render_error
 from membership.formatting import format_clock, format_minute
+from membership.i18n import gettext as _
+from membership.i18n import ngettext
 from membership.staff.accounts import services, totp
 from membership.staff.accounts.audit import AuditFilter, audit_page
 from membership.staff.accounts.forms import (
@@ -84,12 +86,13 @@ def _log_failure(step: str, result: services.SignInAttempt, staff_id: int | None
 
 def _refused(result: services.SignInAttempt) -> tuple[str, int] | None:
     if result.result is services.SignInResult.RATE_LIMITED:
-        return render_error(429, "Too many sign-in attempts",
-                            "Too many sign-in attempts came from your network. Please wait 15 minutes.")
+        return render_error(429, _("Too many sign-in attempts"),
+                            _("Too many sign-in attempts came from your network. Please wait 15 minutes."))
     if result.result is services.SignInResult.LOCKED:
-        until = f"{format_clock(result.locked_until)} UTC" if result.locked_until else "later"
-        return render_error(429, "Account locked for now",
-                            f"After repeated failed attempts this account is locked until {until}.")
+        message = (_("After repeated failed attempts this account is locked until %(time)s UTC.",
+                     time=format_clock(result.locked_until)) if result.locked_until
+                   else _("After repeated failed attempts this account is locked for now. Please try again later."))
+        return render_error(429, _("Account locked for now"), message)
     return None
 
 
@@ -104,7 +107,7 @@ def sign_in() -> ResponseReturnValue:
     if refused is not None:
         return refused
     if result.result is services.SignInResult.INVALID or result.staff is None:
-        form.password.errors = ["That email and password don't match a staff account."]
+        form.password.errors = [_("That email and password don't match a staff account.")]
         return render_template("staff/accounts/sign_in.html", form=form), 401
     if result.result is services.SignInResult.NEEDS_CODE:
         session.pop(SESSION_KEY, None)
@@ -118,20 +121,20 @@ def sign_in() -> ResponseReturnValue:
 @bp.route("/sign-in/code", methods=["GET", "POST"])
 def sign_in_code() -> ResponseReturnValue:
     return _second_step(CodeForm(), "staff/accounts/sign_in_code.html", services.verify_code,
-                        "That code isn't right, or was already used. Try the newest code.")
+                        lambda: _("That code isn't right, or was already used. Try the newest code."))
 
 
 @bp.route("/sign-in/recovery", methods=["GET", "POST"])
 def sign_in_recovery() -> ResponseReturnValue:
     return _second_step(RecoveryCodeForm(), "staff/accounts/sign_in_recovery.html", services.use_recovery_code,
-                        "That recovery code isn't right, or was already used.")
+                        lambda: _("That recovery code isn't right, or was already used."))
 
 
 SecondStepCheck = Callable[[Session, StaffUser, str, str, services.Policy], services.SignInAttempt]
 
 
 def _second_step(form: CodeForm | RecoveryCodeForm, template: str, check: SecondStepCheck,
-                 wrong: str) -> ResponseReturnValue:
+                 wrong: Callable[[], str]) -> ResponseReturnValue:
     """The step after the password, with two-factor sign-in on: a code from the app, or a recovery code."""
     pending = session.get(PENDING_KEY)
     if not isinstance(pending, dict) or datetime.now(UTC).timestamp() - pending.get("at", 0) > PENDING_SECONDS:
@@ -150,13 +153,14 @@ def _second_step(form: CodeForm | RecoveryCodeForm, template: str, check: Second
         session.pop(PENDING_KEY, None)
         return refused
     if result.result is not services.SignInResult.OK:
-        form.code.errors = [wrong]
+        form.code.errors = [wrong()]
         return render_template(template, form=form), 401
     target = str(pending.get("next") or url_for("staff.home"))
     sign_in_session(user)
     if result.recovery_codes_left is not None:
-        flash(f"You signed in with a recovery code; it won't work again. "
-              f"You have {_recovery_codes(result.recovery_codes_left)} left.")
+        flash(ngettext("You signed in with a recovery code; it won't work again. You have %(num)d recovery code left.",
+                       "You signed in with a recovery code; it won't work again. You have %(num)d recovery codes left.",
+                       result.recovery_codes_left))
     return redirect(target)
 
 
@@ -169,7 +173,7 @@ def sign_out() -> ResponseReturnValue:
     if user is not None:
         services.sign_out(current_session(), user, client_ip())
     sign_out_session()
-    flash("You are signed out on every device.")
+    flash(_("You are signed out on every device."))
     return redirect(url_for("staff.sign_in"))
 
 
@@ -185,7 +189,7 @@ def password() -> ResponseReturnValue:
             form.new.errors = [str(exc)]
         else:
             sign_in_session(user)  # the epoch moved on: keep this session, end all others
-            flash("Your password is changed. Other sessions were signed out.")
+            flash(_("Your password is changed. Other sessions were signed out."))
             return redirect(url_for("staff.home"))
     status = 400 if request.method == "POST" else 200
     return render_template("staff/accounts/password.html", form=form, user=user), status
@@ -204,7 +208,7 @@ def two_factor() -> ResponseReturnValue:
             except services.StaffError as exc:
                 disable.password.errors = [str(exc)]
             else:
-                flash("Two-factor sign-in is off, and your recovery codes are deleted.")
+                flash(_("Two-factor sign-in is off, and your recovery codes are deleted."))
                 return redirect(url_for("staff.home"))
         return _two_factor_on_page(user, disable=disable)
     form = EnableTwoFactorForm()
@@ -226,7 +230,7 @@ def _authenticator_key(user: StaffUser, secret: str) -> dict[str, str]:
     """What `staff/accounts/authenticator_key.html` shows for a new secret: the QR code of its otpauth:// URI, and
     the key."""
     uri = totp.provisioning_uri(secret, user.email, current_app.config["NEWSROOM_NAME"])
-    qr_svg = segno.make(uri, error="m").svg_inline(scale=4, title="QR code for your authenticator app")
+    qr_svg = segno.make(uri, error="m").svg_inline(scale=4, title=_("QR code for your authenticator app"))
     return {"secret": secret, "qr_svg": qr_svg}
 
 
@@ -279,8 +283,8 @@ def confirm_new_authenticator() -> ResponseReturnValue:
     secret = _new_app_secret(user, form.setup.data or "")
     if secret is None:
         restart = ConfirmPasswordForm(prefix="move", formdata=None)
-        restart.password.errors = [f"The new app's set-up expired (after {NEW_APP_SECONDS // 60} minutes) or "
-                                   "was already used. Enter your password to start again."]
+        restart.password.errors = [_("The new app's set-up expired (after %(minutes)s minutes) or was already used. "
+                                     "Enter your password to start again.", minutes=NEW_APP_SECONDS // 60)]
         return _two_factor_on_page(user, move=restart)
     if form.validate_on_submit():
         try:
@@ -289,8 +293,8 @@ def confirm_new_authenticator() -> ResponseReturnValue:
             form.code.errors = [str(exc)]
         else:
             sign_in_session(user)  # the epoch moved on: keep this session, end all others
-            flash("Two-factor sign-in now uses your new authenticator app; codes from the old one no longer work. "
-                  "Your recovery codes still do. Other sessions were signed out.")
+            flash(_("Two-factor sign-in now uses your new authenticator app; codes from the old one no longer "
+                    "work. Your recovery codes still do. Other sessions were signed out."))
             return redirect(url_for("staff.two_factor"))
     return _new_authenticator_page(user, form, secret)
 
@@ -334,12 +338,13 @@ def _two_factor_on_page(user: StaffUser, *, disable: ConfirmPasswordForm | None 
 def _recovery_codes_page(user: StaffUser, codes: list[str], *, replaced: bool) -> ResponseReturnValue:
     """The new codes, shown this once and never cached: on the page, and as a text file to download (a data:
     link, so no JavaScript and nothing kept on the server)."""
-    made = f"{format_minute(utcnow())} UTC"
     text_file = "\n".join([
-        f"Recovery codes for {user.email}, {current_app.config['NEWSROOM_NAME']} staff sign-in",
-        f"Made {made}. Each code works once, instead of the code from your authenticator app:",
+        _("Recovery codes for %(email)s, %(newsroom)s staff sign-in", email=user.email,
+          newsroom=current_app.config["NEWSROOM_NAME"]),
+        _("Made %(moment)s UTC. Each code works once, instead of the code from your authenticator app:",
+          moment=format_minute(utcnow())),
         f"{current_app.config['PUBLIC_URL']}{url_for('staff.sign_in_recovery')}",
-        "Generating new codes makes all of these stop working.",
+        _("Generating new codes makes all of these stop working."),
         "",
         *codes,
         "",
@@ -349,10 +354,6 @@ def _recovery_codes_page(user: StaffUser, codes: list[str], *, replaced: bool) -
     return page, 200, {"Cache-Control": "no-store"}
 
 
-def _recovery_codes(count: int) -> str:
-    return "no recovery codes" if count == 0 else "1 recovery code" if count == 1 else f"{count} recovery codes"
-
-
 def recovery_codes_status(user: StaffUser) -> dict[str, object]:
     """What the staff home and the two-factor page say about the recovery codes left (with two-factor on)."""
     if not user.totp_enabled:
@@ -360,11 +361,13 @@ def recovery_codes_status(user: StaffUser) -> dict[str, object]:
     left = services.recovery_codes_left(current_session(), user)
     warning = None
     if left == 0:
-        warning = ("You have no recovery codes left: if you lose your phone, you can't sign in until an admin "
-                   "resets your two-factor sign-in.")
+        warning = _("You have no recovery codes left: if you lose your phone, you can't sign in until an admin "
+                    "resets your two-factor sign-in.")
     elif left <= FEW_RECOVERY_CODES:
-        warning = f"Only {_recovery_codes(left)} left: when they run out, losing your phone locks you out."
-    return {"recovery_codes_left": _recovery_codes(left), "recovery_codes_warning": warning}
+        warning = ngettext("Only %(num)d recovery code left: when they run out, losing your phone locks you out.",
+                           "Only %(num)d recovery codes left: when they run out, losing your phone locks you out.",
+                           left)
+    return {"recovery_codes_left": left, "recovery_codes_warning": warning}
 
 
 # Staff users (admin) ---------------------------------------------------------------------------------
@@ -397,7 +400,8 @@ def two_factor_policy() -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400)
     services.set_two_factor_policy(current_session(), admin, bool(form.required.data), ip=client_ip())
-    flash("Two-factor sign-in is now " + ("required for all staff." if form.required.data else "optional."))
+    flash(_("Two-factor sign-in is now required for all staff.") if form.required.data
+          else _("Two-factor sign-in is now optional."))
     return redirect(url_for("staff.users"))
 
 
@@ -417,7 +421,7 @@ def edit_user(user_id: int) -> ResponseReturnValue:
         except services.StaffError as exc:
             form.role.errors = [str(exc)]
         else:
-            flash(f"Saved {user.email}.")
+            flash(_("Saved %(email)s.", email=user.email))
             return redirect(url_for("staff.users"))
     return render_template("staff/accounts/edit_user.html", user=user, form=form, confirm=ConfirmForm()), \
         400 if form.errors else 200
@@ -436,8 +440,8 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 def reset_two_factor(user_id: int) -> ResponseReturnValue:
     admin, user = _admin_and_target(user_id)
     services.reset_two_factor(current_session(), admin, user, ip=client_ip())
-    flash(f"Two-factor sign-in was reset for {user.email} and their recovery codes deleted; they set it up again "
-          "at their next sign-in.")
+    flash(_("Two-factor sign-in was reset for %(email)s and their recovery codes deleted; they set it up again "
+            "at their next sign-in.", email=user.email))
     return redirect(url_for("staff.edit_user", user_id=user.id))
 
 
@@ -463,9 +467,9 @@ def audit() -> ResponseReturnValue:
     before = parse_id(raw_before)
     if raw_before and before is None:
         return render_template("staff/accounts/audit.html", form=form, entries=[], next_before=None,
-                               error="That page link isn't valid."), 400
+                               error=_("That page link isn't valid.")), 400
     if form.date_from.data and form.date_to.data and form.date_from.data > form.date_to.data:
-        form.date_to.errors = ["The end date is before the start date."]
+        form.date_to.errors = [_("The end date is before the start date.")]
         return render_template("staff/accounts/audit.html", form=form, entries=[], next_before=None), 400
     filters = AuditFilter(action=form.action.data or "", actor=form.actor.data or "", date_from=form.date_from.data,
                           date_to=form.date_to.data)

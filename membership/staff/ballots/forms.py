@@ -29,7 +29,8 @@ from membership.ballots.models import MAX_OPTIONS, MAX_WEIGHT, MIN_OPTIONS, Ball
 from membership.db import parse_id
 from membership.formatting import to_major_text
 from membership.giving.models import Tier
-from membership.i18n import gettext, language_name, translation_field
+from membership.i18n import gettext, language_name, lazy_gettext, lazy_ngettext, translation_field
+from membership.i18n import gettext as _
 from membership.money import parse_major_amount
 
 # Rows beyond this many are never processed: a form is 20 options and a few blank rows.
@@ -46,13 +47,14 @@ class OptionForm(Form):
     """One option row. Existing options carry their id; a row with no title and no id is left out."""
 
     id = HiddenField()
-    title = StringField("Title", filters=[_strip], validators=[Optional(), Length(max=200)])
-    description = TextAreaField("Short description", filters=[_strip], validators=[Optional(), Length(max=500)])
-    remove = BooleanField("Remove this option")
+    title = StringField(lazy_gettext("Title"), filters=[_strip], validators=[Optional(), Length(max=200)])
+    description = TextAreaField(lazy_gettext("Short description"), filters=[_strip],
+                                validators=[Optional(), Length(max=500)])
+    remove = BooleanField(lazy_gettext("Remove this option"))
 
     def validate_id(self, field: HiddenField) -> None:
         if field.data and parse_id(str(field.data)) is None:
-            raise ValidationError("Not an option of this ballot.")
+            raise ValidationError(lazy_gettext("Not an option of this ballot."))
 
     @property
     def option_id(self) -> int | None:
@@ -72,26 +74,30 @@ class BallotForm(FlaskForm):
     """A ballot's settings and its 2 to 20 options. Build it with `make_ballot_form`, which adds a minimum
     amount per currency and a weight per tier."""
 
-    title = StringField("Title", filters=[_strip],
-                        validators=[DataRequired("Enter the ballot's title."), Length(max=200)])
-    introduction = TextAreaField("Introduction", filters=[_strip], validators=[Optional(), Length(max=5000)])
-    opens_at = DateTimeLocalField("Opens (UTC)", format=TIME_FORMATS,
-                                  validators=[InputRequired("Enter when voting opens, in UTC.")])
-    closes_at = DateTimeLocalField("Closes (UTC)", format=TIME_FORMATS,
-                                   validators=[InputRequired("Enter when voting closes, in UTC.")])
-    method = RadioField("Method", default=VotingMethod.SINGLE.value,
+    title = StringField(lazy_gettext("Title"), filters=[_strip],
+                        validators=[DataRequired(lazy_gettext("Enter the ballot's title.")), Length(max=200)])
+    introduction = TextAreaField(lazy_gettext("Introduction"), filters=[_strip],
+                                 validators=[Optional(), Length(max=5000)])
+    opens_at = DateTimeLocalField(lazy_gettext("Opens (UTC)"), format=TIME_FORMATS,
+                                  validators=[InputRequired(lazy_gettext("Enter when voting opens, in UTC."))])
+    closes_at = DateTimeLocalField(lazy_gettext("Closes (UTC)"), format=TIME_FORMATS,
+                                   validators=[InputRequired(lazy_gettext("Enter when voting closes, in UTC."))])
+    method = RadioField(lazy_gettext("Method"), default=VotingMethod.SINGLE.value,
                         choices=[SelectChoice(key.value, method.label) for key, method in METHODS.items()])
-    max_choices = IntegerField("N: the most topics a patron may approve (approval only)", default=3,
-                               validators=[Optional(), NumberRange(2, MAX_OPTIONS, "Choose N between 2 and 20.")])
+    max_choices = IntegerField(lazy_gettext("N: the most topics a patron may approve (approval only)"), default=3,
+                               validators=[Optional(),
+                                           NumberRange(2, MAX_OPTIONS, lazy_gettext("Choose N between 2 and 20."))])
     require_paid_before_open = BooleanField(
-        "Only patrons whose first membership payment came before the ballot opens", default=True)
-    results_visibility = RadioField("When results show", default=ResultsVisibility.AFTER_CLOSE.value, choices=[
-        SelectChoice(ResultsVisibility.AFTER_CLOSE.value, "After the ballot closes"),
-        SelectChoice(ResultsVisibility.LIVE.value, "Live, while the ballot is open"),
+        lazy_gettext("Only patrons whose first membership payment came before the ballot opens"), default=True)
+    results_visibility = RadioField(lazy_gettext("When results show"), default=ResultsVisibility.AFTER_CLOSE.value,
+                                    choices=[
+        SelectChoice(ResultsVisibility.AFTER_CLOSE.value, lazy_gettext("After the ballot closes")),
+        SelectChoice(ResultsVisibility.LIVE.value, lazy_gettext("Live, while the ballot is open")),
     ])
-    weighting = RadioField("Weighting", default="equal", choices=[
-        SelectChoice("equal", "One patron, one vote"),
-        SelectChoice("tier", f"By membership tier, with the weights below (at most {MAX_WEIGHT} times)"),
+    weighting = RadioField(lazy_gettext("Weighting"), default="equal", choices=[
+        SelectChoice("equal", lazy_gettext("One patron, one vote")),
+        SelectChoice("tier", lazy_gettext("By membership tier, with the weights below (at most %(count)s times)",
+                                          count=MAX_WEIGHT)),
     ])
     options = FieldList(FormField(OptionForm), max_entries=MAX_OPTION_ROWS)
     languages: Sequence[str] = ()
@@ -141,7 +147,7 @@ class BallotForm(FlaskForm):
 
     def validate_closes_at(self, field: DateTimeLocalField) -> None:
         if self.opens_at.data and field.data and field.data <= self.opens_at.data:
-            raise ValidationError("Closing must come after opening.")
+            raise ValidationError(lazy_gettext("Closing must come after opening."))
 
     def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
         valid = bool(super().validate(extra_validators))
@@ -157,14 +163,15 @@ class BallotForm(FlaskForm):
                 valid = False
         for row in self.options:
             if row.form.option_id is not None and not row.form.remove.data and not row.form.title.data:
-                row.form.title.errors.append("Enter the option's title, or tick “Remove this option”.")
+                row.form.title.errors.append(lazy_gettext("Enter the option's title, or tick “Remove this option”."))
                 valid = False
             elif row.form.option_id is None and not row.form.blank and not row.form.title.data:
-                row.form.title.errors.append("Enter the option's title, or clear its description.")
+                row.form.title.errors.append(lazy_gettext("Enter the option's title, or clear its description."))
                 valid = False
         kept = len(self.kept_rows())
         if kept < MIN_OPTIONS:
-            self.options_errors.append(f"A ballot needs at least {MIN_OPTIONS} options: give each a title.")
+            self.options_errors.append(_("A ballot needs at least %(count)s options: give each a title.",
+                                         count=MIN_OPTIONS))
         elif kept > MAX_OPTIONS:
             self.options_errors.append(f"A ballot can have at most {MAX_OPTIONS} options.")
         if self.method.data in METHODS:
@@ -184,7 +191,8 @@ class BallotForm(FlaskForm):
                 items.extend(("options", error) for error in self.options_errors)
         for index, row in enumerate(self.options, start=1):
             for sub in row.form:
-                items.extend((sub.id, f"Option {index}, {sub.label.text.lower()}: {error}") for error in sub.errors)
+                items.extend((sub.id, _("Option %(number)s, %(field)s: %(problem)s", number=index,
+                                        field=str(sub.label.text).lower(), problem=error)) for error in sub.errors)
         items.extend(("csrf_token", error) for error in self.csrf_token.errors)
         return items
 
@@ -229,12 +237,14 @@ def make_ballot_form(tiers: Sequence[Tier], currencies: Sequence[str], languages
     """A BallotForm with a minimum monthly amount field per currency, a weight field per tier, and the ballot's
     and its options' texts in each of `languages` (the offered ones besides the default)."""
     fields: dict[str, Any] = {
-        minimum_field(code): StringField(f"Minimum in {code} per month (optional)", filters=[_strip],
+        minimum_field(code): StringField(lazy_gettext("Minimum in %(currency)s per month (optional)", currency=code),
+                                         filters=[_strip],
                                          validators=[Length(max=20)])
         for code in currencies
     }
-    weights = [SelectChoice(str(n), f"{n} times" if n > 1 else "Once") for n in range(1, MAX_WEIGHT + 1)]
-    fields.update({weight_field(tier.id): SelectField(f"Weight of the {tier.name} tier", choices=weights, default="1")
+    weights = [SelectChoice(str(n), lazy_ngettext("Once", "%(num)d times", n)) for n in range(1, MAX_WEIGHT + 1)]
+    fields.update({weight_field(tier.id): SelectField(lazy_gettext("Weight of the %(tier)s tier", tier=tier.name),
+                                                      choices=weights, default="1")
                    for tier in tiers})
     if languages:
         option_fields = _translation_fields(languages, OPTION_TRANSLATED,
@@ -279,15 +289,15 @@ def new_ballot_data() -> dict[str, Any]:
 
 
 class ArticleForm(FlaskForm):
-    article_url = StringField("Published article (http or https)", filters=[_strip],
-                              validators=[DataRequired("Enter the article's address."), Length(max=2048)])
+    article_url = StringField(lazy_gettext("Published article (http or https)"), filters=[_strip],
+                              validators=[DataRequired(lazy_gettext("Enter the article's address.")), Length(max=2048)])
 
     def validate_article_url(self, field: StringField) -> None:
         parts = urlsplit(field.data or "")
         if parts.scheme not in ("http", "https") or not parts.netloc or any(ch.isspace() for ch in field.data):
-            raise ValidationError("Enter the article's full address, starting with https:// or http://.")
+            raise ValidationError(lazy_gettext("Enter the article's full address, starting with https:// or http://."))
 
 
 class AcceptSuggestionForm(FlaskForm):
-    ballot = SelectField("Add to the draft ballot", coerce=int, choices=[])
+    ballot = SelectField(lazy_gettext("Add to the draft ballot"), coerce=int, choices=[])
 

@@ -32,6 +32,8 @@ from membership.ballots.models import (
     Weighting,
 )
 from membership.db import rows_affected
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext
 from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import StaffUser
 
@@ -85,13 +87,13 @@ def clean_translations(translations: Mapping[str, Mapping[str, str]]) -> dict[st
 
 # The settings that, once anyone has voted, would change what the votes mean. (field → what staff are told)
 LOCKED_ONCE_VOTED = {
-    "method": "Votes have been cast, so the method can't change.",
-    "max_choices": "Votes have been cast, so the number of topics a patron may approve can't change.",
-    "weighting": "Votes have been cast, so the weighting can't change.",
-    "tier_weights": "Votes have been cast, so the tier weights can't change.",
-    "opens_at": "Votes have been cast, so the opening time can't change.",
-    "require_paid_before_open": "Votes have been cast, so who may vote can't change.",
-    "min_monthly": "Votes have been cast, so the minimum amounts can't change.",
+    "method": lazy_gettext("Votes have been cast, so the method can't change."),
+    "max_choices": lazy_gettext("Votes have been cast, so the number of topics a patron may approve can't change."),
+    "weighting": lazy_gettext("Votes have been cast, so the weighting can't change."),
+    "tier_weights": lazy_gettext("Votes have been cast, so the tier weights can't change."),
+    "opens_at": lazy_gettext("Votes have been cast, so the opening time can't change."),
+    "require_paid_before_open": lazy_gettext("Votes have been cast, so who may vote can't change."),
+    "min_monthly": lazy_gettext("Votes have been cast, so the minimum amounts can't change."),
 }
 
 
@@ -185,13 +187,13 @@ def _check_structure(settings: Mapping[str, Any], kept: int) -> dict[str, str]:
     """The rules every ballot keeps, voted on or not (the form checks them first; the database backs most)."""
     errors: dict[str, str] = {}
     if not settings["title"]:
-        errors["title"] = "Enter the ballot's title."
+        errors["title"] = _("Enter the ballot's title.")
     if settings["closes_at"] <= settings["opens_at"]:
-        errors["closes_at"] = "Closing must come after opening."
+        errors["closes_at"] = _("Closing must come after opening.")
     if kept < MIN_OPTIONS:
-        errors["options"] = f"A ballot needs at least {MIN_OPTIONS} options."
+        errors["options"] = _("A ballot needs at least %(count)s options.", count=MIN_OPTIONS)
     elif kept > MAX_OPTIONS:
-        errors["options"] = f"A ballot can have at most {MAX_OPTIONS} options."
+        errors["options"] = _("A ballot can have at most %(count)s options.", count=MAX_OPTIONS)
     elif problem := method_of(settings["method"]).structure_problem(settings["max_choices"], kept):
         errors["max_choices"] = problem
     return errors
@@ -237,14 +239,14 @@ def update_ballot(session: Session, actor: StaffUser, ballot: Ballot, values: Ba
     unknown = [row.id for row in values.options if row.id is not None and row.id not in existing]
     errors = _check_structure(after, len(rows))
     if unknown:
-        errors["options"] = "One of the options isn't part of this ballot. Reload the page and try again."
+        errors["options"] = _("One of the options isn't part of this ballot. Reload the page and try again.")
     if voted:
         for name, message in LOCKED_ONCE_VOTED.items():
             if before[name] != after[name]:
-                errors.setdefault(name, message)
+                errors.setdefault(name, str(message))
         if removed:
-            errors.setdefault("options", "Votes have been cast, so options can't be removed. You can still "
-                                         "correct their titles and descriptions, or add options.")
+            errors.setdefault("options", _("Votes have been cast, so options can't be removed. You can still "
+                                           "correct their titles and descriptions, or add options."))
     if errors:
         raise BallotRuleBroken(errors)
 
@@ -288,7 +290,7 @@ def publish_ballot(session: Session, actor: StaffUser, ballot: Ballot, now: date
     if ballot.published_at is not None:
         return False
     if ballot.closes_at <= now:
-        raise BallotRuleBroken({"closes_at": "This ballot's closing time has passed; move it later, then publish."})
+        raise BallotRuleBroken({"closes_at": _("This ballot's closing time has passed; move it later, then publish.")})
     ballot.published_at = now
     session.flush()
     record_audit(session, actor, "ballot.published", target_type="ballot", target_id=ballot.id, ip=ip)
@@ -306,7 +308,7 @@ def commission_option(session: Session, actor: StaffUser, option: BallotOption, 
     emailed once per option, even if two staff attach an article at the same moment.
     """
     if option.ballot.phase(now) is not BallotPhase.CLOSED:
-        raise BallotRuleBroken({"article_url": "Attach the article once the ballot has closed."})
+        raise BallotRuleBroken({"article_url": _("Attach the article once the ballot has closed.")})
     if option.article_url == article_url:
         return 0
     option.article_url = article_url
@@ -338,11 +340,11 @@ def accept_suggestion(session: Session, actor: StaffUser, suggestion: TopicSugge
     """Add a pending suggestion to a draft ballot as a new last option (editable there)."""
     _lock(session, TopicSuggestion, suggestion.id)
     if suggestion.status is not SuggestionStatus.PENDING:
-        raise BallotRuleBroken({"ballot": "This suggestion was already reviewed."})
+        raise BallotRuleBroken({"ballot": _("This suggestion was already reviewed.")})
     if ballot.published_at is not None:
-        raise BallotRuleBroken({"ballot": "Suggestions go into draft ballots only."})
+        raise BallotRuleBroken({"ballot": _("Suggestions go into draft ballots only.")})
     if len(ballot.options) >= MAX_OPTIONS:
-        raise BallotRuleBroken({"ballot": f"That ballot already has {MAX_OPTIONS} options."})
+        raise BallotRuleBroken({"ballot": _("That ballot already has %(count)s options.", count=MAX_OPTIONS)})
     title, description = _title_from(suggestion.text)
     option = BallotOption(title=title, description=description,
                           position=max((o.position for o in ballot.options), default=-1) + 1)

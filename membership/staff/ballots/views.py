@@ -23,7 +23,8 @@ from membership.config import patron_grace
 from membership.db import current_session, utcnow
 from membership.giving.models import Tier
 from membership.giving.services import currency_rules
-from membership.i18n import translation_locales
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext, ngettext, translation_locales
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.ballots import services
 from membership.staff.ballots.forms import (
@@ -40,10 +41,10 @@ from membership.staff.tiers.services import all_tiers
 bp = Blueprint("staff_ballots", __name__, url_prefix="/staff/ballots")
 
 PHASE_WORDS = {
-    BallotPhase.DRAFT: "Draft",
-    BallotPhase.UPCOMING: "Published, opens later",
-    BallotPhase.OPEN: "Open",
-    BallotPhase.CLOSED: "Closed",
+    BallotPhase.DRAFT: lazy_gettext("Draft"),
+    BallotPhase.UPCOMING: lazy_gettext("Published, opens later"),
+    BallotPhase.OPEN: lazy_gettext("Open"),
+    BallotPhase.CLOSED: lazy_gettext("Closed"),
 }
 
 
@@ -126,7 +127,7 @@ def new() -> ResponseReturnValue:
     except services.BallotRuleBroken as exc:
         _show_rule_errors(form, exc)
         return _render_form(form, None, 400)
-    flash(f"Saved the draft ballot “{ballot.title}”. Patrons can't see it until you publish it.")
+    flash(_("Saved the draft ballot “%(title)s”. Patrons can't see it until you publish it.", title=ballot.title))
     return redirect(url_for("staff_ballots.detail", ballot_id=ballot.id), code=303)
 
 
@@ -144,7 +145,8 @@ def edit(ballot_id: int) -> ResponseReturnValue:
     except services.BallotRuleBroken as exc:
         _show_rule_errors(form, exc)
         return _render_form(form, ballot, 400)
-    flash(f"Saved the ballot “{ballot.title}”." if changed else "Nothing to save: the ballot is unchanged.")
+    flash(_("Saved the ballot “%(title)s”.", title=ballot.title) if changed
+          else _("Nothing to save: the ballot is unchanged."))
     return redirect(url_for("staff_ballots.detail", ballot_id=ballot.id), code=303)
 
 
@@ -180,8 +182,8 @@ def publish(ballot_id: int) -> ResponseReturnValue:
     except services.BallotRuleBroken as exc:
         flash(str(exc))
         return redirect(url_for("staff_ballots.detail", ballot_id=ballot.id), code=303)
-    flash(f"Published “{ballot.title}”: patrons see it at /ballots and can vote once it opens." if published
-          else "This ballot was already published.")
+    flash(_("Published “%(title)s”: patrons see it at /ballots and can vote once it opens.", title=ballot.title)
+          if published else _("This ballot was already published."))
     return redirect(url_for("staff_ballots.detail", ballot_id=ballot.id), code=303)
 
 
@@ -203,9 +205,11 @@ def article(ballot_id: int, option_id: int) -> ResponseReturnValue:
     except services.BallotRuleBroken as exc:
         form.article_url.errors = list(exc.errors.values())
         return _render_detail(ballot, {option.id: form}, 400)
-    flash(f"Linked the article to “{option.title}”. "
-          + (f"{emailed} patrons who chose it will be emailed the link." if emailed
-             else "Nobody is emailed again: voters hear once per topic."))
+    flash(ngettext("Linked the article to “%(title)s”. %(num)d patron who chose it will be emailed the link.",
+                   "Linked the article to “%(title)s”. %(num)d patrons who chose it will be emailed the link.",
+                   emailed, title=option.title) if emailed
+          else _("Linked the article to “%(title)s”. Nobody is emailed again: voters hear once per topic.",
+                 title=option.title))
     return redirect(url_for("staff_ballots.detail", ballot_id=ballot.id, _anchor=f"option-{option.id}"), code=303)
 
 
@@ -243,14 +247,15 @@ def accept(suggestion_id: int) -> ResponseReturnValue:
     suggestion = _suggestion(suggestion_id)
     form = _accept_form()
     if not form.validate_on_submit():
-        return _render_suggestions(400, "Choose a draft ballot to add the topic to.")
+        return _render_suggestions(400, _("Choose a draft ballot to add the topic to."))
     ballot = _ballot(form.ballot.data)
     try:
         option = services.accept_suggestion(current_session(), signed_in_staff(), suggestion, ballot, utcnow(),
                                             ip=client_ip())
     except services.BallotRuleBroken as exc:
         return _render_suggestions(400, str(exc))
-    flash(f"Added “{option.title}” to the draft ballot “{ballot.title}”. Edit it there if needed.")
+    flash(_("Added “%(topic)s” to the draft ballot “%(title)s”. Edit it there if needed.", topic=option.title,
+            title=ballot.title))
     return redirect(url_for("staff_ballots.suggestions"), code=303)
 
 
@@ -261,5 +266,5 @@ def decline(suggestion_id: int) -> ResponseReturnValue:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     declined = services.decline_suggestion(current_session(), signed_in_staff(), suggestion, utcnow(), ip=client_ip())
-    flash("Declined the suggestion." if declined else "This suggestion was already reviewed.")
+    flash(_("Declined the suggestion.") if declined else _("This suggestion was already reviewed."))
     return redirect(url_for("staff_ballots.suggestions"), code=303)

@@ -28,6 +28,8 @@ from membership.giving.models import (
     RefusedCheckoutReason,
     RefusedCheckouts,
 )
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext
 from membership.patrons.services import patron_condition
 
 MAX_MONTHS = 60
@@ -37,15 +39,15 @@ RECENT_COMMENTS = 10
 NEVER_STARTED = (MembershipStatus.INCOMPLETE, MembershipStatus.INCOMPLETE_EXPIRED)
 # Stripe's cancellation feedback codes, in staff words.
 CANCEL_REASON_LABELS = {
-    "too_expensive": "Too expensive",
-    "unused": "Doesn't read enough",
-    "low_quality": "Unhappy with the journalism",
-    "missing_features": "Missing something",
-    "switched_service": "Supporting someone else",
-    "customer_service": "Bad support experience",
-    "too_complex": "Too complicated to manage",
-    "other": "Other reason",
-    "": "No reason given",
+    "too_expensive": lazy_gettext("Too expensive"),
+    "unused": lazy_gettext("Doesn't read enough"),
+    "low_quality": lazy_gettext("Unhappy with the journalism"),
+    "missing_features": lazy_gettext("Missing something"),
+    "switched_service": lazy_gettext("Supporting someone else"),
+    "customer_service": lazy_gettext("Bad support experience"),
+    "too_complex": lazy_gettext("Too complicated to manage"),
+    "other": lazy_gettext("Other reason"),
+    "": lazy_gettext("No reason given"),
 }
 
 
@@ -92,7 +94,7 @@ def _next_month(month: date) -> date:
 def default_range(today: date) -> DateRange:
     """The last 12 months: from the first of the month eleven months ago up to today."""
     first = today.replace(day=1)
-    for _ in range(11):
+    for _month in range(11):
         first = (first - timedelta(days=1)).replace(day=1)
     return DateRange(first, today)
 
@@ -100,10 +102,10 @@ def default_range(today: date) -> DateRange:
 def checked_range(first: date, last: date) -> DateRange:
     """A range the dashboard can show, or RangeError with the reason."""
     if first > last:
-        raise RangeError("The start date is after the end date.")
+        raise RangeError(_("The start date is after the end date."))
     result = DateRange(first, last)
     if len(result.months()) > MAX_MONTHS:
-        raise RangeError(f"Choose a range of at most {MAX_MONTHS} months.")
+        raise RangeError(_("Choose a range of at most %(count)s months.", count=MAX_MONTHS))
     return result
 
 
@@ -237,7 +239,7 @@ class ReasonCount:
 
     @property
     def label(self) -> str:
-        return CANCEL_REASON_LABELS.get(self.code, self.code)
+        return str(CANCEL_REASON_LABELS.get(self.code, self.code))
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,7 @@ def cancellations(session: Session, period: DateRange) -> Cancellations:
     )
     return Cancellations(
         reasons=[ReasonCount(code, int(n)) for code, n in rows],
-        comments=[CancelComment(at, CANCEL_REASON_LABELS.get(code, code), text) for at, code, text in comments],
+        comments=[CancelComment(at, str(CANCEL_REASON_LABELS.get(code, code)), text) for at, code, text in comments],
     )
 
 

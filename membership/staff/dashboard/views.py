@@ -17,6 +17,7 @@ from membership.db import current_session, utcnow
 from membership.formatting import format_iso_day, format_number, format_percent, format_short_month
 from membership.giving import events
 from membership.giving.services import currency_rules
+from membership.i18n import gettext as _
 from membership.money import exponent
 from membership.staff.auth import Permission, staff_required
 from membership.staff.campaigns.services import campaign_results
@@ -64,27 +65,29 @@ def _major(amount_minor: int, currency: str) -> float:
 def _charts(data: services.Dashboard, rank_currency: str) -> dict[str, Markup]:
     movement = data.movement.months
     labels = month_labels([m.month for m in movement])
-    span = f"{format_iso_day(data.period.first)} to {format_iso_day(data.period.last)}"
+    span = {"first": format_iso_day(data.period.first), "last": format_iso_day(data.period.last)}
     result = {
         "movement": charts.bar_chart(
-            "chart-movement", "New and churned patrons per month",
-            f"Memberships started and ended in each month, {span}. The table after the chart lists the figures.",
-            labels, [charts.Series("New", [m.new for m in movement]),
-                     charts.Series("Churned", [m.churned for m in movement])],
-            axis_title="Memberships"),
+            "chart-movement", _("New and churned patrons per month"),
+            _("Memberships started and ended in each month, %(first)s to %(last)s. The table after the chart "
+              "lists the figures.", **span),
+            labels, [charts.Series(_("New"), [m.new for m in movement]),
+                     charts.Series(_("Churned"), [m.churned for m in movement])],
+            axis_title=_("Memberships")),
         "churn": charts.line_chart(
-            "chart-churn", "Monthly churn rate",
-            f"Share of running memberships that ended in each month, {span}. The table after the chart lists "
-            "the figures.",
-            labels, [charts.Series("Churn rate", [(m.churn_rate or 0) * 100 for m in movement])],
-            value_label=format_percent, axis_title="Per cent"),
+            "chart-churn", _("Monthly churn rate"),
+            _("Share of running memberships that ended in each month, %(first)s to %(last)s. The table after the "
+              "chart lists the figures.", **span),
+            labels, [charts.Series(_("Churn rate"), [(m.churn_rate or 0) * 100 for m in movement])],
+            value_label=format_percent, axis_title=_("Per cent")),
     }
     reasons = data.cancellations.reasons
     if reasons:
         result["reasons"] = charts.ranked_bar_chart(
-            "chart-reasons", "Cancellation reasons",
-            f"Cancellations made {span}, by the reason the patron gave. The table after the chart lists the figures.",
-            [r.label for r in reasons], [r.count for r in reasons])
+            "chart-reasons", _("Cancellation reasons"),
+            _("Cancellations made from %(first)s to %(last)s, by the reason the patron gave. The table after the "
+              "chart lists the figures.", **span),
+            [str(r.label) for r in reasons], [r.count for r in reasons])
     for revenue in data.gifts:
         code, settled_in = revenue.currency, revenue.settlement_currency
         months = revenue.months
@@ -93,27 +96,47 @@ def _charts(data: services.Dashboard, rank_currency: str) -> dict[str, Markup]:
             return format_number(round(value, exponent(code)))
 
         # Gross is in the charge currency, fees and net in the settlement currency: one axis shows one currency.
-        series = [] if revenue.converted else [charts.Series("Gross", [_major(m.gross_minor, code) for m in months])]
-        series += [charts.Series("Fees", [_major(m.fee_minor, settled_in) for m in months]),
-                   charts.Series("Net", [_major(m.net_minor, settled_in) for m in months])]
-        what = f"in {code}, settled in {settled_in}" if revenue.converted else f"in {code}"
-        result[f"gifts-{revenue.key}"] = charts.bar_chart(
-            f"chart-gifts-{revenue.key.lower()}", f"One-time gifts {what} per month",
-            f"{'Stripe fees' if revenue.converted else 'Gross, Stripe fees'} and net after fees and refunds of "
-            f"one-time gifts {what}, {span}. The table after the chart lists the figures.",
-            month_labels([m.month for m in months]), series, value_label=money, axis_title=settled_in)
-    for name, rows, what in (("articles", data.sources.articles, "article"),
-                             ("campaigns", data.sources.campaigns, "campaign")):
-        if not rows:
-            continue
-        if rank_currency:
-            title = f"Revenue in {rank_currency} by {what}"
-            values = [_major(r.revenue_minor.get(rank_currency, 0), rank_currency) for r in rows]
+        series = [] if revenue.converted else [
+            charts.Series(_("Gross"), [_major(m.gross_minor, code) for m in months])]
+        series += [charts.Series(_("Fees"), [_major(m.fee_minor, settled_in) for m in months]),
+                   charts.Series(_("Net"), [_major(m.net_minor, settled_in) for m in months])]
+        values = {"currency": code, "settled": settled_in, **span}
+        if revenue.converted:
+            title = _("One-time gifts in %(currency)s, settled in %(settled)s, per month", **values)
+            description = _("Stripe fees and net after fees and refunds of one-time gifts in %(currency)s, settled "
+                            "in %(settled)s, %(first)s to %(last)s. The table after the chart lists the figures.",
+                            **values)
         else:
-            title, values = f"Conversions by {what}", [float(r.conversions) for r in rows]
-        result[name] = charts.ranked_bar_chart(
-            f"chart-{name}", title,
-            f"Top {len(rows)} {what}s by {'revenue' if rank_currency else 'completed checkouts'}, {span}. "
-            "The table after the chart lists conversions and revenue.",
-            [r.name for r in rows], values)
+            title = _("One-time gifts in %(currency)s per month", **values)
+            description = _("Gross, Stripe fees and net after fees and refunds of one-time gifts in %(currency)s, "
+                            "%(first)s to %(last)s. The table after the chart lists the figures.", **values)
+        result[f"gifts-{revenue.key}"] = charts.bar_chart(
+            f"chart-gifts-{revenue.key.lower()}", title, description,
+            month_labels([m.month for m in months]), series, value_label=money, axis_title=settled_in)
+    for name, rows in (("articles", data.sources.articles), ("campaigns", data.sources.campaigns)):
+        if rows:
+            result[name] = _sources_chart(name, rows, rank_currency, span)
     return result
+
+
+def _sources_chart(name: str, rows: Sequence[services.SourceRow], rank_currency: str,
+                   span: dict[str, str]) -> Markup:
+    """The top articles or campaigns (`name`), by revenue in `rank_currency` or (without one) by conversions."""
+    values = {"count": len(rows), "currency": rank_currency, **span}
+    articles = name == "articles"
+    if rank_currency:
+        numbers = [_major(r.revenue_minor.get(rank_currency, 0), rank_currency) for r in rows]
+        title = (_("Revenue in %(currency)s by article", **values) if articles
+                 else _("Revenue in %(currency)s by campaign", **values))
+        description = (_("Top %(count)s articles by revenue, %(first)s to %(last)s. The table after the chart "
+                         "lists conversions and revenue.", **values) if articles
+                       else _("Top %(count)s campaigns by revenue, %(first)s to %(last)s. The table after the chart "
+                              "lists conversions and revenue.", **values))
+    else:
+        numbers = [float(r.conversions) for r in rows]
+        title = _("Conversions by article") if articles else _("Conversions by campaign")
+        description = (_("Top %(count)s articles by completed checkouts, %(first)s to %(last)s. The table after "
+                         "the chart lists conversions and revenue.", **values) if articles
+                       else _("Top %(count)s campaigns by completed checkouts, %(first)s to %(last)s. The table "
+                              "after the chart lists conversions and revenue.", **values))
+    return charts.ranked_bar_chart(f"chart-{name}", title, description, [r.name for r in rows], numbers)

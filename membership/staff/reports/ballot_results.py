@@ -14,13 +14,17 @@ from sqlalchemy.orm import Session
 from membership.ballots.models import Ballot
 from membership.ballots.services import Tally, rules_statement
 from membership.formatting import format_second
+from membership.i18n import in_locale, lazy_gettext
 from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import StaffUser
 from membership.staff.reports.models import ExportFormat
-from membership.staff.reports.services import neutralise, xlsx_text
+from membership.staff.reports.services import DEFAULT_EXPORT_LANGUAGE, neutralise, xlsx_text
 
-BALLOT_RESULTS_HEADER = ["Ballot", "Topic", "Patrons who chose it", "Weighted votes", "Share (%)", "Voters",
-                         "Eligible patrons", "Turnout (%)", "Method", "Opens (UTC)", "Closes (UTC)"]
+BALLOT_RESULTS_HEADER = [
+    lazy_gettext("Ballot"), lazy_gettext("Topic"), lazy_gettext("Patrons who chose it"), lazy_gettext("Weighted votes"),
+    lazy_gettext("Share (%)"), lazy_gettext("Voters"), lazy_gettext("Eligible patrons"), lazy_gettext("Turnout (%)"),
+    lazy_gettext("Method"), lazy_gettext("Opens (UTC)"), lazy_gettext("Closes (UTC)"),
+]
 
 
 def exportable_ballots(session: Session) -> list[Ballot]:
@@ -40,21 +44,25 @@ def ballot_results_rows(ballot: Ballot, tally: Tally) -> list[list[Any]]:
             for result in tally.options]
 
 
-def ballot_results_file(ballot: Ballot, tally: Tally, fmt: ExportFormat) -> bytes:
-    """The results as a CSV (UTF-8 with a byte-order mark, CRLF) or an XLSX file; text can't run as a formula."""
+def ballot_results_file(ballot: Ballot, tally: Tally, fmt: ExportFormat,
+                        language: str = DEFAULT_EXPORT_LANGUAGE) -> bytes:
+    """The results as a CSV (UTF-8 with a byte-order mark, CRLF) or an XLSX file, the column headers in `language`;
+    text can't run as a formula."""
     rows = ballot_results_rows(ballot, tally)
+    with in_locale(language):
+        header, sheet_title = [str(name) for name in BALLOT_RESULTS_HEADER], str(lazy_gettext("Results"))
     if fmt is ExportFormat.CSV:
         buffer = io.StringIO()
         buffer.write("\ufeff")
         writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(BALLOT_RESULTS_HEADER)
+        writer.writerow(header)
         writer.writerows([[neutralise(c) if isinstance(c, str) else
                            format_second(c) if isinstance(c, datetime) else c for c in row]
                           for row in rows])
         return buffer.getvalue().encode()
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Results")
-    sheet.append(BALLOT_RESULTS_HEADER)
+    sheet = workbook.create_sheet(sheet_title)
+    sheet.append(header)
     for row in rows:
         sheet.append([xlsx_text(c) if isinstance(c, str) else c for c in row])
     target = io.BytesIO()

@@ -21,17 +21,20 @@ from openpyxl import Workbook
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.orm import Session
 
+from membership.i18n import in_locale, lazy_gettext
 from membership.metrics import EXPORTS, count_after_commit
 from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import StaffUser
-from membership.staff.reports.models import ExportFormat
-from membership.staff.reports.services import Cell, ExportFilters, ExportQuery, xlsx_text
+from membership.staff.reports.models import ExportFormat, ExportKind
+from membership.staff.reports.services import DEFAULT_EXPORT_LANGUAGE, Cell, ExportFilters, ExportQuery, xlsx_text
 
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000
 FILE_CHUNK = 256 * 1024
 XLSX_SHEET_ROWS = 1_048_575  # Excel's limit is 1,048,576 rows, one of them the header
+SHEET_TITLES = {ExportKind.SUPPORTERS: lazy_gettext("Supporters"), ExportKind.PAYMENTS: lazy_gettext("Payments"),
+                ExportKind.MEMBERSHIPS: lazy_gettext("Memberships")}
 
 
 def _xlsx_row(spec: ExportQuery) -> Callable[[Sequence[Any]], list[Any]]:
@@ -62,14 +65,15 @@ class ExportRun:
 
     filters: ExportFilters
     fmt: ExportFormat
+    language: str = DEFAULT_EXPORT_LANGUAGE  # of the column headers (and the sheet's name); the cells never change
     rows: int = 0
     complete: bool = False
 
 
-def _header(spec: ExportQuery, line_end: str) -> bytes:
+def _header(spec: ExportQuery, run: ExportRun, line_end: str) -> bytes:
     buffer = io.StringIO()
     buffer.write("\ufeff")  # a byte-order mark, so Excel reads the UTF-8 (Cyrillic names) right
-    csv.writer(buffer, lineterminator=line_end).writerow(spec.header)
+    csv.writer(buffer, lineterminator=line_end).writerow(spec.header_in(run.language))
     return buffer.getvalue().encode()
 
 
@@ -88,7 +92,7 @@ def stream_rows(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator[S
 
 def _csv_by_copy(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator[bytes]:
     """PostgreSQL writes the CSV itself (COPY … TO STDOUT, LF line ends); its rows go out in 256 kB chunks."""
-    yield _header(spec, "\n")
+    yield _header(spec, run, "\n")
     with engine.connect() as connection:
         compiled = spec.text_query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
         driver: Any = connection.connection.driver_connection
@@ -107,7 +111,7 @@ def _csv_by_copy(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator[
 
 def _csv_by_cursor(engine: Engine, spec: ExportQuery, run: ExportRun) -> Iterator[bytes]:
     # CRLF line ends: Python's writer only quotes a field holding a CR when CR is part of the line end.
-    yield _header(spec, "\r\n")
+    yield _header(spec, run, "\r\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for batch in stream_rows(engine, spec, run):
@@ -122,7 +126,9 @@ def write_xlsx(engine: Engine, spec: ExportQuery, run: ExportRun, target: IO[byt
 
     More rows than a sheet holds continue on a second sheet, and so on.
     """
-    title = run.filters.kind.value.capitalize()
+    header = spec.header_in(run.language)
+    with in_locale(run.language):
+        title = str(SHEET_TITLES[run.filters.kind])
     workbook = Workbook(write_only=True)
     convert = _xlsx_row(spec)
     sheet, used, sheets = None, XLSX_SHEET_ROWS, 0
@@ -132,13 +138,13 @@ def write_xlsx(engine: Engine, spec: ExportQuery, run: ExportRun, target: IO[byt
                 sheets += 1
                 sheet = workbook.create_sheet(title if sheets == 1 else f"{title} {sheets}")
                 sheet.freeze_panes = "A2"
-                sheet.append(spec.header)
+                sheet.append(header)
                 used = 0
             assert sheet is not None
             sheet.append(convert(row))
             used += 1
     if sheet is None:
-        workbook.create_sheet(title).append(spec.header)
+        workbook.create_sheet(title).append(header)
     workbook.save(target)
 
 
@@ -208,4 +214,4 @@ def record_export(session: Session, actor: StaffUser | None, run: ExportRun, *, 
     count_after_commit(session, EXPORTS, run.filters.kind.value, how, outcome)
     record_audit(session, actor, f"export.{run.filters.kind.value}", target_type="export",
                  target_id="" if job_id is None else job_id, ip=ip, actor_label=actor_label, format=run.fmt.value,
-                 **run.filters.describe(), rows=run.rows, complete=run.complete, **queued)
+                 language=run.language, **run.filters.describe(), rows=run.rows, complete=run.complete, **queued)

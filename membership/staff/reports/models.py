@@ -60,6 +60,8 @@ class ExportJob(Base):
     last_day: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3), default="")  # "" = all
     status_filter: Mapped[str] = mapped_column(String(30), default="")  # "" = any status
+    # The language of the file's column headers, as the staff member chose it (English by default).
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     status: Mapped[ExportJobStatus] = mapped_column(enum_column(ExportJobStatus, "export_job_status"),
                                                     default=ExportJobStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
+from membership.i18n import gettext as _
 from membership.queue import EXPORTS, push_after_commit
 from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import StaffUser
@@ -41,7 +42,8 @@ def queue_if_large(session: Session, actor: StaffUser, spec: ExportQuery, run: E
     filters = run.filters
     job = ExportJob(staff_user_id=actor.id, kind=filters.kind, fmt=run.fmt, first_day=filters.first,
                     last_day=filters.last, currency=filters.currency, status_filter=filters.status,
-                    status=ExportJobStatus.QUEUED, next_attempt_at=now, requested_at=now, ip_address=ip[:64])
+                    language=run.language, status=ExportJobStatus.QUEUED, next_attempt_at=now, requested_at=now,
+                    ip_address=ip[:64])
     session.add(job)
     session.flush()
     push_after_commit(session, EXPORTS, job.id)
@@ -76,28 +78,28 @@ def export_file(session: Session, job_id: int, staff_id: int, storage: FileStore
     """
     job = session.get(ExportJob, job_id)
     if job is None or job.staff_user_id != staff_id:
-        raise ExportUnavailable(404, "Export not found",
-                                "We couldn't find that export among yours. Your recent exports are listed on the "
-                                "reports page.")
+        raise ExportUnavailable(404, _("Export not found"),
+                                _("We couldn't find that export among yours. Your recent exports are listed on the "
+                                  "reports page."))
     if job.status in (ExportJobStatus.QUEUED, ExportJobStatus.RUNNING):
-        raise ExportUnavailable(404, "Export not ready yet",
-                                "This export is still being prepared. We'll email you when it's ready.")
+        raise ExportUnavailable(404, _("Export not ready yet"),
+                                _("This export is still being prepared. We'll email you when it's ready."))
     if job.status is ExportJobStatus.FAILED:
-        raise ExportUnavailable(404, "Export failed",
-                                "This export could not be prepared, so there is no file. Please start it again from "
-                                "the reports page.")
+        raise ExportUnavailable(404, _("Export failed"),
+                                _("This export could not be prepared, so there is no file. Please start it again from"
+                                  " the reports page."))
     if job.status is ExportJobStatus.EXPIRED or job.expires_at is None or job.expires_at <= now:
-        raise ExportUnavailable(410, "Export expired",
-                                "This export's file has been deleted: files are kept for a limited time. Please start "
-                                "the export again from the reports page.")
+        raise ExportUnavailable(410, _("Export expired"),
+                                _("This export's file has been deleted: files are kept for a limited time. Please "
+                                  "start the export again from the reports page."))
     try:
         download = storage.download(job.file_name, filename=job_filters(job).filename(job.fmt),
                                     content_type=job.fmt.mimetype)
     except FileMissing:
         log.warning("The file of ready export %s is missing from %s.", job.id, storage.description)
-        raise ExportUnavailable(410, "Export no longer available",
-                                "This export's file is no longer on the server. Please start the export again from "
-                                "the reports page.") from None
+        raise ExportUnavailable(410, _("Export no longer available"),
+                                _("This export's file is no longer on the server. Please start the export again from "
+                                  "the reports page.")) from None
     return job, download
 
 

@@ -21,9 +21,12 @@ from sqlalchemy import ColumnElement, Select, String, case, cast, exists, func, 
 from sqlalchemy.orm import QueryableAttribute
 
 from membership.giving.models import Checkout, Membership, MembershipStatus, Payment, PaymentStatus, Tier
+from membership.i18n import gettext as _
+from membership.i18n import in_locale, lazy_gettext
 from membership.money import exponent
 from membership.patrons.services import patron_condition
 from membership.staff.dashboard.services import DateRange
+from membership.staff.labels import MEMBERSHIP_STATUSES, PAYMENT_STATUSES
 from membership.staff.reports.models import ExportFormat, ExportKind
 from membership.staff.sql import utc_text
 from membership.supporters.models import Supporter
@@ -31,16 +34,18 @@ from membership.supporters.models import Supporter
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-SUPPORTER_STATUSES = {"patron": "Patron now", "not_patron": "Not a patron now", "erased": "Erased"}
+SUPPORTER_STATUSES = {"patron": lazy_gettext("Patron now"), "not_patron": lazy_gettext("Not a patron now"),
+                      "erased": lazy_gettext("Erased")}
+# The languages an export's column headers can be written in besides English come from SUPPORTED_LOCALES;
+# English is the default, what accounting tools' import settings expect.
+DEFAULT_EXPORT_LANGUAGE = "en"
 
 
 def statuses_for(kind: ExportKind) -> dict[str, str]:
-    """The status filter's values for an export (value → label)."""
-    if kind is ExportKind.PAYMENTS:
-        return {s.value: s.value.replace("_", " ").capitalize() for s in PaymentStatus}
-    if kind is ExportKind.MEMBERSHIPS:
-        return {s.value: s.value.replace("_", " ").capitalize() for s in MembershipStatus}
-    return dict(SUPPORTER_STATUSES)
+    """The status filter's values for an export (value → label, in the active language)."""
+    labels: dict[Any, Any] = (PAYMENT_STATUSES if kind is ExportKind.PAYMENTS
+                              else MEMBERSHIP_STATUSES if kind is ExportKind.MEMBERSHIPS else SUPPORTER_STATUSES)
+    return {str(value): str(label) for value, label in labels.items()}
 
 
 class FilterError(ValueError):
@@ -81,21 +86,23 @@ def make_filters(kind: str, first: date | None, last: date | None, currency: str
     try:
         export_kind = ExportKind(kind)
     except ValueError:
-        raise FilterError("kind", f"Unknown export {kind!r}; choose supporters, payments or memberships.") from None
+        raise FilterError("kind", _("Unknown export %(kind)r; choose supporters, payments or memberships.",
+                                    kind=kind)) from None
     if first is None:
-        raise FilterError("from", "Enter the first day to export (YYYY-MM-DD).")
+        raise FilterError("from", _("Enter the first day to export (YYYY-MM-DD)."))
     if last is None:
-        raise FilterError("to", "Enter the last day to export (YYYY-MM-DD).")
+        raise FilterError("to", _("Enter the last day to export (YYYY-MM-DD)."))
     if first > last:
-        raise FilterError("to", "The end date is before the start date.")
+        raise FilterError("to", _("The end date is before the start date."))
     code = (currency or "").strip().upper()
     if code and code not in currencies:
-        raise FilterError("currency", f"Unknown currency {currency!r}; choose one of {', '.join(currencies)}.")
+        raise FilterError("currency", _("Unknown currency %(currency)r; choose one of %(choices)s.",
+                                        currency=currency, choices=", ".join(currencies)))
     state = (status or "").strip().lower()
     allowed = statuses_for(export_kind)
     if state and state not in allowed:
-        raise FilterError("status", f"{status!r} is not a status of {export_kind.value}; choose one of "
-                                    f"{', '.join(allowed)}.")
+        raise FilterError("status", _("%(status)r is not a status of %(kind)s; choose one of %(choices)s.",
+                                      status=status, kind=export_kind.value, choices=", ".join(allowed)))
     return ExportFilters(export_kind, first, last, code, state)
 
 
@@ -113,7 +120,7 @@ class Cell(enum.Enum):
 
 @dataclass(frozen=True)
 class Column:
-    header: str
+    header: str  # English, marked: written in the export's language by `ExportQuery.header_in`
     expr: ColumnElement[Any] | QueryableAttribute[Any]
     cell: Cell = Cell.TEXT
     currency: Any = None  # a MONEY cell's own currency column, when it isn't the row's (fee and net)
@@ -130,7 +137,12 @@ class ExportQuery:
 
     @property
     def header(self) -> list[str]:
-        return [c.header for c in self.columns]
+        return self.header_in(DEFAULT_EXPORT_LANGUAGE)
+
+    def header_in(self, language: str | None) -> list[str]:
+        """The column headers in `language` (English when it isn't offered)."""
+        with in_locale(language or DEFAULT_EXPORT_LANGUAGE):
+            return [str(c.header) for c in self.columns]
 
     @property
     def text_query(self) -> Select[Any]:
@@ -145,30 +157,30 @@ def _text(column: Any) -> ColumnElement[Any]:
 
 def _payments(filters: ExportFilters, currencies: Sequence[str]) -> ExportQuery:
     columns = [
-        Column("Paid at (UTC)", Payment.paid_at, Cell.DATETIME),
-        Column("Payment ID", Payment.id, Cell.INTEGER),
-        Column("Supporter ID", Payment.supporter_id, Cell.INTEGER),
-        Column("Supporter email", Supporter.email),
-        Column("Supporter name", Supporter.name),
-        Column("Kind", _text(Payment.kind)),
-        Column("Gross", Payment.amount_minor, Cell.MONEY),
-        Column("Currency", Payment.currency),
+        Column(lazy_gettext("Paid at (UTC)"), Payment.paid_at, Cell.DATETIME),
+        Column(lazy_gettext("Payment ID"), Payment.id, Cell.INTEGER),
+        Column(lazy_gettext("Supporter ID"), Payment.supporter_id, Cell.INTEGER),
+        Column(lazy_gettext("Supporter email"), Supporter.email),
+        Column(lazy_gettext("Supporter name"), Supporter.name),
+        Column(lazy_gettext("Kind"), _text(Payment.kind)),
+        Column(lazy_gettext("Gross"), Payment.amount_minor, Cell.MONEY),
+        Column(lazy_gettext("Currency"), Payment.currency),
         # Stripe's fee and net are in the account's settlement currency, converted at Stripe's rate.
-        Column("Fee", Payment.fee_minor, Cell.MONEY, Payment.settlement_currency),
-        Column("Net", Payment.net_minor, Cell.MONEY, Payment.settlement_currency),
-        Column("Settlement currency", Payment.settlement_currency),
-        Column("Exchange rate", Payment.exchange_rate, Cell.DECIMAL),
-        Column("Status", _text(Payment.status)),
-        Column("Refunded", Payment.refunded_minor, Cell.MONEY),
-        Column("Stripe payment intent", Payment.stripe_payment_intent_id),
-        Column("Stripe charge", Payment.stripe_charge_id),
-        Column("Stripe invoice", Payment.stripe_invoice_id),
-        Column("Stripe balance transaction", Payment.stripe_balance_transaction_id),
-        Column("Stripe subscription", Membership.stripe_subscription_id),
-        Column("Source", Checkout.source_url),
-        Column("UTM source", Checkout.utm_source),
-        Column("UTM medium", Checkout.utm_medium),
-        Column("UTM campaign", Checkout.utm_campaign),
+        Column(lazy_gettext("Fee"), Payment.fee_minor, Cell.MONEY, Payment.settlement_currency),
+        Column(lazy_gettext("Net"), Payment.net_minor, Cell.MONEY, Payment.settlement_currency),
+        Column(lazy_gettext("Settlement currency"), Payment.settlement_currency),
+        Column(lazy_gettext("Exchange rate"), Payment.exchange_rate, Cell.DECIMAL),
+        Column(lazy_gettext("Status"), _text(Payment.status)),
+        Column(lazy_gettext("Refunded"), Payment.refunded_minor, Cell.MONEY),
+        Column(lazy_gettext("Stripe payment intent"), Payment.stripe_payment_intent_id),
+        Column(lazy_gettext("Stripe charge"), Payment.stripe_charge_id),
+        Column(lazy_gettext("Stripe invoice"), Payment.stripe_invoice_id),
+        Column(lazy_gettext("Stripe balance transaction"), Payment.stripe_balance_transaction_id),
+        Column(lazy_gettext("Stripe subscription"), Membership.stripe_subscription_id),
+        Column(lazy_gettext("Source"), Checkout.source_url),
+        Column(lazy_gettext("UTM source"), Checkout.utm_source),
+        Column(lazy_gettext("UTM medium"), Checkout.utm_medium),
+        Column(lazy_gettext("UTM campaign"), Checkout.utm_campaign),
     ]
     # A renewal carries no checkout of its own: its source is the checkout that started the membership.
     query = (
@@ -189,25 +201,25 @@ def _payments(filters: ExportFilters, currencies: Sequence[str]) -> ExportQuery:
 
 def _memberships(filters: ExportFilters, currencies: Sequence[str]) -> ExportQuery:
     columns = [
-        Column("Membership ID", Membership.id, Cell.INTEGER),
-        Column("Supporter ID", Membership.supporter_id, Cell.INTEGER),
-        Column("Supporter email", Supporter.email),
-        Column("Supporter name", Supporter.name),
-        Column("Status", _text(Membership.status)),
-        Column("Amount", Membership.amount_minor, Cell.MONEY),
-        Column("Currency", Membership.currency),
-        Column("Interval", Membership.interval),
-        Column("Tier", Tier.name),
-        Column("Started (UTC)", Membership.started_at, Cell.DATETIME),
-        Column("Current period ends (UTC)", Membership.current_period_end, Cell.DATETIME),
-        Column("Cancels at period end", Membership.cancel_at_period_end, Cell.YES_NO),
-        Column("Cancelled (UTC)", Membership.canceled_at, Cell.DATETIME),
-        Column("Ended (UTC)", Membership.ended_at, Cell.DATETIME),
-        Column("Cancel reason", Membership.cancel_reason),
-        Column("Cancel comment", Membership.cancel_comment),
-        Column("Stripe subscription", Membership.stripe_subscription_id),
-        Column("Source", Checkout.source_url),
-        Column("UTM campaign", Checkout.utm_campaign),
+        Column(lazy_gettext("Membership ID"), Membership.id, Cell.INTEGER),
+        Column(lazy_gettext("Supporter ID"), Membership.supporter_id, Cell.INTEGER),
+        Column(lazy_gettext("Supporter email"), Supporter.email),
+        Column(lazy_gettext("Supporter name"), Supporter.name),
+        Column(lazy_gettext("Status"), _text(Membership.status)),
+        Column(lazy_gettext("Amount"), Membership.amount_minor, Cell.MONEY),
+        Column(lazy_gettext("Currency"), Membership.currency),
+        Column(lazy_gettext("Interval"), Membership.interval),
+        Column(lazy_gettext("Tier"), Tier.name),
+        Column(lazy_gettext("Started (UTC)"), Membership.started_at, Cell.DATETIME),
+        Column(lazy_gettext("Current period ends (UTC)"), Membership.current_period_end, Cell.DATETIME),
+        Column(lazy_gettext("Cancels at period end"), Membership.cancel_at_period_end, Cell.YES_NO),
+        Column(lazy_gettext("Cancelled (UTC)"), Membership.canceled_at, Cell.DATETIME),
+        Column(lazy_gettext("Ended (UTC)"), Membership.ended_at, Cell.DATETIME),
+        Column(lazy_gettext("Cancel reason"), Membership.cancel_reason),
+        Column(lazy_gettext("Cancel comment"), Membership.cancel_comment),
+        Column(lazy_gettext("Stripe subscription"), Membership.stripe_subscription_id),
+        Column(lazy_gettext("Source"), Checkout.source_url),
+        Column(lazy_gettext("UTM campaign"), Checkout.utm_campaign),
     ]
     query = (
         select(*(c.expr for c in columns))
@@ -228,15 +240,15 @@ def _memberships(filters: ExportFilters, currencies: Sequence[str]) -> ExportQue
 def _supporters(filters: ExportFilters, now: datetime, grace: timedelta) -> ExportQuery:
     is_patron = exists().where(Membership.supporter_id == Supporter.id, patron_condition(now, grace))
     columns = [
-        Column("Supporter ID", Supporter.id, Cell.INTEGER),
-        Column("Email", Supporter.email),
-        Column("Name", Supporter.name),
-        Column("Joined (UTC)", Supporter.created_at, Cell.DATETIME),
-        Column("Email updates", Supporter.email_consent, Cell.YES_NO),
-        Column("Consent changed (UTC)", Supporter.email_consent_at, Cell.DATETIME),
-        Column("Patron now", is_patron, Cell.YES_NO),
-        Column("Stripe customer", Supporter.stripe_customer_id),
-        Column("Erased (UTC)", Supporter.erased_at, Cell.DATETIME),
+        Column(lazy_gettext("Supporter ID"), Supporter.id, Cell.INTEGER),
+        Column(lazy_gettext("Email"), Supporter.email),
+        Column(lazy_gettext("Name"), Supporter.name),
+        Column(lazy_gettext("Joined (UTC)"), Supporter.created_at, Cell.DATETIME),
+        Column(lazy_gettext("Email updates"), Supporter.email_consent, Cell.YES_NO),
+        Column(lazy_gettext("Consent changed (UTC)"), Supporter.email_consent_at, Cell.DATETIME),
+        Column(lazy_gettext("Patron now"), is_patron, Cell.YES_NO),
+        Column(lazy_gettext("Stripe customer"), Supporter.stripe_customer_id),
+        Column(lazy_gettext("Erased (UTC)"), Supporter.erased_at, Cell.DATETIME),
     ]
     query = (select(*(c.expr for c in columns)).where(filters.period.contains(Supporter.created_at))
              .order_by(Supporter.id))

@@ -24,6 +24,7 @@ from membership.config import patron_grace
 from membership.db import current_session, db, unit_of_work, utcnow
 from membership.errors import render_error
 from membership.giving.services import currency_rules
+from membership.i18n import gettext as _
 from membership.queue import redis_queue
 from membership.staff.accounts.models import StaffUser
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
@@ -33,8 +34,8 @@ from membership.staff.reports.ballot_results import (
     exportable_ballots,
     record_ballot_results_export,
 )
-from membership.staff.reports.forms import FILTER_FIELDS, KIND_LABELS, BallotResultsForm, ExportForm
-from membership.staff.reports.models import MIMETYPES, ExportFormat
+from membership.staff.reports.forms import FILTER_FIELDS, KIND_NAMES, BallotResultsForm, ExportForm
+from membership.staff.reports.models import MIMETYPES, ExportFormat, ExportKind
 from membership.storage import export_storage
 
 bp = Blueprint("staff_reports", __name__, url_prefix="/staff")
@@ -57,10 +58,15 @@ def _page(form: ExportForm, status: int = 200, ballots_form: BallotResultsForm |
     config = current_app.config
     return render_template(
         "staff/reports/index.html", form=form, ballots_form=ballots_form or _ballots_form(),
-        jobs=queued.recent_exports(current_session(), signed_in_staff().id), kind_labels=KIND_LABELS,
+        jobs=queued.recent_exports(current_session(), signed_in_staff().id), kind_names=KIND_NAMES,
+        status_label=_status_label,
         queued=redis_queue() is not None, inline_rows=int(config["MEMBERSHIP_EXPORT_INLINE_ROWS"]),
         keep_days=int(config["MEMBERSHIP_EXPORT_KEEP_DAYS"]),
     ), status
+
+
+def _status_label(kind: ExportKind, status: str) -> str:
+    return services.statuses_for(kind).get(status, status)
 
 
 @bp.get("/reports")
@@ -85,13 +91,13 @@ def export() -> ResponseReturnValue:
     except services.FilterError as exc:
         getattr(form, FILTER_FIELDS[exc.field]).errors = [str(exc)]
         return _page(form, 400)
-    run = files.ExportRun(filters, ExportFormat(form.fmt.data))
+    run = files.ExportRun(filters, ExportFormat(form.fmt.data), form.language.data)
     spec = services.export_query(filters, now=utcnow(), grace=patron_grace(), currencies=list(currency_rules()))
     if redis_queue() is not None and queued.queue_if_large(
             current_session(), signed_in_staff(), spec, run, ip=client_ip(), now=utcnow(),
             inline_rows=int(current_app.config["MEMBERSHIP_EXPORT_INLINE_ROWS"])) is not None:
-        flash("Your export is being prepared; we'll email you when it's ready. It is listed under "
-              "“Your exports” below.")
+        flash(_("Your export is being prepared; we'll email you when it's ready. It is listed under "
+                "“Your exports” below."))
         return redirect(url_for(".index", _anchor="exports"))
     engine, actor_id, ip = db.engine, signed_in_staff().id, client_ip()
 
@@ -122,8 +128,8 @@ def download(job_id: int) -> ResponseReturnValue:
     except queued.ExportUnavailable as exc:
         return render_error(exc.status, exc.title, str(exc))
     except FileNotFoundError:  # deleted by `jobs run` since it was checked
-        return render_error(410, "Export expired", "This export's file has just been deleted. Please start the "
-                                                   "export again from the reports page.")
+        return render_error(410, _("Export expired"), _("This export's file has just been deleted. Please start "
+                                                        "the export again from the reports page."))
     queued.record_download(current_session(), staff, job, ip=client_ip())
     if stored.path is not None:
         response.headers.update(_download(queued.job_filters(job).filename(job.fmt)))
@@ -143,7 +149,7 @@ def ballot_results() -> ResponseReturnValue:
     assert ballot is not None  # one of the choices
     fmt = ExportFormat(form.fmt.data)
     result = tally(current_session(), ballot, utcnow(), patron_grace())
-    body = ballot_results_file(ballot, result, fmt)
+    body = ballot_results_file(ballot, result, fmt, form.language.data)
     record_ballot_results_export(current_session(), signed_in_staff(), ballot, fmt, len(result.options),
                                  ip=client_ip())
     return Response(body, mimetype=MIMETYPES[fmt], headers=_download(f"ballot-{ballot.id}-results.{fmt.value}"))

@@ -101,7 +101,7 @@ def build_export(session: Session, engine: Engine, job_id: int, settings: Export
     job = _claim(session, job_id, now or utcnow(), due_only=due_only)
     if job is None:
         return None
-    attempt, run = job.attempts, ExportRun(job_filters(job), job.fmt)
+    attempt, run = job.attempts, ExportRun(job_filters(job), job.fmt, job.language)
     staff = session.get(StaffUser, job.staff_user_id)
     if staff is None or not staff.active or not can(staff, Permission.REPORTS):
         # Nobody is left to download it: no file of readers' data is written for nobody.

@@ -18,6 +18,7 @@ from membership.formatting import format_money
 from membership.giving.events import sync_membership
 from membership.giving.models import Membership, MembershipStatus, Payment, RefundRequest, RefundStatus
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
+from membership.i18n import gettext as _
 from membership.patrons.models import ChangeKind, MembershipChange
 from membership.patrons.services import ENDED_STATUSES
 from membership.staff.accounts.audit import record_audit
@@ -54,12 +55,13 @@ def refund_payment(session: Session, gateway: StripeGateway, actor: StaffUser, p
     """
     session.execute(select(Payment.id).where(Payment.id == payment.id).with_for_update())
     if refund_requests_count(session, payment.id) != seen_requests:
-        raise ActionRefused("This payment was refunded again since you reviewed this refund. "
-                            "Check what is left and try again.")
+        raise ActionRefused(_("This payment was refunded again since you reviewed this refund. "
+                              "Check what is left and try again."))
     left = refundable_minor(session, payment)
     if amount_minor > left:
-        raise ActionRefused(f"Only {format_money(left, payment.currency)} is left to refund on this payment."
-                            if left else "Nothing is left to refund on this payment.")
+        raise ActionRefused(_("Only %(amount)s is left to refund on this payment.",
+                              amount=format_money(left, payment.currency))
+                            if left else _("Nothing is left to refund on this payment."))
     assert payment.stripe_charge_id is not None  # refundable_minor is 0 without one
     request = RefundRequest(payment_id=payment.id, staff_user_id=actor.id, amount_minor=amount_minor, reason=reason)
     session.add(request)
@@ -118,10 +120,10 @@ def cancel_membership(session: Session, gateway: StripeGateway, actor: StaffUser
     session.refresh(membership)  # as the last webhook left it
     comment = comment.strip()
     if at_period_end and not can_cancel_at_period_end(membership):
-        raise ActionRefused("This membership can't be set to end at the end of its period: it has ended or "
-                            "is already set to. It can still be ended now.")
+        raise ActionRefused(_("This membership can't be set to end at the end of its period: it has ended or "
+                              "is already set to. It can still be ended now."))
     if not can_cancel_now(membership):
-        raise ActionRefused("This membership has already ended.")
+        raise ActionRefused(_("This membership has already ended."))
     try:
         if at_period_end:
             change = MembershipChange(membership_id=membership.id, kind=ChangeKind.CANCEL, reason=reason,

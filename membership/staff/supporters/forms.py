@@ -13,42 +13,48 @@ from wtforms.widgets import HiddenInput
 
 from membership.db import parse_id
 from membership.formatting import format_money
+from membership.i18n import gettext as _
+from membership.i18n import lazy_gettext
 from membership.money import parse_major_amount
-from membership.staff.forms import DayField
+from membership.staff.forms import DATE_MESSAGE, DayField
 from membership.staff.supporters.services import PatronStatus, SupporterFilters
 
-DATE_MESSAGE = "Enter the date as YYYY-MM-DD, for example 2026-01-31."
-CURSOR_MESSAGE = "That page link isn't valid. Start again from the first page."
+CURSOR_MESSAGE = lazy_gettext("That page link isn't valid. Start again from the first page.")
 
 STATUS_CHOICES = [
-    SelectChoice("", "Any"),
-    SelectChoice(PatronStatus.PATRON.value, "Patron now"),
-    SelectChoice(PatronStatus.PAST_DUE.value, "Renewal failing (past due)"),
-    SelectChoice(PatronStatus.CANCELLED.value, "Cancelled, not a patron now"),
-    SelectChoice(PatronStatus.NEVER.value, "Never a patron"),
+    SelectChoice("", lazy_gettext("Any")),
+    SelectChoice(PatronStatus.PATRON.value, lazy_gettext("Patron now")),
+    SelectChoice(PatronStatus.PAST_DUE.value, lazy_gettext("Renewal failing (past due)")),
+    SelectChoice(PatronStatus.CANCELLED.value, lazy_gettext("Cancelled, not a patron now")),
+    SelectChoice(PatronStatus.NEVER.value, lazy_gettext("Never a patron")),
 ]
 # Stripe's refund reasons.
 REFUND_REASONS = [
-    SelectChoice("", "None given"),
-    SelectChoice("requested_by_customer", "The supporter asked for it"),
-    SelectChoice("duplicate", "A duplicate payment"),
-    SelectChoice("fraudulent", "Fraudulent"),
+    SelectChoice("", lazy_gettext("None given")),
+    SelectChoice("requested_by_customer", lazy_gettext("The supporter asked for it")),
+    SelectChoice("duplicate", lazy_gettext("A duplicate payment")),
+    SelectChoice("fraudulent", lazy_gettext("Fraudulent")),
 ]
 # Stripe's cancellation feedback codes, as staff record what the supporter told them.
 CANCEL_REASONS = [
-    SelectChoice("", "Choose a reason"),
-    SelectChoice("too_expensive", "Too expensive for them"),
-    SelectChoice("unused", "They don't read enough to keep supporting"),
-    SelectChoice("low_quality", "Unhappy with the journalism"),
-    SelectChoice("missing_features", "Missing something they want"),
-    SelectChoice("switched_service", "Supporting someone else instead"),
-    SelectChoice("customer_service", "A bad experience with support"),
-    SelectChoice("too_complex", "Too complicated to manage"),
-    SelectChoice("other", "Another reason (fraud, a duplicate, the newsroom's decision…)"),
+    SelectChoice("", lazy_gettext("Choose a reason")),
+    SelectChoice("too_expensive", lazy_gettext("Too expensive for them")),
+    SelectChoice("unused", lazy_gettext("They don't read enough to keep supporting")),
+    SelectChoice("low_quality", lazy_gettext("Unhappy with the journalism")),
+    SelectChoice("missing_features", lazy_gettext("Missing something they want")),
+    SelectChoice("switched_service", lazy_gettext("Supporting someone else instead")),
+    SelectChoice("customer_service", lazy_gettext("A bad experience with support")),
+    SelectChoice("too_complex", lazy_gettext("Too complicated to manage")),
+    SelectChoice("other", lazy_gettext("Another reason (fraud, a duplicate, the newsroom's decision…)")),
 ]
+def choice_label(choices: Sequence[SelectChoice], value: str) -> str:
+    """What a select shows for `value` (a stored code), in the page's language; the code when it isn't a choice."""
+    return next((str(choice.label) for choice in choices if choice.value == value), value)
+
+
 WHEN_CHOICES = [
-    SelectChoice("period_end", "At the end of the paid period: no further charges, access until then"),
-    SelectChoice("now", "Now: it ends at once; the current period is not refunded"),
+    SelectChoice("period_end", lazy_gettext("At the end of the paid period: no further charges, access until then")),
+    SelectChoice("now", lazy_gettext("Now: it ends at once; the current period is not refunded")),
 ]
 
 
@@ -62,25 +68,28 @@ class SupporterFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField("Email or name contains", filters=[_strip], validators=[Optional(), Length(max=120)])
-    status = SelectField("Patron status", choices=STATUS_CHOICES, default="")
-    tier = SelectField("Tier (a membership at it, now or before)", default="")
-    currency = SelectField("Gave in", default="")
-    first_from = DayField("First gift from", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    first_to = DayField("First gift to", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    source = StringField("Article URL contains", filters=[_strip], validators=[Optional(), Length(max=300)])
-    campaign = StringField("Campaign (utm_campaign)", filters=[_strip], validators=[Optional(), Length(max=200)])
-    after = StringField("Page", validators=[Optional(), Regexp(r"^[1-9][0-9]{0,17}$", message=CURSOR_MESSAGE)])
+    q = StringField(lazy_gettext("Email or name contains"), filters=[_strip], validators=[Optional(), Length(max=120)])
+    status = SelectField(lazy_gettext("Patron status"), choices=STATUS_CHOICES, default="")
+    tier = SelectField(lazy_gettext("Tier (a membership at it, now or before)"), default="")
+    currency = SelectField(lazy_gettext("Gave in"), default="")
+    first_from = DayField(lazy_gettext("First gift from"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    first_to = DayField(lazy_gettext("First gift to"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    source = StringField(lazy_gettext("Article URL contains"), filters=[_strip],
+                         validators=[Optional(), Length(max=300)])
+    campaign = StringField(lazy_gettext("Campaign (utm_campaign)"), filters=[_strip],
+                           validators=[Optional(), Length(max=200)])
+    after = StringField(lazy_gettext("Page"),
+                        validators=[Optional(), Regexp(r"^[1-9][0-9]{0,17}$", message=CURSOR_MESSAGE)])
 
     def __init__(self, *args: Any, tiers: Sequence[tuple[int, str]] = (), currencies: Sequence[str] = (),
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tier.choices = [SelectChoice("", "Any")] + [SelectChoice(str(tid), name) for tid, name in tiers]
-        self.currency.choices = [SelectChoice("", "Any")] + [SelectChoice(code, code) for code in currencies]
+        self.tier.choices = [SelectChoice("", _("Any")), *(SelectChoice(str(tid), name) for tid, name in tiers)]
+        self.currency.choices = [SelectChoice("", _("Any")), *(SelectChoice(code, code) for code in currencies)]
 
     def validate_first_to(self, field: DayField) -> None:
         if self.first_from.data and field.data and self.first_from.data > field.data:
-            raise ValidationError("The end date is before the start date.")
+            raise ValidationError(lazy_gettext("The end date is before the start date."))
 
     def filters(self) -> SupporterFilters:
         return SupporterFilters(
@@ -113,9 +122,9 @@ class ConfirmedForm(FlaskForm):
 
 
 class RefundForm(ConfirmedForm):
-    amount = StringField("Amount to refund", filters=[_strip],
-                         validators=[DataRequired("Enter the amount to refund."), Length(max=20)])
-    reason = SelectField("Reason, as Stripe records it", choices=REFUND_REASONS, default="")
+    amount = StringField(lazy_gettext("Amount to refund"), filters=[_strip],
+                         validators=[DataRequired(lazy_gettext("Enter the amount to refund.")), Length(max=20)])
+    reason = SelectField(lazy_gettext("Reason, as Stripe records it"), choices=REFUND_REASONS, default="")
     # How many refund requests the payment had when this one was first shown: a second submission is refused.
     seen = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
 
@@ -131,25 +140,26 @@ class RefundForm(ConfirmedForm):
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
         if not self.refundable_minor:
-            raise ValidationError("Nothing is left to refund on this payment.")
+            raise ValidationError(lazy_gettext("Nothing is left to refund on this payment."))
         if minor > self.refundable_minor:
-            raise ValidationError(f"That is more than is left to refund on this payment "
-                                  f"({format_money(self.refundable_minor, self.code)}).")
+            raise ValidationError(_("That is more than is left to refund on this payment (%(amount)s).",
+                                    amount=format_money(self.refundable_minor, self.code)))
         self.amount_minor = minor
 
 
 class CancelMembershipForm(ConfirmedForm):
-    when = RadioField("When should the membership end?", choices=WHEN_CHOICES,
-                      validators=[InputRequired("Choose when the membership ends.")])
-    reason = SelectField("Reason the supporter gave", choices=CANCEL_REASONS,
-                         validators=[DataRequired("Choose a reason.")])
-    comment = TextAreaField("Note, sent to Stripe with the cancellation (optional)", filters=[_strip],
+    when = RadioField(lazy_gettext("When should the membership end?"), choices=WHEN_CHOICES,
+                      validators=[InputRequired(lazy_gettext("Choose when the membership ends."))])
+    reason = SelectField(lazy_gettext("Reason the supporter gave"), choices=CANCEL_REASONS,
+                         validators=[DataRequired(lazy_gettext("Choose a reason."))])
+    comment = TextAreaField(lazy_gettext("Note, sent to Stripe with the cancellation (optional)"), filters=[_strip],
                             validators=[Optional(), Length(max=500)])
 
 
 class EraseForm(FlaskForm):
-    email = StringField("Type the supporter's email address to confirm", filters=[_strip],
-                        validators=[DataRequired("Type the supporter's email address to confirm the erasure."),
+    email = StringField(lazy_gettext("Type the supporter's email address to confirm"), filters=[_strip],
+                        validators=[DataRequired(lazy_gettext("Type the supporter's email address to confirm the "
+                                                              "erasure.")),
                                     Length(max=320)])
 
     def __init__(self, expected_email: str, *args: Any, **kwargs: Any) -> None:
@@ -158,4 +168,4 @@ class EraseForm(FlaskForm):
 
     def validate_email(self, field: StringField) -> None:
         if (field.data or "").lower() != self.expected_email.lower():
-            raise ValidationError("That isn't this supporter's email address. Nothing was erased.")
+            raise ValidationError(lazy_gettext("That isn't this supporter's email address. Nothing was erased."))

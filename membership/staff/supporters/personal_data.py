@@ -20,6 +20,7 @@ from membership.giving.events import redact
 from membership.giving.models import Checkout, Membership
 from membership.giving.stored_events import events_naming
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
+from membership.i18n import gettext as _
 from membership.patrons.models import MembershipChange
 from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import StaffUser
@@ -158,7 +159,7 @@ def erase_supporter(session: Session, gateway: StripeGateway, actor: StaffUser, 
     lock_supporter(session, supporter.id)
     session.refresh(supporter)
     if supporter.erased_at is not None:
-        raise ActionRefused("This supporter's personal data was already erased.")
+        raise ActionRefused(_("This supporter's personal data was already erased."))
     running = [m for m in session.scalars(select(Membership).where(Membership.supporter_id == supporter.id))
                if can_cancel_now(m)]
     try:

@@ -29,6 +29,7 @@ from membership.giving.models import (
     Tier,
 )
 from membership.giving.services import DUNNING_STATUSES
+from membership.i18n import gettext as _
 from membership.patrons.services import patron_condition
 from membership.staff.accounts.audit import record_audit
 from membership.staff.accounts.models import StaffUser
@@ -197,12 +198,12 @@ def status_labels(session: Session, supporter_ids: Sequence[int], now: datetime,
 
     def label(supporter_id: int) -> str:
         if supporter_id in patrons:
-            return "Patron, renewal failing" if supporter_id in failing else "Patron"
+            return str(_("Patron, renewal failing") if supporter_id in failing else _("Patron"))
         if supporter_id in failing:
-            return "Renewal failing"
+            return str(_("Renewal failing"))
         if supporter_id in cancelled:
-            return "Cancelled"
-        return "Not a patron" if supporter_id in members else "Never a patron"
+            return str(_("Cancelled"))
+        return str(_("Not a patron") if supporter_id in members else _("Never a patron"))
 
     return {supporter_id: label(supporter_id) for supporter_id in supporter_ids}
 

@@ -15,6 +15,7 @@ from membership.formatting import format_money, to_major_text
 from membership.giving.models import Membership, Payment, RefundStatus
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import gateway
+from membership.i18n import gettext as _
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.forms import ConfirmForm
 from membership.staff.supporters import actions, personal_data, services
@@ -98,8 +99,9 @@ def refund(supporter_id: int, payment_id: int) -> ResponseReturnValue:
             form.amount.errors = [str(exc)]
         else:
             if result.status is not RefundStatus.FAILED:
-                flash(f"Stripe accepted the refund of {format_money(result.amount_minor, payment.currency)} "
-                      f"({result.stripe_refund_id}). The payment shows it once Stripe confirms it.")
+                flash(_("Stripe accepted the refund of %(amount)s (%(refund)s). The payment shows it once Stripe "
+                        "confirms it.", amount=format_money(result.amount_minor, payment.currency),
+                        refund=result.stripe_refund_id))
                 return redirect(_detail(supporter_id))
             failed = result.error
     status = 502 if failed else 400 if request.method == "POST" else 200
@@ -128,8 +130,8 @@ def cancel(supporter_id: int, membership_id: int) -> ResponseReturnValue:
         except actions.ActionRefused as exc:
             form.when.errors = [str(exc)]
         else:
-            flash("The membership will end at the end of its paid period." if at_period_end
-                  else "The membership has ended. No further charges will be made.")
+            flash(_("The membership will end at the end of its paid period.") if at_period_end
+                  else _("The membership has ended. No further charges will be made."))
             return redirect(_detail(supporter_id))
     status = 400 if request.method == "POST" else 200
     return render_template("staff/supporters/cancel.html", form=form, membership=membership, review=False), status
@@ -171,8 +173,9 @@ def erase(supporter_id: int) -> ResponseReturnValue:
         except actions.ActionRefused as exc:  # a colleague erased them a moment ago
             flash(str(exc))
             return redirect(_detail(supporter_id))
-        flash(f"Supporter #{supporter_id} is erased: their personal data is blanked here, their memberships are "
-              "ended and their Stripe customer deleted. Their payments stay in the accounts, anonymous.")
+        flash(_("Supporter #%(number)s is erased: their personal data is blanked here, their memberships are ended "
+                "and their Stripe customer deleted. Their payments stay in the accounts, anonymous.",
+                number=supporter_id))
         return redirect(_detail(supporter_id))
     return render_template("staff/supporters/erase.html", form=form, supporter=supporter), \
         400 if request.method == "POST" else 200

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flask_babel import LazyString, pgettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -14,12 +15,13 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from membership.config import CurrencyRules
 from membership.formatting import format_money, format_recurring
 from membership.giving.models import Frequency
-from membership.i18n import gettext, language_name, translation_field
+from membership.i18n import gettext, language_name, lazy_gettext, translation_field
+from membership.i18n import gettext as _
 from membership.money import AmountLimits, check_stripe_charge, parse_major_amount
 from membership.staff.tiers.services import TIER_FREQUENCIES, SuggestedAmount
 
 MAX_PRESETS = 6
-FREQUENCY_LABELS = {Frequency.ONCE: "One-time", Frequency.MONTHLY: "Monthly", Frequency.YEARLY: "Yearly"}
+
 
 
 def _strip(value: str | None) -> str | None:
@@ -36,11 +38,11 @@ def parse_staff_amount(text: str, currency: str) -> int:
 def check_within(minor: int, limits: AmountLimits, currency: str) -> None:
     """Raise ValueError unless the amount is one the give form accepts in this currency."""
     if minor < limits.minimum_minor:
-        raise ValueError(f"This is below the smallest gift accepted in {currency} "
-                         f"({format_money(limits.minimum_minor, currency)}).")
+        raise ValueError(_("This is below the smallest gift accepted in %(currency)s (%(amount)s).",
+                           currency=currency, amount=format_money(limits.minimum_minor, currency)))
     if minor > limits.maximum_minor:
-        raise ValueError(f"This is above the largest gift accepted in {currency} "
-                         f"({format_money(limits.maximum_minor, currency)}).")
+        raise ValueError(_("This is above the largest gift accepted in %(currency)s (%(amount)s).",
+                           currency=currency, amount=format_money(limits.maximum_minor, currency)))
 
 
 def tier_amount_field(currency: str, frequency: Frequency) -> str:
@@ -53,10 +55,13 @@ class TierForm(FlaskForm):
     Build it with `make_tier_form`, which adds the amount fields for the configured currencies.
     """
 
-    name = StringField("Name", filters=[_strip], validators=[DataRequired("Enter the tier's name."), Length(max=80)])
-    description = TextAreaField("Description", filters=[_strip], validators=[Optional(), Length(max=2000)])
-    benefits = TextAreaField("Benefits, one a line", validators=[Optional(), Length(max=2000)])
-    active = BooleanField("Show this tier on the support page", default=True)
+    # "Name" of a tier, not a person's (languages call them differently).
+    name = StringField(LazyString(lambda: pgettext("tier", "Name")), filters=[_strip],
+                       validators=[DataRequired(lazy_gettext("Enter the tier's name.")), Length(max=80)])
+    description = TextAreaField(lazy_gettext("Description"), filters=[_strip],
+                                validators=[Optional(), Length(max=2000)])
+    benefits = TextAreaField(lazy_gettext("Benefits, one a line"), validators=[Optional(), Length(max=2000)])
+    active = BooleanField(lazy_gettext("Show this tier on the support page"), default=True)
 
     def __init__(self, rules: Mapping[str, CurrencyRules], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -122,12 +127,21 @@ def _translation_fields(languages: Sequence[str]) -> dict[str, Any]:
     return fields
 
 
+def _amount_label(frequency: Frequency, currency: str) -> Any:
+    """The label of a tier's suggested-amount field (lazy: the form class outlives the request)."""
+    if frequency is Frequency.MONTHLY:
+        return lazy_gettext("Monthly in %(currency)s", currency=currency)
+    if frequency is Frequency.YEARLY:
+        return lazy_gettext("Yearly in %(currency)s", currency=currency)
+    return lazy_gettext("One-time in %(currency)s", currency=currency)
+
+
 def make_tier_form(rules: Mapping[str, CurrencyRules], languages: Sequence[str] = (), **kwargs: Any) -> TierForm:
     """A TierForm with suggested monthly and yearly amount fields for each currency offered, and the tier's
     texts in each of `languages` (the offered ones besides the default: empty falls back to it)."""
     fields = {
         tier_amount_field(code, frequency): StringField(
-            f"{FREQUENCY_LABELS[frequency]} in {code}", filters=[_strip], validators=[Length(max=20)])
+            _amount_label(frequency, code), filters=[_strip], validators=[Length(max=20)])
         for code in rules for frequency in TIER_FREQUENCIES
     }
     fields.update(_translation_fields(languages))
@@ -138,24 +152,27 @@ def make_tier_form(rules: Mapping[str, CurrencyRules], languages: Sequence[str] 
 
 
 class TierMoveForm(FlaskForm):
-    direction = SelectField("Move", choices=[SelectChoice("up", "Up"), SelectChoice("down", "Down")])
+    direction = SelectField(lazy_gettext("Move"), choices=[SelectChoice("up", lazy_gettext("Up")),
+                                                                SelectChoice("down", lazy_gettext("Down"))])
 
 
 class TierStatusForm(FlaskForm):
-    active = BooleanField("Shown on the support page")
+    active = BooleanField(lazy_gettext("Shown on the support page"))
 
 
 class CurrencyAmountsForm(FlaskForm):
     """One currency's bounds and preset amounts, checked together: every preset and every tier's
     suggested amount must stay within the bounds, or the give form would offer what it then refuses."""
 
-    minimum = StringField("Smallest gift", filters=[_strip],
-                          validators=[DataRequired("Enter the smallest amount accepted."), Length(max=20)])
-    maximum = StringField("Largest gift", filters=[_strip],
-                          validators=[DataRequired("Enter the largest amount accepted."), Length(max=20)])
-    once = StringField("One-time presets", filters=[_strip], validators=[Length(max=200)])
-    monthly = StringField("Monthly presets", filters=[_strip], validators=[Length(max=200)])
-    yearly = StringField("Yearly presets", filters=[_strip], validators=[Length(max=200)])
+    minimum = StringField(lazy_gettext("Smallest gift"), filters=[_strip],
+                          validators=[DataRequired(lazy_gettext("Enter the smallest amount accepted.")),
+                                      Length(max=20)])
+    maximum = StringField(lazy_gettext("Largest gift"), filters=[_strip],
+                          validators=[DataRequired(lazy_gettext("Enter the largest amount accepted.")),
+                                      Length(max=20)])
+    once = StringField(lazy_gettext("One-time presets"), filters=[_strip], validators=[Length(max=200)])
+    monthly = StringField(lazy_gettext("Monthly presets"), filters=[_strip], validators=[Length(max=200)])
+    yearly = StringField(lazy_gettext("Yearly presets"), filters=[_strip], validators=[Length(max=200)])
 
     def __init__(self, currency: str, suggested: Sequence[SuggestedAmount], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -185,8 +202,8 @@ class CurrencyAmountsForm(FlaskForm):
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
         if self.minimum_minor is not None and minor < self.minimum_minor:
-            raise ValidationError(f"The largest gift can't be below the smallest "
-                                  f"({format_money(self.minimum_minor, self.code)}).")
+            raise ValidationError(_("The largest gift can't be below the smallest (%(amount)s).",
+                                    amount=format_money(self.minimum_minor, self.code)))
         self.maximum_minor = minor
 
     def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
@@ -196,16 +213,20 @@ class CurrencyAmountsForm(FlaskForm):
             return False
         below = next((s for s in self.suggested if s.amount_minor < self.minimum_minor), None)
         if below is not None:
-            self.minimum.errors.append(self._blocked_by(below, "below"))
+            self.minimum.errors.append(self._blocked_by(below, above=False))
         above = next((s for s in self.suggested if s.amount_minor > self.maximum_minor), None)
         if above is not None:
-            self.maximum.errors.append(self._blocked_by(above, "above"))
+            self.maximum.errors.append(self._blocked_by(above, above=True))
         return valid and below is None and above is None
 
-    def _blocked_by(self, suggestion: SuggestedAmount, side: str) -> str:
-        amount = format_recurring(suggestion.amount_minor, self.code, suggestion.frequency.value)
-        return (f"The {suggestion.tier_name} tier suggests {amount}, which would be {side} this. "
-                "Change that tier's amount first.")
+    def _blocked_by(self, suggestion: SuggestedAmount, *, above: bool) -> str:
+        values = {"tier": suggestion.tier_name,
+                  "amount": format_recurring(suggestion.amount_minor, self.code, suggestion.frequency.value)}
+        if above:
+            return str(_("The %(tier)s tier suggests %(amount)s, which would be above this. Change that tier's "
+                         "amount first.", **values))
+        return str(_("The %(tier)s tier suggests %(amount)s, which would be below this. Change that tier's amount "
+                     "first.", **values))
 
     def validate_once(self, field: StringField) -> None:
         self._presets(field, Frequency.ONCE)
@@ -224,10 +245,10 @@ class CurrencyAmountsForm(FlaskForm):
                 if self.minimum_minor is not None and self.maximum_minor is not None:
                     check_within(minor, self.limits, self.code)
             except ValueError as exc:
-                raise ValidationError(f"{part}: {exc}") from None
+                raise ValidationError(_("%(amount)s: %(problem)s", amount=part, problem=exc)) from None
             if minor in amounts:
-                raise ValidationError(f"{part} is listed twice; list each amount once.")
+                raise ValidationError(_("%(amount)s is listed twice; list each amount once.", amount=part))
             amounts.append(minor)
         if len(amounts) > MAX_PRESETS:
-            raise ValidationError(f"List at most {MAX_PRESETS} amounts.")
+            raise ValidationError(_("List at most %(count)s amounts.", count=MAX_PRESETS))
         self.presets[frequency] = amounts

@@ -12,6 +12,7 @@ from membership.db import current_session
 from membership.formatting import to_major_text
 from membership.giving.models import Frequency, Tier
 from membership.giving.services import currency_rules
+from membership.i18n import gettext as _
 from membership.i18n import translation_field, translation_locales
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.tiers import services
@@ -84,8 +85,8 @@ def new() -> ResponseReturnValue:
     form = make_tier_form(currency_rules(), translation_locales())
     if form.validate_on_submit():
         tier = services.create_tier(current_session(), signed_in_staff(), _values(form), ip=client_ip())
-        flash(f"Added the tier {tier.name}. It shows on the support page now." if tier.active
-              else f"Added the tier {tier.name}, hidden from the support page.")
+        flash(_("Added the tier %(name)s. It shows on the support page now.", name=tier.name) if tier.active
+              else _("Added the tier %(name)s, hidden from the support page.", name=tier.name))
         return redirect(url_for("staff_tiers.index"))
     return render_template("staff/tiers/form.html", form=form, tier=None), 400 if form.errors else 200
 
@@ -104,7 +105,8 @@ def edit(tier_id: int) -> ResponseReturnValue:
     form = make_tier_form(currency_rules(), translation_locales(), data=data)
     if form.validate_on_submit():
         changed = services.update_tier(current_session(), signed_in_staff(), tier, _values(form), ip=client_ip())
-        flash(f"Saved the tier {tier.name}." if changed else f"Nothing to save: the tier {tier.name} is unchanged.")
+        flash(_("Saved the tier %(name)s.", name=tier.name) if changed
+              else _("Nothing to save: the tier %(name)s is unchanged.", name=tier.name))
         return redirect(url_for("staff_tiers.index"))
     return render_template("staff/tiers/form.html", form=form, tier=tier), 400 if form.errors else 200
 
@@ -115,12 +117,13 @@ def move(tier_id: int) -> ResponseReturnValue:
     tier = _tier(tier_id)
     form = TierMoveForm()
     if not form.validate_on_submit():
-        abort(400, "Choose to move the tier up or down.")
+        abort(400, _("Choose to move the tier up or down."))
     up = form.direction.data == "up"
     if services.move_tier(current_session(), signed_in_staff(), tier, -1 if up else 1, ip=client_ip()):
-        flash(f"Moved {tier.name} {'up' if up else 'down'}.")
+        flash(_("Moved %(name)s up.", name=tier.name) if up else _("Moved %(name)s down.", name=tier.name))
     else:
-        flash(f"{tier.name} is already {'first' if up else 'last'}.")
+        flash(_("%(name)s is already first.", name=tier.name) if up
+              else _("%(name)s is already last.", name=tier.name))
     return redirect(url_for("staff_tiers.index"))
 
 
@@ -133,8 +136,8 @@ def status(tier_id: int) -> ResponseReturnValue:
         abort(400)
     active = bool(form.active.data)
     services.set_tier_active(current_session(), signed_in_staff(), tier, active, ip=client_ip())
-    flash(f"{tier.name} is shown on the support page." if active else
-          f"{tier.name} is hidden from the support page. Memberships at this tier are unchanged.")
+    flash(_("%(name)s is shown on the support page.", name=tier.name) if active else
+          _("%(name)s is hidden from the support page. Memberships at this tier are unchanged.", name=tier.name))
     return redirect(url_for("staff_tiers.index"))
 
 
@@ -143,14 +146,14 @@ def status(tier_id: int) -> ResponseReturnValue:
 def amounts(currency: str) -> ResponseReturnValue:
     rules = currency_rules()
     if currency not in rules:
-        return _render_index(400, error=f"{currency[:10]} isn't one of the currencies offered "
-                                        f"({', '.join(rules)}); nothing was changed.")
+        return _render_index(400, error=_("%(currency)s isn't one of the currencies offered (%(choices)s); nothing "
+                                          "was changed.", currency=currency[:10], choices=", ".join(rules)))
     db = current_session()
     form = CurrencyAmountsForm(currency, services.suggested_amounts(db, currency), prefix=currency.lower())
     if not form.validate_on_submit():
         return _render_index(400, failed=form)
     written = services.save_currency_amounts(db, signed_in_staff(), rules[currency], form.limits, form.presets,
                                              ip=client_ip())
-    flash(f"Saved the amounts in {currency}; the give form uses them now." if written
-          else f"Nothing to save: the amounts in {currency} are unchanged.")
+    flash(_("Saved the amounts in %(currency)s; the give form uses them now.", currency=currency) if written
+          else _("Nothing to save: the amounts in %(currency)s are unchanged.", currency=currency))
     return redirect(url_for("staff_tiers.index") + f"#amounts-{currency}")

@@ -8,15 +8,17 @@ from flask.typing import ResponseReturnValue
 from membership.config import wall_review
 from membership.db import current_session, utcnow
 from membership.giving.models import WallStatus
+from membership.i18n import lazy_gettext
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.forms import ConfirmForm
 from membership.staff.wall import services
 
 bp = Blueprint("staff_wall", __name__, url_prefix="/staff/wall")
 
-DONE = {WallStatus.APPROVED: "Approved: the entry and its message are on the wall.",
-        WallStatus.HIDDEN: "Hidden: the entry is off the wall."}
-ALREADY = {WallStatus.APPROVED: "That entry was already approved.", WallStatus.HIDDEN: "That entry was already hidden."}
+DONE = {WallStatus.APPROVED: lazy_gettext("Approved: the entry and its message are on the wall."),
+        WallStatus.HIDDEN: lazy_gettext("Hidden: the entry is off the wall.")}
+ALREADY = {WallStatus.APPROVED: lazy_gettext("That entry was already approved."),
+           WallStatus.HIDDEN: lazy_gettext("That entry was already hidden.")}
 
 
 @bp.get("")
@@ -34,7 +36,7 @@ def _moderate(checkout_id: int, status: WallStatus) -> ResponseReturnValue:
     changed = services.moderate(current_session(), signed_in_staff(), checkout_id, status, utcnow(), ip=client_ip())
     if changed is None:
         abort(404)
-    flash(DONE[status] if changed else ALREADY[status])
+    flash(str(DONE[status] if changed else ALREADY[status]))
     return redirect(url_for("staff_wall.index"), code=303)
 
 

@@ -136,6 +136,7 @@ def test_audit_log_rejects_bad_filters(staff_client: Callable[[Role], FlaskClien
 # staff pages add their routes here with the permission that guards them.
 STAFF_ROUTES: list[tuple[str, set[Role]]] = [
     ("/staff/", {Role.ANALYST, Role.EDITOR, Role.ADMIN}),
+    ("/staff/account", {Role.ANALYST, Role.EDITOR, Role.ADMIN}),
     ("/staff/account/password", {Role.ANALYST, Role.EDITOR, Role.ADMIN}),
     ("/staff/account/two-factor", {Role.ANALYST, Role.EDITOR, Role.ADMIN}),
     ("/staff/users", {Role.ADMIN}),
@@ -171,6 +172,7 @@ STAFF_ROUTES: list[tuple[str, set[Role]]] = [
 EVERYONE = {Role.ANALYST, Role.EDITOR, Role.ADMIN}
 # Every form a staff page posts to. Each is posted with a valid CSRF token, so what answers is the role check.
 STAFF_POSTS: list[tuple[str, set[Role]]] = [
+    ("/staff/account", EVERYONE),
     ("/staff/account/password", EVERYONE),
     ("/staff/account/two-factor", EVERYONE),
     ("/staff/account/recovery-codes", EVERYONE),

@@ -143,7 +143,8 @@ def test_the_worker_writes_the_inline_file_and_emails_the_link(
     assert written.action == "export.payments" and written.staff_user_id == analyst.id
     assert written.target_id == str(job.id) and written.ip_address == "127.0.0.1"
     assert written.details == {"format": fmt, "from": "2026-01-01", "to": "2026-01-31", "currency": "all",
-                               "status": "all", "rows": 4, "complete": True, "queued": True}
+                               "status": "all", "rows": 4, "complete": True, "queued": True,
+                               "language": "en"}
     assert downloaded.action == "export.downloaded" and downloaded.staff_user_id == analyst.id
     assert downloaded.target_id == str(job.id)
     assert downloaded.details == {"kind": "payments", "format": fmt, "from": "2026-01-01", "to": "2026-01-31",
@@ -401,3 +402,15 @@ def test_a_writer_that_outlived_its_lease_records_nothing(
 def test_the_worker_needs_redis(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["worker", "--drain"])
     assert result.exit_code == 2 and "REDIS_URL is not set" in result.output
+
+
+def test_a_queued_export_keeps_the_language_chosen_for_its_headers(
+        client: FlaskClient, analyst: StaffUser, payments: dict[str, Any], large: redis.Redis, app: Flask) -> None:
+    assert export(client, currency="", language="uk").status_code == 302
+    assert only_job().language == "uk"
+    work(app)
+    job = only_job()
+    assert job.status is ExportJobStatus.READY
+    stored = Path(app.config["MEMBERSHIP_EXPORT_DIR"]) / job.file_name
+    header = stored.read_text("utf-8-sig").splitlines()[0]
+    assert header.startswith("Дата оплати (UTC),ID платежу,ID прихильника")

@@ -120,9 +120,9 @@ def test_export_is_audited_with_filters_and_row_count(client: FlaskClient, make_
     assert first.action == "export.payments" and first.staff_user_id == analyst.id
     assert first.actor.endswith("<ana@newsroom.example>") and first.ip_address == "127.0.0.1"
     assert first.details == {"format": "csv", "from": "2026-01-01", "to": "2026-01-31", "currency": "EUR",
-                             "status": "all", "rows": 3, "complete": True}
+                             "status": "all", "rows": 3, "complete": True, "language": "en"}
     assert second.details == {"format": "xlsx", "from": "2026-01-01", "to": "2026-01-31", "currency": "all",
-                              "status": "paid", "rows": 3, "complete": True}
+                              "status": "paid", "rows": 3, "complete": True, "language": "en"}
 
 
 def test_an_export_the_reader_abandons_is_still_audited(staff_client: Callable[[Role], FlaskClient],
@@ -243,7 +243,7 @@ def test_cli_export_writes_the_same_file_and_is_audited(app: Flask, payments: di
     entry = audit_entries()[-1]
     assert entry.actor == "command line" and entry.staff_user_id is None
     assert entry.details == {"format": "csv", "from": "2026-01-01", "to": "2026-01-31", "currency": "EUR",
-                             "status": "all", "rows": 3, "complete": True}
+                             "status": "all", "rows": 3, "complete": True, "language": "en"}
     assert list(tmp_path.iterdir()) == [target]  # no partial file left behind
 
 

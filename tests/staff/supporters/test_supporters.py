@@ -279,7 +279,7 @@ def test_the_record_shows_everything_and_each_view_is_audited(
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     page = text(response)
     for expected in ("alice@example.org", "Alice Bondar", "Patron", "€5.00/month", "Cup of coffee",
-                     "sub_row_", "€10.00", "€0.40", "€9.60", "paid", "pi_row_", "ch_row_", "Keep going!",
+                     "sub_row_", "€10.00", "€0.40", "€9.60", "Paid", "pi_row_", "ch_row_", "Keep going!",
                      "https://news.example/2026/01/elections-in-kyiv", "winter", "Agreed", "give_form",
                      "Ticked the box", "Ballots: none yet"):
         assert expected in page, expected
