@@ -54,8 +54,9 @@ def _fetch(url: str) -> tuple[int, str, str]:
         return response.status, response.headers["Content-Type"], response.read().decode()
 
 
-def test_a_paid_session_issues_a_paid_invoice_with_its_page_and_pdf(srv: DoubleServer, sdk: stripe.StripeClient) -> None:
-    session = sdk.v1.checkout.sessions.create(payment_params(invoice_creation=INVOICE_CREATION))
+def test_a_paid_session_issues_a_paid_invoice_with_its_page_and_pdf(srv: DoubleServer,
+                                                                    sdk: stripe.StripeClient) -> None:
+    session = sdk.v1.checkout.sessions.create(payment_params(invoice_creation=INVOICE_CREATION))  # type: ignore[arg-type]
     assert session.invoice_creation is not None and session.invoice_creation.enabled is True
     assert session.invoice is None  # nothing is issued before the reader pays
     assert srv.pay_checkout(session.id).ok
@@ -83,7 +84,7 @@ def test_a_paid_session_issues_a_paid_invoice_with_its_page_and_pdf(srv: DoubleS
 
 
 def test_without_invoice_creation_no_invoice_is_issued(srv: DoubleServer, sdk: stripe.StripeClient) -> None:
-    session = sdk.v1.checkout.sessions.create(payment_params())
+    session = sdk.v1.checkout.sessions.create(payment_params())  # type: ignore[arg-type]
     assert session.invoice_creation is not None and session.invoice_creation.enabled is False
     assert srv.pay_checkout(session.id).ok
     assert sdk.v1.checkout.sessions.retrieve(session.id).invoice is None
@@ -127,5 +128,6 @@ def test_a_malformed_invoice_creation_is_refused_as_stripe_refuses_it(
 
 def test_a_subscription_session_takes_no_invoice_creation_from_the_sdk(sdk: stripe.StripeClient) -> None:
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        sdk.v1.checkout.sessions.create(subscription_params(invoice_creation={"enabled": True}))
+        sdk.v1.checkout.sessions.create(
+            subscription_params(invoice_creation={"enabled": True}))  # type: ignore[arg-type]
     assert refused.value.param == "invoice_creation"
