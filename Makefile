@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the SQLite and PostgreSQL runs (`auto` = one per CPU; 0 runs in one process).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install lock translations translations-extract lint typecheck test-sqlite test-postgres test-browser wheel-smoke browser-deps cluster-deps postgres clean
+.PHONY: run test install lock translations translations-extract lint typecheck test-sqlite test-postgres test-browser wheel-smoke browser-deps cluster-deps font-deps postgres clean
 
 # Installs the pinned versions in requirements.lock (reproducible), then the project itself without resolving again.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -38,11 +38,11 @@ translations-extract: install
 	FLASK_APP=membership $(VENV)/bin/flask translate update
 
 ## make run: migrate, seed demo data, start the Stripe double and the app together (Ctrl-C stops both).
-run: install translations
+run: install translations font-deps
 	PORT=$(PORT) STRIPE_DOUBLE_PORT=$(STRIPE_DOUBLE_PORT) $(PY) -m scripts.dev
 
 ## make test: every check, on SQLite and PostgreSQL, plus the browser tests.
-test: install translations browser-deps cluster-deps postgres lint typecheck test-sqlite test-postgres test-browser wheel-smoke
+test: install translations browser-deps cluster-deps font-deps postgres lint typecheck test-sqlite test-postgres test-browser wheel-smoke
 
 lint: install
 	$(VENV)/bin/ruff check membership stripe_double tests bench scripts migrations/env.py
@@ -83,6 +83,18 @@ cluster-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
 		else \
 			echo "HAProxy is missing: run 'sudo apt-get install haproxy' (the multi-host test needs it)." >&2; exit 1; \
+		fi; \
+	fi
+
+## Debian's DejaVu fonts: the yearly statement PDF is written in DejaVu Sans (Cyrillic, ₴). STATEMENT_FONT_PATH
+## points elsewhere if needed.
+STATEMENT_FONT ?= /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+font-deps:
+	@if [ ! -f $(STATEMENT_FONT) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null; \
+		else \
+			echo "DejaVu Sans is missing: run 'sudo apt-get install fonts-dejavu-core' (statement PDFs need $(STATEMENT_FONT))." >&2; exit 1; \
 		fi; \
 	fi
 

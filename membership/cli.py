@@ -332,8 +332,8 @@ jobs_cli = AppGroup("jobs", help="Periodic work; run every few minutes from cron
 @jobs_cli.command("run")
 @click.option("--quiet", is_flag=True, help="Print nothing when there was nothing to do (for cron).")
 def jobs_run_command(quiet: bool) -> None:
-    """Retry due emails, write due queued exports and delete expired ones, send due payment reminders, prune old
-    rate-limit records. Exits 1 if a send or an export failed."""
+    """Retry due emails, write due queued exports and delete expired ones, send due payment reminders (and in
+    January last year's statements), prune old rate-limit records. Exits 1 if a send or an export failed."""
     with unit_of_work(current_session()) as session:
         report = run_jobs(session, utcnow())
     if not (quiet and report.idle):

@@ -33,6 +33,8 @@ DEFAULT_OTHER_WAYS = (
     "Send us a tip or a story idea: our newsroom reads every message.\n\n"
     "Organisations and foundations can write to us about grants and partnerships."
 )
+# The font the yearly statement PDF is written in: Debian's fonts-dejavu-core (Cyrillic, the hryvnia sign).
+DEFAULT_STATEMENT_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 # The Redis lists the worker takes ids from (when REDIS_URL is set), the prefix of the keys that hold rate
 # limits and the key of Stripe's pace, all under REDIS_KEY_PREFIX (default "membership"), so installations
 # sharing a Redis keep apart. Tests also set each key themselves, so parallel test runs keep apart.
@@ -263,6 +265,8 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "NEWSROOM_NAME": env.get("NEWSROOM_NAME") or "The Independent Newsroom",
         "NEWSROOM_ADDRESS": env.get("NEWSROOM_ADDRESS") or "1 Example Street, 01001 Kyiv, Ukraine",
         "NEWSROOM_OTHER_WAYS": env.get("NEWSROOM_OTHER_WAYS") or DEFAULT_OTHER_WAYS,
+        "NEWSROOM_REGISTRATION": (env.get("NEWSROOM_REGISTRATION") or "").strip(),
+        "STATEMENT_FONT_PATH": env.get("STATEMENT_FONT_PATH") or DEFAULT_STATEMENT_FONT,
         "MAIL_URL": env.get("MAIL_URL") or "",
         "REDIS_URL": env.get("REDIS_URL") or "",
         "REDIS_KEY_PREFIX": redis_prefix,

@@ -21,6 +21,7 @@ from membership.giving import events
 from membership.giving.services import send_dunning_reminders
 from membership.giving.stored_events import delete_old_payloads
 from membership.giving.stripe_gateway import gateway
+from membership.patrons.statements import send_yearly_statements
 from membership.staff.reports.worker import build_due_exports, expire_exports, export_settings
 
 
@@ -39,13 +40,15 @@ class JobsReport:
     stripe_events_requeued: int = 0
     event_payloads_deleted: int = 0
     email_bodies_deleted: int = 0
+    statements_queued: int = 0
 
     @property
     def idle(self) -> bool:
         return not (self.emails_sent or self.emails_failed or self.exports_ready or self.exports_failed
                     or self.exports_expired or self.reminders_queued or self.rate_limit_hits_pruned
                     or self.stripe_events_requeued or self.event_payloads_deleted or self.email_bodies_deleted
-                    or self.webhooks_delivered or self.webhooks_failed or self.ballots_announced)
+                    or self.webhooks_delivered or self.webhooks_failed or self.ballots_announced
+                    or self.statements_queued)
 
     @property
     def failed(self) -> bool:
@@ -63,7 +66,8 @@ class JobsReport:
             f"Stripe event payloads deleted: {self.event_payloads_deleted}; "
             f"email bodies deleted: {self.email_bodies_deleted}. "
             f"Webhooks delivered: {self.webhooks_delivered}; failed (retried later): {self.webhooks_failed}. "
-            f"Closed ballots announced: {self.ballots_announced}."
+            f"Closed ballots announced: {self.ballots_announced}. "
+            f"Yearly statement emails queued: {self.statements_queued}."
         )
 
 
@@ -71,7 +75,8 @@ def run_jobs(session: Session, now: datetime) -> JobsReport:
     """Hand Stripe events due again to the worker (retries, expired leases, pushes lost with Redis), retry due
     emails, write the queued exports that are due (a worker never got them, or a retry), delete exports whose
     time is up (file, then row), apply the retention periods (Stripe events' payloads, sent emails' bodies), queue
-    the dunning reminders that fall due at `now`, and forget old rate-limit hits.
+    the dunning reminders that fall due at `now` and, in January, the emails with last year's statements (a batch
+    a run), and forget old rate-limit hits.
 
     Retrying and writing exports commit their own bookkeeping, one message or export at a time; deletions
     commit a batch at a time, so no transaction grows with the tables. The rest is left in the session's
@@ -90,6 +95,7 @@ def run_jobs(session: Session, now: datetime) -> JobsReport:
     reminders = send_dunning_reminders(
         session, now, timedelta(days=int(current_app.config["DUNNING_REMINDER_DAYS"]))
     )
+    statements = send_yearly_statements(session, now)
     pruned = ratelimit.prune(session)
     announced = announce_closed_ballots(session, now, patron_grace())
     session.commit()  # the announcements' deliveries, before they are sent just below
@@ -98,7 +104,7 @@ def run_jobs(session: Session, now: datetime) -> JobsReport:
                       exports_failed=exports_failed, exports_expired=expired, reminders_queued=reminders,
                       rate_limit_hits_pruned=pruned, stripe_events_requeued=requeued,
                       event_payloads_deleted=payloads, email_bodies_deleted=bodies, webhooks_delivered=delivered,
-                      webhooks_failed=undelivered, ballots_announced=announced)
+                      webhooks_failed=undelivered, ballots_announced=announced, statements_queued=statements)
 
 
 RETENTION_BATCH = 500

@@ -403,7 +403,7 @@ def list_invoices(d: Double, params: Obj) -> Obj:
     items = d.store.all("invoice")
     sub = get_str(params, "subscription")
     if sub is not None:
-        items = [i for i in items if i["parent"]["subscription_details"]["subscription"] == sub]
+        items = [i for i in items if ((i["parent"] or {}).get("subscription_details") or {}).get("subscription") == sub]
     for field in ("customer", "status"):
         value = get_str(params, field)
         if value is not None:

@@ -10,7 +10,7 @@ from .billing import expire_session, invoice_prefix, price_from_data, start_subs
 from .cards import AUTH_FAILED, CARDS, CardFormError, CardInput, decline_for, validate_card
 from .core import Double
 from .money import format_amount
-from .payments import charge_card, create_payment_method, open_pending_disputes
+from .payments import ChargeResult, charge_card, create_payment_method, open_pending_disputes
 from .store import Obj, render
 from .wire import (
     StripeError,
@@ -84,6 +84,65 @@ def _validate_mode(params: Obj) -> str:
         if allowed_mode == other and params.get(param) not in (None, "", {}):
             raise invalid(param, f"`{param}` can only be used in `{allowed_mode}` mode.", "parameter_invalid")
     return mode
+
+
+# Stripe's limits on `invoice_creation[invoice_data]`.
+MAX_CUSTOM_FIELDS = 4
+CUSTOM_FIELD_LIMITS = {"name": 40, "value": 140}
+TEXT_LIMITS = {"description": 1500, "footer": 5000}
+
+
+def _invoice_creation(params: Obj, mode: str) -> Obj | None:
+    """The session's `invoice_creation`: payment mode only (a subscription bills with its own invoices)."""
+    wanted = get_dict(params, "invoice_creation")
+    if mode == "subscription":
+        if wanted:
+            raise invalid(
+                "invoice_creation",
+                "`invoice_creation` can only be used in `payment` mode.",
+                "parameter_invalid",
+            )
+        return None
+    enabled = get_bool(wanted, "enabled") if wanted else False
+    if enabled is None:
+        raise missing("invoice_creation[enabled]")
+    data = get_dict(wanted, "invoice_data")
+    for name, limit in TEXT_LIMITS.items():
+        text = get_str(data, name)
+        if text is not None and len(text) > limit:
+            raise invalid(
+                f"invoice_creation[invoice_data][{name}]",
+                f"Invalid string: must be at most {limit} characters long.",
+                "parameter_invalid_string",
+            )
+    fields = data.get("custom_fields") or []
+    if not isinstance(fields, list) or len(fields) > MAX_CUSTOM_FIELDS:
+        raise invalid(
+            "invoice_creation[invoice_data][custom_fields]",
+            f"Invalid array: must have at most {MAX_CUSTOM_FIELDS} elements.",
+            "parameter_invalid",
+        )
+    for index, field in enumerate(fields):
+        for key, limit in CUSTOM_FIELD_LIMITS.items():
+            text = get_str(field, key, required=True) if isinstance(field, dict) else None
+            if text is None or len(text) > limit:
+                raise invalid(
+                    f"invoice_creation[invoice_data][custom_fields][{index}][{key}]",
+                    f"Invalid string: must be 1 to {limit} characters long.",
+                    "parameter_invalid_string",
+                )
+    return {
+        "enabled": enabled,
+        "invoice_data": {
+            "account_tax_ids": None,
+            "custom_fields": [{"name": f["name"], "value": f["value"]} for f in fields] or None,
+            "description": get_str(data, "description"),
+            "footer": get_str(data, "footer"),
+            "issuer": None,
+            "metadata": _metadata(data, "metadata"),
+            "rendering_options": None,
+        },
+    }
 
 
 def _adaptive_pricing(d: Double, params: Obj) -> bool:
@@ -175,6 +234,7 @@ def create_session(d: Double, params: Obj) -> Obj:
             "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.",
             "parameter_invalid_integer",
         )
+    invoice_creation = _invoice_creation(params, mode)
     session_id = d.new("cs_test_")
     product = d.store.get(price_obj["product"], "product")
     description = product["name"] if product else "Item"
@@ -199,22 +259,7 @@ def create_session(d: Double, params: Obj) -> Obj:
         adaptive_pricing={"enabled": _adaptive_pricing(d, params)},
         ui_mode=ui_mode,
         url=f"{d.base_url}/c/pay/{session_id}",
-        invoice_creation=(
-            {
-                "enabled": False,
-                "invoice_data": {
-                    "account_tax_ids": None,
-                    "custom_fields": None,
-                    "description": None,
-                    "footer": None,
-                    "issuer": None,
-                    "metadata": {},
-                    "rendering_options": None,
-                },
-            }
-            if mode == "payment"
-            else None
-        ),
+        invoice_creation=invoice_creation,
     )
     session["_line_items"] = [item]
     session["_pi_metadata"] = _metadata(get_dict(params, "payment_intent_data"), "metadata")
@@ -241,6 +286,48 @@ def expire(d: Double, session: Obj) -> Obj:
             code="checkout_session_not_open",
         )
     return expire_session(d, session)
+
+
+def _issue_paid_invoice(d: Double, session: Obj, customer_id: str, result: ChargeResult, now: int) -> Obj:
+    """The invoice Checkout's `invoice_creation` issues for a one-time payment, already paid: the reader's
+    receipt (hosted page and PDF). Stripe announces it with invoice.created, .finalized, .paid and
+    .payment_succeeded."""
+    customer = d.store.get(customer_id, "customer")
+    assert customer is not None
+    settings = session["invoice_creation"]["invoice_data"]
+    entry = session["_line_items"][0]
+    price_obj = d.store.get(session["_price"], "price")
+    assert price_obj is not None
+    invoice_id = d.new("in_")
+    line = objects.one_time_invoice_line(
+        d.new("il_"), invoice_id=invoice_id, price_obj=price_obj, description=entry["description"],
+        quantity=int(entry["quantity"]), metadata=settings["metadata"], now=now,
+    )
+    sequence = int(customer["next_invoice_sequence"])
+    customer["next_invoice_sequence"] = sequence + 1
+    invoice = objects.invoice(
+        invoice_id, now, customer_obj=customer, sub=None, billing_reason="manual",
+        amount=int(session["amount_total"]), currency=session["currency"],
+        number=f"{customer['invoice_prefix']}-{sequence:04d}", hosted_url=f"{d.base_url}/i/{invoice_id}",
+        period_start=now, period_end=now, lines=[line],
+    )
+    invoice.update(
+        collection_method="charge_automatically", custom_fields=settings["custom_fields"],
+        description=settings["description"], footer=settings["footer"], metadata=dict(settings["metadata"]),
+    )
+    d.store.add(invoice)
+    d.emit("invoice.created", invoice)
+    invoice.update(status="open", effective_at=now)
+    invoice["status_transitions"]["finalized_at"] = now
+    d.emit("invoice.finalized", invoice)
+    invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0, attempted=True,
+                   attempt_count=1)
+    invoice["status_transitions"]["paid_at"] = now
+    d.store.add(objects.invoice_payment(d.new("inpay_"), now, invoice_obj=invoice,
+                                        payment_intent_id=result.payment_intent["id"]))
+    d.emit("invoice.paid", invoice)
+    d.emit("invoice.payment_succeeded", invoice)
+    return invoice
 
 
 @dataclass
@@ -330,7 +417,11 @@ def authenticate(d: Double, session_id: str, *, approve: bool) -> PayResult:
 
 def _complete(d: Double, session: Obj, card: CardInput, *, name: str | None, email: str) -> PayResult:
     customer_id = session["customer"]
-    if customer_id is None and (session["mode"] == "subscription" or session["customer_creation"] == "always"):
+    invoicing = bool((session.get("invoice_creation") or {}).get("enabled"))
+    # Stripe makes a customer for a subscription, when asked to always, and for an invoice to be addressed to.
+    if customer_id is None and (
+        session["mode"] == "subscription" or session["customer_creation"] == "always" or invoicing
+    ):
         customer = objects.customer(
             d.new("cus_"),
             d.now(),
@@ -363,6 +454,8 @@ def _complete(d: Double, session: Obj, card: CardInput, *, name: str | None, ema
             now=now,
         )
         before_fields["payment_intent"] = result.payment_intent["id"]
+        if invoicing and result.ok:
+            before_fields["invoice"] = _issue_paid_invoice(d, session, str(customer_id), result, now)["id"]
     else:
         owner = d.store.get(str(customer_id), "customer")
         assert owner is not None

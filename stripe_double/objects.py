@@ -710,7 +710,7 @@ def invoice(
     created: int,
     *,
     customer_obj: Obj,
-    sub: Obj,
+    sub: Obj | None,
     billing_reason: str,
     amount: int,
     currency: str,
@@ -720,7 +720,17 @@ def invoice(
     period_end: int,
     lines: list[Obj],
 ) -> Obj:
-    """A draft subscription invoice; `parent.subscription_details.subscription` links the subscription."""
+    """A draft invoice. A subscription's links it at `parent.subscription_details.subscription`; a one-time
+    payment's (Checkout's `invoice_creation`) has no parent."""
+    parent = (
+        {
+            "quote_details": None,
+            "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
+            "type": "subscription_details",
+        }
+        if sub is not None
+        else None
+    )
     return {
         "id": id,
         "object": "invoice",
@@ -778,11 +788,7 @@ def invoice(
         "next_payment_attempt": None,
         "number": number,
         "on_behalf_of": None,
-        "parent": {
-            "quote_details": None,
-            "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
-            "type": "subscription_details",
-        },
+        "parent": parent,
         "payment_settings": {
             "default_mandate": None,
             "payment_method_options": None,
@@ -807,7 +813,7 @@ def invoice(
         },
         "subtotal": amount,
         "subtotal_excluding_tax": amount,
-        "test_clock": sub["test_clock"],
+        "test_clock": sub["test_clock"] if sub is not None else customer_obj.get("test_clock"),
         "total": amount,
         "total_discount_amounts": [],
         "total_excluding_tax": amount,
@@ -861,6 +867,44 @@ def invoice_line(
         },
         "quantity": 1,
         "subscription": sub["id"],
+        "taxes": [],
+    }
+
+
+def one_time_invoice_line(id: str, *, invoice_id: str, price_obj: Obj, description: str, quantity: int,
+                          metadata: Obj, now: int) -> Obj:
+    """The line of a one-time payment's invoice (Checkout's `invoice_creation`): an invoice item's."""
+    return {
+        "id": id,
+        "object": "line_item",
+        "amount": int(price_obj["unit_amount"]) * quantity,
+        "currency": price_obj["currency"],
+        "description": description,
+        "discount_amounts": [],
+        "discountable": True,
+        "discounts": [],
+        "invoice": invoice_id,
+        "livemode": False,
+        "metadata": dict(metadata),
+        "parent": {
+            "invoice_item_details": {
+                "invoice_item": id.replace("il_", "ii_", 1),
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": None,
+            },
+            "subscription_item_details": None,
+            "type": "invoice_item_details",
+        },
+        "period": {"end": now, "start": now},
+        "pretax_credit_amounts": [],
+        "pricing": {
+            "price_details": {"price": price_obj["id"], "product": price_obj["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": price_obj["unit_amount_decimal"],
+        },
+        "quantity": quantity,
+        "subscription": None,
         "taxes": [],
     }
 

@@ -28,6 +28,7 @@ from membership.formatting import (
     to_major_text,
 )
 from membership.giving.models import Checkout, Membership, Payment
+from membership.giving.stripe_gateway import Receipt
 from membership.i18n import in_locale
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
@@ -55,8 +56,9 @@ def _fix_card_url(session: Session, supporter: Supporter) -> str:
 
 
 def send_thank_you_email(session: Session, supporter: Supporter, checkout: Checkout,
-                         membership: Membership | None = None) -> bool:
-    """Thank the supporter for a completed checkout: a one-time gift, or a new membership."""
+                         membership: Membership | None = None, receipt: Receipt | None = None) -> bool:
+    """Thank the supporter for a completed checkout: a one-time gift, or a new membership; with the receipt
+    (Stripe's invoice for the payment) when Stripe has issued it."""
     to = _recipient(supporter)
     if to is None:
         return False
@@ -73,6 +75,8 @@ def send_thank_you_email(session: Session, supporter: Supporter, checkout: Check
             interval=interval or "",
             next_charge=format_long_date(membership.current_period_end) if membership is not None else "",
             sign_in_url=absolute_url("/account/sign-in"),
+            receipt_url=receipt.url if receipt else "",
+            receipt_pdf_url=receipt.pdf_url if receipt else "",
         )
     return True
 

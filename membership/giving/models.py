@@ -323,6 +323,9 @@ class Payment(Base):
     dispute_status: Mapped[str] = mapped_column(String(40), default="")
     paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The invoice Stripe issued for it (a gift's, by Checkout's invoice_creation; a membership's): the receipt.
+    receipt_url: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    receipt_pdf_url: Mapped[str] = mapped_column(String(2048), default="", server_default="")
 
     supporter: Mapped[Supporter] = relationship()
     membership: Mapped[Membership | None] = relationship()

@@ -203,6 +203,7 @@ def start_checkout(
     cancel_url: Callable[[int], str],
     locale: str | None = None,
     stripe_locale: str = "auto",
+    invoice_footer: str = "",
 ) -> tuple[Checkout, str]:
     """Record a pending checkout for the reader and open a Stripe Checkout Session for it.
 
@@ -248,6 +249,7 @@ def start_checkout(
         cancel_url=cancel_url(checkout.id),
         metadata={"checkout_id": str(checkout.id), "supporter_id": str(supporter.id)},
         locale=stripe_locale,
+        invoice_footer=invoice_footer,
     )
     with log_context(checkout_id=checkout.id):
         try:

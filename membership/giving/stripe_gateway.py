@@ -30,6 +30,7 @@ from membership.giving.stripe_types import (
     CheckoutOutcome,
     CheckoutRequest,
     InvalidWebhook,
+    Receipt,
     SessionRef,
     StripePermissionDenied,
     StripeRejected,
@@ -38,9 +39,9 @@ from membership.giving.stripe_types import (
 from membership.metrics import observed_stripe_request
 from membership.pace import RETRIES, Pace, PaceTimeout, backoff_seconds, current_priority
 
-__all__ = ["API_VERSION", "ChargeDetails", "CheckoutOutcome", "CheckoutRequest", "InvalidWebhook", "SessionRef",
-           "StripeGateway", "StripePermissionDenied", "StripeRejected", "StripeUnavailable", "find_marked",
-           "gateway"]
+__all__ = ["API_VERSION", "ChargeDetails", "CheckoutOutcome", "CheckoutRequest", "InvalidWebhook", "Receipt",
+           "SessionRef", "StripeGateway", "StripePermissionDenied", "StripeRejected", "StripeUnavailable",
+           "find_marked", "gateway", "receipt_of"]
 
 # The metadata that marks what `flask stripe setup` made on the account, so it finds them again.
 SETUP_METADATA_KEY = "membership"
@@ -188,6 +189,11 @@ class StripeGateway:
         else:
             params["submit_type"] = "donate"
             params["payment_intent_data"] = {"metadata": dict(request.metadata)}
+            # Stripe issues a paid invoice for the gift: the reader's receipt, as a page and a PDF.
+            invoice_data: dict[str, Any] = {"description": request.product_name, "metadata": dict(request.metadata)}
+            if request.invoice_footer:
+                invoice_data["footer"] = request.invoice_footer
+            params["invoice_creation"] = {"enabled": True, "invoice_data": invoice_data}
             if not request.customer_id:
                 params["customer_creation"] = "always"
         session = self._call("post", "/v1/checkout/sessions", params,
@@ -198,14 +204,16 @@ class StripeGateway:
         return self._call("get", f"/v1/checkout/sessions/{session_id}")
 
     def checkout_outcome(self, session_id: str) -> CheckoutOutcome:
-        """The session with its gift's charge (fee and net) or its subscription, expanded in one call."""
+        """The session with its gift's charge (fee and net) or its subscription, and the invoice it issued (the
+        receipt), expanded in one call."""
         session = self._call("get", f"/v1/checkout/sessions/{session_id}", {"expand": [
-            "payment_intent.latest_charge.balance_transaction", "subscription.default_payment_method"]})
+            "payment_intent.latest_charge.balance_transaction", "subscription.default_payment_method", "invoice"]})
         intent, subscription = session.get("payment_intent"), session.get("subscription")
         return CheckoutOutcome(
             session=session,
             charge=self._settled_charge(intent) if isinstance(intent, dict) else None,
             subscription=subscription if isinstance(subscription, dict) else None,
+            receipt=receipt_of(session.get("invoice")),
         )
 
     def expire_checkout_session(self, session_id: str) -> dict[str, Any]:
@@ -473,6 +481,14 @@ class StripeGateway:
         if not isinstance(event, dict) or not isinstance(event.get("id"), str) or "type" not in event:
             raise InvalidWebhook("The body is not a Stripe event.")
         return event
+
+
+def receipt_of(invoice: object) -> Receipt | None:
+    """The receipt links of an invoice (an expanded one: an id alone, or a draft, has none yet)."""
+    if not isinstance(invoice, dict) or not invoice.get("id") or not invoice.get("hosted_invoice_url"):
+        return None
+    return Receipt(invoice_id=str(invoice["id"]), url=str(invoice["hosted_invoice_url"]),
+                   pdf_url=str(invoice.get("invoice_pdf") or ""))
 
 
 def gateway() -> StripeGateway:

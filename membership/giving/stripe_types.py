@@ -46,6 +46,7 @@ class CheckoutRequest:
     cancel_url: str
     metadata: Mapping[str, str]
     locale: str = "auto"  # Stripe's name for the page's language (membership.i18n.stripe_locale)
+    invoice_footer: str = ""  # printed on a gift's invoice (the receipt): the newsroom's registration text
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,19 @@ class ChargeDetails:
 
 
 @dataclass(frozen=True)
+class Receipt:
+    """An invoice Stripe issued for a payment: its hosted page and PDF are the reader's receipt."""
+
+    invoice_id: str
+    url: str  # hosted_invoice_url
+    pdf_url: str  # invoice_pdf
+
+
+@dataclass(frozen=True)
 class CheckoutOutcome:
     """A Checkout Session as Stripe has it now, with what it produced, read in one request."""
 
     session: dict[str, Any]
     charge: ChargeDetails | None  # a one-time gift's charge, once it has succeeded
     subscription: dict[str, Any] | None  # a membership's subscription, with its default payment method
+    receipt: Receipt | None = None  # the session's invoice: a gift's (invoice_creation), a membership's first

@@ -336,6 +336,7 @@ def give() -> ResponseReturnValue:
             cancel_url=lambda checkout_id: f"{public_url}/give/cancelled?ref={serializer.dumps(checkout_id)}",
             locale=current_locale(),
             stripe_locale=stripe_locale(),
+            invoice_footer=current_app.config["NEWSROOM_REGISTRATION"],
         )
     except services.PaymentsUnavailable:
         return render_template("giving/unavailable.html"), 503

@@ -36,3 +36,14 @@ class MembershipChange(Base):
     __table_args__ = (
         CheckConstraint("new_amount_minor IS NULL OR new_amount_minor > 0", name="new_amount_positive"),
     )
+
+
+class StatementEmail(Base):
+    """The January email with a supporter's statement for a year: one per supporter and year. The primary key is
+    the claim, so two `jobs run` at once still send one."""
+
+    __tablename__ = "statement_emails"
+
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id", ondelete="CASCADE"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

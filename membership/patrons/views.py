@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from membership.config import patron_grace
-from membership.db import current_session
+from membership.db import current_session, utcnow
 from membership.email import read_unsubscribe_token
 from membership.extensions import csrf
 from membership.formatting import format_day, format_recurring, to_major_text
@@ -26,7 +27,7 @@ from membership.i18n import (
     supported_locales,
 )
 from membership.i18n import gettext as _
-from membership.patrons import services
+from membership.patrons import services, statements
 from membership.patrons.auth import (
     current_supporter,
     safe_next,
@@ -47,11 +48,13 @@ from membership.patrons.forms import (
     SignInForm,
     WallForm,
 )
+from membership.patrons.statement_pdf import Issuer, StatementFontMissing, render_statement_pdf
 from membership.supporters import tokens
 from membership.supporters.services import end_sessions
 from membership.supporters.tokens import TokenPurpose
 from membership.wall.services import set_shown_on_wall, shown_on_wall
 
+log = logging.getLogger(__name__)
 bp = Blueprint("patrons", __name__, url_prefix="/account")
 
 MEMBERSHIP_STATUS_WORDS = {
@@ -214,6 +217,7 @@ def account() -> str:
         membership_words=MEMBERSHIP_STATUS_WORDS,
         payment_words=PAYMENT_STATUS_WORDS,
         kind_words=PAYMENT_KIND_WORDS,
+        statement_years=statements.statement_years(current_session(), supporter.id),
     )
 
 
@@ -375,3 +379,30 @@ def resume(membership_id: int | None = None) -> ResponseReturnValue:
             else:
                 flash(_("Welcome back: your membership continues."))
     return redirect(url_for("patrons.account"), code=303)
+
+
+# Yearly statements ----------------------------------------------------------------------------------
+
+
+@bp.get("/statements/<int:year>")
+@sign_in_required
+def statement(year: int) -> ResponseReturnValue:
+    """The signed-in supporter's own statement for `year` as a PDF: no page takes whose it is."""
+    now = utcnow()
+    if not statements.statement_year_allowed(year, now):
+        abort(404)
+    found = statements.yearly_statement(current_session(), signed_in_supporter().id, year)
+    if found is None:
+        return _no_store(render_template("patrons/statement_none.html", year=year))
+    config = current_app.config
+    issuer = Issuer(config["NEWSROOM_NAME"], config["NEWSROOM_ADDRESS"], config["NEWSROOM_REGISTRATION"])
+    try:
+        pdf = render_statement_pdf(found, issuer, config["STATEMENT_FONT_PATH"], now.date())
+    except StatementFontMissing:
+        log.exception("Statement for %s could not be written", year)
+        return _no_store(render_template("patrons/statement_unavailable.html", year=year), 503)
+    return pdf, 200, {
+        "Content-Type": "application/pdf",
+        "Content-Disposition": f'inline; filename="statement-{year}.pdf"',
+        "Cache-Control": "no-store",
+    }

@@ -96,7 +96,7 @@ class World:
             "supporter_id": self.patron.id, "membership_id": self.membership.id, "payment_id": self.payment.id,
             "ballot_id": _first(sa.select(sa.text("id")).select_from(sa.table("ballots"))),
             "tier_id": _first(sa.select(Tier.id)), "user_id": self.staff.id,
-            "job_id": 0, "endpoint_id": hook.id, "campaign_id": campaign.id,
+            "job_id": 0, "endpoint_id": hook.id, "campaign_id": campaign.id, "year": utcnow().year,
         }
         self.allowed = _database_text()
 
@@ -164,6 +164,7 @@ def test_every_page_marks_every_string_it_shows(pseudo_app: Flask) -> None:
                  "/account/sign-in/not-a-token", "/staff/sign-in"):
         problems += _visit(reader, path, world, newsroom)
     problems += _visit(staff, "/staff/supporters/99999999", world, newsroom)
+    problems += _visit(patron, "/account/statements/2001", world, newsroom)  # a year with nothing given
     assert not unknown, f"routes this test doesn't know how to fill in: {unknown}"
     assert not problems, "text not marked for translation:\n" + "\n".join(dict.fromkeys(problems))
 

@@ -12,7 +12,7 @@ from membership.db import dialect_insert, from_unix, utcnow
 from membership.giving import integrations
 from membership.giving.events.shared import stripe_id
 from membership.giving.models import Checkout, Membership, Payment, PaymentKind, PaymentStatus
-from membership.giving.stripe_gateway import ChargeDetails, StripeGateway
+from membership.giving.stripe_gateway import ChargeDetails, Receipt, StripeGateway
 from membership.supporters.models import Supporter
 
 
@@ -26,10 +26,14 @@ def record_payment(
     membership: Membership | None = None,
     invoice_id: str | None = None,
     dispute_status: str = "",
+    receipt: Receipt | None = None,
 ) -> tuple[Payment, bool]:
-    """One payment row per settled charge, with fee and net from its balance transaction, and its dispute
-    as Stripe has it now (`dispute_status`: a dispute event that came first found no row to update).
+    """One payment row per settled charge, with fee and net from its balance transaction, its dispute
+    as Stripe has it now (`dispute_status`: a dispute event that came first found no row to update), and the
+    invoice Stripe issued for it (`receipt`: its hosted page and PDF are the reader's receipt).
     Idempotent: returns the row and whether this call created it."""
+    if receipt is not None:
+        invoice_id = invoice_id or receipt.invoice_id
     created = session.scalars(
         dialect_insert(session)(Payment)
         .values(
@@ -51,6 +55,8 @@ def record_payment(
                                    _counts_as_disputed(details.disputed, dispute_status)),
             refunded_minor=details.amount_refunded_minor,
             dispute_status=dispute_status,
+            receipt_url=receipt.url if receipt else "",
+            receipt_pdf_url=receipt.pdf_url if receipt else "",
             paid_at=from_unix(details.created),
             created_at=utcnow(),
         )
@@ -66,6 +72,8 @@ def record_payment(
     ).one()
     if membership is not None and existing.membership_id is None:
         existing.membership_id = membership.id
+    if receipt is not None and not existing.receipt_url:
+        existing.receipt_url, existing.receipt_pdf_url = receipt.url, receipt.pdf_url
     return existing, False
 
 

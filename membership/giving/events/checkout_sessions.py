@@ -16,7 +16,7 @@ from membership.giving.events.charges import read_dispute_status, record_payment
 from membership.giving.events.shared import lock_supporter, metadata_checkout_id, stripe_id
 from membership.giving.events.subscriptions import apply_subscription
 from membership.giving.models import Checkout, CheckoutStatus, Membership, PaymentKind
-from membership.giving.stripe_gateway import CheckoutOutcome, StripeGateway
+from membership.giving.stripe_gateway import CheckoutOutcome, Receipt, StripeGateway
 from membership.metrics import CHECKOUTS_COMPLETED, count_after_commit
 from membership.supporters.models import Supporter
 from membership.supporters.services import link_stripe_customer, record_consent
@@ -30,7 +30,8 @@ def _checkout_for(session: Session, metadata: dict[str, Any] | None) -> Checkout
 
 
 def complete_checkout(session: Session, checkout: Checkout, supporter: Supporter,
-                      membership: Membership | None = None, paid_at: datetime | None = None) -> None:
+                      membership: Membership | None = None, paid_at: datetime | None = None,
+                      receipt: Receipt | None = None) -> None:
     """Mark the checkout completed and, the first time only, thank the supporter."""
     if checkout.status is CheckoutStatus.COMPLETED:
         return
@@ -42,7 +43,7 @@ def complete_checkout(session: Session, checkout: Checkout, supporter: Supporter
     _apply_give_form_consent(session, supporter, checkout)
     if checkout.locale and supporter.erased_at is None:
         supporter.locale = checkout.locale  # the language they gave in, now that they have paid
-    emails.send_thank_you_email(session, supporter, checkout, membership)
+    emails.send_thank_you_email(session, supporter, checkout, membership, receipt=receipt)
 
 
 def _apply_give_form_consent(session: Session, supporter: Supporter, checkout: Checkout) -> None:
@@ -101,12 +102,12 @@ def apply_checkout_completed(session: Session, obj: dict[str, Any], completed: C
         membership = (apply_subscription(session, outcome.subscription, supporter, opened_by=checkout.id,
                                          read_at=completed.read_at)
                       if outcome.subscription else None)
-        complete_checkout(session, checkout, supporter, membership)
+        complete_checkout(session, checkout, supporter, membership, receipt=outcome.receipt)
         return
     if outcome.charge is not None:
         payment, _ = record_payment(session, supporter, outcome.charge, PaymentKind.GIFT, checkout=checkout,
-                                    dispute_status=completed.dispute_status)
-        complete_checkout(session, checkout, supporter, paid_at=payment.paid_at)
+                                    dispute_status=completed.dispute_status, receipt=outcome.receipt)
+        complete_checkout(session, checkout, supporter, paid_at=payment.paid_at, receipt=outcome.receipt)
 
 
 def apply_checkout_async_failed(session: Session, obj: dict[str, Any], fetched: Any) -> None:

@@ -21,7 +21,7 @@ from membership.giving.events.subscriptions import (
     subscription_ownership,
 )
 from membership.giving.models import Checkout, Membership, PaymentKind
-from membership.giving.stripe_gateway import ChargeDetails, StripeGateway
+from membership.giving.stripe_gateway import ChargeDetails, StripeGateway, receipt_of
 from membership.supporters.models import Supporter
 
 log = logging.getLogger(__name__)
@@ -101,12 +101,13 @@ def apply_invoice_paid(session: Session, obj: dict[str, Any], paid: PaidInvoice)
     first = invoice.get("billing_reason") == "subscription_create"
     checkout = session.get(Checkout, membership.checkout_id) if first and membership.checkout_id else None
     payment, created = None, False
+    receipt = receipt_of(invoice)
     if paid.charge is not None:
         payment, created = record_payment(session, supporter, paid.charge, PaymentKind.MEMBERSHIP,
                                           membership=membership, invoice_id=str(invoice["id"]),
-                                          checkout=checkout, dispute_status=paid.dispute_status)
+                                          checkout=checkout, dispute_status=paid.dispute_status, receipt=receipt)
     if checkout is not None:
-        complete_checkout(session, checkout, supporter, membership)
+        complete_checkout(session, checkout, supporter, membership, receipt=receipt)
     elif payment is not None and created and invoice.get("billing_reason") == "subscription_cycle":
         emails.send_renewal_receipt_email(session, supporter, membership, payment)
 
