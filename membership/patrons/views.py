@@ -182,8 +182,8 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     prefetch links); a POST unsubscribes: the button's, or a mail client's one-click (RFC 8058) with no session."""
     found = read_unsubscribe_token(token)
     if found is None:
-        return _invalid_link("This unsubscribe link is not valid. It may have been copied incompletely; you can "
-                             "also switch these emails off on your account page.")
+        return _invalid_link(_("This unsubscribe link is not valid. It may have been copied incompletely; you can "
+                               "also switch these emails off on your account page."))
     supporter_id, preference = found
     if request.method == "GET":
         return _no_store(render_template("patrons/unsubscribe.html", preference=preference))
