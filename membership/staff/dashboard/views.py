@@ -23,6 +23,7 @@ from membership.staff.auth import Permission, staff_required
 from membership.staff.campaigns.services import campaign_results
 from membership.staff.dashboard import services
 from membership.staff.dashboard.forms import DashboardForm
+from membership.staff.dashboard.trends import MrrTrend, membership_revenue, mrr_trend
 
 bp = Blueprint("staff_dashboard", __name__, url_prefix="/staff")
 
@@ -49,7 +50,32 @@ def dashboard() -> ResponseReturnValue:
     grace = patron_grace()
     data = services.dashboard(current_session(), period, now=utcnow(), grace=grace, currencies=currencies,
                               rank_currency=form.rank.data or "")
-    return page(data=data, charts=_charts(data, form.rank.data or ""), grace_days=grace.days, currencies=currencies)
+    session = current_session()
+    trends = mrr_trend(session, period, utcnow())
+    memberships = membership_revenue(session, period)
+    charts_ = _charts(data, form.rank.data or "")
+    charts_.update(_trend_charts(trends))
+    return page(data=data, charts=charts_, grace_days=grace.days, currencies=currencies, trends=trends,
+                membership_revenue=memberships)
+
+
+def _trend_charts(trends: list[MrrTrend]) -> dict[str, Markup]:
+    """One line of monthly recurring revenue per currency (amounts in different currencies are never added)."""
+    result = {}
+    for trend in trends:
+        code = trend.currency
+
+        def money(value: float, code: str = code) -> str:
+            return format_number(round(value, exponent(code)))
+
+        result[f"mrr-{code}"] = charts.line_chart(
+            f"chart-mrr-{code.lower()}", _("Monthly recurring revenue in %(currency)s", currency=code),
+            _("What the memberships running at the end of each month bring in a month, in %(currency)s (yearly "
+              "ones count a twelfth). The table after the chart lists the figures.", currency=code),
+            month_labels([p.month for p in trend.points]),
+            [charts.Series(_("MRR"), [_major(p.mrr_minor, code) for p in trend.points])],
+            value_label=money, axis_title=code)
+    return result
 
 
 def month_labels(months: Sequence[date]) -> list[str]:

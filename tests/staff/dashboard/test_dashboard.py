@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -238,7 +239,9 @@ def test_every_chart_is_an_accessible_svg_followed_by_its_table(staff_client: Ca
     response = staff_client(Role.ANALYST).get(f"/staff/dashboard?{RANGE}")
     page = response.get_data(as_text=True)
     charts = page.count("<svg ")
-    assert charts == 7  # movement, churn, reasons, gifts EUR and USD, articles, campaigns
+    mrr = sorted(set(re.findall(r'id="chart-mrr-([a-z]{3})"', page)))
+    assert mrr, "the dataset's memberships make an MRR line per currency"
+    assert charts == 7 + len(mrr)  # movement, churn, reasons, gifts EUR and USD, articles, campaigns; MRR
     assert page.count('role="img"') == charts and page.count("<desc id=") == charts
     for chunk in page.split("<svg ")[1:]:
         assert 'aria-labelledby="chart-' in chunk.split(">", 1)[0]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from flask import Flask
+from flask.testing import FlaskClient
 
 from membership.db import db
 from membership.giving.models import MembershipStatus, PaymentKind, PaymentStatus
+from membership.staff.accounts.models import Role
 from membership.staff.dashboard.services import DateRange
 from membership.staff.dashboard.trends import membership_revenue, mrr_trend, totals_by_currency
+from tests.support.helpers import text
 from tests.support.reports import add_membership, add_payment, add_supporter, at
 
 PERIOD = DateRange(date(2026, 1, 1), date(2026, 4, 30))
@@ -47,3 +51,15 @@ def test_membership_revenue_counts_membership_payments_only_with_refunds_taken_o
     assert [m.gross_minor for m in revenue.months] == [1000, 1000, 0, 0]
     assert [m.net_minor for m in revenue.months] == [960, 660, 0, 0]
     assert totals_by_currency([revenue]) == {"EUR": 1620}
+
+
+def test_the_dashboard_shows_the_trend_and_membership_revenue_with_section_links(
+        app: Flask, staff_client: Callable[[Role], FlaskClient]) -> None:
+    olena = add_supporter("olena@example.org")
+    add_membership(olena, 1000, started="2025-12-10")
+    add_payment(olena, 1000, "2026-02-05", kind=PaymentKind.MEMBERSHIP, fee_minor=40)
+    db.session.commit()
+    page = text(staff_client(Role.ADMIN).get("/staff/dashboard?from=2026-01-01&to=2026-03-31"))
+    assert 'href="#mrr"' in page and 'href="#membership-revenue"' in page and 'id="chart-mrr-eur"' in page
+    assert "Monthly recurring revenue in EUR at the end of each month" in page
+    assert "Membership payments in EUR per month" in page and "€9.60" in page
