@@ -694,3 +694,17 @@ def test_analysts_cannot_act(staff_client: Callable[[Role], FlaskClient], double
                                             "email": "alice@example.org", "confirmed": "yes", "csrf_token": csrf})
         assert response.status_code == 403, path
     assert [r for r in double.requests if r["method"].upper() != "GET"] == []
+
+
+def test_abandoned_checkouts_are_not_listed_as_gifts(app: Flask, admin: FlaskClient) -> None:
+    from tests.support.reports import add_checkout
+    from tests.support.reports import add_supporter as add_reader
+
+    reader = add_reader("reader@example.org", "Reader")
+    add_checkout(reader, 1000, completed="2026-01-05", message="Keep going")
+    add_checkout(reader, 5000, status=CheckoutStatus.EXPIRED, message="Never paid")
+    db.session.commit()
+    page = text(admin.get(f"/staff/supporters/{reader.id}"))
+    gifts, rest = page.split("Consent history", 1)[0].split("1 checkout not completed", 1)
+    assert "Keep going" in gifts and "Never paid" not in gifts
+    assert "Never paid" in rest
