@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from membership.giving.models import Checkout, WallStatus
@@ -16,27 +16,39 @@ from membership.wall.services import WallEntry, entry_of, on_wall
 LISTED = 100
 
 
-def _entries(session: Session, *conditions: ColumnElement[bool], oldest_first: bool = False) -> list[WallEntry]:
+def _entries(session: Session, *conditions: ColumnElement[bool], oldest_first: bool = False, page: int = 1,
+             limit: int = LISTED) -> list[WallEntry]:
+    """Page `page` (from 1) of `limit` entries."""
     order = Checkout.completed_at.asc() if oldest_first else Checkout.completed_at.desc()
     rows = session.execute(select(Checkout, Supporter.name).join(Supporter, Supporter.id == Checkout.supporter_id)
-                           .where(*conditions).order_by(order, Checkout.id).limit(LISTED)).all()
+                           .where(*conditions).order_by(order, Checkout.id)
+                           .offset((max(page, 1) - 1) * LISTED).limit(limit)).all()
     return [entry_of(checkout, name, show_message=True) for checkout, name in rows]
 
 
-def awaiting_review(session: Session) -> list[WallEntry]:
-    """Messages on the wall's entries that no editor has approved yet, oldest first."""
-    return _entries(session, on_wall(), Checkout.wall_status == WallStatus.PENDING, Checkout.message != "",
-                    oldest_first=True)
+def _awaiting() -> list[ColumnElement[bool]]:
+    return [on_wall(), Checkout.wall_status == WallStatus.PENDING, Checkout.message != ""]
 
 
-def on_the_wall(session: Session) -> list[WallEntry]:
+def awaiting_review(session: Session, page: int = 1, limit: int = LISTED) -> list[WallEntry]:
+    """Messages on the wall's entries that no editor has approved yet, oldest first (a page of them)."""
+    return _entries(session, *_awaiting(), oldest_first=True, page=page, limit=limit)
+
+
+def count_awaiting_review(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Checkout)
+                              .join(Supporter, Supporter.id == Checkout.supporter_id).where(*_awaiting())) or 0)
+
+
+def on_the_wall(session: Session, page: int = 1, limit: int = LISTED) -> list[WallEntry]:
     """The newest entries the wall may show (messages included, whatever their review), for hiding."""
-    return _entries(session, on_wall())
+    return _entries(session, on_wall(), page=page, limit=limit)
 
 
-def hidden(session: Session) -> list[WallEntry]:
+def hidden(session: Session, page: int = 1, limit: int = LISTED) -> list[WallEntry]:
     """Entries an editor took off the wall, newest first, to put back."""
-    return _entries(session, on_wall(include_hidden=True), Checkout.wall_status == WallStatus.HIDDEN)
+    return _entries(session, on_wall(include_hidden=True), Checkout.wall_status == WallStatus.HIDDEN, page=page,
+                    limit=limit)
 
 
 def moderate(session: Session, actor: StaffUser, checkout_id: int, status: WallStatus, now: datetime,

@@ -94,3 +94,22 @@ def test_without_review_the_page_says_messages_are_shown_at_once(
     app.config["SUPPORTER_WALL_REVIEW"] = False
     page = text(staff_client(Role.EDITOR).get(WALL))
     assert "Messages appear at once" in page
+
+
+def test_moderation_pages_through_every_entry(app: Flask, staff_client: Callable[[Role], FlaskClient]) -> None:
+    from membership.staff.wall.services import LISTED
+
+    for n in range(LISTED + 5):
+        add_gift(f"Reader {n}", message=f"Message number {n}", ago=timedelta(hours=LISTED + 10 - n))
+    staff = staff_client(Role.EDITOR)
+    def waiting(path: str) -> str:
+        return text(staff.get(path)).split('id="shown-heading"', 1)[0]
+
+    first = waiting("/staff/wall")
+    assert f"Messages waiting for review ({LISTED + 5})" in first
+    assert "Message number 0<" in first and f"Message number {LISTED + 4}<" not in first
+    assert "/staff/wall?waiting=2#waiting-heading" in first
+    second = waiting("/staff/wall?waiting=2")
+    assert f"Message number {LISTED + 4}<" in second and "Message number 0<" not in second
+    assert "Previous page" in second and "/staff/wall?waiting=1#waiting-heading" in second
+    assert "Message number 0<" in waiting("/staff/wall?waiting=abc")  # bad input: the first page
