@@ -67,10 +67,11 @@ def _svg(parts: list[str]) -> Markup:
     return Markup("".join([*parts, "</svg>"]))  # noqa: S704
 
 
-def _open(chart_id: str, title: str, description: str, width: int, height: int) -> list[str]:
+def _open(chart_id: str, title: str, description: str, width: int, height: int, css_class: str = "chart"
+          ) -> list[str]:
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" {_attrs(id=chart_id, viewBox=f"0 0 {width} {height}")} '
-        f'role="img" aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" class="chart" '
+        f'role="img" aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" class="{escape(css_class)}" '
         f'font-family="{FONT}" preserveAspectRatio="xMinYMin meet">',
         f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
         f'<desc id="{escape(chart_id)}-desc">{escape(description)}</desc>',
@@ -171,21 +172,28 @@ def line_chart(chart_id: str, title: str, description: str, categories: Sequence
 
 
 def ranked_bar_chart(chart_id: str, title: str, description: str, labels: Sequence[str], values: Sequence[float],
-                     *, value_label: Formatter = format_number, width: int = 720, label_chars: int = 42) -> Markup:
-    """Horizontal bars, largest first as given: for rankings whose labels are long (articles, reasons)."""
-    row = 26
-    left, right_pad, top = 8 + 6.6 * min(label_chars, max((len(label) for label in labels), default=4)), 70, 10
+                     *, value_label: Formatter = format_number, width: int = 720, label_chars: int = 42,
+                     font_size: int = 12, css_class: str = "chart") -> Markup:
+    """Horizontal bars, largest first as given: for rankings whose labels are long (articles, reasons).
+
+    `font_size` is in the chart's own units: a chart drawn narrow (a small `width`, shown at most at its CSS
+    class's width) keeps its text readable when a phone scales it down."""
+    scale = font_size / 12
+    row = 26 * scale
+    left = 8 + 6.6 * scale * min(label_chars, max((len(label) for label in labels), default=4))
+    right_pad, top = 70 * scale, 10
     height = int(top * 2 + row * max(len(labels), 1))
-    parts = _open(chart_id, title, description, width, height)
+    parts = _open(chart_id, title, description, width, height, css_class)
     top_value = max([*values, 0]) or 1
     span = width - left - right_pad
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = top + row * index
         shown = label if len(label) <= label_chars else _shortened(label, label_chars)
-        parts.append(_text(left - 8, y + row / 2 + 4, shown, anchor="end", size=12))
+        parts.append(_text(left - 8, y + row / 2 + 4 * scale, shown, anchor="end", size=font_size))
         bar = span * max(value, 0) / top_value
         parts.append(_rect(left, y + 4, max(bar, 1), row - 8, PALETTE[0], f"{label}: {value_label(value)}"))
-        parts.append(_text(left + bar + 6, y + row / 2 + 4, value_label(value), anchor="start", size=12))
+        parts.append(_text(left + bar + 6, y + row / 2 + 4 * scale, value_label(value), anchor="start",
+                           size=font_size))
     parts.append(f'<line {_attrs(x1=f"{left:.1f}", x2=f"{left:.1f}", y1=top, y2=height - top, stroke=INK)}/>')
     return _svg(parts)
 

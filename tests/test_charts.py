@@ -91,3 +91,17 @@ def test_empty_and_zero_data_still_draw_axes() -> None:
 ])
 def test_nice_ticks(maximum: float, expected: list[float]) -> None:
     assert charts.nice_ticks(maximum) == pytest.approx(expected)
+
+
+def test_the_ballot_chart_text_renders_at_12px_or_more_on_a_phone() -> None:
+    """On a 390 px phone the chart gets about 358 px (the page's padding off), and never more than 30rem (480 px) on
+    a desktop: its text, in the chart's own units, must come out at 12 px or more at both sizes."""
+    import re as _re
+
+    from membership.charts import ranked_bar_chart
+
+    svg = str(ranked_bar_chart("c", "Results", "Votes", ["A long topic title about reconstruction money", "B"],
+                               [12, 3], width=400, label_chars=22, font_size=15, css_class="chart narrow"))
+    width = float(_re.search(r'viewBox="0 0 ([\d.]+) ', svg).group(1))  # type: ignore[union-attr]
+    sizes = [float(size) for size in _re.findall(r'font-size="([\d.]+)"', svg)]
+    assert sizes and min(sizes) * 358 / width >= 12 and 'class="chart narrow"' in svg
