@@ -83,7 +83,10 @@ def acknowledge_event(engine: Engine, event: dict[str, Any]) -> Outcome:
     the same and `requeue_due_events` pushes it once its lease has run out."""
     note_api_version(event)
     kept = trim_event(event)
-    with engine.begin() as connection:  # Core, no Session: the cheapest durable write there is
+    # Core, no Session, and no transaction around the one statement: in autocommit the INSERT commits by itself,
+    # one round trip with no BEGIN/COMMIT, and the connection is never left "idle in transaction" while this
+    # process waits for a CPU between the INSERT and its COMMIT (which a loaded machine made 16-19 % of its time).
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         stored = connection.execute(insert_event(connection, stored_values(kept, event_lease()))).first()
     if stored is None:
         return Outcome(kept["id"], "duplicate")
