@@ -63,8 +63,8 @@ def link_stripe_customer(session: Session, supporter: Supporter, customer_id: st
         return
     owner = session.scalar(_CUSTOMER_OWNER, {"customer_id": customer_id})
     if owner is None:
+        # Written with the supporter's other changes at the next flush (one UPDATE, not one per change).
         supporter.stripe_customer_id = customer_id
-        session.flush()
 
 
 # Built once: every completed checkout runs it.
