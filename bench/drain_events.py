@@ -2,9 +2,10 @@
 count, the wall time and this process's CPU time as one JSON line. Run by `bench.webhooks` with the app's
 environment (DATABASE_URL, REDIS_URL, STRIPE_API_BASE…).
 
-    python -m bench.drain_events [--profile N]
+    python -m bench.drain_events [--profile N [--profile-out FILE]]
 
-`--profile N` runs under cProfile and prints the N functions with the most time of their own to stderr.
+`--profile N` runs under cProfile and prints the N functions with the most time of their own to stderr;
+`--profile-out` also saves the raw profile (for `python -m pstats FILE`: sort by cumulative time, callers…).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from membership.queue import STRIPE_EVENTS, queue_key, redis_queue
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.drain_events")
     parser.add_argument("--profile", type=int, default=0, help="print the N costliest functions (cProfile)")
+    parser.add_argument("--profile-out", default="", help="with --profile, also save the raw profile to this file")
     args = parser.parse_args(argv)
     app = create_app()
     with app.app_context():
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     if profiler is not None:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
     print(json.dumps({"events": len(ids), "done": done, "failed": failed, "cpu_seconds": cpu, "wall_seconds": wall}))
     return 0
 

@@ -24,6 +24,7 @@ waits while readers' calls keep arriving: it needs the schedule at now, and each
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import math
 import random
@@ -32,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import redis
 from flask import has_request_context
@@ -56,6 +58,18 @@ if ahead > tonumber(ARGV[2]) + 0.001 then return tostring(ahead - tonumber(ARGV[
 redis.call('SET', KEYS[1], tostring(tat + tonumber(ARGV[1])), 'PX', math.ceil(ahead + tonumber(ARGV[1]) + 1000))
 return '0'
 """
+
+
+_TAKE_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()  # noqa: S324 - Redis names scripts by their SHA-1
+
+
+def _run_take(client: redis.Redis, key: str, interval_ms: float, tolerance_ms: float) -> Any:
+    """The take script by its SHA (EVALSHA: a few bytes a call, not the script's text); loaded the first time a
+    Redis server hasn't seen it (after a restart or SCRIPT FLUSH too)."""
+    try:
+        return client.evalsha(_TAKE_SHA, 1, key, interval_ms, tolerance_ms)
+    except redis.exceptions.NoScriptError:
+        return client.eval(_TAKE, 1, key, interval_ms, tolerance_ms)
 
 
 class Priority(enum.StrEnum):
@@ -124,7 +138,7 @@ class Pace:
         client = self._redis()
         if client is not None:
             try:
-                waited = client.eval(_TAKE, 1, self.key(), self.interval * 1000, self._tolerance(priority) * 1000)
+                waited = _run_take(client, self.key(), self.interval * 1000, self._tolerance(priority) * 1000)
                 return float(waited) / 1000
             except redis.RedisError as exc:
                 log.warning("Redis is unreachable for Stripe's pace (%s); pacing in this process only.", exc)

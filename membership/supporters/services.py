@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from membership.db import dialect_insert, utcnow
@@ -63,10 +63,16 @@ def link_stripe_customer(session: Session, supporter: Supporter, customer_id: st
     """Remember the Stripe customer created by Checkout, unless another supporter already owns it."""
     if not customer_id or supporter.stripe_customer_id == customer_id:
         return
-    owner = session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer_id))
-    if owner is None and supporter.stripe_customer_id is None:
+    if supporter.stripe_customer_id is not None:
+        return
+    owner = session.scalar(_CUSTOMER_OWNER, {"customer_id": customer_id})
+    if owner is None:
+        # Written with the supporter's other changes at the next flush (one UPDATE, not one per change).
         supporter.stripe_customer_id = customer_id
-        session.flush()
+
+
+# Built once: every completed checkout runs it.
+_CUSTOMER_OWNER = select(Supporter.id).where(Supporter.stripe_customer_id == bindparam("customer_id"))
 
 
 def end_sessions(session: Session, supporter: Supporter) -> None:

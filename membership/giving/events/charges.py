@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from membership.db import dialect_insert, from_unix, utcnow
@@ -34,36 +34,32 @@ def record_payment(
     Idempotent: returns the row and whether this call created it."""
     if receipt is not None:
         invoice_id = invoice_id or receipt.invoice_id
-    created = session.scalars(
-        dialect_insert(session)(Payment)
-        .values(
-            supporter_id=supporter.id,
-            membership_id=membership.id if membership else None,
-            checkout_id=checkout.id if checkout else None,
-            kind=kind,
-            stripe_payment_intent_id=details.payment_intent_id,
-            stripe_charge_id=details.charge_id,
-            stripe_invoice_id=invoice_id,
-            stripe_balance_transaction_id=details.balance_transaction_id,
-            amount_minor=details.amount_minor,
-            fee_minor=details.fee_minor,
-            net_minor=details.net_minor,
-            currency=details.currency,
-            settlement_currency=details.settlement_currency,
-            exchange_rate=details.exchange_rate,
-            status=_payment_status(details.amount_minor, details.amount_refunded_minor,
-                                   _counts_as_disputed(details.disputed, dispute_status)),
-            refunded_minor=details.amount_refunded_minor,
-            dispute_status=dispute_status,
-            receipt_url=receipt.url if receipt else "",
-            receipt_pdf_url=receipt.pdf_url if receipt else "",
-            paid_at=from_unix(details.created),
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(Payment),
-        execution_options={"populate_existing": True},
-    ).first()
+    values = {
+        "supporter_id": supporter.id,
+        "membership_id": membership.id if membership else None,
+        "checkout_id": checkout.id if checkout else None,
+        "kind": kind,
+        "stripe_payment_intent_id": details.payment_intent_id,
+        "stripe_charge_id": details.charge_id,
+        "stripe_invoice_id": invoice_id,
+        "stripe_balance_transaction_id": details.balance_transaction_id,
+        "amount_minor": details.amount_minor,
+        "fee_minor": details.fee_minor,
+        "net_minor": details.net_minor,
+        "currency": details.currency,
+        "settlement_currency": details.settlement_currency,
+        "exchange_rate": details.exchange_rate,
+        "status": _payment_status(details.amount_minor, details.amount_refunded_minor,
+                                  _counts_as_disputed(details.disputed, dispute_status)),
+        "refunded_minor": details.amount_refunded_minor,
+        "dispute_status": dispute_status,
+        "receipt_url": receipt.url if receipt else "",
+        "receipt_pdf_url": receipt.pdf_url if receipt else "",
+        "paid_at": from_unix(details.created),
+        "created_at": utcnow(),
+    }
+    created = session.scalars(_insert_payment(session, tuple(values)), values,
+                              execution_options={"populate_existing": True}).first()
     if created is not None:
         integrations.announce_new_payment(session, supporter, created)
         return created, True
@@ -75,6 +71,22 @@ def record_payment(
     if receipt is not None and not existing.receipt_url:
         existing.receipt_url, existing.receipt_pdf_url = receipt.url, receipt.pdf_url
     return existing, False
+
+
+_INSERT_PAYMENT: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _insert_payment(session: Session, columns: tuple[str, ...]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the payment, built once per dialect (every payment runs it, and
+    building a statement costs more than running it); the values of `columns` are bound at execution."""
+    insert = dialect_insert(session)
+    key = (insert.__module__, columns)
+    statement = _INSERT_PAYMENT.get(key)
+    if statement is None:
+        statement = _INSERT_PAYMENT[key] = (
+            insert(Payment).values({column: bindparam(column) for column in columns}).on_conflict_do_nothing()
+            .returning(Payment))
+    return statement
 
 
 def _counts_as_disputed(charge_disputed: bool, dispute_status: str) -> bool:

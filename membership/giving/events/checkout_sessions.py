@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from membership.db import utcnow
@@ -72,8 +72,12 @@ def checkout_owner(session: Session, obj: dict[str, Any]) -> int | None:
     checkout_id = metadata_checkout_id(obj.get("metadata"))
     if checkout_id is None or not obj.get("id"):
         return None
-    return session.scalar(select(Checkout.supporter_id)
-                          .where(Checkout.id == checkout_id, Checkout.stripe_session_id == str(obj["id"])))
+    return session.scalar(_CHECKOUT_OWNER, {"checkout_id": checkout_id, "session_id": str(obj["id"])})
+
+
+# Built once (every checkout event runs it).
+_CHECKOUT_OWNER = select(Checkout.supporter_id).where(Checkout.id == bindparam("checkout_id"),
+                                                      Checkout.stripe_session_id == bindparam("session_id"))
 
 
 def fetch_checkout(gateway: StripeGateway, obj: dict[str, Any], supporter_id: int) -> CompletedCheckout:

@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from membership.giving import emails
@@ -14,13 +13,15 @@ from membership.giving.events.charges import read_dispute_status, record_payment
 from membership.giving.events.checkout_sessions import complete_checkout
 from membership.giving.events.shared import lock_supporter, stripe_id
 from membership.giving.events.subscriptions import (
+    MEMBERSHIP_FOR_SUBSCRIPTION,
+    MEMBERSHIP_OWNER,
     OwnedSubscription,
     Ownership,
     apply_subscription,
     fetch_owned_subscription,
     subscription_ownership,
 )
-from membership.giving.models import Checkout, Membership, PaymentKind
+from membership.giving.models import Checkout, PaymentKind
 from membership.giving.stripe_gateway import ChargeDetails, StripeGateway, receipt_of
 from membership.supporters.models import Supporter
 
@@ -90,13 +91,11 @@ def apply_invoice_paid(session: Session, obj: dict[str, Any], paid: PaidInvoice)
             return  # not ours
         supporter = session.get(Supporter, membership.supporter_id)  # locked by apply_subscription
     else:
-        supporter_id = session.scalar(
-            select(Membership.supporter_id).where(Membership.stripe_subscription_id == subscription_id))
+        supporter_id = session.scalar(MEMBERSHIP_OWNER, {"subscription_id": subscription_id})
         if supporter_id is None:
             return
         supporter = lock_supporter(session, supporter_id)
-        membership = session.scalars(select(Membership).where(Membership.stripe_subscription_id == subscription_id)
-                                     .execution_options(populate_existing=True)).one()
+        membership = session.scalars(MEMBERSHIP_FOR_SUBSCRIPTION, {"subscription_id": subscription_id}).one()
     assert supporter is not None
     first = invoice.get("billing_reason") == "subscription_create"
     checkout = session.get(Checkout, membership.checkout_id) if first and membership.checkout_id else None

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -185,9 +185,8 @@ def store_event(session: Session, event: dict[str, Any], lease: timedelta = DEFA
     return session.execute(statement).first() is not None
 
 
-def _status(session: Session, event_id: str, *, lock: bool) -> EventStatus | None:
-    query = select(StripeEvent.status).where(StripeEvent.id == event_id)
-    return session.scalar(query.with_for_update() if lock else query)
+def _status(session: Session, event_id: str) -> EventStatus | None:
+    return session.scalar(select(StripeEvent.status).where(StripeEvent.id == event_id))
 
 
 def _finish(session: Session, event_id: str, status: EventStatus, error: str = "", *, counted: bool = False) -> None:
@@ -200,6 +199,25 @@ def _finish(session: Session, event_id: str, status: EventStatus, error: str = "
         .values(status=status.value, last_error=error, **attempts, **done)
         .execution_options(synchronize_session=False)
     )
+
+
+def _mark_done(session: Session, event_id: str, status: EventStatus, *, counted: bool) -> bool:
+    """Mark the event processed or ignored, unless it is done already: one UPDATE that also takes the event row's
+    lock for the rest of the transaction, so a concurrent delivery of the same event waits here and then finds it
+    done. False if it was done already (nothing changed). `counted`: a worker's claim counted the attempt."""
+    statement = _MARK_DONE_COUNTED if counted else _MARK_DONE
+    return session.execute(statement, {"event_id": event_id, "status": status, "now": utcnow()}).first() is not None
+
+
+_EVENTS = cast(Table, StripeEvent.__table__)
+# Built once: these run for every event, and building a statement costs more than running it.
+_MARK_DONE_COUNTED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"), _EVENTS.c.status.not_in([status.value for status in DONE]))
+    .values(status=bindparam("status"), last_error="", processed_at=bindparam("now"))
+    .returning(_EVENTS.c.id)
+)
+_MARK_DONE = _MARK_DONE_COUNTED.values(attempts=_EVENTS.c.attempts + 1)
 
 
 def process_event(session: Session, gateway: StripeGateway, event_id: str,
@@ -245,7 +263,7 @@ def _process_event(session: Session, gateway: StripeGateway, event_id: str, even
         if stored.payload_deleted_at is not None and status not in DONE:
             raise LookupError(f"Event {event_id}'s payload was deleted (STRIPE_EVENT_RETENTION_DAYS).")
     else:
-        status = EventStatus.RECEIVED if fresh else _status(session, event_id, lock=False)
+        status = EventStatus.RECEIVED if fresh else _status(session, event_id)
         if status is None:
             raise LookupError(f"Event {event_id} is not stored.")
     if status in DONE:
@@ -280,20 +298,19 @@ def run_handler(session: Session, gateway: StripeGateway, event_id: str, event: 
         # A test-mode event reaching a live deployment (or the reverse) is kept but never acted on; so is a
         # thin event (no `data.object`): nothing we handle comes that way.
         with unit_of_work(session):
-            if _status(session, event_id, lock=True) in DONE:
+            if not _mark_done(session, event_id, EventStatus.IGNORED, counted=counted):
                 return Outcome(event_id, "duplicate", event_type=event_type)
-            _finish(session, event_id, EventStatus.IGNORED, counted=counted)
         return Outcome(event_id, "ignored", event_type=event_type)
     handler = HANDLERS.get(event_type)
     prepared = handler.prepare(session, obj) if handler is not None else None
     session.commit()  # end the reads' transaction: nothing is held while we wait for Stripe
     fetched = handler.fetch(gateway, obj, prepared) if handler is not None and prepared is not None else None
     with unit_of_work(session):  # one transaction: commits, then sends what it queued
-        if _status(session, event_id, lock=True) in DONE:  # a concurrent delivery finished it meanwhile
-            return Outcome(event_id, "duplicate", event_type=event_type)
+        # Marked first, under the row's lock (the whole transaction rolls back if applying fails).
+        if not _mark_done(session, event_id, EventStatus.PROCESSED, counted=counted):
+            return Outcome(event_id, "duplicate", event_type=event_type)  # a concurrent delivery finished it meanwhile
         if handler is not None and fetched is not None:
             handler.apply(session, obj, fetched)
-        _finish(session, event_id, EventStatus.PROCESSED, counted=counted)
     return Outcome(event_id, "processed", event_type=event_type)
 
 
@@ -341,7 +358,7 @@ def reconcile(session: Session, gateway: StripeGateway, since: datetime | None =
     events.reverse()
     for event in events:
         report.seen += 1
-        status = _status(session, event["id"], lock=False)
+        status = _status(session, event["id"])
         session.rollback()
         if status in DONE:
             report.already_done += 1

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from membership.db import dialect_insert, from_unix, utcnow
@@ -23,11 +23,22 @@ from membership.webhooks_out import EventType
 def _subscription_owner(session: Session, subscription_id: str, opened_by: int | None) -> Supporter | None:
     """Locked: the supporter whose membership the subscription is, else the one whose checkout (verified
     with Stripe by the caller) opened it. Metadata or a shared customer alone never make one ours."""
-    owner_id = session.scalar(
-        select(Membership.supporter_id).where(Membership.stripe_subscription_id == subscription_id))
+    owner_id = session.scalar(MEMBERSHIP_OWNER, {"subscription_id": subscription_id})
     if owner_id is None and opened_by is not None:
-        owner_id = session.scalar(select(Checkout.supporter_id).where(Checkout.id == opened_by))
+        owner_id = session.scalar(_CHECKOUT_OWNER, {"checkout_id": opened_by})
     return lock_supporter(session, owner_id) if owner_id is not None else None
+
+
+# Built once: every subscription and invoice event runs them, and building a statement costs more than running it.
+MEMBERSHIP_OWNER = select(Membership.supporter_id).where(
+    Membership.stripe_subscription_id == bindparam("subscription_id"))
+_MEMBERSHIP_STATUS = select(Membership.status).where(Membership.stripe_subscription_id == bindparam("subscription_id"))
+# Read under the supporter's lock, fresh (the identity map may hold an older state).
+MEMBERSHIP_FOR_SUBSCRIPTION = (
+    select(Membership).where(Membership.stripe_subscription_id == bindparam("subscription_id"))
+    .execution_options(populate_existing=True)
+)
+_CHECKOUT_OWNER = select(Checkout.supporter_id).where(Checkout.id == bindparam("checkout_id"))
 
 
 @dataclass(frozen=True)
@@ -71,10 +82,7 @@ def apply_subscription(session: Session, subscription: dict[str, Any], supporter
     currency = str(price["currency"]).upper()
     # Read under the supporter's lock: emails follow the change, so a duplicate or late event that changes
     # nothing sends nothing.
-    membership = session.scalars(
-        select(Membership).where(Membership.stripe_subscription_id == subscription_id)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    membership = session.scalars(MEMBERSHIP_FOR_SUBSCRIPTION, {"subscription_id": subscription_id}).one_or_none()
     before: tuple[MembershipStatus, bool] | None = None
     announced_before: dict[str, Any] | None = None
     if membership is None:
@@ -214,7 +222,7 @@ def subscription_ownership(session: Session, subscription_id: str | None, metada
     """None when the subscription can't be ours: then no Stripe call is made for it."""
     if not subscription_id:
         return None
-    status = session.scalar(select(Membership.status).where(Membership.stripe_subscription_id == subscription_id))
+    status = session.scalar(_MEMBERSHIP_STATUS, {"subscription_id": subscription_id})
     if status is not None:
         return Ownership(subscription_id, status)
     checkout_id = metadata_checkout_id(metadata if isinstance(metadata, dict) else None)

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -83,7 +83,10 @@ def acknowledge_event(engine: Engine, event: dict[str, Any]) -> Outcome:
     the same and `requeue_due_events` pushes it once its lease has run out."""
     note_api_version(event)
     kept = trim_event(event)
-    with engine.begin() as connection:  # Core, no Session: the cheapest durable write there is
+    # Core, no Session, and no transaction around the one statement: in autocommit the INSERT commits by itself,
+    # one round trip with no BEGIN/COMMIT, and the connection is never left "idle in transaction" while this
+    # process waits for a CPU between the INSERT and its COMMIT (which a loaded machine made 16-19 % of its time).
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         stored = connection.execute(insert_event(connection, stored_values(kept, event_lease()))).first()
     if stored is None:
         return Outcome(kept["id"], "duplicate")
@@ -101,15 +104,19 @@ def _claim(session: Session, event_id: str, lease: timedelta) -> tuple[dict[str,
     """Take the event for this worker: one not tried yet, or whose retry (or another worker's lease) is due.
     Counts the attempt and leases the event. Leaves the transaction open (the handler's reads commit it)."""
     now = utcnow()
-    row = session.execute(
-        update(StripeEvent)
-        .where(StripeEvent.id == event_id, StripeEvent.status == EventStatus.RECEIVED.value,
-               or_(StripeEvent.attempts == 0, StripeEvent.next_attempt_at <= now))
-        .values(attempts=StripeEvent.attempts + 1, next_attempt_at=now + lease)
-        .returning(StripeEvent.payload, StripeEvent.attempts)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
+    row = session.execute(_CLAIM, {"event_id": event_id, "now": now, "leased_until": now + lease}).one_or_none()
     return None if row is None else (row[0], int(row[1]))
+
+
+# Built once: it runs for every event, and building a statement costs more than running it.
+_CLAIM = (
+    update(StripeEvent)
+    .where(StripeEvent.id == bindparam("event_id"), StripeEvent.status == EventStatus.RECEIVED.value,
+           or_(StripeEvent.attempts == 0, StripeEvent.next_attempt_at <= bindparam("now")))
+    .values(attempts=StripeEvent.attempts + 1, next_attempt_at=bindparam("leased_until"))
+    .returning(StripeEvent.payload, StripeEvent.attempts)
+    .execution_options(synchronize_session=False)
+)
 
 
 def _record_failure(session: Session, event_id: str, attempts: int, error: str, policy: RetryPolicy) -> bool:
