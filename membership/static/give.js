@@ -94,7 +94,4 @@
     renderTotal();
   });
   renderTotal();
-  // Move focus to the error summary so screen readers announce what needs fixing.
-  var summary = document.getElementById("error-summary");
-  if (summary) { summary.focus(); }
 })();
