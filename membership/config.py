@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from babel import Locale, UnknownLocaleError
 from flask import current_app
 
 from membership.money import AmountLimits, FeeRule, check_stripe_charge, parse_major_amount
@@ -348,27 +347,6 @@ def ensure_secret_key(config: dict[str, Any]) -> bool:
     return True
 
 
-def check_locales(config: Mapping[str, Any]) -> None:
-    """SUPPORTED_LOCALES names languages Babel knows, DEFAULT_LOCALE is one of them, and STRIPE_LOCALES maps each
-    to something Stripe takes."""
-    offered = list(config.get("SUPPORTED_LOCALES") or [])
-    if not offered:
-        raise ConfigError("SUPPORTED_LOCALES must name at least one language, e.g. SUPPORTED_LOCALES=en,uk.")
-    for locale in offered:
-        try:
-            Locale.parse(locale)
-        except (UnknownLocaleError, ValueError):
-            raise ConfigError(f"SUPPORTED_LOCALES: {locale!r} is not a language code Babel knows (e.g. en, uk, pl)."
-                              ) from None
-    if config.get("DEFAULT_LOCALE") not in offered:
-        raise ConfigError(f"DEFAULT_LOCALE ({config.get('DEFAULT_LOCALE')!r}) must be one of SUPPORTED_LOCALES "
-                          f"({', '.join(offered)}).")
-    for locale, stripe_locale in dict(config.get("STRIPE_LOCALES") or {}).items():
-        if not stripe_locale or not all(part.isalnum() for part in stripe_locale.split("-")):
-            raise ConfigError(f"STRIPE_LOCALES: {locale}={stripe_locale!r} must map to a Stripe locale such as "
-                              "en, pl or auto.")
-
-
 def signing_keys(config: Mapping[str, Any]) -> list[str]:
     """The keys signed data (sessions, CSRF tokens, links) is checked against, oldest first: SECRET_KEY_FALLBACKS,
     then SECRET_KEY, the newest, which signs everything new (itsdangerous's order for a list of keys)."""
@@ -397,6 +375,8 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
         if any(len(str(key)) < 32 for key in config.get("SECRET_KEY_FALLBACKS") or ()):
             raise ConfigError("SECRET_KEY_FALLBACKS must list earlier keys of at least 32 characters each, "
                               "separated by spaces.")
+    from membership.i18n import check_locales  # i18n is imported by modules config imports: when used
+
     check_locales(config)
     if config.get("MAIL_URL"):
         parse_mail_url(str(config["MAIL_URL"]))

@@ -21,7 +21,7 @@ run`): `membership.email.queue_email` renders inside `in_locale(locale)`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,6 +46,29 @@ STAFF_LOCALE_KEY = "staff_locale"
 STAFF_PATH_PREFIX = "/staff"
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def check_locales(config: Mapping[str, Any]) -> None:
+    """SUPPORTED_LOCALES names languages Babel knows, DEFAULT_LOCALE is one of them, and STRIPE_LOCALES maps each
+    to something Stripe takes (config.check_settings calls it at start-up)."""
+    from membership.config import ConfigError  # config → money → formatting → i18n: imported when used
+
+    offered = list(config.get("SUPPORTED_LOCALES") or [])
+    if not offered:
+        raise ConfigError("SUPPORTED_LOCALES must name at least one language, e.g. SUPPORTED_LOCALES=en,uk.")
+    for locale in offered:
+        try:
+            Locale.parse(locale)
+        except (UnknownLocaleError, ValueError):
+            raise ConfigError(f"SUPPORTED_LOCALES: {locale!r} is not a language code Babel knows (e.g. en, uk, pl)."
+                              ) from None
+    if config.get("DEFAULT_LOCALE") not in offered:
+        raise ConfigError(f"DEFAULT_LOCALE ({config.get('DEFAULT_LOCALE')!r}) must be one of SUPPORTED_LOCALES "
+                          f"({', '.join(offered)}).")
+    for locale, stripe_locale in dict(config.get("STRIPE_LOCALES") or {}).items():
+        if not stripe_locale or not all(part.isalnum() for part in stripe_locale.split("-")):
+            raise ConfigError(f"STRIPE_LOCALES: {locale}={stripe_locale!r} must map to a Stripe locale such as "
+                              "en, pl or auto.")
 
 
 def public_page(view: F) -> F:

@@ -26,6 +26,7 @@ import urllib3
 from flask import current_app
 from stripe._api_version import _ApiVersion
 
+from membership.giving.stripe_account_calls import AccountCalls
 from membership.giving.stripe_types import (
     ChargeDetails,
     CheckoutOutcome,
@@ -110,7 +111,7 @@ def _rate_text(rate: object) -> str | None:
     return format(Decimal(str(rate)).normalize(), "f")
 
 
-class StripeGateway:
+class StripeGateway(AccountCalls):
     """Stripe, as the app needs it. One instance per app; thread-safe like the SDK client it wraps."""
 
     def __init__(self, secret_key: str, api_base: str = "", timeout_seconds: int = 20,
@@ -414,32 +415,6 @@ class StripeGateway:
                 return items
             query["starting_after"] = data[-1]["id"]
 
-    # Adoption (`flask import stripe`): every page of what the account already has --------------------------
-
-    def list_customers(self) -> list[dict[str, Any]]:
-        return self._list_all("/v1/customers")
-
-    def list_subscriptions(self, status: str = "all") -> list[dict[str, Any]]:
-        return self._list_all("/v1/subscriptions", {"status": status, "expand": ["data.default_payment_method"]})
-
-    def list_paid_invoices(self) -> list[dict[str, Any]]:
-        return self._list_all("/v1/invoices", {"status": "paid"})
-
-    def list_charges(self) -> list[dict[str, Any]]:
-        return self._list_all("/v1/charges")
-
-    def list_portal_configurations(self, active: bool | None = None) -> list[dict[str, Any]]:
-        return self._list_all("/v1/billing_portal/configurations", {"active": active} if active is not None else {})
-
-    def create_portal_configuration(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call("post", "/v1/billing_portal/configurations", params)
-
-    def update_portal_configuration(self, configuration_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call("post", f"/v1/billing_portal/configurations/{configuration_id}", params)
-
-    def list_webhook_endpoints(self) -> list[dict[str, Any]]:
-        return self._list_all("/v1/webhook_endpoints")
-
     def create_webhook_endpoint(self, url: str, enabled_events: list[str], description: str) -> dict[str, Any]:
         """A new endpoint at our API version, marked as ours; Stripe shows its signing `secret` only now."""
         return self._call("post", "/v1/webhook_endpoints", {
@@ -451,12 +426,6 @@ class StripeGateway:
         return self._call("post", f"/v1/webhook_endpoints/{endpoint_id}", {
             "url": url, "enabled_events": enabled_events, "disabled": False,
             "metadata": {SETUP_METADATA_KEY: WEBHOOK_ENDPOINT_MARK}})
-
-    def delete_webhook_endpoint(self, endpoint_id: str) -> None:
-        self._call("delete", f"/v1/webhook_endpoints/{endpoint_id}")
-
-    def retrieve_account(self) -> dict[str, Any]:
-        return self._call("get", "/v1/account")
 
     def retrieve_country_spec(self, country: str) -> dict[str, Any]:
         return self._call("get", f"/v1/country_specs/{country}")

@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from membership import catalogs
-from membership.config import ConfigError, check_locales, load_settings
-from membership.i18n import LOCALE_COOKIE, PATRON_LOCALE_KEY, STAFF_LOCALE_KEY, stripe_locale, supported
+from membership.config import ConfigError, load_settings
+from membership.i18n import LOCALE_COOKIE, PATRON_LOCALE_KEY, STAFF_LOCALE_KEY, check_locales, stripe_locale, supported
 from tests.support.patrons import add_supporter, sign_in
 
 
