@@ -56,7 +56,7 @@ from membership.db import (
     unit_of_work,
     utcnow,
 )
-from membership.i18n import in_locale
+from membership.i18n import default_locale, in_locale, localized_setting, supported
 from membership.logs import log_context, scrub
 from membership.metrics import EMAILS_FAILED, EMAILS_QUEUED, EMAILS_SENT, count_after_commit
 from membership.queue import EMAILS, push, redis_queue
@@ -121,8 +121,9 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
     commissioned") to the periodic `email retry` / `jobs run`, so a bulk send never holds up the request.
     """
     context = {
-        "newsroom_name": current_app.config["NEWSROOM_NAME"],
-        "newsroom_address": current_app.config["NEWSROOM_ADDRESS"],
+        # The newsroom's name and address as written for the recipient's language (NEWSROOM_NAME_UK…).
+        "newsroom_name": localized_setting("NEWSROOM_NAME", supported(locale) or default_locale()),
+        "newsroom_address": localized_setting("NEWSROOM_ADDRESS", supported(locale) or default_locale()),
         "public_url": current_app.config["PUBLIC_URL"],
         "unsubscribe_url": unsubscribe_url(message, supporter_id),
         **context,

@@ -136,3 +136,18 @@ def test_ukrainian_has_three_plural_forms(app: Flask, count: int, rows: str, top
     with in_locale("en"):
         assert ngettext("%(count)s row", "%(count)s rows", count, count=str(count)) == (
             "1 row" if count == 1 else f"{count} rows")
+
+
+def test_an_email_names_the_newsroom_as_written_for_the_recipients_language(app: Flask) -> None:
+    from membership.db import db
+    from membership.email import OutboundEmail, queue_email
+
+    app.config["NEWSROOM_NAME_UK"] = "Київська незалежна редакція"
+    queue_email(db.session(), "sign_in_link", "olena@example.org", None, locale="uk", link="http://x.test/l",
+                minutes=15, name="Олена")
+    queue_email(db.session(), "sign_in_link", "taras@example.org", None, locale="en", link="http://x.test/l",
+                minutes=15, name="Taras")
+    db.session.commit()
+    ukrainian, english = db.session.query(OutboundEmail).order_by(OutboundEmail.id).all()
+    assert "Київська незалежна редакція" in ukrainian.body_text
+    assert app.config["NEWSROOM_NAME"] in english.body_text and "Київська" not in english.body_text
