@@ -49,6 +49,8 @@ class TierEntry:
     description: str
     benefit_lines: tuple[str, ...]
     amounts: tuple[TierAmountEntry, ...]
+    benefits: str = ""  # as staff wrote it, one benefit a line (i18n.localized reads it and `translations`)
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # {"uk": {"name": "…"}}
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def effective_currency_rules(session: Session, defaults: Mapping[str, CurrencyRu
 def load_catalogue(session: Session, defaults: Mapping[str, CurrencyRules]) -> Catalogue:
     """The catalogue as the database has it now, in three statements."""
     rows = session.execute(
-        select(Tier.id, Tier.slug, Tier.name, Tier.description, Tier.benefits,
+        select(Tier.id, Tier.slug, Tier.name, Tier.description, Tier.benefits, Tier.translations,
                TierAmount.currency, TierAmount.frequency, TierAmount.amount_minor)
         .outerjoin(TierAmount, TierAmount.tier_id == Tier.id)
         .where(Tier.active.is_(True))
@@ -113,7 +115,7 @@ def load_catalogue(session: Session, defaults: Mapping[str, CurrencyRules]) -> C
         tiers=tuple(
             TierEntry(id=row.id, slug=row.slug, name=row.name, description=row.description,
                       benefit_lines=tuple(line.strip() for line in row.benefits.splitlines() if line.strip()),
-                      amounts=tuple(amounts))
+                      amounts=tuple(amounts), benefits=row.benefits, translations=row.translations or {})
             for row, amounts in tiers.values()),
         presets={key: tuple(amounts) for key, amounts in presets.items()},
         rules=effective_currency_rules(session, defaults),

@@ -300,7 +300,7 @@ def give() -> ResponseReturnValue:
     assert form.amount_minor is not None
     choice = services.GiftChoice(
         email=form.email.data,
-        name=form.name.data.strip(),
+        name=(form.name.data or "").strip(),
         frequency=Frequency(form.frequency.data),
         amount_minor=form.amount_minor,
         currency=form.currency.data,

@@ -200,7 +200,6 @@ def test_email_consent_is_off_unless_ticked(client: FlaskClient) -> None:
         ({"email": "not-an-email"}, "Enter a valid email address."),
         ({"name": "x" * 121}, "Your name can be at most 120 characters."),
         ({"message": "x" * 501}, "Your message can be at most 500 characters."),
-        ({"name": ""}, "Enter your name."),
     ],
 )
 def test_bad_input_rerenders_with_message_and_creates_nothing(
