@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import quote as url_quote
 from urllib.parse import urlencode, urlsplit
 
 from flask import (
@@ -15,6 +16,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    url_for,
 )
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -353,12 +355,30 @@ def thanks() -> tuple[str, int]:
     if confirmation is None:
         return render_error(404, _("Payment not found"), _("We have no record of that payment reference."))
     checkout = confirmation.checkout
+    monthly = ""
+    if checkout.frequency is Frequency.ONCE:
+        monthly = url_for("giving.give_form", frequency="monthly", currency=checkout.currency,
+                          amount=to_major_text(checkout.amount_minor, checkout.currency))
     return render_template(
         "giving/thanks.html",
         checkout=checkout,
         confirmed=confirmation.confirmed,
         wall_review=wall_review(),
+        share=share_links(_clean_source(checkout.source_url or "")
+                          or f"{current_app.config['PUBLIC_URL']}{url_for('giving.support_page')}"),
+        make_it_monthly=monthly,
     ), 200
+
+
+def share_links(url: str) -> dict[str, str]:
+    """Plain share links for a page (no third-party scripts): by email, Telegram, Facebook and X."""
+    subject = _("Worth reading: %(newsroom)s", newsroom=localized_setting("NEWSROOM_NAME"))
+    return {
+        "email": "mailto:?" + urlencode({"subject": subject, "body": url}, quote_via=url_quote),
+        "telegram": "https://t.me/share/url?" + urlencode({"url": url}, quote_via=url_quote),
+        "facebook": "https://www.facebook.com/sharer/sharer.php?" + urlencode({"u": url}, quote_via=url_quote),
+        "x": "https://x.com/intent/post?" + urlencode({"url": url}, quote_via=url_quote),
+    }
 
 
 @bp.get("/give/cancelled")
