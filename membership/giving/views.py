@@ -153,7 +153,9 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
     locale = current_locale()
     # The same for every reader in a locale until staff change the catalogue: formatted once, kept with it.
     preset_table = catalogue.derived(("give.preset_table", str(locale)), lambda: {
-        code: {f.value: [{"value": to_major_text(p, code), "label": format_recurring(p, code, f.value, locale)}
+        code: {f.value: [{"value": to_major_text(p, code), "label": format_recurring(p, code, f.value, locale),
+                          "most_chosen": p == catalogue.most_chosen.get((code, f)),
+                          "suggested": p == catalogue.suggested_amount(code, f)}
                          for p in catalogue.preset_amounts(code, f)]
                for f in Frequency}
         for code in rules
@@ -169,6 +171,7 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
         currency=currency,
         frequency=frequency,
         presets=presets,
+        most_chosen=catalogue.most_chosen.get((currency, frequency)),
         preset_table=preset_table,
         fee_hints=fee_hints,
         campaign=_running_campaign(form.utm_campaign.data),
@@ -282,7 +285,10 @@ def appeal() -> ResponseReturnValue:
 def give_form() -> tuple[str, int]:
     catalogue = current_catalogue(current_session())
     data, notices = _prefill_from_query(request.args, catalogue.rules)
+    data.setdefault("frequency", Frequency.MONTHLY.value)  # opens on Monthly unless the link says otherwise
     chosen = data.pop("amount_minor", None)
+    if not isinstance(chosen, int):  # no amount in the link: the suggested preset (staff's "most chosen")
+        chosen = catalogue.suggested_amount(str(data["currency"]), Frequency(str(data["frequency"])))
     form = GiveForm(catalogue.rules, formdata=None, data=data)
     return _render_form(form, catalogue, notices=notices, chosen_minor=chosen if isinstance(chosen, int) else None)
 

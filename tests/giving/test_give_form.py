@@ -294,3 +294,15 @@ def test_page_has_no_third_party_assets_and_labels_every_control(client: FlaskCl
         if control in {"csrf_token", "source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}:
             continue
         assert f'for="{control}"' in page, f"no label for #{control}"
+
+
+def test_give_opens_on_monthly_with_the_middle_preset_chosen(client: FlaskClient) -> None:
+    def checked(page: str, name: str) -> list[str]:
+        return re.findall(r'<input checked[^>]*name="' + name + r'"[^>]*value="([^"]*)"', page)
+
+    page = text(client.get("/give"))
+    assert checked(page, "frequency") == ["monthly"] and checked(page, "preset") == ["10"]
+    once = text(client.get("/give?frequency=once"))
+    assert checked(once, "frequency") == ["once"] and checked(once, "preset") == ["50"]
+    typed = text(client.get("/give?amount=7"))
+    assert checked(typed, "preset") == [] and 'value="7"' in typed
