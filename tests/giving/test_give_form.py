@@ -306,3 +306,12 @@ def test_give_opens_on_monthly_with_the_middle_preset_chosen(client: FlaskClient
     assert checked(once, "frequency") == ["once"] and checked(once, "preset") == ["50"]
     typed = text(client.get("/give?amount=7"))
     assert checked(typed, "preset") == [] and 'value="7"' in typed
+
+
+def test_pages_link_the_favicon_and_amounts_are_real_radios(client: FlaskClient) -> None:
+    page = text(client.get("/give"))
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
+    with client.get("/static/favicon.svg") as icon:
+        assert icon.status_code == 200 and icon.get_data(as_text=True).startswith("<svg")
+    tiles = re.findall(r'<span class="choice"><input[^>]*type="radio"[^>]*>\s*<label for="preset-\d">', page)
+    assert len(tiles) == 4
