@@ -31,7 +31,7 @@ def send_commissioned_emails(session: Session, option: BallotOption, ballot_url:
         assert supporter.email is not None
         with in_locale(supporter.locale) as locale:
             queue_email(session, "ballot_commissioned", supporter.email, supporter_id=supporter.id, locale=locale,
-                        send_after_commit=False, name=supporter.display_name, topic=option.title,
+                        send_after_commit=False, name=supporter.name, topic=option.title,
                         ballot_title=option.ballot.title, article_url=option.article_url, ballot_url=ballot_url)
         queued += 1
     return queued

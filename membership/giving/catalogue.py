@@ -59,6 +59,7 @@ class Catalogue:
     tiers: tuple[TierEntry, ...]  # active ones, in display order
     presets: Mapping[tuple[str, Frequency], tuple[int, ...]]
     rules: Mapping[str, CurrencyRules]
+    most_chosen: Mapping[tuple[str, Frequency], int] = field(default_factory=dict)  # staff's mark, if any
     _derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
@@ -71,6 +72,15 @@ class Catalogue:
     def preset_amounts(self, currency: str, frequency: Frequency) -> list[int]:
         """The one-click amounts for a currency and frequency, in minor units, in display order."""
         return list(self.presets.get((currency, frequency), ()))
+
+    def suggested_amount(self, currency: str, frequency: Frequency) -> int | None:
+        """The preset /give opens with: the one staff marked "most chosen", else the middle one (the upper middle
+        of an even count), else None."""
+        presets = self.preset_amounts(currency, frequency)
+        marked = self.most_chosen.get((currency, frequency))
+        if marked in presets:
+            return marked
+        return presets[len(presets) // 2] if presets else None
 
     def smallest_monthly_amount(self, currency: str) -> int | None:
         """The appeal's "cup of coffee a month": the cheapest active tier's monthly amount in `currency`, else the
@@ -108,10 +118,13 @@ def load_catalogue(session: Session, defaults: Mapping[str, CurrencyRules]) -> C
         if row.currency is not None:
             amounts.append(TierAmountEntry(row.currency, row.frequency, row.amount_minor))
     presets: dict[tuple[str, Frequency], list[int]] = defaultdict(list)
-    for currency, frequency, amount in session.execute(
-            select(AmountPreset.currency, AmountPreset.frequency, AmountPreset.amount_minor)
+    most_chosen: dict[tuple[str, Frequency], int] = {}
+    for currency, frequency, amount, marked in session.execute(
+            select(AmountPreset.currency, AmountPreset.frequency, AmountPreset.amount_minor, AmountPreset.most_chosen)
             .order_by(AmountPreset.position, AmountPreset.amount_minor)):
         presets[(currency, frequency)].append(amount)
+        if marked:
+            most_chosen.setdefault((currency, frequency), amount)
     return Catalogue(
         tiers=tuple(
             TierEntry(id=row.id, slug=row.slug, name=row.name, description=row.description,
@@ -119,6 +132,7 @@ def load_catalogue(session: Session, defaults: Mapping[str, CurrencyRules]) -> C
                       amounts=tuple(amounts), benefits=row.benefits, translations=row.translations or {})
             for row, amounts in tiers.values()),
         presets={key: tuple(amounts) for key, amounts in presets.items()},
+        most_chosen=most_chosen,
         rules=effective_currency_rules(session, defaults),
     )
 

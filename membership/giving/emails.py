@@ -70,7 +70,7 @@ def send_thank_you_email(session: Session, supporter: Supporter, checkout: Check
             amount = format_charge(checkout.total_minor, checkout.fee_cover_minor, checkout.currency, interval)
         queue_email(
             session, "thank_you", to, supporter.id, locale=locale,
-            name=supporter.display_name,
+            name=supporter.name,
             amount=amount,
             interval=interval or "",
             next_charge=format_long_date(membership.current_period_end) if membership is not None else "",
@@ -90,7 +90,7 @@ def send_renewal_receipt_email(session: Session, supporter: Supporter, membershi
     with in_locale(supporter.locale) as locale:
         queue_email(
             session, "renewal_receipt", to, supporter.id, locale=locale,
-            name=supporter.display_name,
+            name=supporter.name,
             amount=format_money(payment.amount_minor, payment.currency),
             membership_amount=_membership_charge(membership),
             paid_on=format_long_date(payment.paid_at),
@@ -119,7 +119,7 @@ def _send_dunning(session: Session, message: str, supporter: Supporter, membersh
     with in_locale(supporter.locale) as locale:
         queue_email(
             session, message, to, supporter.id, locale=locale,
-            name=supporter.display_name,
+            name=supporter.name,
             amount=_membership_amount(membership),
             fix_card_url=_fix_card_url(session, supporter),
             link_days=FIX_CARD_LINK_LIFETIME.days,
@@ -136,7 +136,7 @@ def send_membership_cancelled_email(session: Session, supporter: Supporter, memb
     with in_locale(supporter.locale) as locale:
         queue_email(
             session, "membership_cancelled", to, supporter.id, locale=locale,
-            name=supporter.display_name,
+            name=supporter.name,
             amount=_membership_amount(membership),
             ends_on=format_long_date(membership.current_period_end),
             sign_in_url=absolute_url("/account/sign-in"),
@@ -152,7 +152,7 @@ def send_membership_resumed_email(session: Session, supporter: Supporter, member
     with in_locale(supporter.locale) as locale:
         queue_email(
             session, "membership_resumed", to, supporter.id, locale=locale,
-            name=supporter.display_name,
+            name=supporter.name,
             amount=_membership_amount(membership),
             renews_on=format_long_date(membership.current_period_end),
             account_url=absolute_url("/account"),
@@ -171,7 +171,7 @@ def send_membership_ended_email(session: Session, supporter: Supporter, membersh
     with in_locale(supporter.locale) as locale:
         queue_email(
             session, "membership_ended", to, supporter.id, locale=locale,
-            name=supporter.display_name,
+            name=supporter.name,
             amount=_membership_amount(membership),
             ended_on=format_long_date(membership.ended_at or membership.canceled_at),
             rejoin_url=absolute_url(f"/give?{rejoin}"),

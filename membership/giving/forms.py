@@ -91,8 +91,9 @@ class GiveForm(AmountForm):
                     Length(max=254, message=lazy_gettext("An email address is at most 254 characters."))],
     )
     name = StringField(
-        lazy_gettext("Your name"),
-        validators=[DataRequired(lazy_gettext("Enter your name.")),
+        lazy_gettext("Your name (optional)"),
+        filters=[_strip],
+        validators=[Optional(),
                     Length(max=NAME_MAX, message=lazy_gettext("Your name can be at most %(max)d characters."))],
     )
     message = TextAreaField(

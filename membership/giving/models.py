@@ -144,6 +144,8 @@ class AmountPreset(Base):
     frequency: Mapped[Frequency] = mapped_column(enum_column(Frequency, "preset_frequency"))
     amount_minor: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # Staff's "most chosen" (at most one per currency and frequency): preselected and labelled on /give.
+    most_chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         UniqueConstraint("currency", "frequency", "amount_minor"),

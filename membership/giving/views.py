@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import quote as url_quote
 from urllib.parse import urlencode, urlsplit
 
 from flask import (
@@ -15,6 +16,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    url_for,
 )
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -151,7 +153,9 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
     locale = current_locale()
     # The same for every reader in a locale until staff change the catalogue: formatted once, kept with it.
     preset_table = catalogue.derived(("give.preset_table", str(locale)), lambda: {
-        code: {f.value: [{"value": to_major_text(p, code), "label": format_recurring(p, code, f.value, locale)}
+        code: {f.value: [{"value": to_major_text(p, code), "label": format_recurring(p, code, f.value, locale),
+                          "most_chosen": p == catalogue.most_chosen.get((code, f)),
+                          "suggested": p == catalogue.suggested_amount(code, f)}
                          for p in catalogue.preset_amounts(code, f)]
                for f in Frequency}
         for code in rules
@@ -167,6 +171,7 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
         currency=currency,
         frequency=frequency,
         presets=presets,
+        most_chosen=catalogue.most_chosen.get((currency, frequency)),
         preset_table=preset_table,
         fee_hints=fee_hints,
         campaign=_running_campaign(form.utm_campaign.data),
@@ -280,7 +285,10 @@ def appeal() -> ResponseReturnValue:
 def give_form() -> tuple[str, int]:
     catalogue = current_catalogue(current_session())
     data, notices = _prefill_from_query(request.args, catalogue.rules)
+    data.setdefault("frequency", Frequency.MONTHLY.value)  # opens on Monthly unless the link says otherwise
     chosen = data.pop("amount_minor", None)
+    if not isinstance(chosen, int):  # no amount in the link: the suggested preset (staff's "most chosen")
+        chosen = catalogue.suggested_amount(str(data["currency"]), Frequency(str(data["frequency"])))
     form = GiveForm(catalogue.rules, formdata=None, data=data)
     return _render_form(form, catalogue, notices=notices, chosen_minor=chosen if isinstance(chosen, int) else None)
 
@@ -300,7 +308,7 @@ def give() -> ResponseReturnValue:
     assert form.amount_minor is not None
     choice = services.GiftChoice(
         email=form.email.data,
-        name=form.name.data.strip(),
+        name=(form.name.data or "").strip(),
         frequency=Frequency(form.frequency.data),
         amount_minor=form.amount_minor,
         currency=form.currency.data,
@@ -353,12 +361,30 @@ def thanks() -> tuple[str, int]:
     if confirmation is None:
         return render_error(404, _("Payment not found"), _("We have no record of that payment reference."))
     checkout = confirmation.checkout
+    monthly = ""
+    if checkout.frequency is Frequency.ONCE:
+        monthly = url_for("giving.give_form", frequency="monthly", currency=checkout.currency,
+                          amount=to_major_text(checkout.amount_minor, checkout.currency))
     return render_template(
         "giving/thanks.html",
         checkout=checkout,
         confirmed=confirmation.confirmed,
         wall_review=wall_review(),
+        share=share_links(_clean_source(checkout.source_url or "")
+                          or f"{current_app.config['PUBLIC_URL']}{url_for('giving.support_page')}"),
+        make_it_monthly=monthly,
     ), 200
+
+
+def share_links(url: str) -> dict[str, str]:
+    """Plain share links for a page (no third-party scripts): by email, Telegram, Facebook and X."""
+    subject = _("Worth reading: %(newsroom)s", newsroom=localized_setting("NEWSROOM_NAME"))
+    return {
+        "email": "mailto:?" + urlencode({"subject": subject, "body": url}, quote_via=url_quote),
+        "telegram": "https://t.me/share/url?" + urlencode({"url": url}, quote_via=url_quote),
+        "facebook": "https://www.facebook.com/sharer/sharer.php?" + urlencode({"u": url}, quote_via=url_quote),
+        "x": "https://x.com/intent/post?" + urlencode({"url": url}, quote_via=url_quote),
+    }
 
 
 @bp.get("/give/cancelled")

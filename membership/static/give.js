@@ -40,14 +40,26 @@
     var code = currency(), freq = frequency(), said = texts[freq] || texts.once;
     var selected = form.querySelector("input[name=preset]:checked");
     var keep = selected ? selected.value : null;
+    var options = presets[code] && presets[code][freq] || [];
+    var custom = form.querySelector("input[name=amount]");
+    // A preset chosen before stays chosen when the new list has it; else the suggested one, unless a typed amount.
+    if (!options.some(function (p) { return p.value === keep; })) {
+      var suggested = options.filter(function (p) { return p.suggested; })[0];
+      keep = suggested && !(custom && custom.value) ? suggested.value : null;
+    }
     list.textContent = "";
-    (presets[code] && presets[code][freq] || []).forEach(function (preset, i) {
+    options.forEach(function (preset, i) {
       var span = document.createElement("span"); span.className = "choice";
       var input = document.createElement("input");
       input.type = "radio"; input.name = "preset"; input.id = "preset-" + i; input.value = preset.value;
       if (preset.value === keep) { input.checked = true; }
       var label = document.createElement("label"); label.htmlFor = input.id;
       label.textContent = preset.label;
+      if (preset.most_chosen) {
+        var badge = document.createElement("span"); badge.className = "most-chosen";
+        badge.textContent = list.getAttribute("data-most-chosen"); label.appendChild(document.createTextNode(" "));
+        label.appendChild(badge);
+      }
       span.appendChild(input); span.appendChild(document.createTextNode(" ")); span.appendChild(label);
       list.appendChild(span);
     });

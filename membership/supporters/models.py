@@ -44,9 +44,9 @@ class Supporter(Base):
 
     @property
     def display_name(self) -> str:
-        """How a page or email addresses them: their name, or a friendly word in the active language."""
-        # Translators: how an email or page addresses a reader who left no name ("Hello friend,").
-        return self.name or _("friend")
+        """How a page or email names them to others: their name, or "A reader" in the active language (the
+        supporter wall's word; emails to the reader greet a nameless reader with "Hello," instead)."""
+        return self.name.strip() or _("A reader")
 
 
 class ConsentEvent(Base):

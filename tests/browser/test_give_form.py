@@ -23,7 +23,7 @@ UAH_MONTHLY_PRESETS = ["UAH 100.00/month", "UAH 200.00/month", "UAH 400.00/month
 def test_without_javascript_update_amounts_then_reach_checkout(page_without_javascript: Page,
                                                                double: DoubleServer) -> None:
     page = page_without_javascript
-    page.goto("/give")
+    page.goto("/give?frequency=once")
     page.get_by_label("Email", exact=True).fill(EMAIL)
     page.get_by_label("Your name").fill(NAME)
     page.get_by_label("Currency").select_option("UAH")
@@ -71,7 +71,7 @@ def test_covering_the_fees_shows_the_exact_total(page: Page, double: DoubleServe
 
 
 def test_choosing_monthly_swaps_the_presets_without_a_reload(page: Page) -> None:
-    page.goto("/give")
+    page.goto("/give?frequency=once")
     expect(page.get_by_label("€25.00", exact=True)).to_be_visible()
 
     page.get_by_label("Monthly", exact=True).check()
@@ -120,7 +120,7 @@ def server_reading(app: Flask, typed: str, currency: str, cover: bool) -> str:
 
 @pytest.mark.parametrize("cover", [False, True])
 def test_the_live_total_reads_amounts_as_the_server_does(page: Page, app: Flask, cover: bool) -> None:
-    page.goto("/give")
+    page.goto("/give?frequency=once")
     if cover:
         page.get_by_label("Cover the card processing fees").check()
     summary = page.locator("[data-total]")

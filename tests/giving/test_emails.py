@@ -63,6 +63,21 @@ def start_membership(client: FlaskClient, double: DoubleServer,
     return clock_id, db.session.scalars(sa.select(Membership)).one()
 
 
+def test_a_gift_without_a_name_is_from_a_reader(client: FlaskClient, double: DoubleServer, live_app: LiveServer,
+                                                smtp_server: SmtpSink) -> None:
+    checkout = start_gift(client, amount="10", name="  ")
+    assert checkout.supporter.name == ""
+    pay(double, checkout)
+    settle(double)
+    [message] = smtp_server.messages
+    text = body(message)
+    assert text.startswith("Hello,") and "Olena" not in text and "friend" not in text
+    thanks = client.get(f"/give/thanks?session_id={checkout.stripe_session_id}").get_data(as_text=True)
+    assert "Thank you: €10.00" in thanks and "shows you as “A reader”" in thanks
+    wall = client.get("/supporters").get_data(as_text=True)
+    assert "<strong>A reader</strong> gave once" in wall
+
+
 def test_a_gift_is_thanked_once(client: FlaskClient, double: DoubleServer, live_app: LiveServer,
                                 smtp_server: SmtpSink) -> None:
     checkout = start_gift(client, amount="10")

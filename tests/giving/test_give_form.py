@@ -200,7 +200,6 @@ def test_email_consent_is_off_unless_ticked(client: FlaskClient) -> None:
         ({"email": "not-an-email"}, "Enter a valid email address."),
         ({"name": "x" * 121}, "Your name can be at most 120 characters."),
         ({"message": "x" * 501}, "Your message can be at most 500 characters."),
-        ({"name": ""}, "Enter your name."),
     ],
 )
 def test_bad_input_rerenders_with_message_and_creates_nothing(
@@ -295,3 +294,24 @@ def test_page_has_no_third_party_assets_and_labels_every_control(client: FlaskCl
         if control in {"csrf_token", "source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}:
             continue
         assert f'for="{control}"' in page, f"no label for #{control}"
+
+
+def test_give_opens_on_monthly_with_the_middle_preset_chosen(client: FlaskClient) -> None:
+    def checked(page: str, name: str) -> list[str]:
+        return re.findall(r'<input checked[^>]*name="' + name + r'"[^>]*value="([^"]*)"', page)
+
+    page = text(client.get("/give"))
+    assert checked(page, "frequency") == ["monthly"] and checked(page, "preset") == ["10"]
+    once = text(client.get("/give?frequency=once"))
+    assert checked(once, "frequency") == ["once"] and checked(once, "preset") == ["50"]
+    typed = text(client.get("/give?amount=7"))
+    assert checked(typed, "preset") == [] and 'value="7"' in typed
+
+
+def test_pages_link_the_favicon_and_amounts_are_real_radios(client: FlaskClient) -> None:
+    page = text(client.get("/give"))
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
+    with client.get("/static/favicon.svg") as icon:
+        assert icon.status_code == 200 and icon.get_data(as_text=True).startswith("<svg")
+    tiles = re.findall(r'<span class="choice"><input[^>]*type="radio"[^>]*>\s*<label for="preset-\d">', page)
+    assert len(tiles) == 4

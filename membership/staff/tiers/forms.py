@@ -181,6 +181,7 @@ class CurrencyAmountsForm(FlaskForm):
         self.minimum_minor: int | None = None
         self.maximum_minor: int | None = None
         self.presets: dict[Frequency, list[int]] = {}
+        self.most_chosen: dict[Frequency, int | None] = {}
 
     @property
     def limits(self) -> AmountLimits:
@@ -239,16 +240,22 @@ class CurrencyAmountsForm(FlaskForm):
 
     def _presets(self, field: StringField, frequency: Frequency) -> None:
         amounts: list[int] = []
+        marked: int | None = None
         for part in (p for p in re.split(r"[,;\s]+", field.data or "") if p):
+            star = part.endswith("*")  # "25*": the one staff mark as most chosen
             try:
-                minor = parse_staff_amount(part, self.code)
+                minor = parse_staff_amount(part.rstrip("*"), self.code)
                 if self.minimum_minor is not None and self.maximum_minor is not None:
                     check_within(minor, self.limits, self.code)
             except ValueError as exc:
                 raise ValidationError(_("%(amount)s: %(problem)s", amount=part, problem=exc)) from None
             if minor in amounts:
                 raise ValidationError(_("%(amount)s is listed twice; list each amount once.", amount=part))
+            if star and marked is not None:
+                raise ValidationError(_("Mark one amount as most chosen, not several."))
             amounts.append(minor)
+            marked = minor if star else marked
         if len(amounts) > MAX_PRESETS:
             raise ValidationError(_("List at most %(count)s amounts.", count=MAX_PRESETS))
         self.presets[frequency] = amounts
+        self.most_chosen[frequency] = marked

@@ -184,15 +184,24 @@ def move_tier(session: Session, actor: StaffUser, tier: Tier, step: int, ip: str
     return True
 
 
+def most_chosen_by_frequency(session: Session, currency: str) -> dict[Frequency, int]:
+    """The preset staff marked "most chosen" for each frequency of a currency (frequencies without one left out)."""
+    return {frequency: amount for frequency, amount in session.execute(
+        select(AmountPreset.frequency, AmountPreset.amount_minor)
+        .where(AmountPreset.currency == currency, AmountPreset.most_chosen.is_(True)))}
+
+
 # Presets and bounds ----------------------------------------------------------------------------------
 
 
 def save_currency_amounts(session: Session, actor: StaffUser, current: CurrencyRules, limits: AmountLimits,
-                          presets: Mapping[Frequency, Sequence[int]], ip: str = "") -> list[str]:
+                          presets: Mapping[Frequency, Sequence[int]], ip: str = "",
+                          most_chosen: Mapping[Frequency, int | None] | None = None) -> list[str]:
     """Save a currency's bounds and preset amounts (already validated together, by the form).
 
     `current` is the currency's rules in force before the change. Returns the audit actions written:
-    `limits.changed` and/or `presets.changed`, none when nothing changed.
+    `limits.changed` and/or `presets.changed`, none when nothing changed. `most_chosen` is the preset staff
+    marked per frequency (None: none marked); a frequency it leaves out keeps no mark.
     """
     code = current.code
     written: list[str] = []
@@ -209,16 +218,24 @@ def save_currency_amounts(session: Session, actor: StaffUser, current: CurrencyR
                      after={"minimum_minor": limits.minimum_minor, "maximum_minor": limits.maximum_minor})
         written.append("limits.changed")
     existing = presets_by_frequency(session, code)
+    existing_marks = most_chosen_by_frequency(session, code)
+    marks = most_chosen or {}
     before: dict[str, list[int]] = {}
     after: dict[str, list[int]] = {}
     for frequency, amounts in presets.items():
-        if list(amounts) == existing[frequency]:
+        mark = marks.get(frequency)
+        if list(amounts) == existing[frequency] and mark == existing_marks.get(frequency):
             continue
         before[frequency.value], after[frequency.value] = existing[frequency], list(amounts)
+        if mark != existing_marks.get(frequency):
+            old_mark = existing_marks.get(frequency)
+            before[f"{frequency.value}_most_chosen"] = [old_mark] if old_mark is not None else []
+            after[f"{frequency.value}_most_chosen"] = [mark] if mark is not None else []
         # A bulk DELETE runs before the inserts below, so re-adding an amount never trips the unique key.
         session.execute(delete(AmountPreset).where(AmountPreset.currency == code,
                                                    AmountPreset.frequency == frequency))
-        session.add_all(AmountPreset(currency=code, frequency=frequency, amount_minor=amount, position=position)
+        session.add_all(AmountPreset(currency=code, frequency=frequency, amount_minor=amount, position=position,
+                                     most_chosen=amount == mark)
                         for position, amount in enumerate(amounts))
     if after:
         session.flush()

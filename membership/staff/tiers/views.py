@@ -39,10 +39,12 @@ def _amounts_form(code: str) -> CurrencyAmountsForm:
     """A currency's panel, filled with what is in force now."""
     rules = currency_rules()[code]
     presets = services.presets_by_frequency(current_session(), code)
+    marked = services.most_chosen_by_frequency(current_session(), code)
     data = {
         "minimum": to_major_text(rules.limits.minimum_minor, code),
         "maximum": to_major_text(rules.limits.maximum_minor, code),
-        **{f.value: ", ".join(to_major_text(amount, code) for amount in presets[f]) for f in Frequency},
+        **{f.value: ", ".join(to_major_text(amount, code) + ("*" if amount == marked.get(f) else "")
+                              for amount in presets[f]) for f in Frequency},
     }
     return CurrencyAmountsForm(code, [], formdata=None, data=data, prefix=code.lower())
 
@@ -153,6 +155,7 @@ def amounts(currency: str) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _render_index(400, failed=form)
     written = services.save_currency_amounts(db, signed_in_staff(), rules[currency], form.limits, form.presets,
+                                            most_chosen=form.most_chosen,
                                              ip=client_ip())
     flash(_("Saved the amounts in %(currency)s; the give form uses them now.", currency=currency) if written
           else _("Nothing to save: the amounts in %(currency)s are unchanged.", currency=currency))

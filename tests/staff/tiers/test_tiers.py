@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -242,3 +243,33 @@ def test_analysts_and_editors_cannot_change_the_catalogue(staff_client: Callable
                                data={"eur-minimum": "5", "eur-maximum": "6", "eur-csrf_token": csrf})
         assert response.status_code == 403
     assert count(CurrencyLimit) == 0
+
+
+def checked(page: str, name: str) -> list[str]:
+    """The values of the checked radios called `name`."""
+    return [m for m in re.findall(r'<input checked[^>]*name="' + name + r'"[^>]*value="([^"]*)"', page)]
+
+
+def test_the_most_chosen_preset_is_preselected_and_labelled_on_give(admin: FlaskClient, catalogue: None) -> None:
+    assert save_amounts(admin, monthly="3, 5, 10*, 25").status_code == 302
+    page = text(admin.get("/give?currency=EUR"))
+    assert checked(page, "frequency") == ["monthly"] and checked(page, "preset") == ["10"]
+    label = re.search(r'<label for="preset-2">(.*?)</label>', page, re.S)
+    assert label is not None and "Most chosen" in label.group(1)
+    assert page.count("Most chosen</span>") == 1
+    assert 'value="3, 5, 10*, 25"' in text(admin.get("/staff/tiers"))
+    [presets] = audits("presets.changed")
+    assert presets.details["after"]["monthly_most_chosen"] == [1000]
+    # Without a mark, the middle preset is chosen and nothing is labelled.
+    assert save_amounts(admin, monthly="3, 5, 10, 25").status_code == 302
+    page = text(admin.get("/give?currency=EUR"))
+    assert checked(page, "preset") == ["10"] and "Most chosen</span>" not in page
+    assert checked(text(admin.get("/give?currency=EUR&frequency=once")), "preset") == ["50"]
+    # A link's own amount wins over the suggestion.
+    assert checked(text(admin.get("/give?currency=EUR&amount=5")), "preset") == ["5"]
+
+
+def test_only_one_preset_may_be_most_chosen(admin: FlaskClient, catalogue: None) -> None:
+    response = save_amounts(admin, monthly="3*, 5*, 10")
+    assert response.status_code == 400 and "Mark one amount as most chosen, not several." in text(response)
+    assert audits("presets.changed") == []
