@@ -101,7 +101,7 @@ def test_the_ballot_chart_text_renders_at_12px_or_more_on_a_phone() -> None:
     from membership.charts import ranked_bar_chart
 
     svg = str(ranked_bar_chart("c", "Results", "Votes", ["A long topic title about reconstruction money", "B"],
-                               [12, 3], width=400, label_chars=22, font_size=15, css_class="chart narrow"))
+                               [12, 3], width=460, label_chars=28, font_size=16, css_class="chart narrow"))
     width = float(_re.search(r'viewBox="0 0 ([\d.]+) ', svg).group(1))  # type: ignore[union-attr]
     sizes = [float(size) for size in _re.findall(r'font-size="([\d.]+)"', svg)]
     assert sizes and min(sizes) * 358 / width >= 12 and 'class="chart narrow"' in svg

@@ -33,9 +33,9 @@ def results_chart(ballot: Ballot, tally: services.Tally) -> Markup:
         _("Votes for each topic. The table beside the chart has the same figures, with each topic's share."),
         [result.option.title for result in tally.options],
         [result.weighted for result in tally.options],
-        # Drawn 400 wide with 15-unit text and shown at most 30rem wide (`svg.chart.narrow`): the text renders at
-        # 13 px or more from a 390 px phone (about 358 px for the chart) to a desktop.
-        width=400, label_chars=22, font_size=15, css_class="chart narrow",
+        # Drawn 460 wide with 16-unit text and shown at most 30rem wide (`svg.chart.narrow`): the text renders at
+        # 12.4 px or more from a 390 px phone (about 358 px for the chart) to a desktop.
+        width=460, label_chars=28, font_size=16, css_class="chart narrow",
     )
 
 
