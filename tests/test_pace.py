@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -64,7 +65,13 @@ def test_a_rate_must_be_positive() -> None:
 
 
 def test_calls_serving_a_request_are_interactive_unless_marked_background(app: Flask) -> None:
-    assert current_priority() is Priority.BACKGROUND  # a worker, a command
+    # A worker or a command: a thread of its own, with no request (a fresh thread starts with an empty context,
+    # whatever an earlier test in this process left in the test runner's).
+    outside: list[Priority] = []
+    thread = threading.Thread(target=lambda: outside.append(current_priority()))
+    thread.start()
+    thread.join()
+    assert outside == [Priority.BACKGROUND]
     with app.test_request_context("/give"):
         assert current_priority() is Priority.INTERACTIVE
         with background():
