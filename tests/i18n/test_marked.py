@@ -18,10 +18,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask, g
+from flask import Flask
 from flask.testing import FlaskClient
 
-from membership import create_app
 from membership.db import db, utcnow
 from membership.demo import seed_demo
 from membership.giving.campaigns import Campaign, GoalKind
@@ -34,10 +33,9 @@ from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
 from membership.webhooks_out import WebhookEndpoint, new_secret
 from stripe_double import DoubleServer
-from tests.support.database import empty_tables
-from tests.support.i18n import PSEUDO, build_pseudo_catalog, unmarked_html
+from tests.support.i18n import PSEUDO, unmarked_html
+from tests.support.i18n import pseudo_app as make_pseudo_app
 from tests.support.patrons import add_membership, add_payment, sign_in
-from tests.support.settings import app_settings
 from tests.support.staff import PASSWORD, sign_in_as
 
 # Routes that are not pages a person reads (files, machine endpoints) or are development-only tools.
@@ -48,22 +46,8 @@ URL_VALUE = re.compile(r"<(?:\w+:)?(\w+)>")
 
 @pytest.fixture
 def pseudo_app(database_uri: str, double: DoubleServer, live_port: int, tmp_path: Path) -> Iterator[Flask]:
-    directory = build_pseudo_catalog(tmp_path / "pseudo")
-    app = create_app(app_settings(
-        database_uri, api_base=double.url, PUBLIC_URL=f"http://127.0.0.1:{live_port}",
-        MEMBERSHIP_EXPORT_DIR=str(tmp_path / "exports"), SUPPORTED_LOCALES=["en", "uk", PSEUDO],
-        BABEL_TRANSLATION_DIRECTORIES=f"translations;{directory}"))
-
-    @app.before_request
-    def fresh_request_caches() -> None:
-        g.pop("csrf_token", None)
-        g.pop("_flask_babel", None)
-
-    with app.app_context():
+    with make_pseudo_app(database_uri, double.url, live_port, tmp_path) as app:
         yield app
-        db.session.remove()
-        db.engine.dispose()
-    empty_tables(database_uri)
 
 
 class World:
