@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -84,6 +85,26 @@ def _private_postgres_database(uri: str) -> tuple[str, Callable[[], None]]:
         admin.dispose()
 
     return sa.engine.make_url(uri).set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(autouse=True)
+def _close_every_pool_a_test_opened() -> Iterator[None]:
+    """Close the pooled connections of every engine a test opened (a second app for "another host", a broken
+    app, a CLI run), after its own fixtures are done. Otherwise an engine dropped without `dispose()` leaves
+    its connections to the garbage collector, and psycopg's ResourceWarning lands in whichever later test is
+    running, as an error of that test."""
+    engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+
+    def connected(connection: sa.Connection) -> None:
+        engines.add(connection.engine)
+
+    sa.event.listen(sa.Engine, "engine_connect", connected)
+    try:
+        yield
+    finally:
+        sa.event.remove(sa.Engine, "engine_connect", connected)
+        for engine in list(engines):
+            engine.dispose()
 
 
 @pytest.fixture(scope="session")

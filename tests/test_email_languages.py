@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from stripe_double import DoubleServer
 from tests.support.database import empty_tables
 from tests.support.giving import MONTH, advance, clock_customer, pay, settle, start_gift
 from tests.support.helpers import SAMPLE
-from tests.support.i18n import PSEUDO, build_pseudo_catalog, unmarked, unmarked_html
+from tests.support.i18n import PSEUDO, pseudo_catalog_directory, unmarked, unmarked_html
 from tests.support.servers import LiveServer, SmtpSink
 from tests.support.settings import app_settings
 
@@ -59,8 +58,8 @@ def rendered(message: str, locale: str, **context: Any) -> OutboundEmail:
 
 
 @pytest.fixture
-def pseudo_app(database_uri: str, tmp_path: Path) -> Iterator[Flask]:
-    directory = build_pseudo_catalog(tmp_path / "pseudo")
+def pseudo_app(database_uri: str) -> Iterator[Flask]:
+    directory = pseudo_catalog_directory()
     # Rendering only: Stripe is never asked.
     app = create_app(app_settings(database_uri, api_base="http://127.0.0.1:9", SUPPORTED_LOCALES=["en", "uk", PSEUDO],
                                   BABEL_TRANSLATION_DIRECTORIES=f"translations;{directory}"))

@@ -3,7 +3,11 @@ test) any text a person reads that was never marked for translation."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
@@ -42,6 +46,15 @@ def build_pseudo_catalog(directory: Path) -> Path:
     with target.open("wb") as handle:
         write_mo(handle, pseudo)
     return directory
+
+
+@functools.cache
+def pseudo_catalog_directory() -> Path:
+    """The pseudo-locale's catalog, built once per test process (the extract reads the whole checkout) into a
+    directory removed when the process ends."""
+    directory = Path(tempfile.mkdtemp(prefix="pseudo-locale-"))
+    atexit.register(shutil.rmtree, directory, True)
+    return build_pseudo_catalog(directory)
 
 
 # What a page may show unwrapped: values, not words of ours.
@@ -134,7 +147,7 @@ def pseudo_app(database_uri: str, api_base: str, live_port: int, tmp_path: Path)
     from tests.support.database import empty_tables
     from tests.support.settings import app_settings
 
-    directory = build_pseudo_catalog(tmp_path / "pseudo")
+    directory = pseudo_catalog_directory()
     app = create_app(app_settings(
         database_uri, api_base=api_base, PUBLIC_URL=f"http://127.0.0.1:{live_port}",
         MEMBERSHIP_EXPORT_DIR=str(tmp_path / "exports"), SUPPORTED_LOCALES=["en", "uk", PSEUDO],
