@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ MINIMUM_CONTRAST = 4.5
 # The hover shade keeps two thirds of each channel: the default accent's own hover colour, #073763, comes out so.
 HOVER_SHADE = 2 / 3
 HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+STATIC = Path(__file__).parent / "static"
 
 
 def _channels(colour: str) -> tuple[int, int, int]:
@@ -73,8 +75,12 @@ def check_branding(config: Mapping[str, Any]) -> None:
                               "Choose a darker colour.")
     logo = str(config.get("NEWSROOM_LOGO_URL") or "")
     if logo and not (logo_origin(logo) or (logo.startswith("/static/") and ".." not in logo)):
-        raise ConfigError("NEWSROOM_LOGO_URL must be an https:// address (https://news.example/logo.svg) or a "
-                          f"path under this app's /static/ (/static/logo.svg); got {logo!r}.")
+        raise ConfigError("NEWSROOM_LOGO_URL must be an https:// address (https://news.example/logo.png) or a "
+                          f"path under this app's /static/ (/static/logo.png); got {logo!r}.")
+    static_file = STATIC / urlsplit(logo).path.removeprefix("/static/")
+    if logo.startswith("/static/") and not static_file.is_file():
+        raise ConfigError(f"NEWSROOM_LOGO_URL is {logo}, but there is no file {static_file}: put the logo there or "
+                          "give its https:// address.")
 
 
 def logo_origin(url: str) -> str:

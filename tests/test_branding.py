@@ -94,6 +94,12 @@ def test_a_logo_that_is_not_https_or_our_static_files_is_refused(url: str) -> No
         check_settings(settings(NEWSROOM_LOGO_URL=url))
 
 
+def test_a_logo_among_our_static_files_must_be_there() -> None:
+    with pytest.raises(ConfigError, match=r"NEWSROOM_LOGO_URL is /static/logo\.png, but there is no file "
+                                          r".*static/logo\.png"):
+        check_settings(settings(NEWSROOM_LOGO_URL="/static/logo.png"))
+
+
 def test_the_logo_origin_is_the_scheme_host_and_port_only() -> None:
     assert logo_origin("https://cdn.news.example:8443/brand/logo.svg?v=2") == "https://cdn.news.example:8443"
     assert logo_origin("/static/logo.svg") == ""

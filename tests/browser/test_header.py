@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from membership.db import db
 from membership.supporters.tokens import TokenPurpose, issue_token
@@ -18,8 +18,8 @@ from tests.support.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 # What a reader would notice: the page scrolling sideways, or a header item broken over two lines.
 HEADER_LAYOUT = """() => {
   const header = document.querySelector('.site-header');
@@ -37,7 +37,7 @@ HEADER_LAYOUT = """() => {
 }"""
 
 
-def _phone(browser: Browser, live_app: LiveServer, size: dict[str, int] = PHONE) -> Page:
+def _open(browser: Browser, live_app: LiveServer, size: ViewportSize) -> Page:
     context = browser.new_context(base_url=live_app.url, viewport=size, is_mobile=size is PHONE)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     return context.new_page()
@@ -64,7 +64,7 @@ def test_the_header_fits_a_phone_without_splitting_an_item(app: Flask, browser: 
                                                           branded: bool) -> None:
     if branded:
         app.config.update(NEWSROOM_LOGO_URL="/static/favicon.svg", NEWSROOM_ACCENT_COLOR="#8a1538")
-    page = _phone(browser, live_app)
+    page = _open(browser, live_app, PHONE)
     try:
         for path in ("/", "/account"):
             if path == "/account":
@@ -78,7 +78,7 @@ def test_the_header_fits_a_phone_without_splitting_an_item(app: Flask, browser: 
 
 
 def test_the_header_is_one_row_on_a_desktop(browser: Browser, live_app: LiveServer) -> None:
-    page = _phone(browser, live_app, DESKTOP)
+    page = _open(browser, live_app, DESKTOP)
     try:
         layout = _layout(page, "/")
         assert layout["oneRow"], layout
