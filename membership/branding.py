@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from membership.config import ConfigError
+from membership.config import DEFAULT_ACCENT_COLOR, ConfigError
 
-DEFAULT_ACCENT = "#0b5394"
 PAPER = "#fdfcf9"  # the page background (site.css --paper)
 WHITE = "#ffffff"
 # WCAG 2.x level AA for normal-size text: buttons' labels and links are both normal text.
@@ -56,14 +55,14 @@ def darker_shade(colour: str) -> str:
 
 
 def accent_color(config: Mapping[str, Any]) -> str:
-    return str(config.get("NEWSROOM_ACCENT_COLOR") or DEFAULT_ACCENT).lower()
+    return str(config.get("NEWSROOM_ACCENT_COLOR") or DEFAULT_ACCENT_COLOR).lower()
 
 
 def check_branding(config: Mapping[str, Any]) -> None:
     """Refuse an accent that isn't a #rrggbb colour or is too light to read, and a logo we can't show safely."""
-    accent = str(config.get("NEWSROOM_ACCENT_COLOR") or DEFAULT_ACCENT)
+    accent = str(config.get("NEWSROOM_ACCENT_COLOR") or DEFAULT_ACCENT_COLOR)
     if not HEX_COLOUR.fullmatch(accent):
-        raise ConfigError(f"NEWSROOM_ACCENT_COLOR must be a colour written #rrggbb, like {DEFAULT_ACCENT} "
+        raise ConfigError(f"NEWSROOM_ACCENT_COLOR must be a colour written #rrggbb, like {DEFAULT_ACCENT_COLOR} "
                           f"(got {accent!r}).")
     for text, background, where in ((WHITE, accent, "white button text on it"),
                                     (accent, PAPER, f"links on the page background {PAPER}"),

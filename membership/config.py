@@ -211,6 +211,7 @@ def stripe_page_origins(api_base: str) -> str:
 
 
 DEFAULT_SUPPORTED_LOCALES = "en,uk"
+DEFAULT_ACCENT_COLOR = "#0b5394"  # the buttons' and links' blue (membership/branding.py)
 # Our language → the `locale` Stripe's Checkout and Billing Portal are given. Stripe's pages don't offer Ukrainian
 # (the API refuses `uk`), so a Ukrainian reader's payment page follows their browser (`auto`).
 DEFAULT_STRIPE_LOCALES = "en=en,uk=auto"
@@ -267,7 +268,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "NEWSROOM_REGISTRATION": (env.get("NEWSROOM_REGISTRATION") or "").strip(),
         # The header's and emails' logo and the buttons' and links' colour: checked in membership/branding.py.
         "NEWSROOM_LOGO_URL": (env.get("NEWSROOM_LOGO_URL") or "").strip(),
-        "NEWSROOM_ACCENT_COLOR": (env.get("NEWSROOM_ACCENT_COLOR") or "#0b5394").strip().lower(),
+        "NEWSROOM_ACCENT_COLOR": (env.get("NEWSROOM_ACCENT_COLOR") or DEFAULT_ACCENT_COLOR).strip().lower(),
         "STATEMENT_FONT_PATH": env.get("STATEMENT_FONT_PATH") or DEFAULT_STATEMENT_FONT,
         "MAIL_URL": env.get("MAIL_URL") or "",
         "REDIS_URL": env.get("REDIS_URL") or "",

@@ -10,8 +10,8 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from werkzeug.routing import IntegerConverter, Map
 
-from membership.branding import DEFAULT_ACCENT, accent_color, brand_stylesheet, brand_version, logo_origin, logo_url
-from membership.config import stripe_page_origins
+from membership.branding import accent_color, brand_stylesheet, brand_version, logo_origin, logo_url
+from membership.config import DEFAULT_ACCENT_COLOR, stripe_page_origins
 from membership.db import MAX_ID, db, unit_of_work
 from membership.formatting import register_template_filters
 from membership.i18n import lazy_gettext, localized_setting
@@ -112,7 +112,7 @@ def brand_css() -> Response:
 
 def brand_css_url() -> str | None:
     """The brand stylesheet's address for a page's <head>; None with the default accent, which site.css has."""
-    if accent_color(current_app.config) == DEFAULT_ACCENT:
+    if accent_color(current_app.config) == DEFAULT_ACCENT_COLOR:
         return None
     return url_for("brand_css", v=brand_version(current_app.config))
 
