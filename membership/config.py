@@ -211,6 +211,7 @@ def stripe_page_origins(api_base: str) -> str:
 
 
 DEFAULT_SUPPORTED_LOCALES = "en,uk"
+DEFAULT_ACCENT_COLOR = "#0b5394"  # the buttons' and links' blue (membership/branding.py)
 # Our language → the `locale` Stripe's Checkout and Billing Portal are given. Stripe's pages don't offer Ukrainian
 # (the API refuses `uk`), so a Ukrainian reader's payment page follows their browser (`auto`).
 DEFAULT_STRIPE_LOCALES = "en=en,uk=auto"
@@ -265,6 +266,9 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "NEWSROOM_ADDRESS": env.get("NEWSROOM_ADDRESS") or "1 Example Street, 01001 Kyiv, Ukraine",
         "NEWSROOM_OTHER_WAYS": env.get("NEWSROOM_OTHER_WAYS") or DEFAULT_OTHER_WAYS,
         "NEWSROOM_REGISTRATION": (env.get("NEWSROOM_REGISTRATION") or "").strip(),
+        # The header's and emails' logo and the buttons' and links' colour: checked in membership/branding.py.
+        "NEWSROOM_LOGO_URL": (env.get("NEWSROOM_LOGO_URL") or "").strip(),
+        "NEWSROOM_ACCENT_COLOR": (env.get("NEWSROOM_ACCENT_COLOR") or DEFAULT_ACCENT_COLOR).strip().lower(),
         "STATEMENT_FONT_PATH": env.get("STATEMENT_FONT_PATH") or DEFAULT_STATEMENT_FONT,
         "MAIL_URL": env.get("MAIL_URL") or "",
         "REDIS_URL": env.get("REDIS_URL") or "",
@@ -375,9 +379,11 @@ def check_settings(config: Mapping[str, Any]) -> dict[str, CurrencyRules]:
         if any(len(str(key)) < 32 for key in config.get("SECRET_KEY_FALLBACKS") or ()):
             raise ConfigError("SECRET_KEY_FALLBACKS must list earlier keys of at least 32 characters each, "
                               "separated by spaces.")
+    from membership.branding import check_branding  # both import ConfigError from here: when used
     from membership.i18n import check_locales  # i18n is imported by modules config imports: when used
 
     check_locales(config)
+    check_branding(config)
     if config.get("MAIL_URL"):
         parse_mail_url(str(config["MAIL_URL"]))
     if not REDIS_KEY_PREFIX.fullmatch(str(config.get("REDIS_KEY_PREFIX", "membership"))):

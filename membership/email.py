@@ -45,6 +45,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from membership.branding import accent_color, logo_url
 from membership.config import parse_mail_url, signing_keys
 from membership.db import (
     Base,
@@ -125,6 +126,8 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
         "newsroom_name": localized_setting("NEWSROOM_NAME", supported(locale) or default_locale()),
         "newsroom_address": localized_setting("NEWSROOM_ADDRESS", supported(locale) or default_locale()),
         "public_url": current_app.config["PUBLIC_URL"],
+        "newsroom_logo_url": logo_url(current_app.config, absolute=True),
+        "accent_color": accent_color(current_app.config),
         "unsubscribe_url": unsubscribe_url(message, supporter_id),
         **context,
     }

@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, abort, current_app, request
+from flask import Flask, Response, abort, current_app, request, url_for
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from werkzeug.routing import IntegerConverter, Map
 
-from membership.config import stripe_page_origins
+from membership.branding import accent_color, brand_stylesheet, brand_version, logo_origin, logo_url
+from membership.config import DEFAULT_ACCENT_COLOR, stripe_page_origins
 from membership.db import MAX_ID, db, unit_of_work
 from membership.formatting import register_template_filters
 from membership.i18n import lazy_gettext, localized_setting
 
-# No third-party origins anywhere: scripts, styles, fonts and images come from this app only.
+# No third-party origins anywhere: scripts, styles, fonts and images come from this app only (but for the
+# newsroom's logo, when NEWSROOM_LOGO_URL is on a site of its own: that https origin alone).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{logo}; "
     "font-src 'self'; form-action 'self' {stripe}; frame-ancestors {frame_ancestors}; base-uri 'self'"
 )
 
@@ -90,7 +92,29 @@ def content_security_policy(frame_ancestors: str = "'none'") -> str:
     # be listed, or the button does nothing.
     config = current_app.config
     stripe_origins = config.get("STRIPE_PAGE_ORIGINS") or stripe_page_origins(config.get("STRIPE_API_BASE") or "")
-    return CONTENT_SECURITY_POLICY.format(stripe=stripe_origins, frame_ancestors=frame_ancestors)
+    logo = logo_origin(str(config.get("NEWSROOM_LOGO_URL") or ""))
+    return CONTENT_SECURITY_POLICY.format(stripe=stripe_origins, frame_ancestors=frame_ancestors,
+                                          logo=f" {logo}" if logo else "")
+
+
+# A year: the stylesheet's address carries its digest (`?v=`), so a new accent is fetched at a new address.
+BRAND_CSS_CACHE_SECONDS = 31_536_000
+
+
+@sessionless
+def brand_css() -> Response:
+    """The newsroom's accent for site.css (NEWSROOM_ACCENT_COLOR): a stylesheet rather than an inline style, so
+    the Content-Security-Policy keeps `style-src 'self'`."""
+    response = Response(brand_stylesheet(current_app.config), mimetype="text/css")
+    response.headers["Cache-Control"] = f"public, max-age={BRAND_CSS_CACHE_SECONDS}, immutable"
+    return response
+
+
+def brand_css_url() -> str | None:
+    """The brand stylesheet's address for a page's <head>; None with the default accent, which site.css has."""
+    if accent_color(current_app.config) == DEFAULT_ACCENT_COLOR:
+        return None
+    return url_for("brand_css", v=brand_version(current_app.config))
 
 
 def _body_limit() -> None:
@@ -152,6 +176,8 @@ def init_app(app: Flask) -> None:
     app.before_request(_body_limit)
     app.before_request(_refuse_nul_bytes)
     app.add_template_global(control_attrs)
+    app.add_template_global(brand_css_url)
+    app.add_url_rule("/brand.css", "brand_css", brand_css)
     app.after_request(_security_headers)
     app.after_request(_cache_headers)
     register_template_filters(app)
@@ -161,4 +187,5 @@ def init_app(app: Flask) -> None:
         return {
             "newsroom_name": localized_setting("NEWSROOM_NAME"),
             "newsroom_address": localized_setting("NEWSROOM_ADDRESS"),
+            "newsroom_logo_url": logo_url(current_app.config),
         }

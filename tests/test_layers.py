@@ -10,8 +10,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "membership"
 
-CORE = {"db", "money", "config", "email", "queue", "ratelimit", "errors", "charts", "formatting", "extensions",
-        "installation", "i18n", "catalogs", "translations", "pace", "logs", "metrics", "webhooks_out",
+CORE = {"db", "money", "config", "branding", "email", "queue", "ratelimit", "errors", "charts", "formatting",
+        "extensions", "installation", "i18n", "catalogs", "translations", "pace", "logs", "metrics", "webhooks_out",
         "outbox", "web", "static", "storage", "templates", "migrations"}
 DOMAINS = ["supporters", "giving", "wall", "patrons", "ballots", "imports", "staff"]
 APP = {"__init__", "cli", "jobs", "demo", "models", "monitoring", "gunicorn_config"}

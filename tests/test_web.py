@@ -209,7 +209,7 @@ def test_only_public_pages_may_be_cached_and_they_never_set_a_cookie(
             assert cache.no_cache, path  # revalidated each time, never stored for others
         else:
             assert cache.no_store, f"{path} {response.status_code} {response.headers.get('Cache-Control')}"
-    assert public == ["/appeal"]
+    assert public == ["/appeal", "/brand.css"]
 
 
 def test_the_appeal_sets_no_cookie_for_a_signed_in_patron_but_the_account_keeps_its_cookie_fresh(
