@@ -41,8 +41,10 @@ translations-extract: install
 run: install translations font-deps
 	PORT=$(PORT) STRIPE_DOUBLE_PORT=$(STRIPE_DOUBLE_PORT) $(PY) -m scripts.dev
 
-## make test: every check, on SQLite and PostgreSQL, plus the browser tests.
-test: install translations browser-deps cluster-deps font-deps postgres lint typecheck test-sqlite test-postgres test-browser wheel-smoke
+## make test: every check, on SQLite and PostgreSQL, plus the browser tests. The browser tests and the wheel smoke
+## test run side by side (each waits on a browser, a server or pip much of the time); their output is kept apart.
+test: install translations browser-deps cluster-deps font-deps postgres lint typecheck test-sqlite test-postgres
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-browser wheel-smoke
 
 lint: install
 	$(VENV)/bin/ruff check membership stripe_double tests bench scripts migrations/env.py
