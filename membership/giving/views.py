@@ -156,7 +156,8 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
     preset_table = catalogue.derived(("give.preset_table", str(locale)), lambda: {
         code: {f.value: [{"value": to_major_text(p, code), "label": format_recurring(p, code, f.value, locale),
                           "most_chosen": p == catalogue.most_chosen.get((code, f)),
-                          "suggested": p == catalogue.suggested_amount(code, f)}
+                          "suggested": p == catalogue.suggested_amount(code, f),
+                          "impact": catalogue.impact(code, f, p, str(locale))}
                          for p in catalogue.preset_amounts(code, f)]
                for f in Frequency}
         for code in rules
@@ -172,6 +173,7 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
         currency=currency,
         frequency=frequency,
         presets=presets,
+        impacts=[catalogue.impact(currency, frequency, p, str(locale)) for p in presets],
         most_chosen=catalogue.most_chosen.get((currency, frequency)),
         preset_table=preset_table,
         fee_hints=fee_hints,

@@ -4,7 +4,6 @@ staff change on /staff/tiers shows on the very next request."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from membership.giving.campaigns import Campaign, GoalKind
 from membership.giving.models import AmountPreset, Tier
 from membership.staff.accounts.models import Role
 from stripe_double import DoubleServer
+from tests.support.database import statements
 from tests.support.helpers import csrf_token, text
 from tests.support.reports import add_checkout, add_payment, add_supporter
 from tests.support.settings import app_settings
@@ -31,21 +31,6 @@ PAGES = ("/", "/give", "/give?currency=UAH&frequency=monthly&amount=100", "/appe
 def catalogue(app: Flask) -> None:
     seed_catalogue(db.session())
     db.session.commit()
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement the app sends to the database inside the block."""
-    sent: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        sent.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize("path", PAGES)
