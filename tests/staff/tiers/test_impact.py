@@ -16,7 +16,6 @@ from membership.db import db
 from membership.demo import seed_catalogue
 from membership.giving.models import AmountPreset, Frequency
 from membership.staff.accounts.models import AuditEntry, Role
-from tests.staff.tiers.test_tiers import save_amounts
 from tests.support.database import statements
 from tests.support.helpers import csrf_token, text
 
@@ -105,7 +104,9 @@ def test_impact_changes_are_audited_and_kept_when_the_amount_stays(admin: FlaskC
     assert entries[0].details["after"] == {"monthly_1000_impact": {"impact": DAY, "translations": {}}}
     assert entries[0].details["before"] == {"monthly_1000_impact": {"impact": "", "translations": {}}}
 
-    assert save_amounts(admin, monthly="5, 10, 20").status_code == 302  # €10 stays, €3 and €25 go
+    amounts = {"eur-minimum": "1", "eur-maximum": "10000", "eur-once": "10, 25, 50, 100", "eur-monthly": "5, 10, 20",
+               "eur-yearly": "30, 50, 100, 250", "eur-csrf_token": csrf_token(admin, "/staff/tiers")}
+    assert admin.post("/staff/tiers/amounts/EUR", data=amounts).status_code == 302  # €10 stays, €3 and €25 go
     assert preset(1000).impact == DAY and preset(1000).position == 1
 
 
