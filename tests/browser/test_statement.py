@@ -90,8 +90,8 @@ def test_a_patron_fetches_this_years_statement_from_the_account_page(page: Page)
         totals[payment.currency][0] += payment.amount_minor
         totals[payment.currency][1] += payment.refunded_minor
     assert set(totals) == {"EUR", "USD"}
-    for currency, (paid, refunded) in totals.items():
-        line = (f"{currency} {money(paid, currency)} {money(refunded, currency)} "
-                f"{money(paid - refunded, currency)}")
+    for currency, (paid, taken_back) in totals.items():
+        line = (f"{currency} {money(paid, currency)} {money(taken_back, currency)} "
+                f"{money(paid - taken_back, currency)}")
         assert line in body, line
     assert totals["EUR"] == [4400, 2200] and totals["USD"] == [5000, 0]  # what the rows above add up to
