@@ -15,10 +15,12 @@ from __future__ import annotations
 import enum
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Integer, String, Text, and_, case, func, select
+from sqlalchemy import JSON, Boolean, CheckConstraint, Integer, String, Text, and_, case, func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.db import Base, UTCDateTime, enum_column, utcnow
@@ -47,6 +49,8 @@ class Campaign(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     matching_text: Mapped[str] = mapped_column(Text, default="")  # "Every gift is matched by the X Foundation"
     on_support_page: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The title, text and matching text in the other languages: {"uk": {"title": "…"}} (membership.i18n.localized).
+    translations: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict, server_default=sql_text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -61,8 +65,34 @@ class Campaign(Base):
 
 
 @dataclass(frozen=True)
+class CampaignEntry:
+    """A campaign as the reader pages show it: plain values, kept with the catalogue (membership.giving.catalogue),
+    so finding the campaign a page names costs no statement; only its progress is counted on each request."""
+
+    id: int
+    slug: str
+    title: str
+    text: str
+    goal_kind: GoalKind
+    goal_minor: int | None
+    goal_currency: str | None
+    goal_patrons: int | None
+    starts_at: datetime
+    ends_at: datetime
+    matching_text: str
+    on_support_page: bool
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False)
+
+    def running(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+ENTRY_COLUMNS = tuple(f.name for f in fields(CampaignEntry))
+
+
+@dataclass(frozen=True)
 class Progress:
-    campaign: Campaign
+    campaign: Campaign | CampaignEntry
     raised_minor: int  # in the goal's currency (amount goals)
     patrons: int  # new monthly and yearly members
     supporters: int  # everyone who gave through it
@@ -98,23 +128,18 @@ class Progress:
         return self.now >= self.campaign.ends_at
 
 
-def by_slug(session: Session, slug: str) -> Campaign | None:
-    if not slug or len(slug) > 60 or not SLUG.match(slug):
-        return None
-    return session.scalar(select(Campaign).where(Campaign.slug == slug))
-
-
-def for_support_page(session: Session, now: datetime) -> Campaign | None:
-    """The running campaign staff put on the support page (the one ending soonest, if several)."""
-    return session.scalar(select(Campaign).where(Campaign.on_support_page, Campaign.starts_at <= now,
-                                                 Campaign.ends_at > now).order_by(Campaign.ends_at).limit(1))
-
-
 def all_campaigns(session: Session) -> list[Campaign]:
     return list(session.scalars(select(Campaign).order_by(Campaign.starts_at.desc(), Campaign.id.desc())))
 
 
-def progress(session: Session, campaign: Campaign, now: datetime | None = None) -> Progress:
+def entries(session: Session, now: datetime) -> tuple[CampaignEntry, ...]:
+    """The campaigns not ended by `now`, as plain values (the catalogue keeps them)."""
+    rows = session.execute(select(*(getattr(Campaign, name) for name in ENTRY_COLUMNS))
+                           .where(Campaign.ends_at > now).order_by(Campaign.ends_at, Campaign.id))
+    return tuple(CampaignEntry(*row) for row in rows)
+
+
+def progress(session: Session, campaign: Campaign | CampaignEntry, now: datetime | None = None) -> Progress:
     """What the campaign has raised so far (one query; see the module's docstring for what counts)."""
     now = now or utcnow()
     counted = and_(Payment.status.in_([PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED]))

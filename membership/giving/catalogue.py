@@ -1,5 +1,7 @@
-"""The catalogue the reader pages show: active tiers with their amounts, the give form's presets, and the rules
-per currency (the settings' currencies and fees, with the bounds staff set).
+"""The catalogue the reader pages show: active tiers with their amounts, the give form's presets (with their impact
+texts), the rules per currency (the settings' currencies and fees, with the bounds staff set), and the campaigns
+not yet ended (titles, texts, dates and goals; never their progress, which each page counts afresh from the
+completed checkouts, so the bar is never stale).
 
 Every page an article links to (/, /give, /appeal) needs it, and staff change it rarely, so each process keeps
 it in memory under the token of the one-row `catalogue_version` table. A request reads that token (one short
@@ -14,6 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from itertools import chain
 from typing import Any, TypeVar, cast
 
@@ -23,11 +26,14 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from membership.config import CurrencyRules, default_currency_rules
 from membership.db import dialect_insert, utcnow
+from membership.giving.campaigns import Campaign, CampaignEntry
+from membership.giving.campaigns import entries as campaign_entries
 from membership.giving.models import AmountPreset, CatalogueVersion, CurrencyLimit, Frequency, Tier, TierAmount
+from membership.i18n import localized
 from membership.money import AmountLimits
 
 # The rows the catalogue is read from: a change to any of them replaces the version token.
-CATALOGUE_MODELS: tuple[type[Any], ...] = (Tier, TierAmount, AmountPreset, CurrencyLimit)
+CATALOGUE_MODELS: tuple[type[Any], ...] = (Tier, TierAmount, AmountPreset, CurrencyLimit, Campaign)
 CACHE_KEY = "giving.catalogue"
 T = TypeVar("T")
 
@@ -55,11 +61,21 @@ class TierEntry:
 
 
 @dataclass(frozen=True)
+class ImpactText:
+    """What a preset amount pays for, as staff wrote it, with its other languages ({"uk": {"impact": "…"}})."""
+
+    impact: str
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
 class Catalogue:
     tiers: tuple[TierEntry, ...]  # active ones, in display order
     presets: Mapping[tuple[str, Frequency], tuple[int, ...]]
     rules: Mapping[str, CurrencyRules]
     most_chosen: Mapping[tuple[str, Frequency], int] = field(default_factory=dict)  # staff's mark, if any
+    impacts: Mapping[tuple[str, Frequency, int], ImpactText] = field(default_factory=dict)  # presets that have one
+    campaigns: tuple[CampaignEntry, ...] = ()  # those not ended when loaded, ending soonest first
     _derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
@@ -81,6 +97,20 @@ class Catalogue:
         if marked in presets:
             return marked
         return presets[len(presets) // 2] if presets else None
+
+    def impact(self, currency: str, frequency: Frequency, amount_minor: int, locale: str | None = None) -> str:
+        """The preset's impact text in `locale` (default: the active language, falling back to the default
+        language's), or "" when staff gave none."""
+        entry = self.impacts.get((currency, frequency, amount_minor))
+        return localized(entry, "impact", locale) if entry is not None else ""
+
+    def campaign(self, slug: str | None, now: datetime) -> CampaignEntry | None:
+        """The campaign with this address name, while it runs."""
+        return next((c for c in self.campaigns if c.slug == slug and c.running(now)), None) if slug else None
+
+    def support_page_campaign(self, now: datetime) -> CampaignEntry | None:
+        """The running campaign staff put on the support page (the one ending soonest, if several)."""
+        return next((c for c in self.campaigns if c.on_support_page and c.running(now)), None)
 
     def smallest_monthly_amount(self, currency: str) -> int | None:
         """The appeal's "cup of coffee a month": the cheapest active tier's monthly amount in `currency`, else the
@@ -104,7 +134,7 @@ def effective_currency_rules(session: Session, defaults: Mapping[str, CurrencyRu
 
 
 def load_catalogue(session: Session, defaults: Mapping[str, CurrencyRules]) -> Catalogue:
-    """The catalogue as the database has it now, in three statements."""
+    """The catalogue as the database has it now, in four statements."""
     rows = session.execute(
         select(Tier.id, Tier.slug, Tier.name, Tier.description, Tier.benefits, Tier.translations,
                TierAmount.currency, TierAmount.frequency, TierAmount.amount_minor)
@@ -119,12 +149,16 @@ def load_catalogue(session: Session, defaults: Mapping[str, CurrencyRules]) -> C
             amounts.append(TierAmountEntry(row.currency, row.frequency, row.amount_minor))
     presets: dict[tuple[str, Frequency], list[int]] = defaultdict(list)
     most_chosen: dict[tuple[str, Frequency], int] = {}
-    for currency, frequency, amount, marked in session.execute(
-            select(AmountPreset.currency, AmountPreset.frequency, AmountPreset.amount_minor, AmountPreset.most_chosen)
+    impacts: dict[tuple[str, Frequency, int], ImpactText] = {}
+    for currency, frequency, amount, marked, impact, translations in session.execute(
+            select(AmountPreset.currency, AmountPreset.frequency, AmountPreset.amount_minor, AmountPreset.most_chosen,
+                   AmountPreset.impact, AmountPreset.translations)
             .order_by(AmountPreset.position, AmountPreset.amount_minor)):
         presets[(currency, frequency)].append(amount)
         if marked:
             most_chosen.setdefault((currency, frequency), amount)
+        if impact or translations:
+            impacts[(currency, frequency, amount)] = ImpactText(impact, translations or {})
     return Catalogue(
         tiers=tuple(
             TierEntry(id=row.id, slug=row.slug, name=row.name, description=row.description,
@@ -133,7 +167,9 @@ def load_catalogue(session: Session, defaults: Mapping[str, CurrencyRules]) -> C
             for row, amounts in tiers.values()),
         presets={key: tuple(amounts) for key, amounts in presets.items()},
         most_chosen=most_chosen,
+        impacts=impacts,
         rules=effective_currency_rules(session, defaults),
+        campaigns=campaign_entries(session, utcnow()),
     )
 
 

@@ -134,6 +134,9 @@ class TierAmount(Base):
     )
 
 
+IMPACT_MAX = 120  # a preset's impact text: one line under the amount
+
+
 class AmountPreset(Base):
     """A one-click amount on the give form for a currency and frequency."""
 
@@ -146,6 +149,10 @@ class AmountPreset(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     # Staff's "most chosen" (at most one per currency and frequency): preselected and labelled on /give.
     most_chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # "€10/month pays for a day of fact-checking": shown under the amount on /give (empty: nothing shown).
+    impact: Mapped[str] = mapped_column(String(IMPACT_MAX), default="", server_default="")
+    # The impact text in the other languages: {"uk": {"impact": "…"}} (read with membership.i18n.localized).
+    translations: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
 
     __table_args__ = (
         UniqueConstraint("currency", "frequency", "amount_minor"),

@@ -80,11 +80,12 @@ def _attribution_from(args: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
-def _running_campaign(slug: str | None) -> campaigns.Progress | None:
-    """The campaign a page was opened for (?campaign= or ?utm_campaign=), with its progress, while it runs."""
-    campaign = campaigns.by_slug(current_session(), slug or "")
+def _running_campaign(catalogue: Catalogue, slug: str | None) -> campaigns.Progress | None:
+    """The campaign a page was opened for (?campaign= or ?utm_campaign=), with its progress, while it runs: the
+    campaign comes with the cached catalogue, its progress is counted now (one statement)."""
     now = utcnow()
-    return campaigns.progress(current_session(), campaign, now) if campaign and campaign.running(now) else None
+    campaign = catalogue.campaign(slug, now)
+    return campaigns.progress(current_session(), campaign, now) if campaign is not None else None
 
 
 def _prefill_from_query(args: Mapping[str, str],
@@ -155,7 +156,8 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
     preset_table = catalogue.derived(("give.preset_table", str(locale)), lambda: {
         code: {f.value: [{"value": to_major_text(p, code), "label": format_recurring(p, code, f.value, locale),
                           "most_chosen": p == catalogue.most_chosen.get((code, f)),
-                          "suggested": p == catalogue.suggested_amount(code, f)}
+                          "suggested": p == catalogue.suggested_amount(code, f),
+                          "impact": catalogue.impact(code, f, p, str(locale))}
                          for p in catalogue.preset_amounts(code, f)]
                for f in Frequency}
         for code in rules
@@ -171,10 +173,11 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
         currency=currency,
         frequency=frequency,
         presets=presets,
+        impacts=[catalogue.impact(currency, frequency, p, str(locale)) for p in presets],
         most_chosen=catalogue.most_chosen.get((currency, frequency)),
         preset_table=preset_table,
         fee_hints=fee_hints,
-        campaign=_running_campaign(form.utm_campaign.data),
+        campaign=_running_campaign(catalogue, form.utm_campaign.data),
         frequency_texts=_frequency_texts(),
     ), status
 
@@ -217,17 +220,18 @@ def support_page() -> str:
         other_ways=other_ways,
         once_presets=catalogue.preset_amounts(currency, Frequency.ONCE),
         recent_supporters=wall_page(current_session(), wall_review(), size=RECENT).entries,
-        campaign=_support_page_campaign(attribution.get("utm_campaign")),
+        campaign=_support_page_campaign(catalogue, attribution.get("utm_campaign")),
     )
 
 
-def _support_page_campaign(slug: str | None) -> campaigns.Progress | None:
+def _support_page_campaign(catalogue: Catalogue, slug: str | None) -> campaigns.Progress | None:
     """The campaign a link names, else the one staff put on the support page."""
-    if slug and (named := _running_campaign(slug)) is not None:
+    if slug and (named := _running_campaign(catalogue, slug)) is not None:
         return named
-    campaign = campaigns.for_support_page(current_session(), utcnow())
+    now = utcnow()
+    campaign = catalogue.support_page_campaign(now)
     if campaign is not None and not slug:
-        return campaigns.progress(current_session(), campaign)
+        return campaigns.progress(current_session(), campaign, now)
     return None
 
 
@@ -269,7 +273,7 @@ def appeal() -> ResponseReturnValue:
     monthly = catalogue.smallest_monthly_amount(currency)
     page = render_template("giving/appeal.html", currency=currency, monthly=monthly,
                            attribution_query=urlencode(attribution),
-                           campaign=_running_campaign(attribution.get("utm_campaign")),
+                           campaign=_running_campaign(catalogue, attribution.get("utm_campaign")),
                            monthly_query=urlencode({"frequency": "monthly", "amount": to_major_text(monthly, currency),
                                                     "currency": currency, **attribution}) if monthly else "")
     response = make_response(page)

@@ -61,6 +61,12 @@
         label.appendChild(badge);
       }
       span.appendChild(input); span.appendChild(document.createTextNode(" ")); span.appendChild(label);
+      if (preset.impact) {  // what the amount pays for: the radio's description, read after its name
+        var impact = document.createElement("span"); impact.className = "preset-impact";
+        impact.id = input.id + "-impact"; impact.textContent = preset.impact;
+        input.setAttribute("aria-describedby", impact.id);
+        span.appendChild(impact);
+      }
       list.appendChild(span);
     });
     Array.prototype.forEach.call(form.querySelectorAll("[data-suffix-text]"), function (el) { el.textContent = said.suffix; });

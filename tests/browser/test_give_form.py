@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from membership.db import db
 from membership.formatting import format_money
-from membership.giving.models import Checkout, CheckoutStatus, Frequency
+from membership.giving.models import AmountPreset, Checkout, CheckoutStatus, Frequency
 from membership.giving.services import check_gift_amount, currency_rules, fee_cover_for
 from membership.money import parse_major_amount
 from stripe_double import DoubleServer
@@ -131,3 +133,26 @@ def test_the_live_total_reads_amounts_as_the_server_does(page: Page, app: Flask,
     for typed in ["₴200", "200 UAH", "1 000,50", "1.000", "30"]:
         page.get_by_label("Other amount").fill(typed)
         expect(summary).to_have_text(server_reading(app, typed, "UAH", cover))
+
+
+def test_impact_texts_switch_with_the_frequencys_presets(page: Page) -> None:
+    day = "pays for a day of fact-checking"
+    preset = db.session.scalars(sa.select(AmountPreset).where(
+        AmountPreset.currency == "EUR", AmountPreset.frequency == Frequency.MONTHLY,
+        AmountPreset.amount_minor == 1000)).one()
+    preset.impact, preset.translations = day, {"uk": {"impact": "оплачує день перевірки фактів"}}
+    db.session.commit()
+
+    page.goto("/give?frequency=once&lang=en")
+    expect(page.get_by_text(day)).to_have_count(0)
+    page.get_by_label("Monthly", exact=True).check()
+    expect(page.get_by_label("€10.00/month", exact=True)).to_have_accessible_description(day)
+    expect(page.get_by_label("€5.00/month", exact=True)).to_have_accessible_description("")
+    page.get_by_label("Yearly", exact=True).check()
+    expect(page.get_by_text(day)).to_have_count(0)
+    page.get_by_label("Monthly", exact=True).check()
+    expect(page.get_by_text(day)).to_be_visible()
+
+    page.goto("/give?frequency=once&lang=uk")
+    page.get_by_label("Щомісячно", exact=True).check()
+    expect(page.get_by_text("оплачує день перевірки фактів")).to_be_visible()

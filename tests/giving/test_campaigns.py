@@ -150,3 +150,29 @@ def test_no_campaign_is_shown_for_a_checkout_row_that_is_not_completed(app: Flas
     _gift("a@example.org", 5_000, completed=False)
     checkout = db.session.scalars(sa.select(Checkout)).one()
     assert checkout.status is not CheckoutStatus.COMPLETED and progress(db.session(), campaign).raised_minor == 0
+
+
+def test_a_campaign_reads_in_the_readers_language_falling_back_to_the_default(
+        client: FlaskClient, staff_client: Callable[[Role], FlaskClient]) -> None:
+    campaign = _campaign(on_support_page=True)
+    editor = staff_client(Role.EDITOR)
+    edit = f"/staff/campaigns/{campaign.id}"
+    assert "Title (Українська)" in text(editor.get(edit))
+    form = {"title": campaign.title, "slug": "winter", "text": campaign.text, "goal_kind": "amount",
+            "goal_amount": "1000", "goal_currency": "EUR", "matching_text": campaign.matching_text,
+            "starts_on": campaign.starts_at.date().isoformat(), "ends_on": campaign.ends_at.date().isoformat(),
+            "on_support_page": "y", "title_uk": "Фонд зимових репортажів",
+            "text_uk": "Тримайте наших репортерів в дорозі.", "matching_text_uk": "",
+            "csrf_token": csrf_token(editor, edit)}
+    assert editor.post(edit, data=form).status_code == 303
+    assert refreshed(campaign).translations == {"uk": {"title": "Фонд зимових репортажів",
+                                                       "text": "Тримайте наших репортерів в дорозі."}}
+    assert "Фонд зимових репортажів" in text(editor.get(edit))  # kept in the form
+
+    for path in ("/?lang=uk", "/give?campaign=winter&lang=uk", "/appeal?campaign=winter&lang=uk"):
+        page = text(client.get(path))
+        assert "Фонд зимових репортажів" in page and "Winter reporting fund" not in page, path
+        assert "matched by the Kyiv Media Foundation" in page, path  # not given in Ukrainian: the default's
+    assert "Тримайте наших репортерів в дорозі." in text(client.get("/?lang=uk"))
+    for path in ("/?lang=en", "/give?campaign=winter&lang=en", "/appeal?campaign=winter&lang=en"):
+        assert "Winter reporting fund" in text(client.get(path)), path

@@ -4,7 +4,7 @@ staff change on /staff/tiers shows on the very next request."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,12 +12,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from membership import create_app
-from membership.db import db
+from membership.db import db, utcnow
 from membership.demo import seed_catalogue
+from membership.giving.campaigns import Campaign, GoalKind
 from membership.giving.models import AmountPreset, Tier
 from membership.staff.accounts.models import Role
 from stripe_double import DoubleServer
+from tests.support.database import statements
 from tests.support.helpers import csrf_token, text
+from tests.support.reports import add_checkout, add_payment, add_supporter
 from tests.support.settings import app_settings
 
 MAX_STATEMENTS = 3
@@ -28,21 +31,6 @@ PAGES = ("/", "/give", "/give?currency=UAH&frequency=monthly&amount=100", "/appe
 def catalogue(app: Flask) -> None:
     seed_catalogue(db.session())
     db.session.commit()
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement the app sends to the database inside the block."""
-    sent: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        sent.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -104,3 +92,39 @@ def test_a_rolled_back_change_leaves_the_cached_catalogue_in_force(client: Flask
     with statements() as sent:
         give = text(client.get("/give?currency=EUR&frequency=once"))
     assert 'value="25"' in give and len(sent) <= MAX_STATEMENTS
+
+
+def _running_campaign(slug: str, *, on_support_page: bool) -> Campaign:
+    now = utcnow()
+    campaign = Campaign(slug=slug, title="Winter reporting fund", text="Keep our reporters on the road.",
+                        goal_kind=GoalKind.AMOUNT, goal_minor=100_000, goal_currency="EUR",
+                        starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=10),
+                        on_support_page=on_support_page)
+    db.session.add(campaign)
+    db.session.commit()
+    return campaign
+
+
+def _gift_to(slug: str, email: str, amount: int) -> None:
+    supporter = add_supporter(email)
+    when = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    checkout = add_checkout(supporter, amount, completed=when, utm_campaign=slug)
+    add_payment(supporter, amount, when, checkout_id=checkout.id)
+    db.session.commit()
+
+
+@pytest.mark.parametrize("path", ("/", "/give?campaign=winter", "/appeal?campaign=winter"))
+def test_a_page_with_a_campaign_sends_at_most_three_statements_and_counts_its_progress_afresh(
+        client: FlaskClient, path: str) -> None:
+    _running_campaign("winter", on_support_page=True)
+    _gift_to("winter", "a@example.org", 5_000)
+    client.get(path)
+    with statements() as sent:
+        page = text(client.get(path))
+    assert "Winter reporting fund" in page and "€50.00 raised of €1,000.00" in page
+    assert len(sent) <= MAX_STATEMENTS, "\n\n".join(sent)
+
+    _gift_to("winter", "b@example.org", 2_500)  # a checkout completing: no catalogue change, the bar moves at once
+    with statements() as sent:
+        page = text(client.get(path))
+    assert "€75.00 raised of €1,000.00" in page and len(sent) <= MAX_STATEMENTS

@@ -136,11 +136,11 @@ def test_the_page_carries_labels_and_hints_not_the_fee_formula(client: FlaskClie
     assert "data-fees=" not in page and "data-amount-rules=" not in page
     assert 'data-quote-url="/give/quote"' in page
     assert {"value": "5", "label": "€5.00/month", "most_chosen": False,
-            "suggested": False} in data("presets")["EUR"]["monthly"]
+            "suggested": False, "impact": ""} in data("presets")["EUR"]["monthly"]
     # No preset marked "most chosen" in the seed: the middle one is the suggestion give.js picks.
     assert [p["value"] for p in data("presets")["EUR"]["monthly"] if p["suggested"]] == ["10"]
     assert data("presets")["UAH"]["monthly"][0] == {"value": "100", "label": "UAH\u00a0100.00/month",
-                                                    "most_chosen": False, "suggested": False}
+                                                    "most_chosen": False, "suggested": False, "impact": ""}
     assert data("fee-hints")["UAH"] == ("Adds 2.9% + UAH\u00a010.00 to your payment; the exact total is shown "
                                         "before you pay.")
     assert "Adds 1.5% + €0.25 to your payment; the exact total is shown before you pay." in page

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 
-from membership.db import Base
+from membership.db import Base, db
 
 
 def empty_tables(uri: str) -> None:
@@ -46,3 +49,18 @@ def _truncate_used_tables(conn: sa.Connection, tables: list[sa.Table]) -> None:
     )).scalars()
     for sequence in sequences:
         conn.execute(sa.text(f"ALTER SEQUENCE {sequence} RESTART"))
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement the app sends to the database inside the block."""
+    sent: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        sent.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)

@@ -12,7 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from membership.giving.campaigns import SLUG, GoalKind
-from membership.i18n import lazy_gettext
+from membership.i18n import gettext, language_name, lazy_gettext, translation_field
 from membership.money import parse_major_amount
 from membership.staff.forms import DayField
 
@@ -46,6 +46,22 @@ class CampaignForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.goal_currency.choices = [SelectChoice(code, code) for code in currencies]
         self.goal_minor: int | None = None
+        self.languages: list[str] = []
+
+    def translation_fields(self) -> list[Any]:
+        """The title, text and matching text in each other language, for the template."""
+        return [self[translation_field(name, locale)] for locale in self.languages for name in TRANSLATED]
+
+    @property
+    def translations(self) -> dict[str, dict[str, str]]:
+        """What staff gave in the other languages: {"uk": {"title": "…"}}; empty fields left out."""
+        found: dict[str, dict[str, str]] = {}
+        for locale in self.languages:
+            texts = {name: text for name in TRANSLATED
+                     if (text := (self[translation_field(name, locale)].data or "").strip())}
+            if texts:
+                found[locale] = texts
+        return found
 
     def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
         valid = bool(super().validate(extra_validators))
@@ -77,3 +93,28 @@ class CampaignForm(FlaskForm):
         """The end of the last day (the next midnight), so the last day counts whole."""
         assert self.ends_on.data is not None
         return datetime.combine(self.ends_on.data + timedelta(days=1), time(), tzinfo=UTC)
+
+
+# The campaign's texts staff may give in each other language, and how long each may be (as the default's).
+TRANSLATED = {"title": 200, "text": 4000, "matching_text": 500}
+
+
+def make_campaign_form(currencies: Sequence[str], languages: Sequence[str] = (), **kwargs: Any) -> CampaignForm:
+    """A CampaignForm with the title, text and matching text in each of `languages` (the offered ones besides the
+    default: a field left empty shows the default language's text)."""
+    fields: dict[str, Any] = {}
+    for locale in languages:
+        language = language_name(locale)
+        fields[translation_field("title", locale)] = StringField(
+            gettext("Title (%(language)s)", language=language), filters=[_strip],
+            validators=[Optional(), Length(max=TRANSLATED["title"])])
+        fields[translation_field("text", locale)] = TextAreaField(
+            gettext("Text (%(language)s)", language=language), filters=[_strip],
+            validators=[Optional(), Length(max=TRANSLATED["text"])])
+        fields[translation_field("matching_text", locale)] = TextAreaField(
+            gettext("Matching (%(language)s)", language=language), filters=[_strip],
+            validators=[Optional(), Length(max=TRANSLATED["matching_text"])])
+    form_class = type("CampaignFormWithLanguages", (CampaignForm,), fields)
+    form: CampaignForm = form_class(currencies, **kwargs)
+    form.languages = list(languages)
+    return form

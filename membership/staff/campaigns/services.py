@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -30,11 +31,14 @@ class CampaignValues:
     ends_at: datetime
     matching_text: str
     on_support_page: bool
+    # The title, text and matching text in other languages: {"uk": {"title": "…"}}.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def _apply(campaign: Campaign, values: CampaignValues) -> None:
     for name, value in asdict(values).items():
         setattr(campaign, name, value)
+    campaign.translations = {locale: dict(texts) for locale, texts in values.translations.items() if texts}
     if values.goal_kind is GoalKind.AMOUNT:
         campaign.goal_patrons = None
     else:
@@ -64,7 +68,7 @@ def update_campaign(session: Session, actor: StaffUser, campaign: Campaign, valu
     _apply(campaign, values)
     session.flush()
     record_audit(session, actor, "campaign.updated", target_type="campaign", target_id=campaign.id, ip=ip,
-                 slug=campaign.slug)
+                 slug=campaign.slug, languages=sorted(campaign.translations))
 
 
 def campaign_results(session: Session, now: datetime) -> list[Progress]:

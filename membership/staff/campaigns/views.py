@@ -11,10 +11,10 @@ from membership.db import current_session, utcnow
 from membership.formatting import to_major_text
 from membership.giving.campaigns import Campaign, GoalKind, progress
 from membership.giving.services import currency_rules
-from membership.i18n import gettext
+from membership.i18n import gettext, translation_field, translation_locales
 from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_required
 from membership.staff.campaigns import services
-from membership.staff.campaigns.forms import CampaignForm
+from membership.staff.campaigns.forms import CampaignForm, make_campaign_form
 
 bp = Blueprint("staff_campaigns", __name__, url_prefix="/staff/campaigns")
 
@@ -27,7 +27,7 @@ def _values(form: CampaignForm) -> services.CampaignValues:
         goal_currency=form.goal_currency.data if kind is GoalKind.AMOUNT else None,
         goal_patrons=form.goal_patrons.data if kind is GoalKind.PATRONS else None,
         starts_at=form.starts_at, ends_at=form.ends_at, matching_text=form.matching_text.data or "",
-        on_support_page=bool(form.on_support_page.data))
+        on_support_page=bool(form.on_support_page.data), translations=form.translations)
 
 
 def _save(form: CampaignForm, campaign: Campaign | None) -> ResponseReturnValue | None:
@@ -57,7 +57,7 @@ def index() -> ResponseReturnValue:
 @bp.route("/new", methods=["GET", "POST"])
 @staff_required(Permission.CAMPAIGNS)
 def new() -> ResponseReturnValue:
-    form = CampaignForm(list(currency_rules()))
+    form = make_campaign_form(list(currency_rules()), translation_locales())
     saved = _save(form, None)
     if saved is not None:
         return saved
@@ -78,7 +78,9 @@ def edit(campaign_id: int) -> ResponseReturnValue:
             "goal_patrons": campaign.goal_patrons, "starts_on": campaign.starts_at.date(),
             "ends_on": (campaign.ends_at - timedelta(microseconds=1)).date(),
             "matching_text": campaign.matching_text, "on_support_page": campaign.on_support_page}
-    form = CampaignForm(list(currency_rules()), data=data)
+    for locale, texts in (campaign.translations or {}).items():
+        data.update({translation_field(name, locale): text for name, text in texts.items()})
+    form = make_campaign_form(list(currency_rules()), translation_locales(), data=data)
     saved = _save(form, campaign)
     if saved is not None:
         return saved

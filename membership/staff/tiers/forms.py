@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,14 +15,13 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from membership.config import CurrencyRules
 from membership.formatting import format_money, format_recurring
-from membership.giving.models import Frequency
+from membership.giving.models import IMPACT_MAX, Frequency
 from membership.i18n import gettext, language_name, lazy_gettext, translation_field
 from membership.i18n import gettext as _
 from membership.money import AmountLimits, check_stripe_charge, parse_major_amount
 from membership.staff.tiers.services import TIER_FREQUENCIES, SuggestedAmount
 
 MAX_PRESETS = 6
-
 
 
 def _strip(value: str | None) -> str | None:
@@ -259,3 +259,64 @@ class CurrencyAmountsForm(FlaskForm):
             raise ValidationError(_("List at most %(count)s amounts.", count=MAX_PRESETS))
         self.presets[frequency] = amounts
         self.most_chosen[frequency] = marked
+
+
+def impact_field(frequency: Frequency, amount_minor: int, locale: str | None = None) -> str:
+    """The field holding a preset's impact text (`locale`: another language's): impact_monthly_1000_uk."""
+    name = f"impact_{frequency.value}_{amount_minor}"
+    return translation_field(name, locale) if locale else name
+
+
+def refuse_control_characters(form: FlaskForm, field: Any) -> None:
+    """One line of plain text: tabs, line breaks and other control characters are refused, not silently dropped."""
+    if any(unicodedata.category(char) == "Cc" for char in field.data or ""):
+        raise ValidationError(_("Write the impact text on one line, without tabs or other control characters."))
+
+
+class ImpactForm(FlaskForm):
+    """What each preset amount of a currency pays for, in the default language and each other one.
+
+    Build it with `make_impact_form`, which adds one field per preset and language."""
+
+    def __init__(self, currency: str, presets: Mapping[Frequency, Sequence[int]], languages: Sequence[str],
+                 *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.code = currency
+        self.presets = presets
+        self.languages = list(languages)
+
+    def rows(self) -> list[tuple[Frequency, list[list[Any]]]]:
+        """(frequency, [[default field, other languages' fields…] per preset]) for the template."""
+        return [(frequency, [[self[impact_field(frequency, amount, locale)] for locale in (None, *self.languages)]
+                             for amount in amounts])
+                for frequency, amounts in self.presets.items() if amounts]
+
+    @property
+    def texts(self) -> dict[tuple[Frequency, int], tuple[str, dict[str, str]]]:
+        """{(frequency, amount): (text, {"uk": text})}: what staff wrote, stripped, empty languages left out."""
+        found: dict[tuple[Frequency, int], tuple[str, dict[str, str]]] = {}
+        for frequency, amounts in self.presets.items():
+            for amount in amounts:
+                others = {locale: text for locale in self.languages
+                          if (text := (self[impact_field(frequency, amount, locale)].data or "").strip())}
+                found[(frequency, amount)] = ((self[impact_field(frequency, amount)].data or "").strip(), others)
+        return found
+
+
+def make_impact_form(currency: str, presets: Mapping[Frequency, Sequence[int]], languages: Sequence[str],
+                     **kwargs: Any) -> ImpactForm:
+    """An ImpactForm with a field for each preset of `currency`, in the default language and each of `languages`."""
+    fields: dict[str, Any] = {}
+    validators = [Optional(), Length(max=IMPACT_MAX), refuse_control_characters]
+    for frequency, amounts in presets.items():
+        for amount in amounts:
+            shown = format_recurring(amount, currency, frequency.interval)
+            fields[impact_field(frequency, amount)] = StringField(
+                gettext("What %(amount)s pays for", amount=shown), filters=[_strip], validators=validators)
+            for locale in languages:
+                fields[impact_field(frequency, amount, locale)] = StringField(
+                    gettext("What %(amount)s pays for (%(language)s)", amount=shown, language=language_name(locale)),
+                    filters=[_strip], validators=validators)
+    form_class = type("ImpactFormWithPresets", (ImpactForm,), fields)
+    form: ImpactForm = form_class(currency, presets, languages, **kwargs)
+    return form

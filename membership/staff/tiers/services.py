@@ -219,6 +219,7 @@ def save_currency_amounts(session: Session, actor: StaffUser, current: CurrencyR
         written.append("limits.changed")
     existing = presets_by_frequency(session, code)
     existing_marks = most_chosen_by_frequency(session, code)
+    impacts = preset_impacts(session, code)  # kept for the amounts that stay
     marks = most_chosen or {}
     before: dict[str, list[int]] = {}
     after: dict[str, list[int]] = {}
@@ -235,7 +236,7 @@ def save_currency_amounts(session: Session, actor: StaffUser, current: CurrencyR
         session.execute(delete(AmountPreset).where(AmountPreset.currency == code,
                                                    AmountPreset.frequency == frequency))
         session.add_all(AmountPreset(currency=code, frequency=frequency, amount_minor=amount, position=position,
-                                     most_chosen=amount == mark)
+                                     most_chosen=amount == mark, **_impact_values(impacts.get((frequency, amount))))
                         for position, amount in enumerate(amounts))
     if after:
         session.flush()
@@ -243,3 +244,51 @@ def save_currency_amounts(session: Session, actor: StaffUser, current: CurrencyR
                      before=before, after=after)
         written.append("presets.changed")
     return written
+
+
+# Impact texts ----------------------------------------------------------------------------------------
+
+ImpactTexts = Mapping[tuple[Frequency, int], tuple[str, Mapping[str, str]]]
+
+
+def preset_impacts(session: Session, currency: str) -> dict[tuple[Frequency, int], tuple[str, dict[str, str]]]:
+    """{(frequency, amount): (impact text, {"uk": text})} for the presets of `currency` that have one."""
+    found: dict[tuple[Frequency, int], tuple[str, dict[str, str]]] = {}
+    for preset in session.scalars(select(AmountPreset).where(AmountPreset.currency == currency)):
+        others = {locale: texts["impact"] for locale, texts in (preset.translations or {}).items()
+                  if texts.get("impact")}
+        if preset.impact or others:
+            found[(preset.frequency, preset.amount_minor)] = (preset.impact, others)
+    return found
+
+
+def _impact_values(impact: tuple[str, Mapping[str, str]] | None) -> dict[str, Any]:
+    """An AmountPreset's impact columns for (text, {"uk": text}): its translations as localized() reads them."""
+    text, others = impact or ("", {})
+    return {"impact": text, "translations": {locale: {"impact": other} for locale, other in others.items()}}
+
+
+def save_preset_impacts(session: Session, actor: StaffUser, currency: str, texts: ImpactTexts, ip: str = "") -> bool:
+    """Save what each preset of `currency` pays for (`texts`, as ImpactForm.texts gives them: presets left out
+    keep theirs). Audited as `presets.changed` with the texts before and after; False when nothing changed."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for preset in session.scalars(select(AmountPreset).where(AmountPreset.currency == currency)):
+        key = (preset.frequency, preset.amount_minor)
+        if key not in texts:
+            continue
+        text, others = texts[key]
+        wanted = _impact_values((text.strip(), {locale: other.strip() for locale, other in others.items()
+                                                if other.strip()}))
+        if wanted == {"impact": preset.impact, "translations": preset.translations or {}}:
+            continue
+        label = f"{preset.frequency.value}_{preset.amount_minor}_impact"
+        before[label] = {"impact": preset.impact, "translations": dict(preset.translations or {})}
+        after[label] = wanted
+        preset.impact, preset.translations = wanted["impact"], wanted["translations"]
+    if not after:
+        return False
+    session.flush()  # the catalogue's token is replaced with the rows (membership.giving.catalogue)
+    record_audit(session, actor, "presets.changed", target_type="currency", target_id=currency, ip=ip,
+                 change="impact", before=before, after=after)
+    return True

@@ -18,9 +18,12 @@ from membership.staff.auth import Permission, client_ip, signed_in_staff, staff_
 from membership.staff.tiers import services
 from membership.staff.tiers.forms import (
     CurrencyAmountsForm,
+    ImpactForm,
     TierForm,
     TierMoveForm,
     TierStatusForm,
+    impact_field,
+    make_impact_form,
     make_tier_form,
     tier_amount_field,
 )
@@ -49,9 +52,21 @@ def _amounts_form(code: str) -> CurrencyAmountsForm:
     return CurrencyAmountsForm(code, [], formdata=None, data=data, prefix=code.lower())
 
 
+def _impact_form(code: str, formdata: bool = False) -> ImpactForm:
+    """A currency's impact texts: filled with those in force, or (`formdata`) with what staff submitted."""
+    data: dict[str, str] = {}
+    for (frequency, amount), (text, others) in services.preset_impacts(current_session(), code).items():
+        data[impact_field(frequency, amount)] = text
+        data.update({impact_field(frequency, amount, locale): other for locale, other in others.items()})
+    presets = services.presets_by_frequency(current_session(), code)
+    extra: dict[str, Any] = {} if formdata else {"formdata": None}
+    return make_impact_form(code, presets, translation_locales(), data=data, prefix=f"{code.lower()}-impact", **extra)
+
+
 def _render_index(status: int = 200, failed: CurrencyAmountsForm | None = None,
-                  error: str | None = None) -> ResponseReturnValue:
-    panels = [(code, failed if failed is not None and failed.code == code else _amounts_form(code))
+                  error: str | None = None, failed_impact: ImpactForm | None = None) -> ResponseReturnValue:
+    panels = [(code, failed if failed is not None and failed.code == code else _amounts_form(code),
+               failed_impact if failed_impact is not None and failed_impact.code == code else _impact_form(code))
               for code in currency_rules()]
     return render_template(
         "staff/tiers/index.html",
@@ -160,3 +175,18 @@ def amounts(currency: str) -> ResponseReturnValue:
     flash(_("Saved the amounts in %(currency)s; the give form uses them now.", currency=currency) if written
           else _("Nothing to save: the amounts in %(currency)s are unchanged.", currency=currency))
     return redirect(url_for("staff_tiers.index") + f"#amounts-{currency}")
+
+
+@bp.post("/amounts/<currency>/impact")
+@staff_required(Permission.TIERS)
+def impact(currency: str) -> ResponseReturnValue:
+    """What each preset amount of a currency pays for, shown under the amount on the give form."""
+    if currency not in currency_rules():
+        abort(404)
+    form = _impact_form(currency, formdata=True)
+    if not form.validate_on_submit():
+        return _render_index(400, failed_impact=form)
+    changed = services.save_preset_impacts(current_session(), signed_in_staff(), currency, form.texts, ip=client_ip())
+    flash(_("Saved what the amounts in %(currency)s pay for; the give form shows it now.", currency=currency)
+          if changed else _("Nothing to save: the impact texts in %(currency)s are unchanged.", currency=currency))
+    return redirect(url_for("staff_tiers.index") + f"#impact-{currency}")

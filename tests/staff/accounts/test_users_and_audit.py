@@ -188,6 +188,7 @@ STAFF_POSTS: list[tuple[str, set[Role]]] = [
     ("/staff/tiers/{tier_id}/move", {Role.ADMIN}),
     ("/staff/tiers/{tier_id}/status", {Role.ADMIN}),
     ("/staff/tiers/amounts/EUR", {Role.ADMIN}),
+    ("/staff/tiers/amounts/EUR/impact", {Role.ADMIN}),
     ("/staff/supporters/{supporter_id}/payments/{payment_id}/refund", {Role.ADMIN}),
     ("/staff/supporters/{supporter_id}/memberships/{membership_id}/cancel", {Role.ADMIN}),
     ("/staff/supporters/{supporter_id}/export", {Role.ADMIN}),
