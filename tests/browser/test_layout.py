@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FloatRect, Locator, Page, ViewportSize, expect
 
 from membership.db import db
 from membership.staff.accounts.models import Role, StaffUser
@@ -17,8 +17,16 @@ from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
 from stripe_double import DoubleServer
 from tests.support.browser import ACTION_TIMEOUT_MS, latest_checkout
-from tests.support.layout import (DESKTOP, PHONE, Site, patron_paths, public_paths, realistic_site,
-                                  sideways_scroll, staff_paths)
+from tests.support.layout import (
+    DESKTOP,
+    PHONE,
+    Site,
+    patron_paths,
+    public_paths,
+    realistic_site,
+    sideways_scroll,
+    staff_paths,
+)
 from tests.support.servers import LiveServer
 from tests.support.staff import sign_in_as
 
@@ -33,12 +41,12 @@ def site(app: Flask, double: DoubleServer, live_app: LiveServer) -> Site:
 
 
 @pytest.fixture
-def new_context(browser: Browser, live_app: LiveServer) -> Iterator[Callable[[dict[str, int]], BrowserContext]]:
+def new_context(browser: Browser, live_app: LiveServer) -> Iterator[Callable[[ViewportSize], BrowserContext]]:
     """Browser contexts with a given viewport, closed at the end of the test."""
     opened: list[BrowserContext] = []
 
-    def make(viewport: dict[str, int]) -> BrowserContext:
-        context = browser.new_context(base_url=live_app.url, viewport=viewport)  # type: ignore[arg-type]
+    def make(viewport: ViewportSize) -> BrowserContext:
+        context = browser.new_context(base_url=live_app.url, viewport=viewport)
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         opened.append(context)
         return context
@@ -73,7 +81,7 @@ def signed_in_staff(app: Flask, context: BrowserContext, user: StaffUser, live_a
 
 
 def test_no_page_scrolls_sideways_on_a_390px_phone(
-    app: Flask, site: Site, new_context: Callable[[dict[str, int]], BrowserContext], live_app: LiveServer,
+    app: Flask, site: Site, new_context: Callable[[ViewportSize], BrowserContext], live_app: LiveServer,
     make_staff: Callable[..., StaffUser],
 ) -> None:
     found = sideways_scroll(new_context(PHONE).new_page(), public_paths(site))
@@ -83,16 +91,16 @@ def test_no_page_scrolls_sideways_on_a_390px_phone(
     assert found == [], f"{len(found)} page(s) scroll sideways at 390 px:\n" + "\n".join(found)
 
 
-def box(locator: Locator) -> dict[str, float]:
+def box(locator: Locator) -> FloatRect:
     found = locator.bounding_box()
     assert found is not None, f"{locator} is not on the page"
-    return dict(found)
+    return found
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_give_form_beside_its_summary_on_desktop_stacked_on_a_phone(
-    site: Site, new_context: Callable[[dict[str, int]], BrowserContext], double: DoubleServer,
-    viewport: dict[str, int],
+    site: Site, new_context: Callable[[ViewportSize], BrowserContext], double: DoubleServer,
+    viewport: ViewportSize,
 ) -> None:
     page = new_context(viewport).new_page()
     page.goto("/give?campaign=reconstruction-contracts")
@@ -122,20 +130,23 @@ def test_give_form_beside_its_summary_on_desktop_stacked_on_a_phone(
 
 
 def test_account_and_thanks_page_use_a_desktop_screen(
-    site: Site, new_context: Callable[[dict[str, int]], BrowserContext], live_app: LiveServer,
+    site: Site, new_context: Callable[[ViewportSize], BrowserContext], live_app: LiveServer,
 ) -> None:
     page = signed_in_patron(new_context(DESKTOP), site.patron, live_app)
     panels = page.locator("main .panel")
     left = min(box(panels.nth(i))["x"] for i in range(panels.count()))
     right = max(box(panels.nth(i))["x"] + box(panels.nth(i))["width"] for i in range(panels.count()))
     assert right - left > 0.6 * DESKTOP["width"], (left, right)
-    membership, language = box(page.locator("#membership-heading")), box(page.locator("#language-heading"))
-    assert abs(membership["y"] - language["y"]) < 5 or membership["x"] != language["x"]  # a grid, not one column
-    expect(page.get_by_role("region", name="Every payment, newest first")).to_be_visible()
+    membership, statements = box(page.locator("#membership-heading")), box(page.locator("#statements-heading"))
+    payments = box(page.locator("#payments-heading"))
+    assert statements["x"] > membership["x"] and abs(statements["y"] - membership["y"]) < 5  # side by side
+    updates, ballots = box(page.locator("#updates-heading")), box(page.locator("#ballot-emails-heading"))
+    assert updates["y"] > payments["y"] and ballots["x"] > updates["x"] and abs(ballots["y"] - updates["y"]) < 5
+    expect(page.get_by_role("region", name="Every payment, newest first").get_by_role("row")).to_have_count(37)
 
     page.goto(site.thanks_path)
-    thanks = box(page.get_by_role("heading", level=1))
-    next_steps = box(page.get_by_role("heading", name="What next"))
-    assert next_steps["x"] > thanks["x"] + thanks["width"] / 2 or next_steps["y"] < thanks["y"] + 400
-    main = box(page.locator("main > *").first)
-    assert main["width"] > 0.6 * DESKTOP["width"]
+    thanks = box(page.locator("main .panel").filter(has=page.get_by_role("heading", level=1)))
+    next_steps = box(page.get_by_role("region", name="What next"))
+    assert next_steps["x"] >= thanks["x"] + thanks["width"] and next_steps["y"] < thanks["y"] + thanks["height"]
+    assert next_steps["x"] + next_steps["width"] - thanks["x"] > 0.6 * DESKTOP["width"]
+    expect(page.get_by_role("region", name="What next").get_by_role("listitem")).to_have_count(7)  # 3 cards, 4 shares

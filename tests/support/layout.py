@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask.testing import FlaskClient
-from playwright.sync_api import Page
+from playwright.sync_api import Page, ViewportSize
 
 from membership.db import db, utcnow
 from membership.giving.campaigns import Campaign, GoalKind
@@ -20,12 +20,13 @@ from tests.support.giving import pay, settle, start_gift
 from tests.support.patrons import add_membership, add_payment, add_supporter
 from tests.support.wall import add_gift
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1366, "height": 900}
+PHONE = ViewportSize(width=390, height=844)
+DESKTOP = ViewportSize(width=1366, height=900)
 LONG_EMAIL = "oleksandra.kovalenko-shevchenko.newsletters+membership-2026@long-subdomain.example-university.org"
 LONG_TITLE = ("Our independent investigations into the reconstruction contracts of the Kyiv, Kharkiv and Odesa "
               "regions: help us fund a year of reporting")
-LONG_URL = "https://crm.example.org/integrations/membership/webhooks/receive-everything?token=abcdefghijklmnopqrstuvwxyz0123456789"
+LONG_URL = ("https://crm.example.org/integrations/membership/webhooks/receive-everything"
+            "?token=abcdefghijklmnopqrstuvwxyz0123456789")
 CAMPAIGN_SLUG = "reconstruction-contracts"
 
 
