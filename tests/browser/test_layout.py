@@ -32,6 +32,8 @@ from tests.support.staff import sign_in_as
 
 pytestmark = pytest.mark.browser
 
+# The amount tiles whose label doesn't fit inside them.
+TILES_OVERFLOWING = "(tiles) => tiles.filter((t) => t.scrollWidth > t.clientWidth).map((t) => t.textContent.trim())"
 NEW_READER = "mariia-oleksandrivna.hrytsenko+first-gift@reader-mail.long-example-domain.com.ua"
 
 
@@ -116,8 +118,10 @@ def test_give_form_beside_its_summary_on_desktop_stacked_on_a_phone(
 
     page.get_by_label("Once", exact=True).check()
     page.get_by_label("€25.00", exact=True).check()
+    assert page.locator(".presets .choice").evaluate_all(TILES_OVERFLOWING) == []
     expect(page.get_by_text("Total:")).to_have_text("Total: €25.00.")
     page.get_by_label("Monthly", exact=True).check()
+    assert page.locator(".presets .choice").evaluate_all(TILES_OVERFLOWING) == []
     page.get_by_label("Other amount").fill("12")
     expect(page.get_by_text("Total:")).to_have_text("Total: €12.00/month.")
     page.get_by_label("Email", exact=True).fill(NEW_READER)
