@@ -107,7 +107,7 @@ def test_give_form_beside_its_summary_on_desktop_stacked_on_a_phone(
     page = new_context(viewport).new_page()
     page.goto("/give?campaign=reconstruction-contracts")
     form = box(page.locator("form.give-form"))
-    aside = box(page.get_by_role("complementary"))
+    aside = box(page.locator(".give-aside"))
     if viewport == DESKTOP:
         assert aside["x"] >= form["x"] + form["width"], (form, aside)  # side by side, the form first
         assert aside["y"] < form["y"] + form["height"]
