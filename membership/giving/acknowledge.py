@@ -22,9 +22,9 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from flask import Flask
+from flask import Flask, Response
 
 from membership.db import db
 from membership.giving.events.worker import acknowledge_event
@@ -81,10 +81,12 @@ class WebhookFront:
                 outcome = acknowledge_event(db.engine, event)
             except InvalidWebhook:
                 return None
-            except Exception as exc:  # noqa: BLE001 - Flask's view tries again, and answers (and logs) as before
+            except Exception as exc:  # Flask's view tries again, and answers (and logs) as it always did
                 log.info("Handing webhook to Flask after %s: %s", type(exc).__name__, exc)
                 return None
-            answer = self.app.json.response(received=True, event=outcome.event_id, result=outcome.result)
+            # Flask's own JSON answer (compact, or indented in debug), as `jsonify` in the view makes it.
+            answer = cast(Response, self.app.json.response(received=True, event=outcome.event_id,
+                                                           result=outcome.result))
             headers = [("Content-Type", answer.content_type or ""), ("Cache-Control", "no-store"),
                        *security_headers().items(), ("Vary", "Cookie"), (REQUEST_ID_HEADER, request_id)]
         payload = answer.get_data()
