@@ -66,9 +66,11 @@ from membership.supporters.services import find_or_create_supporter, link_stripe
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-DATABASE = "bench"
+# The database and the Redis keys' prefix: BENCH_NAME (default "bench") lets runs from other checkouts on the same
+# machine keep apart (each run drops and recreates its database and empties its queues).
+DATABASE = os.environ.get("BENCH_NAME", "bench")
 DATABASE_URL = f"{PG_SERVER}/{DATABASE}"
-# A Redis database of the benches' own (the tests use 15), emptied of the queues before a run.
+# A Redis database of the benches' own (the tests use 15), emptied of this run's queues before it starts.
 REDIS_URL = "redis://127.0.0.1:6379/13"
 STRIPE_KEY = "sk_test_bench_webhooks"
 WEBHOOK_SECRET = "whsec_bench_webhooks_secret"  # noqa: S105 - a throwaway test-mode secret
@@ -80,6 +82,9 @@ CUSTOMERS_PER_CLOCK = 3
 # (incomplete → active), invoice.paid and checkout.session.completed, then at the renewal
 # customer.subscription.updated (new period) and invoice.paid. A gift is one checkout.session.completed.
 EVENTS_PER_MEMBERSHIP = 6
+# A gift is checkout.session.completed and the invoice.paid of its receipt (Checkout's invoice_creation), which
+# bills no subscription and so is no payment of its own.
+EVENTS_PER_GIFT = 2
 CURRENCIES = ("EUR", "USD", "GBP")
 GIFT_AMOUNTS = (1000, 2500, 5000, 10000, 1500)
 MONTHLY_AMOUNTS = (300, 500, 1000, 2500, 700)
@@ -100,11 +105,12 @@ class Plan:
     @classmethod
     def for_events(cls, events: int) -> Plan:
         memberships = max(1, round(events / 2 / EVENTS_PER_MEMBERSHIP))
-        return cls(gifts=max(1, events - memberships * EVENTS_PER_MEMBERSHIP), memberships=memberships)
+        gifts = max(1, round((events - memberships * EVENTS_PER_MEMBERSHIP) / EVENTS_PER_GIFT))
+        return cls(gifts=gifts, memberships=memberships)
 
     @property
     def events(self) -> int:
-        return self.gifts + self.memberships * EVENTS_PER_MEMBERSHIP
+        return self.gifts * EVENTS_PER_GIFT + self.memberships * EVENTS_PER_MEMBERSHIP
 
     @property
     def payments(self) -> int:
@@ -250,11 +256,18 @@ def handled_events(double_url: str) -> list[dict[str, Any]]:
 
 
 def expected_payments(events: list[dict[str, Any]]) -> int:
-    """One payment per paid one-time Checkout and per paid invoice: what the app must end up with."""
+    """One payment per paid one-time Checkout and per paid invoice of a subscription (a gift's invoice is its
+    receipt, not a payment of its own): what the app must end up with."""
     gifts = sum(1 for e in events if e["type"] == "checkout.session.completed"
                 and e["data"]["object"]["mode"] == "payment" and e["data"]["object"]["payment_status"] == "paid")
-    invoices = sum(1 for e in events if e["type"] == "invoice.paid" and e["data"]["object"]["amount_paid"] > 0)
+    invoices = sum(1 for e in events if e["type"] == "invoice.paid" and e["data"]["object"]["amount_paid"] > 0
+                   and _bills_a_subscription(e["data"]["object"]))
     return gifts + invoices
+
+
+def _bills_a_subscription(invoice: dict[str, Any]) -> bool:
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return bool(details.get("subscription") or invoice.get("subscription"))
 
 
 def generate_events(double_url: str, app_url: str, plan: Plan) -> list[dict[str, Any]]:
@@ -693,8 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     # The app's own rate, not Stripe's: the double sets no limit here, so neither does the app (bench.burst paces).
     env["STRIPE_MAX_REQUESTS_PER_SECOND"] = "10000"
     if not args.inline:
-        env["REDIS_URL"] = REDIS_URL
-        redis.Redis.from_url(REDIS_URL).delete(STRIPE_EVENT_QUEUE_KEY, EMAIL_QUEUE_KEY)
+        env.update(REDIS_URL=REDIS_URL, REDIS_KEY_PREFIX=DATABASE)
+        redis.Redis.from_url(REDIS_URL).delete(*(key.format(prefix=DATABASE)
+                                                 for key in (STRIPE_EVENT_QUEUE_KEY, EMAIL_QUEUE_KEY)))
     print(f"Preparing database {DATABASE!r} (logs in {logs})", flush=True)
     prepare_database(env)
     with ExitStack() as stack:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
 from flask import Flask, Response
+from sqlalchemy import Engine, create_engine
 
 from membership.db import db
 from membership.giving.events.worker import acknowledge_event
@@ -45,6 +47,8 @@ class WebhookFront:
     def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        self._engines: dict[Engine, Engine] = {}
+        self._engines_lock = threading.Lock()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         length = self._acknowledgeable_length(environ)
@@ -78,7 +82,7 @@ class WebhookFront:
             try:
                 event = gateway.verify_webhook(body, environ.get("HTTP_STRIPE_SIGNATURE"),
                                                self.app.config["STRIPE_WEBHOOK_SECRET"])
-                outcome = acknowledge_event(db.engine, event)
+                outcome = acknowledge_event(self._store_engine(db.engine), event)
             except InvalidWebhook:
                 return None
             except Exception as exc:  # Flask's view tries again, and answers (and logs) as it always did
@@ -91,6 +95,20 @@ class WebhookFront:
                        *security_headers().items(), ("Vary", "Cookie"), (REQUEST_ID_HEADER, request_id)]
         payload = answer.get_data()
         return [*headers, ("Content-Length", str(len(payload)))], payload
+
+    def _store_engine(self, app_engine: Engine) -> Engine:
+        """What the INSERT runs on. On PostgreSQL, an engine of this process's own, in autocommit and without the
+        app pool's pre-ping: that is a `SELECT 1` before every checkout, a round trip as long as the INSERT's.
+        A connection PostgreSQL has dropped since (a restart) fails the INSERT instead; the pool discards it, and
+        Flask's view, whose pool pings, answers that delivery. Elsewhere (SQLite) the app's own engine."""
+        if app_engine.dialect.name != "postgresql":
+            return app_engine
+        with self._engines_lock:  # made once per process (after gunicorn forks: on its first webhook)
+            engine = self._engines.get(app_engine)
+            if engine is None:
+                engine = self._engines[app_engine] = create_engine(
+                    app_engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+            return engine
 
 
 def install(app: Flask) -> None:
