@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
 from flask import Flask, Response
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 
 from membership.db import db
 from membership.giving.events.worker import acknowledge_event
@@ -108,6 +108,8 @@ class WebhookFront:
             if engine is None:
                 engine = self._engines[app_engine] = create_engine(
                     app_engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+                # Closed with the app's (`db.engine.dispose()`, as tests and forking servers do).
+                event.listen(app_engine, "engine_disposed", lambda _: engine.dispose())
             return engine
 
 
