@@ -85,8 +85,8 @@ class WebhookFront:
                 outcome = acknowledge_event(self._store_engine(db.engine), event)
             except InvalidWebhook:
                 return None
-            except Exception as exc:  # Flask's view tries again, and answers (and logs) as it always did
-                log.info("Handing webhook to Flask after %s: %s", type(exc).__name__, exc)
+            except Exception as exc:  # Flask's view tries again, and answers (and logs the detail) as it always did
+                log.info("Handing the webhook to Flask's view after %s.", type(exc).__name__)
                 return None
             # Flask's own JSON answer (compact, or indented in debug), as `jsonify` in the view makes it.
             answer = cast(Response, self.app.json.response(received=True, event=outcome.event_id,
