@@ -66,6 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from membership import cli, errors, models, monitoring, outbox, web  # noqa: F401  (models: every table on the metadata)
     from membership.ballots import views as ballots_views
+    from membership.giving import acknowledge
     from membership.giving import views as giving_views
     from membership.giving.stripe_gateway import StripeGateway
     from membership.patrons import views as patrons_views
@@ -112,6 +113,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(outbox.bp)
     cli.init_app(app)
     init_queue(app)
+    acknowledge.install(app)  # with a queue, webhooks are acknowledged before Flask (membership.giving.acknowledge)
     proxies = int(app.config["MEMBERSHIP_TRUSTED_PROXIES"])
     if proxies:
         # Behind a reverse proxy, take the client's address, scheme and host from the X-Forwarded-* headers

@@ -163,9 +163,13 @@ def configured() -> bool:
 # Request ids ----------------------------------------------------------------------------------------
 
 
+def request_id_for(given: str) -> str:
+    """A request's id: the one a proxy gave in X-Request-ID if it is plain enough, else a new one."""
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
 def _start_request() -> None:
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
     request.environ["membership.request_id"] = request_id
     request.environ["membership.request_id_token"] = _context["request_id"].set(request_id)
 

@@ -141,18 +141,27 @@ def _cache_headers(response: Response) -> Response:
     return response
 
 
-def _security_headers(response: Response) -> Response:
+def security_headers(policy: str | None = None) -> dict[str, str]:
+    """The security headers of a response whose Content-Security-Policy is `policy` (default: ours)."""
     config = current_app.config
+    policy = content_security_policy() if policy is None else policy
+    headers = {}
     if (config["MEMBERSHIP_ENV"] == "production" and config["PUBLIC_URL"].startswith("https://")
             and int(config["HSTS_MAX_AGE"]) > 0):
         # Browsers then refuse plain http for this host, so a network attacker can't strip TLS from a reader.
-        response.headers.setdefault("Strict-Transport-Security", f"max-age={int(config['HSTS_MAX_AGE'])}")
-    response.headers.setdefault("Content-Security-Policy", content_security_policy())
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
+        headers["Strict-Transport-Security"] = f"max-age={int(config['HSTS_MAX_AGE'])}"
+    headers["Content-Security-Policy"] = policy
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    if "frame-ancestors 'none'" in policy:
         # The old header for old browsers; a page others may frame (the appeal) says so in its CSP alone.
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        headers["X-Frame-Options"] = "DENY"
+    return headers
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in security_headers(response.headers.get("Content-Security-Policy")).items():
+        response.headers.setdefault(name, value)
     return response
 
 

@@ -87,7 +87,7 @@ def acknowledge_event(engine: Engine, event: dict[str, Any]) -> Outcome:
     # one round trip with no BEGIN/COMMIT, and the connection is never left "idle in transaction" while this
     # process waits for a CPU between the INSERT and its COMMIT (which a loaded machine made 16-19 % of its time).
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        stored = connection.execute(insert_event(connection, stored_values(kept, event_lease()))).first()
+        stored = connection.execute(insert_event(connection), stored_values(kept, event_lease())).first()
     if stored is None:
         return Outcome(kept["id"], "duplicate")
     try:
