@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from membership.branding import brand_stylesheet, contrast_ratio, darker_shade, logo_origin
+from membership.branding import brand_stylesheet, contrast_ratio, darker_shade, light_tint, logo_origin
 from membership.config import ConfigError, check_settings, load_settings
 from membership.db import db
 from membership.email import OutboundEmail, queue_email
@@ -57,7 +57,7 @@ def test_by_default_there_is_no_logo_and_the_accent_is_todays() -> None:
     check_settings(config)
     assert config["NEWSROOM_LOGO_URL"] == ""
     assert config["NEWSROOM_ACCENT_COLOR"] == "#0b5394"
-    assert brand_stylesheet(config) == ":root { --accent: #0b5394; --accent-dark: #073763; }\n"
+    assert brand_stylesheet(config) == ":root { --accent: #0b5394; --accent-dark: #073763; --accent-tint: #ebf1f6; }\n"
 
 
 def test_a_good_brand_starts() -> None:
@@ -129,7 +129,7 @@ def test_pages_show_the_logo_and_take_the_accent(branded: Flask, client: FlaskCl
     stylesheet = client.get("/brand.css")
     assert 'href="/brand.css?v=' in html
     assert stylesheet.mimetype == "text/css"
-    assert "--accent: #8a1538; --accent-dark: #5c0e25;" in stylesheet.get_data(as_text=True)
+    assert "--accent: #8a1538; --accent-dark: #5c0e25; --accent-tint: #f6ecef;" in stylesheet.get_data(as_text=True)
     assert "img-src 'self' data: https://cdn.news.example;" in policy
     assert "style-src 'self';" in policy  # no inline style was needed
     if path != "/appeal":  # the framed appeal has no header
@@ -193,3 +193,11 @@ def test_an_unbranded_email_shows_the_name_and_todays_blue(app: Flask) -> None:
     assert "<img" not in email.body_html
     assert '<p style="font-weight:700;font-size:18px;margin:0 0 16px;">Kyiv Independent Test</p>' in email.body_html
     assert "background:#0b5394;" in email.body_html
+
+
+@pytest.mark.parametrize("accent", ["#0b5394", "#8a1538", "#006400", "#595959", "#000000"])
+def test_the_tint_behind_notices_and_the_chosen_tile_keeps_text_on_it_readable(accent: str) -> None:
+    tint = light_tint(accent)
+    assert contrast_ratio("#1a1a1a", tint) >= 7  # body text on a notice
+    assert contrast_ratio(darker_shade(accent), tint) >= 7  # the "most chosen" badge's text
+    assert tint != "#ffffff"  # still a visible tint
