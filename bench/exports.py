@@ -49,7 +49,8 @@ from membership import create_app
 from membership.db import Base, db
 from membership.staff.accounts.models import Role
 from membership.staff.accounts.services import create_staff
-from membership.staff.dashboard.services import dashboard, default_range
+from membership.staff.dashboard.periods import default_range
+from membership.staff.dashboard.services import dashboard
 from membership.staff.reports.models import ExportKind
 from membership.staff.reports.services import ExportFilters, export_query
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from membership.db import db
 from membership.giving.models import MembershipStatus, PaymentKind, PaymentStatus
 from membership.staff.accounts.models import Role
-from membership.staff.dashboard.services import DateRange
+from membership.staff.dashboard.periods import DateRange
 from membership.staff.dashboard.trends import membership_revenue, mrr_trend, totals_by_currency
 from tests.support.helpers import text
 from tests.support.reports import add_membership, add_payment, add_supporter, at
