@@ -202,3 +202,14 @@ def test_two_refreshers_of_a_month_at_once_count_it_once(app: Flask) -> None:
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ConversionRollup)) == 2
     (revenue,) = services.gift_revenue(db.session(), DateRange(month[0], date(2026, 2, 28)), now=NOW)
     assert revenue.total().gross_minor == 1000
+
+
+def test_jobs_run_rolls_up_the_ended_months_once(app: Flask) -> None:
+    add_payment(add_supporter("olena@example.org"), 1000, "2026-02-10")
+    db.session.commit()
+    first = app.test_cli_runner().invoke(args=["jobs", "run"])
+    assert first.exit_code == 0, first.output
+    assert "Dashboard months rolled up (ended, or changed since): 0" not in first.output
+    assert date(2026, 2, 1) in set(db.session.scalars(sa.select(RollupMonth.month)))
+    second = app.test_cli_runner().invoke(args=["jobs", "run"])
+    assert "Dashboard months rolled up (ended, or changed since): 0." in second.output
