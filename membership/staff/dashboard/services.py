@@ -71,22 +71,24 @@ class PatronsNow:
 
 def patrons_now(session: Session, now: datetime, grace: timedelta) -> PatronsNow:
     """Active patrons and MRR per currency, by the one patron rule (`patron_condition`)."""
-    patron = patron_condition(now, grace)
+    # One scan of the memberships for both the per-currency figures and the total (a CTE both read).
+    patrons = (select(Membership.currency, Membership.supporter_id, Membership.interval, Membership.amount_minor)
+               .where(patron_condition(now, grace)).cte("patrons"))
+    total = select(func.count(patrons.c.supporter_id.distinct())).scalar_subquery()
     rows = session.execute(
         select(
-            Membership.currency,
-            func.count(Membership.supporter_id.distinct()),
-            func.sum(case((Membership.interval == "month", Membership.amount_minor), else_=0)),
-            func.sum(case((Membership.interval == "year", Membership.amount_minor), else_=0)),
+            patrons.c.currency,
+            func.count(patrons.c.supporter_id.distinct()),
+            func.sum(case((patrons.c.interval == "month", patrons.c.amount_minor), else_=0)),
+            func.sum(case((patrons.c.interval == "year", patrons.c.amount_minor), else_=0)),
+            total,
         )
-        .where(patron)
-        .group_by(Membership.currency)
-        .order_by(Membership.currency)
+        .group_by(patrons.c.currency)
+        .order_by(patrons.c.currency)
     ).all()
-    total = session.scalar(select(func.count(Membership.supporter_id.distinct())).where(patron))
     return PatronsNow(
-        total=int(total or 0),
-        by_currency=[CurrencyPatrons(code, int(n), int(monthly), int(yearly)) for code, n, monthly, yearly in rows],
+        total=int(rows[0][4]) if rows else 0,
+        by_currency=[CurrencyPatrons(code, int(n), int(monthly), int(yearly)) for code, n, monthly, yearly, _ in rows],
     )
 
 

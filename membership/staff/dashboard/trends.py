@@ -12,8 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from itertools import accumulate
+from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from membership.ballots.services import monthly_amount
@@ -43,22 +44,29 @@ def _month_end(month: date, now: datetime) -> datetime:
 def mrr_trend(session: Session, period: DateRange, now: datetime) -> list[MrrTrend]:
     """MRR per currency at the end of each month of `period` (the current month: now).
 
-    Two aggregates, not one column per month: what the memberships that started before each month's end add, less
-    what those that had also ended by then take away, summed month after month. A membership ended before its
-    start counts as ending when it started (it never ran)."""
+    One aggregate over the memberships, not one column per month: grouped by the first month's end each
+    membership was running at and the first it no longer was, so a group adds its amount from the one and takes
+    it away from the other, summed month after month. A membership ended before its start counts as ending when
+    it started (it never ran)."""
     moments = [_month_end(month, now) for month in period.months()]
     started = Membership.started_at
-    ended = case((Membership.ended_at > started, Membership.ended_at), else_=started)
+    # NULL while it runs; a membership ended before its start ends when it started.
+    ended = case((Membership.ended_at > started, Membership.ended_at), (Membership.ended_at.is_not(None), started))
+
+    def first_after(column: Any) -> Any:
+        """The first of `moments` later than the time (None if none is): it counts from that month's end on."""
+        return case(*((column < moment, index) for index, moment in enumerate(moments)))
+
+    joined, left = first_after(started).label("joined"), first_after(ended).label("left")
+    rows = session.execute(select(Membership.currency, joined, left, func.sum(monthly_amount()), func.count())
+                           .where(started.is_not(None), started < moments[-1])
+                           .group_by(Membership.currency, joined, left))
     changes: dict[str, list[list[int]]] = defaultdict(lambda: [[0] * len(moments), [0] * len(moments)])
-    for column, sign, condition in ((started, 1, started.is_not(None)),
-                                    (ended, -1, and_(started.is_not(None), Membership.ended_at.is_not(None)))):
-        # The first moment after the time: the membership counts (or no longer counts) from that month's end on.
-        first = case(*((column < moment, index) for index, moment in enumerate(moments))).label("first")
-        rows = session.execute(select(Membership.currency, first, func.sum(monthly_amount()), func.count())
-                               .where(condition, column < moments[-1]).group_by(Membership.currency, first))
-        for currency, index, amount, count in rows:
-            changes[currency][0][index] += sign * int(amount or 0)
-            changes[currency][1][index] += sign * int(count)
+    for currency, start, end, amount, count in rows:
+        for index, sign in ((start, 1), (end, -1)):
+            if index is not None:  # ended after the last moment, or running: never taken away
+                changes[currency][0][index] += sign * int(amount or 0)
+                changes[currency][1][index] += sign * int(count)
     trends = []
     for currency in sorted(changes):
         amounts, counts = (list(accumulate(values)) for values in changes[currency])
