@@ -218,12 +218,12 @@ def revenue_rows(session: Session, period: DateRange, kind: PaymentKind, now: da
     for span in parts.live:
         month_column = span_month_index(Payment.paid_at, period, span).label("month")
         count, gross, fee, back, net, net_back = payment_sums()
-        found = session.execute(
+        live = session.execute(
             select(month_column, Payment.currency, Payment.settlement_currency, count, gross, fee, back,
                    net - net_back)
             .where(Payment.kind == kind, in_span(Payment.paid_at, span))
             .group_by(month_column, Payment.currency, Payment.settlement_currency))
-        rows += [(int(index), currency, settled, *_ints(sums)) for index, currency, settled, *sums in found]
+        rows += [(int(index), currency, settled, *_ints(sums)) for index, currency, settled, *sums in live]
     return rows
 
 
@@ -236,10 +236,12 @@ def conversion_rows(session: Session, period: DateRange, dimension: str, now: da
     """A subquery of completed checkouts in `period` (name, currency, conversions, charged), not yet summed across
     months: the rollups of its ended months (with a `now`) and the aggregate of the rest."""
     parts = ready_split(session, period, now)
-    selects = [conversions_select(dimension, span) for span in parts.live]
+    selects: list[Any] = [conversions_select(dimension, span) for span in parts.live]
     if parts.months:
         selects.append(select(ConversionRollup.name, ConversionRollup.currency, ConversionRollup.conversions,
                               ConversionRollup.charged_minor)
                        .where(ConversionRollup.month.between(parts.months[0], parts.months[-1]),
                               ConversionRollup.dimension == dimension))
-    return (selects[0] if len(selects) == 1 else union_all(*selects)).subquery()
+    if len(selects) == 1:
+        return selects[0].subquery()
+    return union_all(*selects).subquery()
