@@ -22,6 +22,7 @@ from membership.giving.services import send_dunning_reminders
 from membership.giving.stored_events import delete_old_payloads
 from membership.giving.stripe_gateway import gateway
 from membership.patrons.statements import send_yearly_statements
+from membership.staff.dashboard.rollups import refresh_closed_months
 from membership.staff.reports.worker import build_due_exports, expire_exports, export_settings
 
 
@@ -41,6 +42,7 @@ class JobsReport:
     event_payloads_deleted: int = 0
     email_bodies_deleted: int = 0
     statements_queued: int = 0
+    dashboard_months_rolled_up: int = 0
 
     @property
     def idle(self) -> bool:
@@ -48,7 +50,7 @@ class JobsReport:
                     or self.exports_expired or self.reminders_queued or self.rate_limit_hits_pruned
                     or self.stripe_events_requeued or self.event_payloads_deleted or self.email_bodies_deleted
                     or self.webhooks_delivered or self.webhooks_failed or self.ballots_announced
-                    or self.statements_queued)
+                    or self.statements_queued or self.dashboard_months_rolled_up)
 
     @property
     def failed(self) -> bool:
@@ -67,7 +69,8 @@ class JobsReport:
             f"email bodies deleted: {self.email_bodies_deleted}. "
             f"Webhooks delivered: {self.webhooks_delivered}; failed (retried later): {self.webhooks_failed}. "
             f"Closed ballots announced: {self.ballots_announced}. "
-            f"Yearly statement emails queued: {self.statements_queued}."
+            f"Yearly statement emails queued: {self.statements_queued}. "
+            f"Dashboard months rolled up (ended, or changed since): {self.dashboard_months_rolled_up}."
         )
 
 
@@ -76,7 +79,7 @@ def run_jobs(session: Session, now: datetime) -> JobsReport:
     emails, write the queued exports that are due (a worker never got them, or a retry), delete exports whose
     time is up (file, then row), apply the retention periods (Stripe events' payloads, sent emails' bodies), queue
     the dunning reminders that fall due at `now` and, in January, the emails with last year's statements (a batch
-    a run), and forget old rate-limit hits.
+    a run), forget old rate-limit hits, and roll up the dashboard's ended months that are not yet (or changed).
 
     Retrying and writing exports commit their own bookkeeping, one message or export at a time; deletions
     commit a batch at a time, so no transaction grows with the tables. The rest is left in the session's
@@ -98,13 +101,15 @@ def run_jobs(session: Session, now: datetime) -> JobsReport:
     statements = send_yearly_statements(session, now)
     pruned = ratelimit.prune(session)
     announced = announce_closed_ballots(session, now, patron_grace())
+    rolled_up = refresh_closed_months(session, now)
     session.commit()  # the announcements' deliveries, before they are sent just below
     delivered, undelivered = webhooks_out.deliver_due(session, now)
     return JobsReport(emails_sent=sent, emails_failed=failed, exports_ready=exports_ready,
                       exports_failed=exports_failed, exports_expired=expired, reminders_queued=reminders,
                       rate_limit_hits_pruned=pruned, stripe_events_requeued=requeued,
                       event_payloads_deleted=payloads, email_bodies_deleted=bodies, webhooks_delivered=delivered,
-                      webhooks_failed=undelivered, ballots_announced=announced, statements_queued=statements)
+                      webhooks_failed=undelivered, ballots_announced=announced, statements_queued=statements,
+                      dashboard_months_rolled_up=rolled_up)
 
 
 RETENTION_BATCH = 500

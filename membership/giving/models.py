@@ -215,11 +215,12 @@ class Checkout(Base):
     utm_term: Mapped[str] = mapped_column(String(200), default="")
     utm_content: Mapped[str] = mapped_column(String(200), default="")
     stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # active_history: a change loads the old value first, so the month it leaves is known (`giving.month_changes`).
     status: Mapped[CheckoutStatus] = mapped_column(
-        enum_column(CheckoutStatus, "checkout_status"), default=CheckoutStatus.PENDING
+        enum_column(CheckoutStatus, "checkout_status"), default=CheckoutStatus.PENDING, active_history=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), active_history=True)
     wall_status: Mapped[WallStatus] = mapped_column(enum_column(WallStatus, "wall_status"),
                                                     default=WallStatus.PENDING, server_default="pending")
     wall_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -330,7 +331,8 @@ class Payment(Base):
     status: Mapped[PaymentStatus] = mapped_column(enum_column(PaymentStatus, "payment_status"))
     refunded_minor: Mapped[int] = mapped_column(Integer, default=0)
     dispute_status: Mapped[str] = mapped_column(String(40), default="")
-    paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # active_history: moving a payment loads its old time first, so the month it leaves is known.
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, active_history=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The invoice Stripe issued for it (a gift's, by Checkout's invoice_creation; a membership's): the receipt.
     receipt_url: Mapped[str] = mapped_column(String(2048), default="", server_default="")

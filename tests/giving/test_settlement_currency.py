@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from membership.db import db
 from membership.giving.models import Payment, PaymentKind, PaymentStatus
 from membership.staff.accounts.models import Role
-from membership.staff.dashboard import services
+from membership.staff.dashboard import periods, services
 from stripe_double import DoubleServer
 from tests.support.giving import pay, settle, start_gift
 from tests.support.helpers import text
@@ -71,7 +71,7 @@ def test_refunds_of_converted_gifts_come_off_the_net_at_the_gifts_rate(app: Flas
     add_settled_gift(20000, "UAH", 1580, 18420, "UAH", None, status=PaymentStatus.PAID)
     add_settled_gift(1000, "EUR", 40, 960, "EUR", None, status=PaymentStatus.PAID)
     db.session.commit()
-    revenue = services.gift_revenue(db.session(), services.DateRange(date(2026, 2, 1), date(2026, 2, 28)))
+    revenue = services.gift_revenue(db.session(), periods.DateRange(date(2026, 2, 1), date(2026, 2, 28)))
     assert [(r.currency, r.settlement_currency, r.key) for r in revenue] == [
         ("EUR", "EUR", "EUR"), ("UAH", "EUR", "UAH-EUR"), ("UAH", "UAH", "UAH")]
     [eur], [converted], [uah] = (r.months for r in revenue)

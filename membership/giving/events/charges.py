@@ -12,6 +12,7 @@ from membership.db import dialect_insert, from_unix, utcnow
 from membership.giving import integrations
 from membership.giving.events.shared import stripe_id
 from membership.giving.models import Checkout, Membership, Payment, PaymentKind, PaymentStatus
+from membership.giving.month_changes import note_changed_months
 from membership.giving.stripe_gateway import ChargeDetails, Receipt, StripeGateway
 from membership.supporters.models import Supporter
 
@@ -61,6 +62,8 @@ def record_payment(
     created = session.scalars(_insert_payment(session, tuple(values)), values,
                               execution_options={"populate_existing": True}).first()
     if created is not None:
+        # A Core INSERT, which no flush sees: a late or backdated payment changes an ended month's figures.
+        note_changed_months(session, [created.paid_at], utcnow())
         integrations.announce_new_payment(session, supporter, created)
         return created, True
     existing = session.scalars(

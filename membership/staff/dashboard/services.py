@@ -9,30 +9,26 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, literal, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from membership.ballots import services as ballot_services
 from membership.db import plan_for_actual_values
 from membership.giving.models import (
-    Checkout,
-    CheckoutStatus,
     Membership,
     MembershipStatus,
-    Payment,
     PaymentKind,
-    PaymentStatus,
     RefusedCheckoutReason,
     RefusedCheckouts,
 )
-from membership.i18n import gettext as _
 from membership.i18n import lazy_gettext
 from membership.patrons.services import patron_condition
+from membership.staff.dashboard import rollups
+from membership.staff.dashboard.periods import DateRange, month_index
 
-MAX_MONTHS = 60
 TOP_SOURCES = 10
 RECENT_COMMENTS = 10
 # Memberships whose first payment never went through: they never made anyone a patron.
@@ -49,76 +45,6 @@ CANCEL_REASON_LABELS = {
     "other": lazy_gettext("Other reason"),
     "": lazy_gettext("No reason given"),
 }
-
-
-class RangeError(ValueError):
-    """The dates asked for don't make a range the dashboard can show; the message says why."""
-
-
-# Dates ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DateRange:
-    """Whole UTC days from `first` to `last`, both included."""
-
-    first: date
-    last: date
-
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.first, time.min, UTC)
-
-    @property
-    def end(self) -> datetime:
-        """The first instant after the range."""
-        return datetime.combine(self.last + timedelta(days=1), time.min, UTC)
-
-    def contains(self, column: Any) -> ColumnElement[bool]:
-        """SQL: the time in `column` falls within the range."""
-        return and_(column >= self.start, column < self.end)
-
-    def months(self) -> list[date]:
-        """The first day of every calendar month the range touches, oldest first."""
-        months, month = [], self.first.replace(day=1)
-        while month <= self.last:
-            months.append(month)
-            month = _next_month(month)
-        return months
-
-
-def _next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def default_range(today: date) -> DateRange:
-    """The last 12 months: from the first of the month eleven months ago up to today."""
-    first = today.replace(day=1)
-    for _month in range(11):
-        first = (first - timedelta(days=1)).replace(day=1)
-    return DateRange(first, today)
-
-
-def checked_range(first: date, last: date) -> DateRange:
-    """A range the dashboard can show, or RangeError with the reason."""
-    if first > last:
-        raise RangeError(_("The start date is after the end date."))
-    result = DateRange(first, last)
-    if len(result.months()) > MAX_MONTHS:
-        raise RangeError(_("Choose a range of at most %(count)s months.", count=MAX_MONTHS))
-    return result
-
-
-def month_index(column: Any, period: DateRange) -> ColumnElement[int]:
-    """SQL for which of the period's months (0, 1, …) a UTC timestamp falls in, for GROUP BY month.
-
-    Comparisons with the months' first instants: the same on SQLite and PostgreSQL, whatever the
-    session's time zone, and cheaper than truncating every timestamp. Rows are filtered to the period.
-    """
-    starts = [datetime.combine(month, time.min, UTC) for month in period.months()[1:]]
-    if not starts:
-        return literal(0)
-    return case(*((column < start, index) for index, start in enumerate(starts)), else_=len(starts))
 
 
 # Patrons now ------------------------------------------------------------------------------------------
@@ -145,22 +71,24 @@ class PatronsNow:
 
 def patrons_now(session: Session, now: datetime, grace: timedelta) -> PatronsNow:
     """Active patrons and MRR per currency, by the one patron rule (`patron_condition`)."""
-    patron = patron_condition(now, grace)
+    # One scan of the memberships for both the per-currency figures and the total (a CTE both read).
+    patrons = (select(Membership.currency, Membership.supporter_id, Membership.interval, Membership.amount_minor)
+               .where(patron_condition(now, grace)).cte("patrons"))
+    total = select(func.count(patrons.c.supporter_id.distinct())).scalar_subquery()
     rows = session.execute(
         select(
-            Membership.currency,
-            func.count(Membership.supporter_id.distinct()),
-            func.sum(case((Membership.interval == "month", Membership.amount_minor), else_=0)),
-            func.sum(case((Membership.interval == "year", Membership.amount_minor), else_=0)),
+            patrons.c.currency,
+            func.count(patrons.c.supporter_id.distinct()),
+            func.sum(case((patrons.c.interval == "month", patrons.c.amount_minor), else_=0)),
+            func.sum(case((patrons.c.interval == "year", patrons.c.amount_minor), else_=0)),
+            total,
         )
-        .where(patron)
-        .group_by(Membership.currency)
-        .order_by(Membership.currency)
+        .group_by(patrons.c.currency)
+        .order_by(patrons.c.currency)
     ).all()
-    total = session.scalar(select(func.count(Membership.supporter_id.distinct())).where(patron))
     return PatronsNow(
-        total=int(total or 0),
-        by_currency=[CurrencyPatrons(code, int(n), int(monthly), int(yearly)) for code, n, monthly, yearly in rows],
+        total=int(rows[0][4]) if rows else 0,
+        by_currency=[CurrencyPatrons(code, int(n), int(monthly), int(yearly)) for code, n, monthly, yearly, _ in rows],
     )
 
 
@@ -321,30 +249,21 @@ class GiftRevenue:
         )
 
 
-def gift_revenue(session: Session, period: DateRange, kind: PaymentKind = PaymentKind.GIFT) -> list[GiftRevenue]:
+def gift_revenue(session: Session, period: DateRange, kind: PaymentKind = PaymentKind.GIFT, *,
+                 now: datetime | None = None) -> list[GiftRevenue]:
     """One-time gifts per month, charge currency and settlement currency: gross, Stripe's fees, refunds and
     disputes, and what is left.
 
     Stripe keeps its fee when a charge is refunded, so net = Stripe's net - refunded. A disputed gift
     counts as taken back in full until the dispute is won. Fees and net are in the settlement currency;
     a refund of a converted gift is taken off the net at the gift's own rate (settled ÷ charged).
+    With `now`, the months that ended before it come from their rollups (`rollups`); the figures are the same.
     """
-    month = month_index(Payment.paid_at, period).label("month")
-    taken_back = case((Payment.status == PaymentStatus.DISPUTED, Payment.amount_minor), else_=Payment.refunded_minor)
-    # taken_back * settled / charged, rounded half up in integers (the same on SQLite and PostgreSQL).
-    settled = cast(Payment.fee_minor + Payment.net_minor, BigInteger)
-    settled_back = (2 * taken_back * settled + Payment.amount_minor) // (2 * Payment.amount_minor)
-    rows = session.execute(
-        select(month, Payment.currency, Payment.settlement_currency, func.count(), func.sum(Payment.amount_minor),
-               func.sum(Payment.fee_minor), func.sum(taken_back), func.sum(Payment.net_minor), func.sum(settled_back))
-        .where(Payment.kind == kind, period.contains(Payment.paid_at))
-        .group_by(month, Payment.currency, Payment.settlement_currency)
-    )
     months = period.months()
     found: dict[tuple[str, str], dict[int, tuple[int, int, int, int, int]]] = defaultdict(dict)
-    for index, currency, settled_in, gifts, gross, fee, refunded, net, net_back in rows:
-        found[currency, settled_in][index] = (int(gifts), int(gross), int(fee), int(refunded),
-                                              int(net) - int(net_back))
+    for index, currency, settled_in, *sums in rollups.revenue_rows(session, period, kind, now):
+        before = found[currency, settled_in].get(index, (0, 0, 0, 0, 0))
+        found[currency, settled_in][index] = tuple(x + y for x, y in zip(before, sums, strict=True))  # type: ignore[assignment]
     return [
         GiftRevenue(currency, [GiftMonth(month, *found[currency, settled_in].get(index, (0, 0, 0, 0, 0)))
                                for index, month in enumerate(months)], settled_in)
@@ -371,38 +290,38 @@ class Sources:
     without_campaign: int
 
 
-def top_sources(session: Session, period: DateRange, currencies: Sequence[str], rank_currency: str = "") -> Sources:
+def top_sources(session: Session, period: DateRange, currencies: Sequence[str], rank_currency: str = "", *,
+                now: datetime | None = None) -> Sources:
     """The articles (`?source=`) and campaigns (`utm_campaign`) whose checkouts completed most in the range.
 
     A conversion is a completed checkout; its revenue is what that checkout charged (the gift, or the
     membership's first payment), summed per currency. Ranked by conversions, or by revenue in
-    `rank_currency` when one is given.
+    `rank_currency` when one is given. With `now`, ended months come from their rollups (`rollups`).
     """
-    charged = Checkout.amount_minor + Checkout.fee_cover_minor
-    revenue = [func.sum(case((Checkout.currency == code, charged), else_=0)) for code in currencies]
-    converted = and_(Checkout.status == CheckoutStatus.COMPLETED, period.contains(Checkout.completed_at))
 
-    def ranked(column: Any) -> tuple[list[SourceRow], int]:
+    def ranked(dimension: str) -> tuple[list[SourceRow], int]:
         """The top rows, and how many conversions had this column set at all (a window over every group)."""
-        conversions = func.count()
+        rows = rollups.conversion_rows(session, period, dimension, now)
+        conversions = func.sum(rows.c.conversions)
+        revenue = [func.sum(case((rows.c.currency == code, rows.c.charged_minor), else_=0)) for code in currencies]
         order: list[Any] = [conversions.desc()]
         if rank_currency in currencies:
             order.insert(0, revenue[list(currencies).index(rank_currency)].desc())
-        rows = session.execute(
-            select(column, conversions, func.sum(conversions).over(), *revenue)
-            .where(converted, column != "")
-            .group_by(column)
-            .order_by(*order, column)
+        found = session.execute(
+            select(rows.c.name, conversions, func.sum(conversions).over(), *revenue)
+            .group_by(rows.c.name)
+            .order_by(*order, rows.c.name)
             .limit(TOP_SOURCES)
         ).all()
         top = [SourceRow(row[0], int(row[1]), {code: int(value) for code, value in zip(currencies, row[3:],
                                                                                       strict=True)})
-               for row in rows]
-        return top, int(rows[0][2]) if rows else 0
+               for row in found]
+        return top, int(found[0][2]) if found else 0
 
-    total = int(session.scalar(select(func.count()).select_from(Checkout).where(converted)) or 0)
-    articles, with_source = ranked(Checkout.source_url)
-    campaigns, with_campaign = ranked(Checkout.utm_campaign)
+    every = rollups.conversion_rows(session, period, rollups.ALL, now)
+    total = int(session.scalar(select(func.sum(every.c.conversions))) or 0)
+    articles, with_source = ranked(rollups.ARTICLE)
+    campaigns, with_campaign = ranked(rollups.CAMPAIGN)
     return Sources(articles=articles, campaigns=campaigns, conversions=total, without_source=total - with_source,
                    without_campaign=total - with_campaign)
 
@@ -486,8 +405,8 @@ def dashboard(session: Session, period: DateRange, *, now: datetime, grace: time
         patrons=patrons_now(session, now, grace),
         movement=patron_movement(session, period),
         cancellations=cancellations(session, period),
-        gifts=gift_revenue(session, period),
-        sources=top_sources(session, period, currencies, rank_currency),
+        gifts=gift_revenue(session, period, now=now),
+        sources=top_sources(session, period, currencies, rank_currency, now=now),
         ballots=ballot_turnout(session, now, grace),
         refused=refused_checkouts(session, period),
     )

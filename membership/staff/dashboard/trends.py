@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from itertools import accumulate
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from membership.ballots.services import monthly_amount
 from membership.giving.models import Membership, PaymentKind
-from membership.staff.dashboard.services import DateRange, GiftRevenue, _next_month, gift_revenue
+from membership.staff.dashboard.periods import DateRange, next_month
+from membership.staff.dashboard.services import GiftRevenue, gift_revenue
 
 
 @dataclass(frozen=True)
@@ -34,34 +37,50 @@ class MrrTrend:
 
 
 def _month_end(month: date, now: datetime) -> datetime:
-    end = datetime.combine(_next_month(month), time.min, UTC)
+    end = datetime.combine(next_month(month), time.min, UTC)
     return min(end, now)
 
 
 def mrr_trend(session: Session, period: DateRange, now: datetime) -> list[MrrTrend]:
-    """MRR per currency at the end of each month of `period` (the current month: now). One query."""
-    months = period.months()
-    moments = [_month_end(month, now) for month in months]
-    columns = []
-    for moment in moments:
-        running = and_(Membership.started_at.is_not(None), Membership.started_at < moment,
-                       or_(Membership.ended_at.is_(None), Membership.ended_at >= moment))
-        columns += [func.sum(case((running, monthly_amount()), else_=0)), func.sum(case((running, 1), else_=0))]
-    rows = session.execute(select(Membership.currency, *columns).group_by(Membership.currency)
-                           .order_by(Membership.currency)).all()
+    """MRR per currency at the end of each month of `period` (the current month: now).
+
+    One aggregate over the memberships, not one column per month: grouped by the first month's end each
+    membership was running at and the first it no longer was, so a group adds its amount from the one and takes
+    it away from the other, summed month after month. A membership ended before its start counts as ending when
+    it started (it never ran)."""
+    moments = [_month_end(month, now) for month in period.months()]
+    started = Membership.started_at
+    # NULL while it runs; a membership ended before its start ends when it started.
+    ended = case((Membership.ended_at > started, Membership.ended_at), (Membership.ended_at.is_not(None), started))
+
+    def first_after(column: Any) -> Any:
+        """The first of `moments` later than the time (None if none is): it counts from that month's end on."""
+        return case(*((column < moment, index) for index, moment in enumerate(moments)))
+
+    joined, left = first_after(started).label("joined"), first_after(ended).label("left")
+    rows = session.execute(select(Membership.currency, joined, left, func.sum(monthly_amount()), func.count())
+                           .where(started.is_not(None), started < moments[-1])
+                           .group_by(Membership.currency, joined, left))
+    changes: dict[str, list[list[int]]] = defaultdict(lambda: [[0] * len(moments), [0] * len(moments)])
+    for currency, start, end, amount, count in rows:
+        for index, sign in ((start, 1), (end, -1)):
+            if index is not None:  # ended after the last moment, or running: never taken away
+                changes[currency][0][index] += sign * int(amount or 0)
+                changes[currency][1][index] += sign * int(count)
     trends = []
-    for currency, *values in rows:
-        points = [MrrPoint(month, int(values[2 * i] or 0), int(values[2 * i + 1] or 0))
-                  for i, month in enumerate(months)]
+    for currency in sorted(changes):
+        amounts, counts = (list(accumulate(values)) for values in changes[currency])
+        points = [MrrPoint(month, amount, count)
+                  for month, amount, count in zip(period.months(), amounts, counts, strict=True)]
         if any(point.memberships for point in points):
             trends.append(MrrTrend(str(currency), points))
     return trends
 
 
-def membership_revenue(session: Session, period: DateRange) -> list[GiftRevenue]:
+def membership_revenue(session: Session, period: DateRange, now: datetime | None = None) -> list[GiftRevenue]:
     """Membership payments (first payments and renewals) per month and currency, as `gift_revenue` counts
-    gifts: gross, Stripe's fees, refunds and disputes, and the net."""
-    return gift_revenue(session, period, kind=PaymentKind.MEMBERSHIP)
+    gifts: gross, Stripe's fees, refunds and disputes, and the net (ended months from their rollups, with `now`)."""
+    return gift_revenue(session, period, kind=PaymentKind.MEMBERSHIP, now=now)
 
 
 def totals_by_currency(revenues: list[GiftRevenue]) -> dict[str, int]:

@@ -21,7 +21,7 @@ from membership.i18n import gettext as _
 from membership.money import exponent
 from membership.staff.auth import Permission, staff_required
 from membership.staff.campaigns.services import campaign_results
-from membership.staff.dashboard import services
+from membership.staff.dashboard import periods, services
 from membership.staff.dashboard.forms import DashboardForm
 from membership.staff.dashboard.trends import MrrTrend, membership_revenue, mrr_trend
 
@@ -40,10 +40,10 @@ def dashboard() -> ResponseReturnValue:
     if request.args and not form.validate():
         return page(data=None), 400
     today = utcnow().date()
-    default = services.default_range(form.date_to.data or today)
+    default = periods.default_range(form.date_to.data or today)
     try:
-        period = services.checked_range(form.date_from.data or default.first, form.date_to.data or default.last)
-    except services.RangeError as exc:
+        period = periods.checked_range(form.date_from.data or default.first, form.date_to.data or default.last)
+    except periods.RangeError as exc:
         form.date_to.errors = [str(exc)]
         return page(data=None), 400
     form.date_from.data, form.date_to.data = period.first, period.last
@@ -52,7 +52,7 @@ def dashboard() -> ResponseReturnValue:
                               rank_currency=form.rank.data or "")
     session = current_session()
     trends = mrr_trend(session, period, utcnow())
-    memberships = membership_revenue(session, period)
+    memberships = membership_revenue(session, period, utcnow())
     charts_ = _charts(data, form.rank.data or "")
     charts_.update(_trend_charts(trends))
     return page(data=data, charts=charts_, grace_days=grace.days, currencies=currencies, trends=trends,

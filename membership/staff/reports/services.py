@@ -25,7 +25,7 @@ from membership.i18n import gettext as _
 from membership.i18n import in_locale, lazy_gettext
 from membership.money import exponent
 from membership.patrons.services import patron_condition
-from membership.staff.dashboard.services import DateRange
+from membership.staff.dashboard.periods import DateRange
 from membership.staff.labels import MEMBERSHIP_STATUSES, PAYMENT_STATUSES
 from membership.staff.reports.models import ExportFormat, ExportKind
 from membership.staff.sql import utc_text

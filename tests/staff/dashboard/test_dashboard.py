@@ -17,7 +17,7 @@ from membership.db import db, utcnow
 from membership.giving.forms import SOURCE_MAX
 from membership.giving.models import Checkout, CheckoutStatus, MembershipStatus, PaymentKind, PaymentStatus
 from membership.staff.accounts.models import Role
-from membership.staff.dashboard import services
+from membership.staff.dashboard import periods, services
 from stripe_double import DoubleServer
 from tests.support.giving import pay, settle, start_gift
 from tests.support.helpers import text
@@ -185,7 +185,7 @@ def test_completed_checkouts_take_any_source_the_give_form_keeps(app: Flask, sou
     db.session.execute(sa.update(Checkout).where(Checkout.id == pending.id)
                        .values(status=CheckoutStatus.COMPLETED, completed_at=utcnow()))
     db.session.commit()
-    sources = services.top_sources(db.session(), services.checked_range(today, today), ["EUR"])
+    sources = services.top_sources(db.session(), periods.checked_range(today, today), ["EUR"])
     assert [(row.name, row.conversions) for row in sources.articles] == [(source, 2)]
 
 
@@ -201,7 +201,7 @@ def test_the_article_ranking_reads_its_partial_index(app: Flask, database_uri: s
 
     sa.event.listen(db.engine, "before_cursor_execute", remember)
     try:
-        services.top_sources(db.session(), services.checked_range(date(2026, 1, 1), date(2026, 3, 31)), ["EUR"])
+        services.top_sources(db.session(), periods.checked_range(date(2026, 1, 1), date(2026, 3, 31)), ["EUR"])
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", remember)
     [(ranking, parameters)] = [s for s in statements if "GROUP BY checkouts.source_url" in s[0]]
@@ -218,7 +218,7 @@ def test_the_dashboard_is_planned_for_its_values_on_every_view(app: Flask, datab
     goes back to the pool with the server's default."""
     if not database_uri.startswith("postgresql"):
         pytest.skip("prepared statements and plan caching are PostgreSQL's")
-    period = services.checked_range(date(2026, 1, 1), date(2026, 3, 31))
+    period = periods.checked_range(date(2026, 1, 1), date(2026, 3, 31))
     backends = set()
     for _ in range(15):
         services.dashboard(db.session(), period, now=utcnow(), grace=timedelta(days=7), currencies=["EUR", "USD"])
@@ -255,7 +255,7 @@ def test_every_chart_is_an_accessible_svg_followed_by_its_table(staff_client: Ca
 def test_default_range_is_the_last_twelve_months(staff_client: Callable[[Role], FlaskClient]) -> None:
     page = text(staff_client(Role.ANALYST).get("/staff/dashboard"))
     today = utcnow().date()
-    first = services.default_range(today).first
+    first = periods.default_range(today).first
     assert f"From {first.isoformat()} to {today.isoformat()} (UTC)" in words(page)
     assert len(tables(page)["New and churned patrons per month"]) == 13
     assert "No one-time gifts in this period." in page and "No cancellations in this period." in page
@@ -277,16 +277,16 @@ def test_bad_range_is_a_400_with_a_clear_message(staff_client: Callable[[Role], 
 
 
 def test_default_range_helper() -> None:
-    assert services.default_range(date(2026, 11, 27)) == services.DateRange(date(2025, 12, 1), date(2026, 11, 27))
-    assert services.default_range(date(2026, 1, 31)).first == date(2025, 2, 1)
-    assert [m.month for m in services.DateRange(date(2025, 11, 15), date(2026, 2, 1)).months()] == [11, 12, 1, 2]
+    assert periods.default_range(date(2026, 11, 27)) == periods.DateRange(date(2025, 12, 1), date(2026, 11, 27))
+    assert periods.default_range(date(2026, 1, 31)).first == date(2025, 2, 1)
+    assert [m.month for m in periods.DateRange(date(2025, 11, 15), date(2026, 2, 1)).months()] == [11, 12, 1, 2]
 
 
 def test_months_are_utc_calendar_months_whatever_the_database_session_time_zone(app: Flask, dataset: None) -> None:
     if db.engine.dialect.name == "postgresql":
         # East of UTC, 2026-03-31 23:59:59 UTC is already April: the grouping must not follow the session.
         db.session.execute(sa.text("SET TIME ZONE 'Pacific/Kiritimati'"))
-    revenue = services.gift_revenue(db.session(), services.DateRange(date(2026, 1, 1), date(2026, 3, 31)))
+    revenue = services.gift_revenue(db.session(), periods.DateRange(date(2026, 1, 1), date(2026, 3, 31)))
     usd = next(r for r in revenue if r.currency == "USD")
     assert [m.gifts for m in usd.months] == [0, 0, 1]
     db.session.rollback()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -11,7 +12,7 @@ from flask.testing import FlaskClient
 from membership.db import db
 from membership.giving.models import MembershipStatus, PaymentKind, PaymentStatus
 from membership.staff.accounts.models import Role
-from membership.staff.dashboard.services import DateRange
+from membership.staff.dashboard.periods import DateRange
 from membership.staff.dashboard.trends import membership_revenue, mrr_trend, totals_by_currency
 from tests.support.helpers import text
 from tests.support.reports import add_membership, add_payment, add_supporter, at
@@ -63,3 +64,28 @@ def test_the_dashboard_shows_the_trend_and_membership_revenue_with_section_links
     assert 'href="#mrr"' in page and 'href="#membership-revenue"' in page and 'id="chart-mrr-eur"' in page
     assert "Monthly recurring revenue in EUR at the end of each month" in page
     assert "Membership payments in EUR per month" in page and "€9.60" in page
+
+
+def test_mrr_equals_counting_the_running_memberships_at_each_months_end(app: Flask) -> None:
+    rng = random.Random(7)
+    memberships = []
+    for n in range(60):
+        membership = add_membership(add_supporter(f"reader{n}@example.org"), rng.choice([300, 500, 12000]),
+                                    currency=rng.choice(["EUR", "UAH"]), interval=rng.choice(["month", "year"]))
+        membership.started_at = rng.choice([at("2026-02-01"), at("2025-11-20"),
+                                            at("2026-01-01") + timedelta(hours=rng.randrange(24 * 120))])
+        membership.ended_at = rng.choice([None, None, at("2026-03-01"), at("2025-12-31"),
+                                          at("2026-01-01") + timedelta(hours=rng.randrange(24 * 120))])
+        memberships.append(membership)
+    db.session.commit()
+    expected: dict[str, list[tuple[int, int]]] = {}
+    for month in PERIOD.months():
+        moment = min(at(f"{month.year + month.month // 12}-{month.month % 12 + 1:02d}-01"), NOW)
+        for currency in ("EUR", "UAH"):
+            running = [m for m in memberships if m.currency == currency and m.started_at is not None
+                       and m.started_at < moment and (m.ended_at is None or m.ended_at >= moment)]
+            expected.setdefault(currency, []).append(
+                (sum(m.amount_minor // 12 if m.interval == "year" else m.amount_minor for m in running), len(running)))
+    trends = {trend.currency: [(p.mrr_minor, p.memberships) for p in trend.points]
+              for trend in mrr_trend(db.session(), PERIOD, NOW)}
+    assert trends == {code: points for code, points in expected.items() if any(n for _, n in points)}
