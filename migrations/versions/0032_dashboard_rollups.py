@@ -1,7 +1,7 @@
 """dashboard rollups: the dashboard's figures precomputed per ended month, and the count of changes to each month
 
-Revision ID: 0031_dashboard_rollups
-Revises: 0030_most_chosen_preset
+Revision ID: 0032_dashboard_rollups
+Revises: 0031_preset_impact
 Create Date: 2026-12-03 15:00:00.000000
 
 """
@@ -12,8 +12,8 @@ from membership.db import UTCDateTime
 
 
 # revision identifiers, used by Alembic.
-revision = '0031_dashboard_rollups'
-down_revision = '0030_most_chosen_preset'
+revision = '0032_dashboard_rollups'
+down_revision = '0031_preset_impact'
 branch_labels = None
 depends_on = None
 
