@@ -249,6 +249,20 @@ def resumable(membership: Membership | None, now: datetime | None = None) -> boo
             and (membership.current_period_end is None or membership.current_period_end > (now or utcnow())))
 
 
+def _own_membership_locked(session: Session, supporter_id: int, membership_id: int | None) -> Membership | None:
+    """`own_membership`, under the supporter's row lock and as the last webhook left it.
+
+    The lock comes first, as the webhooks take it before the membership's: the webhook Stripe sends at once for
+    the change we are about to ask for then waits for this transaction. Taking the membership's row first (by
+    the change's foreign key and the UPDATE) and the supporter's later (applying Stripe's answer) would make the
+    two wait for each other, and PostgreSQL would cancel one: the patron's request, or the webhook."""
+    session.execute(select(Supporter.id).where(Supporter.id == supporter_id).with_for_update())
+    membership = own_membership(session, supporter_id, membership_id)
+    if membership is not None:
+        session.refresh(membership)
+    return membership
+
+
 def _record_change(session: Session, membership: Membership, kind: ChangeKind, **values: object) -> MembershipChange:
     change = MembershipChange(membership_id=membership.id, kind=kind, **values)
     session.add(change)
@@ -276,7 +290,7 @@ def change_amount(session: Session, gateway: StripeGateway, supporter_id: int, a
     """Charge `amount_minor` per interval from the next renewal on (no charge now, no proration).
 
     `membership_id` picks one of the patron's memberships (see `own_membership`)."""
-    membership = own_membership(session, supporter_id, membership_id)
+    membership = _own_membership_locked(session, supporter_id, membership_id)
     if membership is None or not amount_changeable(membership):
         raise NothingToChange(_("You have no active membership whose amount can change."))
     change = _record_change(session, membership, ChangeKind.AMOUNT,
@@ -289,7 +303,7 @@ def change_amount(session: Session, gateway: StripeGateway, supporter_id: int, a
 def cancel_membership(session: Session, gateway: StripeGateway, supporter_id: int,
                       reason: str = "", comment: str = "", membership_id: int | None = None) -> Membership:
     """Cancel at the end of the paid period, keeping the patron's reason (Stripe's feedback code) for churn reports."""
-    membership = own_membership(session, supporter_id, membership_id)
+    membership = _own_membership_locked(session, supporter_id, membership_id)
     if membership is None or not cancellable(membership):
         raise NothingToChange(_("You have no membership that can be cancelled."))
     comment = comment.strip()
@@ -305,7 +319,7 @@ def cancel_membership(session: Session, gateway: StripeGateway, supporter_id: in
 def resume_membership(session: Session, gateway: StripeGateway, supporter_id: int,
                       membership_id: int | None = None) -> Membership:
     """Undo a cancellation before the period ends: the membership renews as before."""
-    membership = own_membership(session, supporter_id, membership_id)
+    membership = _own_membership_locked(session, supporter_id, membership_id)
     if membership is None or not resumable(membership):
         raise NothingToChange(_("You have no cancelled membership that can be resumed."))
     change = _record_change(session, membership, ChangeKind.RESUME)

@@ -272,3 +272,39 @@ def test_expired_fix_card_link(client: FlaskClient) -> None:
     db.session.commit()
     response = client.get(f"/account/fix-card/{token}")
     assert response.status_code == 400 and "This link has expired" in text(response)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(("path", "data", "method"), [
+    ("/account/cancel", {"reason": "too_expensive"}, "set_cancel_at_period_end"),
+    ("/account/amount", {"amount": "7", "currency": "EUR"}, "change_subscription_amount"),
+])
+def test_the_supporter_is_locked_before_stripe_is_asked_for_a_change(
+        client: FlaskClient, double: DoubleServer, patron: Membership, monkeypatch: pytest.MonkeyPatch,
+        path: str, data: dict[str, str], method: str) -> None:
+    """The webhook Stripe sends for the change locks the supporter, then the membership. The patron's request
+    must hold the supporter's lock before it asks Stripe (and so before the webhook can take it), or the two
+    deadlock: seen as PostgreSQL cancelling one of them when the double's webhook came fast."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite locks the whole database)")
+    seen: list[str] = []
+    original = getattr(StripeGateway, method)
+    other = sa.create_engine(db.engine.url)
+
+    def asked(self: StripeGateway, *args: Any, **kwargs: Any) -> Any:
+        with other.connect() as connection:
+            try:
+                connection.execute(sa.text("SELECT id FROM supporters WHERE id = :id FOR UPDATE NOWAIT"),
+                                   {"id": patron.supporter_id})
+                seen.append("free")
+            except sa.exc.OperationalError:
+                seen.append("locked")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StripeGateway, method, asked)
+    try:
+        response = post(client, path, **data)
+    finally:
+        other.dispose()
+    assert response.status_code == 303
+    assert seen == ["locked"]
