@@ -79,13 +79,21 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+SQLITE_BUSY_SECONDS = 30
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_enforces_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
     """SQLite checks foreign keys (and applies ON DELETE) only when asked, per connection: ask, as
-    PostgreSQL always does. (Migrations turn it off while they rebuild tables: migrations/env.py.)"""
+    PostgreSQL always does. (Migrations turn it off while they rebuild tables: migrations/env.py.)
+
+    And a writer waits up to SQLITE_BUSY_SECONDS for another's write to finish (Python's default is 5 s): SQLite
+    takes one writer at a time, and a burst of requests on a busy machine (40 checkouts at once) queued longer
+    than that, which failed some with "database is locked"."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.close()
 
 
