@@ -1,6 +1,6 @@
 """Process every Stripe event waiting on the queue, in this process's main thread, as the worker does; print the
-count, the wall time and this process's CPU time as one JSON line. Run by `bench.webhooks` with the app's
-environment (DATABASE_URL, REDIS_URL, STRIPE_API_BASE…).
+count, the wall time, this process's CPU time and the SQL statements and commits it ran as one JSON line.
+Run by `bench.webhooks` with the app's environment (DATABASE_URL, REDIS_URL, STRIPE_API_BASE…).
 
     python -m bench.drain_events [--profile N [--profile-out FILE]]
 
@@ -16,9 +16,12 @@ import json
 import pstats
 import sys
 import time
+from collections.abc import Callable
+
+from sqlalchemy import event
 
 from membership import create_app
-from membership.db import current_session
+from membership.db import current_session, db
 from membership.giving import events
 from membership.giving.stripe_gateway import gateway
 from membership.queue import STRIPE_EVENTS, queue_key, redis_queue
@@ -37,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in queue.lrange(key, 0, -1)]
         queue.delete(key)
         policy = events.retry_policy()
+        counts = {"statements": 0, "commits": 0}
+
+        def counter(name: str) -> Callable[..., None]:
+            return lambda *_: counts.__setitem__(name, counts[name] + 1)
+
+        event.listen(db.engine, "before_cursor_execute", counter("statements"))
+        event.listen(db.engine, "commit", counter("commits"))
         session, stripe = current_session(), gateway()
         # CPU time, not wall time: what the worker spends, not what it waits for (Stripe, the database, the pace).
         profiler = cProfile.Profile(time.process_time) if args.profile else None
@@ -55,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
         if args.profile_out:
             profiler.dump_stats(args.profile_out)
-    print(json.dumps({"events": len(ids), "done": done, "failed": failed, "cpu_seconds": cpu, "wall_seconds": wall}))
+    print(json.dumps({"events": len(ids), "done": done, "failed": failed, "cpu_seconds": cpu, "wall_seconds": wall,
+                      **counts}))
     return 0
 
 

@@ -42,7 +42,7 @@ from typing import Any
 import redis
 from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, insert, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from membership.branding import accent_color, logo_url
@@ -133,26 +133,26 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
     }
     with in_locale(locale):
         subject = " ".join(render_template(f"email/{message}/subject.txt", **context).split())
-        email = OutboundEmail(
-            message=message,
-            to_address=to,
-            supporter_id=supporter_id,
-            subject=subject,
-            body_text=render_template(f"email/{message}/body.txt", **context),
-            body_html=render_template(f"email/{message}/body.html", subject=subject, **context),
-        )
+        body_text = render_template(f"email/{message}/body.txt", **context)
+        body_html = render_template(f"email/{message}/body.html", subject=subject, **context)
+    now = utcnow()
     # Claimed by this request (its first attempt, leased until sent) when it will send the message itself; with
     # a queue the worker it is handed to claims it, as any other sender would.
-    if send_after_commit and redis_queue() is None:
-        email.attempts = 1
-        email.next_attempt_at = utcnow() + SEND_LEASE
-    session.add(email)
-    session.flush()
+    claimed = send_after_commit and redis_queue() is None
+    # One Core INSERT … RETURNING id (built once), not an ORM object and a flush: nothing reads the row back.
+    email_id = session.execute(_INSERT_EMAIL, {
+        "message": message, "to_address": to, "supporter_id": supporter_id, "subject": subject,
+        "body_text": body_text, "body_html": body_html, "status": EmailStatus.QUEUED.value, "transport": "",
+        "attempts": 1 if claimed else 0, "last_error": "", "created_at": now,
+        "next_attempt_at": now + SEND_LEASE if claimed else now,
+    }).scalar_one()
     count_after_commit(session, EMAILS_QUEUED, message)
     if send_after_commit:
         after_commit(session, AFTER_COMMIT_NAME, Claimed(
-            email.id, email.message, email.to_address, email.subject, email.body_text, email.body_html,
-            supporter_id=supporter_id))
+            email_id, message, to, subject, body_text, body_html, supporter_id=supporter_id))
+
+
+_INSERT_EMAIL = insert(OutboundEmail.__table__).returning(OutboundEmail.__table__.c.id)  # type: ignore[arg-type]
 
 
 # Unsubscribing ----------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -117,12 +117,27 @@ def signature(secret: str, message_id: str, timestamp: int, body: str) -> str:
     return f"v1,{base64.b64encode(digest).decode()}"
 
 
-def emit(session: Session, event_type: EventType, data: Mapping[str, Any], *, email: str | None = None) -> int:
+def active_endpoints(session: Session) -> list[WebhookEndpoint]:
+    """The endpoints deliveries go to (for a caller that emits more than one event, or only if one is wanted)."""
+    return list(session.scalars(_ACTIVE_ENDPOINTS))
+
+
+_ACTIVE_ENDPOINTS = select(WebhookEndpoint).where(WebhookEndpoint.active)  # built once: it runs for every payment
+
+
+def wanted(endpoints: Sequence[WebhookEndpoint], event_type: EventType) -> bool:
+    """Whether any of `endpoints` wants `event_type`."""
+    return any(event_type.value in (endpoint.event_types or []) for endpoint in endpoints)
+
+
+def emit(session: Session, event_type: EventType, data: Mapping[str, Any], *, email: str | None = None,
+         endpoints: Sequence[WebhookEndpoint] | None = None) -> int:
     """Queue `event_type` for every active endpoint that wants it; `email` is added to `data` only for endpoints
     set to include it. Sent after the caller's transaction commits (nothing if it rolls back). Returns how many
-    deliveries were queued."""
-    endpoints = [endpoint for endpoint in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active))
-                 if event_type.value in (endpoint.event_types or [])]
+    deliveries were queued. `endpoints`: the active endpoints, if the caller has read them already."""
+    if endpoints is None:
+        endpoints = active_endpoints(session)
+    endpoints = [endpoint for endpoint in endpoints if event_type.value in (endpoint.event_types or [])]
     now = utcnow()
     for endpoint in endpoints:
         payload = dict(data)

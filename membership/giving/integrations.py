@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from membership.giving.models import Membership, Payment
 from membership.supporters.models import Supporter
-from membership.webhooks_out import EventType, emit
+from membership.webhooks_out import EventType, active_endpoints, emit, wanted
 
 
 def _when(value: Any) -> str | None:
@@ -41,14 +41,18 @@ def announce_membership(session: Session, event_type: EventType, supporter: Supp
 
 
 def announce_new_payment(session: Session, supporter: Supporter, payment: Payment) -> None:
-    """payment.succeeded; and supporter.created when it is the supporter's first payment."""
+    """payment.succeeded; and supporter.created when it is the supporter's first payment. Only the endpoints are
+    read when none listens (the usual case): the first-payment count runs only for an endpoint that wants it."""
     session.flush()
-    paid = session.scalar(select(func.count()).select_from(Payment).where(Payment.supporter_id == supporter.id))
-    if paid == 1:
+    endpoints = active_endpoints(session)
+    if not endpoints:
+        return
+    if wanted(endpoints, EventType.SUPPORTER_CREATED) and session.scalar(
+            select(func.count()).select_from(Payment).where(Payment.supporter_id == supporter.id)) == 1:
         emit(session, EventType.SUPPORTER_CREATED,
              {"supporter_id": supporter.id, "email_consent": supporter.email_consent, "locale": supporter.locale,
-              "created_at": _when(supporter.created_at)}, email=supporter.email)
-    emit(session, EventType.PAYMENT_SUCCEEDED, payment_data(payment), email=supporter.email)
+              "created_at": _when(supporter.created_at)}, email=supporter.email, endpoints=endpoints)
+    emit(session, EventType.PAYMENT_SUCCEEDED, payment_data(payment), email=supporter.email, endpoints=endpoints)
 
 
 def announce_refund(session: Session, payment: Payment) -> None:

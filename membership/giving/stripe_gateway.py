@@ -13,6 +13,7 @@ from the SDK, so the app, the double and the types always speak one version.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -24,6 +25,7 @@ import requests
 import stripe
 import urllib3
 from flask import current_app
+from stripe import _api_requestor, _util
 from stripe._api_version import _ApiVersion
 
 from membership.giving.stripe_account_calls import AccountCalls
@@ -52,6 +54,18 @@ WEBHOOK_ENDPOINT_MARK = "webhook"
 
 API_VERSION: str = _ApiVersion.CURRENT
 SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+def _formatted_only_when_kept(log: Callable[..., None], level: int) -> Callable[..., None]:
+    # The SDK formats each call's log lines (one with the whole response body) before its logger drops them.
+    def log_if_kept(message: str, **params: Any) -> None:
+        if _util._console_log_level() or _util.logger.isEnabledFor(level):  # type: ignore[no-untyped-call]
+            log(message, **params)
+    return log_if_kept
+
+
+for _name, _level in (("log_info", logging.INFO), ("log_debug", logging.DEBUG)):
+    setattr(_api_requestor, _name, _formatted_only_when_kept(getattr(_api_requestor, _name), _level))
 
 
 class _PacedClient(stripe.HTTPClient):

@@ -3,6 +3,8 @@ typed params (stripe_double/schema.py), so a request real Stripe would refuse fa
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from membership.giving.stripe_gateway import CheckoutRequest, StripeGateway, StripeRejected
@@ -58,3 +60,18 @@ def test_feedback_stripe_does_not_know_is_refused() -> None:
     with pytest.raises(StripeError) as excinfo:
         schema.check("DELETE", "/v1/subscriptions/<sub_id>", {"cancellation_details": {"feedback": "bored"}})
     assert excinfo.value.param == "cancellation_details[feedback]"
+
+
+def test_the_sdks_request_lines_are_still_logged_when_its_logger_is_turned_up(
+    double: DoubleServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The gateway skips the SDK's formatting of lines its logger would drop; turned up, they come as before.
+    gateway = StripeGateway("sk_test_x", api_base=double.url, timeout_seconds=5)
+    with caplog.at_level(logging.WARNING, logger="stripe"):
+        gateway.create_checkout_session(_membership_request(43, "month"))
+    assert not [record for record in caplog.records if record.name == "stripe"]
+    with caplog.at_level(logging.INFO, logger="stripe"):
+        gateway.create_checkout_session(_membership_request(44, "month"))
+    lines = [record.getMessage() for record in caplog.records if record.name == "stripe"]
+    assert any("Request to Stripe api" in line and "/v1/checkout/sessions" in line for line in lines)
+    assert any("Stripe API response" in line and "response_code=200" in line for line in lines)

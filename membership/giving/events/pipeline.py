@@ -303,8 +303,10 @@ def run_handler(session: Session, gateway: StripeGateway, event_id: str, event: 
     transaction that also marks the event done, under its row's lock. Raises whatever failed, having written
     nothing; the caller records the failure. `counted`: a worker's claim has counted this attempt already.
 
-    The reads' transaction is ended with a commit, not a rollback: it wrote nothing of its own, and a worker's
-    claim of the event (`worker.process_queued_event`) goes with it, which saves a round trip per event."""
+    Before asking Stripe, the reads' transaction is ended with a commit, not a rollback: it wrote nothing of its
+    own, and a worker's claim of the event (`worker.process_queued_event`) goes with it, which saves a round trip
+    per event. When Stripe needn't be asked (an event that concerns nothing of ours, an expired checkout), there is
+    no HTTP call to keep a transaction from, and the reads, the claim and the writes are one transaction."""
     event_type = str(event.get("type", ""))
     obj = _event_object(event)
     if bool(event.get("livemode")) != gateway.livemode or obj is None:
@@ -316,9 +318,14 @@ def run_handler(session: Session, gateway: StripeGateway, event_id: str, event: 
         return Outcome(event_id, "ignored", event_type=event_type)
     handler = HANDLERS.get(event_type)
     prepared = handler.prepare(session, obj) if handler is not None else None
-    session.commit()  # end the reads' transaction: nothing is held while we wait for Stripe
-    fetched = handler.fetch(gateway, obj, prepared) if handler is not None and prepared is not None else None
-    with unit_of_work(session):  # one transaction: commits, then sends what it queued
+    fetched = None
+    if handler is not None and prepared is not None:
+        if handler.fetch is not nothing_to_fetch:
+            session.commit()  # end the reads' transaction: nothing is held while we wait for Stripe
+        fetched = handler.fetch(gateway, obj, prepared)
+    # With nothing to ask Stripe, the reads' transaction (and a worker's claim) goes on into this one: one
+    # transaction for the event, one COMMIT.
+    with unit_of_work(session):  # commits, then sends what it queued
         # Marked first, under the row's lock (the whole transaction rolls back if applying fails).
         if not _mark_done(session, event_id, EventStatus.PROCESSED, counted=counted):
             return Outcome(event_id, "duplicate", event_type=event_type)  # a concurrent delivery finished it meanwhile

@@ -4,7 +4,9 @@ The request only verifies, stores the event (one Core INSERT … ON CONFLICT DO 
 and pushes its id on the `stripe_events` queue (`acknowledge_event`). A worker claims the event with one
 conditional UPDATE that counts the attempt and leases it for STRIPE_EVENT_LEASE_SECONDS, then runs its handler
 as the inline path does (`pipeline.run_handler`: prepare → fetch from Stripe → apply, one transaction under the
-event row's lock, so a duplicate or a concurrent worker changes nothing).
+event row's lock, so a duplicate or a concurrent worker changes nothing). The claim commits with the handler's
+reads before Stripe is asked; when there is nothing to ask, claim, reads and writes are one transaction (a
+worker killed in it leaves the event as it was, due again when its earlier lease runs out).
 
 A failed attempt is retried after STRIPE_EVENT_RETRY_SECONDS, doubling each time, up to STRIPE_EVENT_MAX_ATTEMPTS
 attempts; the last failure marks the event `failed`, which the staff dashboard and `stripe reconcile` show.
