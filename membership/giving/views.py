@@ -20,7 +20,6 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from wtforms.fields.choices import SelectChoice
 
 from membership.config import DEFAULT_OTHER_WAYS, CurrencyRules, signing_keys, wall_review
 from membership.db import current_session, db, utcnow
@@ -144,7 +143,6 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
     except ValueError:
         frequency = Frequency.ONCE
     presets = catalogue.preset_amounts(currency, frequency)
-    form.preset.choices = [SelectChoice(to_major_text(p, currency), to_major_text(p, currency)) for p in presets]
     if chosen_minor is not None:
         if chosen_minor in presets:
             form.preset.data = to_major_text(chosen_minor, currency)
