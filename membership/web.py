@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from flask import Flask, Response, abort, current_app, request, url_for
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 from werkzeug.routing import IntegerConverter, Map
 
 from membership.branding import accent_color, brand_stylesheet, brand_version, logo_origin, logo_url
@@ -163,6 +165,12 @@ def _security_headers(response: Response) -> Response:
     for name, value in security_headers(response.headers.get("Content-Security-Policy")).items():
         response.headers.setdefault(name, value)
     return response
+
+
+def json_attribute(value: object) -> Markup:
+    """What `value | tojson` gives a template (JSON safe in an HTML attribute), for a value computed once and kept,
+    so a page doesn't serialise it again on every request."""
+    return htmlsafe_json_dumps(value, dumps=current_app.json.dumps)
 
 
 def control_attrs(field: Any, hint: str | None = None, **extra: str | None) -> dict[str, str]:

@@ -20,7 +20,6 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from wtforms.fields.choices import SelectChoice
 
 from membership.config import DEFAULT_OTHER_WAYS, CurrencyRules, signing_keys, wall_review
 from membership.db import current_session, db, utcnow
@@ -36,7 +35,7 @@ from membership.formatting import (
 )
 from membership.giving import campaigns, events, services
 from membership.giving.catalogue import Catalogue, current_catalogue
-from membership.giving.forms import ATTRIBUTION_MAX, SOURCE_MAX, GiveForm, QuoteForm
+from membership.giving.forms import ATTRIBUTION_MAX, FREQUENCY_CHOICES, SOURCE_MAX, GiveForm, QuoteForm
 from membership.giving.models import Checkout, Frequency
 from membership.giving.services import currency_rules
 from membership.giving.stripe_gateway import InvalidWebhook, gateway
@@ -45,7 +44,7 @@ from membership.i18n import lazy_gettext, localized_setting, public_page, reques
 from membership.money import parse_major_amount
 from membership.pace import background
 from membership.wall.services import RECENT, wall_page
-from membership.web import content_security_policy
+from membership.web import content_security_policy, json_attribute
 
 bp = Blueprint("giving", __name__)
 
@@ -144,7 +143,6 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
     except ValueError:
         frequency = Frequency.ONCE
     presets = catalogue.preset_amounts(currency, frequency)
-    form.preset.choices = [SelectChoice(to_major_text(p, currency), to_major_text(p, currency)) for p in presets]
     if chosen_minor is not None:
         if chosen_minor in presets:
             form.preset.data = to_major_text(chosen_minor, currency)
@@ -166,19 +164,25 @@ def _render_form(form: GiveForm, catalogue: Catalogue, status: int = 200, notice
         code: _("Adds %(fee)s to your payment; the exact total is shown before you pay.",
                 fee=format_fee_rule(r.fee.percent_bps, r.fee.fixed_minor, code, locale))
         for code, r in rules.items()})
+    frequency_texts = catalogue.derived(("give.frequency_texts", str(locale)), _frequency_texts)
+    # The tiles and the data static/give.js reads are the same for every reader in a locale: the page marks the
+    # reader's choice (`form.preset.data`) and errors itself; the JSON is serialised once, not per request.
     return render_template(
         "giving/give.html",
         form=form,
         notices=notices or [],
         currency=currency,
         frequency=frequency,
-        presets=presets,
-        impacts=[catalogue.impact(currency, frequency, p, str(locale)) for p in presets],
-        most_chosen=catalogue.most_chosen.get((currency, frequency)),
-        preset_table=preset_table,
+        frequency_choices=FREQUENCY_CHOICES,
+        tiles=preset_table[currency][frequency.value],
+        preset_table_json=catalogue.derived(("give.preset_table_json", str(locale)), lambda: json_attribute(
+            preset_table)),
+        fee_hints_json=catalogue.derived(("give.fee_hints_json", str(locale)), lambda: json_attribute(fee_hints)),
         fee_hints=fee_hints,
         campaign=_running_campaign(catalogue, form.utm_campaign.data),
-        frequency_texts=_frequency_texts(),
+        frequency_texts=frequency_texts,
+        frequency_texts_json=catalogue.derived(("give.frequency_texts_json", str(locale)), lambda: json_attribute(
+            frequency_texts)),
     ), status
 
 
