@@ -122,6 +122,12 @@ def test_give_form_beside_its_summary_on_desktop_stacked_on_a_phone(
     expect(page.get_by_text("Total:")).to_have_text("Total: €25.00.")
     page.get_by_label("Monthly", exact=True).check()
     assert page.locator(".presets .choice").evaluate_all(TILES_OVERFLOWING) == []
+    # "Other amount" is one more tile in the presets' grid: the same row height, a column's left edge, inside.
+    other, first = box(page.locator(".custom-amount")), box(page.locator(".presets .choice").first)
+    columns = {round(box(tile)["x"]) for tile in page.locator(".presets .choice").all()}
+    assert any(abs(other["x"] - x) <= 1 for x in columns), (other, columns)
+    assert other["height"] >= first["height"] - 1 and other["x"] + other["width"] <= form["x"] + form["width"]
+    assert page.locator(".custom-amount").evaluate("(t) => getComputedStyle(t).borderTopStyle") == "solid"
     page.get_by_label("Other amount").fill("12")
     expect(page.get_by_text("Total:")).to_have_text("Total: €12.00/month.")
     page.get_by_label("Email", exact=True).fill(NEW_READER)
