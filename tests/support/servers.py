@@ -100,9 +100,9 @@ def wait_for_http(url: str, timeout: float = 60, process: subprocess.Popen[bytes
         if process is not None and process.poll() is not None:
             raise AssertionError(f"{process.args!r} exited with {process.returncode} before {url} answered")
         try:
-            requests.get(url, timeout=2)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or listening but still starting
             time.sleep(0.1)
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
