@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -9,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms.fields import DateField
 
 from membership.i18n import gettext as _
-from membership.i18n import lazy_gettext
+from membership.i18n import lazy_gettext, translation_field
 
 # The days staff may filter and export by: wider than any gift this service can hold, and narrow enough that the
 # day after the last, or the months around it, are still dates Python and the database can hold.
@@ -33,3 +34,15 @@ class DayField(DateField):
 
 class ConfirmForm(FlaskForm):
     """A POST with nothing but its CSRF token: a confirmed button."""
+
+
+def submitted_translations(form: Any, languages: Iterable[str], names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """What staff gave in the other languages, from a form's `translation_field(name, locale)` fields:
+    {"uk": {"title": "…"}}; empty fields (and languages with none filled) left out."""
+    names = list(names)
+    found: dict[str, dict[str, str]] = {}
+    for locale in languages:
+        texts = {name: text for name in names if (text := (form[translation_field(name, locale)].data or "").strip())}
+        if texts:
+            found[locale] = texts
+    return found

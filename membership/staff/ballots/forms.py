@@ -32,6 +32,7 @@ from membership.giving.models import Tier
 from membership.i18n import gettext, language_name, lazy_gettext, lazy_ngettext, translation_field
 from membership.i18n import gettext as _
 from membership.money import parse_major_amount
+from membership.staff.forms import submitted_translations
 
 # Rows beyond this many are never processed: a form is 20 options and a few blank rows.
 MAX_OPTION_ROWS = 40
@@ -211,12 +212,7 @@ OPTION_TRANSLATED = {"title": 200, "description": 500}
 
 
 def _translations_of(form: Any, names: Mapping[str, int]) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
-    for locale in getattr(form, "languages", ()):
-        texts = {name: text for name in names if (text := (form[translation_field(name, locale)].data or "").strip())}
-        if texts:
-            found[locale] = texts
-    return found
+    return submitted_translations(form, getattr(form, "languages", ()), names)
 
 
 def _translation_fields(languages: Sequence[str], names: Mapping[str, int],

@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from membership.giving.campaigns import SLUG, GoalKind
 from membership.i18n import gettext, language_name, lazy_gettext, translation_field
 from membership.money import parse_major_amount
-from membership.staff.forms import DayField
+from membership.staff.forms import DayField, submitted_translations
 
 
 def _strip(value: str | None) -> str | None:
@@ -55,13 +55,7 @@ class CampaignForm(FlaskForm):
     @property
     def translations(self) -> dict[str, dict[str, str]]:
         """What staff gave in the other languages: {"uk": {"title": "…"}}; empty fields left out."""
-        found: dict[str, dict[str, str]] = {}
-        for locale in self.languages:
-            texts = {name: text for name in TRANSLATED
-                     if (text := (self[translation_field(name, locale)].data or "").strip())}
-            if texts:
-                found[locale] = texts
-        return found
+        return submitted_translations(self, self.languages, TRANSLATED)
 
     def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
         valid = bool(super().validate(extra_validators))

@@ -19,6 +19,7 @@ from membership.giving.models import IMPACT_MAX, Frequency
 from membership.i18n import gettext, language_name, lazy_gettext, translation_field
 from membership.i18n import gettext as _
 from membership.money import AmountLimits, check_stripe_charge, parse_major_amount
+from membership.staff.forms import submitted_translations
 from membership.staff.tiers.services import TIER_FREQUENCIES, SuggestedAmount
 
 MAX_PRESETS = 6
@@ -76,13 +77,7 @@ class TierForm(FlaskForm):
     @property
     def translations(self) -> dict[str, dict[str, str]]:
         """What staff gave in the other languages: {"uk": {"name": "…"}}; empty fields left out."""
-        found: dict[str, dict[str, str]] = {}
-        for locale in self.languages:
-            texts = {name: text for name in TRANSLATED
-                     if (text := (self[translation_field(name, locale)].data or "").strip())}
-            if texts:
-                found[locale] = texts
-        return found
+        return submitted_translations(self, self.languages, TRANSLATED)
 
     def amount_rows(self) -> list[tuple[str, list[Any]]]:
         """(currency, [monthly field, yearly field]) for the template."""
