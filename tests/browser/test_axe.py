@@ -23,9 +23,8 @@ from membership.staff.accounts.models import Role, StaffUser
 from membership.supporters.tokens import TokenPurpose, issue_token
 from membership.webhooks_out import EventType, WebhookEndpoint, new_secret
 from tests.support.ballots import add_ballot, add_patron
-from tests.support.browser import ACTION_TIMEOUT_MS
+from tests.support.browser import ACTION_TIMEOUT_MS, sign_in_staff
 from tests.support.servers import LiveServer
-from tests.support.staff import sign_in_as
 from tests.support.wall import add_gift
 
 pytestmark = pytest.mark.browser
@@ -76,12 +75,9 @@ def expect_focus_on_the_error_summary(page: Page) -> None:
 def staff_page(app: Flask, browser: Browser, live_app: LiveServer,
                make_staff: Callable[..., StaffUser]) -> Iterator[Page]:
     """A browser signed in to the staff console as an admin (the session cookie a sign-in would set)."""
-    client = sign_in_as(app.test_client(), make_staff(Role.ADMIN))
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    assert cookie is not None
     context = browser.new_context(base_url=live_app.url)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
-    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_app.url}])
+    sign_in_staff(context, app, make_staff(Role.ADMIN), live_app.url)
     try:
         yield context.new_page()
     finally:

@@ -26,11 +26,11 @@ from tests.support.browser import (
     expect_thanks,
     latest_checkout,
     pay_with_card,
+    sign_in_staff,
 )
 from tests.support.giving import settle, wait_until
 from tests.support.servers import LiveServer
 from tests.support.settings import STRIPE_KEY
-from tests.support.staff import sign_in_as
 
 pytestmark = pytest.mark.browser
 
@@ -41,12 +41,9 @@ SLUG = "frontline"
 def editor_page(app: Flask, browser: Browser, live_app: LiveServer,
                 make_staff: Callable[..., StaffUser]) -> Iterator[Page]:
     """A browser signed in to the staff console as an editor (the session cookie a sign-in would set)."""
-    client = sign_in_as(app.test_client(), make_staff(Role.EDITOR))
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    assert cookie is not None
     context = browser.new_context(base_url=live_app.url)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
-    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_app.url}])
+    sign_in_staff(context, app, make_staff(Role.EDITOR), live_app.url)
     try:
         yield context.new_page()
     finally:

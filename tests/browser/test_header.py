@@ -14,10 +14,9 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 from membership.db import db
 from membership.staff.accounts.models import Role, StaffUser
 from membership.supporters.tokens import TokenPurpose, issue_token
-from tests.support.browser import ACTION_TIMEOUT_MS
+from tests.support.browser import ACTION_TIMEOUT_MS, sign_in_staff
 from tests.support.patrons import add_membership, add_supporter
 from tests.support.servers import LiveServer
-from tests.support.staff import sign_in_as
 
 pytestmark = pytest.mark.browser
 
@@ -82,10 +81,8 @@ def test_the_header_fits_a_phone_without_splitting_an_item(app: Flask, browser: 
 
 def test_the_staff_header_with_every_link_fits_a_phone(app: Flask, browser: Browser, live_app: LiveServer,
                                                       make_staff: Callable[..., StaffUser]) -> None:
-    cookie = sign_in_as(app.test_client(), make_staff(Role.ADMIN)).get_cookie(app.config["SESSION_COOKIE_NAME"])
-    assert cookie is not None
     page = _open(browser, live_app, PHONE)
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_app.url}])
+    sign_in_staff(page.context, app, make_staff(Role.ADMIN), live_app.url)
     try:
         for path in ("/staff/", "/staff/?lang=uk"):
             layout = _layout(page, path)

@@ -16,7 +16,7 @@ from membership.staff.accounts.models import Role, StaffUser
 from membership.supporters.models import Supporter
 from membership.supporters.tokens import TokenPurpose, issue_token
 from stripe_double import DoubleServer
-from tests.support.browser import ACTION_TIMEOUT_MS, latest_checkout
+from tests.support.browser import ACTION_TIMEOUT_MS, latest_checkout, sign_in_staff
 from tests.support.layout import (
     DESKTOP,
     PHONE,
@@ -28,7 +28,6 @@ from tests.support.layout import (
     staff_paths,
 )
 from tests.support.servers import LiveServer
-from tests.support.staff import sign_in_as
 
 pytestmark = pytest.mark.browser
 
@@ -75,10 +74,7 @@ def signed_in_patron(context: BrowserContext, supporter: Supporter, live_app: Li
 
 
 def signed_in_staff(app: Flask, context: BrowserContext, user: StaffUser, live_app: LiveServer) -> Page:
-    client = sign_in_as(app.test_client(), user)
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    assert cookie is not None
-    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_app.url}])
+    sign_in_staff(context, app, user, live_app.url)
     return context.new_page()
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from playwright.sync_api import Page, expect
+from flask import Flask
+from playwright.sync_api import BrowserContext, Page, expect
 
 from membership.db import db
 from membership.giving.models import Checkout
+from membership.staff.accounts.models import StaffUser
 from stripe_double import DoubleServer
 from tests.support.servers import LiveServer
+from tests.support.staff import sign_in_as
 
 EMAIL = "olena@example.org"
 NAME = "Olena"
@@ -26,6 +29,14 @@ CARD_3DS = "4000 0027 6000 3184"
 ACTION_TIMEOUT_MS = 10_000
 # The thanks page refreshes every 3 s until Stripe or the webhook confirms the payment.
 CONFIRMATION_TIMEOUT_MS = 15_000
+
+
+def sign_in_staff(context: BrowserContext, app: Flask, user: StaffUser, url: str) -> None:
+    """Give a browser context the session cookie a staff member's sign-in would set (signed in through the
+    test client, so each test needn't type a password and a one-time code)."""
+    cookie = sign_in_as(app.test_client(), user).get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": url}])
 
 
 def choose_gift(page: Page, *, frequency: str = "Once", amount: str | None = "10", preset: str | None = None,
