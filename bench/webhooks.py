@@ -1,6 +1,6 @@
 """Webhook throughput: signed gift and renewal events posted to the app under gunicorn on PostgreSQL.
 
-    .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--inline] [--profile N]
+    .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--inline] [--profile N [--profile-out FILE]]
 
 By default the app runs with REDIS_URL (a Redis database of the bench's own), so the webhook only acknowledges:
 the load run measures storing and queueing, and then one worker process (`bench.drain_events`, the worker's own
@@ -631,13 +631,16 @@ def serve_and_load(bench: Bench, name: str, app_spec: str, port: int, ready_path
 
 @dataclass(frozen=True)
 class Processing:
-    """One worker process draining the queue: events taken, done, failed, its CPU and wall seconds."""
+    """One worker process draining the queue: events taken, done, failed, its CPU and wall seconds, and the SQL
+    statements and commits it ran."""
 
     events: int
     done: int
     failed: int
     cpu_seconds: float
     wall_seconds: float
+    statements: int
+    commits: int
 
 
 def process_queued(bench: Bench) -> Processing:
@@ -645,6 +648,8 @@ def process_queued(bench: Bench) -> Processing:
     command = [sys.executable, "-m", "bench.drain_events"]
     if bench.args.profile:
         command += ["--profile", str(bench.args.profile)]
+        if bench.args.profile_out:
+            command += ["--profile-out", bench.args.profile_out]
     done = subprocess.run(command, env=dict(bench.env), cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bench.drain_events failed:\n{done.stdout}{done.stderr}")
@@ -652,7 +657,7 @@ def process_queued(bench: Bench) -> Processing:
         print(done.stderr, flush=True)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     return Processing(figures["events"], figures["done"], figures["failed"], figures["cpu_seconds"],
-                      figures["wall_seconds"])
+                      figures["wall_seconds"], figures["statements"], figures["commits"])
 
 
 def report_processing(processing: Processing) -> None:
@@ -660,7 +665,9 @@ def report_processing(processing: Processing) -> None:
     print(f"\nOne worker process draining the queue: {processing.events} events ({processing.done} done, "
           f"{processing.failed} failed) in {processing.wall_seconds:.1f} s: "
           f"{processing.events / (processing.wall_seconds or 1):.1f} events/s; "
-          f"app CPU {per_event_ms:.2f} ms per event (target at most 6: {'met' if per_event_ms <= 6 else 'NOT met'})")
+          f"app CPU {per_event_ms:.2f} ms per event (target at most 6: {'met' if per_event_ms <= 6 else 'NOT met'}); "
+          f"{processing.statements / (processing.events or 1):.2f} SQL statements and "
+          f"{processing.commits / (processing.events or 1):.2f} commits per event")
 
 
 def report(plan: Plan, args: argparse.Namespace, app: Run, ceiling: Run, calls: int, check: AppCheck,
@@ -715,6 +722,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="process each event in its request (no REDIS_URL), as the embedded default does")
     parser.add_argument("--profile", type=int, default=0,
                         help="print the processing worker's N costliest functions (cProfile)")
+    parser.add_argument("--profile-out", default="",
+                        help="with --profile, also save the worker's raw profile to this file (python -m pstats)")
     args = parser.parse_args(argv)
     if args.events < 2 * EVENTS_PER_MEMBERSHIP or args.concurrency < 1 or args.workers < 1:
         parser.error(f"--events must be at least {2 * EVENTS_PER_MEMBERSHIP}; --concurrency and --workers >= 1")

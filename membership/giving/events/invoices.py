@@ -14,7 +14,6 @@ from membership.giving.events.checkout_sessions import complete_checkout
 from membership.giving.events.shared import lock_supporter, stripe_id
 from membership.giving.events.subscriptions import (
     MEMBERSHIP_FOR_SUBSCRIPTION,
-    MEMBERSHIP_OWNER,
     OwnedSubscription,
     Ownership,
     apply_subscription,
@@ -60,6 +59,7 @@ class PaidInvoice:
     charge: ChargeDetails | None  # None if its charge has not succeeded (nothing to record yet)
     subscription: OwnedSubscription | None  # read only when our membership is missing or not in good standing
     dispute_status: str = ""
+    owner_id: int | None = None  # our membership's supporter, read before Stripe was asked
 
 
 def fetch_invoice_paid(gateway: StripeGateway, obj: dict[str, Any], ownership: Ownership) -> PaidInvoice | None:
@@ -77,7 +77,7 @@ def fetch_invoice_paid(gateway: StripeGateway, obj: dict[str, Any], ownership: O
         log.info("Invoice %s was paid with no PaymentIntent (out of band): no payment to record.", invoice["id"])
         return None
     charge = gateway.charge_details(intent_id)
-    return PaidInvoice(invoice, charge, subscription, read_dispute_status(gateway, charge))
+    return PaidInvoice(invoice, charge, subscription, read_dispute_status(gateway, charge), ownership.owner_id)
 
 
 def apply_invoice_paid(session: Session, obj: dict[str, Any], paid: PaidInvoice) -> None:
@@ -86,12 +86,13 @@ def apply_invoice_paid(session: Session, obj: dict[str, Any], paid: PaidInvoice)
     subscription_id = _invoice_subscription_id(invoice)
     if paid.subscription is not None:
         membership = apply_subscription(session, paid.subscription.subscription, opened_by=paid.subscription.opened_by,
-                                        read_at=paid.subscription.read_at)
+                                        read_at=paid.subscription.read_at, owner_id=paid.owner_id)
         if membership is None:
             return  # not ours
         supporter = session.get(Supporter, membership.supporter_id)  # locked by apply_subscription
     else:
-        supporter_id = session.scalar(MEMBERSHIP_OWNER, {"subscription_id": subscription_id})
+        # Good standing: we have its membership, whose supporter prepare read (a membership's owner never changes).
+        supporter_id = paid.owner_id
         if supporter_id is None:
             return
         supporter = lock_supporter(session, supporter_id)

@@ -20,10 +20,13 @@ from membership.supporters.services import link_stripe_customer
 from membership.webhooks_out import EventType
 
 
-def _subscription_owner(session: Session, subscription_id: str, opened_by: int | None) -> Supporter | None:
-    """Locked: the supporter whose membership the subscription is, else the one whose checkout (verified
-    with Stripe by the caller) opened it. Metadata or a shared customer alone never make one ours."""
-    owner_id = session.scalar(MEMBERSHIP_OWNER, {"subscription_id": subscription_id})
+def _subscription_owner(session: Session, subscription_id: str, opened_by: int | None,
+                        owner_id: int | None = None) -> Supporter | None:
+    """Locked: the supporter whose membership the subscription is (`owner_id` if the caller read it already),
+    else the one whose checkout (verified with Stripe by the caller) opened it. Metadata or a shared customer alone
+    never make one ours."""
+    if owner_id is None:
+        owner_id = session.scalar(MEMBERSHIP_OWNER, {"subscription_id": subscription_id})
     if owner_id is None and opened_by is not None:
         owner_id = session.scalar(_CHECKOUT_OWNER, {"checkout_id": opened_by})
     return lock_supporter(session, owner_id) if owner_id is not None else None
@@ -32,7 +35,8 @@ def _subscription_owner(session: Session, subscription_id: str, opened_by: int |
 # Built once: every subscription and invoice event runs them, and building a statement costs more than running it.
 MEMBERSHIP_OWNER = select(Membership.supporter_id).where(
     Membership.stripe_subscription_id == bindparam("subscription_id"))
-_MEMBERSHIP_STATUS = select(Membership.status).where(Membership.stripe_subscription_id == bindparam("subscription_id"))
+_MEMBERSHIP_STANDING = select(Membership.status, Membership.supporter_id).where(
+    Membership.stripe_subscription_id == bindparam("subscription_id"))
 # Read under the supporter's lock, fresh (the identity map may hold an older state).
 MEMBERSHIP_FOR_SUBSCRIPTION = (
     select(Membership).where(Membership.stripe_subscription_id == bindparam("subscription_id"))
@@ -61,17 +65,19 @@ def sync_membership(session: Session, gateway: StripeGateway, subscription_id: s
 
 
 def apply_subscription(session: Session, subscription: dict[str, Any], supporter: Supporter | None = None,
-                       opened_by: int | None = None, *, read_at: datetime) -> Membership | None:
+                       opened_by: int | None = None, *, read_at: datetime,
+                       owner_id: int | None = None) -> Membership | None:
     """Make our membership row match Stripe's subscription as read at `read_at`. None if it isn't ours.
 
     It is ours if we have its membership, or if `opened_by`, our checkout whose Checkout Session the caller
     has seen open it at Stripe, is given. A read that began before the one whose state the row holds changes
     nothing: a webhook that asked Stripe just before a patron's change, and writes just after the state that
     change returned was applied, would otherwise put the old state back. `supporter`, when given, is the
-    owner already locked by the caller."""
+    owner already locked by the caller; `owner_id`, the owner of its membership as the caller read it (a
+    membership's supporter never changes), saves reading it again."""
     subscription_id = str(subscription["id"])
     if supporter is None:
-        supporter = _subscription_owner(session, subscription_id, opened_by)
+        supporter = _subscription_owner(session, subscription_id, opened_by, owner_id)
     if supporter is None:
         return None
     link_stripe_customer(session, supporter, stripe_id(subscription.get("customer")))
@@ -212,6 +218,7 @@ class Ownership:
     membership_status: MembershipStatus | None  # None: no membership for it yet
     checkout_id: int | None = None
     session_id: str | None = None
+    owner_id: int | None = None  # the membership's supporter, read with its status
 
     @property
     def in_good_standing(self) -> bool:
@@ -222,9 +229,9 @@ def subscription_ownership(session: Session, subscription_id: str | None, metada
     """None when the subscription can't be ours: then no Stripe call is made for it."""
     if not subscription_id:
         return None
-    status = session.scalar(_MEMBERSHIP_STATUS, {"subscription_id": subscription_id})
-    if status is not None:
-        return Ownership(subscription_id, status)
+    standing = session.execute(_MEMBERSHIP_STANDING, {"subscription_id": subscription_id}).first()
+    if standing is not None:
+        return Ownership(subscription_id, standing.status, owner_id=standing.supporter_id)
     checkout_id = metadata_checkout_id(metadata if isinstance(metadata, dict) else None)
     if checkout_id is None:
         return None
@@ -240,6 +247,7 @@ class OwnedSubscription:
     subscription: dict[str, Any]  # as Stripe has it now
     opened_by: int | None  # our checkout that opened it, when we have no membership for it yet
     read_at: datetime  # when Stripe was asked
+    owner_id: int | None = None  # our membership's supporter, when we have one
 
 
 def fetch_owned_subscription(gateway: StripeGateway, ownership: Ownership) -> OwnedSubscription | None:
@@ -247,7 +255,8 @@ def fetch_owned_subscription(gateway: StripeGateway, ownership: Ownership) -> Ow
     Session our checkout opened, and only if that session did open it: None otherwise (not ours)."""
     read_at = utcnow()
     if ownership.session_id is None:
-        return OwnedSubscription(gateway.retrieve_subscription(ownership.subscription_id), None, read_at)
+        return OwnedSubscription(gateway.retrieve_subscription(ownership.subscription_id), None, read_at,
+                                 ownership.owner_id)
     subscription = gateway.checkout_outcome(ownership.session_id).subscription
     if subscription is None or subscription.get("id") != ownership.subscription_id:
         return None
@@ -263,4 +272,5 @@ def fetch_subscription(gateway: StripeGateway, obj: dict[str, Any], ownership: O
 
 
 def apply_subscription_changed(session: Session, obj: dict[str, Any], owned: OwnedSubscription) -> None:
-    apply_subscription(session, owned.subscription, opened_by=owned.opened_by, read_at=owned.read_at)
+    apply_subscription(session, owned.subscription, opened_by=owned.opened_by, read_at=owned.read_at,
+                       owner_id=owned.owner_id)
