@@ -48,7 +48,7 @@ from bench.webhooks import (
     wait_until_up,
 )
 from membership import create_app
-from membership.config import EMAIL_QUEUE_KEY, STRIPE_EVENT_QUEUE_KEY
+from membership.config import EMAIL_PRIORITY_QUEUE_KEY, EMAIL_QUEUE_KEY, STRIPE_EVENT_QUEUE_KEY, STRIPE_PACE_KEY
 from membership.db import db
 from membership.giving.events import HANDLERS
 from membership.giving.models import Membership, MembershipStatus
@@ -57,6 +57,9 @@ from membership.supporters.models import Supporter
 DATABASE = "bench_burst"
 DATABASE_URL = f"{PG_SERVER}/{DATABASE}"
 REDIS_URL = "redis://127.0.0.1:6379/12"
+# The app's Redis keys in this run (REDIS_KEY_PREFIX): the queue whose depth is watched, and what is emptied first.
+REDIS_PREFIX = "bench-burst"
+EVENT_QUEUE = STRIPE_EVENT_QUEUE_KEY.format(prefix=REDIS_PREFIX)
 MONTH = 31 * 24 * 3600
 AMOUNT, CURRENCY = 500, "EUR"
 LEASE_SECONDS = 20
@@ -121,10 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     env = {name: value for name, value in os.environ.items() if not name.startswith("STRIPE_DOUBLE_")}
     env.update({"DATABASE_URL": DATABASE_URL, "SECRET_KEY": SECRET_KEY, "STRIPE_SECRET_KEY": STRIPE_KEY,
                 "STRIPE_API_BASE": double_url, "PUBLIC_URL": app_url, "MEMBERSHIP_ENV": "development",
-                "REDIS_URL": REDIS_URL, "STRIPE_MAX_REQUESTS_PER_SECOND": str(args.app_pace),
+                "REDIS_URL": REDIS_URL, "REDIS_KEY_PREFIX": REDIS_PREFIX,
+                "STRIPE_MAX_REQUESTS_PER_SECOND": str(args.app_pace),
                 "STRIPE_EVENT_LEASE_SECONDS": str(LEASE_SECONDS), "RENEWAL_RECEIPTS": "1"})
     queue = redis.Redis.from_url(REDIS_URL)
-    queue.delete(STRIPE_EVENT_QUEUE_KEY, EMAIL_QUEUE_KEY, "membership:stripe-pace")
+    queue.delete(*(key.format(prefix=REDIS_PREFIX) for key in (STRIPE_EVENT_QUEUE_KEY, EMAIL_QUEUE_KEY,
+                                                              EMAIL_PRIORITY_QUEUE_KEY, STRIPE_PACE_KEY)))
     print(f"Preparing database {DATABASE!r} (logs in {logs})", flush=True)
     recreate_database(DATABASE, env, seed=True)
     double_command = [sys.executable, "-m", "stripe_double", "--host", "127.0.0.1", "--port", str(double_port),
@@ -166,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         while True:
             now = time.perf_counter() - burst_started
             state = counts()
-            depth.append((now, int(queue.llen(STRIPE_EVENT_QUEUE_KEY)), state["done"]))
+            depth.append((now, int(queue.llen(EVENT_QUEUE)), state["done"]))
             pending = double_call(double_url, "GET", "/_double/stats").get("pending_deliveries")
             expected = len(created) * 2
             if not killed and args.kill_worker_at and state["done"] >= args.kill_worker_at * expected:

@@ -1,6 +1,7 @@
 """Webhook throughput: signed gift and renewal events posted to the app under gunicorn on PostgreSQL.
 
-    .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--inline] [--profile N [--profile-out FILE]]
+    .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--inline]
+                                       [--profile N [--profile-out FILE]]
 
 By default the app runs with REDIS_URL (a Redis database of the bench's own), so the webhook only acknowledges:
 the load run measures storing and queueing, and then one worker process (`bench.drain_events`, the worker's own
