@@ -15,6 +15,7 @@ there uses it too.) Every value comes from the environment, with defaults for a 
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import tempfile
@@ -102,6 +103,15 @@ def on_starting(server: Any) -> None:
         pid = entry.stem.rpartition("_")[2]
         if not pid.isdigit() or not _alive(int(pid)):
             entry.unlink(missing_ok=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """With the app loaded, move every object alive now (modules, the app, SQLAlchemy's metadata, the catalogs:
+    about 200,000) out of the garbage collector's reach (`gc.freeze`). Otherwise each full collection walked them
+    all, 140-180 ms on one CPU in the middle of whichever request it fell in: the tail of the webhook's
+    acknowledgement. What the app creates later is collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:

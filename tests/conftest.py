@@ -34,6 +34,10 @@ from tests.support.database import empty_tables
 from tests.support.servers import S3_CREDENTIALS, LiveServer, S3Server, SmtpSink, free_port
 from tests.support.settings import REDIS_TEST_URL, WEBHOOK_SECRET, app_settings
 from tests.support.staff import PASSWORD, sign_in_as
+from tests.support.templates import share_compiled_templates
+
+# Every test's app loads the templates earlier tests' apps compiled (tests/support/templates.py).
+share_compiled_templates()
 
 
 def _database_url(tmp_root: Path) -> str:
