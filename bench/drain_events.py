@@ -1,5 +1,6 @@
 """Process every Stripe event waiting on the queue, in this process's main thread, as the worker does; print the
-count, the wall time, this process's CPU time and the SQL statements and commits it ran as one JSON line.
+count, the wall time, this process's CPU time, the SQL statements and commits it ran, and its full garbage
+collections (how many, and their CPU seconds) as one JSON line.
 Run by `bench.webhooks` with the app's environment (DATABASE_URL, REDIS_URL, STRIPE_API_BASE…).
 
     python -m bench.drain_events [--profile N [--profile-out FILE]]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import pstats
 import sys
@@ -48,6 +50,22 @@ def main(argv: list[str] | None = None) -> int:
         event.listen(db.engine, "before_cursor_execute", counter("statements"))
         event.listen(db.engine, "commit", counter("commits"))
         session, stripe = current_session(), gateway()
+        # As a running worker does (membership.cli): start-up's objects frozen, out of full collections' reach.
+        gc.collect()
+        gc.freeze()
+        collections = {"full_collections": 0, "full_collection_seconds": 0.0}
+        started: list[float] = []
+
+        def timed_collection(phase: str, info: dict[str, int]) -> None:
+            if info["generation"] != 2:
+                return
+            if phase == "start":
+                started.append(time.process_time())
+            elif started:
+                collections["full_collections"] += 1
+                collections["full_collection_seconds"] += time.process_time() - started.pop()
+
+        gc.callbacks.append(timed_collection)
         # CPU time, not wall time: what the worker spends, not what it waits for (Stripe, the database, the pace).
         profiler = cProfile.Profile(time.process_time) if args.profile else None
         done = failed = 0
@@ -66,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile_out:
             profiler.dump_stats(args.profile_out)
     print(json.dumps({"events": len(ids), "done": done, "failed": failed, "cpu_seconds": cpu, "wall_seconds": wall,
-                      **counts}))
+                      **counts, **collections}))
     return 0
 
 

@@ -642,6 +642,8 @@ class Processing:
     wall_seconds: float
     statements: int
     commits: int
+    full_collections: int
+    full_collection_seconds: float
 
 
 def process_queued(bench: Bench) -> Processing:
@@ -658,7 +660,8 @@ def process_queued(bench: Bench) -> Processing:
         print(done.stderr, flush=True)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     return Processing(figures["events"], figures["done"], figures["failed"], figures["cpu_seconds"],
-                      figures["wall_seconds"], figures["statements"], figures["commits"])
+                      figures["wall_seconds"], figures["statements"], figures["commits"], figures["full_collections"],
+                      figures["full_collection_seconds"])
 
 
 def report_processing(processing: Processing) -> None:
@@ -668,7 +671,8 @@ def report_processing(processing: Processing) -> None:
           f"{processing.events / (processing.wall_seconds or 1):.1f} events/s; "
           f"app CPU {per_event_ms:.2f} ms per event (target at most 6: {'met' if per_event_ms <= 6 else 'NOT met'}); "
           f"{processing.statements / (processing.events or 1):.2f} SQL statements and "
-          f"{processing.commits / (processing.events or 1):.2f} commits per event")
+          f"{processing.commits / (processing.events or 1):.2f} commits per event; {processing.full_collections} full "
+          f"garbage collections ({1000 * processing.full_collection_seconds:.0f} ms of CPU)")
 
 
 def report(plan: Plan, args: argparse.Namespace, app: Run, ceiling: Run, calls: int, check: AppCheck,
