@@ -425,10 +425,11 @@ def pay_invoice(d: Double, params: Obj, invoice_id: str) -> Obj:
 
 @route("/v1/invoice_payments", ["GET"])
 def list_invoice_payments(d: Double, params: Obj) -> Obj:
-    items = d.store.all("invoice_payment")
     invoice = get_str(params, "invoice")
-    if invoice is not None:
-        items = [p for p in items if p["invoice"] == invoice]
+    if invoice is None:
+        items = d.store.all("invoice_payment")
+    else:
+        items = d.store.children("invoice_payment", "invoice", invoice)
     pi = get_dict(params, "payment").get("payment_intent")
     if pi:
         items = [p for p in items if p["payment"]["payment_intent"] == pi]

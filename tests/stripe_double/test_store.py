@@ -37,3 +37,21 @@ def test_a_saved_state_loads_with_its_types(tmp_path: Path) -> None:
     assert [o["id"] for o in loaded.all("subscription")] == ["sub_1"]
     loaded.reset()
     assert loaded.all("customer") == []
+
+
+def test_an_invoices_payments_come_from_the_index_through_removal_reset_and_a_state_file(tmp_path: Path) -> None:
+    store = Store()
+    for n in range(4):
+        store.add({"id": f"inpay_{n}", "object": "invoice_payment", "invoice": f"in_{n % 2}"})
+    store.add({"id": "ch_1", "object": "charge", "invoice": "in_0"})  # another type naming the same invoice
+    assert [o["id"] for o in store.children("invoice_payment", "invoice", "in_0")] == ["inpay_0", "inpay_2"]
+    store.remove("inpay_0")
+    assert [o["id"] for o in store.children("invoice_payment", "invoice", "in_0")] == ["inpay_2"]
+    assert [o["id"] for o in store.children("charge", "invoice", "in_0")] == ["ch_1"]  # not indexed: a scan
+    path = str(tmp_path / "state.json")
+    store.save(path)
+    loaded = Store()
+    loaded.load(path)
+    assert [o["id"] for o in loaded.children("invoice_payment", "invoice", "in_1")] == ["inpay_1", "inpay_3"]
+    loaded.reset()
+    assert loaded.children("invoice_payment", "invoice", "in_1") == []
