@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -423,6 +424,26 @@ def control_errors() -> Response | tuple[Response, int]:
     except ValueError as exc:
         return jsonify({"error": str(exc)}), 400
     return jsonify({"ok": True})
+
+
+@bp.get("/_double/summary")
+def control_summary() -> Response:
+    """What a large run needs to check, without rendering every event: the paid invoices by billing reason, and the
+    webhook deliveries (how many succeeded or not, when the attempts began and ended, and each 200's milliseconds)."""
+    d = current_double()
+    with d.store.lock:
+        reasons = Counter(str(invoice.get("billing_reason")) for invoice in d.store.all("invoice")
+                          if invoice.get("status") == "paid")
+        deliveries = list(d.store.deliveries)
+        attempts = [attempt for delivery in deliveries for attempt in delivery["attempts"]]
+        return jsonify({
+            "paid_invoices": dict(reasons),
+            "deliveries": len(deliveries),
+            "succeeded": sum(1 for delivery in deliveries if delivery["status"] == "succeeded"),
+            "first_attempt_at": min((a["at"] for a in attempts), default=None),
+            "last_attempt_at": max((a["at"] for a in attempts), default=None),
+            "ack_ms": [a["ms"] for a in attempts if a.get("ms") is not None and a["status"] == 200],
+        })
 
 
 @bp.get("/_double/stats")

@@ -111,3 +111,19 @@ def test_rate_limit_from_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -
         parse_args(["--rate-limit", "fast"])
     with pytest.raises(ValueError, match="not a whole number"):
         DoubleConfig.from_env({"STRIPE_DOUBLE_RATE_LIMIT": "fast"})
+
+
+def test_the_summary_counts_paid_invoices_by_reason_and_the_deliveries(srv: DoubleServer) -> None:
+    store = srv.double.store
+    for n, (reason, status) in enumerate([("subscription_cycle", "paid"), ("subscription_cycle", "paid"),
+                                          ("subscription_create", "paid"), ("subscription_cycle", "open")]):
+        store.add({"id": f"in_{n}", "object": "invoice", "billing_reason": reason, "status": status})
+    store.deliveries.extend([
+        {"status": "succeeded", "attempts": [{"at": 100, "status": 500, "ms": 3.0}, {"at": 102, "status": 200,
+                                                                                      "ms": 4.5}]},
+        {"status": "failed", "attempts": [{"at": 105, "status": None, "error": "refused", "ms": None}]},
+    ])
+    with urllib.request.urlopen(f"{srv.url}/_double/summary", timeout=10) as response:  # noqa: S310
+        summary = json.loads(response.read())
+    assert summary == {"paid_invoices": {"subscription_cycle": 2, "subscription_create": 1}, "deliveries": 2,
+                       "succeeded": 1, "first_attempt_at": 100, "last_attempt_at": 105, "ack_ms": [4.5]}
