@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask_wtf import FlaskForm
+from wtforms import Field
 from wtforms.fields import DateField
+from wtforms.validators import Length, Optional
 
 from membership.i18n import gettext as _
-from membership.i18n import lazy_gettext, translation_field
+from membership.i18n import language_name, lazy_gettext, translation_field
 
 # The days staff may filter and export by: wider than any gift this service can hold, and narrow enough that the
 # day after the last, or the months around it, are still dates Python and the database can hold.
@@ -34,6 +36,33 @@ class DayField(DateField):
 
 class ConfirmForm(FlaskForm):
     """A POST with nothing but its CSRF token: a confirmed button."""
+
+
+def strip_text(value: str | None) -> str | None:
+    """A field filter: the text without surrounding white space."""
+    return value.strip() if isinstance(value, str) else value
+
+
+class TranslatedText(NamedTuple):
+    """One text staff may give in each other language: its field's kind, its label for a language's name (a
+    `gettext` with `%(language)s`), its longest length and the field's filters."""
+
+    kind: type[Field]
+    label: Callable[[str], str]
+    longest: int
+    filters: Sequence[Callable[[Any], Any]] = (strip_text,)
+
+
+def translation_fields(languages: Iterable[str], texts: Mapping[str, TranslatedText]) -> dict[str, Any]:
+    """The optional `translation_field(name, locale)` fields of a form's texts, for each of `languages` (the
+    offered ones besides the default), in that order; `submitted_translations` reads them back."""
+    fields: dict[str, Any] = {}
+    for locale in languages:
+        language = language_name(locale)
+        for name, text in texts.items():
+            fields[translation_field(name, locale)] = text.kind(
+                text.label(language), filters=list(text.filters), validators=[Optional(), Length(max=text.longest)])
+    return fields
 
 
 def submitted_translations(form: Any, languages: Iterable[str], names: Iterable[str]) -> dict[str, dict[str, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,10 +29,10 @@ from membership.ballots.models import MAX_OPTIONS, MAX_WEIGHT, MIN_OPTIONS, Ball
 from membership.db import parse_id
 from membership.formatting import to_major_text
 from membership.giving.models import Tier
-from membership.i18n import gettext, language_name, lazy_gettext, lazy_ngettext, translation_field
+from membership.i18n import gettext, lazy_gettext, lazy_ngettext, translation_field
 from membership.i18n import gettext as _
 from membership.money import parse_major_amount
-from membership.staff.forms import submitted_translations
+from membership.staff.forms import TranslatedText, submitted_translations, translation_fields
 
 # Rows beyond this many are never processed: a form is 20 options and a few blank rows.
 MAX_OPTION_ROWS = 40
@@ -217,15 +217,12 @@ def _translations_of(form: Any, names: Mapping[str, int]) -> dict[str, dict[str,
 
 def _translation_fields(languages: Sequence[str], names: Mapping[str, int],
                         labels: Mapping[str, str]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for locale in languages:
-        for name, longest in names.items():
-            kind = StringField if name == "title" else TextAreaField
-            label = gettext("%(field)s (%(language)s)", field=labels[name], language=language_name(locale))
-            fields[translation_field(name, locale)] = kind(label,
-                                                           filters=[_strip],
-                                                           validators=[Optional(), Length(max=longest)])
-    return fields
+    def label(name: str) -> Callable[[str], str]:
+        return lambda language: gettext("%(field)s (%(language)s)", field=labels[name], language=language)
+
+    return translation_fields(languages, {
+        name: TranslatedText(StringField if name == "title" else TextAreaField, label(name), longest, (_strip,))
+        for name, longest in names.items()})
 
 
 def make_ballot_form(tiers: Sequence[Tier], currencies: Sequence[str], languages: Sequence[str] = (),

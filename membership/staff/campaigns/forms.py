@@ -12,25 +12,21 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from membership.giving.campaigns import SLUG, GoalKind
-from membership.i18n import gettext, language_name, lazy_gettext, translation_field
+from membership.i18n import gettext, lazy_gettext, translation_field
 from membership.money import parse_major_amount
-from membership.staff.forms import DayField, submitted_translations
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
+from membership.staff.forms import DayField, TranslatedText, strip_text, submitted_translations, translation_fields
 
 
 class CampaignForm(FlaskForm):
-    title = StringField(lazy_gettext("Title"), filters=[_strip],
+    title = StringField(lazy_gettext("Title"), filters=[strip_text],
                         validators=[DataRequired(lazy_gettext("Give the campaign a title.")), Length(max=200)])
-    slug = StringField(lazy_gettext("Address name (slug)"), filters=[_strip, lambda v: v.lower() if v else v],
+    slug = StringField(lazy_gettext("Address name (slug)"), filters=[strip_text, lambda v: v.lower() if v else v],
                        validators=[DataRequired(lazy_gettext("Give the campaign an address name.")), Length(max=60)])
-    text = TextAreaField(lazy_gettext("Text"), filters=[_strip], validators=[Optional(), Length(max=4000)])
+    text = TextAreaField(lazy_gettext("Text"), filters=[strip_text], validators=[Optional(), Length(max=4000)])
     goal_kind = RadioField(lazy_gettext("Goal"), default=GoalKind.AMOUNT.value, choices=[
         SelectChoice(GoalKind.AMOUNT.value, lazy_gettext("An amount raised")),
         SelectChoice(GoalKind.PATRONS.value, lazy_gettext("A number of new patrons"))])
-    goal_amount = StringField(lazy_gettext("Amount to raise"), filters=[_strip], validators=[Length(max=20)])
+    goal_amount = StringField(lazy_gettext("Amount to raise"), filters=[strip_text], validators=[Length(max=20)])
     goal_currency = SelectField(lazy_gettext("Currency"), choices=[])
     goal_patrons = IntegerField(lazy_gettext("New patrons"), validators=[
         Optional(), NumberRange(min=1, max=10_000_000, message=lazy_gettext("Enter a number from 1 up."))])
@@ -38,7 +34,7 @@ class CampaignForm(FlaskForm):
                          validators=[DataRequired(lazy_gettext("Enter the first day."))])
     ends_on = DayField(lazy_gettext("Last day (UTC, included)"),
                        validators=[DataRequired(lazy_gettext("Enter the last day."))])
-    matching_text = TextAreaField(lazy_gettext("Matching (optional)"), filters=[_strip],
+    matching_text = TextAreaField(lazy_gettext("Matching (optional)"), filters=[strip_text],
                                   validators=[Optional(), Length(max=500)])
     on_support_page = BooleanField(lazy_gettext("Show it on the support page while it runs"))
 
@@ -96,18 +92,15 @@ TRANSLATED = {"title": 200, "text": 4000, "matching_text": 500}
 def make_campaign_form(currencies: Sequence[str], languages: Sequence[str] = (), **kwargs: Any) -> CampaignForm:
     """A CampaignForm with the title, text and matching text in each of `languages` (the offered ones besides the
     default: a field left empty shows the default language's text)."""
-    fields: dict[str, Any] = {}
-    for locale in languages:
-        language = language_name(locale)
-        fields[translation_field("title", locale)] = StringField(
-            gettext("Title (%(language)s)", language=language), filters=[_strip],
-            validators=[Optional(), Length(max=TRANSLATED["title"])])
-        fields[translation_field("text", locale)] = TextAreaField(
-            gettext("Text (%(language)s)", language=language), filters=[_strip],
-            validators=[Optional(), Length(max=TRANSLATED["text"])])
-        fields[translation_field("matching_text", locale)] = TextAreaField(
-            gettext("Matching (%(language)s)", language=language), filters=[_strip],
-            validators=[Optional(), Length(max=TRANSLATED["matching_text"])])
+    fields = translation_fields(languages, {
+        "title": TranslatedText(StringField, lambda language: gettext("Title (%(language)s)", language=language),
+                                TRANSLATED["title"]),
+        "text": TranslatedText(TextAreaField, lambda language: gettext("Text (%(language)s)", language=language),
+                               TRANSLATED["text"]),
+        "matching_text": TranslatedText(
+            TextAreaField, lambda language: gettext("Matching (%(language)s)", language=language),
+            TRANSLATED["matching_text"]),
+    })
     form_class = type("CampaignFormWithLanguages", (CampaignForm,), fields)
     form: CampaignForm = form_class(currencies, **kwargs)
     form.languages = list(languages)

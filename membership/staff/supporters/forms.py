@@ -16,7 +16,7 @@ from membership.formatting import format_money
 from membership.i18n import gettext as _
 from membership.i18n import lazy_gettext
 from membership.money import parse_major_amount
-from membership.staff.forms import DATE_MESSAGE, DayField
+from membership.staff.forms import DATE_MESSAGE, DayField, strip_text
 from membership.staff.supporters.services import PatronStatus, SupporterFilters
 
 CURSOR_MESSAGE = lazy_gettext("That page link isn't valid. Start again from the first page.")
@@ -58,25 +58,22 @@ WHEN_CHOICES = [
 ]
 
 
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
-
-
 class SupporterFilterForm(FlaskForm):
     """The list's search and filters. A GET form: it changes nothing, so it carries no CSRF token."""
 
     class Meta:
         csrf = False
 
-    q = StringField(lazy_gettext("Email or name contains"), filters=[_strip], validators=[Optional(), Length(max=120)])
+    q = StringField(lazy_gettext("Email or name contains"), filters=[strip_text],
+                    validators=[Optional(), Length(max=120)])
     status = SelectField(lazy_gettext("Patron status"), choices=STATUS_CHOICES, default="")
     tier = SelectField(lazy_gettext("Tier (a membership at it, now or before)"), default="")
     currency = SelectField(lazy_gettext("Gave in"), default="")
     first_from = DayField(lazy_gettext("First gift from"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
     first_to = DayField(lazy_gettext("First gift to"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    source = StringField(lazy_gettext("Article URL contains"), filters=[_strip],
+    source = StringField(lazy_gettext("Article URL contains"), filters=[strip_text],
                          validators=[Optional(), Length(max=300)])
-    campaign = StringField(lazy_gettext("Campaign (utm_campaign)"), filters=[_strip],
+    campaign = StringField(lazy_gettext("Campaign (utm_campaign)"), filters=[strip_text],
                            validators=[Optional(), Length(max=200)])
     after = StringField(lazy_gettext("Page"),
                         validators=[Optional(), Regexp(r"^[1-9][0-9]{0,17}$", message=CURSOR_MESSAGE)])
@@ -122,7 +119,7 @@ class ConfirmedForm(FlaskForm):
 
 
 class RefundForm(ConfirmedForm):
-    amount = StringField(lazy_gettext("Amount to refund"), filters=[_strip],
+    amount = StringField(lazy_gettext("Amount to refund"), filters=[strip_text],
                          validators=[DataRequired(lazy_gettext("Enter the amount to refund.")), Length(max=20)])
     reason = SelectField(lazy_gettext("Reason, as Stripe records it"), choices=REFUND_REASONS, default="")
     # How many refund requests the payment had when this one was first shown: a second submission is refused.
@@ -152,12 +149,12 @@ class CancelMembershipForm(ConfirmedForm):
                       validators=[InputRequired(lazy_gettext("Choose when the membership ends."))])
     reason = SelectField(lazy_gettext("Reason the supporter gave"), choices=CANCEL_REASONS,
                          validators=[DataRequired(lazy_gettext("Choose a reason."))])
-    comment = TextAreaField(lazy_gettext("Note, sent to Stripe with the cancellation (optional)"), filters=[_strip],
+    comment = TextAreaField(lazy_gettext("Note, sent to Stripe with the cancellation (optional)"), filters=[strip_text],
                             validators=[Optional(), Length(max=500)])
 
 
 class EraseForm(FlaskForm):
-    email = StringField(lazy_gettext("Type the supporter's email address to confirm"), filters=[_strip],
+    email = StringField(lazy_gettext("Type the supporter's email address to confirm"), filters=[strip_text],
                         validators=[DataRequired(lazy_gettext("Type the supporter's email address to confirm the "
                                                               "erasure.")),
                                     Length(max=320)])

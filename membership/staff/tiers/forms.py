@@ -19,14 +19,10 @@ from membership.giving.models import IMPACT_MAX, Frequency
 from membership.i18n import gettext, language_name, lazy_gettext, translation_field
 from membership.i18n import gettext as _
 from membership.money import AmountLimits, check_stripe_charge, parse_major_amount
-from membership.staff.forms import submitted_translations
+from membership.staff.forms import TranslatedText, strip_text, submitted_translations, translation_fields
 from membership.staff.tiers.services import TIER_FREQUENCIES, SuggestedAmount
 
 MAX_PRESETS = 6
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
 
 
 def parse_staff_amount(text: str, currency: str) -> int:
@@ -57,9 +53,9 @@ class TierForm(FlaskForm):
     """
 
     # "Name" of a tier, not a person's (languages call them differently).
-    name = StringField(LazyString(lambda: pgettext("tier", "Name")), filters=[_strip],
+    name = StringField(LazyString(lambda: pgettext("tier", "Name")), filters=[strip_text],
                        validators=[DataRequired(lazy_gettext("Enter the tier's name.")), Length(max=80)])
-    description = TextAreaField(lazy_gettext("Description"), filters=[_strip],
+    description = TextAreaField(lazy_gettext("Description"), filters=[strip_text],
                                 validators=[Optional(), Length(max=2000)])
     benefits = TextAreaField(lazy_gettext("Benefits, one a line"), validators=[Optional(), Length(max=2000)])
     active = BooleanField(lazy_gettext("Show this tier on the support page"), default=True)
@@ -107,19 +103,16 @@ TRANSLATED = {"name": 80, "description": 2000, "benefits": 2000}
 
 
 def _translation_fields(languages: Sequence[str]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for locale in languages:
-        language = language_name(locale)
-        fields[translation_field("name", locale)] = StringField(
-            gettext("Name (%(language)s)", language=language), filters=[_strip],
-            validators=[Optional(), Length(max=TRANSLATED["name"])])
-        fields[translation_field("description", locale)] = TextAreaField(
-            gettext("Description (%(language)s)", language=language), filters=[_strip],
-            validators=[Optional(), Length(max=TRANSLATED["description"])])
-        fields[translation_field("benefits", locale)] = TextAreaField(
-            gettext("Benefits, one a line (%(language)s)", language=language),
-            validators=[Optional(), Length(max=TRANSLATED["benefits"])])
-    return fields
+    return translation_fields(languages, {
+        "name": TranslatedText(StringField, lambda language: gettext("Name (%(language)s)", language=language),
+                               TRANSLATED["name"]),
+        "description": TranslatedText(
+            TextAreaField, lambda language: gettext("Description (%(language)s)", language=language),
+            TRANSLATED["description"]),
+        "benefits": TranslatedText(
+            TextAreaField, lambda language: gettext("Benefits, one a line (%(language)s)", language=language),
+            TRANSLATED["benefits"], filters=()),
+    })
 
 
 def _amount_label(frequency: Frequency, currency: str) -> Any:
@@ -136,7 +129,7 @@ def make_tier_form(rules: Mapping[str, CurrencyRules], languages: Sequence[str] 
     texts in each of `languages` (the offered ones besides the default: empty falls back to it)."""
     fields = {
         tier_amount_field(code, frequency): StringField(
-            _amount_label(frequency, code), filters=[_strip], validators=[Length(max=20)])
+            _amount_label(frequency, code), filters=[strip_text], validators=[Length(max=20)])
         for code in rules for frequency in TIER_FREQUENCIES
     }
     fields.update(_translation_fields(languages))
@@ -159,15 +152,15 @@ class CurrencyAmountsForm(FlaskForm):
     """One currency's bounds and preset amounts, checked together: every preset and every tier's
     suggested amount must stay within the bounds, or the give form would offer what it then refuses."""
 
-    minimum = StringField(lazy_gettext("Smallest gift"), filters=[_strip],
+    minimum = StringField(lazy_gettext("Smallest gift"), filters=[strip_text],
                           validators=[DataRequired(lazy_gettext("Enter the smallest amount accepted.")),
                                       Length(max=20)])
-    maximum = StringField(lazy_gettext("Largest gift"), filters=[_strip],
+    maximum = StringField(lazy_gettext("Largest gift"), filters=[strip_text],
                           validators=[DataRequired(lazy_gettext("Enter the largest amount accepted.")),
                                       Length(max=20)])
-    once = StringField(lazy_gettext("One-time presets"), filters=[_strip], validators=[Length(max=200)])
-    monthly = StringField(lazy_gettext("Monthly presets"), filters=[_strip], validators=[Length(max=200)])
-    yearly = StringField(lazy_gettext("Yearly presets"), filters=[_strip], validators=[Length(max=200)])
+    once = StringField(lazy_gettext("One-time presets"), filters=[strip_text], validators=[Length(max=200)])
+    monthly = StringField(lazy_gettext("Monthly presets"), filters=[strip_text], validators=[Length(max=200)])
+    yearly = StringField(lazy_gettext("Yearly presets"), filters=[strip_text], validators=[Length(max=200)])
 
     def __init__(self, currency: str, suggested: Sequence[SuggestedAmount], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -307,11 +300,11 @@ def make_impact_form(currency: str, presets: Mapping[Frequency, Sequence[int]], 
         for amount in amounts:
             shown = format_recurring(amount, currency, frequency.interval)
             fields[impact_field(frequency, amount)] = StringField(
-                gettext("What %(amount)s pays for", amount=shown), filters=[_strip], validators=validators)
+                gettext("What %(amount)s pays for", amount=shown), filters=[strip_text], validators=validators)
             for locale in languages:
                 fields[impact_field(frequency, amount, locale)] = StringField(
                     gettext("What %(amount)s pays for (%(language)s)", amount=shown, language=language_name(locale)),
-                    filters=[_strip], validators=validators)
+                    filters=[strip_text], validators=validators)
     form_class = type("ImpactFormWithPresets", (ImpactForm,), fields)
     form: ImpactForm = form_class(currency, presets, languages, **kwargs)
     return form
