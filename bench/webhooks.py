@@ -1,13 +1,14 @@
 """Webhook throughput: signed gift and renewal events posted to the app under gunicorn on PostgreSQL.
 
     .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--inline]
-                                       [--profile N [--profile-out FILE]]
+                                       [--profile N [--profile-out FILE]] [--drains N] [--compare-with DIR]
 
 By default the app runs with REDIS_URL (a Redis database of the bench's own), so the webhook only acknowledges:
 the load run measures storing and queueing, and then one worker process (`bench.drain_events`, the worker's own
 code in one thread) processes every queued event: its rate and its CPU time per event. `--inline` measures the
 embedded default instead, each event processed inside its request. `--profile N` prints the worker's N
-costliest functions (cProfile).
+costliest functions (cProfile). `--drains N` drains the same events N times and reports each drain, the median and
+the worst; `--compare-with DIR` alternates those drains with another checkout's code (see `bench.drains`).
 
 1. A fresh `bench` database, migrated and seeded; the Stripe double in a subprocess with no webhook
    endpoint, because this script delivers the events itself.
@@ -58,8 +59,9 @@ import redis
 import stripe
 
 from bench.bare_insert import CREATE_TABLE, DATABASE_URL_VARIABLE, TABLE
+from bench.drains import drain, failed, report_drains
 from membership import create_app
-from membership.config import EMAIL_QUEUE_KEY, STRIPE_EVENT_QUEUE_KEY
+from membership.config import EMAIL_PRIORITY_QUEUE_KEY, EMAIL_QUEUE_KEY, STRIPE_EVENT_QUEUE_KEY
 from membership.db import db
 from membership.giving.events import HANDLERS
 from membership.giving.models import Frequency
@@ -92,6 +94,8 @@ CURRENCIES = ("EUR", "USD", "GBP")
 GIFT_AMOUNTS = (1000, 2500, 5000, 10000, 1500)
 MONTHLY_AMOUNTS = (300, 500, 1000, 2500, 700)
 TEST_CARD = "4242424242424242"
+# The Redis keys a drain reads (the event queue, first) and fills: emptied before each repeated drain.
+DRAIN_KEYS = (STRIPE_EVENT_QUEUE_KEY, EMAIL_QUEUE_KEY, EMAIL_PRIORITY_QUEUE_KEY)
 # Posts per gunicorn worker before each measured run (see `warm_up_bodies`), and their events' ids.
 WARM_UP_PER_WORKER = 25
 WARM_UP_PREFIX = "evt_warmup_"
@@ -630,51 +634,6 @@ def serve_and_load(bench: Bench, name: str, app_spec: str, port: int, ready_path
 # Report -----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Processing:
-    """One worker process draining the queue: events taken, done, failed, its CPU and wall seconds, and the SQL
-    statements and commits it ran."""
-
-    events: int
-    done: int
-    failed: int
-    cpu_seconds: float
-    wall_seconds: float
-    statements: int
-    commits: int
-    full_collections: int
-    full_collection_seconds: float
-
-
-def process_queued(bench: Bench) -> Processing:
-    """Run `bench.drain_events` (one worker process, one thread) on everything the load run queued."""
-    command = [sys.executable, "-m", "bench.drain_events"]
-    if bench.args.profile:
-        command += ["--profile", str(bench.args.profile)]
-        if bench.args.profile_out:
-            command += ["--profile-out", bench.args.profile_out]
-    done = subprocess.run(command, env=dict(bench.env), cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.drain_events failed:\n{done.stdout}{done.stderr}")
-    if bench.args.profile:
-        print(done.stderr, flush=True)
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return Processing(figures["events"], figures["done"], figures["failed"], figures["cpu_seconds"],
-                      figures["wall_seconds"], figures["statements"], figures["commits"], figures["full_collections"],
-                      figures["full_collection_seconds"])
-
-
-def report_processing(processing: Processing) -> None:
-    per_event_ms = 1000 * processing.cpu_seconds / (processing.events or 1)
-    print(f"\nOne worker process draining the queue: {processing.events} events ({processing.done} done, "
-          f"{processing.failed} failed) in {processing.wall_seconds:.1f} s: "
-          f"{processing.events / (processing.wall_seconds or 1):.1f} events/s; "
-          f"app CPU {per_event_ms:.2f} ms per event (target at most 6: {'met' if per_event_ms <= 6 else 'NOT met'}); "
-          f"{processing.statements / (processing.events or 1):.2f} SQL statements and "
-          f"{processing.commits / (processing.events or 1):.2f} commits per event; {processing.full_collections} full "
-          f"garbage collections ({1000 * processing.full_collection_seconds:.0f} ms of CPU)")
-
-
 def report(plan: Plan, args: argparse.Namespace, app: Run, ceiling: Run, calls: int, check: AppCheck,
            ceiling_rows: int) -> bool:
     """Print the comparison; True if every request succeeded and the database holds what it should."""
@@ -729,7 +688,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print the processing worker's N costliest functions (cProfile)")
     parser.add_argument("--profile-out", default="",
                         help="with --profile, also save the worker's raw profile to this file (python -m pstats)")
+    parser.add_argument("--drains", type=int, default=1,
+                        help="drain the same queued events N times (the database put back each time; default 1)")
+    parser.add_argument("--compare-with", type=Path, default=None, metavar="DIR",
+                        help="alternate the drains with another checkout's code (A/B), and print both")
     args = parser.parse_args(argv)
+    if args.compare_with is not None and not (args.compare_with / "membership").is_dir():
+        parser.error(f"--compare-with: {args.compare_with} is not a checkout of this project")
+    if args.drains < 1:
+        parser.error("--drains must be at least 1")
     if args.events < 2 * EVENTS_PER_MEMBERSHIP or args.concurrency < 1 or args.workers < 1:
         parser.error(f"--events must be at least {2 * EVENTS_PER_MEMBERSHIP}; --concurrency and --workers >= 1")
     return args
@@ -774,15 +741,18 @@ def main(argv: list[str] | None = None) -> int:
         processing = None
         if not args.inline:
             print("Processing the queued events in one worker process", flush=True)
-            processing = process_queued(bench)
+            processing = drain(env, database_url=DATABASE_URL, redis_url=REDIS_URL,
+                               queue_keys=[key.format(prefix=DATABASE) for key in DRAIN_KEYS],
+                               repeats=args.drains, compare_with=args.compare_with,
+                               profile=args.profile, profile_out=args.profile_out)
         calls = stripe_calls(double_url) - calls_before
         check = check_app_database()
         print("Posting the same bodies to the ceiling", flush=True)
         ceiling_run = serve_and_load(bench, "ceiling", "bench.bare_insert:app", free_port(), "/", "/")
     ok = report(plan, args, app_run, ceiling_run, calls, check, count_ceiling_rows())
     if processing is not None:
-        report_processing(processing)
-        ok = ok and processing.failed == 0
+        report_drains(processing)
+        ok = ok and failed(processing) == 0
     if not ok:
         print(f"See the server logs in {logs}", file=sys.stderr)
     return 0 if ok else 1
