@@ -1,6 +1,6 @@
 """Process every Stripe event waiting on the queue, in this process's main thread, as the worker does; print the
-count, the wall time, this process's CPU time, the SQL statements and commits it ran, and its full garbage
-collections (how many, and their CPU seconds) as one JSON line.
+count, the wall time, this process's CPU time (in all, in the first events, the warm-up, and by event type), the SQL
+statements and commits it ran, and its full garbage collections (how many, and their CPU seconds) as one JSON line.
 Run by `bench.webhooks` with the app's environment (DATABASE_URL, REDIS_URL, STRIPE_API_BASE…).
 
     python -m bench.drain_events [--profile N [--profile-out FILE]]
@@ -20,13 +20,19 @@ import sys
 import time
 from collections.abc import Callable
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from membership import create_app
 from membership.db import current_session, db
 from membership.giving import events
+from membership.giving.models import StripeEvent
 from membership.giving.stripe_gateway import gateway
 from membership.queue import STRIPE_EVENTS, queue_key, redis_queue
+
+# The first events of a fresh process pay for what it does once (statements compiled into SQLAlchemy's cache,
+# templates compiled, lazy imports, connections opened): their CPU is reported apart, and the steady state
+# (what a worker that has been running spends on each event) is measured after them.
+WARM_UP_EVENTS = 100
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         def counter(name: str) -> Callable[..., None]:
             return lambda *_: counts.__setitem__(name, counts[name] + 1)
 
+        session, stripe = current_session(), gateway()
+        types = {row.id: row.type for row in session.execute(select(StripeEvent.id, StripeEvent.type)
+                                                             .where(StripeEvent.id.in_(ids)))}
+        session.rollback()
         event.listen(db.engine, "before_cursor_execute", counter("statements"))
         event.listen(db.engine, "commit", counter("commits"))
-        session, stripe = current_session(), gateway()
         # As a running worker does (membership.cli): start-up's objects frozen, out of full collections' reach.
         gc.collect()
         gc.freeze()
@@ -68,14 +77,23 @@ def main(argv: list[str] | None = None) -> int:
         gc.callbacks.append(timed_collection)
         # CPU time, not wall time: what the worker spends, not what it waits for (Stripe, the database, the pace).
         profiler = cProfile.Profile(time.process_time) if args.profile else None
+        by_type: dict[str, list[float]] = {}
         done = failed = 0
+        warm_up = min(WARM_UP_EVENTS, len(ids) // 10)
+        warm_up_cpu = 0.0
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
-        for event_id in ids:
+        for number, event_id in enumerate(ids):
+            if number == warm_up:
+                warm_up_cpu = time.process_time() - cpu
+            event_started = time.process_time()
             result = events.process_queued_event(session, stripe, event_id, policy)
             done += result is True
             failed += result is False
+            kind = by_type.setdefault(types.get(event_id, "?"), [0, 0.0])
+            kind[0] += 1
+            kind[1] += time.process_time() - event_started
         if profiler is not None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -84,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile_out:
             profiler.dump_stats(args.profile_out)
     print(json.dumps({"events": len(ids), "done": done, "failed": failed, "cpu_seconds": cpu, "wall_seconds": wall,
+                      "warm_up_events": warm_up, "warm_up_cpu_seconds": warm_up_cpu, "by_type": by_type,
                       **counts, **collections}))
     return 0
 

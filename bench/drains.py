@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -40,9 +40,18 @@ class Processing:
     commits: int
     full_collections: int
     full_collection_seconds: float
+    warm_up_events: int = 0
+    warm_up_cpu_seconds: float = 0.0
+    by_type: dict[str, tuple[int, float]] = field(default_factory=dict)  # event type: (events, CPU seconds)
 
     @property
     def cpu_ms_per_event(self) -> float:
+        """The steady state: CPU per event after the warm-up (the process's first events)."""
+        return 1000 * (self.cpu_seconds - self.warm_up_cpu_seconds) / ((self.events - self.warm_up_events) or 1)
+
+    @property
+    def overall_ms_per_event(self) -> float:
+        """CPU per event over the whole drain, warm-up included."""
         return 1000 * self.cpu_seconds / (self.events or 1)
 
 
@@ -55,14 +64,33 @@ class Drains:
     compared_with: str = ""
 
 
-def drain_once(env: Mapping[str, str], checkout: Path, profile: int = 0, profile_out: str = "") -> Processing:
-    """Run `bench.drain_events` (one worker process, one thread) from `checkout` on everything queued."""
-    command = [sys.executable, "-m", "bench.drain_events"]
+@dataclass(frozen=True)
+class Side:
+    """What one side of a comparison runs: a checkout's code, on a Python interpreter."""
+
+    checkout: Path = ROOT
+    python: str = sys.executable
+
+    def label(self) -> str:
+        parts = [] if self.checkout == ROOT else [str(self.checkout)]
+        if self.python != sys.executable:
+            parts.append(self.python)
+        return " on ".join(parts) or "this checkout"
+
+
+def drain_once(env: Mapping[str, str], side: Side, profile: int = 0, profile_out: str = "") -> Processing:
+    """Run `bench.drain_events` (one worker process, one thread) with `side`'s code and Python on everything
+    queued."""
+    checkout = side.checkout
+    # This checkout's bench.drain_events, with `checkout`'s own `membership` first on the path: both sides of a
+    # comparison are measured the same way.
+    runner = (f"import runpy, sys; sys.path.insert(0, {str(checkout)!r}); "
+              f"runpy.run_path({str(ROOT / 'bench' / 'drain_events.py')!r}, run_name='__main__')")
+    command = [side.python, "-c", runner]
     if profile:
         command += ["--profile", str(profile)]
         if profile_out:
             command += ["--profile-out", profile_out]
-    # From `checkout`: python -m puts the working directory first on the path, so its own `membership` is imported.
     done = subprocess.run(command, env=dict(env), cwd=checkout, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bench.drain_events ({checkout}) failed:\n{done.stdout}{done.stderr}")
@@ -71,7 +99,9 @@ def drain_once(env: Mapping[str, str], checkout: Path, profile: int = 0, profile
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     return Processing(figures["events"], figures["done"], figures["failed"], figures["cpu_seconds"],
                       figures["wall_seconds"], figures["statements"], figures["commits"], figures["full_collections"],
-                      figures["full_collection_seconds"])
+                      figures["full_collection_seconds"], figures.get("warm_up_events", 0),
+                      figures.get("warm_up_cpu_seconds", 0.0),
+                      {kind: (int(n), float(seconds)) for kind, (n, seconds) in figures.get("by_type", {}).items()})
 
 
 def _server(database_url: str) -> tuple[str, str]:
@@ -84,11 +114,14 @@ def _copy_database(database_url: str, source: str, target: str) -> None:
     maintenance, _ = _server(database_url)
     with psycopg.connect(maintenance, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        # A template must have no other connection: this process's own pool may still hold one (it reconnects).
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                     "AND pid <> pg_backend_pid()", (source,))
         conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
 
 
 def drain(env: Mapping[str, str], *, database_url: str, redis_url: str, queue_keys: Sequence[str], repeats: int = 1,
-          compare_with: Path | None = None, profile: int = 0, profile_out: str = "") -> Drains:
+          compare_with: Side | None = None, profile: int = 0, profile_out: str = "") -> Drains:
     """Drain the queued events `repeats` times on each side (this checkout, and `compare_with` when given,
     alternating, this one first), putting the database and the queue back as they were before each drain.
     `queue_keys`: the event queue first, then the keys drains fill and the next one should find empty."""
@@ -96,8 +129,9 @@ def drain(env: Mapping[str, str], *, database_url: str, redis_url: str, queue_ke
     snapshot = f"{name}_before_drain"
     event_queue = redis.Redis.from_url(redis_url)
     ids = event_queue.lrange(queue_keys[0], 0, -1)
-    sides = [ROOT] if compare_with is None else [ROOT, compare_with]
-    results: dict[Path, list[Processing]] = {side: [] for side in sides}
+    this = Side()
+    sides = [this] if compare_with is None else [this, compare_with]
+    results: dict[Side, list[Processing]] = {side: [] for side in sides}
     runs = [side for _ in range(repeats) for side in sides]
     if len(runs) > 1:
         _copy_database(database_url, name, snapshot)
@@ -114,7 +148,7 @@ def drain(env: Mapping[str, str], *, database_url: str, redis_url: str, queue_ke
             with psycopg.connect(maintenance, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{snapshot}" WITH (FORCE)')
     compared = results[compare_with] if compare_with is not None else []
-    return Drains(results[ROOT], compared, str(compare_with or ""))
+    return Drains(results[this], compared, compare_with.label() if compare_with is not None else "")
 
 
 def _summary(label: str, drains: list[Processing]) -> str:
@@ -124,10 +158,22 @@ def _summary(label: str, drains: list[Processing]) -> str:
     first = drains[0]
     statements, commits = first.statements / (first.events or 1), first.commits / (first.events or 1)
     rate = statistics.median(run.events / (run.wall_seconds or 1) for run in drains)
-    return (f"  {label}: app CPU per event {', '.join(f'{ms:.2f}' for ms in per_event)} ms: median {median:.2f}, "
-            f"worst {max(per_event):.2f} (target at most {TARGET_MS:g}, median: {verdict}); {rate:.1f} events/s "
-            f"(median); {statements:.2f} SQL statements and {commits:.2f} commits per event; "
-            f"{sum(run.full_collections for run in drains)} full garbage collections in all")
+    overall = statistics.median(run.overall_ms_per_event for run in drains)
+    warm_up = statistics.median(1000 * run.warm_up_cpu_seconds / (run.warm_up_events or 1) for run in drains)
+    return (f"  {label}: app CPU per event after the first {first.warm_up_events} (the steady state) "
+            f"{', '.join(f'{ms:.2f}' for ms in per_event)} ms: median {median:.2f}, worst {max(per_event):.2f} "
+            f"(target at most {TARGET_MS:g}, median: {verdict}); the first {first.warm_up_events} "
+            f"{warm_up:.2f} ms each, the whole drain {overall:.2f} (medians); {rate:.1f} events/s (median); "
+            f"{statements:.2f} SQL statements and {commits:.2f} commits per event; "
+            f"{sum(run.full_collections for run in drains)} full garbage collections in all\n"
+            f"    by event type (events, CPU ms per event over the whole drain, median): {_by_type(drains)}")
+
+
+def _by_type(drains: list[Processing]) -> str:
+    def median_ms(kind: str, events: int) -> float:
+        return statistics.median(1000 * run.by_type.get(kind, (events, 0.0))[1] / events for run in drains)
+
+    return "; ".join(f"{kind} {n}, {median_ms(kind, n):.2f}" for kind, (n, _) in sorted(drains[0].by_type.items()))
 
 
 def report_drains(drains: Drains) -> None:

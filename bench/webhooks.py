@@ -2,13 +2,15 @@
 
     .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--inline]
                                        [--profile N [--profile-out FILE]] [--drains N] [--compare-with DIR]
+                                       [--compare-python PY] [--client-threads]
 
 By default the app runs with REDIS_URL (a Redis database of the bench's own), so the webhook only acknowledges:
 the load run measures storing and queueing, and then one worker process (`bench.drain_events`, the worker's own
 code in one thread) processes every queued event: its rate and its CPU time per event. `--inline` measures the
 embedded default instead, each event processed inside its request. `--profile N` prints the worker's N
 costliest functions (cProfile). `--drains N` drains the same events N times and reports each drain, the median and
-the worst; `--compare-with DIR` alternates those drains with another checkout's code (see `bench.drains`).
+the worst; `--compare-with DIR` and `--compare-python PY` alternate those drains with another checkout's code or another
+interpreter (see `bench.drains`).
 
 1. A fresh `bench` database, migrated and seeded; the Stripe double in a subprocess with no webhook
    endpoint, because this script delivers the events itself.
@@ -17,7 +19,8 @@ the worst; `--compare-with DIR` alternates those drains with another checkout's 
    month, so every membership renews. The events of the types the app handles are read from /v1/events.
 3. The app under gunicorn, warmed up (25 posts per worker of events it stores and then forgets, so each
    worker's first webhook is not measured): every event posted once, oldest first, signed as Stripe signs, by
-   C clients.
+   C clients, each a process of its own (`--client-threads`: threads of this one, whose wait for the interpreter
+   lock the latencies then include).
 4. The ceiling: `bench.bare_insert` (one INSERT of the body per request) under the same gunicorn
    settings, with the same bodies and clients.
 
@@ -34,6 +37,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import multiprocessing
 import os
 import queue
 import resource
@@ -51,6 +55,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,7 +64,7 @@ import redis
 import stripe
 
 from bench.bare_insert import CREATE_TABLE, DATABASE_URL_VARIABLE, TABLE
-from bench.drains import drain, failed, report_drains
+from bench.drains import Side, drain, failed, report_drains
 from membership import create_app
 from membership.config import EMAIL_PRIORITY_QUEUE_KEY, EMAIL_QUEUE_KEY, STRIPE_EVENT_QUEUE_KEY
 from membership.db import db
@@ -394,8 +399,11 @@ class Load:
 
 
 def drive(items: list[T], send: Callable[[T], tuple[int, float]], concurrency: int,
-          measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Load:
-    """`send` every item once, in order, from `concurrency` client threads that start together."""
+          measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]], *, processes: bool = False) -> Load:
+    """`send` every item once, in order, from `concurrency` clients that start together: threads of this process,
+    or with `processes` forked processes of one thread each."""
+    if processes:
+        return _drive_processes(items, send, concurrency, measure_cpu)
     work: queue.SimpleQueue[T] = queue.SimpleQueue()
     for item in items:
         work.put(item)
@@ -429,10 +437,53 @@ def drive(items: list[T], send: Callable[[T], tuple[int, float]], concurrency: i
                 {name: machine_after[name] - machine_before[name] for name in machine_after})
 
 
+def _drive_processes(items: list[T], send: Callable[[T], tuple[int, float]], concurrency: int,
+                     measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Load:
+    """As `drive`, from forked client processes: Stripe's deliveries don't come from one Python process, and 16
+    client threads sharing one interpreter lock wait for it (up to its 5 ms switch interval at a time) between
+    sending a request and reading its answer, which the latencies would count as the server's."""
+    context = multiprocessing.get_context("fork")  # the children inherit `items` and `send`; nothing is pickled
+    next_item = context.Value("q", 0)
+    start = context.Barrier(concurrency + 1)
+    receivers, clients = [], []
+
+    def client(sender: Connection) -> None:
+        mine: list[tuple[int, float]] = []
+        start.wait()
+        while True:
+            with next_item.get_lock():
+                number = next_item.value
+                next_item.value += 1
+            if number >= len(items):
+                break
+            mine.append(send(items[number]))
+        sender.send(mine)
+        sender.close()
+
+    for n in range(concurrency):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=client, args=(sender,), name=f"client-{n}")
+        process.start()
+        sender.close()
+        receivers.append(receiver)
+        clients.append(process)
+    cpu_before, machine_before = measure_cpu()
+    started = time.perf_counter()
+    start.wait()
+    results = [result for receiver in receivers for result in receiver.recv()]
+    wall = time.perf_counter() - started
+    cpu_after, machine_after = measure_cpu()
+    for process in clients:
+        process.join()
+    return Load(results, wall, {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
+                {name: machine_after[name] - machine_before[name] for name in machine_after})
+
+
 def post_all(port: int, path: str, bodies: list[bytes], concurrency: int,
-             measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Run:
-    """Every body posted once, in order, by `concurrency` client threads that start together."""
-    load = drive(bodies, lambda body: post_once(port, path, body), concurrency, measure_cpu)
+             measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]], *, processes: bool = True) -> Run:
+    """Every body posted once, in order, by `concurrency` clients that start together (forked processes, or
+    threads of this one)."""
+    load = drive(bodies, lambda body: post_once(port, path, body), concurrency, measure_cpu, processes=processes)
     return Run(
         latencies=[latency for _, latency in load.results],
         statuses=[status for status, _ in load.results],
@@ -621,13 +672,15 @@ def serve_and_load(bench: Bench, name: str, app_spec: str, port: int, ready_path
         wait_until_up(ready, server)
         warm_up(ready, bench.args.workers)
         warm_up_posts = post_all(port, post_path, warm_up_bodies(WARM_UP_PER_WORKER * bench.args.workers),
-                                 bench.args.concurrency, lambda: ({}, _machine_seconds()))
+                                 bench.args.concurrency, lambda: ({}, _machine_seconds()),
+                                 processes=not bench.args.client_threads)
         if warm_up_posts.failures:
             raise RuntimeError(f"{warm_up_posts.failures} warm-up posts to {name} failed")
         forget_warm_up(bench.env)
         meter = cpu_meter({"gunicorn": server.pid, "stripe double": bench.double.pid})
         with database_activity() as activity:
-            run = post_all(port, post_path, bench.bodies, bench.args.concurrency, meter)
+            run = post_all(port, post_path, bench.bodies, bench.args.concurrency, meter,
+                           processes=not bench.args.client_threads)
         return replace(run, activity=dict(activity))
 
 
@@ -688,6 +741,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print the processing worker's N costliest functions (cProfile)")
     parser.add_argument("--profile-out", default="",
                         help="with --profile, also save the worker's raw profile to this file (python -m pstats)")
+    parser.add_argument("--client-threads", action="store_true",
+                        help="post from threads of this process (as before) rather than one process per client")
+    parser.add_argument("--compare-python", default=None, metavar="PY",
+                        help="alternate the drains with another Python interpreter (its venv: requirements.lock)")
     parser.add_argument("--drains", type=int, default=1,
                         help="drain the same queued events N times (the database put back each time; default 1)")
     parser.add_argument("--compare-with", type=Path, default=None, metavar="DIR",
@@ -700,6 +757,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.events < 2 * EVENTS_PER_MEMBERSHIP or args.concurrency < 1 or args.workers < 1:
         parser.error(f"--events must be at least {2 * EVENTS_PER_MEMBERSHIP}; --concurrency and --workers >= 1")
     return args
+
+
+def compared_side(args: argparse.Namespace) -> Side | None:
+    """The other side of an A/B drain (--compare-with, --compare-python), if any."""
+    if args.compare_with is None and args.compare_python is None:
+        return None
+    return Side(checkout=args.compare_with or ROOT, python=args.compare_python or sys.executable)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -743,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
             print("Processing the queued events in one worker process", flush=True)
             processing = drain(env, database_url=DATABASE_URL, redis_url=REDIS_URL,
                                queue_keys=[key.format(prefix=DATABASE) for key in DRAIN_KEYS],
-                               repeats=args.drains, compare_with=args.compare_with,
+                               repeats=args.drains, compare_with=compared_side(args),
                                profile=args.profile, profile_out=args.profile_out)
         calls = stripe_calls(double_url) - calls_before
         check = check_app_database()

@@ -57,7 +57,7 @@ from membership.db import (
     unit_of_work,
     utcnow,
 )
-from membership.i18n import default_locale, in_locale, localized_setting, supported
+from membership.i18n import default_locale, in_locale, localized_setting, supported, template_gettext
 from membership.logs import log_context, scrub
 from membership.metrics import EMAILS_FAILED, EMAILS_QUEUED, EMAILS_SENT, count_after_commit
 from membership.queue import EMAILS, push, redis_queue
@@ -132,6 +132,7 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
         **context,
     }
     with in_locale(locale):
+        context.update(template_gettext())  # the catalog looked up once for the three templates
         subject = " ".join(render_template(f"email/{message}/subject.txt", **context).split())
         body_text = render_template(f"email/{message}/body.txt", **context)
         body_html = render_template(f"email/{message}/body.html", subject=subject, **context)

@@ -29,11 +29,13 @@ from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError, support
 from flask import Flask, Response, current_app, has_app_context, has_request_context, request, session
-from flask_babel import Babel, force_locale, get_locale
+from flask_babel import Babel, force_locale, get_locale, get_translations
 from flask_babel import gettext as gettext
 from flask_babel import lazy_gettext as lazy_gettext
 from flask_babel import lazy_ngettext as lazy_ngettext
 from flask_babel import ngettext as ngettext
+from jinja2 import pass_context
+from markupsafe import Markup
 
 __all__ = ["LOCALE_COOKIE", "gettext", "lazy_gettext", "lazy_ngettext", "localized", "localized_setting", "ngettext"]
 
@@ -143,6 +145,45 @@ def in_locale(locale: str | None) -> Iterator[str]:
     chosen = supported(locale) or default_locale()
     with force_locale(chosen):
         yield chosen
+
+
+def template_gettext() -> dict[str, Callable[..., str]]:
+    """The templates' `gettext`, `ngettext`, `pgettext` and `npgettext`, bound to the active language's catalog
+    (inside `in_locale`): pass them to `render_template` and they replace the app's own for that render.
+
+    flask-babel's look the catalog up again on every call (the context's locale, its translations cache), about
+    half of an email's rendering. These behave as Jinja's "newstyle" gettext that flask-babel installs: the text
+    is marked safe under autoescape and always %-formatted with the call's variables (`num` for the plural, as
+    Jinja adds it). Templates imported without context still use the app's own, with the same result."""
+    catalog = get_translations()
+
+    def finish(context: Any, text: str, variables: dict[str, Any]) -> str:
+        value = Markup(text) if context.eval_ctx.autoescape else text  # noqa: S704 - as Jinja's own newstyle gettext marks the catalog's text
+        return value % variables
+
+    @pass_context
+    def bound_gettext(context: Any, message: str, /, **variables: Any) -> str:
+        return finish(context, catalog.ugettext(message), variables)
+
+    @pass_context
+    def bound_ngettext(context: Any, singular: str, plural: str, num: int, /, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        return finish(context, catalog.ungettext(singular, plural, num), variables)
+
+    @pass_context
+    def bound_pgettext(context: Any, message_context: str, message: str, /, **variables: Any) -> str:
+        variables.setdefault("context", message_context)
+        return finish(context, catalog.upgettext(message_context, message), variables)
+
+    @pass_context
+    def bound_npgettext(context: Any, message_context: str, singular: str, plural: str, num: int, /,
+                        **variables: Any) -> str:
+        variables.setdefault("context", message_context)
+        variables.setdefault("num", num)
+        return finish(context, catalog.unpgettext(message_context, singular, plural, num), variables)
+
+    return {"gettext": bound_gettext, "ngettext": bound_ngettext, "pgettext": bound_pgettext,
+            "npgettext": bound_npgettext}
 
 
 def html_lang() -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from membership.db import dialect_insert, from_unix, utcnow
 from membership.giving import integrations
@@ -59,9 +59,9 @@ def record_payment(
         "paid_at": from_unix(details.created),
         "created_at": utcnow(),
     }
-    created = session.scalars(_insert_payment(session, tuple(values)), values,
-                              execution_options={"populate_existing": True}).first()
-    if created is not None:
+    row = session.execute(_insert_payment(session, tuple(values)), values).first()
+    if row is not None:
+        created = _attached(session, row)
         # A Core INSERT, which no flush sees: a late or backdated payment changes an ended month's figures.
         note_changed_months(session, [created.paid_at], utcnow())
         integrations.announce_new_payment(session, supporter, created)
@@ -77,19 +77,33 @@ def record_payment(
 
 
 _INSERT_PAYMENT: dict[tuple[str, tuple[str, ...]], Any] = {}
+_PAYMENTS = cast(Table, Payment.__table__)
+# The mapped attribute of each column, to make a Payment of the row the INSERT returns.
+_PAYMENT_ATTRIBUTES = tuple((column.key, Payment.__mapper__.get_property_by_column(column).key)
+                            for column in _PAYMENTS.columns)
 
 
 def _insert_payment(session: Session, columns: tuple[str, ...]) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the payment, built once per dialect (every payment runs it, and
-    building a statement costs more than running it); the values of `columns` are bound at execution."""
+    """INSERT … ON CONFLICT DO NOTHING RETURNING every column, on the table (no ORM bulk-insert machinery), built
+    once per dialect (every payment runs it, and building a statement costs more than running it); the values of
+    `columns` are bound at execution."""
     insert = dialect_insert(session)
     key = (insert.__module__, columns)
     statement = _INSERT_PAYMENT.get(key)
     if statement is None:
         statement = _INSERT_PAYMENT[key] = (
-            insert(Payment).values({column: bindparam(column) for column in columns}).on_conflict_do_nothing()
-            .returning(Payment))
+            insert(_PAYMENTS).values({column: bindparam(column) for column in columns}).on_conflict_do_nothing()
+            .returning(*_PAYMENTS.columns))
     return statement
+
+
+def _attached(session: Session, row: Any) -> Payment:
+    """The payment row just inserted, as a Payment in the session, clean (as if loaded): no query to read back."""
+    mapping = row._mapping
+    payment = Payment(**{attribute: mapping[column] for column, attribute in _PAYMENT_ATTRIBUTES})
+    make_transient_to_detached(payment)
+    session.add(payment)
+    return payment
 
 
 def _counts_as_disputed(charge_disputed: bool, dispute_status: str) -> bool:
