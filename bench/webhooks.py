@@ -19,8 +19,7 @@ interpreter (see `bench.drains`).
    month, so every membership renews. The events of the types the app handles are read from /v1/events.
 3. The app under gunicorn, warmed up (25 posts per worker of events it stores and then forgets, so each
    worker's first webhook is not measured): every event posted once, oldest first, signed as Stripe signs, by
-   C clients, each a process of its own (`--client-threads`: threads of this one, whose wait for the interpreter
-   lock the latencies then include).
+   C clients, each a process of its own (`--client-threads`: threads of this one, as before).
 4. The ceiling: `bench.bare_insert` (one INSERT of the body per request) under the same gunicorn
    settings, with the same bodies and clients.
 
@@ -439,9 +438,10 @@ def drive(items: list[T], send: Callable[[T], tuple[int, float]], concurrency: i
 
 def _drive_processes(items: list[T], send: Callable[[T], tuple[int, float]], concurrency: int,
                      measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Load:
-    """As `drive`, from forked client processes: Stripe's deliveries don't come from one Python process, and 16
-    client threads sharing one interpreter lock wait for it (up to its 5 ms switch interval at a time) between
-    sending a request and reading its answer, which the latencies would count as the server's."""
+    """As `drive`, from forked client processes: Stripe's deliveries don't come from one Python process, and client
+    threads sharing one interpreter lock may wait for it between sending a request and reading its answer, which
+    the latencies would count as the server's. (On the 2-CPU machine of docs/benchmarks.md the two kinds of client
+    gave p99s within the run-to-run noise.)"""
     context = multiprocessing.get_context("fork")  # the children inherit `items` and `send`; nothing is pickled
     next_item = context.Value("q", 0)
     start = context.Barrier(concurrency + 1)
