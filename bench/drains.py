@@ -1,12 +1,14 @@
 """The worker's side of `bench.webhooks`: one worker process (`bench.drain_events`) drains the queued events, once or
-several times over the same events, and optionally alternating with another checkout's code.
+several times over the same events, and optionally alternating with another checkout's code or interpreter.
 
 Repeating is what makes the CPU per event a figure rather than a sample: on a shared machine one drain can be 20 %
 off the next. Before the first drain the database is copied (`CREATE DATABASE … TEMPLATE`) with the queue's ids;
 before each later one it is put back from that copy and the ids queued again, so every drain does the same work
 against the same double. With `--compare-with DIR` the drains alternate between this checkout and DIR (another
-checkout of the project, for example `git worktree add`, with its translations compiled), and both sides'
-figures are printed: an A/B comparison whose two sides shared the machine's ups and downs.
+checkout of the project, for example `git worktree add`, with its translations compiled), with `--compare-python
+PY` between this interpreter and another (a virtualenv with the same requirements.lock), and both sides' figures
+are printed: an A/B comparison whose two sides shared the machine's ups and downs. Either way the measuring is
+this checkout's `bench.drain_events`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -57,7 +60,7 @@ class Processing:
 
 @dataclass(frozen=True)
 class Drains:
-    """What `drain` returned: each side's drains in the order they ran (`compared` empty without --compare-with)."""
+    """What `drain` returned: each side's drains in the order they ran (`compared` empty without another side)."""
 
     this: list[Processing]
     compared: list[Processing]
@@ -99,9 +102,8 @@ def drain_once(env: Mapping[str, str], side: Side, profile: int = 0, profile_out
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     return Processing(figures["events"], figures["done"], figures["failed"], figures["cpu_seconds"],
                       figures["wall_seconds"], figures["statements"], figures["commits"], figures["full_collections"],
-                      figures["full_collection_seconds"], figures.get("warm_up_events", 0),
-                      figures.get("warm_up_cpu_seconds", 0.0),
-                      {kind: (int(n), float(seconds)) for kind, (n, seconds) in figures.get("by_type", {}).items()})
+                      figures["full_collection_seconds"], figures["warm_up_events"], figures["warm_up_cpu_seconds"],
+                      {kind: (int(n), float(seconds)) for kind, (n, seconds) in figures["by_type"].items()})
 
 
 def _server(database_url: str) -> tuple[str, str]:
@@ -110,10 +112,14 @@ def _server(database_url: str) -> tuple[str, str]:
     return f"{server}/postgres", name
 
 
+def _drop_database(conn: psycopg.Connection[Any], name: str) -> None:
+    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _copy_database(database_url: str, source: str, target: str) -> None:
     maintenance, _ = _server(database_url)
     with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        _drop_database(conn, target)
         # A template must have no other connection: this process's own pool may still hold one (it reconnects).
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                      "AND pid <> pg_backend_pid()", (source,))
@@ -146,7 +152,7 @@ def drain(env: Mapping[str, str], *, database_url: str, redis_url: str, queue_ke
         if len(runs) > 1:
             maintenance, _ = _server(database_url)
             with psycopg.connect(maintenance, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{snapshot}" WITH (FORCE)')
+                _drop_database(conn, snapshot)
     compared = results[compare_with] if compare_with is not None else []
     return Drains(results[this], compared, compare_with.label() if compare_with is not None else "")
 

@@ -425,11 +425,22 @@ def drive(items: list[T], send: Callable[[T], tuple[int, float]], concurrency: i
     threads = [threading.Thread(target=client, name=f"client-{n}") for n in range(concurrency)]
     for thread in threads:
         thread.start()
+
+    def run() -> list[tuple[int, float]]:
+        start.wait()
+        for thread in threads:
+            thread.join()
+        return results
+
+    return _measured(run, measure_cpu)
+
+
+def _measured(run: Callable[[], list[tuple[int, float]]],
+              measure_cpu: Callable[[], tuple[dict[str, float], dict[str, float]]]) -> Load:
+    """`run` the clients (ready and waiting for it to start them), timed, with the CPU they made others spend."""
     cpu_before, machine_before = measure_cpu()
     started = time.perf_counter()
-    start.wait()
-    for thread in threads:
-        thread.join()
+    results = run()
     wall = time.perf_counter() - started
     cpu_after, machine_after = measure_cpu()
     return Load(results, wall, {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
@@ -467,16 +478,15 @@ def _drive_processes(items: list[T], send: Callable[[T], tuple[int, float]], con
         sender.close()
         receivers.append(receiver)
         clients.append(process)
-    cpu_before, machine_before = measure_cpu()
-    started = time.perf_counter()
-    start.wait()
-    results = [result for receiver in receivers for result in receiver.recv()]
-    wall = time.perf_counter() - started
-    cpu_after, machine_after = measure_cpu()
+
+    def run() -> list[tuple[int, float]]:
+        start.wait()
+        return [result for receiver in receivers for result in receiver.recv()]
+
+    load = _measured(run, measure_cpu)
     for process in clients:
         process.join()
-    return Load(results, wall, {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
-                {name: machine_after[name] - machine_before[name] for name in machine_after})
+    return load
 
 
 def post_all(port: int, path: str, bodies: list[bytes], concurrency: int,
