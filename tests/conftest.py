@@ -31,6 +31,7 @@ from membership.staff.accounts import services as staff_services
 from membership.staff.accounts.models import Role, StaffUser
 from stripe_double import DoubleConfig, DoubleServer
 from tests.support.database import empty_tables
+from tests.support.engines import share_engines
 from tests.support.servers import S3_CREDENTIALS, LiveServer, S3Server, SmtpSink, free_port
 from tests.support.settings import REDIS_TEST_URL, WEBHOOK_SECRET, app_settings
 from tests.support.staff import PASSWORD, sign_in_as
@@ -38,6 +39,8 @@ from tests.support.templates import share_compiled_templates
 
 # Every test's app loads the templates earlier tests' apps compiled (tests/support/templates.py).
 share_compiled_templates()
+# And the engine of an earlier test's app, with the SQL it compiled (tests/support/engines.py).
+SHARED_ENGINES = share_engines(db)
 
 
 def _database_url(tmp_root: Path) -> str:
@@ -96,7 +99,8 @@ def _close_every_pool_a_test_opened() -> Iterator[None]:
     """Close the pooled connections of every engine a test opened (a second app for "another host", a broken
     app, a CLI run), after its own fixtures are done. Otherwise an engine dropped without `dispose()` leaves
     its connections to the garbage collector, and psycopg's ResourceWarning lands in whichever later test is
-    running, as an error of that test."""
+    running, as an error of that test. Then the shared engines the test's apps borrowed are taken back, their
+    connections closed too (tests/support/engines.py)."""
     engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
 
     def connected(connection: sa.Connection) -> None:
@@ -109,6 +113,7 @@ def _close_every_pool_a_test_opened() -> Iterator[None]:
         sa.event.remove(sa.Engine, "engine_connect", connected)
         for engine in list(engines):
             engine.dispose()
+        SHARED_ENGINES.release()
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -11,43 +13,60 @@ from membership.db import Base, db
 
 
 def empty_tables(uri: str) -> None:
-    engine = sa.create_engine(uri)
+    cleanup = _cleanup(uri)
     try:
-        with engine.begin() as conn:
-            tables = list(reversed(Base.metadata.sorted_tables))
-            if engine.dialect.name == "postgresql":
-                _truncate_used_tables(conn, tables)
+        with cleanup.engine.begin() as conn:
+            if cleanup.engine.dialect.name == "postgresql":
+                _truncate_used_tables(conn, cleanup)
             else:
-                _delete_used_rows(conn, tables)
+                _delete_used_rows(conn, cleanup)
     finally:
-        engine.dispose()
+        cleanup.engine.dispose()  # its connection closed, as after every test; the engine and its compiled SQL kept
 
 
-def _used(conn: sa.Connection, tables: list[sa.Table]) -> set[str]:
-    """The names of the tables holding a row (one statement: most tests touch a few of the ~50 tables)."""
-    probes = sa.union_all(*(sa.select(sa.literal(t.name)).where(sa.exists().select_from(t)) for t in tables))
-    return set(conn.execute(probes).scalars())
+@dataclass(frozen=True)
+class _Cleanup:
+    """One engine and the statements, made once per database for the cleanup after every test: a new engine
+    each time compiled the ~50-table probe and the DELETEs again (SQLAlchemy's compiled cache is the engine's)."""
+
+    engine: sa.Engine
+    tables: list[sa.Table]  # children first
+    probe: sa.CompoundSelect[str]  # the names of the tables holding a row
+    deletes: dict[str, sa.Delete]
 
 
-def _delete_used_rows(conn: sa.Connection, tables: list[sa.Table]) -> None:
+@functools.cache
+def _cleanup(uri: str) -> _Cleanup:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    # One statement: most tests touch a few of the ~50 tables.
+    probe = sa.union_all(*(sa.select(sa.literal(t.name)).where(sa.exists().select_from(t)) for t in tables))
+    return _Cleanup(sa.create_engine(uri), tables, probe, {t.name: t.delete() for t in tables})
+
+
+def _used(conn: sa.Connection, cleanup: _Cleanup) -> set[str]:
+    """The names of the tables holding a row."""
+    return set(conn.execute(cleanup.probe).scalars())
+
+
+def _delete_used_rows(conn: sa.Connection, cleanup: _Cleanup) -> None:
     """SQLite: delete the rows of the tables holding any (children first). The audit log's append-only triggers
     would refuse its DELETE: they are lifted for the cleanup only, when it has rows. (SQLite's AUTOINCREMENT-less
     ids start again from 1 once a table is empty.)"""
-    used = _used(conn, tables)
+    used = _used(conn, cleanup)
     triggers: list[tuple[str, str]] = []
     if "audit_log" in used:
         triggers = [(str(name), str(sql)) for name, sql in
                     conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))]
         for name, _ in triggers:
             conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
-    for table in tables:
+    for table in cleanup.tables:
         if table.name in used:
-            conn.execute(table.delete())
+            conn.execute(cleanup.deletes[table.name])
     for _, sql in triggers:
         conn.execute(sa.text(sql))
 
 
-def _truncate_used_tables(conn: sa.Connection, tables: list[sa.Table]) -> None:
+def _truncate_used_tables(conn: sa.Connection, cleanup: _Cleanup) -> None:
     """Empty the tables holding rows and restart every sequence that was used.
 
     The same end state as truncating every table with RESTART IDENTITY, at a fraction of the cost: most tests
@@ -56,12 +75,12 @@ def _truncate_used_tables(conn: sa.Connection, tables: list[sa.Table]) -> None:
     trigger fires: not the audit log's append-only ones (migration 0010), nor the foreign keys' (so the order
     of the DELETEs doesn't matter, and every table is emptied anyway).
     """
-    used = _used(conn, tables)
+    used = _used(conn, cleanup)
     if used:
         conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-        for table in tables:
+        for table in cleanup.tables:
             if table.name in used:
-                conn.execute(table.delete())
+                conn.execute(cleanup.deletes[table.name])
     sequences = conn.execute(sa.text(
         "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences "
         "WHERE last_value IS NOT NULL"

@@ -1,0 +1,54 @@
+"""What the test run shares between apps to stay fast (tests/support/engines.py) changes
+nothing a test sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+
+from membership import create_app
+from membership.db import db
+from tests.support.engines import SharedEngines
+from tests.support.settings import app_settings
+
+
+def test_two_apps_of_one_test_keep_their_own_engines_and_connections(app: Flask, database_uri: str) -> None:
+    first = db.engine
+    other = create_app(app_settings(database_uri, api_base=""))
+    with other.app_context():
+        second = db.engine
+    assert second is not first and second.pool is not first.pool
+
+
+def test_a_shared_engine_comes_back_without_connections_or_the_last_app_s_listeners(tmp_path: Path) -> None:
+    engines = SharedEngines()
+    options = {"url": f"sqlite:///{tmp_path / 'shared.db'}", "pool_pre_ping": True}
+    first = engines.make_engine(None, dict(options), Flask(__name__))
+    heard: list[str] = []
+    sa.event.listen(first, "before_cursor_execute", lambda *args: heard.append("first"))
+    with first.connect() as connection:
+        connection.execute(sa.select(1))
+    assert heard == ["first"] and _pooled(first) == 1
+    engines.release()
+
+    again = engines.make_engine(None, dict(options), Flask(__name__))
+    assert again is not first and again._compiled_cache is first._compiled_cache
+    assert _pooled(again) == 0  # closed by `release`
+    with again.connect() as connection:
+        connection.execute(sa.select(1))
+    assert heard == ["first"]
+    elsewhere = engines.make_engine(None, {**options, "pool_pre_ping": False}, Flask(__name__))
+    assert elsewhere._compiled_cache is not first._compiled_cache
+    in_memory = engines.make_engine(None, {"url": "sqlite://"}, Flask(__name__))
+    assert in_memory not in (first, again) and in_memory._compiled_cache is not first._compiled_cache
+    engines.release()
+    for engine in (again, elsewhere, in_memory):
+        engine.dispose()
+
+
+def _pooled(engine: sa.Engine) -> int:
+    """How many connections wait in the engine's pool (SQLite files get a QueuePool)."""
+    assert isinstance(engine.pool, sa.pool.QueuePool)
+    return engine.pool.checkedin()
