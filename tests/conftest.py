@@ -32,6 +32,7 @@ from membership.staff.accounts.models import Role, StaffUser
 from stripe_double import DoubleConfig, DoubleServer
 from tests.support.database import empty_tables
 from tests.support.engines import share_engines
+from tests.support.routing import share_compiled_url_builders
 from tests.support.servers import S3_CREDENTIALS, LiveServer, S3Server, SmtpSink, free_port
 from tests.support.settings import REDIS_TEST_URL, WEBHOOK_SECRET, app_settings
 from tests.support.staff import PASSWORD, sign_in_as
@@ -41,6 +42,8 @@ from tests.support.templates import share_compiled_templates
 share_compiled_templates()
 # And the engine of an earlier test's app, with the SQL it compiled (tests/support/engines.py).
 SHARED_ENGINES = share_engines(db)
+# And the URL builders Werkzeug generated for the same rules of an earlier app (tests/support/routing.py).
+share_compiled_url_builders()
 
 
 def _database_url(tmp_root: Path) -> str:

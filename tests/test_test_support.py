@@ -1,4 +1,4 @@
-"""What the test run shares between apps to stay fast (tests/support/engines.py) changes
+"""What the test run shares between apps to stay fast (tests/support/engines.py, tests/support/routing.py) changes
 nothing a test sees."""
 
 from __future__ import annotations
@@ -11,7 +11,16 @@ from flask import Flask
 from membership import create_app
 from membership.db import db
 from tests.support.engines import SharedEngines
+from tests.support.routing import _original_compile_builder
 from tests.support.settings import app_settings
+
+
+def test_every_shared_url_builder_is_the_code_werkzeug_writes_for_the_rule(app: Flask) -> None:
+    for rule in app.url_map.iter_rules():
+        for append_unknown in (False, True):
+            shared = rule._compile_builder(append_unknown)
+            assert shared is rule._compile_builder(append_unknown)  # generated once
+            assert shared.__code__ == _original_compile_builder(rule, append_unknown).__code__, rule.rule
 
 
 def test_two_apps_of_one_test_keep_their_own_engines_and_connections(app: Flask, database_uri: str) -> None:
