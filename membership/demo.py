@@ -97,6 +97,57 @@ def seed_catalogue(session: Session) -> tuple[int, int]:
     return tiers_added, presets_added
 
 
+# What each preset pays for, by frequency and position (the same line for the same place in every currency), in
+# English and Ukrainian: one line under the amount on /give. Not every amount has one, as on a real support page.
+PRESET_IMPACTS: dict[Frequency, dict[int, tuple[str, str]]] = {
+    Frequency.ONCE: {
+        1: ("Covers a reporter's travel to one story", "Покриває дорогу репортера до однієї історії"),
+        2: ("Pays for a day of fact-checking", "Оплачує день перевірки фактів"),
+        3: ("Funds a day of on-the-ground reporting", "Фінансує день репортажу з місця подій"),
+    },
+    Frequency.MONTHLY: {
+        0: ("The cost of one cup of coffee keeps a story free for everyone",
+            "Ціна однієї чашки кави: історія відкрита для всіх"),
+        2: ("Funds a day of fact-checking every month", "Щомісяця фінансує день перевірки фактів"),
+        3: ("Pays for a week of on-the-ground reporting each year",
+            "Щороку оплачує тиждень репортажів з місця подій"),
+    },
+    Frequency.YEARLY: {
+        2: ("Funds a week of on-the-ground reporting", "Фінансує тиждень репортажів з місця подій"),
+        3: ("Makes a long investigation possible, from the first tip to the story",
+            "Уможливлює довге розслідування: від першої підказки до публікації"),
+    },
+}
+# The amount marked "most chosen" (and preselected) on /give, by frequency: its position among the presets.
+MOST_CHOSEN_POSITION = {Frequency.ONCE: 1, Frequency.MONTHLY: 1, Frequency.YEARLY: 1}
+
+
+def seed_preset_texts(session: Session) -> int:
+    """Development only: the demo presets' impact texts (English and Ukrainian) and one "most chosen" amount per
+    currency and frequency, as a newsroom's staff would set them at /staff/tiers. A preset with an impact text
+    keeps it, and a currency and frequency with a most chosen amount keeps that. Returns how many presets changed."""
+    presets = list(session.scalars(select(AmountPreset).where(AmountPreset.currency.in_(PRESETS))))
+    marked = {(preset.currency, preset.frequency) for preset in presets if preset.most_chosen}
+    changed = 0
+    for preset in presets:
+        values = PRESETS[preset.currency].get(preset.frequency, [])
+        if preset.amount_minor not in values:
+            continue  # one staff added: left as they made it
+        position = values.index(preset.amount_minor)
+        impact = PRESET_IMPACTS[preset.frequency].get(position)
+        touched = False
+        if impact is not None and not preset.impact and not preset.translations:
+            preset.impact, preset.translations = impact[0], {"uk": {"impact": impact[1]}}
+            touched = True
+        if (preset.currency, preset.frequency) not in marked and position == MOST_CHOSEN_POSITION[preset.frequency]:
+            preset.most_chosen = True
+            marked.add((preset.currency, preset.frequency))
+            touched = True
+        changed += touched
+    session.flush()
+    return changed
+
+
 # Demo history --------------------------------------------------------------------------------------
 
 DEMO_CUSTOMER_PREFIX = "cus_demo_"
@@ -339,6 +390,7 @@ def seed_demo(session: Session, now: datetime | None = None, fees: Mapping[str, 
     summary = f"Demo data: {tiers} tiers and {presets} amount presets added (existing ones kept)"
     if now is None or fees is None:
         return summary + "."
+    summary += f"; impact texts or a most chosen mark on {seed_preset_texts(session)} presets"
     summary += "; the demo ballot " + ("added" if seed_demo_ballot(session, now) else "was already there")
     people, payments = seed_history(session, now, fees)
     if not people:

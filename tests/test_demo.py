@@ -9,9 +9,11 @@ import sqlalchemy as sa
 from flask import Flask
 
 from membership.db import db, utcnow
-from membership.demo import seed_catalogue, seed_history
+from membership.demo import seed_catalogue, seed_history, seed_preset_texts
 from membership.giving.models import (
+    AmountPreset,
     Checkout,
+    Frequency,
     Membership,
     MembershipStatus,
     Payment,
@@ -24,7 +26,7 @@ from membership.money import FeeRule
 from membership.staff.accounts.models import Role, StaffUser
 from membership.supporters.models import Supporter
 from membership.wall.services import wall_page
-from tests.support.helpers import count
+from tests.support.helpers import count, preset_tile, text
 from tests.support.staff import sign_in_as
 
 
@@ -86,3 +88,30 @@ def test_demo_people_and_admin_are_refused_in_production(app: Flask, tmp_path: P
     result = app.test_cli_runner().invoke(args=["seed-demo", "--history"])
     assert result.exit_code == 2 and "for development only" in result.output
     assert count(Supporter) == 0
+
+
+def test_demo_presets_say_what_they_pay_for_in_both_languages_and_one_is_most_chosen(app: Flask) -> None:
+    seed_catalogue(db.session())
+    eur_once_50 = db.session.scalars(sa.select(AmountPreset).where(
+        AmountPreset.currency == "EUR", AmountPreset.frequency == Frequency.ONCE,
+        AmountPreset.amount_minor == 5000)).one()
+    eur_once_50.impact = "Our own words"  # as staff wrote it: kept
+    # In each of 4 currencies, 8 presets get an impact text and 3 a mark, 10 presets in all: less the one kept.
+    assert seed_preset_texts(db.session()) == 39
+    db.session.commit()
+
+    client = app.test_client()
+    monthly = text(client.get("/give?currency=EUR&frequency=monthly"))
+    assert "The cost of one cup of coffee keeps a story free for everyone" in monthly
+    assert "Funds a day of fact-checking every month" in monthly
+    assert "Ціна однієї чашки кави: історія відкрита для всіх" in text(
+        client.get("/give?currency=EUR&frequency=monthly&lang=uk"))
+    once = text(client.get("/give?currency=EUR&frequency=once"))
+    assert "Our own words" in once and "Pays for a day of fact-checking" not in once
+    marked = db.session.execute(sa.select(AmountPreset.currency, AmountPreset.frequency, AmountPreset.amount_minor)
+                                .where(AmountPreset.most_chosen.is_(True))).all()
+    assert len(marked) == 12 and ("EUR", Frequency.MONTHLY, 500) in marked and ("UAH", Frequency.ONCE, 50000) in marked
+    mark = '<span class="most-chosen">'
+    assert mark in preset_tile(monthly, "5") and mark not in preset_tile(monthly, "3")
+
+    assert seed_preset_texts(db.session()) == 0  # seeded once: a second run changes nothing

@@ -55,6 +55,14 @@ def text(response: TestResponse) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
+def preset_tile(page: str, value: str) -> str:
+    """The /give preset tile whose radio has this value, as HTML."""
+    match = re.search(r'<span class="choice"><input[^>]*value="' + re.escape(value) + r'"[^>]*>.*?</span>\s*'
+                      r'(?=<span class="choice">|</div>)', page, re.S)
+    assert match, f"no tile for {value}"
+    return match.group(0)
+
+
 def queued_event_ids(client: redis.Redis) -> list[str]:
     """The Stripe event ids waiting on the `stripe_events` queue, first out first."""
     raws = client.lrange(queue_keys(STRIPE_EVENTS)[0], 0, -1)

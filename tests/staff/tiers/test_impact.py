@@ -3,7 +3,6 @@ the radio's description, in the reader's language; bad text is refused with a cl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from membership.giving.models import AmountPreset, Frequency
 from membership.staff.accounts.models import AuditEntry, Role
 from tests.support.database import statements
 from tests.support.helpers import csrf_token, text
+from tests.support.helpers import preset_tile as tile
 
 DAY = "€10/month pays for a day of fact-checking"
 DAY_UK = "€10 на місяць оплачують день перевірки фактів"
@@ -46,14 +46,6 @@ def preset(amount: int, frequency: Frequency = Frequency.MONTHLY) -> AmountPrese
     return db.session.scalars(sa.select(AmountPreset).where(
         AmountPreset.currency == "EUR", AmountPreset.frequency == frequency,
         AmountPreset.amount_minor == amount)).one()
-
-
-def tile(page: str, value: str) -> str:
-    """The preset tile whose radio has this value, as HTML."""
-    match = re.search(r'<span class="choice"><input[^>]*value="' + re.escape(value) + r'"[^>]*>.*?</span>\s*'
-                      r'(?=<span class="choice">|</div>)', page, re.S)
-    assert match, f"no tile for {value}"
-    return match.group(0)
 
 
 def test_an_impact_text_shows_under_its_amount_as_the_radios_description_in_the_readers_language(
