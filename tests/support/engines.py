@@ -21,7 +21,7 @@ What a test sees stays as it was:
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 
 import sqlalchemy as sa
 from flask import Flask
@@ -66,16 +66,17 @@ def engine_key(options: Mapping[str, Any]) -> EngineKey | None:
     for name, value in sorted(options.items()):
         if name == "url":
             continue
-        if not isinstance(value, Hashable) or not _hashes(value):
+        if not _hashable(value):
             return None
         items.append((name, value))
     return tuple(items)
 
 
-def _hashes(value: Hashable) -> bool:
+def _hashable(value: object) -> TypeGuard[Hashable]:
+    """Whether `value` can be hashed: not a dict or list, nor a tuple holding one (which is a Hashable all the same)."""
     try:
         hash(value)
-    except TypeError:  # a tuple holding a list
+    except TypeError:
         return False
     return True
 
