@@ -179,8 +179,9 @@ def _run(
     with d.request_context(request_id, idempotency_key):
         try:
             schema.check(request.method, request.url_rule.rule if request.url_rule else "", params)
+            paths = expand_paths(params)  # refused before anything changes
             result = handler(d, params, **path_args)
-            return 200, expand(d.store, render(result), expand_paths(params))
+            return 200, expand(d.store, render(result), paths)
         except StripeError as exc:
             return exc.status, exc.body()
 
@@ -433,6 +434,9 @@ def list_invoice_payments(d: Double, params: Obj) -> Obj:
     pi = get_dict(params, "payment").get("payment_intent")
     if pi:
         items = [p for p in items if p["payment"]["payment_intent"] == pi]
+    status = get_str(params, "status")
+    if status is not None:
+        items = [p for p in items if p["status"] == status]
     return _list(items, params, "/v1/invoice_payments")
 
 

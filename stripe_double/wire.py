@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .store import Obj, Store, render
@@ -175,16 +175,26 @@ def reject_unknown(params: Obj, allowed: Iterable[str]) -> None:
             raise StripeError(f"Received unknown parameter: {key}", code="parameter_unknown", param=key)
 
 
+# Stripe expands at most four levels deep (`data.invoice.subscription.default_source` when listing charges).
+MAX_EXPAND_DEPTH = 4
+
+
 def expand_paths(params: Obj) -> list[str]:
-    """The `expand[]` list of a request."""
+    """The `expand[]` list of a request (refused, as Stripe does, past four levels)."""
     value = params.get("expand")
     if value is None:
         return []
     if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    raise invalid("expand", "Invalid array", code="parameter_invalid")
+        paths = [value]
+    elif isinstance(value, list):
+        paths = [str(v) for v in value]
+    else:
+        raise invalid("expand", "Invalid array", code="parameter_invalid")
+    for path in paths:
+        if path.count(".") >= MAX_EXPAND_DEPTH:
+            raise invalid("expand", f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. "
+                          f"Property: {path}", code="parameter_invalid")
+    return paths
 
 
 def _expand_one(store: Store, node: Any, parts: list[str]) -> Any:
@@ -195,6 +205,8 @@ def _expand_one(store: Store, node: Any, parts: list[str]) -> Any:
     if not isinstance(node, dict):
         return node
     head, rest = parts[0], parts[1:]
+    if head not in node and (node.get("object"), head) in INCLUDABLE:
+        node[head] = INCLUDABLE[node["object"], head](store, node)
     if head not in node:
         raise invalid("expand", f"This property cannot be expanded ({head}).", code="parameter_invalid")
     child = node[head]
@@ -207,6 +219,23 @@ def _expand_one(store: Store, node: Any, parts: list[str]) -> Any:
             child = {"id": target["id"], "object": target["object"], "deleted": True}
     node[head] = _expand_one(store, child, rest)
     return node
+
+
+# How many of a parent's children an includable list shows: "the first handful" (then `has_more`; the list endpoint
+# pages through the rest).
+INCLUDED_LIST_SIZE = 10
+
+
+def _invoice_payments(store: Store, invoice: Obj) -> Obj:
+    """An invoice's `payments`: Stripe leaves them out unless `expand[]=payments` asks (an "includable" field);
+    the first handful, newest first, as `GET /v1/invoice_payments?invoice=` lists them."""
+    payments = newest_first(store.children("invoice_payment", "invoice", str(invoice["id"])))
+    return {"object": "list", "data": [render(p) for p in payments[:INCLUDED_LIST_SIZE]],
+            "has_more": len(payments) > INCLUDED_LIST_SIZE, "url": "/v1/invoice_payments"}
+
+
+# Fields an object shows only when a request expands them, by (object type, field).
+INCLUDABLE: dict[tuple[Any, str], Callable[[Store, Obj], Obj]] = {("invoice", "payments"): _invoice_payments}
 
 
 def expand(store: Store, body: Obj, paths: list[str]) -> Obj:

@@ -25,7 +25,8 @@ class AccountCalls:
         return self._list_all("/v1/subscriptions", {"status": status, "expand": ["data.default_payment_method"]})
 
     def list_paid_invoices(self) -> list[dict[str, Any]]:
-        return self._list_all("/v1/invoices", {"status": "paid"})
+        """Every paid invoice, each with its first payments included (`payment_intent_for_invoice` reads them)."""
+        return self._list_all("/v1/invoices", {"status": "paid", "expand": ["data.payments"]})
 
     def list_charges(self) -> list[dict[str, Any]]:
         return self._list_all("/v1/charges")

@@ -105,6 +105,16 @@ class _PacedClient(stripe.HTTPClient):
         self._pool.clear()
 
 
+def _paid_intent(invoice_payments: list[dict[str, Any]]) -> str | None:
+    """The PaymentIntent of the first paid one of an invoice's payments."""
+    for item in invoice_payments:
+        payment = item.get("payment") or {}
+        if item.get("status") == "paid" and payment.get("payment_intent"):
+            intent = payment["payment_intent"]
+            return str(intent["id"] if isinstance(intent, dict) else intent)
+    return None
+
+
 def _retry_later(exc: stripe.RateLimitError) -> bool:
     """Whether a 429 is worth another try: a rate limit or lock timeout, unless Stripe-Should-Retry says no."""
     headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
@@ -256,18 +266,23 @@ class StripeGateway(AccountCalls):
         return self._call("get", f"/v1/subscriptions/{subscription_id}",
                           {"expand": ["default_payment_method"]})
 
-    def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
-        return self._call("get", f"/v1/invoices/{invoice_id}")
+    def retrieve_invoice(self, invoice_id: str, *, with_payments: bool = False) -> dict[str, Any]:
+        """An invoice; `with_payments` includes its first payments (`payments`, which Stripe leaves out unless
+        expanded), so `payment_intent_for_invoice` needs no second request."""
+        return self._call("get", f"/v1/invoices/{invoice_id}", {"expand": ["payments"]} if with_payments else None)
 
-    def payment_intent_for_invoice(self, invoice_id: str) -> str | None:
-        """The PaymentIntent that paid an invoice (today's API keeps it on invoice_payments)."""
-        payments = self._call("get", "/v1/invoice_payments", {"invoice": invoice_id, "limit": 10})
-        for item in payments.get("data", []):
-            payment = item.get("payment") or {}
-            if item.get("status") == "paid" and payment.get("payment_intent"):
-                intent = payment["payment_intent"]
-                return str(intent["id"] if isinstance(intent, dict) else intent)
-        return None
+    def payment_intent_for_invoice(self, invoice: dict[str, Any]) -> str | None:
+        """The PaymentIntent that paid an invoice (today's API keeps it on its invoice payments): read from the
+        payments the invoice includes when it was retrieved with them, else (or when it has more than those)
+        listed."""
+        included = invoice.get("payments")
+        if isinstance(included, dict):
+            intent = _paid_intent(included.get("data") or [])
+            if intent is not None or not included.get("has_more"):
+                return intent
+        payments = self._call("get", "/v1/invoice_payments", {"invoice": str(invoice["id"]), "status": "paid",
+                                                              "limit": 100})
+        return _paid_intent(payments.get("data") or [])
 
     def charge_details(self, payment_intent_id: str) -> ChargeDetails | None:
         """The succeeded charge of a PaymentIntent with its fee and net, or None if not settled yet."""

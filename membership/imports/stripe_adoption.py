@@ -135,7 +135,7 @@ def _adopt_payments(session: Session, gateway: StripeGateway, owners: dict[str, 
         parent = invoice.get("parent") or {}
         subscription_id = stripe_id((parent.get("subscription_details") or {}).get("subscription"))
         membership = memberships.get(subscription_id or "")
-        intent_id = gateway.payment_intent_for_invoice(str(invoice["id"]))
+        intent_id = gateway.payment_intent_for_invoice(invoice)
         if intent_id:
             invoiced.add(intent_id)
         if membership is None or intent_id is None:

@@ -105,6 +105,49 @@ def test_monthly_membership_renews_on_the_test_clock(client: FlaskClient, double
     assert membership.current_period_end is not None and membership.current_period_end > first_period_end
 
 
+def test_a_renewal_costs_two_stripe_requests_for_its_invoice(client: FlaskClient, double: DoubleServer,
+                                                             live_app: LiveServer) -> None:
+    """The renewal's invoice is re-read with its payments included (no list of invoice payments after it), then
+    its PaymentIntent with the charge and fee: two requests where there were three."""
+    clock_id, _ = clock_customer(double)
+    pay(double, start_gift(client, frequency="monthly", amount="5"))
+    settle(double)
+    before = len(double.requests)
+    advance(double, clock_id, MONTH)
+    settle(double)
+    [renewal] = [i for i in double.state.all("invoice") if i["billing_reason"] == "subscription_cycle"]
+    [invoice_payment] = double.state.children("invoice_payment", "invoice", renewal["id"])
+    intent_id = invoice_payment["payment"]["payment_intent"]
+    calls = [(c["method"], c["path"], c["params"].get("expand")) for c in double.requests[before:]
+             if c["path"].startswith(("/v1/invoice", f"/v1/payment_intents/{intent_id}"))]
+    assert calls == [("GET", f"/v1/invoices/{renewal['id']}", ["payments"]),
+                     ("GET", f"/v1/payment_intents/{intent_id}", ["latest_charge.balance_transaction"])]
+    payment = db.session.scalars(sa.select(Payment).where(Payment.stripe_invoice_id == renewal["id"])).one()
+    assert (payment.stripe_payment_intent_id, payment.amount_minor, payment.status) == (
+        intent_id, 500, PaymentStatus.PAID)
+
+
+def test_an_invoice_paid_by_more_payments_than_it_includes_is_still_recorded(
+    app: Flask, client: FlaskClient, double: DoubleServer, live_app: LiveServer
+) -> None:
+    """Stripe includes only an invoice's first handful of payments; past them the gateway lists the paid ones."""
+    pay(double, start_gift(client, frequency="monthly", amount="5"))
+    settle(double)
+    [invoice] = double.state.all("invoice")
+    with app.app_context():
+        stripe = gateway()
+        intent = double.state.children("invoice_payment", "invoice", invoice["id"])[0]["payment"]["payment_intent"]
+        before = len(double.requests)
+        assert stripe.payment_intent_for_invoice({"id": invoice["id"],
+                                                  "payments": {"data": [], "has_more": True}}) == intent
+        assert [(c["path"], c["params"]) for c in double.requests[before:]] == [
+            ("/v1/invoice_payments", {"invoice": invoice["id"], "status": "paid", "limit": "100"})]
+        retrieved = stripe.retrieve_invoice(invoice["id"], with_payments=True)
+        before = len(double.requests)
+        assert stripe.payment_intent_for_invoice(retrieved) == intent
+        assert len(double.requests) == before  # read from what the invoice included
+
+
 def test_card_that_fails_later_makes_the_membership_past_due(client: FlaskClient, double: DoubleServer,
                                                              live_app: LiveServer) -> None:
     clock_id, _ = clock_customer(double)

@@ -228,6 +228,17 @@ def test_expand_payment_intent_chain(sdk: stripe.StripeClient, srv: DoubleServer
     assert isinstance(paid.customer, str) and paid.customer.startswith("cus_")
 
 
+def test_an_expansion_deeper_than_four_levels_is_refused_before_anything_changes(
+    sdk: stripe.StripeClient, srv: DoubleServer
+) -> None:
+    customers = len(srv.state.all("customer"))
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        sdk.v1.customers.create(params={"email": "deep@example.com", "expand": ["a.b.c.d.e"]})
+    assert refused.value.param == "expand" and refused.value.code == "parameter_invalid"
+    assert "more than 4 levels" in str(refused.value.user_message)
+    assert len(srv.state.all("customer")) == customers
+
+
 @pytest.mark.parametrize(
     ("currency", "amount", "fee"), [("eur", 500, 33), ("gbp", 300, 25), ("usd", 1000, 59), ("uah", 20000, 1580)]
 )

@@ -49,6 +49,41 @@ def test_first_invoice_and_subscription_shape(sdk: stripe.StripeClient, srv: Dou
     assert pi.status == "succeeded" and pi.amount == 500
 
 
+def test_an_invoice_includes_its_payments_only_when_asked(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    """`payments` is includable: absent from an invoice (and from its events) unless `expand[]=payments` asks,
+    when it lists the invoice payments `GET /v1/invoice_payments?invoice=` would."""
+    clock, _, sub_id = _member_on_clock(sdk, srv, "4242424242424242")
+    sdk.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": START + 32 * DAY})
+    invoice_id = str(sdk.v1.subscriptions.retrieve(sub_id).latest_invoice)
+    assert "payments" not in sdk.v1.invoices.retrieve(invoice_id)
+    assert all("payments" not in e["data"]["object"] for e in srv.state.events("invoice.paid"))
+    listed = sdk.v1.invoice_payments.list(params={"invoice": invoice_id})
+    included = sdk.v1.invoices.retrieve(invoice_id, params={"expand": ["payments"]}).payments
+    assert included is not None and included.has_more is False
+    assert [p.id for p in included.data] == [p.id for p in listed.data] and len(included.data) == 1
+    assert included.data[0].status == "paid" and included.data[0].invoice == invoice_id
+    # Deeper, to Stripe's limit of four levels: the payment's PaymentIntent expanded in the same answer.
+    deep = sdk.v1.invoices.retrieve(invoice_id, params={"expand": ["payments.data.payment.payment_intent"]})
+    assert deep.payments is not None
+    pi = deep.payments.data[0].payment.payment_intent
+    assert isinstance(pi, stripe.PaymentIntent) and (pi.status, pi.amount) == ("succeeded", 500)
+    # In a list too: each invoice of the subscription with its payments.
+    invoices = sdk.v1.invoices.list(params={"subscription": sub_id, "expand": ["data.payments"]}).data
+    assert len(invoices) == 2
+    assert all(i.payments is not None and [p.status for p in i.payments.data] == ["paid"] for i in invoices)
+    for refused_path in ("receipts", "data.payments.data.payment.payment_intent"):
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            sdk.v1.invoices.list(params={"subscription": sub_id, "expand": [refused_path]})
+        assert refused.value.param == "expand"
+
+
+def test_invoice_payments_are_listed_by_status(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
+    _, _, sub_id = _member_on_clock(sdk, srv, "4242424242424242")
+    invoice_id = str(sdk.v1.subscriptions.retrieve(sub_id).latest_invoice)
+    assert len(sdk.v1.invoice_payments.list(params={"invoice": invoice_id, "status": "paid"}).data) == 1
+    assert sdk.v1.invoice_payments.list(params={"invoice": invoice_id, "status": "open"}).data == []
+
+
 def test_renewal_pays_invoice_on_clock_advance(sdk: stripe.StripeClient, srv: DoubleServer) -> None:
     clock, _, sub_id = _member_on_clock(sdk, srv, "4242424242424242")
     advanced = sdk.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": START + 32 * DAY})

@@ -47,9 +47,11 @@ def invoice_claim(session: Session, obj: dict[str, Any]) -> Ownership | None:
     return subscription_ownership(session, _invoice_subscription_id(obj), _invoice_subscription_metadata(obj))
 
 
-def _reread_invoice(gateway: StripeGateway, obj: dict[str, Any], ownership: Ownership) -> dict[str, Any] | None:
-    """The invoice as Stripe has it now, at our API version; None if it doesn't bill the subscription named."""
-    invoice = gateway.retrieve_invoice(str(obj["id"]))
+def _reread_invoice(gateway: StripeGateway, obj: dict[str, Any], ownership: Ownership, *,
+                    with_payments: bool = False) -> dict[str, Any] | None:
+    """The invoice as Stripe has it now, at our API version (with its first payments if asked); None if it
+    doesn't bill the subscription named."""
+    invoice = gateway.retrieve_invoice(str(obj["id"]), with_payments=with_payments)
     return invoice if _invoice_subscription_id(invoice) == ownership.subscription_id else None
 
 
@@ -69,10 +71,10 @@ def fetch_invoice_paid(gateway: StripeGateway, obj: dict[str, Any], ownership: O
         subscription = fetch_owned_subscription(gateway, ownership)
         if subscription is None:
             return None  # our checkout did not open it: not ours
-    invoice = _reread_invoice(gateway, obj, ownership)
+    invoice = _reread_invoice(gateway, obj, ownership, with_payments=True)
     if invoice is None or invoice.get("status") != "paid" or int(invoice.get("amount_paid") or 0) <= 0:
         return None
-    intent_id = gateway.payment_intent_for_invoice(str(invoice["id"]))
+    intent_id = gateway.payment_intent_for_invoice(invoice)
     if intent_id is None:
         log.info("Invoice %s was paid with no PaymentIntent (out of band): no payment to record.", invoice["id"])
         return None
