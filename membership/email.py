@@ -40,7 +40,7 @@ from email.utils import make_msgid
 from typing import Any
 
 import redis
-from flask import current_app, render_template
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, insert, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -132,10 +132,7 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
         **context,
     }
     with in_locale(locale):
-        context.update(template_gettext())  # the catalog looked up once for the three templates
-        subject = " ".join(render_template(f"email/{message}/subject.txt", **context).split())
-        body_text = render_template(f"email/{message}/body.txt", **context)
-        body_html = render_template(f"email/{message}/body.html", subject=subject, **context)
+        subject, body_text, body_html = _render_message(message, context)
     now = utcnow()
     # Claimed by this request (its first attempt, leased until sent) when it will send the message itself; with
     # a queue the worker it is handed to claims it, as any other sender would.
@@ -151,6 +148,19 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
     if send_after_commit:
         after_commit(session, AFTER_COMMIT_NAME, Claimed(
             email_id, message, to, subject, body_text, body_html, supporter_id=supporter_id))
+
+
+def _render_message(message: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """A message's subject, text and HTML in the active language. What `render_template` would do for each of the
+    three templates, with the work they share done once: the app's context processors (the caller's values win
+    over theirs, as there) and the catalog's lookup (`template_gettext`)."""
+    context = {**context, **template_gettext()}
+    current_app.update_template_context(context)
+    environment = current_app.jinja_env
+    subject = " ".join(environment.get_template(f"email/{message}/subject.txt").render(context).split())
+    body_text = environment.get_template(f"email/{message}/body.txt").render(context)
+    body_html = environment.get_template(f"email/{message}/body.html").render({**context, "subject": subject})
+    return subject, body_text, body_html
 
 
 _INSERT_EMAIL = insert(OutboundEmail.__table__).returning(OutboundEmail.__table__.c.id)  # type: ignore[arg-type]

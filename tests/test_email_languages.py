@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, render_template
 from flask.testing import FlaskClient
 
 from membership import ROOT, create_app
 from membership.db import db
-from membership.email import OutboundEmail, queue_email
+from membership.email import OutboundEmail, _render_message, queue_email
 from membership.formatting import format_long_date
 from membership.giving.models import Membership, Payment
 from membership.i18n import in_locale, ngettext
@@ -89,6 +89,21 @@ def test_every_email_reads_in_ukrainian(app: Flask, message: str) -> None:
     assert "Hello" not in ukrainian.body_text and "Вітаємо" in ukrainian.body_text
     assert 'lang="uk"' in ukrainian.body_html and "Вітаємо" in ukrainian.body_html
     assert 'lang="en"' in english.body_html and "Hello Olena," in english.body_text
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_an_email_reads_as_flasks_render_template_writes_it(app: Flask, message: str) -> None:
+    """A message's three templates share one run of the context processors and one catalog lookup: the text is
+    what Flask's `render_template` (with flask-babel's gettext) gives each template, in both languages and
+    branches."""
+    for locale in ("en", "uk"):
+        for context in (CONTEXT, BRANCHES):
+            with in_locale(locale):
+                subject, text, html = _render_message(message, dict(context))
+                assert subject == " ".join(render_template(f"email/{message}/subject.txt", **context).split())
+                assert text == render_template(f"email/{message}/body.txt", **context)
+                assert html == render_template(f"email/{message}/body.html", **{**context, "subject": subject})
+            assert subject and text and html
 
 
 def test_an_unknown_or_missing_language_writes_the_default(app: Flask) -> None:

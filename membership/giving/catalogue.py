@@ -218,8 +218,9 @@ def _replace_token(session: Session) -> None:
 def _catalogue_rows_flushed(session: Session, flush_context: UOWTransaction) -> None:
     """Any tier, tier amount, preset or bound added, changed or deleted through the ORM replaces the token in the
     same transaction (on commit both become visible together; on rollback neither)."""
-    changed = chain(session.new, session.deleted, (obj for obj in session.dirty if session.is_modified(obj)))
-    if any(isinstance(obj, CATALOGUE_MODELS) for obj in changed):
+    # The type first: `is_modified` walks an object's attributes, and most flushes touch no catalogue row at all.
+    if (any(isinstance(obj, CATALOGUE_MODELS) for obj in chain(session.new, session.deleted))
+            or any(isinstance(obj, CATALOGUE_MODELS) and session.is_modified(obj) for obj in session.dirty)):
         _replace_token(session)
 
 

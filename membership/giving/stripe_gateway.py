@@ -85,14 +85,32 @@ class _PacedClient(stripe.HTTPClient):
         options: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", "ca_certs": stripe.ca_bundle_path, "maxsize": 10,
                                    "retries": False}
         self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        # Each origin's connection pool, found once: the manager would parse every URL again to find it.
+        self._origins: dict[str, urllib3.HTTPConnectionPool | None] = {}
+
+    def _origin_pool(self, url: str) -> tuple[urllib3.HTTPConnectionPool | None, str]:
+        """The pool for `url`'s origin and the path and query to ask it for; no pool when a plain-HTTP proxy needs
+        the whole URL in the request line (then the manager sends it)."""
+        cut = url.find("/", url.find("://") + 3)
+        origin, target = (url, "/") if cut < 0 else (url[:cut], url[cut:])
+        if origin not in self._origins:
+            parsed = urllib3.util.parse_url(origin)
+            needs_whole_url = self._pool._proxy_requires_url_absolute_form(parsed)
+            self._origins[origin] = None if needs_whole_url else self._pool.connection_from_url(origin)
+        return self._origins[origin], target
 
     def request(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None, *,
                 _usage: list[str] | None = None) -> tuple[Any, int, Mapping[str, str]]:
         if (pace := self._pace()) is not None:
             pace.take()
+        pool, target = self._origin_pool(url)
+        options: dict[str, Any] = {"body": post_data, "headers": dict(headers or {}), "timeout": self._timeout,
+                                   "retries": False, "redirect": False}
         try:
-            response = self._pool.request(method.upper(), url, body=post_data, headers=dict(headers or {}),
-                                          timeout=self._timeout, retries=False, redirect=False)
+            if pool is None:
+                response = self._pool.request(method.upper(), url, **options)
+            else:
+                response = pool.urlopen(method.upper(), target, assert_same_host=False, **options)
         except urllib3.exceptions.HTTPError as exc:
             # As the SDK's own clients decide: a connection or timeout error may be retried, a TLS one never.
             retry = not isinstance(exc, urllib3.exceptions.SSLError)
@@ -102,6 +120,7 @@ class _PacedClient(stripe.HTTPClient):
         return response.data, response.status, response.headers
 
     def close(self) -> None:
+        self._origins.clear()
         self._pool.clear()
 
 
