@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from membership import i18n, logs
 from membership.config import check_settings, ensure_secret_key, load_settings, signing_keys, stripe_requests_per_second
-from membership.db import current_session, db
+from membership.db import current_session, db, ping_when_idle
 from membership.extensions import csrf, migrate
 from membership.installation import installation_id
 from membership.pace import Pace
@@ -60,6 +60,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         log.warning("SECRET_KEY is not set: using a random development key (sessions end on restart).")
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            ping_when_idle(engine)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
     i18n.init_app(app)

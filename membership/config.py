@@ -322,7 +322,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: str | Non
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {},  # the pool checks a rested connection before use (db.ping_when_idle)
     }
     settings.update(_localized_settings(env, settings["SUPPORTED_LOCALES"]))
     return settings
