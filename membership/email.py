@@ -137,13 +137,15 @@ def queue_email(session: Session, message: str, to: str, supporter_id: int | Non
     # Claimed by this request (its first attempt, leased until sent) when it will send the message itself; with
     # a queue the worker it is handed to claims it, as any other sender would.
     claimed = send_after_commit and redis_queue() is None
-    # One Core INSERT … RETURNING id (built once), not an ORM object and a flush: nothing reads the row back.
-    email_id = session.execute(_INSERT_EMAIL, {
-        "message": message, "to_address": to, "supporter_id": supporter_id, "subject": subject,
-        "body_text": body_text, "body_html": body_html, "status": EmailStatus.QUEUED.value, "transport": "",
-        "attempts": 1 if claimed else 0, "last_error": "", "created_at": now,
-        "next_attempt_at": now + SEND_LEASE if claimed else now,
-    }).scalar_one()
+    # One Core INSERT … RETURNING id (built once), not an ORM object and a flush: nothing reads the row back. Nor
+    # does it need the caller's pending changes, which its next statement or its commit flushes, all at once.
+    with session.no_autoflush:
+        email_id = session.execute(_INSERT_EMAIL, {
+            "message": message, "to_address": to, "supporter_id": supporter_id, "subject": subject,
+            "body_text": body_text, "body_html": body_html, "status": EmailStatus.QUEUED.value, "transport": "",
+            "attempts": 1 if claimed else 0, "last_error": "", "created_at": now,
+            "next_attempt_at": now + SEND_LEASE if claimed else now,
+        }).scalar_one()
     count_after_commit(session, EMAILS_QUEUED, message)
     if send_after_commit:
         after_commit(session, AFTER_COMMIT_NAME, Claimed(

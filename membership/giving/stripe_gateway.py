@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -39,6 +38,8 @@ from membership.giving.stripe_types import (
     StripePermissionDenied,
     StripeRejected,
     StripeUnavailable,
+    charge_details_of,
+    paid_intent_of,
 )
 from membership.metrics import observed_stripe_request
 from membership.pace import RETRIES, Pace, PaceTimeout, backoff_seconds, current_priority
@@ -124,16 +125,6 @@ class _PacedClient(stripe.HTTPClient):
         self._pool.clear()
 
 
-def _paid_intent(invoice_payments: list[dict[str, Any]]) -> str | None:
-    """The PaymentIntent of the first paid one of an invoice's payments."""
-    for item in invoice_payments:
-        payment = item.get("payment") or {}
-        if item.get("status") == "paid" and payment.get("payment_intent"):
-            intent = payment["payment_intent"]
-            return str(intent["id"] if isinstance(intent, dict) else intent)
-    return None
-
-
 def _retry_later(exc: stripe.RateLimitError) -> bool:
     """Whether a 429 is worth another try: a rate limit or lock timeout, unless Stripe-Should-Retry says no."""
     headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
@@ -145,13 +136,6 @@ def _proxy(api_base: str) -> str | None:
     """HTTPS_PROXY / HTTP_PROXY / NO_PROXY as they apply to the Stripe API, read once at start-up."""
     proxies = requests.utils.get_environ_proxies(api_base)
     return proxies.get(urlsplit(api_base).scheme) or proxies.get("all") or None
-
-
-def _rate_text(rate: object) -> str | None:
-    """Stripe's exchange rate (a JSON number) as exact decimal text, e.g. `0.0226`; None when there is none."""
-    if rate is None:
-        return None
-    return format(Decimal(str(rate)).normalize(), "f")
 
 
 class StripeGateway(AccountCalls):
@@ -296,12 +280,12 @@ class StripeGateway(AccountCalls):
         listed."""
         included = invoice.get("payments")
         if isinstance(included, dict):
-            intent = _paid_intent(included.get("data") or [])
+            intent = paid_intent_of(included.get("data") or [])
             if intent is not None or not included.get("has_more"):
                 return intent
         payments = self._call("get", "/v1/invoice_payments", {"invoice": str(invoice["id"]), "status": "paid",
                                                               "limit": 100})
-        return _paid_intent(payments.get("data") or [])
+        return paid_intent_of(payments.get("data") or [])
 
     def charge_details(self, payment_intent_id: str) -> ChargeDetails | None:
         """The succeeded charge of a PaymentIntent with its fee and net, or None if not settled yet."""
@@ -314,11 +298,11 @@ class StripeGateway(AccountCalls):
         charge = intent.get("latest_charge")
         if not isinstance(charge, dict) or charge.get("status") != "succeeded":
             return None
-        return cls._details_from_charge(str(intent["id"]), charge)
+        return charge_details_of(str(intent["id"]), charge)
 
     def retrieve_charge(self, charge_id: str) -> ChargeDetails:
         charge = self._call("get", f"/v1/charges/{charge_id}", {"expand": ["balance_transaction"]})
-        return self._details_from_charge(str(charge.get("payment_intent") or ""), charge)
+        return charge_details_of(str(charge.get("payment_intent") or ""), charge)
 
     def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
         return self._call("get", f"/v1/disputes/{dispute_id}")
@@ -328,32 +312,6 @@ class StripeGateway(AccountCalls):
         disputes = self._call("get", "/v1/disputes", {"charge": charge_id, "limit": 1})
         data = disputes.get("data") or []
         return str(data[0].get("status") or "") if data else ""
-
-    @staticmethod
-    def _details_from_charge(payment_intent_id: str, charge: dict[str, Any]) -> ChargeDetails:
-        txn = charge.get("balance_transaction")
-        amount = int(charge["amount"])
-        fee = int(txn["fee"]) if isinstance(txn, dict) else 0
-        net = int(txn["net"]) if isinstance(txn, dict) else amount
-        settled_in = txn["currency"] if isinstance(txn, dict) else charge["currency"]
-        rate = txn.get("exchange_rate") if isinstance(txn, dict) else None
-        card = (charge.get("payment_method_details") or {}).get("card") or {}
-        return ChargeDetails(
-            payment_intent_id=payment_intent_id,
-            charge_id=str(charge["id"]),
-            balance_transaction_id=str(txn["id"]) if isinstance(txn, dict) else (txn or None),
-            amount_minor=amount,
-            fee_minor=fee,
-            net_minor=net,
-            currency=str(charge["currency"]).upper(),
-            settlement_currency=str(settled_in).upper(),
-            exchange_rate=_rate_text(rate),
-            amount_refunded_minor=int(charge.get("amount_refunded") or 0),
-            disputed=bool(charge.get("disputed")),
-            created=int(charge["created"]),
-            card_brand=str(card.get("brand") or ""),
-            card_last4=str(card.get("last4") or ""),
-        )
 
     # Self-service --------------------------------------------------------------------------------------
 

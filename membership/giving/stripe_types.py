@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 
@@ -92,3 +93,50 @@ class CheckoutOutcome:
     charge: ChargeDetails | None  # a one-time gift's charge, once it has succeeded
     subscription: dict[str, Any] | None  # a membership's subscription, with its default payment method
     receipt: Receipt | None = None  # the session's invoice: a gift's (invoice_creation), a membership's first
+
+
+# Stripe's objects (as the API returns them, at our version) read into the values above -------------------------
+
+
+def charge_details_of(payment_intent_id: str, charge: dict[str, Any]) -> ChargeDetails:
+    """A charge (its balance transaction expanded, or not yet there) as ChargeDetails."""
+    txn = charge.get("balance_transaction")
+    amount = int(charge["amount"])
+    fee = int(txn["fee"]) if isinstance(txn, dict) else 0
+    net = int(txn["net"]) if isinstance(txn, dict) else amount
+    settled_in = txn["currency"] if isinstance(txn, dict) else charge["currency"]
+    rate = txn.get("exchange_rate") if isinstance(txn, dict) else None
+    card = (charge.get("payment_method_details") or {}).get("card") or {}
+    return ChargeDetails(
+        payment_intent_id=payment_intent_id,
+        charge_id=str(charge["id"]),
+        balance_transaction_id=str(txn["id"]) if isinstance(txn, dict) else (txn or None),
+        amount_minor=amount,
+        fee_minor=fee,
+        net_minor=net,
+        currency=str(charge["currency"]).upper(),
+        settlement_currency=str(settled_in).upper(),
+        exchange_rate=_rate_text(rate),
+        amount_refunded_minor=int(charge.get("amount_refunded") or 0),
+        disputed=bool(charge.get("disputed")),
+        created=int(charge["created"]),
+        card_brand=str(card.get("brand") or ""),
+        card_last4=str(card.get("last4") or ""),
+    )
+
+
+def _rate_text(rate: object) -> str | None:
+    """Stripe's exchange rate (a JSON number) as exact decimal text, e.g. `0.0226`; None when there is none."""
+    if rate is None:
+        return None
+    return format(Decimal(str(rate)).normalize(), "f")
+
+
+def paid_intent_of(invoice_payments: list[dict[str, Any]]) -> str | None:
+    """The PaymentIntent of the first paid one of an invoice's payments (`invoice_payment` objects)."""
+    for item in invoice_payments:
+        payment = item.get("payment") or {}
+        if item.get("status") == "paid" and payment.get("payment_intent"):
+            intent = payment["payment_intent"]
+            return str(intent["id"] if isinstance(intent, dict) else intent)
+    return None

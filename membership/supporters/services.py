@@ -65,7 +65,8 @@ def link_stripe_customer(session: Session, supporter: Supporter, customer_id: st
         return
     if supporter.stripe_customer_id is not None:
         return
-    owner = session.scalar(_CUSTOMER_OWNER, {"customer_id": customer_id})
+    with session.no_autoflush:  # whose it is, in the database: the caller's pending changes can wait
+        owner = session.scalar(_CUSTOMER_OWNER, {"customer_id": customer_id})
     if owner is None:
         # Written with the supporter's other changes at the next flush (one UPDATE, not one per change).
         supporter.stripe_customer_id = customer_id

@@ -26,6 +26,7 @@ from membership.giving.models import (
     StripeEvent,
 )
 from membership.giving.stripe_gateway import StripeGateway, gateway
+from membership.supporters.models import Supporter
 from stripe_double import DoubleServer
 from tests.support.giving import (
     MONTH,
@@ -103,6 +104,34 @@ def test_monthly_membership_renews_on_the_test_clock(client: FlaskClient, double
     db.session.refresh(membership)
     assert membership.status is MembershipStatus.ACTIVE
     assert membership.current_period_end is not None and membership.current_period_end > first_period_end
+
+
+def test_a_completed_gift_writes_its_changes_in_one_flush(client: FlaskClient, double: DoubleServer) -> None:
+    """The checkout's status, the supporter's Stripe customer and language: one flush, one UPDATE of each row
+    (reading the newsroom's webhook endpoints, none here, flushes nothing)."""
+    checkout, completed = paid_gift(client, double)
+    flushes: list[int] = []
+    updates: list[str] = []
+
+    def flushed(session: Any, context: Any) -> None:
+        flushes.append(1)
+
+    def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        table = statement.split()[1] if statement.startswith("UPDATE") else ""
+        if table not in ("", "stripe_events", "outbound_emails"):  # the event's own row; the sender's, after commit
+            updates.append(table)
+
+    sa.event.listen(sa.orm.Session, "after_flush", flushed)
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", executed)
+    try:
+        assert post_event(client, completed, WEBHOOK_SECRET).status_code == 200
+    finally:
+        sa.event.remove(sa.orm.Session, "after_flush", flushed)
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", executed)
+    assert len(flushes) == 1
+    assert sorted(updates) == ["checkouts", "supporters"]
+    assert refreshed(checkout).status is CheckoutStatus.COMPLETED
+    assert db.session.get(Supporter, checkout.supporter_id).stripe_customer_id  # type: ignore[union-attr]
 
 
 def test_a_renewal_costs_two_stripe_requests_for_its_invoice(client: FlaskClient, double: DoubleServer,

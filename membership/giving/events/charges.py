@@ -59,7 +59,8 @@ def record_payment(
         "paid_at": from_unix(details.created),
         "created_at": utcnow(),
     }
-    row = session.execute(_insert_payment(session, tuple(values)), values).first()
+    with session.no_autoflush:  # the row needs none of the caller's pending changes: they go in one flush later
+        row = session.execute(_insert_payment(session, tuple(values)), values).first()
     if row is not None:
         created = _attached(session, row)
         # A Core INSERT, which no flush sees: a late or backdated payment changes an ended month's figures.

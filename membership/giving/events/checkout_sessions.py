@@ -98,7 +98,6 @@ def apply_checkout_completed(session: Session, obj: dict[str, Any], completed: C
         return
     if checkout.stripe_session_id != stripe_session["id"]:
         return  # not the session we opened for this checkout
-    checkout.stripe_session_id = stripe_session["id"]
     link_stripe_customer(session, supporter, stripe_id(stripe_session.get("customer")))
     if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
         return  # an asynchronous method is still settling; async_payment_succeeded follows
