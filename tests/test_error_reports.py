@@ -17,7 +17,7 @@ import sentry_sdk
 from flask import Flask
 
 from membership import create_app
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serving
 from tests.support.settings import app_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,12 +63,8 @@ class EnvelopeHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_sentry() -> Iterator[FakeSentry]:
-    server = FakeSentry()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(FakeSentry()) as server:
+        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -11,7 +10,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.support.servers import LiveServer, free_port
+from tests.support.servers import LiveServer, free_port, serving
 
 pytestmark = pytest.mark.browser
 
@@ -39,13 +38,8 @@ def article(live_app: LiveServer) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Newsroom)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(ThreadingHTTPServer(("127.0.0.1", port), Newsroom)):
+        yield url
 
 
 def test_a_reader_gives_from_the_foot_of_an_article(app: Flask, page: Page, live_app: LiveServer,

@@ -3,7 +3,6 @@ honoured as urllib3 would (a plain-HTTP proxy is sent the whole URL), read once 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -13,6 +12,7 @@ import requests
 
 from membership.giving.stripe_gateway import StripeGateway, StripeRejected
 from stripe_double import DoubleServer
+from tests.support.servers import serving
 
 
 class ForwardProxy(ThreadingHTTPServer):
@@ -54,12 +54,8 @@ class _Forward(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def proxy() -> Iterator[ForwardProxy]:
-    server = ForwardProxy()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(ForwardProxy()) as server:
+        yield server
 
 
 def test_requests_to_one_origin_share_one_pool(double: DoubleServer) -> None:

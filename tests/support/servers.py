@@ -13,12 +13,29 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import HTTPServer
+from typing import Any, TypeVar
 
 import requests
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
+
+Served = TypeVar("Served", bound=HTTPServer)
+
+
+@contextmanager
+def serving(server: Served) -> Iterator[Served]:
+    """`server` answering on a thread of its own while the block runs, then shut down and closed."""
+    thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 class LiveServer:
