@@ -97,10 +97,11 @@ class WebhookFront:
         return [*headers, ("Content-Length", str(len(payload)))], payload
 
     def _store_engine(self, app_engine: Engine) -> Engine:
-        """What the INSERT runs on. On PostgreSQL, an engine of this process's own, in autocommit and without the
-        app pool's pre-ping: that is a `SELECT 1` before every checkout, a round trip as long as the INSERT's.
-        A connection PostgreSQL has dropped since (a restart) fails the INSERT instead; the pool discards it, and
-        Flask's view, whose pool pings, answers that delivery. Elsewhere (SQLite) the app's own engine."""
+        """What the INSERT runs on. On PostgreSQL, an engine of this process's own, in autocommit and without any
+        check of a connection before use (a `SELECT 1`, a round trip as long as the INSERT's). A connection
+        PostgreSQL has dropped since (a restart) fails the INSERT instead; the pool discards it, and Flask's view,
+        whose pool checks a connection that has rested (`db.ping_when_idle`), answers that delivery. Elsewhere
+        (SQLite) the app's own engine."""
         if app_engine.dialect.name != "postgresql":
             return app_engine
         with self._engines_lock:  # made once per process (after gunicorn forks: on its first webhook)
