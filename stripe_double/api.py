@@ -24,6 +24,7 @@ from .permissions import ACCOUNT_ID, permission_error
 from .store import Obj, random_token, render
 from .wire import (
     StripeError,
+    checkout_line_items,
     expand,
     expand_paths,
     get_bool,
@@ -226,28 +227,12 @@ def list_checkout_sessions(d: Double, params: Obj) -> Obj:
 
 @route("/v1/checkout/sessions/<session_id>", ["GET"])
 def retrieve_checkout_session(d: Double, params: Obj, session_id: str) -> Obj:
-    session = checkout.require_session(d, session_id)
-    if "line_items" in expand_paths(params):
-        body: Obj = render(session)
-        body["line_items"] = {
-            "object": "list",
-            "data": session["_line_items"],
-            "has_more": False,
-            "url": f"/v1/checkout/sessions/{session_id}/line_items",
-        }
-        return body
-    return session
+    return checkout.require_session(d, session_id)  # its line items when expanded: wire.INCLUDABLE
 
 
 @route("/v1/checkout/sessions/<session_id>/line_items", ["GET"])
 def list_checkout_line_items(d: Double, params: Obj, session_id: str) -> Obj:
-    session = checkout.require_session(d, session_id)
-    return {
-        "object": "list",
-        "data": session["_line_items"],
-        "has_more": False,
-        "url": f"/v1/checkout/sessions/{session_id}/line_items",
-    }
+    return checkout_line_items(d.store, checkout.require_session(d, session_id))
 
 
 @route("/v1/checkout/sessions/<session_id>/expire", ["POST"])

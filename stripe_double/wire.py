@@ -234,8 +234,18 @@ def _invoice_payments(store: Store, invoice: Obj) -> Obj:
             "has_more": len(payments) > INCLUDED_LIST_SIZE, "url": "/v1/invoice_payments"}
 
 
+def checkout_line_items(store: Store, session: Obj) -> Obj:
+    """A Checkout Session's `line_items` (includable, and listed by `GET /v1/checkout/sessions/<id>/line_items`)."""
+    stored = store.get(str(session["id"])) or session
+    return {"object": "list", "data": render(stored.get("_line_items", [])), "has_more": False,
+            "url": f"/v1/checkout/sessions/{session['id']}/line_items"}
+
+
 # Fields an object shows only when a request expands them, by (object type, field).
-INCLUDABLE: dict[tuple[Any, str], Callable[[Store, Obj], Obj]] = {("invoice", "payments"): _invoice_payments}
+INCLUDABLE: dict[tuple[Any, str], Callable[[Store, Obj], Obj]] = {
+    ("invoice", "payments"): _invoice_payments,
+    ("checkout.session", "line_items"): checkout_line_items,
+}
 
 
 def expand(store: Store, body: Obj, paths: list[str]) -> Obj:

@@ -292,8 +292,8 @@ class StripeGateway(AccountCalls):
         return self._settled_charge(self._call("get", f"/v1/payment_intents/{payment_intent_id}",
                                                {"expand": ["latest_charge.balance_transaction"]}))
 
-    @classmethod
-    def _settled_charge(cls, intent: dict[str, Any]) -> ChargeDetails | None:
+    @staticmethod
+    def _settled_charge(intent: dict[str, Any]) -> ChargeDetails | None:
         """A PaymentIntent's latest charge (expanded, with its balance transaction), if it succeeded."""
         charge = intent.get("latest_charge")
         if not isinstance(charge, dict) or charge.get("status") != "succeeded":
