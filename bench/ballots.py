@@ -51,6 +51,7 @@ from bench.webhooks import (
     running,
     wait_until_up,
     warm_up,
+    worker_model,
 )
 from membership import create_app
 from membership.ballots.models import Ballot, BallotOption, ResultsVisibility, VotingMethod
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nMachine: {platform.node()} · {os.cpu_count()} CPUs · {platform.platform()} · Python "
           f"{platform.python_version()} · PostgreSQL at {PG_SERVER}")
     print(f"{len(forms)} patrons voted over HTTP, {args.concurrency} clients, "
-          f"gunicorn --workers {args.workers} (sync)\n")
+          f"{worker_model(args.workers)}\n")
     print(f"{'':28}{'votes/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'not 303':>10}")
     print(f"{'POST /ballots/<id>/vote':28}{run.per_second:10.1f}{run.percentile_ms(50):10.1f}"
           f"{run.percentile_ms(99):10.1f}{refused:10d}")

@@ -47,6 +47,7 @@ from bench.webhooks import (
     recreate_database,
     running,
     wait_until_up,
+    worker_model,
 )
 from membership import create_app
 from membership.config import EMAIL_PRIORITY_QUEUE_KEY, EMAIL_QUEUE_KEY, STRIPE_EVENT_QUEUE_KEY, STRIPE_PACE_KEY
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(created)} memberships renewed at once; {summary['deliveries']} deliveries, "
           f"{args.concurrency} in flight; "
           f"the double limited to {args.rate_limit or 'no'} requests/s, the app paced at {args.app_pace}/s; "
-          f"gunicorn --workers {args.web_workers} (sync) and 2 worker processes (one killed: {killed})\n")
+          f"{worker_model(args.web_workers)} and 2 worker processes (one killed: {killed})\n")
     print(f"delivered/s: {summary['succeeded'] / delivery_seconds:.1f}; ack p50 {percentile(acks, 50):.1f} ms, "
           f"p99 {percentile(acks, 99):.1f} ms; failed deliveries: {failed_deliveries}")
     print(f"drain time (advance to the last event processed): {drain_seconds:.1f} s")

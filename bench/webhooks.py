@@ -1,6 +1,6 @@
 """Webhook throughput: signed gift and renewal events posted to the app under gunicorn on PostgreSQL.
 
-    .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--inline]
+    .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--threads T] [--inline]
                                        [--profile N [--profile-out FILE]] [--drains N] [--compare-with DIR]
                                        [--compare-python PY] [--client-threads]
 
@@ -17,9 +17,10 @@ interpreter (see `bench.drains`).
 2. Realistic events: checkouts opened by the app's own `start_checkout` service and paid in the double,
    half of the events from one-time gifts and half from monthly memberships on a test clock advanced one
    month, so every membership renews. The events of the types the app handles are read from /v1/events.
-3. The app under gunicorn, warmed up (25 posts per worker of events it stores and then forgets, so each
-   worker's first webhook is not measured): every event posted once, oldest first, signed as Stripe signs, by
-   C clients, each a process of its own (`--client-threads`: threads of this one, as before).
+3. The app under gunicorn (W sync workers, default 4; `--threads T`: gthread workers of T threads, as the
+   project's gunicorn configuration deploys), warmed up (25 posts per worker of events it stores and then
+   forgets, so each worker's first webhook is not measured): every event posted once, oldest first, signed as
+   Stripe signs, by C clients, each a process of its own (`--client-threads`: threads of this one, as before).
 4. The ceiling: `bench.bare_insert` (one INSERT of the body per request) under the same gunicorn
    settings, with the same bodies and clients.
 
@@ -167,10 +168,19 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 1
     raise RuntimeError(f"{url} did not answer within {seconds} s")
 
 
-def gunicorn(app_spec: str, port: int, workers: int) -> list[str]:
-    """The one gunicorn command line both servers share: sync workers, as deployed."""
-    return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
+def gunicorn(app_spec: str, port: int, workers: int, threads: int = 1) -> list[str]:
+    """The gunicorn command line every bench serves with: `workers` sync workers, or with `threads` > 1 gthread
+    workers of that many threads (as `membership.gunicorn_config` deploys). The thread count is always given:
+    run from a checkout, gunicorn reads its `gunicorn.conf.py` (the project's settings, GUNICORN_THREADS threads
+    by default), and gunicorn runs a "sync" worker with more than one thread as gthread."""
+    return [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+            "--worker-class", "sync" if threads == 1 else "gthread", "--threads", str(threads),
             "--bind", f"127.0.0.1:{port}", "--timeout", "120", app_spec]
+
+
+def worker_model(workers: int, threads: int = 1) -> str:
+    """How the report names `gunicorn(…, workers, threads)`'s workers."""
+    return f"gunicorn --workers {workers} ({'sync' if threads == 1 else f'gthread, {threads} threads each'})"
 
 
 def recreate_database(database: str, env: Mapping[str, str], *, seed: bool) -> None:
@@ -678,7 +688,8 @@ def serve_and_load(bench: Bench, name: str, app_spec: str, port: int, ready_path
     """Serve `app_spec` under gunicorn, warm it up with GETs of `ready_path` and warm-up posts to `post_path`,
     then post every body to `post_path`."""
     ready = f"http://127.0.0.1:{port}{ready_path}"
-    with running(name, gunicorn(app_spec, port, bench.args.workers), bench.env, bench.logs) as server:
+    command = gunicorn(app_spec, port, bench.args.workers, bench.args.threads)
+    with running(name, command, bench.env, bench.logs) as server:
         wait_until_up(ready, server)
         warm_up(ready, bench.args.workers)
         warm_up_posts = post_all(port, post_path, warm_up_bodies(WARM_UP_PER_WORKER * bench.args.workers),
@@ -704,7 +715,7 @@ def report(plan: Plan, args: argparse.Namespace, app: Run, ceiling: Run, calls: 
     mode = "processed in the request (inline)" if args.inline else "acknowledged (stored and queued; REDIS_URL set)"
     print(f"\n{plan.events} events ({plan.gifts} gifts; {plan.memberships} monthly memberships of "
           f"{EVENTS_PER_MEMBERSHIP} events each, renewal included), {args.concurrency} clients, "
-          f"gunicorn --workers {args.workers} (sync); the app's webhook: {mode}\n")
+          f"{worker_model(args.workers, args.threads)}; the app's webhook: {mode}\n")
     print(f"{'':34}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'non-2xx':>10}")
     for label, run in (("app  POST /stripe/webhook", app), ("ceiling  one INSERT per request", ceiling)):
         print(f"{label:34}{run.per_second:10.1f}{run.percentile_ms(50):10.1f}{run.percentile_ms(99):10.1f}"
@@ -745,6 +756,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=2000, help="about how many events to post (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers for both servers (default 4)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per gunicorn worker: 1 (default) for sync workers, more for gthread workers "
+                             "(the project's gunicorn configuration deploys 8)")
     parser.add_argument("--inline", action="store_true",
                         help="process each event in its request (no REDIS_URL), as the embedded default does")
     parser.add_argument("--profile", type=int, default=0,
@@ -764,8 +778,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--compare-with: {args.compare_with} is not a checkout of this project")
     if args.drains < 1:
         parser.error("--drains must be at least 1")
-    if args.events < 2 * EVENTS_PER_MEMBERSHIP or args.concurrency < 1 or args.workers < 1:
-        parser.error(f"--events must be at least {2 * EVENTS_PER_MEMBERSHIP}; --concurrency and --workers >= 1")
+    if args.events < 2 * EVENTS_PER_MEMBERSHIP or args.concurrency < 1 or args.workers < 1 or args.threads < 1:
+        parser.error(f"--events must be at least {2 * EVENTS_PER_MEMBERSHIP}; --concurrency, --workers and --threads "
+                     ">= 1")
     return args
 
 

@@ -89,3 +89,23 @@ def test_a_gunicorn_worker_puts_what_it_loaded_out_of_the_collectors_reach(tmp_p
     before, after = (int(count) for count in printed)
     assert before == 0
     assert after > 50_000
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, ["sync", "4", "1"]), (3, ["gthread", "4", "3"])])
+def test_the_benches_serve_with_the_worker_model_they_report(threads: int, expected: list[str]) -> None:
+    """Run from a checkout, gunicorn reads its gunicorn.conf.py (gthread, GUNICORN_THREADS threads), and a "sync"
+    worker with more than one thread runs as gthread: the benches' command line must still give the workers it
+    names in their reports. (It once gave gthread workers of 8 threads while the reports said sync.)"""
+    from bench.webhooks import gunicorn, worker_model
+
+    command = gunicorn("membership:create_app()", 8000, 4, threads)
+    assert command[1:3] == ["-m", "gunicorn"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GUNICORN_THREADS": "8"}
+    printed = subprocess.run(
+        [sys.executable, "-c", "from gunicorn.app.wsgiapp import WSGIApplication\n"
+         f"import sys; sys.argv = {['gunicorn', *command[3:]]!r}\n"
+         "cfg = WSGIApplication().cfg\n"
+         "print(cfg.worker_class_str, cfg.workers, cfg.threads)"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    assert printed == expected
+    assert worker_model(4, threads).startswith(f"gunicorn --workers 4 ({expected[0]}")
