@@ -5,6 +5,7 @@ there uses it too.) Every value comes from the environment, with defaults for a 
 
 - gthread workers: a request spends most of its time waiting on Stripe or the mail server, and threads wait
   cheaply. WEB_CONCURRENCY processes (default 2) of GUNICORN_THREADS threads (default 8).
+- GUNICORN_CONTROL_SOCKET: the path of gunicorn's control socket (`gunicornc`); unset, there is none.
 - GUNICORN_TIMEOUT (default 60 s) ends a worker stuck on one request; GUNICORN_GRACEFUL_TIMEOUT (default 30 s) is
   how long a stopping worker (a deploy, `systemctl reload`) may finish the requests in hand.
 - The access log is JSON (or text) lines in the app's format (membership.logs), with the request id the app
@@ -48,6 +49,14 @@ threads = _env_int("GUNICORN_THREADS", 8)
 timeout = _env_int("GUNICORN_TIMEOUT", 60)
 graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
+# gunicorn's control socket (`gunicornc`; gunicorn 25.1 and later): off unless GUNICORN_CONTROL_SOCKET names a path.
+# Its default path ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl) is one per user, so a second
+# gunicorn on the host (another site, a staging copy) took it over and `gunicornc` drove whichever started last;
+# under the hardened unit (ProtectHome) it only logged a failure at every start.
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+control_socket_disable = not _control_socket
+if _control_socket:
+    control_socket = _control_socket
 accesslog = "-"
 errorlog = "-"
 loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()

@@ -109,3 +109,19 @@ def test_the_benches_serve_with_the_worker_model_they_report(threads: int, expec
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout.split()
     assert printed == expected
     assert worker_model(4, threads).startswith(f"gunicorn --workers 4 ({expected[0]}")
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("", ["True"]), ("/run/membership/gunicorn.ctl",
+                                                                    ["False", "/run/membership/gunicorn.ctl"])])
+def test_gunicorns_control_socket_is_off_unless_a_path_is_given(tmp_path: Path, setting: str,
+                                                                 expected: list[str]) -> None:
+    """gunicorn's default control socket is one path per user: a second gunicorn on the host took it over."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+           "GUNICORN_CONTROL_SOCKET": setting}
+    printed = subprocess.run(
+        [sys.executable, "-c", "from gunicorn.app.wsgiapp import WSGIApplication\n"
+         "import sys; sys.argv = ['gunicorn', '-c', 'python:membership.gunicorn_config', 'membership:create_app()']\n"
+         "cfg = WSGIApplication().cfg\n"
+         "print(cfg.control_socket_disable, *([] if cfg.control_socket_disable else [cfg.control_socket]))"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    assert printed == expected
