@@ -6,7 +6,8 @@ the request and response objects, the before/after-request hooks, the ORM sessio
 Stripe's retries and the first of the month's renewals met a server busy with plumbing. `WebhookFront` sits in
 front of Flask and does just the work, with the same code: `StripeGateway.verify_webhook` (the same tolerance,
 any of the header's signatures), `acknowledge_event` (the same trimmed row, one INSERT … ON CONFLICT DO NOTHING
-in autocommit, the push, the warning when Redis is down), and the same answer: body, status and headers
+in autocommit, on PostgreSQL run on the driver's connection by `store_with_driver`; the push, the warning when
+Redis is down), and the same answer: body, status and headers
 (the security and cache headers, `Vary`, the request id), checked against Flask's own by the tests.
 
 It answers only the two 200s, "queued" and "duplicate". Every other request, and every webhook it is not sure
@@ -29,6 +30,7 @@ from flask import Flask, Response
 from sqlalchemy import Engine, create_engine, event
 
 from membership.db import db
+from membership.giving.events.pipeline import store_with_core, store_with_driver
 from membership.giving.events.worker import acknowledge_event
 from membership.giving.stripe_account import WEBHOOK_PATH
 from membership.giving.stripe_gateway import InvalidWebhook, StripeGateway
@@ -82,7 +84,10 @@ class WebhookFront:
             try:
                 event = gateway.verify_webhook(body, environ.get("HTTP_STRIPE_SIGNATURE"),
                                                self.app.config["STRIPE_WEBHOOK_SECRET"])
-                outcome = acknowledge_event(self._store_engine(db.engine), event)
+                engine = self._store_engine(db.engine)
+                # PostgreSQL's engine of our own is in autocommit: the INSERT runs on the driver's connection.
+                outcome = acknowledge_event(engine, event,
+                                            store_with_core if engine is db.engine else store_with_driver)
             except InvalidWebhook:
                 return None
             except Exception as exc:  # Flask's view tries again, and answers (and logs the detail) as it always did

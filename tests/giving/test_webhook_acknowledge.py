@@ -21,6 +21,7 @@ from werkzeug.test import Client, TestResponse
 from membership.db import db, utcnow
 from membership.giving import acknowledge
 from membership.giving.acknowledge import WebhookFront
+from membership.giving.events.pipeline import store_with_core, store_with_driver, stored_values, trim_event
 from membership.giving.models import EventStatus, StripeEvent
 from membership.logs import log_handler
 from tests.support.helpers import count, queued_event_ids, sign
@@ -198,3 +199,82 @@ def test_when_the_front_fails_flask_tries_again(client: FlaskClient, queue: redi
     assert response.get_json()["result"] == "queued" and flask_calls == ["/stripe/webhook"]
     assert stored_ids() == [payload["id"]] and queued_event_ids(queue) == [payload["id"]]
     assert count(StripeEvent) == 1
+
+
+# The INSERT on the driver's connection (PostgreSQL's own engine of the front) ------------------------------
+
+
+def _postgresql_only() -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the front stores through the driver's connection on PostgreSQL only (SQLite: the app's engine)")
+
+
+def _row(event_id: str) -> dict[str, Any]:
+    db.session.rollback()
+    row = db.session.execute(sa.select(StripeEvent.__table__).where(StripeEvent.id == event_id)).mappings().one()
+    return dict(row)
+
+
+def test_the_driver_stores_the_row_the_core_path_stores(app: Flask) -> None:
+    _postgresql_only()
+    front = app.wsgi_app
+    assert isinstance(front, WebhookFront)
+    engine = front._store_engine(db.engine)
+    assert engine is not db.engine and engine.dialect.paramstyle == "pyformat"
+    times = {"received_at": utcnow(), "next_attempt_at": utcnow() + timedelta(minutes=5)}
+    kept = trim_event(event("invoice.paid"))
+    by_core, by_driver = {**kept, "id": kept["id"] + "_core"}, {**kept, "id": kept["id"] + "_driver"}
+    with app.app_context():
+        assert store_with_core(engine, {**stored_values(by_core, timedelta(minutes=5)), **times})
+        assert store_with_driver(engine, {**stored_values(by_driver, timedelta(minutes=5)), **times})
+        # Stored already: nothing changes, whichever path tries again.
+        again = {**stored_values(by_driver, timedelta(minutes=9)), "type": "other", "received_at": utcnow()}
+        assert store_with_driver(engine, again) is False
+    core_row, driver_row = _row(by_core["id"]), _row(by_driver["id"])
+    assert driver_row.pop("id") == by_driver["id"] and core_row.pop("id") == by_core["id"]
+    core_row["payload"]["id"] = driver_row["payload"]["id"]
+    assert driver_row == core_row
+    assert driver_row["type"] == "invoice.paid" and driver_row["status"] is EventStatus.RECEIVED
+    assert driver_row["received_at"] == times["received_at"]
+    assert driver_row["payload"]["data"]["object"]["id"] == "cus_123"
+
+
+def test_the_driver_puts_values_through_the_columns_checks(app: Flask) -> None:
+    _postgresql_only()
+    front = app.wsgi_app
+    assert isinstance(front, WebhookFront)
+    engine = front._store_engine(db.engine)
+    kept = trim_event(event())
+    with app.app_context():
+        naive = {**stored_values(kept, timedelta(minutes=5)), "received_at": utcnow().replace(tzinfo=None)}
+        with pytest.raises(ValueError, match="Naive datetime"):
+            store_with_driver(engine, naive)
+        with pytest.raises(LookupError):
+            store_with_driver(engine, {**stored_values(kept, timedelta(minutes=5)), "status": "lost"})
+    assert stored_ids() == []
+
+
+def test_a_connection_postgresql_dropped_fails_one_delivery_to_flask_then_the_front_reconnects(
+        app: Flask, client: FlaskClient, queue: redis.Redis, flask_calls: list[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    _postgresql_only()
+    caplog.set_level(logging.INFO)
+    first, second, third = event(), event(), event()
+    assert deliver(client, *signed(first)).get_json()["result"] == "queued" and flask_calls == []
+    front = app.wsgi_app
+    assert isinstance(front, WebhookFront)
+    with front._store_engine(db.engine).connect() as connection:  # the connection the front used, from the pool
+        backend = connection.scalar(sa.text("SELECT pg_backend_pid()"))
+    with db.engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    # The front's INSERT fails on the dead connection; Flask's view stores and queues the event instead.
+    assert deliver(client, *signed(second)).get_json()["result"] == "queued"
+    assert flask_calls == ["/stripe/webhook"]
+    # The pool let the dead connection go: the front answers the next delivery itself.
+    assert deliver(client, *signed(third)).get_json()["result"] == "queued"
+    assert flask_calls == ["/stripe/webhook"]
+    assert sorted(stored_ids()) == sorted([first["id"], second["id"], third["id"]])
+    assert queued_event_ids(queue) == [first["id"], second["id"], third["id"]]
+    # The dead connection was let go as a disconnection, not found broken when the pool tried to reset it.
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
+    assert "Handing the webhook to Flask's view after AdminShutdown." in caplog.messages  # psycopg's own error

@@ -19,6 +19,7 @@ push time). `requeue_due_events` pushes the due ones again: run by `jobs run` an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -34,10 +35,10 @@ from membership.giving.events.pipeline import (
     Outcome,
     error_text,
     event_lease,
-    insert_event,
     note_api_version,
     process_event,
     run_handler,
+    store_with_core,
     stored_values,
     trim_event,
 )
@@ -79,18 +80,18 @@ def queued_processing() -> bool:
 # The request ------------------------------------------------------------------------------------------------
 
 
-def acknowledge_event(engine: Engine, event: dict[str, Any]) -> Outcome:
+def acknowledge_event(engine: Engine, event: dict[str, Any],
+                      store: Callable[[Engine, dict[str, Any]], bool] = store_with_core) -> Outcome:
     """Store a verified event (trimmed) in a transaction of its own and hand its id to the worker: 'queued', or
     'duplicate' if it was stored already (nothing changes). If Redis can't take the id, the event is stored all
-    the same and `requeue_due_events` pushes it once its lease has run out."""
+    the same and `requeue_due_events` pushes it once its lease has run out. `store` runs the INSERT
+    (`store_with_core`, or `store_with_driver` on an engine in autocommit)."""
     note_api_version(event)
     kept = trim_event(event)
-    # Core, no Session, and no transaction around the one statement: in autocommit the INSERT commits by itself,
-    # one round trip with no BEGIN/COMMIT, and the connection is never left "idle in transaction" while this
-    # process waits for a CPU between the INSERT and its COMMIT (which a loaded machine made 16-19 % of its time).
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        stored = connection.execute(insert_event(connection), stored_values(kept, event_lease())).first()
-    if stored is None:
+    # No Session, and no transaction around the one statement: in autocommit the INSERT commits by itself, one
+    # round trip with no BEGIN/COMMIT, and the connection is never left "idle in transaction" while this process
+    # waits for a CPU between the INSERT and its COMMIT (which a loaded machine made 16-19 % of its time).
+    if not store(engine, stored_values(kept, event_lease())):
         return Outcome(kept["id"], "duplicate")
     try:
         push(STRIPE_EVENTS, [kept["id"]])
