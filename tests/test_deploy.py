@@ -26,6 +26,21 @@ def settings() -> set[str]:
     return found
 
 
+# gunicorn's command line as the deployment runs it.
+CONFIGURED = ["gunicorn", "-c", "python:membership.gunicorn_config", "membership:create_app()"]
+
+
+def gunicorn_resolves(argv: list[str], printed: str, env: dict[str, str], cwd: Path) -> list[str]:
+    """What gunicorn's configuration makes of the command line `argv`: `printed` (expressions of its `cfg`),
+    printed by a process of its own and split into words."""
+    script = ("from gunicorn.app.wsgiapp import WSGIApplication\n"
+              f"import sys; sys.argv = {argv!r}\n"
+              "cfg = WSGIApplication().cfg\n"
+              f"print({printed})")
+    return subprocess.run([sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120, check=True).stdout.split()
+
+
 def test_the_settings_are_found() -> None:
     # A change in how config.py reads the environment must not leave the two tests below checking nothing.
     assert {"SECRET_KEY", "DATABASE_URL", "SECRET_KEY_FALLBACKS", "METRICS_TOKEN", "WEB_CONCURRENCY",
@@ -62,12 +77,8 @@ def test_the_timer_runs_the_jobs_and_the_procfile_names_every_process() -> None:
 def test_gunicorn_configuration_loads_with_gthread_workers_from_the_environment(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "5",
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    printed = subprocess.run(
-        [sys.executable, "-c", "from gunicorn.app.wsgiapp import WSGIApplication\n"
-         "import sys; sys.argv = ['gunicorn', '-c', 'python:membership.gunicorn_config', 'membership:create_app()']\n"
-         "cfg = WSGIApplication().cfg\n"
-         "print(cfg.worker_class_str, cfg.workers, cfg.threads, cfg.graceful_timeout, cfg.logger_class.__name__)"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    printed = gunicorn_resolves(CONFIGURED, "cfg.worker_class_str, cfg.workers, cfg.threads, cfg.graceful_timeout, "
+                                            "cfg.logger_class.__name__", env, tmp_path)
     assert printed == ["gthread", "3", "5", "30", "JsonAccessLogger"]
 
 
@@ -101,12 +112,8 @@ def test_the_benches_serve_with_the_worker_model_they_report(threads: int, expec
     command = gunicorn("membership:create_app()", 8000, 4, threads)
     assert command[1:3] == ["-m", "gunicorn"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GUNICORN_THREADS": "8"}
-    printed = subprocess.run(
-        [sys.executable, "-c", "from gunicorn.app.wsgiapp import WSGIApplication\n"
-         f"import sys; sys.argv = {['gunicorn', *command[3:]]!r}\n"
-         "cfg = WSGIApplication().cfg\n"
-         "print(cfg.worker_class_str, cfg.workers, cfg.threads)"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    printed = gunicorn_resolves(["gunicorn", *command[3:]], "cfg.worker_class_str, cfg.workers, cfg.threads", env,
+                                ROOT)
     assert printed == expected
     assert worker_model(4, threads).startswith(f"gunicorn --workers 4 ({expected[0]}")
 
@@ -118,10 +125,7 @@ def test_gunicorns_control_socket_is_off_unless_a_path_is_given(tmp_path: Path, 
     """gunicorn's default control socket is one path per user: a second gunicorn on the host took it over."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
            "GUNICORN_CONTROL_SOCKET": setting}
-    printed = subprocess.run(
-        [sys.executable, "-c", "from gunicorn.app.wsgiapp import WSGIApplication\n"
-         "import sys; sys.argv = ['gunicorn', '-c', 'python:membership.gunicorn_config', 'membership:create_app()']\n"
-         "cfg = WSGIApplication().cfg\n"
-         "print(cfg.control_socket_disable, *([] if cfg.control_socket_disable else [cfg.control_socket]))"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    printed = gunicorn_resolves(
+        CONFIGURED, "cfg.control_socket_disable, *([] if cfg.control_socket_disable else [cfg.control_socket])", env,
+        tmp_path)
     assert printed == expected
