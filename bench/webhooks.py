@@ -1,7 +1,7 @@
 """Webhook throughput: signed gift and renewal events posted to the app under gunicorn on PostgreSQL.
 
-    .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--threads T] [--inline]
-                                       [--profile N [--profile-out FILE]] [--drains N] [--compare-with DIR]
+    .venv/bin/python -m bench.webhooks [--events N] [--concurrency C] [--workers W] [--threads T] [--rounds R]
+                                       [--inline] [--profile N [--profile-out FILE]] [--drains N] [--compare-with DIR]
                                        [--compare-python PY] [--client-threads]
 
 By default the app runs with REDIS_URL (a Redis database of the bench's own), so the webhook only acknowledges:
@@ -22,7 +22,9 @@ interpreter (see `bench.drains`).
    forgets, so each worker's first webhook is not measured): every event posted once, oldest first, signed as
    Stripe signs, by C clients, each a process of its own (`--client-threads`: threads of this one, as before).
 4. The ceiling: `bench.bare_insert` (one INSERT of the body per request) under the same gunicorn
-   settings, with the same bodies and clients.
+   settings, with the same bodies and clients. The two are served side by side and the events posted in R
+   rounds (`--rounds`, default 5), each slice to the app and then to the ceiling, so that a machine whose speed
+   drifts slows both alike; the report gives each round's ratio as well as the whole run's.
 
 Prints events/s and p50/p99/max latency for both and their ratio, the worker's events/s and CPU ms per event, then
 where the time went: CPU seconds per process, the machine's busy/iowait/steal time, and what PostgreSQL's
@@ -345,6 +347,22 @@ class Run:
     cpu_seconds: dict[str, float]
     machine_seconds: dict[str, float]
     activity: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def combined(cls, runs: list[Run]) -> Run:
+        """One server's rounds as one run: every request, and the rounds' wall and CPU time added up."""
+        def added(parts: Iterator[Mapping[str, float]]) -> dict[str, Any]:
+            total: Counter[str] = Counter()
+            for part in parts:
+                total.update(part)
+            return dict(total)
+
+        return cls(latencies=[latency for run in runs for latency in run.latencies],
+                   statuses=[status for run in runs for status in run.statuses],
+                   wall_seconds=sum(run.wall_seconds for run in runs),
+                   cpu_seconds=added(run.cpu_seconds for run in runs),
+                   machine_seconds=added(run.machine_seconds for run in runs),
+                   activity=added(run.activity for run in runs))
 
     @property
     def cpu_bound_per_second(self) -> float:
@@ -684,9 +702,11 @@ def forget_warm_up(env: Mapping[str, str]) -> None:
         redis.Redis.from_url(REDIS_URL).delete(STRIPE_EVENT_QUEUE_KEY.format(prefix=DATABASE))
 
 
-def serve_and_load(bench: Bench, name: str, app_spec: str, port: int, ready_path: str, post_path: str) -> Run:
-    """Serve `app_spec` under gunicorn, warm it up with GETs of `ready_path` and warm-up posts to `post_path`,
-    then post every body to `post_path`."""
+@contextmanager
+def serving(bench: Bench, name: str, app_spec: str, port: int, ready_path: str,
+            post_path: str) -> Iterator[Callable[[list[bytes]], Run]]:
+    """Serve `app_spec` under gunicorn, warmed up with GETs of `ready_path` and warm-up posts to `post_path`;
+    yields `load(bodies)`, which posts them to `post_path`, measured."""
     ready = f"http://127.0.0.1:{port}{ready_path}"
     command = gunicorn(app_spec, port, bench.args.workers, bench.args.threads)
     with running(name, command, bench.env, bench.logs) as server:
@@ -697,20 +717,40 @@ def serve_and_load(bench: Bench, name: str, app_spec: str, port: int, ready_path
                                  processes=not bench.args.client_threads)
         if warm_up_posts.failures:
             raise RuntimeError(f"{warm_up_posts.failures} warm-up posts to {name} failed")
-        forget_warm_up(bench.env)
         meter = cpu_meter({"gunicorn": server.pid, "stripe double": bench.double.pid})
-        with database_activity() as activity:
-            run = post_all(port, post_path, bench.bodies, bench.args.concurrency, meter,
-                           processes=not bench.args.client_threads)
-        return replace(run, activity=dict(activity))
+
+        def load(bodies: list[bytes]) -> Run:
+            with database_activity() as activity:
+                run = post_all(port, post_path, bodies, bench.args.concurrency, meter,
+                               processes=not bench.args.client_threads)
+            return replace(run, activity=dict(activity))
+
+        yield load
+
+
+def load_in_rounds(bench: Bench, app_port: int) -> list[tuple[Run, Run]]:
+    """The app and the ceiling served side by side, and the bodies posted in `--rounds` slices, oldest first:
+    each slice to the app, then the same slice to the ceiling. A shared machine's speed drifts (here by a third
+    within minutes); measured minutes apart, the app and the ceiling could each meet a different machine, and
+    their ratio said more about the drift than about the app. Interleaved, both meet the same."""
+    rounds = []
+    with (serving(bench, "app", "membership:create_app()", app_port, "/give", "/stripe/webhook") as app,
+          serving(bench, "ceiling", "bench.bare_insert:app", free_port(), "/", "/") as ceiling):
+        forget_warm_up(bench.env)
+        size = -(-len(bench.bodies) // bench.args.rounds)
+        for start in range(0, len(bench.bodies), size):
+            bodies = bench.bodies[start:start + size]
+            rounds.append((app(bodies), ceiling(bodies)))
+    return rounds
 
 
 # Report -----------------------------------------------------------------------------------------------
 
 
-def report(plan: Plan, args: argparse.Namespace, app: Run, ceiling: Run, calls: int, check: AppCheck,
+def report(plan: Plan, args: argparse.Namespace, rounds: list[tuple[Run, Run]], calls: int, check: AppCheck,
            ceiling_rows: int) -> bool:
     """Print the comparison; True if every request succeeded and the database holds what it should."""
+    app, ceiling = Run.combined([pair[0] for pair in rounds]), Run.combined([pair[1] for pair in rounds])
     ratio = app.per_second / ceiling.per_second
     mode = "processed in the request (inline)" if args.inline else "acknowledged (stored and queued; REDIS_URL set)"
     print(f"\n{plan.events} events ({plan.gifts} gifts; {plan.memberships} monthly memberships of "
@@ -722,6 +762,11 @@ def report(plan: Plan, args: argparse.Namespace, app: Run, ceiling: Run, calls: 
               f"{1000 * max(run.latencies):10.1f}{run.failures:10d}")
     verdict = "met" if ratio >= 0.5 and app.percentile_ms(99) < 50 else "NOT met"
     print(f"\napp / ceiling: {ratio:.2f} (target at least 0.50 with p99 under 50 ms: {verdict})")
+    ratios = [pair[0].per_second / pair[1].per_second for pair in rounds]
+    print(f"in {len(rounds)} rounds, each slice of the events posted to the app and then to the ceiling: "
+          + ", ".join(f"{pair[0].per_second:.0f}/{pair[1].per_second:.0f} ({each:.2f})"
+                      for pair, each in zip(rounds, ratios, strict=True))
+          + f"; median {statistics.median(ratios):.2f}, worst {min(ratios):.2f}")
     print(f"Stripe API calls from the app (requests and worker): {calls} ({calls / plan.events:.2f} per event)\n")
     print(f"{'CPU seconds per 1000 events':34}{'app run':>10}{'ceiling':>10}")
     for name in app.cpu_seconds:
@@ -756,6 +801,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=2000, help="about how many events to post (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers for both servers (default 4)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="post the events in N slices, each to the app and then to the ceiling (default 5)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads per gunicorn worker: 1 (default) for sync workers, more for gthread workers "
                              "(the project's gunicorn configuration deploys 8)")
@@ -778,9 +825,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--compare-with: {args.compare_with} is not a checkout of this project")
     if args.drains < 1:
         parser.error("--drains must be at least 1")
-    if args.events < 2 * EVENTS_PER_MEMBERSHIP or args.concurrency < 1 or args.workers < 1 or args.threads < 1:
-        parser.error(f"--events must be at least {2 * EVENTS_PER_MEMBERSHIP}; --concurrency, --workers and --threads "
-                     ">= 1")
+    if (args.events < 2 * EVENTS_PER_MEMBERSHIP or args.concurrency < 1 or args.workers < 1 or args.threads < 1
+            or args.rounds < 1):
+        parser.error(f"--events must be at least {2 * EVENTS_PER_MEMBERSHIP}; --concurrency, --workers, --threads "
+                     "and --rounds >= 1")
     return args
 
 
@@ -822,11 +870,12 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_up(f"{double_url}/", double)
         started = time.perf_counter()
         events = generate_events(double_url, app_url, plan)
-        print(f"Generated {len(events)} events in {time.perf_counter() - started:.1f} s; posting to the app",
+        print(f"Generated {len(events)} events in {time.perf_counter() - started:.1f} s; posting them to the app "
+              "and to the ceiling",
               flush=True)
         bench = Bench(args, env, double, logs, [json.dumps(event, indent=2).encode() for event in events])
         calls_before = stripe_calls(double_url)
-        app_run = serve_and_load(bench, "app", "membership:create_app()", app_port, "/give", "/stripe/webhook")
+        rounds = load_in_rounds(bench, app_port)
         processing = None
         if not args.inline:
             print("Processing the queued events in one worker process", flush=True)
@@ -836,9 +885,7 @@ def main(argv: list[str] | None = None) -> int:
                                profile=args.profile, profile_out=args.profile_out)
         calls = stripe_calls(double_url) - calls_before
         check = check_app_database()
-        print("Posting the same bodies to the ceiling", flush=True)
-        ceiling_run = serve_and_load(bench, "ceiling", "bench.bare_insert:app", free_port(), "/", "/")
-    ok = report(plan, args, app_run, ceiling_run, calls, check, count_ceiling_rows())
+    ok = report(plan, args, rounds, calls, check, count_ceiling_rows())
     if processing is not None:
         report_drains(processing)
         ok = ok and failed(processing) == 0
