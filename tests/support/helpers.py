@@ -55,6 +55,12 @@ def text(response: TestResponse) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
+def mentions(haystack: str, number: str) -> bool:
+    """Whether the number shows on its own ("card 4242", "last4": "4242"), not inside an id or a token
+    (a random hex id such as ...6af6b979a64242887... holds "4242" once in a few thousand)."""
+    return re.search(rf"(?<![0-9A-Za-z]){re.escape(number)}(?![0-9A-Za-z])", haystack) is not None
+
+
 def preset_tile(page: str, value: str) -> str:
     """The /give preset tile whose radio has this value, as HTML."""
     match = re.search(r'<span class="choice"><input[^>]*value="' + re.escape(value) + r'"[^>]*>.*?</span>\s*'
