@@ -3,6 +3,9 @@ nothing a test sees."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,6 +15,7 @@ from membership import create_app
 from membership.db import db
 from tests.support.engines import SharedEngines
 from tests.support.routing import _original_compile_builder
+from tests.support.servers import LiveServer, free_port
 from tests.support.settings import app_settings
 
 
@@ -55,6 +59,50 @@ def test_a_shared_engine_comes_back_without_connections_or_the_last_app_s_listen
     engines.release()
     for engine in (again, elsewhere, in_memory):
         engine.dispose()
+
+
+def test_releasing_a_shared_engine_runs_the_app_s_engine_disposed_listeners(tmp_path: Path) -> None:
+    """The webhook front closes its own engine when the app's engine is disposed (`giving.acknowledge`): an app
+    made inside a test, which no fixture disposes, must not leave the front's connections to the garbage collector."""
+    engines = SharedEngines()
+    view = engines.make_engine(None, {"url": f"sqlite:///{tmp_path / 'shared.db'}"}, Flask(__name__))
+    disposed: list[sa.Engine] = []
+    sa.event.listen(view, "engine_disposed", disposed.append)
+    engines.release()
+    assert disposed == [view]
+    again = engines.make_engine(None, {"url": f"sqlite:///{tmp_path / 'shared.db'}"}, Flask(__name__))
+    engines.release()
+    assert disposed == [view]  # the listener went with its app's view
+    again.dispose()
+
+
+def test_a_request_that_reaches_a_stopped_live_server_gets_a_503_without_the_app() -> None:
+    """A connection accepted before `LiveServer.stop` whose request arrives after it (a late webhook) must not run
+    the app, whose engine the test's teardown is about to dispose."""
+    app = Flask(__name__)
+    calls: list[str] = []
+
+    @app.get("/")
+    def index() -> str:
+        calls.append("app")
+        return "ok"
+
+    threads = threading.active_count()
+    live = LiveServer(app, free_port())
+    connection = socket.create_connection(("127.0.0.1", live.server.server_port))
+    try:
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # not finished: its thread waits for more
+        deadline = time.monotonic() + 60
+        while threading.active_count() < threads + 2 and time.monotonic() < deadline:  # the server's and the request's
+            time.sleep(0.01)
+        live.stop()
+        connection.sendall(b"Connection: close\r\n\r\n")
+        answer = b""
+        while chunk := connection.recv(4096):
+            answer += chunk
+    finally:
+        connection.close()
+    assert answer.startswith(b"HTTP/1.1 503") and calls == []
 
 
 def _pooled(engine: sa.Engine) -> int:

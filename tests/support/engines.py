@@ -35,7 +35,7 @@ class SharedEngines:
 
     def __init__(self) -> None:
         self._idle: dict[EngineKey, list[sa.Engine]] = {}
-        self._lent: list[tuple[EngineKey, sa.Engine]] = []
+        self._lent: list[tuple[EngineKey, sa.Engine, sa.Engine]] = []  # key, shared engine, the app's view of it
 
     def make_engine(self, bind_key: str | None, options: dict[str, Any], app: Flask) -> sa.Engine:
         """Flask-SQLAlchemy's `_make_engine`: an app's engine, from the engines of this process where it can."""
@@ -44,13 +44,16 @@ class SharedEngines:
             return sa.engine_from_config(options, prefix="")
         idle = self._idle.setdefault(key, [])
         engine = idle.pop() if idle else sa.engine_from_config(options, prefix="")
-        self._lent.append((key, engine))
-        return engine.execution_options()
+        view = engine.execution_options()
+        self._lent.append((key, engine, view))
+        return view
 
     def release(self) -> None:
-        """Close the connections of every engine lent since the last call, and take the engines back."""
-        for key, engine in self._lent:
-            engine.dispose()
+        """Close the connections of every engine lent since the last call, and take the engines back. Each is
+        disposed through the app's view of it, so the app's own `engine_disposed` listeners run as they would for
+        its engine (the webhook front closes its engine then, whose connections are not the shared pool's)."""
+        for key, engine, view in self._lent:
+            view.dispose()
             self._idle[key].append(engine)
         self._lent.clear()
 

@@ -43,6 +43,7 @@ class LiveServer:
 
     def __init__(self, app: Flask, port: int) -> None:
         self._busy = 0
+        self._stopping = False
         self._idle = threading.Condition()
         self.server: BaseWSGIServer = make_server("127.0.0.1", port, self._counted(app), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -52,6 +53,9 @@ class LiveServer:
     def _counted(self, app: Flask) -> Callable[[dict[str, Any], Any], Any]:
         def counted(environ: dict[str, Any], start_response: Any) -> Any:
             with self._idle:
+                if self._stopping:  # accepted before `stop`, reached the app after it: the app is not there
+                    start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Retry-After", "1")])
+                    return [b"The test's server has stopped."]
                 self._busy += 1
             try:
                 return app(environ, start_response)  # the app's work, and its database session, end here
@@ -65,10 +69,13 @@ class LiveServer:
     def stop(self) -> None:
         """Stop listening, then wait for requests still being handled (a late webhook, say). Otherwise one could
         hand its database connection back after the test's engine was disposed, and that connection would be
-        garbage-collected open: psycopg's ResourceWarning, an error in whichever test runs then."""
+        garbage-collected open: psycopg's ResourceWarning, an error in whichever test runs then. A request whose
+        connection was accepted but had not reached the app yet (its thread still reading it) gets a 503 instead,
+        for the same reason."""
         self.server.shutdown()
         self.server.server_close()
         with self._idle:
+            self._stopping = True
             assert self._idle.wait_for(lambda: self._busy == 0, timeout=30), "a request was still running after 30 s"
 
 
