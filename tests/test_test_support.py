@@ -87,14 +87,15 @@ def test_a_request_that_reaches_a_stopped_live_server_gets_a_503_without_the_app
         calls.append("app")
         return "ok"
 
-    threads = threading.active_count()
+    before = set(threading.enumerate())
     live = LiveServer(app, free_port())
     connection = socket.create_connection(("127.0.0.1", live.server.server_port))
     try:
         connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # not finished: its thread waits for more
         deadline = time.monotonic() + 60
-        while threading.active_count() < threads + 2 and time.monotonic() < deadline:  # the server's and the request's
+        while not _request_thread_started(before) and time.monotonic() < deadline:  # accepted: its thread reads
             time.sleep(0.01)
+        assert _request_thread_started(before), "the server did not accept the connection in 60 s"
         live.stop()
         connection.sendall(b"Connection: close\r\n\r\n")
         answer = b""
@@ -103,6 +104,12 @@ def test_a_request_that_reaches_a_stopped_live_server_gets_a_503_without_the_app
     finally:
         connection.close()
     assert answer.startswith(b"HTTP/1.1 503") and calls == []
+
+
+def _request_thread_started(before: set[threading.Thread]) -> bool:
+    """Whether the threaded server started a thread for a connection since `before` (socketserver names it after
+    its target, `process_request_thread`)."""
+    return any("process_request_thread" in thread.name for thread in set(threading.enumerate()) - before)
 
 
 def _pooled(engine: sa.Engine) -> int:
